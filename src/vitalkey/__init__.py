@@ -1,0 +1,1 @@
+"""VitalKey account server."""

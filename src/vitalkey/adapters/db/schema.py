@@ -1,0 +1,167 @@
+"""The schema, one SQLAlchemy Core ``MetaData`` for both engines. Alembic migrations follow it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UtcTimestamp(TypeDecorator[datetime]):
+    """Aware UTC datetimes kept as integer microseconds: exact, sortable, same on both engines."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        delta = value - _EPOCH
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return datetime.fromtimestamp(int(value) / 1_000_000, UTC)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+accounts = Table(
+    "accounts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(254), nullable=False),
+    Column("email_key", String(254), nullable=False, unique=True),
+    Column("language", String(16), nullable=False),
+    Column("first_name", String(100)),
+    Column("last_name", String(100)),
+    Column("birth_date", Date),
+    Column("sex", String(8)),
+    Column("height_cm", Float),
+    Column("units", String(8)),
+    Column("policy_version", String(32)),
+    Column("policy_accepted_at", UtcTimestamp),
+    Column("created_at", UtcTimestamp, nullable=False),
+    Column("updated_at", UtcTimestamp, nullable=False),
+)
+
+flows = Table(
+    "flows", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("language", String(16), nullable=False),
+    Column("browser_binding", String(64), nullable=False),
+    Column("context", JSON, nullable=False),
+    Column("created_at", UtcTimestamp, nullable=False),
+    Column("expires_at", UtcTimestamp, nullable=False),
+    Index("ix_flows_expires_at", "expires_at"),
+)
+
+codes = Table(
+    "codes", metadata,
+    Column("flow_id", String(64), ForeignKey("flows.id", ondelete="CASCADE"), primary_key=True),
+    Column("purpose", String(16), primary_key=True),
+    Column("code_hmac", String(64), nullable=False),
+    Column("expires_at", UtcTimestamp, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("sends", Integer, nullable=False),
+    Column("last_sent_at", UtcTimestamp, nullable=False),
+    Column("used_at", UtcTimestamp),
+)
+
+sessions = Table(
+    "sessions", metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the token
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("methods", String(128), nullable=False),
+    Column("user_agent", String(300), nullable=False),
+    Column("ip", String(64), nullable=False),
+    Column("created_at", UtcTimestamp, nullable=False),
+    Column("last_seen_at", UtcTimestamp, nullable=False),
+    Column("expires_at", UtcTimestamp, nullable=False),
+    Column("revoked_at", UtcTimestamp),
+    Index("ix_sessions_account_id", "account_id"),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("channel", String(8), nullable=False),
+    Column("recipient", String(254), nullable=False),
+    Column("template", String(64), nullable=False),
+    Column("language", String(16), nullable=False),
+    Column("payload", JSON, nullable=False),  # emptied once delivered: it may hold a code
+    Column("idempotency_key", String(160), nullable=False),
+    Column("created_at", UtcTimestamp, nullable=False),
+    Column("next_attempt_at", UtcTimestamp, nullable=False),
+    Column("claimed_until", UtcTimestamp),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("sent_at", UtcTimestamp),
+    Column("failed_at", UtcTimestamp),
+    Column("last_error", String(300)),
+    UniqueConstraint("idempotency_key", name="uq_outbox_idempotency_key"),
+    Index("ix_outbox_pending", "sent_at", "next_attempt_at"),
+)
+
+dev_mail = Table(
+    "dev_mail", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("message_id", String(200), nullable=False),
+    Column("recipient", String(254), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("created_at", UtcTimestamp, nullable=False),
+    Index("ix_dev_mail_recipient", "recipient"),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", UtcTimestamp, nullable=False),
+    Column("account_id", Integer),
+    Column("event", String(64), nullable=False),
+    Column("details", JSON, nullable=False),
+    Index("ix_audit_account_id", "account_id"),
+)
+
+rate_counters = Table(
+    "rate_counters", metadata,
+    Column("key", String(160), primary_key=True),
+    Column("window_start", UtcTimestamp, primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+
+__all__ = ["metadata", "UtcTimestamp", "BigInteger"]

@@ -1,0 +1,60 @@
+"""Mails from Jinja templates, each with a subject, a text part and an HTML part, in the user's language."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
+
+from vitalkey.i18n import translations
+from vitalkey.ports import RenderedMail
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+
+@pass_context
+def _gettext(context: Context, message: str) -> str:
+    return str(context["_translations"].gettext(message))
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    return str(context["_translations"].ngettext(singular, plural, n))
+
+
+class MailRenderer:
+    def __init__(self, brand: str, sender: str, public_url: str) -> None:
+        self.brand = brand
+        self.sender = sender
+        self.public_url = public_url
+        self.env = Environment(
+            loader=FileSystemLoader(TEMPLATES), extensions=["jinja2.ext.i18n"], undefined=StrictUndefined,
+            autoescape=False, trim_blocks=True, lstrip_blocks=True,
+        )
+        self.env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+
+    def render(self, template: str, language: str, to: str, context: dict[str, Any], idempotency_key: str) -> RenderedMail:
+        tmpl = self.env.get_template(f"{template}.jinja")
+        values = {
+            **context, "brand": self.brand, "public_url": self.public_url, "to": to,
+            "_translations": translations(language), "language": language,
+        }
+        parts = {}
+        for block in ("subject", "text", "html"):
+            rendered = "".join(tmpl.blocks[block](tmpl.new_context(values)))
+            parts[block] = rendered.strip()
+        domain = self.sender.rpartition("@")[2].rstrip(">") or "vitalkey.localhost"
+        return RenderedMail(
+            to=to, sender=self.sender, subject=" ".join(parts["subject"].split()), text=parts["text"] + "\n",
+            html=parts["html"], message_id=message_id(idempotency_key, domain),
+            idempotency_key=idempotency_key,
+        )
+
+
+def message_id(idempotency_key: str, domain: str) -> str:
+    """The same Message-ID for every delivery attempt of one message, so receivers can drop repeats."""
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+    return f"<{digest}@{domain}>"

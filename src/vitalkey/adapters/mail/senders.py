@@ -1,0 +1,119 @@
+"""Where rendered mail goes: an SMTP server, the dev outbox table, the console."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Protocol
+
+import aiosmtplib
+from sqlalchemy import Engine, insert
+
+from vitalkey.adapters.db import schema as t
+from vitalkey.ports import RenderedMail
+
+
+class MailSender(Protocol):
+    async def deliver(self, mails: Sequence[RenderedMail], now: datetime) -> list[str | None]:
+        """Deliver each mail; the answer holds, per mail, None or why it failed."""
+        ...
+
+
+def to_email_message(mail: RenderedMail) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = mail.sender
+    message["To"] = mail.to
+    message["Subject"] = mail.subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = mail.message_id
+    message["X-Idempotency-Key"] = mail.message_id.strip("<>").split("@")[0]
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(mail.text)
+    message.add_alternative(mail.html, subtype="html")
+    return message
+
+
+class SmtpSender:
+    """One connection per batch; STARTTLS, implicit TLS or plain, with optional credentials."""
+
+    def __init__(
+        self, host: str, port: int, security: str = "starttls", username: str = "", password: str = "",
+        timeout: float = 10.0,
+    ) -> None:
+        self.host, self.port, self.security = host, port, security
+        self.username, self.password, self.timeout = username, password, timeout
+
+    async def deliver(self, mails: Sequence[RenderedMail], now: datetime) -> list[str | None]:
+        client = aiosmtplib.SMTP(
+            hostname=self.host, port=self.port, timeout=self.timeout,
+            use_tls=self.security == "tls", start_tls=True if self.security == "starttls" else False,
+        )
+        try:
+            await client.connect()
+            if self.username:
+                await client.login(self.username, self.password)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return [_reason(exc)] * len(mails)
+        results: list[str | None] = []
+        try:
+            for mail in mails:
+                try:
+                    await client.send_message(to_email_message(mail))
+                    results.append(None)
+                except (aiosmtplib.SMTPException, OSError) as exc:
+                    results.append(_reason(exc))
+        finally:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                pass
+        results.extend(["connection lost"] * (len(mails) - len(results)))
+        return results
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+class DevMailbox:
+    """Dev mode: keeps delivered mail in the database, shown at /dev/mail."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def deliver(self, mails: Sequence[RenderedMail], now: datetime) -> list[str | None]:
+        rows = [
+            {"message_id": m.message_id, "recipient": m.to, "subject": m.subject, "text": m.text, "html": m.html, "created_at": now}
+            for m in mails
+        ]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(insert(t.dev_mail), rows)
+        return [None] * len(mails)
+
+
+class ConsoleSender:
+    """Dev mode: prints each mail's text part to the console (a mail sink, not a log)."""
+
+    async def deliver(self, mails: Sequence[RenderedMail], now: datetime) -> list[str | None]:
+        for mail in mails:
+            sys.stdout.write(f"\n--- mail to {mail.to}: {mail.subject}\n{mail.text}---\n")
+        sys.stdout.flush()
+        return [None] * len(mails)
+
+
+class FanOut:
+    """Delivers to every sender; a mail counts as delivered when all of them took it."""
+
+    def __init__(self, *senders: MailSender) -> None:
+        self.senders = senders
+
+    async def deliver(self, mails: Sequence[RenderedMail], now: datetime) -> list[str | None]:
+        results: list[str | None] = [None] * len(mails)
+        for sender in self.senders:
+            for index, error in enumerate(await sender.deliver(mails, now)):
+                results[index] = results[index] or error
+        return results

@@ -1,0 +1,31 @@
+"""Rate limiters that hold across processes: in the database (embedded default) or in Redis."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from limits import RateLimitItemPerSecond
+from limits.storage import RedisStorage
+from limits.strategies import FixedWindowRateLimiter
+
+from vitalkey.ports import Transaction
+
+
+class SqlRateLimiter:
+    """Fixed windows counted in the ``rate_counters`` table, inside the caller's transaction,
+    so a refused request (rolled back) does not count and a sent mail always does."""
+
+    def hit(self, tx: Transaction, key: str, limit: int, window_s: int, now: datetime) -> bool:
+        epoch = int(now.timestamp())
+        window_start = datetime.fromtimestamp(epoch - epoch % window_s, UTC)
+        return tx.counters.hit(key, window_start) <= limit
+
+
+class RedisRateLimiter:
+    """The same limits in Redis (``limits``' fixed window), for many hosts at scale."""
+
+    def __init__(self, url: str) -> None:
+        self.limiter = FixedWindowRateLimiter(RedisStorage(url))
+
+    def hit(self, tx: Transaction, key: str, limit: int, window_s: int, now: datetime) -> bool:
+        return bool(self.limiter.hit(RateLimitItemPerSecond(limit, window_s), "vitalkey", key))

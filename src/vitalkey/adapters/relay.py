@@ -1,0 +1,153 @@
+"""The outbox relay: claims pending messages, renders and delivers them, retries with backoff.
+
+Delivery is at least once; the outbox row's idempotency key becomes the Message-ID, so a
+repeated delivery after a crash is recognisable. Several relays may run at once: rows are
+claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite serialises writers anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, or_, select, update
+
+from vitalkey.adapters.db import schema as t
+from vitalkey.adapters.mail.render import MailRenderer
+from vitalkey.adapters.mail.senders import MailSender
+from vitalkey.observability import MAIL_FAILURES, MAILS_SENT, logger
+from vitalkey.ports import Clock, RenderedMail
+
+CLAIM_FOR = timedelta(minutes=2)
+log = logger("vitalkey.relay")
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    recipient: str
+    template: str
+    language: str
+    payload: dict[str, Any]
+    idempotency_key: str
+    attempts: int
+
+
+def backoff(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s … up to one hour, with jitter so that retries spread out."""
+    seconds = min(5 * 2 ** max(attempts - 1, 0), 3600)
+    return timedelta(seconds=seconds * random.uniform(0.8, 1.2))
+
+
+class OutboxRelay:
+    def __init__(
+        self, engine: Engine, renderer: MailRenderer, sender: MailSender, clock: Clock,
+        batch: int = 100, max_attempts: int = 12, poll_s: float = 1.0,
+    ) -> None:
+        self.engine, self.renderer, self.sender, self.clock = engine, renderer, sender, clock
+        self.batch, self.max_attempts, self.poll_s = batch, max_attempts, poll_s
+        self._wake: asyncio.Event | None = None
+
+    # Claiming and marking (blocking; run in a thread from the loop) ----------------
+    def claim(self) -> list[Claimed]:
+        now = self.clock.now()
+        pending = and_(
+            t.outbox.c.sent_at.is_(None), t.outbox.c.failed_at.is_(None), t.outbox.c.next_attempt_at <= now,
+            or_(t.outbox.c.claimed_until.is_(None), t.outbox.c.claimed_until < now),
+        )
+        query = select(t.outbox).where(pending).order_by(t.outbox.c.id).limit(self.batch)
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = conn.execute(query).mappings().all()
+            if not rows:
+                return []
+            ids = [row["id"] for row in rows]
+            conn.execute(update(t.outbox).where(t.outbox.c.id.in_(ids)).values(claimed_until=now + CLAIM_FOR))
+        return [
+            Claimed(
+                id=row["id"], recipient=row["recipient"], template=row["template"], language=row["language"],
+                payload=dict(row["payload"]), idempotency_key=row["idempotency_key"], attempts=row["attempts"],
+            )
+            for row in rows
+        ]
+
+    def mark(self, delivered: list[int], failed: list[tuple[Claimed, str]]) -> None:
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            if delivered:
+                # The payload may hold a one-time code: drop it as soon as it has been delivered.
+                conn.execute(
+                    update(t.outbox).where(t.outbox.c.id.in_(delivered))
+                    .values(sent_at=now, payload={}, claimed_until=None, attempts=t.outbox.c.attempts + 1)
+                )
+            for item, error in failed:
+                attempts = item.attempts + 1
+                values: dict[str, Any] = {"attempts": attempts, "last_error": error, "claimed_until": None}
+                if attempts >= self.max_attempts:
+                    values.update(failed_at=now, payload={})
+                else:
+                    values["next_attempt_at"] = now + backoff(attempts)
+                conn.execute(update(t.outbox).where(t.outbox.c.id == item.id).values(**values))
+
+    def housekeeping(self) -> None:
+        """Forget what nobody needs any more: old flows, rate-limit windows, delivered rows."""
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.flows).where(t.flows.c.expires_at < now - timedelta(days=1)))
+            conn.execute(delete(t.rate_counters).where(t.rate_counters.c.window_start < now - timedelta(days=2)))
+            conn.execute(delete(t.outbox).where(t.outbox.c.sent_at < now - timedelta(days=30)))
+
+    # Delivering -------------------------------------------------------------------
+    async def run_once(self) -> int:
+        claimed = await asyncio.to_thread(self.claim)
+        if not claimed:
+            return 0
+        rendered: list[tuple[Claimed, RenderedMail]] = []
+        failed: list[tuple[Claimed, str]] = []
+        for item in claimed:
+            try:
+                mail = self.renderer.render(item.template, item.language, item.recipient, item.payload, item.idempotency_key)
+            except Exception as exc:  # a broken template must not stop the other mails
+                failed.append((item, f"render: {type(exc).__name__}"))
+                continue
+            rendered.append((item, mail))
+        results = await self.sender.deliver([mail for _, mail in rendered], self.clock.now())
+        delivered = []
+        for (item, _mail), error in zip(rendered, results, strict=True):
+            if error is None:
+                delivered.append(item.id)
+                MAILS_SENT.labels(template=item.template).inc()
+            else:
+                failed.append((item, error))
+                MAIL_FAILURES.inc()
+                log.warning("mail.failed", outbox_id=item.id, attempts=item.attempts + 1, error=error)
+        await asyncio.to_thread(self.mark, delivered, failed)
+        return len(claimed)
+
+    def wake(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        self._wake = asyncio.Event()
+        rounds = 0
+        while not stop.is_set():
+            try:
+                done = await self.run_once()
+                rounds += 1
+                if rounds % 600 == 0:
+                    await asyncio.to_thread(self.housekeeping)
+            except Exception as exc:  # the database may be briefly away: keep the relay alive
+                log.error("relay.error", error=f"{type(exc).__name__}")
+                done = 0
+            if done >= self.batch:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+            except TimeoutError:
+                pass

@@ -1,0 +1,95 @@
+"""The composition root: everything is built here from one Settings object; no module globals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine
+
+from vitalkey.adapters import secrets
+from vitalkey.adapters.clock import SystemClock
+from vitalkey.adapters.db import migrate
+from vitalkey.adapters.db.engine import make_engine
+from vitalkey.adapters.db.uow import SqlUnitOfWork
+from vitalkey.adapters.mail.render import MailRenderer
+from vitalkey.adapters.mail.senders import ConsoleSender, DevMailbox, FanOut, MailSender, SmtpSender
+from vitalkey.adapters.ratelimit import RedisRateLimiter, SqlRateLimiter
+from vitalkey.adapters.relay import OutboxRelay
+from vitalkey.domain.codes import CodePolicy
+from vitalkey.domain.sessions import SessionPolicy
+from vitalkey.flows.account import AccountService
+from vitalkey.flows.deps import FlowDeps, MailLimits
+from vitalkey.flows.login import LoginFlow
+from vitalkey.flows.sessions import SessionService
+from vitalkey.flows.signup import SignupFlow
+from vitalkey.ports import Clock, RateLimiter
+from vitalkey.settings import Settings, parse_limit
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    uow: SqlUnitOfWork
+    clock: Clock
+    deps: FlowDeps
+    signup: SignupFlow
+    login: LoginFlow
+    sessions: SessionService
+    accounts: AccountService
+    relay: OutboxRelay
+    web_key: bytes  # signs CSRF tokens and binds flows to a browser
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build(settings: Settings, *, clock: Clock | None = None, sender: MailSender | None = None) -> Container:
+    clock = clock or SystemClock()
+    engine = make_engine(settings.effective_database_url)
+    if settings.auto_migrate:
+        migrate.upgrade(engine)
+    master = secrets.load_or_create(settings.secret_key, settings.data_dir)
+    limiter: RateLimiter = RedisRateLimiter(settings.redis_url) if settings.redis_url else SqlRateLimiter()
+    uow = SqlUnitOfWork(engine)
+    deps = FlowDeps(
+        uow=uow, clock=clock, limiter=limiter, secret=secrets.derive(master, "codes"),
+        code_policy=CodePolicy(
+            ttl=timedelta(seconds=settings.code_ttl_s), max_attempts=settings.code_max_attempts,
+            resend_cooldown=timedelta(seconds=settings.code_resend_cooldown_s), max_resends=settings.code_max_resends,
+        ),
+        session_policy=SessionPolicy(
+            idle=timedelta(seconds=settings.session_idle_s), absolute=timedelta(seconds=settings.session_absolute_s),
+            touch_every=timedelta(seconds=settings.session_touch_s),
+        ),
+        flow_ttl=timedelta(seconds=settings.flow_ttl_s),
+        mail_limits=MailLimits(parse_limit(settings.mail_limit_per_address), parse_limit(settings.mail_limit_per_ip)),
+        policy_version=settings.privacy_policy_version, public_url=settings.public_url.rstrip("/"),
+    )
+    renderer = MailRenderer(settings.brand, settings.mail_from, settings.public_url.rstrip("/"))
+    relay = OutboxRelay(
+        engine, renderer, sender or default_sender(settings, engine), clock,
+        batch=settings.relay_batch, max_attempts=settings.relay_max_attempts, poll_s=settings.relay_poll_s,
+    )
+    return Container(
+        settings=settings, engine=engine, uow=uow, clock=clock, deps=deps, signup=SignupFlow(deps),
+        login=LoginFlow(deps), sessions=SessionService(deps), accounts=AccountService(deps), relay=relay,
+        web_key=secrets.derive(master, "web"),
+    )
+
+
+def default_sender(settings: Settings, engine: Engine) -> MailSender:
+    senders: list[MailSender] = []
+    if settings.smtp_host:
+        senders.append(
+            SmtpSender(
+                settings.smtp_host, settings.smtp_port, settings.smtp_security, settings.smtp_username,
+                settings.smtp_password, settings.smtp_timeout_s,
+            )
+        )
+    if settings.dev_mode:
+        senders.append(DevMailbox(engine))
+        if settings.mail_console:
+            senders.append(ConsoleSender())
+    return FanOut(*senders)

@@ -1,0 +1,143 @@
+"""Accounts and the user details asked for at sign-up."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from vitalkey.domain.errors import InvalidInput
+from vitalkey.domain.i18n import N_
+
+NAME_MAX = 100
+MIN_AGE_YEARS = 13
+MAX_AGE_YEARS = 120
+HEIGHT_CM_RANGE = (50.0, 250.0)
+INCH_CM = 2.54
+
+
+class Sex(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+
+
+class Units(StrEnum):
+    METRIC = "metric"
+    IMPERIAL = "imperial"
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    first_name: str
+    last_name: str
+    birth_date: date
+    sex: Sex
+    height_cm: float
+    units: Units
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    email: str
+    created_at: datetime
+    language: str
+    profile: Profile | None
+    policy_version: str | None
+    policy_accepted_at: datetime | None
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean_name(raw: Any, field: str) -> str:
+    text = unicodedata.normalize("NFC", str(raw or "")).strip()
+    if not text:
+        raise InvalidInput(N_("Please enter your name."), field=field)
+    if len(text) > NAME_MAX:
+        raise InvalidInput(N_("This name is too long (at most 100 characters)."), field=field)
+    if _CONTROL.search(text) or "<" in text or ">" in text:
+        raise InvalidInput(N_("This name contains characters that are not allowed."), field=field)
+    return text
+
+
+def clean_birth_date(raw: Any, today: date) -> date:
+    if isinstance(raw, date):
+        born = raw
+    else:
+        try:
+            born = date.fromisoformat(str(raw or "").strip())
+        except ValueError as exc:
+            raise InvalidInput(N_("Please enter your birth date as YYYY-MM-DD."), field="birth_date") from exc
+    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    if born > today:
+        raise InvalidInput(N_("The birth date cannot be in the future."), field="birth_date")
+    if age < MIN_AGE_YEARS:
+        raise InvalidInput(N_("You must be at least 13 years old to create an account."), field="birth_date")
+    if age > MAX_AGE_YEARS:
+        raise InvalidInput(N_("Please check the year of your birth date."), field="birth_date")
+    return born
+
+
+def clean_sex(raw: Any) -> Sex:
+    try:
+        return Sex(str(raw or ""))
+    except ValueError as exc:
+        raise InvalidInput(N_("Please choose female or male."), field="sex") from exc
+
+
+def clean_units(raw: Any) -> Units:
+    try:
+        return Units(str(raw or ""))
+    except ValueError as exc:
+        raise InvalidInput(N_("Please choose metric or imperial units."), field="units") from exc
+
+
+def _number(raw: Any, field: str) -> float:
+    try:
+        value = float(str(raw).strip().replace(",", "."))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(N_("Please enter your height as a number."), field=field) from exc
+    if value != value or value in (float("inf"), float("-inf")):
+        raise InvalidInput(N_("Please enter your height as a number."), field=field)
+    return value
+
+
+def clean_height_cm(cm: Any = None, feet: Any = None, inches: Any = None, *, units: Units) -> float:
+    """Height from centimetres (metric) or feet and inches (imperial), stored in cm."""
+    if units is Units.IMPERIAL and (feet not in (None, "") or inches not in (None, "")):
+        ft = _number(feet if feet not in (None, "") else 0, "height_ft")
+        inch = _number(inches if inches not in (None, "") else 0, "height_in")
+        if ft < 0 or inch < 0 or inch >= 12:
+            raise InvalidInput(N_("Please enter feet, and inches from 0 to 11."), field="height_ft")
+        value = (ft * 12 + inch) * INCH_CM
+        field = "height_ft"
+    else:
+        if cm in (None, ""):
+            raise InvalidInput(N_("Please enter your height."), field="height_cm")
+        value = _number(cm, "height_cm")
+        field = "height_cm"
+    low, high = HEIGHT_CM_RANGE
+    if not low <= value <= high:
+        raise InvalidInput(N_("Please enter a height between 50 and 250 cm (1 ft 8 in and 8 ft 2 in)."), field=field)
+    return round(value, 1)
+
+
+def feet_inches(height_cm: float) -> tuple[int, int]:
+    total = round(height_cm / INCH_CM)
+    return total // 12, total % 12
+
+
+def clean_profile(data: dict[str, Any], today: date) -> Profile:
+    units = clean_units(data.get("units"))
+    return Profile(
+        first_name=clean_name(data.get("first_name"), "first_name"),
+        last_name=clean_name(data.get("last_name"), "last_name"),
+        birth_date=clean_birth_date(data.get("birth_date"), today),
+        sex=clean_sex(data.get("sex")),
+        height_cm=clean_height_cm(data.get("height_cm"), data.get("height_ft"), data.get("height_in"), units=units),
+        units=units,
+    )

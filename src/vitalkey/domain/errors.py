@@ -1,0 +1,115 @@
+"""Domain errors carry a stable ``code``; the web edge maps them to a page or a JSON 4xx."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from vitalkey.domain.i18n import N_
+
+
+class DomainError(Exception):
+    code: ClassVar[str] = "invalid_request"
+    message: ClassVar[str] = N_("The request could not be processed.")
+    field: ClassVar[str | None] = None
+
+    def __init__(self, message: str | None = None, *, field: str | None = None, **params: Any) -> None:
+        self.message_id = message or self.message
+        self.field_name = field or self.field
+        self.params = params
+        super().__init__(self.code)
+
+
+class InvalidInput(DomainError):
+    code = "invalid_input"
+    message = N_("Please check what you entered.")
+
+
+class InvalidEmail(DomainError):
+    code = "invalid_email"
+    message = N_("Please enter a valid email address.")
+    field = "email"
+
+
+class FlowNotFound(DomainError):
+    code = "flow_not_found"
+    message = N_("This page has expired. Please start again.")
+
+
+class FlowExpired(DomainError):
+    code = "flow_expired"
+    message = N_("This page has expired. Please start again.")
+
+
+class FlowDead(DomainError):
+    code = "flow_dead"
+    message = N_("Too many wrong codes were entered. Please start again to get a new code.")
+
+
+class WrongState(DomainError):
+    code = "wrong_state"
+    message = N_("This step is not available any more. Please continue from the current step.")
+
+
+class WrongCode(DomainError):
+    code = "wrong_code"
+    message = N_("This code is not correct. Please check it and try again.")
+    field = "code"
+
+
+class CodeExpired(DomainError):
+    code = "code_expired"
+    message = N_("This code has expired. Please ask for a new one.")
+    field = "code"
+
+
+class CodeUsed(DomainError):
+    code = "code_used"
+    message = N_("This code has already been used.")
+    field = "code"
+
+
+class MalformedCode(DomainError):
+    code = "malformed_code"
+    message = N_("The code has 6 digits.")
+    field = "code"
+
+
+class ResendTooSoon(DomainError):
+    code = "resend_too_soon"
+    message = N_("Please wait %(seconds)s seconds before asking for a new code.")
+
+
+class ResendLimit(DomainError):
+    code = "resend_limit"
+    message = N_("No more codes can be sent for this attempt. Please start again later.")
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+    message = N_("Too many requests. Please wait a while and try again.")
+
+
+class PolicyNotAccepted(DomainError):
+    code = "policy_not_accepted"
+    message = N_("Please accept the privacy policy to continue.")
+    field = "accept"
+
+
+class AccountExists(DomainError):
+    code = "account_exists"
+    message = N_("An account with this address already exists. Please sign in instead.")
+
+
+class NotAuthenticated(DomainError):
+    code = "not_authenticated"
+    message = N_("Please sign in.")
+
+
+class SessionNotFound(DomainError):
+    code = "session_not_found"
+    message = N_("This session does not exist or has already ended.")
+
+
+class CsrfFailed(DomainError):
+    code = "csrf_failed"
+    message = N_("Your form has expired. Please try again.")

@@ -1,0 +1,1 @@
+"""Persisted state machines driven alike by web pages and the JSON API."""

@@ -1,0 +1,30 @@
+"""What the flows need from the composition root, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from vitalkey.domain.codes import CodePolicy
+from vitalkey.domain.sessions import SessionPolicy
+from vitalkey.ports import Clock, RateLimiter, UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class MailLimits:
+    per_address: tuple[int, int]
+    per_ip: tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class FlowDeps:
+    uow: UnitOfWork
+    clock: Clock
+    limiter: RateLimiter
+    secret: bytes
+    code_policy: CodePolicy
+    session_policy: SessionPolicy
+    flow_ttl: timedelta
+    mail_limits: MailLimits
+    policy_version: str
+    public_url: str

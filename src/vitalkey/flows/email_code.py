@@ -1,0 +1,127 @@
+"""Emailed one-time codes for any flow: send, resend, check, consume (SPEC "One-time codes")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from vitalkey.domain import codes
+from vitalkey.domain.codes import StoredCode
+from vitalkey.domain.emails import account_key
+from vitalkey.domain.errors import CodeExpired, CodeUsed, FlowDead, RateLimited, WrongCode
+from vitalkey.domain.tokens import keyed_digest
+from vitalkey.flows.base import Flow, Requester
+from vitalkey.flows.deps import FlowDeps
+from vitalkey.ports import OutgoingMail, Transaction
+
+PURPOSE = "email"
+
+
+def _window_start(now: datetime, window_s: int) -> datetime:
+    epoch = int(now.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % window_s, UTC)
+
+
+def check_mail_limits(deps: FlowDeps, tx: Transaction, address: str, req: Requester, now: datetime) -> None:
+    """Count one mail against the address and the IP; refuse when either is used up."""
+    count, window = deps.mail_limits.per_address
+    address_key = "mail:addr:" + keyed_digest(deps.secret, account_key(address))
+    if not deps.limiter.hit(tx, address_key, count, window, now):
+        raise RateLimited()
+    count, window = deps.mail_limits.per_ip
+    if not deps.limiter.hit(tx, "mail:ip:" + req.ip, count, window, now):
+        raise RateLimited()
+
+
+def send_first(
+    deps: FlowDeps, tx: Transaction, flow: Flow, req: Requester, template: str, mail_context: dict[str, Any],
+    *, include_code: bool,
+) -> None:
+    """Create the flow's code and queue its mail. Without ``include_code`` the mail omits it,
+    but the same work is done so that the answer's timing does not tell the two apart."""
+    now = deps.clock.now()
+    check_mail_limits(deps, tx, flow.email, req, now)
+    code = codes.new_code()
+    tx.codes.add(
+        StoredCode(
+            flow_id=flow.id, purpose=PURPOSE, code_hmac=codes.code_hmac(deps.secret, flow.id, PURPOSE, code),
+            expires_at=now + deps.code_policy.ttl, attempts=0, sends=1, last_sent_at=now, used_at=None,
+        )
+    )
+    _queue(deps, tx, flow, template, mail_context, code if include_code else None, sends=1, now=now)
+
+
+def resend(
+    deps: FlowDeps, tx: Transaction, flow: Flow, req: Requester, template: str, mail_context: dict[str, Any],
+    *, include_code: bool,
+) -> None:
+    now = deps.clock.now()
+    stored = tx.codes.get(flow.id, PURPOSE)
+    if stored is None or stored.used_at is not None:
+        raise CodeUsed()
+    if stored.attempts >= deps.code_policy.max_attempts:
+        raise FlowDead()
+    codes.check_resend(deps.code_policy, stored, now)
+    check_mail_limits(deps, tx, flow.email, req, now)
+    code = codes.new_code()
+    tx.codes.replace(flow.id, PURPOSE, codes.code_hmac(deps.secret, flow.id, PURPOSE, code), now + deps.code_policy.ttl, now)
+    _queue(deps, tx, flow, template, mail_context, code if include_code else None, sends=stored.sends + 1, now=now)
+
+
+def _queue(
+    deps: FlowDeps, tx: Transaction, flow: Flow, template: str, mail_context: dict[str, Any],
+    code: str | None, *, sends: int, now: datetime,
+) -> None:
+    context = {**mail_context, "minutes": int(deps.code_policy.ttl.total_seconds() // 60)}
+    if code is not None:
+        context["code"] = code
+    tx.outbox.enqueue(
+        OutgoingMail(
+            to=flow.email, template=template, language=flow.language, context=context,
+            idempotency_key=f"{flow.kind}:{flow.id}:{PURPOSE}:{sends}",
+        ),
+        now,
+    )
+
+
+def check(deps: FlowDeps, flow: Flow, raw_code: str) -> None:
+    """Count the attempt in its own committed transaction, then compare in constant time.
+
+    Raises a domain error for a wrong, expired, used or exhausted code; returns when the
+    code is right, after which the caller consumes it with :func:`consume` in its own
+    transaction together with the state change.
+    """
+    code = codes.clean_code(raw_code)
+    now = deps.clock.now()
+    with deps.uow.begin() as tx:
+        stored = tx.codes.count_attempt(flow.id, PURPOSE)
+    if stored is None:
+        raise CodeUsed()
+    policy = deps.code_policy
+    if stored.attempts > policy.max_attempts:
+        raise FlowDead()
+    if now >= stored.expires_at:
+        raise CodeExpired()
+    if not codes.matches(deps.secret, stored, code):
+        remaining = policy.max_attempts - stored.attempts
+        if remaining <= 0:
+            raise FlowDead()
+        raise WrongCode(remaining=remaining)
+
+
+def consume(deps: FlowDeps, tx: Transaction, flow: Flow) -> None:
+    if not tx.codes.consume(flow.id, PURPOSE, deps.clock.now(), deps.code_policy.max_attempts):
+        raise CodeUsed()
+
+
+def status(deps: FlowDeps, tx: Transaction, flow: Flow) -> dict[str, Any]:
+    """What a page or an API client may know about the flow's code (never the code)."""
+    stored = tx.codes.get(flow.id, PURPOSE)
+    if stored is None:
+        return {}
+    return {
+        "code_expires_at": stored.expires_at,
+        "resend_available_at": codes.resend_available_at(deps.code_policy, stored),
+        "attempts_left": max(0, deps.code_policy.max_attempts - stored.attempts),
+    }
+

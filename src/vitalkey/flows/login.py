@@ -1,0 +1,59 @@
+"""Passwordless sign-in: address → emailed "temporary identification code" → signed in.
+
+Login is an ordered list of stages (allauth ``account/stages.py``): today the emailed code is
+the only first factor; a password stage and second-factor stages are added as classes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vitalkey.domain.errors import WrongState
+from vitalkey.flows import email_code
+from vitalkey.flows.base import Flow, FlowKind, Requester, StateMachine
+from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, NEW, EmailCodeFlow
+from vitalkey.flows.sessions import Started, start
+from vitalkey.ports import Transaction
+
+DIAGRAM = Path(__file__).with_name("login.mermaid")
+
+MACHINE = StateMachine(
+    name="login",
+    initial=NEW,
+    transitions={
+        (NEW, "email_submitted"): CODE_SENT,
+        (NEW, "typo_suspected"): CONFIRM_EMAIL,
+        (CONFIRM_EMAIL, "suggestion_accepted"): CODE_SENT,
+        (CONFIRM_EMAIL, "suggestion_declined"): CODE_SENT,
+        (CODE_SENT, "code_resent"): CODE_SENT,
+        (CODE_SENT, "code_verified"): COMPLETE,
+        (CODE_SENT, "attempts_exhausted"): DEAD,
+    },
+)
+
+
+class LoginFlow(EmailCodeFlow):
+    kind = FlowKind.LOGIN
+    machine = MACHINE
+
+    def code_mail(self, tx: Transaction, flow: Flow) -> tuple[str, dict[str, Any], bool]:
+        account = self._account_for(tx, flow)
+        if account is None:
+            return "login_unknown", {"signup_url": f"{self.deps.public_url}/signup"}, False
+        name = account.profile.first_name if account.profile else ""
+        return "login_code", {"first_name": name}, True
+
+    def submit_code(self, flow_id: str, code: str, req: Requester) -> Started:
+        flow = self.check_code(flow_id, code, req)
+        now = self.deps.clock.now()
+        with self.deps.uow.begin() as tx:
+            state = self.machine.check(flow, "code_verified", now)
+            email_code.consume(self.deps, tx, flow)
+            account = self._account_for(tx, flow)
+            if account is None:  # no code was ever mailed for an unknown address
+                raise WrongState()
+            self._save(tx, flow.moved(state, account_id=account.id), flow.state)
+            started = start(self.deps, tx, account.id, req, ("email_code",))
+            tx.audit.record("login.succeeded", now, account.id, method="email_code", ip=req.ip)
+        return started

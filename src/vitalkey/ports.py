@@ -1,0 +1,122 @@
+"""The narrow interfaces the flows need; adapters implement them (Kratos-style dependencies)."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from vitalkey.domain.accounts import Account, Profile
+from vitalkey.domain.codes import StoredCode
+from vitalkey.domain.sessions import Session
+from vitalkey.flows.base import Flow
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMail:
+    """A mail to render from ``template`` in ``language`` and deliver at least once."""
+
+    to: str
+    template: str
+    language: str
+    context: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str = ""
+
+
+class FlowRepository(Protocol):
+    def add(self, flow: Flow) -> None: ...
+    def get(self, flow_id: str) -> Flow | None: ...
+    def save(self, flow: Flow, expected_state: str) -> bool:
+        """Write ``flow`` only if its stored state is still ``expected_state``."""
+        ...
+
+
+class CodeRepository(Protocol):
+    def add(self, code: StoredCode) -> None: ...
+    def get(self, flow_id: str, purpose: str) -> StoredCode | None: ...
+    def count_attempt(self, flow_id: str, purpose: str) -> StoredCode | None:
+        """Add one attempt to an unused code and return it as now stored."""
+        ...
+    def consume(self, flow_id: str, purpose: str, now: datetime, max_attempts: int) -> bool:
+        """Mark the code used if it is unused, unexpired and within its attempts (atomic)."""
+        ...
+    def replace(self, flow_id: str, purpose: str, code_hmac: str, expires_at: datetime, now: datetime) -> None:
+        """A resend: new code and expiry, one more send, attempts untouched."""
+        ...
+
+
+class AccountRepository(Protocol):
+    def by_email(self, email_key: str) -> Account | None: ...
+    def get(self, account_id: int) -> Account | None: ...
+    def create(
+        self, email: str, email_key: str, language: str, profile: Profile, policy_version: str, now: datetime
+    ) -> Account | None:
+        """None when an account with ``email_key`` already exists."""
+        ...
+    def update_profile(self, account_id: int, profile: Profile, now: datetime) -> None: ...
+    def set_language(self, account_id: int, language: str) -> None: ...
+
+
+class SessionRepository(Protocol):
+    def add(self, session: Session) -> None: ...
+    def get(self, session_id: str) -> Session | None: ...
+    def touch(self, session_id: str, now: datetime) -> None: ...
+    def for_account(self, account_id: int, now: datetime) -> list[Session]: ...
+    def revoke(self, account_id: int, session_id: str, now: datetime) -> bool: ...
+    def revoke_all_except(self, account_id: int, keep_id: str | None, now: datetime) -> int: ...
+
+
+class Outbox(Protocol):
+    def enqueue(self, mail: OutgoingMail, now: datetime) -> None: ...
+
+
+class AuditLog(Protocol):
+    def record(self, event: str, now: datetime, account_id: int | None = None, **details: Any) -> None: ...
+
+
+class Counters(Protocol):
+    def hit(self, key: str, window_start: datetime) -> int:
+        """Add one to the counter of ``key`` in the window and return the new count."""
+        ...
+
+
+class Transaction(Protocol):
+    flows: FlowRepository
+    codes: CodeRepository
+    accounts: AccountRepository
+    sessions: SessionRepository
+    outbox: Outbox
+    audit: AuditLog
+    counters: Counters
+
+
+class UnitOfWork(Protocol):
+    def begin(self) -> AbstractContextManager[Transaction]:
+        """One database transaction: commits on success, rolls back on any exception."""
+        ...
+
+
+class RateLimiter(Protocol):
+    def hit(self, tx: Transaction, key: str, limit: int, window_s: int, now: datetime) -> bool:
+        """Count one hit; False when ``limit`` hits in ``window_s`` are already used."""
+        ...
+
+
+class Mailer(Protocol):
+    async def send(self, message: RenderedMail) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMail:
+    to: str
+    sender: str
+    subject: str
+    text: str
+    html: str
+    message_id: str
+    idempotency_key: str

@@ -1,0 +1,171 @@
+"""One frozen Settings object, read from ``VITALKEY_*`` variables and an optional TOML file.
+
+Precedence: environment > TOML file (``VITALKEY_CONFIG`` or ``--config``) > defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "VITALKEY_"
+
+
+class SettingsError(ValueError):
+    """A configuration value cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # Where and how we are served.
+    public_url: str = ""  # default: http://{host}:{port}
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    dev_mode: bool = True
+    brand: str = "VitalKey"
+
+    # Storage. The embedded default is an SQLite file under data_dir.
+    data_dir: str = "./vitalkey-data"
+    database_url: str = ""
+    redis_url: str = ""
+    auto_migrate: bool = True
+
+    # Secrets. When empty, a random key is created once and kept in data_dir/secret.key.
+    secret_key: str = ""
+
+    # Mail.
+    mail_from: str = "VitalKey <no-reply@vitalkey.localhost>"
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # none | starttls | tls
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout_s: float = 10.0
+    mail_console: bool = True
+    relay_in_process: bool = True
+    relay_batch: int = 100
+    relay_poll_s: float = 1.0
+    relay_max_attempts: int = 12
+
+    # Flows and codes (numbers from SPEC.md).
+    flow_ttl_s: int = 3600
+    code_ttl_s: int = 600
+    code_max_attempts: int = 5
+    code_resend_cooldown_s: int = 60
+    code_max_resends: int = 5
+    privacy_policy_version: str = "2026-01"
+
+    # Rate limits on outgoing mail: "count/seconds".
+    mail_limit_per_address: str = "10/3600"
+    mail_limit_per_ip: str = "60/3600"
+
+    # Sessions.
+    session_idle_s: int = 3600
+    session_absolute_s: int = 30 * 24 * 3600
+    session_touch_s: int = 60
+
+    # Web.
+    max_body_bytes: int = 64 * 1024
+    trusted_proxies: tuple[str, ...] = ()
+    log_level: str = "info"
+    log_json: bool = True
+
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def https(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir).resolve() / 'vitalkey.sqlite3'}"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def parse_limit(text: str) -> tuple[int, int]:
+    """``"10/3600"`` → (10 hits, 3600 seconds)."""
+    try:
+        count, seconds = (int(part) for part in text.split("/", 1))
+    except ValueError as exc:
+        raise SettingsError(f"rate limit {text!r} is not 'count/seconds'") from exc
+    if count < 1 or seconds < 1:
+        raise SettingsError(f"rate limit {text!r} must be positive")
+    return count, seconds
+
+
+def _coerce(name: str, kind: Any, raw: Any) -> Any:
+    origin = typing.get_origin(kind)
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off", ""}:
+            return False
+        raise SettingsError(f"{name}: {raw!r} is not a boolean")
+    if kind in (int, float, str):
+        try:
+            return kind(raw)
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"{name}: {raw!r} is not a {kind.__name__}") from exc
+    if origin is tuple:
+        items = raw if isinstance(raw, list | tuple) else [p for p in str(raw).split(",") if p.strip()]
+        return tuple(str(item).strip() for item in items)
+    if origin is dict or isinstance(kind, types.GenericAlias):
+        if not isinstance(raw, dict):
+            raise SettingsError(f"{name}: expected a table")
+        return raw
+    return raw
+
+
+def load_settings(config_file: str | None = None, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or env.get(f"{ENV_PREFIX}CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as handle:
+                values.update(tomllib.load(handle))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read config file {path}: {exc}") from exc
+    hints = typing.get_type_hints(Settings)
+    known = {f.name for f in fields(Settings)}
+    unknown = set(values) - known
+    if unknown:
+        raise SettingsError(f"unknown settings in {path}: {', '.join(sorted(unknown))}")
+    for name in known:
+        key = ENV_PREFIX + name.upper()
+        if key in env:
+            values[name] = env[key]
+    values.update(overrides)
+    coerced = {name: _coerce(name, hints[name], raw) for name, raw in values.items()}
+    settings = Settings(**coerced)
+    if not settings.public_url:
+        settings = settings.replace(public_url=f"http://{settings.host}:{settings.port}")
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    parse_limit(settings.mail_limit_per_address)
+    parse_limit(settings.mail_limit_per_ip)
+    if settings.smtp_security not in {"none", "starttls", "tls"}:
+        raise SettingsError("smtp_security must be none, starttls or tls")
+    if settings.public_url and not settings.public_url.startswith(("http://", "https://")):
+        raise SettingsError("public_url must start with http:// or https://")
+    if not settings.dev_mode and not settings.smtp_host:
+        raise SettingsError("smtp_host is required outside dev mode (mail would go nowhere)")
+    if settings.code_max_attempts < 1 or settings.code_ttl_s < 1:
+        raise SettingsError("code settings must be positive")

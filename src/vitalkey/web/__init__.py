@@ -1,0 +1,1 @@
+"""The thin HTTP edge: HTML pages, the JSON API, operations endpoints."""

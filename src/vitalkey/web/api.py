@@ -1,0 +1,272 @@
+"""The JSON API: the same flows as the pages, for mobile apps and scripts."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from vitalkey.domain.accounts import Account
+from vitalkey.domain.errors import DomainError, NotAuthenticated
+from vitalkey.flows.base import Channel, StateMachine
+from vitalkey.flows.email_flow import EmailCodeFlow, FlowView
+from vitalkey.flows.sessions import Authenticated, Started
+from vitalkey.flows.signup import SignupFlow
+from vitalkey.observability import CODE_FAILURES, SIGNINS, SIGNUPS
+from vitalkey.web import schemas as s
+from vitalkey.web.context import language, read_json, requester
+from vitalkey.web.errors import HttpError, status_of
+from vitalkey.web.openapi import ApiRoute
+from vitalkey.web.render import translate
+
+Handler = Callable[[Request, Any], Awaitable[Any]]
+_encoder = msgspec.json.Encoder()
+CODE_ERRORS = {"wrong_code", "code_expired", "code_used", "flow_dead", "malformed_code"}
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    return Response(_encoder.encode(value), status_code=status, media_type="application/json",
+                    headers={"cache-control": "no-store"})
+
+
+def error_response(request: Request, error: DomainError) -> Response:
+    status = error.status if isinstance(error, HttpError) else status_of(error)
+    code = error.http_code if isinstance(error, HttpError) else error.code
+    body = s.Error(error=code, message=translate(language(request), error), field=error.field_name)
+    headers = {"cache-control": "no-store"}
+    if status == 429:
+        headers["retry-after"] = str(error.params.get("seconds", 60))
+    if status == 401:
+        headers["www-authenticate"] = 'Bearer realm="vitalkey"'
+    return Response(_encoder.encode(body), status_code=status, media_type="application/json", headers=headers)
+
+
+class Api:
+    """Registers JSON routes together with their OpenAPI description."""
+
+    def __init__(self) -> None:
+        self.described: list[ApiRoute] = []
+        self.routes: list[Route] = []
+
+    def route(
+        self, method: str, path: str, summary: str, *, body: type[msgspec.Struct] | None = None,
+        response: type[msgspec.Struct] | None = None, status: int = 200, auth: bool = False,
+        errors: tuple[int, ...] = (), tag: str = "account",
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            async def endpoint(request: Request) -> Response:
+                try:
+                    if auth:
+                        await authenticate(request)
+                    payload = await read_json(request, body) if body is not None else None
+                    result = await handler(request, payload)
+                except DomainError as error:
+                    if error.code in CODE_ERRORS:
+                        CODE_FAILURES.labels(reason=error.code).inc()
+                    return error_response(request, error)
+                if isinstance(result, Response):
+                    return result
+                return json_response(result, status)
+
+            self.routes.append(Route(path, endpoint, methods=[method]))
+            self.described.append(ApiRoute(method, path, summary, body, response, status, auth, errors, (tag,)))
+            return handler
+
+        return register
+
+
+async def authenticate(request: Request) -> Authenticated:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise NotAuthenticated()
+    auth = await run_in_threadpool(request.app.state.container.sessions.authenticate, token.strip())
+    if auth.session.kind.value != "api":
+        raise NotAuthenticated()
+    request.state.auth = auth
+    request.state.account = auth.account
+    return auth
+
+
+def flow_out(view: FlowView, machine: StateMachine, policy_version: str) -> s.FlowOut:
+    flow = view.flow
+    return s.FlowOut(
+        id=flow.id, kind=flow.kind.value, state=flow.state, email=flow.email, expires_at=flow.expires_at,
+        actions=machine.events_from(flow.state), suggestion=view.suggestion,
+        code_expires_at=view.code.get("code_expires_at"), resend_available_at=view.code.get("resend_available_at"),
+        attempts_left=view.code.get("attempts_left"),
+        policy_version=policy_version if flow.state == "policy" else None,
+    )
+
+
+def account_out(account: Account) -> s.AccountOut:
+    profile = account.profile
+    return s.AccountOut(
+        id=account.id, email=account.email, language=account.language, created_at=account.created_at,
+        first_name=profile.first_name if profile else None, last_name=profile.last_name if profile else None,
+        birth_date=profile.birth_date if profile else None, sex=profile.sex.value if profile else None,
+        height_cm=profile.height_cm if profile else None, units=profile.units.value if profile else None,
+    )
+
+
+async def signed_in(request: Request, started: Started) -> s.SignedIn:
+    container = request.app.state.container
+    account = await run_in_threadpool(container.sessions.authenticate, started.token)
+    return s.SignedIn(session_token=started.token, expires_at=started.session.expires_at, account=account_out(account.account))
+
+
+api = Api()
+FLOW_ERRORS = (404, 409, 410, 429)
+
+
+def _flows(request: Request, kind: str) -> EmailCodeFlow:
+    container = request.app.state.container
+    flow: EmailCodeFlow = container.signup if kind == "signup" else container.login
+    return flow
+
+
+async def _view(request: Request, kind: str, flow_id: str) -> s.FlowOut:
+    flow = _flows(request, kind)
+    view = await run_in_threadpool(flow.view, flow_id, requester(request, Channel.API))
+    return flow_out(view, flow.machine, request.app.state.container.settings.privacy_policy_version)
+
+
+def _register_email_steps(kind: str, label: str) -> None:
+    base = f"/api/v1/{kind}"
+
+    @api.route("POST", base, f"Start {label} with an email address", body=s.StartFlow, response=s.FlowOut,
+               status=201, errors=(429,), tag=kind)
+    async def start(request: Request, body: s.StartFlow) -> s.FlowOut:
+        flow = await run_in_threadpool(_flows(request, kind).start, body.email, requester(request, Channel.API))
+        request.app.state.container.relay.wake()
+        return await _view(request, kind, flow.id)
+
+    @api.route("GET", base + "/{flow_id}", f"The current step of a {label} flow", response=s.FlowOut,
+               errors=(404,), tag=kind)
+    async def show(request: Request, _: None) -> s.FlowOut:
+        return await _view(request, kind, request.path_params["flow_id"])
+
+    @api.route("POST", base + "/{flow_id}/suggestion", "Accept or decline the suggested address",
+               body=s.AnswerSuggestion, response=s.FlowOut, errors=FLOW_ERRORS, tag=kind)
+    async def suggestion(request: Request, body: s.AnswerSuggestion) -> s.FlowOut:
+        flow_id = request.path_params["flow_id"]
+        await run_in_threadpool(_flows(request, kind).answer_suggestion, flow_id, body.accept, requester(request, Channel.API))
+        request.app.state.container.relay.wake()
+        return await _view(request, kind, flow_id)
+
+    @api.route("POST", base + "/{flow_id}/resend", "Send a new code (after 60 s, at most 5 times)",
+               response=s.FlowOut, errors=FLOW_ERRORS, tag=kind)
+    async def resend(request: Request, _: None) -> s.FlowOut:
+        flow_id = request.path_params["flow_id"]
+        await run_in_threadpool(_flows(request, kind).resend, flow_id, requester(request, Channel.API))
+        request.app.state.container.relay.wake()
+        return await _view(request, kind, flow_id)
+
+
+_register_email_steps("signup", "sign-up")
+_register_email_steps("login", "sign-in")
+
+
+@api.route("POST", "/api/v1/signup/{flow_id}/code", "Confirm the address with the mailed code",
+           body=s.SubmitCode, response=s.FlowOut, errors=FLOW_ERRORS, tag="signup")
+async def signup_code(request: Request, body: s.SubmitCode) -> s.FlowOut:
+    flow_id = request.path_params["flow_id"]
+    signup: SignupFlow = request.app.state.container.signup
+    await run_in_threadpool(signup.submit_code, flow_id, body.code, requester(request, Channel.API))
+    return await _view(request, "signup", flow_id)
+
+
+@api.route("POST", "/api/v1/signup/{flow_id}/policy", "Accept the privacy policy",
+           body=s.AcceptPolicy, response=s.FlowOut, errors=FLOW_ERRORS, tag="signup")
+async def signup_policy(request: Request, body: s.AcceptPolicy) -> s.FlowOut:
+    flow_id = request.path_params["flow_id"]
+    signup: SignupFlow = request.app.state.container.signup
+    await run_in_threadpool(signup.accept_policy, flow_id, body.accept, body.policy_version, requester(request, Channel.API))
+    return await _view(request, "signup", flow_id)
+
+
+@api.route("POST", "/api/v1/signup/{flow_id}/details", "Give the user details",
+           body=s.Details, response=s.FlowOut, errors=FLOW_ERRORS, tag="signup")
+async def signup_details(request: Request, body: s.Details) -> s.FlowOut:
+    flow_id = request.path_params["flow_id"]
+    signup: SignupFlow = request.app.state.container.signup
+    await run_in_threadpool(signup.submit_details, flow_id, msgspec.to_builtins(body), requester(request, Channel.API))
+    return await _view(request, "signup", flow_id)
+
+
+@api.route("POST", "/api/v1/signup/{flow_id}/two-factor", "Skip or choose two-factor set-up; signs in",
+           body=s.TwoFactorChoice, response=s.SignedIn, errors=FLOW_ERRORS, tag="signup")
+async def signup_finish(request: Request, body: s.TwoFactorChoice) -> s.SignedIn:
+    signup: SignupFlow = request.app.state.container.signup
+    started = await run_in_threadpool(
+        signup.finish, request.path_params["flow_id"], body.choice == "setup", requester(request, Channel.API)
+    )
+    SIGNUPS.inc()
+    return await signed_in(request, started)
+
+
+@api.route("POST", "/api/v1/login/{flow_id}/code", "Sign in with the mailed code",
+           body=s.SubmitCode, response=s.SignedIn, errors=FLOW_ERRORS, tag="login")
+async def login_code(request: Request, body: s.SubmitCode) -> s.SignedIn:
+    container = request.app.state.container
+    started = await run_in_threadpool(
+        container.login.submit_code, request.path_params["flow_id"], body.code, requester(request, Channel.API)
+    )
+    SIGNINS.labels(method="email_code").inc()
+    return await signed_in(request, started)
+
+
+@api.route("GET", "/api/v1/account", "The signed-in account", response=s.AccountOut, auth=True)
+async def get_account(request: Request, _: None) -> s.AccountOut:
+    return account_out(request.state.auth.account)
+
+
+@api.route("PATCH", "/api/v1/account", "Change the profile", body=s.ProfileUpdate, response=s.AccountOut, auth=True)
+async def patch_account(request: Request, body: s.ProfileUpdate) -> s.AccountOut:
+    container = request.app.state.container
+    account = request.state.auth.account
+    updated = await run_in_threadpool(container.accounts.update_profile, account, msgspec.to_builtins(body))
+    if body.language:
+        await run_in_threadpool(container.accounts.set_language, account, body.language)
+        updated = (await run_in_threadpool(container.sessions.authenticate, _bearer(request))).account
+    return account_out(updated)
+
+
+@api.route("GET", "/api/v1/sessions", "The account's active sessions", response=s.SessionList, auth=True)
+async def list_sessions(request: Request, _: None) -> s.SessionList:
+    auth: Authenticated = request.state.auth
+    sessions = await run_in_threadpool(request.app.state.container.sessions.list, auth.account.id)
+    return s.SessionList(sessions=[
+        s.SessionOut(id=x.id, kind=x.kind.value, created_at=x.created_at, last_seen_at=x.last_seen_at,
+                     expires_at=x.expires_at, ip=x.ip, user_agent=x.user_agent, current=x.id == auth.session.id)
+        for x in sessions
+    ])
+
+
+@api.route("DELETE", "/api/v1/sessions/{session_id}", "End one session", response=s.Ended, auth=True, errors=(404,))
+async def end_session(request: Request, _: None) -> s.Ended:
+    auth: Authenticated = request.state.auth
+    await run_in_threadpool(request.app.state.container.sessions.end, auth.session, request.path_params["session_id"])
+    return s.Ended(ended=1)
+
+
+@api.route("POST", "/api/v1/sessions/end-others", "End every other session", response=s.Ended, auth=True)
+async def end_others(request: Request, _: None) -> s.Ended:
+    auth: Authenticated = request.state.auth
+    return s.Ended(ended=await run_in_threadpool(request.app.state.container.sessions.end_others, auth.session))
+
+
+@api.route("POST", "/api/v1/logout", "End the current session", response=s.Ended, auth=True)
+async def logout(request: Request, _: None) -> s.Ended:
+    auth: Authenticated = request.state.auth
+    await run_in_threadpool(request.app.state.container.sessions.end, auth.session, auth.session.id)
+    return s.Ended(ended=1)
+
+
+def _bearer(request: Request) -> str:
+    return request.headers.get("authorization", "").partition(" ")[2].strip()

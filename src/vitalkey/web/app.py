@@ -1,0 +1,77 @@
+"""The Starlette application, built around a Container."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from vitalkey.container import Container
+from vitalkey.domain.i18n import N_
+from vitalkey.i18n import warm
+from vitalkey.observability import logger
+from vitalkey.web import ops, pages
+from vitalkey.web.api import api, error_response
+from vitalkey.web.errors import HttpError
+from vitalkey.web.middleware import EdgeMiddleware
+from vitalkey.web.render import make_environment, page
+
+log = logger("vitalkey.web")
+STATIC = __file__.rsplit("/", 1)[0] + "/static"
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 404:
+        error = HttpError("not_found", N_("This page does not exist."), 404)
+    elif status == 405:
+        error = HttpError("method_not_allowed", N_("This method is not allowed here."), 405)
+    else:
+        error = HttpError("http_error", N_("The request could not be processed."), status)
+    if request.url.path.startswith("/api/"):
+        return error_response(request, error)
+    return page(request, "not_found.html", status=status, error=error)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.error("unhandled", error=type(exc).__name__, route=request.url.path[:100])
+    error = HttpError("server_error", N_("Something went wrong on our side. Please try again."), 500)
+    if request.url.path.startswith("/api/"):
+        return error_response(request, error)
+    return page(request, "not_found.html", status=500, error=error)
+
+
+def create_app(container: Container, *, run_relay: bool | None = None) -> Starlette:
+    settings = container.settings
+    relay_inside = settings.relay_in_process if run_relay is None else run_relay
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(container.relay.run_forever(stop)) if relay_inside else None
+        try:
+            yield
+        finally:
+            stop.set()
+            container.relay.wake()
+            if task is not None:
+                await task
+
+    app = Starlette(
+        routes=[*pages.routes, *api.routes, *ops.routes, Mount("/static", StaticFiles(directory=STATIC), name="static")],
+        middleware=[Middleware(EdgeMiddleware, max_body=settings.max_body_bytes, https=settings.https)],
+        exception_handlers={HTTPException: http_error, 500: server_error},
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    app.state.templates = make_environment()
+    warm()
+    return app

@@ -1,0 +1,121 @@
+"""Reading a request: client address, language, cookies, CSRF, forms, JSON."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TypeVar
+from urllib.parse import parse_qsl
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from vitalkey.domain.i18n import N_
+from vitalkey.domain.tokens import keyed_digest, new_token, same
+from vitalkey.flows.base import Channel, Requester
+from vitalkey.i18n import LANGUAGES, negotiate, supported
+from vitalkey.web.errors import HttpError
+
+T = TypeVar("T")
+
+LANG_COOKIE = "vk_lang"
+MAX_FORM_FIELDS = 50
+
+
+def cookie_name(request: Request, base: str) -> str:
+    """``__Host-`` names need Secure, so they are used only when served over HTTPS."""
+    return f"__Host-{base}" if request.app.state.container.settings.https else base
+
+
+def client_ip(request: Request) -> str:
+    settings = request.app.state.container.settings
+    peer = request.client.host if request.client else "unknown"
+    if peer in settings.trusted_proxies:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        candidate = forwarded.split(",")[-1].strip()
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            return peer
+    return peer
+
+
+def language(request: Request) -> str:
+    account = getattr(request.state, "account", None)
+    chosen = supported(request.cookies.get(LANG_COOKIE))
+    if chosen:
+        return chosen
+    if account is not None and account.language in LANGUAGES:
+        return str(account.language)
+    return negotiate(request.headers.get("accept-language"))
+
+
+# CSRF: a random secret in an HttpOnly cookie; forms carry a token derived from it with the
+# server key, and browser flows are bound to a digest of it (so a flow started in one browser
+# cannot be continued in another, and a forged cross-site form has no valid token).
+def csrf_secret(request: Request) -> str:
+    secret = getattr(request.state, "csrf_secret", None)
+    if secret is None:
+        secret = request.cookies.get(cookie_name(request, "vk_csrf"), "")
+        if len(secret) < 32 or len(secret) > 64:
+            secret = new_token(32)
+            request.state.csrf_new = True
+        request.state.csrf_secret = secret
+    return str(secret)
+
+
+def csrf_token(request: Request) -> str:
+    return keyed_digest(request.app.state.container.web_key, "csrf:" + csrf_secret(request))
+
+
+def check_csrf(request: Request, form: dict[str, str]) -> bool:
+    return not getattr(request.state, "csrf_new", False) and same(form.get("csrf_token", ""), csrf_token(request))
+
+
+def browser_binding(request: Request) -> str:
+    return keyed_digest(request.app.state.container.web_key, "flow:" + csrf_secret(request))
+
+
+def set_csrf_cookie(request: Request, response: Response) -> None:
+    if getattr(request.state, "csrf_new", False):
+        response.set_cookie(
+            cookie_name(request, "vk_csrf"), csrf_secret(request), httponly=True, samesite="lax",
+            secure=request.app.state.container.settings.https, path="/",
+        )
+
+
+def requester(request: Request, channel: Channel) -> Requester:
+    return Requester(
+        ip=client_ip(request), user_agent=request.headers.get("user-agent", "")[:300], language=language(request),
+        channel=channel, browser_binding=browser_binding(request) if channel is Channel.BROWSER else "",
+    )
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    body = await request.body()
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, encoding="utf-8", errors="strict",
+                          max_num_fields=MAX_FORM_FIELDS)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HttpError("invalid_encoding", N_("The form contains characters that could not be read."), 400) from exc
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        form.setdefault(key, value)
+    return form
+
+
+async def read_json(request: Request, kind: type[T]) -> T:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.split(";")[0].strip().endswith(("/json", "+json")):
+        raise HttpError("unsupported_media_type", N_("Send a JSON body with Content-Type: application/json."), 415)
+    body = await request.body()
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        raise HttpError(
+            "invalid_request", N_("The request body does not match the schema: %(detail)s"), 400, detail=str(exc)[:200]
+        ) from exc
+    except msgspec.DecodeError as exc:
+        raise HttpError("invalid_json", N_("The request body is not valid JSON."), 400) from exc
+

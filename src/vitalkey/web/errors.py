@@ -1,0 +1,38 @@
+"""Domain errors → HTTP statuses, at the edge (Authlib rfc6749/errors.py style)."""
+
+from __future__ import annotations
+
+from vitalkey.domain.errors import DomainError
+
+STATUS: dict[str, int] = {
+    "flow_not_found": 404,
+    "session_not_found": 404,
+    "flow_expired": 410,
+    "rate_limited": 429,
+    "resend_too_soon": 429,
+    "resend_limit": 429,
+    "not_authenticated": 401,
+    "csrf_failed": 403,
+    "account_exists": 409,
+    "wrong_state": 409,
+    "body_too_large": 413,
+    "unsupported_media_type": 415,
+    "not_found": 404,
+    "method_not_allowed": 405,
+}
+
+
+def status_of(error: DomainError) -> int:
+    return STATUS.get(error.code, 400)
+
+
+class HttpError(DomainError):
+    """An edge-only error (bad JSON, body too large …) in the same shape as domain errors."""
+
+    def __init__(self, code: str, message: str, status: int, **params: object) -> None:
+        super().__init__(message, **params)
+        self.status = status
+        self.http_code = code
+
+    def __str__(self) -> str:
+        return self.http_code

@@ -1,0 +1,75 @@
+"""The OpenAPI 3.1 document, generated from the registered JSON routes and their Structs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from vitalkey.web.schemas import Error
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    method: str
+    path: str
+    summary: str
+    body: type[msgspec.Struct] | None
+    response: type[msgspec.Struct] | None
+    status: int = 200
+    auth: bool = False
+    errors: tuple[int, ...] = ()
+    tags: tuple[str, ...] = field(default=())
+
+
+def document(routes: list[ApiRoute], title: str, version: str, server_url: str) -> dict[str, Any]:
+    structs: list[Any] = [Error]
+    for route in routes:
+        structs.extend(kind for kind in (route.body, route.response) if kind is not None)
+    schemas, components = msgspec.json.schema_components(structs, ref_template="#/components/schemas/{name}")
+    by_type = dict(zip(structs, schemas, strict=True))
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        operation: dict[str, Any] = {
+            "summary": route.summary,
+            "operationId": f"{route.method.lower()}_{route.path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
+            "tags": list(route.tags),
+            "responses": {},
+        }
+        params = [part[1:-1] for part in route.path.split("/") if part.startswith("{")]
+        if params:
+            operation["parameters"] = [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
+                for name in params
+            ]
+        if route.body is not None:
+            operation["requestBody"] = {
+                "required": True, "content": {"application/json": {"schema": by_type[route.body]}},
+            }
+        ok: dict[str, Any] = {"description": "Success"}
+        if route.response is not None:
+            ok["content"] = {"application/json": {"schema": by_type[route.response]}}
+        operation["responses"][str(route.status)] = ok
+        error_statuses = set(route.errors) | {400}
+        if route.auth:
+            error_statuses.add(401)
+            operation["security"] = [{"bearer": []}]
+        if route.body is not None:
+            error_statuses |= {413, 415}
+        for status in sorted(error_statuses):
+            operation["responses"][str(status)] = {
+                "description": "Error", "content": {"application/json": {"schema": by_type[Error]}},
+            }
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version,
+                 "description": "Account, sign-in and session API. Errors are {\"error\", \"message\"} with a 4xx status."},
+        "servers": [{"url": server_url}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "A session token"}},
+        },
+    }

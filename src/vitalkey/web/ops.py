@@ -1,0 +1,105 @@
+"""Operations and developer endpoints: health, readiness, metrics, API docs, the dev mail outbox."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from vitalkey.adapters.db import schema as t
+from vitalkey.web.api import api, json_response
+from vitalkey.web.openapi import document
+from vitalkey.web.render import page
+from vitalkey.web.schemas import Health
+
+
+async def healthz(request: Request) -> Response:
+    return json_response(Health(status="ok"))
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        await run_in_threadpool(request.app.state.container.uow.ping)
+    except Exception:
+        return json_response({"error": "not_ready", "message": "The database cannot be reached."}, 503)
+    return json_response(Health(status="ready"))
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def openapi_document(request: Request) -> dict[str, object]:
+    cached = getattr(request.app.state, "openapi", None)
+    if cached is None:
+        settings = request.app.state.container.settings
+        cached = document(api.described, f"{settings.brand} API", "1.0.0", settings.public_url.rstrip("/"))
+        request.app.state.openapi = cached
+    return dict(cached)
+
+
+async def openapi_json(request: Request) -> Response:
+    return json_response(openapi_document(request))
+
+
+async def api_docs(request: Request) -> Response:
+    return page(request, "api_docs.html", doc=openapi_document(request))
+
+
+def _dev_only(request: Request) -> Response | None:
+    if not request.app.state.container.settings.dev_mode:
+        return page(request, "not_found.html", status=404)
+    return None
+
+
+async def dev_mail(request: Request) -> Response:
+    if (refused := _dev_only(request)) is not None:
+        return refused
+    to = request.query_params.get("to", "")[:254]
+
+    def load() -> list[dict[str, object]]:
+        query = select(t.dev_mail).order_by(t.dev_mail.c.id.desc()).limit(100)
+        if to:
+            query = query.where(t.dev_mail.c.recipient == to)
+        with request.app.state.container.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    mails = await run_in_threadpool(load)
+    if "application/json" in request.headers.get("accept", ""):
+        return json_response({"mails": [{k: v for k, v in m.items() if k != "created_at"} for m in mails]})
+    return page(request, "dev_mail.html", mails=mails, to=to)
+
+
+async def dev_mail_html(request: Request) -> Response:
+    if (refused := _dev_only(request)) is not None:
+        return refused
+    try:
+        mail_id = int(request.path_params["mail_id"])
+    except ValueError:
+        return page(request, "not_found.html", status=404)
+
+    def load() -> str | None:
+        with request.app.state.container.engine.connect() as conn:
+            return conn.execute(select(t.dev_mail.c.html).where(t.dev_mail.c.id == mail_id)).scalar()
+
+    html = await run_in_threadpool(load)
+    if html is None:
+        return page(request, "not_found.html", status=404)
+    # Shown in a sandboxed frame: the mail's HTML runs no script and reaches nothing.
+    return Response(html, media_type="text/html", headers={
+        "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox",
+    })
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/api/openapi.json", openapi_json, methods=["GET"]),
+    Route("/api/docs", api_docs, methods=["GET"]),
+    Route("/dev/mail", dev_mail, methods=["GET"]),
+    Route("/dev/mail/{mail_id}", dev_mail_html, methods=["GET"]),
+]

@@ -1,0 +1,263 @@
+"""HTML pages: each flow step is a GET that shows the flow's state and a POST that moves it (PRG, 303)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from vitalkey.domain.accounts import Units, feet_inches
+from vitalkey.domain.errors import CsrfFailed, DomainError, FlowDead, FlowExpired, FlowNotFound, NotAuthenticated
+from vitalkey.flows.base import Channel
+from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, EmailCodeFlow
+from vitalkey.flows.sessions import Authenticated, Started
+from vitalkey.i18n import supported
+from vitalkey.observability import CODE_FAILURES, SIGNINS, SIGNUPS
+from vitalkey.web.api import CODE_ERRORS
+from vitalkey.web.context import LANG_COOKIE, check_csrf, cookie_name, read_form, requester, set_csrf_cookie
+from vitalkey.web.errors import HttpError, status_of
+from vitalkey.web.render import page
+
+SESSION = "vk_session"
+
+
+def see_other(request: Request, url: str) -> RedirectResponse:
+    response = RedirectResponse(url, status_code=303)
+    set_csrf_cookie(request, response)
+    return response
+
+
+async def current_user(request: Request) -> Authenticated | None:
+    token = request.cookies.get(cookie_name(request, SESSION))
+    if not token:
+        return None
+    try:
+        auth: Authenticated = await run_in_threadpool(request.app.state.container.sessions.authenticate, token)
+    except NotAuthenticated:
+        return None
+    if auth.session.kind.value != "web":
+        return None
+    request.state.account = auth.account
+    request.state.auth = auth
+    return auth
+
+
+def sign_in(request: Request, started: Started, to: str = "/account") -> Response:
+    response = see_other(request, to)
+    settings = request.app.state.container.settings
+    response.set_cookie(
+        cookie_name(request, SESSION), started.token, httponly=True, samesite="lax", secure=settings.https, path="/",
+        max_age=int((started.session.expires_at - started.session.created_at).total_seconds()),
+    )
+    return response
+
+
+async def posted_form(request: Request) -> dict[str, str]:
+    form = await read_form(request)
+    if not check_csrf(request, form):
+        raise CsrfFailed()
+    return form
+
+
+# Start pages --------------------------------------------------------------------------
+def _flow_of(request: Request, kind: str) -> EmailCodeFlow:
+    flow: EmailCodeFlow = getattr(request.app.state.container, kind)
+    return flow
+
+
+async def start_page(request: Request) -> Response:
+    kind = _kind(request)
+    if await current_user(request):
+        return see_other(request, "/account")
+    if request.method == "GET":
+        return page(request, f"{kind}_email.html", email=request.query_params.get("email", "")[:254])
+    form: dict[str, str] = {}
+    try:
+        form = await posted_form(request)
+        flow = await run_in_threadpool(_flow_of(request, kind).start, form.get("email", ""), requester(request, Channel.BROWSER))
+    except DomainError as error:
+        return page(request, f"{kind}_email.html", status=_status(error), error=error, email=form.get("email", "")[:254])
+    request.app.state.container.relay.wake()
+    return see_other(request, f"/{kind}/{flow.id}")
+
+
+def _kind(request: Request) -> str:
+    return "signup" if request.url.path.startswith("/signup") else "login"
+
+
+def _status(error: DomainError) -> int:
+    if error.code in CODE_ERRORS:
+        CODE_FAILURES.labels(reason=error.code).inc()
+    return error.status if isinstance(error, HttpError) else status_of(error)
+
+
+# Flow steps ---------------------------------------------------------------------------
+async def flow_page(request: Request) -> Response:
+    kind = _kind(request)
+    flow_id = request.path_params["flow_id"]
+    if request.method == "POST":
+        return await _flow_post(request, kind, flow_id)
+    return await _show(request, kind, flow_id)
+
+
+async def _show(request: Request, kind: str, flow_id: str, error: DomainError | None = None,
+                status: int = 200, values: dict[str, Any] | None = None) -> Response:
+    flows = _flow_of(request, kind)
+    try:
+        view = await run_in_threadpool(flows.view, flow_id, requester(request, Channel.BROWSER))
+    except (FlowNotFound, FlowExpired) as gone:
+        return page(request, "flow_gone.html", status=_status(gone), error=gone, kind=kind)
+    flow = view.flow
+    if flow.state == COMPLETE:
+        return see_other(request, "/account")
+    settings = request.app.state.container.settings
+    if flow.state == DEAD:
+        return page(request, "flow_gone.html", status=status if error else 410, error=error or FlowDead(), kind=kind)
+    template = {
+        CONFIRM_EMAIL: "flow_suggestion.html", CODE_SENT: "flow_code.html", "policy": "signup_policy.html",
+        "details": "signup_details.html", "two_factor_offer": "signup_two_factor.html",
+    }[flow.state]
+    now = request.app.state.container.clock.now()
+    resend_at = view.code.get("resend_available_at")
+    return page(
+        request, template, status=status, error=error, kind=kind, flow=flow, suggestion=view.suggestion,
+        code=view.code, resend_wait=max(0, int((resend_at - now).total_seconds())) if resend_at else None,
+        resend_exhausted=flow.state == CODE_SENT and resend_at is None,
+        policy_version=settings.privacy_policy_version, values=values or {}, units=[u.value for u in Units],
+    )
+
+
+async def _flow_post(request: Request, kind: str, flow_id: str) -> Response:
+    container = request.app.state.container
+    flows = _flow_of(request, kind)
+    form: dict[str, str] = {}
+    try:
+        form = await posted_form(request)
+        req = requester(request, Channel.BROWSER)
+        action = form.get("action", "")
+        if action in ("accept_suggestion", "decline_suggestion"):
+            await run_in_threadpool(flows.answer_suggestion, flow_id, action == "accept_suggestion", req)
+            container.relay.wake()
+        elif action == "resend":
+            await run_in_threadpool(flows.resend, flow_id, req)
+            container.relay.wake()
+            return see_other(request, f"/{kind}/{flow_id}?resent=1")
+        elif action == "code" and kind == "login":
+            started = await run_in_threadpool(container.login.submit_code, flow_id, form.get("code", ""), req)
+            SIGNINS.labels(method="email_code").inc()
+            return sign_in(request, started)
+        elif action == "code":
+            await run_in_threadpool(container.signup.submit_code, flow_id, form.get("code", ""), req)
+        elif action == "policy" and kind == "signup":
+            await run_in_threadpool(container.signup.accept_policy, flow_id, form.get("accept") == "yes", None, req)
+        elif action == "details" and kind == "signup":
+            await run_in_threadpool(container.signup.submit_details, flow_id, form, req)
+        elif action in ("skip_two_factor", "setup_two_factor") and kind == "signup":
+            started = await run_in_threadpool(container.signup.finish, flow_id, action == "setup_two_factor", req)
+            SIGNUPS.inc()
+            return sign_in(request, started, "/account?welcome=1" + ("#two-factor" if action == "setup_two_factor" else ""))
+        else:
+            raise HttpError("unknown_action", "This action is not available.", 400)
+    except DomainError as error:
+        values = {k: v[:254] for k, v in form.items() if k not in ("csrf_token", "code")}
+        return await _show(request, kind, flow_id, error=error, status=_status(error), values=values)
+    return see_other(request, f"/{kind}/{flow_id}")
+
+
+# Account ----------------------------------------------------------------------------
+async def account_page(request: Request) -> Response:
+    auth = await current_user(request)
+    if auth is None:
+        return see_other(request, "/login")
+    return await _account(request, auth)
+
+
+async def _account(request: Request, auth: Authenticated, error: DomainError | None = None, status: int = 200,
+                   values: dict[str, str] | None = None, notice: str | None = None) -> Response:
+    sessions = await run_in_threadpool(request.app.state.container.sessions.list, auth.account.id)
+    profile = auth.account.profile
+    defaults: dict[str, Any] = {}
+    if profile:
+        ft, inch = feet_inches(profile.height_cm)
+        defaults = {
+            "first_name": profile.first_name, "last_name": profile.last_name, "birth_date": profile.birth_date.isoformat(),
+            "sex": profile.sex.value, "units": profile.units.value, "height_cm": f"{profile.height_cm:g}",
+            "height_ft": str(ft), "height_in": str(inch),
+        }
+    return page(
+        request, "account.html", status=status, error=error, auth=auth, sessions=sessions, values={**defaults, **(values or {})},
+        units=[u.value for u in Units], notice=notice or request.query_params.get("notice"),
+        welcome=request.query_params.get("welcome") == "1",
+    )
+
+
+async def account_action(request: Request) -> Response:
+    auth = await current_user(request)
+    if auth is None:
+        return see_other(request, "/login")
+    container = request.app.state.container
+    action = request.path_params["action"]
+    form: dict[str, str] = {}
+    try:
+        form = await posted_form(request)
+        if action == "profile":
+            account = await run_in_threadpool(container.accounts.update_profile, auth.account, form)
+            if supported(form.get("language")):
+                await run_in_threadpool(container.accounts.set_language, account, supported(form.get("language")))
+            return see_other(request, "/account?notice=profile_saved")
+        if action == "end-session":
+            await run_in_threadpool(container.sessions.end, auth.session, form.get("session_id", "")[:64])
+            if form.get("session_id") == auth.session.id:
+                return _signed_out(request)
+            return see_other(request, "/account?notice=session_ended")
+        if action == "end-others":
+            await run_in_threadpool(container.sessions.end_others, auth.session)
+            return see_other(request, "/account?notice=others_ended")
+        if action == "logout":
+            await run_in_threadpool(container.sessions.end, auth.session, auth.session.id)
+            return _signed_out(request)
+        raise HttpError("unknown_action", "This action is not available.", 404)
+    except DomainError as error:
+        values = {k: v[:254] for k, v in form.items() if k != "csrf_token"}
+        return await _account(request, auth, error=error, status=_status(error), values=values)
+
+
+def _signed_out(request: Request) -> Response:
+    response = see_other(request, "/login?signed_out=1")
+    response.delete_cookie(cookie_name(request, SESSION), path="/", secure=request.app.state.container.settings.https,
+                           httponly=True, samesite="lax")
+    return response
+
+
+async def choose_language(request: Request) -> Response:
+    chosen = supported(request.path_params["lang"]) or "en"
+    target = request.query_params.get("next", "/")
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        target = "/"  # never an open redirect
+    response = see_other(request, quote(target, safe="/?=&#%-_.~"))
+    response.set_cookie(LANG_COOKIE, chosen, max_age=365 * 86400, samesite="lax", path="/",
+                        secure=request.app.state.container.settings.https, httponly=True)
+    auth = await current_user(request)
+    if auth is not None:
+        await run_in_threadpool(request.app.state.container.accounts.set_language, auth.account, chosen)
+    return response
+
+
+async def home(request: Request) -> Response:
+    return see_other(request, "/account" if await current_user(request) else "/login")
+
+
+routes = [
+    Route("/", home, methods=["GET"]),
+    Route("/signup", start_page, methods=["GET", "POST"]),
+    Route("/login", start_page, methods=["GET", "POST"]),
+    Route("/signup/{flow_id}", flow_page, methods=["GET", "POST"]),
+    Route("/login/{flow_id}", flow_page, methods=["GET", "POST"]),
+    Route("/account", account_page, methods=["GET"]),
+    Route("/account/{action}", account_action, methods=["POST"]),
+    Route("/lang/{lang}", choose_language, methods=["GET"]),
+]

@@ -1,0 +1,60 @@
+"""Server-rendered pages (Jinja2) in the visitor's language, with security headers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from vitalkey.domain.errors import DomainError
+from vitalkey.i18n import LANGUAGES, translations
+from vitalkey.web.context import csrf_token, language, set_csrf_cookie
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+
+@pass_context
+def _gettext(context: Context, message: str) -> str:
+    return str(context["_translations"].gettext(message))
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    return str(context["_translations"].ngettext(singular, plural, n))
+
+
+def make_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES), extensions=["jinja2.ext.i18n"], undefined=StrictUndefined,
+        autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True,
+    )
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def translate(lang: str, error: DomainError) -> str:
+    text = translations(lang).gettext(error.message_id)
+    return text % error.params if error.params and "%(" in text else text
+
+
+def page(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+    container = request.app.state.container
+    lang = language(request)
+    error = values.pop("error", None)
+    context = {
+        "request": request, "brand": container.settings.brand, "lang": lang, "languages": LANGUAGES,
+        "csrf_token": csrf_token(request), "account": getattr(request.state, "account", None),
+        "dev_mode": container.settings.dev_mode, "_translations": translations(lang),
+        "error": translate(lang, error) if error else None,
+        "error_field": error.field_name if error else None, "error_code": error.code if error else None,
+        "path": request.url.path, **values,
+    }
+    html = request.app.state.templates.get_template(template).render(context)
+    response = HTMLResponse(html, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    set_csrf_cookie(request, response)
+    return response

@@ -1,0 +1,113 @@
+"""JSON API bodies as msgspec Structs: validated on the way in, the source of the OpenAPI schema."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+Email = Annotated[str, Meta(min_length=1, max_length=320, description="An email address (at most 254 characters)")]
+Code = Annotated[str, Meta(min_length=1, max_length=32, description="The 6-digit code from the mail")]
+Name = Annotated[str, Meta(max_length=200)]
+
+
+class Error(Struct):
+    error: str
+    message: str
+    field: str | None = None
+
+
+class StartFlow(Struct, forbid_unknown_fields=True):
+    email: Email
+
+
+class AnswerSuggestion(Struct, forbid_unknown_fields=True):
+    accept: bool
+
+
+class SubmitCode(Struct, forbid_unknown_fields=True):
+    code: Code
+
+
+class AcceptPolicy(Struct, forbid_unknown_fields=True):
+    accept: bool
+    policy_version: Annotated[str, Meta(max_length=32)] | None = None
+
+
+class Details(Struct, forbid_unknown_fields=True):
+    first_name: Name
+    last_name: Name
+    birth_date: Annotated[str, Meta(max_length=10, description="YYYY-MM-DD")]
+    sex: Literal["female", "male"]
+    units: Literal["metric", "imperial"]
+    height_cm: Annotated[float, Meta(ge=0, le=1000)]
+
+
+class TwoFactorChoice(Struct, forbid_unknown_fields=True):
+    choice: Literal["skip", "setup"]
+
+
+class FlowOut(Struct):
+    id: str
+    kind: str
+    state: str
+    email: str
+    expires_at: datetime
+    actions: list[str]
+    suggestion: str | None = None
+    code_expires_at: datetime | None = None
+    resend_available_at: datetime | None = None
+    attempts_left: int | None = None
+    policy_version: str | None = None
+
+
+class AccountOut(Struct):
+    id: int
+    email: str
+    language: str
+    created_at: datetime
+    first_name: str | None = None
+    last_name: str | None = None
+    birth_date: date | None = None
+    sex: str | None = None
+    height_cm: float | None = None
+    units: str | None = None
+
+
+class SignedIn(Struct):
+    session_token: str
+    expires_at: datetime
+    account: AccountOut
+
+
+class ProfileUpdate(Details, forbid_unknown_fields=True):
+    language: Literal["en", "de", "fr", "ja", "zh-Hans"] | None = None
+
+
+class SessionOut(Struct):
+    id: str
+    kind: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    ip: str
+    user_agent: str
+    current: bool
+
+
+class SessionList(Struct):
+    sessions: list[SessionOut]
+
+
+class Ended(Struct):
+    ended: int
+
+
+class Health(Struct):
+    status: str
+
+
+def to_builtins(value: Struct) -> object:
+    return msgspec.to_builtins(value)
