@@ -51,11 +51,18 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         migrations.upgrade(engine)
         engine.dispose()
     mode = "dev mode: mail at /dev/mail" if settings.dev_mode else "production mode"
-    click.echo(f"VitalKey is running at http://{settings.host}:{settings.port} ({mode}; public URL {settings.public_url})")
+    click.echo(
+        f"VitalKey is running at http://{settings.host}:{settings.port} ({mode}; public URL {settings.public_url})"
+    )
     sys.stdout.flush()
     Granian(
-        "vitalkey.web.asgi:create", address=settings.host, port=settings.port, interface=Interfaces.ASGI,
-        workers=settings.workers, factory=True, log_access=False,
+        "vitalkey.web.asgi:create",
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        factory=True,
+        log_access=False,
     ).serve()
 
 

@@ -54,27 +54,47 @@ def build(settings: Settings, *, clock: Clock | None = None, sender: MailSender 
     limiter: RateLimiter = RedisRateLimiter(settings.redis_url) if settings.redis_url else SqlRateLimiter()
     uow = SqlUnitOfWork(engine)
     deps = FlowDeps(
-        uow=uow, clock=clock, limiter=limiter, secret=secrets.derive(master, "codes"),
+        uow=uow,
+        clock=clock,
+        limiter=limiter,
+        secret=secrets.derive(master, "codes"),
         code_policy=CodePolicy(
-            ttl=timedelta(seconds=settings.code_ttl_s), max_attempts=settings.code_max_attempts,
-            resend_cooldown=timedelta(seconds=settings.code_resend_cooldown_s), max_resends=settings.code_max_resends,
+            ttl=timedelta(seconds=settings.code_ttl_s),
+            max_attempts=settings.code_max_attempts,
+            resend_cooldown=timedelta(seconds=settings.code_resend_cooldown_s),
+            max_resends=settings.code_max_resends,
         ),
         session_policy=SessionPolicy(
-            idle=timedelta(seconds=settings.session_idle_s), absolute=timedelta(seconds=settings.session_absolute_s),
+            idle=timedelta(seconds=settings.session_idle_s),
+            absolute=timedelta(seconds=settings.session_absolute_s),
             touch_every=timedelta(seconds=settings.session_touch_s),
         ),
         flow_ttl=timedelta(seconds=settings.flow_ttl_s),
         mail_limits=MailLimits(parse_limit(settings.mail_limit_per_address), parse_limit(settings.mail_limit_per_ip)),
-        policy_version=settings.privacy_policy_version, public_url=settings.public_url.rstrip("/"),
+        policy_version=settings.privacy_policy_version,
+        public_url=settings.public_url.rstrip("/"),
     )
     renderer = MailRenderer(settings.brand, settings.mail_from, settings.public_url.rstrip("/"))
     relay = OutboxRelay(
-        engine, renderer, sender or default_sender(settings, engine), clock,
-        batch=settings.relay_batch, max_attempts=settings.relay_max_attempts, poll_s=settings.relay_poll_s,
+        engine,
+        renderer,
+        sender or default_sender(settings, engine),
+        clock,
+        batch=settings.relay_batch,
+        max_attempts=settings.relay_max_attempts,
+        poll_s=settings.relay_poll_s,
     )
     return Container(
-        settings=settings, engine=engine, uow=uow, clock=clock, deps=deps, signup=SignupFlow(deps),
-        login=LoginFlow(deps), sessions=SessionService(deps), accounts=AccountService(deps), relay=relay,
+        settings=settings,
+        engine=engine,
+        uow=uow,
+        clock=clock,
+        deps=deps,
+        signup=SignupFlow(deps),
+        login=LoginFlow(deps),
+        sessions=SessionService(deps),
+        accounts=AccountService(deps),
+        relay=relay,
         web_key=secrets.derive(master, "web"),
     )
 
@@ -84,8 +104,12 @@ def default_sender(settings: Settings, engine: Engine) -> MailSender:
     if settings.smtp_host:
         senders.append(
             SmtpSender(
-                settings.smtp_host, settings.smtp_port, settings.smtp_security, settings.smtp_username,
-                settings.smtp_password, settings.smtp_timeout_s,
+                settings.smtp_host,
+                settings.smtp_port,
+                settings.smtp_security,
+                settings.smtp_username,
+                settings.smtp_password,
+                settings.smtp_timeout_s,
             )
         )
     if settings.dev_mode:

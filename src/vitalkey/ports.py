@@ -9,8 +9,8 @@ from typing import Any, Protocol
 
 from vitalkey.domain.accounts import Account, Profile
 from vitalkey.domain.codes import StoredCode
+from vitalkey.domain.flows import Flow
 from vitalkey.domain.sessions import Session
-from vitalkey.flows.base import Flow
 
 
 class Clock(Protocol):
@@ -42,9 +42,11 @@ class CodeRepository(Protocol):
     def count_attempt(self, flow_id: str, purpose: str) -> StoredCode | None:
         """Add one attempt to an unused code and return it as now stored."""
         ...
+
     def consume(self, flow_id: str, purpose: str, now: datetime, max_attempts: int) -> bool:
         """Mark the code used if it is unused, unexpired and within its attempts (atomic)."""
         ...
+
     def replace(self, flow_id: str, purpose: str, code_hmac: str, expires_at: datetime, now: datetime) -> None:
         """A resend: new code and expiry, one more send, attempts untouched."""
         ...
@@ -58,6 +60,7 @@ class AccountRepository(Protocol):
     ) -> Account | None:
         """None when an account with ``email_key`` already exists."""
         ...
+
     def update_profile(self, account_id: int, profile: Profile, now: datetime) -> None: ...
     def set_language(self, account_id: int, language: str) -> None: ...
 
@@ -86,13 +89,20 @@ class Counters(Protocol):
 
 
 class Transaction(Protocol):
-    flows: FlowRepository
-    codes: CodeRepository
-    accounts: AccountRepository
-    sessions: SessionRepository
-    outbox: Outbox
-    audit: AuditLog
-    counters: Counters
+    @property
+    def flows(self) -> FlowRepository: ...
+    @property
+    def codes(self) -> CodeRepository: ...
+    @property
+    def accounts(self) -> AccountRepository: ...
+    @property
+    def sessions(self) -> SessionRepository: ...
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def audit(self) -> AuditLog: ...
+    @property
+    def counters(self) -> Counters: ...
 
 
 class UnitOfWork(Protocol):

@@ -8,9 +8,10 @@ claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite serialises writers
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, or_, select, update
@@ -44,8 +45,14 @@ def backoff(attempts: int) -> timedelta:
 
 class OutboxRelay:
     def __init__(
-        self, engine: Engine, renderer: MailRenderer, sender: MailSender, clock: Clock,
-        batch: int = 100, max_attempts: int = 12, poll_s: float = 1.0,
+        self,
+        engine: Engine,
+        renderer: MailRenderer,
+        sender: MailSender,
+        clock: Clock,
+        batch: int = 100,
+        max_attempts: int = 12,
+        poll_s: float = 1.0,
     ) -> None:
         self.engine, self.renderer, self.sender, self.clock = engine, renderer, sender, clock
         self.batch, self.max_attempts, self.poll_s = batch, max_attempts, poll_s
@@ -55,7 +62,9 @@ class OutboxRelay:
     def claim(self) -> list[Claimed]:
         now = self.clock.now()
         pending = and_(
-            t.outbox.c.sent_at.is_(None), t.outbox.c.failed_at.is_(None), t.outbox.c.next_attempt_at <= now,
+            t.outbox.c.sent_at.is_(None),
+            t.outbox.c.failed_at.is_(None),
+            t.outbox.c.next_attempt_at <= now,
             or_(t.outbox.c.claimed_until.is_(None), t.outbox.c.claimed_until < now),
         )
         query = select(t.outbox).where(pending).order_by(t.outbox.c.id).limit(self.batch)
@@ -69,8 +78,13 @@ class OutboxRelay:
             conn.execute(update(t.outbox).where(t.outbox.c.id.in_(ids)).values(claimed_until=now + CLAIM_FOR))
         return [
             Claimed(
-                id=row["id"], recipient=row["recipient"], template=row["template"], language=row["language"],
-                payload=dict(row["payload"]), idempotency_key=row["idempotency_key"], attempts=row["attempts"],
+                id=row["id"],
+                recipient=row["recipient"],
+                template=row["template"],
+                language=row["language"],
+                payload=dict(row["payload"]),
+                idempotency_key=row["idempotency_key"],
+                attempts=row["attempts"],
             )
             for row in rows
         ]
@@ -81,7 +95,8 @@ class OutboxRelay:
             if delivered:
                 # The payload may hold a one-time code: drop it as soon as it has been delivered.
                 conn.execute(
-                    update(t.outbox).where(t.outbox.c.id.in_(delivered))
+                    update(t.outbox)
+                    .where(t.outbox.c.id.in_(delivered))
                     .values(sent_at=now, payload={}, claimed_until=None, attempts=t.outbox.c.attempts + 1)
                 )
             for item, error in failed:
@@ -110,7 +125,9 @@ class OutboxRelay:
         failed: list[tuple[Claimed, str]] = []
         for item in claimed:
             try:
-                mail = self.renderer.render(item.template, item.language, item.recipient, item.payload, item.idempotency_key)
+                mail = self.renderer.render(
+                    item.template, item.language, item.recipient, item.payload, item.idempotency_key
+                )
             except Exception as exc:  # a broken template must not stop the other mails
                 failed.append((item, f"render: {type(exc).__name__}"))
                 continue
@@ -147,7 +164,5 @@ class OutboxRelay:
             if done >= self.batch:
                 continue
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
-            except TimeoutError:
-                pass

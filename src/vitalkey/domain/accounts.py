@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -101,7 +102,7 @@ def _number(raw: Any, field: str) -> float:
         value = float(str(raw).strip().replace(",", "."))
     except (TypeError, ValueError) as exc:
         raise InvalidInput(N_("Please enter your height as a number."), field=field) from exc
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         raise InvalidInput(N_("Please enter your height as a number."), field=field)
     return value
 

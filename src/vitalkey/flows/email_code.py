@@ -9,8 +9,8 @@ from vitalkey.domain import codes
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.emails import account_key
 from vitalkey.domain.errors import CodeExpired, CodeUsed, FlowDead, RateLimited, WrongCode
+from vitalkey.domain.flows import Flow, Requester
 from vitalkey.domain.tokens import keyed_digest
-from vitalkey.flows.base import Flow, Requester
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.ports import OutgoingMail, Transaction
 
@@ -34,8 +34,14 @@ def check_mail_limits(deps: FlowDeps, tx: Transaction, address: str, req: Reques
 
 
 def send_first(
-    deps: FlowDeps, tx: Transaction, flow: Flow, req: Requester, template: str, mail_context: dict[str, Any],
-    *, include_code: bool,
+    deps: FlowDeps,
+    tx: Transaction,
+    flow: Flow,
+    req: Requester,
+    template: str,
+    mail_context: dict[str, Any],
+    *,
+    include_code: bool,
 ) -> None:
     """Create the flow's code and queue its mail. Without ``include_code`` the mail omits it,
     but the same work is done so that the answer's timing does not tell the two apart."""
@@ -44,16 +50,28 @@ def send_first(
     code = codes.new_code()
     tx.codes.add(
         StoredCode(
-            flow_id=flow.id, purpose=PURPOSE, code_hmac=codes.code_hmac(deps.secret, flow.id, PURPOSE, code),
-            expires_at=now + deps.code_policy.ttl, attempts=0, sends=1, last_sent_at=now, used_at=None,
+            flow_id=flow.id,
+            purpose=PURPOSE,
+            code_hmac=codes.code_hmac(deps.secret, flow.id, PURPOSE, code),
+            expires_at=now + deps.code_policy.ttl,
+            attempts=0,
+            sends=1,
+            last_sent_at=now,
+            used_at=None,
         )
     )
     _queue(deps, tx, flow, template, mail_context, code if include_code else None, sends=1, now=now)
 
 
 def resend(
-    deps: FlowDeps, tx: Transaction, flow: Flow, req: Requester, template: str, mail_context: dict[str, Any],
-    *, include_code: bool,
+    deps: FlowDeps,
+    tx: Transaction,
+    flow: Flow,
+    req: Requester,
+    template: str,
+    mail_context: dict[str, Any],
+    *,
+    include_code: bool,
 ) -> None:
     now = deps.clock.now()
     stored = tx.codes.get(flow.id, PURPOSE)
@@ -64,20 +82,32 @@ def resend(
     codes.check_resend(deps.code_policy, stored, now)
     check_mail_limits(deps, tx, flow.email, req, now)
     code = codes.new_code()
-    tx.codes.replace(flow.id, PURPOSE, codes.code_hmac(deps.secret, flow.id, PURPOSE, code), now + deps.code_policy.ttl, now)
+    tx.codes.replace(
+        flow.id, PURPOSE, codes.code_hmac(deps.secret, flow.id, PURPOSE, code), now + deps.code_policy.ttl, now
+    )
     _queue(deps, tx, flow, template, mail_context, code if include_code else None, sends=stored.sends + 1, now=now)
 
 
 def _queue(
-    deps: FlowDeps, tx: Transaction, flow: Flow, template: str, mail_context: dict[str, Any],
-    code: str | None, *, sends: int, now: datetime,
+    deps: FlowDeps,
+    tx: Transaction,
+    flow: Flow,
+    template: str,
+    mail_context: dict[str, Any],
+    code: str | None,
+    *,
+    sends: int,
+    now: datetime,
 ) -> None:
     context = {**mail_context, "minutes": int(deps.code_policy.ttl.total_seconds() // 60)}
     if code is not None:
         context["code"] = code
     tx.outbox.enqueue(
         OutgoingMail(
-            to=flow.email, template=template, language=flow.language, context=context,
+            to=flow.email,
+            template=template,
+            language=flow.language,
+            context=context,
             idempotency_key=f"{flow.kind}:{flow.id}:{PURPOSE}:{sends}",
         ),
         now,
@@ -124,4 +154,3 @@ def status(deps: FlowDeps, tx: Transaction, flow: Flow) -> dict[str, Any]:
         "resend_available_at": codes.resend_available_at(deps.code_policy, stored),
         "attempts_left": max(0, deps.code_policy.max_attempts - stored.attempts),
     }
-

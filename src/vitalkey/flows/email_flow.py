@@ -13,9 +13,9 @@ from typing import Any
 
 from vitalkey.domain.emails import account_key, normalize_email, suggest_correction
 from vitalkey.domain.errors import FlowDead, FlowNotFound, WrongState
+from vitalkey.domain.flows import Channel, Flow, FlowKind, Requester, StateMachine
 from vitalkey.domain.tokens import new_token, same
 from vitalkey.flows import email_code
-from vitalkey.flows.base import Channel, Flow, FlowKind, Requester, StateMachine
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.ports import Transaction
 
@@ -53,9 +53,16 @@ class EmailCodeFlow(ABC):
         now = self.deps.clock.now()
         suggestion = suggest_correction(email)
         flow = Flow(
-            id=new_token(24), kind=self.kind, channel=req.channel, state=NEW, created_at=now,
-            expires_at=now + self.deps.flow_ttl, language=req.language, email=email,
-            browser_binding=req.browser_binding, context={},
+            id=new_token(24),
+            kind=self.kind,
+            channel=req.channel,
+            state=NEW,
+            created_at=now,
+            expires_at=now + self.deps.flow_ttl,
+            language=req.language,
+            email=email,
+            browser_binding=req.browser_binding,
+            context={},
         )
         with self.deps.uow.begin() as tx:
             if suggestion:

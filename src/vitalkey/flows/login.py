@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from vitalkey.domain.errors import WrongState
+from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
 from vitalkey.flows import email_code
-from vitalkey.flows.base import Flow, FlowKind, Requester, StateMachine
 from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, NEW, EmailCodeFlow
 from vitalkey.flows.sessions import Started, start
 from vitalkey.ports import Transaction

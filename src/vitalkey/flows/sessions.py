@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.errors import NotAuthenticated, SessionNotFound
+from vitalkey.domain.flows import Channel, Requester
 from vitalkey.domain.sessions import Session, SessionKind
 from vitalkey.domain.tokens import new_token, token_digest
-from vitalkey.flows.base import Channel, Requester
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.ports import Transaction
 
@@ -30,10 +30,15 @@ def start(deps: FlowDeps, tx: Transaction, account_id: int, req: Requester, meth
     now = deps.clock.now()
     token = new_token(32)
     session = Session(
-        id=token_digest(token), account_id=account_id,
+        id=token_digest(token),
+        account_id=account_id,
         kind=SessionKind.WEB if req.channel is Channel.BROWSER else SessionKind.API,
-        created_at=now, last_seen_at=now, expires_at=now + deps.session_policy.absolute,
-        user_agent=req.user_agent[:300], ip=req.ip, methods=methods,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + deps.session_policy.absolute,
+        user_agent=req.user_agent[:300],
+        ip=req.ip,
+        methods=methods,
     )
     tx.sessions.add(session)
     tx.audit.record("session.started", now, account_id, session=session.id[:12], kind=session.kind.value, ip=req.ip)

@@ -14,8 +14,8 @@ from typing import Any
 from vitalkey.domain.accounts import Profile, clean_profile
 from vitalkey.domain.emails import account_key
 from vitalkey.domain.errors import AccountExists, PolicyNotAccepted
+from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
 from vitalkey.flows import email_code
-from vitalkey.flows.base import Flow, FlowKind, Requester, StateMachine
 from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, NEW, EmailCodeFlow
 from vitalkey.flows.sessions import Started, start
 from vitalkey.ports import Transaction
@@ -64,8 +64,11 @@ class SignupFlow(EmailCodeFlow):
             raise PolicyNotAccepted()
         now = self.deps.clock.now()
         return self._step(
-            flow, "policy_accepted", None,
-            policy_version=self.deps.policy_version, policy_accepted_at=now.isoformat(),
+            flow,
+            "policy_accepted",
+            None,
+            policy_version=self.deps.policy_version,
+            policy_accepted_at=now.isoformat(),
         )
 
     def submit_details(self, flow_id: str, data: dict[str, Any], req: Requester) -> Flow:
@@ -76,8 +79,12 @@ class SignupFlow(EmailCodeFlow):
 
         def create(tx: Transaction) -> dict[str, Any]:
             account = tx.accounts.create(
-                flow.email, account_key(flow.email), flow.language, profile,
-                str(flow.context["policy_version"]), datetime.fromisoformat(flow.context["policy_accepted_at"]),
+                flow.email,
+                account_key(flow.email),
+                flow.language,
+                profile,
+                str(flow.context["policy_version"]),
+                datetime.fromisoformat(flow.context["policy_accepted_at"]),
             )
             if account is None:
                 raise AccountExists()

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.errors import DomainError, NotAuthenticated
-from vitalkey.flows.base import Channel, StateMachine
+from vitalkey.domain.flows import Channel, StateMachine
 from vitalkey.flows.email_flow import EmailCodeFlow, FlowView
 from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.flows.signup import SignupFlow
@@ -30,8 +30,9 @@ CODE_ERRORS = {"wrong_code", "code_expired", "code_used", "flow_dead", "malforme
 
 
 def json_response(value: Any, status: int = 200) -> Response:
-    return Response(_encoder.encode(value), status_code=status, media_type="application/json",
-                    headers={"cache-control": "no-store"})
+    return Response(
+        _encoder.encode(value), status_code=status, media_type="application/json", headers={"cache-control": "no-store"}
+    )
 
 
 def error_response(request: Request, error: DomainError) -> Response:
@@ -54,9 +55,17 @@ class Api:
         self.routes: list[Route] = []
 
     def route(
-        self, method: str, path: str, summary: str, *, body: type[msgspec.Struct] | None = None,
-        response: type[msgspec.Struct] | None = None, status: int = 200, auth: bool = False,
-        errors: tuple[int, ...] = (), tag: str = "account",
+        self,
+        method: str,
+        path: str,
+        summary: str,
+        *,
+        body: type[msgspec.Struct] | None = None,
+        response: type[msgspec.Struct] | None = None,
+        status: int = 200,
+        auth: bool = False,
+        errors: tuple[int, ...] = (),
+        tag: str = "account",
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
@@ -85,7 +94,7 @@ async def authenticate(request: Request) -> Authenticated:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise NotAuthenticated()
-    auth = await run_in_threadpool(request.app.state.container.sessions.authenticate, token.strip())
+    auth: Authenticated = await run_in_threadpool(request.app.state.container.sessions.authenticate, token.strip())
     if auth.session.kind.value != "api":
         raise NotAuthenticated()
     request.state.auth = auth
@@ -96,9 +105,15 @@ async def authenticate(request: Request) -> Authenticated:
 def flow_out(view: FlowView, machine: StateMachine, policy_version: str) -> s.FlowOut:
     flow = view.flow
     return s.FlowOut(
-        id=flow.id, kind=flow.kind.value, state=flow.state, email=flow.email, expires_at=flow.expires_at,
-        actions=machine.events_from(flow.state), suggestion=view.suggestion,
-        code_expires_at=view.code.get("code_expires_at"), resend_available_at=view.code.get("resend_available_at"),
+        id=flow.id,
+        kind=flow.kind.value,
+        state=flow.state,
+        email=flow.email,
+        expires_at=flow.expires_at,
+        actions=machine.events_from(flow.state),
+        suggestion=view.suggestion,
+        code_expires_at=view.code.get("code_expires_at"),
+        resend_available_at=view.code.get("resend_available_at"),
         attempts_left=view.code.get("attempts_left"),
         policy_version=policy_version if flow.state == "policy" else None,
     )
@@ -107,17 +122,25 @@ def flow_out(view: FlowView, machine: StateMachine, policy_version: str) -> s.Fl
 def account_out(account: Account) -> s.AccountOut:
     profile = account.profile
     return s.AccountOut(
-        id=account.id, email=account.email, language=account.language, created_at=account.created_at,
-        first_name=profile.first_name if profile else None, last_name=profile.last_name if profile else None,
-        birth_date=profile.birth_date if profile else None, sex=profile.sex.value if profile else None,
-        height_cm=profile.height_cm if profile else None, units=profile.units.value if profile else None,
+        id=account.id,
+        email=account.email,
+        language=account.language,
+        created_at=account.created_at,
+        first_name=profile.first_name if profile else None,
+        last_name=profile.last_name if profile else None,
+        birth_date=profile.birth_date if profile else None,
+        sex=profile.sex.value if profile else None,
+        height_cm=profile.height_cm if profile else None,
+        units=profile.units.value if profile else None,
     )
 
 
 async def signed_in(request: Request, started: Started) -> s.SignedIn:
     container = request.app.state.container
     account = await run_in_threadpool(container.sessions.authenticate, started.token)
-    return s.SignedIn(session_token=started.token, expires_at=started.session.expires_at, account=account_out(account.account))
+    return s.SignedIn(
+        session_token=started.token, expires_at=started.session.expires_at, account=account_out(account.account)
+    )
 
 
 api = Api()
@@ -139,28 +162,52 @@ async def _view(request: Request, kind: str, flow_id: str) -> s.FlowOut:
 def _register_email_steps(kind: str, label: str) -> None:
     base = f"/api/v1/{kind}"
 
-    @api.route("POST", base, f"Start {label} with an email address", body=s.StartFlow, response=s.FlowOut,
-               status=201, errors=(429,), tag=kind)
+    @api.route(
+        "POST",
+        base,
+        f"Start {label} with an email address",
+        body=s.StartFlow,
+        response=s.FlowOut,
+        status=201,
+        errors=(429,),
+        tag=kind,
+    )
     async def start(request: Request, body: s.StartFlow) -> s.FlowOut:
         flow = await run_in_threadpool(_flows(request, kind).start, body.email, requester(request, Channel.API))
         request.app.state.container.relay.wake()
         return await _view(request, kind, flow.id)
 
-    @api.route("GET", base + "/{flow_id}", f"The current step of a {label} flow", response=s.FlowOut,
-               errors=(404,), tag=kind)
+    @api.route(
+        "GET", base + "/{flow_id}", f"The current step of a {label} flow", response=s.FlowOut, errors=(404,), tag=kind
+    )
     async def show(request: Request, _: None) -> s.FlowOut:
         return await _view(request, kind, request.path_params["flow_id"])
 
-    @api.route("POST", base + "/{flow_id}/suggestion", "Accept or decline the suggested address",
-               body=s.AnswerSuggestion, response=s.FlowOut, errors=FLOW_ERRORS, tag=kind)
+    @api.route(
+        "POST",
+        base + "/{flow_id}/suggestion",
+        "Accept or decline the suggested address",
+        body=s.AnswerSuggestion,
+        response=s.FlowOut,
+        errors=FLOW_ERRORS,
+        tag=kind,
+    )
     async def suggestion(request: Request, body: s.AnswerSuggestion) -> s.FlowOut:
         flow_id = request.path_params["flow_id"]
-        await run_in_threadpool(_flows(request, kind).answer_suggestion, flow_id, body.accept, requester(request, Channel.API))
+        await run_in_threadpool(
+            _flows(request, kind).answer_suggestion, flow_id, body.accept, requester(request, Channel.API)
+        )
         request.app.state.container.relay.wake()
         return await _view(request, kind, flow_id)
 
-    @api.route("POST", base + "/{flow_id}/resend", "Send a new code (after 60 s, at most 5 times)",
-               response=s.FlowOut, errors=FLOW_ERRORS, tag=kind)
+    @api.route(
+        "POST",
+        base + "/{flow_id}/resend",
+        "Send a new code (after 60 s, at most 5 times)",
+        response=s.FlowOut,
+        errors=FLOW_ERRORS,
+        tag=kind,
+    )
     async def resend(request: Request, _: None) -> s.FlowOut:
         flow_id = request.path_params["flow_id"]
         await run_in_threadpool(_flows(request, kind).resend, flow_id, requester(request, Channel.API))
@@ -172,8 +219,15 @@ _register_email_steps("signup", "sign-up")
 _register_email_steps("login", "sign-in")
 
 
-@api.route("POST", "/api/v1/signup/{flow_id}/code", "Confirm the address with the mailed code",
-           body=s.SubmitCode, response=s.FlowOut, errors=FLOW_ERRORS, tag="signup")
+@api.route(
+    "POST",
+    "/api/v1/signup/{flow_id}/code",
+    "Confirm the address with the mailed code",
+    body=s.SubmitCode,
+    response=s.FlowOut,
+    errors=FLOW_ERRORS,
+    tag="signup",
+)
 async def signup_code(request: Request, body: s.SubmitCode) -> s.FlowOut:
     flow_id = request.path_params["flow_id"]
     signup: SignupFlow = request.app.state.container.signup
@@ -181,17 +235,33 @@ async def signup_code(request: Request, body: s.SubmitCode) -> s.FlowOut:
     return await _view(request, "signup", flow_id)
 
 
-@api.route("POST", "/api/v1/signup/{flow_id}/policy", "Accept the privacy policy",
-           body=s.AcceptPolicy, response=s.FlowOut, errors=FLOW_ERRORS, tag="signup")
+@api.route(
+    "POST",
+    "/api/v1/signup/{flow_id}/policy",
+    "Accept the privacy policy",
+    body=s.AcceptPolicy,
+    response=s.FlowOut,
+    errors=FLOW_ERRORS,
+    tag="signup",
+)
 async def signup_policy(request: Request, body: s.AcceptPolicy) -> s.FlowOut:
     flow_id = request.path_params["flow_id"]
     signup: SignupFlow = request.app.state.container.signup
-    await run_in_threadpool(signup.accept_policy, flow_id, body.accept, body.policy_version, requester(request, Channel.API))
+    await run_in_threadpool(
+        signup.accept_policy, flow_id, body.accept, body.policy_version, requester(request, Channel.API)
+    )
     return await _view(request, "signup", flow_id)
 
 
-@api.route("POST", "/api/v1/signup/{flow_id}/details", "Give the user details",
-           body=s.Details, response=s.FlowOut, errors=FLOW_ERRORS, tag="signup")
+@api.route(
+    "POST",
+    "/api/v1/signup/{flow_id}/details",
+    "Give the user details",
+    body=s.Details,
+    response=s.FlowOut,
+    errors=FLOW_ERRORS,
+    tag="signup",
+)
 async def signup_details(request: Request, body: s.Details) -> s.FlowOut:
     flow_id = request.path_params["flow_id"]
     signup: SignupFlow = request.app.state.container.signup
@@ -199,8 +269,15 @@ async def signup_details(request: Request, body: s.Details) -> s.FlowOut:
     return await _view(request, "signup", flow_id)
 
 
-@api.route("POST", "/api/v1/signup/{flow_id}/two-factor", "Skip or choose two-factor set-up; signs in",
-           body=s.TwoFactorChoice, response=s.SignedIn, errors=FLOW_ERRORS, tag="signup")
+@api.route(
+    "POST",
+    "/api/v1/signup/{flow_id}/two-factor",
+    "Skip or choose two-factor set-up; signs in",
+    body=s.TwoFactorChoice,
+    response=s.SignedIn,
+    errors=FLOW_ERRORS,
+    tag="signup",
+)
 async def signup_finish(request: Request, body: s.TwoFactorChoice) -> s.SignedIn:
     signup: SignupFlow = request.app.state.container.signup
     started = await run_in_threadpool(
@@ -210,8 +287,15 @@ async def signup_finish(request: Request, body: s.TwoFactorChoice) -> s.SignedIn
     return await signed_in(request, started)
 
 
-@api.route("POST", "/api/v1/login/{flow_id}/code", "Sign in with the mailed code",
-           body=s.SubmitCode, response=s.SignedIn, errors=FLOW_ERRORS, tag="login")
+@api.route(
+    "POST",
+    "/api/v1/login/{flow_id}/code",
+    "Sign in with the mailed code",
+    body=s.SubmitCode,
+    response=s.SignedIn,
+    errors=FLOW_ERRORS,
+    tag="login",
+)
 async def login_code(request: Request, body: s.SubmitCode) -> s.SignedIn:
     container = request.app.state.container
     started = await run_in_threadpool(
@@ -241,11 +325,21 @@ async def patch_account(request: Request, body: s.ProfileUpdate) -> s.AccountOut
 async def list_sessions(request: Request, _: None) -> s.SessionList:
     auth: Authenticated = request.state.auth
     sessions = await run_in_threadpool(request.app.state.container.sessions.list, auth.account.id)
-    return s.SessionList(sessions=[
-        s.SessionOut(id=x.id, kind=x.kind.value, created_at=x.created_at, last_seen_at=x.last_seen_at,
-                     expires_at=x.expires_at, ip=x.ip, user_agent=x.user_agent, current=x.id == auth.session.id)
-        for x in sessions
-    ])
+    return s.SessionList(
+        sessions=[
+            s.SessionOut(
+                id=x.id,
+                kind=x.kind.value,
+                created_at=x.created_at,
+                last_seen_at=x.last_seen_at,
+                expires_at=x.expires_at,
+                ip=x.ip,
+                user_agent=x.user_agent,
+                current=x.id == auth.session.id,
+            )
+            for x in sessions
+        ]
+    )
 
 
 @api.route("DELETE", "/api/v1/sessions/{session_id}", "End one session", response=s.Ended, auth=True, errors=(404,))

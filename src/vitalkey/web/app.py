@@ -66,7 +66,12 @@ def create_app(container: Container, *, run_relay: bool | None = None) -> Starle
                 await task
 
     app = Starlette(
-        routes=[*pages.routes, *api.routes, *ops.routes, Mount("/static", StaticFiles(directory=STATIC), name="static")],
+        routes=[
+            *pages.routes,
+            *api.routes,
+            *ops.routes,
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ],
         middleware=[Middleware(EdgeMiddleware, max_body=settings.max_body_bytes, https=settings.https)],
         exception_handlers={HTTPException: http_error, 500: server_error},
         lifespan=lifespan,

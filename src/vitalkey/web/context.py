@@ -10,9 +10,9 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from vitalkey.domain.flows import Channel, Requester
 from vitalkey.domain.i18n import N_
 from vitalkey.domain.tokens import keyed_digest, new_token, same
-from vitalkey.flows.base import Channel, Requester
 from vitalkey.i18n import LANGUAGES, negotiate, supported
 from vitalkey.web.errors import HttpError
 
@@ -79,15 +79,22 @@ def browser_binding(request: Request) -> str:
 def set_csrf_cookie(request: Request, response: Response) -> None:
     if getattr(request.state, "csrf_new", False):
         response.set_cookie(
-            cookie_name(request, "vk_csrf"), csrf_secret(request), httponly=True, samesite="lax",
-            secure=request.app.state.container.settings.https, path="/",
+            cookie_name(request, "vk_csrf"),
+            csrf_secret(request),
+            httponly=True,
+            samesite="lax",
+            secure=request.app.state.container.settings.https,
+            path="/",
         )
 
 
 def requester(request: Request, channel: Channel) -> Requester:
     return Requester(
-        ip=client_ip(request), user_agent=request.headers.get("user-agent", "")[:300], language=language(request),
-        channel=channel, browser_binding=browser_binding(request) if channel is Channel.BROWSER else "",
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent", "")[:300],
+        language=language(request),
+        channel=channel,
+        browser_binding=browser_binding(request) if channel is Channel.BROWSER else "",
     )
 
 
@@ -95,8 +102,14 @@ async def read_form(request: Request) -> dict[str, str]:
     body = await request.body()
     try:
         text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, encoding="utf-8", errors="strict",
-                          max_num_fields=MAX_FORM_FIELDS)
+        pairs = parse_qsl(
+            text,
+            keep_blank_values=True,
+            strict_parsing=False,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FORM_FIELDS,
+        )
     except (UnicodeDecodeError, ValueError) as exc:
         raise HttpError("invalid_encoding", N_("The form contains characters that could not be read."), 400) from exc
     form: dict[str, str] = {}
@@ -118,4 +131,3 @@ async def read_json(request: Request, kind: type[T]) -> T:
         ) from exc
     except msgspec.DecodeError as exc:
         raise HttpError("invalid_json", N_("The request body is not valid JSON."), 400) from exc
-

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from vitalkey.domain.errors import DomainError
 
 STATUS: dict[str, int] = {
@@ -29,7 +31,7 @@ def status_of(error: DomainError) -> int:
 class HttpError(DomainError):
     """An edge-only error (bad JSON, body too large …) in the same shape as domain errors."""
 
-    def __init__(self, code: str, message: str, status: int, **params: object) -> None:
+    def __init__(self, code: str, message: str, status: int, **params: Any) -> None:
         super().__init__(message, **params)
         self.status = status
         self.http_code = code

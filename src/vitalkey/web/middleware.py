@@ -99,11 +99,18 @@ class EdgeMiddleware:
         else:
             body = b"<!doctype html><title>Too large</title><p>The form you sent is too large (more than 64 KiB).</p>"
             content_type = b"text/html; charset=utf-8"
-        await send({
-            "type": "http.response.start", "status": 413,
-            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
-                        (b"x-request-id", request_id.encode()), (b"connection", b"close")],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id.encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

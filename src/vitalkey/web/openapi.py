@@ -45,7 +45,8 @@ def document(routes: list[ApiRoute], title: str, version: str, server_url: str) 
             ]
         if route.body is not None:
             operation["requestBody"] = {
-                "required": True, "content": {"application/json": {"schema": by_type[route.body]}},
+                "required": True,
+                "content": {"application/json": {"schema": by_type[route.body]}},
             }
         ok: dict[str, Any] = {"description": "Success"}
         if route.response is not None:
@@ -59,13 +60,17 @@ def document(routes: list[ApiRoute], title: str, version: str, server_url: str) 
             error_statuses |= {413, 415}
         for status in sorted(error_statuses):
             operation["responses"][str(status)] = {
-                "description": "Error", "content": {"application/json": {"schema": by_type[Error]}},
+                "description": "Error",
+                "content": {"application/json": {"schema": by_type[Error]}},
             }
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version,
-                 "description": "Account, sign-in and session API. Errors are {\"error\", \"message\"} with a 4xx status."},
+        "info": {
+            "title": title,
+            "version": version,
+            "description": 'Account, sign-in and session API. Errors are {"error", "message"} with a 4xx status.',
+        },
         "servers": [{"url": server_url}],
         "paths": paths,
         "components": {

@@ -83,15 +83,20 @@ async def dev_mail_html(request: Request) -> Response:
 
     def load() -> str | None:
         with request.app.state.container.engine.connect() as conn:
-            return conn.execute(select(t.dev_mail.c.html).where(t.dev_mail.c.id == mail_id)).scalar()
+            html: str | None = conn.execute(select(t.dev_mail.c.html).where(t.dev_mail.c.id == mail_id)).scalar()
+            return html
 
     html = await run_in_threadpool(load)
     if html is None:
         return page(request, "not_found.html", status=404)
     # Shown in a sandboxed frame: the mail's HTML runs no script and reaches nothing.
-    return Response(html, media_type="text/html", headers={
-        "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox",
-    })
+    return Response(
+        html,
+        media_type="text/html",
+        headers={
+            "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox",
+        },
+    )
 
 
 routes = [

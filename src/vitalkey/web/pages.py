@@ -12,7 +12,8 @@ from starlette.routing import Route
 
 from vitalkey.domain.accounts import Units, feet_inches
 from vitalkey.domain.errors import CsrfFailed, DomainError, FlowDead, FlowExpired, FlowNotFound, NotAuthenticated
-from vitalkey.flows.base import Channel
+from vitalkey.domain.flows import Channel
+from vitalkey.domain.i18n import N_
 from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, EmailCodeFlow
 from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.i18n import supported
@@ -50,7 +51,12 @@ def sign_in(request: Request, started: Started, to: str = "/account") -> Respons
     response = see_other(request, to)
     settings = request.app.state.container.settings
     response.set_cookie(
-        cookie_name(request, SESSION), started.token, httponly=True, samesite="lax", secure=settings.https, path="/",
+        cookie_name(request, SESSION),
+        started.token,
+        httponly=True,
+        samesite="lax",
+        secure=settings.https,
+        path="/",
         max_age=int((started.session.expires_at - started.session.created_at).total_seconds()),
     )
     return response
@@ -78,9 +84,13 @@ async def start_page(request: Request) -> Response:
     form: dict[str, str] = {}
     try:
         form = await posted_form(request)
-        flow = await run_in_threadpool(_flow_of(request, kind).start, form.get("email", ""), requester(request, Channel.BROWSER))
+        flow = await run_in_threadpool(
+            _flow_of(request, kind).start, form.get("email", ""), requester(request, Channel.BROWSER)
+        )
     except DomainError as error:
-        return page(request, f"{kind}_email.html", status=_status(error), error=error, email=form.get("email", "")[:254])
+        return page(
+            request, f"{kind}_email.html", status=_status(error), error=error, email=form.get("email", "")[:254]
+        )
     request.app.state.container.relay.wake()
     return see_other(request, f"/{kind}/{flow.id}")
 
@@ -104,8 +114,14 @@ async def flow_page(request: Request) -> Response:
     return await _show(request, kind, flow_id)
 
 
-async def _show(request: Request, kind: str, flow_id: str, error: DomainError | None = None,
-                status: int = 200, values: dict[str, Any] | None = None) -> Response:
+async def _show(
+    request: Request,
+    kind: str,
+    flow_id: str,
+    error: DomainError | None = None,
+    status: int = 200,
+    values: dict[str, Any] | None = None,
+) -> Response:
     flows = _flow_of(request, kind)
     try:
         view = await run_in_threadpool(flows.view, flow_id, requester(request, Channel.BROWSER))
@@ -118,16 +134,28 @@ async def _show(request: Request, kind: str, flow_id: str, error: DomainError | 
     if flow.state == DEAD:
         return page(request, "flow_gone.html", status=status if error else 410, error=error or FlowDead(), kind=kind)
     template = {
-        CONFIRM_EMAIL: "flow_suggestion.html", CODE_SENT: "flow_code.html", "policy": "signup_policy.html",
-        "details": "signup_details.html", "two_factor_offer": "signup_two_factor.html",
+        CONFIRM_EMAIL: "flow_suggestion.html",
+        CODE_SENT: "flow_code.html",
+        "policy": "signup_policy.html",
+        "details": "signup_details.html",
+        "two_factor_offer": "signup_two_factor.html",
     }[flow.state]
     now = request.app.state.container.clock.now()
     resend_at = view.code.get("resend_available_at")
     return page(
-        request, template, status=status, error=error, kind=kind, flow=flow, suggestion=view.suggestion,
-        code=view.code, resend_wait=max(0, int((resend_at - now).total_seconds())) if resend_at else None,
+        request,
+        template,
+        status=status,
+        error=error,
+        kind=kind,
+        flow=flow,
+        suggestion=view.suggestion,
+        code=view.code,
+        resend_wait=max(0, int((resend_at - now).total_seconds())) if resend_at else None,
         resend_exhausted=flow.state == CODE_SENT and resend_at is None,
-        policy_version=settings.privacy_policy_version, values=values or {}, units=[u.value for u in Units],
+        policy_version=settings.privacy_policy_version,
+        values=values or {},
+        units=[u.value for u in Units],
     )
 
 
@@ -159,9 +187,11 @@ async def _flow_post(request: Request, kind: str, flow_id: str) -> Response:
         elif action in ("skip_two_factor", "setup_two_factor") and kind == "signup":
             started = await run_in_threadpool(container.signup.finish, flow_id, action == "setup_two_factor", req)
             SIGNUPS.inc()
-            return sign_in(request, started, "/account?welcome=1" + ("#two-factor" if action == "setup_two_factor" else ""))
+            return sign_in(
+                request, started, "/account?welcome=1" + ("#two-factor" if action == "setup_two_factor" else "")
+            )
         else:
-            raise HttpError("unknown_action", "This action is not available.", 400)
+            raise HttpError("unknown_action", N_("This action is not available."), 400)
     except DomainError as error:
         values = {k: v[:254] for k, v in form.items() if k not in ("csrf_token", "code")}
         return await _show(request, kind, flow_id, error=error, status=_status(error), values=values)
@@ -176,21 +206,39 @@ async def account_page(request: Request) -> Response:
     return await _account(request, auth)
 
 
-async def _account(request: Request, auth: Authenticated, error: DomainError | None = None, status: int = 200,
-                   values: dict[str, str] | None = None, notice: str | None = None) -> Response:
+async def _account(
+    request: Request,
+    auth: Authenticated,
+    error: DomainError | None = None,
+    status: int = 200,
+    values: dict[str, str] | None = None,
+    notice: str | None = None,
+) -> Response:
     sessions = await run_in_threadpool(request.app.state.container.sessions.list, auth.account.id)
     profile = auth.account.profile
     defaults: dict[str, Any] = {}
     if profile:
         ft, inch = feet_inches(profile.height_cm)
         defaults = {
-            "first_name": profile.first_name, "last_name": profile.last_name, "birth_date": profile.birth_date.isoformat(),
-            "sex": profile.sex.value, "units": profile.units.value, "height_cm": f"{profile.height_cm:g}",
-            "height_ft": str(ft), "height_in": str(inch),
+            "first_name": profile.first_name,
+            "last_name": profile.last_name,
+            "birth_date": profile.birth_date.isoformat(),
+            "sex": profile.sex.value,
+            "units": profile.units.value,
+            "height_cm": f"{profile.height_cm:g}",
+            "height_ft": str(ft),
+            "height_in": str(inch),
         }
     return page(
-        request, "account.html", status=status, error=error, auth=auth, sessions=sessions, values={**defaults, **(values or {})},
-        units=[u.value for u in Units], notice=notice or request.query_params.get("notice"),
+        request,
+        "account.html",
+        status=status,
+        error=error,
+        auth=auth,
+        sessions=sessions,
+        values={**defaults, **(values or {})},
+        units=[u.value for u in Units],
+        notice=notice or request.query_params.get("notice"),
         welcome=request.query_params.get("welcome") == "1",
     )
 
@@ -220,7 +268,7 @@ async def account_action(request: Request) -> Response:
         if action == "logout":
             await run_in_threadpool(container.sessions.end, auth.session, auth.session.id)
             return _signed_out(request)
-        raise HttpError("unknown_action", "This action is not available.", 404)
+        raise HttpError("unknown_action", N_("This action is not available."), 404)
     except DomainError as error:
         values = {k: v[:254] for k, v in form.items() if k != "csrf_token"}
         return await _account(request, auth, error=error, status=_status(error), values=values)
@@ -228,8 +276,13 @@ async def account_action(request: Request) -> Response:
 
 def _signed_out(request: Request) -> Response:
     response = see_other(request, "/login?signed_out=1")
-    response.delete_cookie(cookie_name(request, SESSION), path="/", secure=request.app.state.container.settings.https,
-                           httponly=True, samesite="lax")
+    response.delete_cookie(
+        cookie_name(request, SESSION),
+        path="/",
+        secure=request.app.state.container.settings.https,
+        httponly=True,
+        samesite="lax",
+    )
     return response
 
 
@@ -239,8 +292,15 @@ async def choose_language(request: Request) -> Response:
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
         target = "/"  # never an open redirect
     response = see_other(request, quote(target, safe="/?=&#%-_.~"))
-    response.set_cookie(LANG_COOKIE, chosen, max_age=365 * 86400, samesite="lax", path="/",
-                        secure=request.app.state.container.settings.https, httponly=True)
+    response.set_cookie(
+        LANG_COOKIE,
+        chosen,
+        max_age=365 * 86400,
+        samesite="lax",
+        path="/",
+        secure=request.app.state.container.settings.https,
+        httponly=True,
+    )
     auth = await current_user(request)
     if auth is not None:
         await run_in_threadpool(request.app.state.container.accounts.set_language, auth.account, chosen)

@@ -29,8 +29,12 @@ def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
 
 def make_environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES), extensions=["jinja2.ext.i18n"], undefined=StrictUndefined,
-        autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True,
+        loader=FileSystemLoader(TEMPLATES),
+        extensions=["jinja2.ext.i18n"],
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     return env
@@ -46,12 +50,19 @@ def page(request: Request, template: str, status: int = 200, **values: Any) -> H
     lang = language(request)
     error = values.pop("error", None)
     context = {
-        "request": request, "brand": container.settings.brand, "lang": lang, "languages": LANGUAGES,
-        "csrf_token": csrf_token(request), "account": getattr(request.state, "account", None),
-        "dev_mode": container.settings.dev_mode, "_translations": translations(lang),
+        "request": request,
+        "brand": container.settings.brand,
+        "lang": lang,
+        "languages": LANGUAGES,
+        "csrf_token": csrf_token(request),
+        "account": getattr(request.state, "account", None),
+        "dev_mode": container.settings.dev_mode,
+        "_translations": translations(lang),
         "error": translate(lang, error) if error else None,
-        "error_field": error.field_name if error else None, "error_code": error.code if error else None,
-        "path": request.url.path, **values,
+        "error_field": error.field_name if error else None,
+        "error_code": error.code if error else None,
+        "path": request.url.path,
+        **values,
     }
     html = request.app.state.templates.get_template(template).render(context)
     response = HTMLResponse(html, status_code=status)

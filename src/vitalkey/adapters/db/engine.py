@@ -12,9 +12,9 @@ from sqlalchemy.engine import make_url
 def normalize_url(url: str) -> str:
     """Use psycopg 3 for plain ``postgresql://`` URLs."""
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 

@@ -56,7 +56,8 @@ metadata = MetaData(
 )
 
 accounts = Table(
-    "accounts", metadata,
+    "accounts",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("email", String(254), nullable=False),
     Column("email_key", String(254), nullable=False, unique=True),
@@ -74,7 +75,8 @@ accounts = Table(
 )
 
 flows = Table(
-    "flows", metadata,
+    "flows",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("kind", String(16), nullable=False),
     Column("channel", String(8), nullable=False),
@@ -89,7 +91,8 @@ flows = Table(
 )
 
 codes = Table(
-    "codes", metadata,
+    "codes",
+    metadata,
     Column("flow_id", String(64), ForeignKey("flows.id", ondelete="CASCADE"), primary_key=True),
     Column("purpose", String(16), primary_key=True),
     Column("code_hmac", String(64), nullable=False),
@@ -101,7 +104,8 @@ codes = Table(
 )
 
 sessions = Table(
-    "sessions", metadata,
+    "sessions",
+    metadata,
     Column("id", String(64), primary_key=True),  # SHA-256 of the token
     Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("kind", String(8), nullable=False),
@@ -116,7 +120,8 @@ sessions = Table(
 )
 
 outbox = Table(
-    "outbox", metadata,
+    "outbox",
+    metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("channel", String(8), nullable=False),
     Column("recipient", String(254), nullable=False),
@@ -136,7 +141,8 @@ outbox = Table(
 )
 
 dev_mail = Table(
-    "dev_mail", metadata,
+    "dev_mail",
+    metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("message_id", String(200), nullable=False),
     Column("recipient", String(254), nullable=False),
@@ -148,7 +154,8 @@ dev_mail = Table(
 )
 
 audit = Table(
-    "audit", metadata,
+    "audit",
+    metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("at", UtcTimestamp, nullable=False),
     Column("account_id", Integer),
@@ -158,10 +165,11 @@ audit = Table(
 )
 
 rate_counters = Table(
-    "rate_counters", metadata,
+    "rate_counters",
+    metadata,
     Column("key", String(160), primary_key=True),
     Column("window_start", UtcTimestamp, primary_key=True),
     Column("count", Integer, nullable=False),
 )
 
-__all__ = ["metadata", "UtcTimestamp", "BigInteger"]
+__all__ = ["BigInteger", "UtcTimestamp", "metadata"]

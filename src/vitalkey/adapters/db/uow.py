@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from vitalkey.adapters.db import schema as t
 from vitalkey.domain.accounts import Account, Profile, Sex, Units
 from vitalkey.domain.codes import StoredCode
+from vitalkey.domain.flows import Channel, Flow, FlowKind
 from vitalkey.domain.sessions import Session, SessionKind
-from vitalkey.flows.base import Channel, Flow, FlowKind
 from vitalkey.ports import OutgoingMail
 
 
@@ -31,9 +31,16 @@ class SqlFlows:
         if row is None:
             return None
         return Flow(
-            id=row["id"], kind=FlowKind(row["kind"]), channel=Channel(row["channel"]), state=row["state"],
-            created_at=row["created_at"], expires_at=row["expires_at"], language=row["language"],
-            email=row["email"], browser_binding=row["browser_binding"], context=dict(row["context"]),
+            id=row["id"],
+            kind=FlowKind(row["kind"]),
+            channel=Channel(row["channel"]),
+            state=row["state"],
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+            language=row["language"],
+            email=row["email"],
+            browser_binding=row["browser_binding"],
+            context=dict(row["context"]),
         )
 
     def save(self, flow: Flow, expected_state: str) -> bool:
@@ -47,9 +54,16 @@ class SqlFlows:
 
 def _flow_row(flow: Flow) -> dict[str, Any]:
     return {
-        "id": flow.id, "kind": flow.kind.value, "channel": flow.channel.value, "state": flow.state,
-        "email": flow.email, "language": flow.language, "browser_binding": flow.browser_binding,
-        "context": flow.context, "created_at": flow.created_at, "expires_at": flow.expires_at,
+        "id": flow.id,
+        "kind": flow.kind.value,
+        "channel": flow.channel.value,
+        "state": flow.state,
+        "email": flow.email,
+        "language": flow.language,
+        "browser_binding": flow.browser_binding,
+        "context": flow.context,
+        "created_at": flow.created_at,
+        "expires_at": flow.expires_at,
     }
 
 
@@ -60,8 +74,14 @@ class SqlCodes:
     def add(self, code: StoredCode) -> None:
         self.conn.execute(
             insert(t.codes).values(
-                flow_id=code.flow_id, purpose=code.purpose, code_hmac=code.code_hmac, expires_at=code.expires_at,
-                attempts=code.attempts, sends=code.sends, last_sent_at=code.last_sent_at, used_at=code.used_at,
+                flow_id=code.flow_id,
+                purpose=code.purpose,
+                code_hmac=code.code_hmac,
+                expires_at=code.expires_at,
+                attempts=code.attempts,
+                sends=code.sends,
+                last_sent_at=code.last_sent_at,
+                used_at=code.used_at,
             )
         )
 
@@ -70,19 +90,25 @@ class SqlCodes:
         return _code(row)
 
     def count_attempt(self, flow_id: str, purpose: str) -> StoredCode | None:
-        row = self.conn.execute(
-            update(t.codes)
-            .where(*_code_key(flow_id, purpose), t.codes.c.used_at.is_(None))
-            .values(attempts=t.codes.c.attempts + 1)
-            .returning(*t.codes.c)
-        ).mappings().first()
+        row = (
+            self.conn.execute(
+                update(t.codes)
+                .where(*_code_key(flow_id, purpose), t.codes.c.used_at.is_(None))
+                .values(attempts=t.codes.c.attempts + 1)
+                .returning(*t.codes.c)
+            )
+            .mappings()
+            .first()
+        )
         return _code(row)
 
     def consume(self, flow_id: str, purpose: str, now: datetime, max_attempts: int) -> bool:
         result = self.conn.execute(
             update(t.codes)
             .where(
-                *_code_key(flow_id, purpose), t.codes.c.used_at.is_(None), t.codes.c.expires_at > now,
+                *_code_key(flow_id, purpose),
+                t.codes.c.used_at.is_(None),
+                t.codes.c.expires_at > now,
                 t.codes.c.attempts <= max_attempts,
             )
             .values(used_at=now)
@@ -105,8 +131,14 @@ def _code(row: Any) -> StoredCode | None:
     if row is None:
         return None
     return StoredCode(
-        flow_id=row["flow_id"], purpose=row["purpose"], code_hmac=row["code_hmac"], expires_at=row["expires_at"],
-        attempts=row["attempts"], sends=row["sends"], last_sent_at=row["last_sent_at"], used_at=row["used_at"],
+        flow_id=row["flow_id"],
+        purpose=row["purpose"],
+        code_hmac=row["code_hmac"],
+        expires_at=row["expires_at"],
+        attempts=row["attempts"],
+        sends=row["sends"],
+        last_sent_at=row["last_sent_at"],
+        used_at=row["used_at"],
     )
 
 
@@ -126,8 +158,14 @@ class SqlAccounts:
         self, email: str, email_key: str, language: str, profile: Profile, policy_version: str, now: datetime
     ) -> Account | None:
         values = {
-            "email": email, "email_key": email_key, "language": language, "policy_version": policy_version,
-            "policy_accepted_at": now, "created_at": now, "updated_at": now, **_profile_row(profile),
+            "email": email,
+            "email_key": email_key,
+            "language": language,
+            "policy_version": policy_version,
+            "policy_accepted_at": now,
+            "created_at": now,
+            "updated_at": now,
+            **_profile_row(profile),
         }
         stmt = _insert(self.conn)(t.accounts).values(**values).on_conflict_do_nothing(index_elements=["email_key"])
         row = self.conn.execute(stmt.returning(t.accounts.c.id)).first()
@@ -144,8 +182,12 @@ class SqlAccounts:
 
 def _profile_row(profile: Profile) -> dict[str, Any]:
     return {
-        "first_name": profile.first_name, "last_name": profile.last_name, "birth_date": profile.birth_date,
-        "sex": profile.sex.value, "height_cm": profile.height_cm, "units": profile.units.value,
+        "first_name": profile.first_name,
+        "last_name": profile.last_name,
+        "birth_date": profile.birth_date,
+        "sex": profile.sex.value,
+        "height_cm": profile.height_cm,
+        "units": profile.units.value,
     }
 
 
@@ -156,13 +198,21 @@ def _account(row: Any) -> Account | None:
     if row["first_name"] is not None:
         born = row["birth_date"]
         profile = Profile(
-            first_name=row["first_name"], last_name=row["last_name"],
+            first_name=row["first_name"],
+            last_name=row["last_name"],
             birth_date=born if isinstance(born, date) else date.fromisoformat(str(born)),
-            sex=Sex(row["sex"]), height_cm=float(row["height_cm"]), units=Units(row["units"]),
+            sex=Sex(row["sex"]),
+            height_cm=float(row["height_cm"]),
+            units=Units(row["units"]),
         )
     return Account(
-        id=int(row["id"]), email=row["email"], created_at=row["created_at"], language=row["language"],
-        profile=profile, policy_version=row["policy_version"], policy_accepted_at=row["policy_accepted_at"],
+        id=int(row["id"]),
+        email=row["email"],
+        created_at=row["created_at"],
+        language=row["language"],
+        profile=profile,
+        policy_version=row["policy_version"],
+        policy_accepted_at=row["policy_accepted_at"],
     )
 
 
@@ -173,16 +223,26 @@ class SqlSessions:
     def add(self, session: Session) -> None:
         self.conn.execute(
             insert(t.sessions).values(
-                id=session.id, account_id=session.account_id, kind=session.kind.value,
-                methods=",".join(session.methods), user_agent=session.user_agent, ip=session.ip,
-                created_at=session.created_at, last_seen_at=session.last_seen_at, expires_at=session.expires_at,
+                id=session.id,
+                account_id=session.account_id,
+                kind=session.kind.value,
+                methods=",".join(session.methods),
+                user_agent=session.user_agent,
+                ip=session.ip,
+                created_at=session.created_at,
+                last_seen_at=session.last_seen_at,
+                expires_at=session.expires_at,
             )
         )
 
     def get(self, session_id: str) -> Session | None:
-        row = self.conn.execute(
-            select(t.sessions).where(t.sessions.c.id == session_id, t.sessions.c.revoked_at.is_(None))
-        ).mappings().first()
+        row = (
+            self.conn.execute(
+                select(t.sessions).where(t.sessions.c.id == session_id, t.sessions.c.revoked_at.is_(None))
+            )
+            .mappings()
+            .first()
+        )
         return _session(row)
 
     def touch(self, session_id: str, now: datetime) -> None:
@@ -191,7 +251,9 @@ class SqlSessions:
     def for_account(self, account_id: int, now: datetime) -> list[Session]:
         rows = self.conn.execute(
             select(t.sessions)
-            .where(t.sessions.c.account_id == account_id, t.sessions.c.revoked_at.is_(None), t.sessions.c.expires_at > now)
+            .where(
+                t.sessions.c.account_id == account_id, t.sessions.c.revoked_at.is_(None), t.sessions.c.expires_at > now
+            )
             .order_by(t.sessions.c.last_seen_at.desc())
         ).mappings()
         return [s for s in (_session(row) for row in rows) if s is not None]
@@ -199,7 +261,9 @@ class SqlSessions:
     def revoke(self, account_id: int, session_id: str, now: datetime) -> bool:
         result = self.conn.execute(
             update(t.sessions)
-            .where(t.sessions.c.id == session_id, t.sessions.c.account_id == account_id, t.sessions.c.revoked_at.is_(None))
+            .where(
+                t.sessions.c.id == session_id, t.sessions.c.account_id == account_id, t.sessions.c.revoked_at.is_(None)
+            )
             .values(revoked_at=now)
         )
         return result.rowcount == 1
@@ -215,8 +279,14 @@ def _session(row: Any) -> Session | None:
     if row is None:
         return None
     return Session(
-        id=row["id"], account_id=int(row["account_id"]), kind=SessionKind(row["kind"]), created_at=row["created_at"],
-        last_seen_at=row["last_seen_at"], expires_at=row["expires_at"], user_agent=row["user_agent"], ip=row["ip"],
+        id=row["id"],
+        account_id=int(row["account_id"]),
+        kind=SessionKind(row["kind"]),
+        created_at=row["created_at"],
+        last_seen_at=row["last_seen_at"],
+        expires_at=row["expires_at"],
+        user_agent=row["user_agent"],
+        ip=row["ip"],
         methods=tuple(m for m in row["methods"].split(",") if m),
     )
 
@@ -228,8 +298,14 @@ class SqlOutbox:
     def enqueue(self, mail: OutgoingMail, now: datetime) -> None:
         self.conn.execute(
             insert(t.outbox).values(
-                channel="email", recipient=mail.to, template=mail.template, language=mail.language,
-                payload=mail.context, idempotency_key=mail.idempotency_key, created_at=now, next_attempt_at=now,
+                channel="email",
+                recipient=mail.to,
+                template=mail.template,
+                language=mail.language,
+                payload=mail.context,
+                idempotency_key=mail.idempotency_key,
+                created_at=now,
+                next_attempt_at=now,
                 attempts=0,
             )
         )
@@ -241,7 +317,9 @@ class SqlAudit:
 
     def record(self, event: str, now: datetime, account_id: int | None = None, **details: Any) -> None:
         self.conn.execute(
-            insert(t.audit).values(at=now, account_id=account_id, event=event, details=json.loads(json.dumps(details, default=str)))
+            insert(t.audit).values(
+                at=now, account_id=account_id, event=event, details=json.loads(json.dumps(details, default=str))
+            )
         )
 
 

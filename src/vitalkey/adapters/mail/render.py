@@ -31,16 +31,26 @@ class MailRenderer:
         self.sender = sender
         self.public_url = public_url
         self.env = Environment(
-            loader=FileSystemLoader(TEMPLATES), extensions=["jinja2.ext.i18n"], undefined=StrictUndefined,
-            autoescape=False, trim_blocks=True, lstrip_blocks=True,
+            loader=FileSystemLoader(TEMPLATES),
+            extensions=["jinja2.ext.i18n"],
+            undefined=StrictUndefined,
+            autoescape=False,  # noqa: S701 - the text parts are plain text; HTML blocks turn escaping on
+            trim_blocks=True,
+            lstrip_blocks=True,
         )
         self.env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
 
-    def render(self, template: str, language: str, to: str, context: dict[str, Any], idempotency_key: str) -> RenderedMail:
+    def render(
+        self, template: str, language: str, to: str, context: dict[str, Any], idempotency_key: str
+    ) -> RenderedMail:
         tmpl = self.env.get_template(f"{template}.jinja")
         values = {
-            **context, "brand": self.brand, "public_url": self.public_url, "to": to,
-            "_translations": translations(language), "language": language,
+            **context,
+            "brand": self.brand,
+            "public_url": self.public_url,
+            "to": to,
+            "_translations": translations(language),
+            "language": language,
         }
         parts = {}
         for block in ("subject", "text", "html"):
@@ -48,8 +58,12 @@ class MailRenderer:
             parts[block] = rendered.strip()
         domain = self.sender.rpartition("@")[2].rstrip(">") or "vitalkey.localhost"
         return RenderedMail(
-            to=to, sender=self.sender, subject=" ".join(parts["subject"].split()), text=parts["text"] + "\n",
-            html=parts["html"], message_id=message_id(idempotency_key, domain),
+            to=to,
+            sender=self.sender,
+            subject=" ".join(parts["subject"].split()),
+            text=parts["text"] + "\n",
+            html=parts["html"],
+            message_id=message_id(idempotency_key, domain),
             idempotency_key=idempotency_key,
         )
 

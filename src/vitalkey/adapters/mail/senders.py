@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -40,7 +41,12 @@ class SmtpSender:
     """One connection per batch; STARTTLS, implicit TLS or plain, with optional credentials."""
 
     def __init__(
-        self, host: str, port: int, security: str = "starttls", username: str = "", password: str = "",
+        self,
+        host: str,
+        port: int,
+        security: str = "starttls",
+        username: str = "",
+        password: str = "",
         timeout: float = 10.0,
     ) -> None:
         self.host, self.port, self.security = host, port, security
@@ -48,8 +54,11 @@ class SmtpSender:
 
     async def deliver(self, mails: Sequence[RenderedMail], now: datetime) -> list[str | None]:
         client = aiosmtplib.SMTP(
-            hostname=self.host, port=self.port, timeout=self.timeout,
-            use_tls=self.security == "tls", start_tls=True if self.security == "starttls" else False,
+            hostname=self.host,
+            port=self.port,
+            timeout=self.timeout,
+            use_tls=self.security == "tls",
+            start_tls=self.security == "starttls",
         )
         try:
             await client.connect()
@@ -66,10 +75,8 @@ class SmtpSender:
                 except (aiosmtplib.SMTPException, OSError) as exc:
                     results.append(_reason(exc))
         finally:
-            try:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await client.quit()
-            except (aiosmtplib.SMTPException, OSError):
-                pass
         results.extend(["connection lost"] * (len(mails) - len(results)))
         return results
 
@@ -86,7 +93,14 @@ class DevMailbox:
 
     async def deliver(self, mails: Sequence[RenderedMail], now: datetime) -> list[str | None]:
         rows = [
-            {"message_id": m.message_id, "recipient": m.to, "subject": m.subject, "text": m.text, "html": m.html, "created_at": now}
+            {
+                "message_id": m.message_id,
+                "recipient": m.to,
+                "subject": m.subject,
+                "text": m.text,
+                "html": m.html,
+                "created_at": now,
+            }
             for m in mails
         ]
         if rows:

@@ -1,11 +1,10 @@
-"""What every flow shares: the persisted record and its transition table."""
+"""What every flow shares: the persisted record, its transition table, who is asking."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from vitalkey.domain.errors import FlowExpired, WrongState
@@ -65,19 +64,6 @@ class StateMachine:
         if now >= flow.expires_at:
             raise FlowExpired()
         return self.next(flow.state, event)
-
-
-def mermaid_edges(path: Path) -> set[tuple[str, str, str]]:
-    """(source, event, target) of each ``A --> B: event`` line of a mermaid stateDiagram."""
-    edges = set()
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if "-->" not in line or ":" not in line or line.startswith("[*]"):
-            continue
-        arrow, event = line.split(":", 1)
-        source, target = (part.strip() for part in arrow.split("-->"))
-        edges.add((source, event.strip(), target))
-    return edges
 
 
 @dataclass(frozen=True, slots=True)

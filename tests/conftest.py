@@ -1,0 +1,213 @@
+"""Shared fixtures: both database engines, a real SMTP server, containers, apps."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from vitalkey.adapters.clock import FrozenClock
+from vitalkey.adapters.db import migrate
+from vitalkey.adapters.db.engine import make_engine
+from vitalkey.adapters.db.schema import metadata
+from vitalkey.adapters.mail.senders import SmtpSender
+from vitalkey.container import Container, build
+from vitalkey.settings import Settings, load_settings
+
+PG_ADMIN_URL = os.environ.get("VITALKEY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+# Databases ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "vitalkey.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated once."""
+    name = f"vk_test_{secrets.token_hex(4)}"
+    admin = create_engine(PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI and cannot be reached at {PG_ADMIN_URL}: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate(url: str) -> None:
+    engine = make_engine(url)
+    names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        target = tmp_path / "vitalkey.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), target)
+        return f"sqlite:///{target}"
+    url: str = request.getfixturevalue("pg_database")
+    _truncate(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    target = tmp_path / "vitalkey.sqlite3"
+    shutil.copy(sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+# Mail --------------------------------------------------------------------------------
+@dataclass
+class Mailbox:
+    """Everything a real SMTP server (aiosmtpd) received."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    refuse: int = 0  # answer the next N messages with a temporary failure
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            if self.refuse > 0:
+                self.refuse -= 1
+                return "451 4.3.0 Try again later"
+            parsed = message_from_bytes(envelope.content, policy=policy.default)
+            assert isinstance(parsed, EmailMessage)
+            self.messages.append(parsed)
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self.lock:
+            return [m for m in self.messages if m["To"] == address]
+
+    def wait_for(self, address: str, count: int = 1, timeout: float = 10.0) -> EmailMessage:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.to(address)
+            if len(found) >= count:
+                return found[count - 1]
+            time.sleep(0.02)
+        raise AssertionError(f"no mail #{count} to {address} within {timeout}s")
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def html_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("html",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def code_in(message: EmailMessage) -> str:
+    found = re.search(r"^\s+(\d{6})\s*$", text_of(message), re.M)
+    assert found, "no code in the mail"
+    return found.group(1)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[Mailbox, int]]:
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield mailbox, port
+    controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server: tuple[Mailbox, int]) -> Mailbox:
+    box, _ = smtp_server
+    with box.lock:
+        box.messages.clear()
+        box.refuse = 0
+    return box
+
+
+# Settings and containers -------------------------------------------------------------
+def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": str(tmp_path / "data"), "database_url": database_url, "dev_mode": True, "mail_console": False,
+        "secret_key": "test-secret-key-0123456789abcdef", "relay_poll_s": 0.05, "log_json": True,
+        "mail_limit_per_ip": "1000/3600",
+    }
+    values.update(overrides)
+    return load_settings(environ={}, **values)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+ContainerFactory = Callable[..., Container]
+
+
+@pytest.fixture
+def make_container(tmp_path: Path, database_url: str) -> Iterator[ContainerFactory]:
+    made: list[Container] = []
+
+    def factory(**overrides: Any) -> Container:
+        clock = overrides.pop("clock", None)
+        sender = overrides.pop("sender", None)
+        container = build(make_settings(tmp_path, database_url, **overrides), clock=clock, sender=sender)
+        made.append(container)
+        return container
+
+    yield factory
+    for container in made:
+        container.close()
+
+
+@pytest.fixture
+def container(make_container: ContainerFactory, clock: FrozenClock) -> Container:
+    return make_container(clock=clock)
+
+
+@pytest.fixture
+def smtp_sender(smtp_server: tuple[Mailbox, int]) -> SmtpSender:
+    return SmtpSender("127.0.0.1", smtp_server[1], security="none", timeout=5)

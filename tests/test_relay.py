@@ -1,0 +1,83 @@
+"""The outbox relay delivers to a real SMTP server (aiosmtpd), retries, and forgets codes once sent."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from tests.conftest import ContainerFactory, Mailbox, code_in, html_of, text_of
+from tests.flows.helpers import BROWSER, queued
+from vitalkey.adapters.clock import FrozenClock
+from vitalkey.adapters.db import schema as t
+from vitalkey.adapters.mail.senders import SmtpSender
+
+
+def test_mail_is_delivered_over_smtp_with_text_and_html(
+    make_container: ContainerFactory, clock: FrozenClock, mailbox: Mailbox, smtp_sender: SmtpSender
+) -> None:
+    container = make_container(clock=clock, sender=smtp_sender)
+    container.login.start("ann@example.org", BROWSER)
+    assert asyncio.run(container.relay.run_once()) == 1
+    message = mailbox.wait_for("ann@example.org")
+    assert message["Subject"] == "Sign-in attempt to VitalKey"
+    assert "no account uses this address" in text_of(message)
+    assert "<a href=" in html_of(message) and "/signup" in html_of(message)
+    assert message["Message-ID"] and message["X-Idempotency-Key"]
+    row = queued(container, "ann@example.org")[0]
+    assert row["sent_at"] == clock.now() and row["payload"] == {}
+
+
+def test_failed_delivery_is_retried_with_backoff_and_same_message_id(
+    make_container: ContainerFactory, clock: FrozenClock, mailbox: Mailbox, smtp_sender: SmtpSender
+) -> None:
+    container = make_container(clock=clock, sender=smtp_sender)
+    container.signup.start("bo@example.org", BROWSER)
+    mailbox.refuse = 1
+    asyncio.run(container.relay.run_once())
+    assert mailbox.to("bo@example.org") == []
+    row = queued(container, "bo@example.org")[0]
+    assert row["attempts"] == 1 and row["sent_at"] is None and row["next_attempt_at"] > clock.now()
+    assert "451" in row["last_error"] and "code" in row["payload"]
+    assert asyncio.run(container.relay.run_once()) == 0  # not before its time
+    clock.advance(seconds=10)
+    assert asyncio.run(container.relay.run_once()) == 1
+    message = mailbox.wait_for("bo@example.org")
+    assert len(code_in(message)) == 6
+    assert queued(container, "bo@example.org")[0]["payload"] == {}
+
+
+def test_unreachable_smtp_server_keeps_the_mail(make_container: ContainerFactory, clock: FrozenClock) -> None:
+    dead = SmtpSender("127.0.0.1", 1, security="none", timeout=1)
+    container = make_container(clock=clock, sender=dead, relay_max_attempts=2)
+    container.login.start("ann@example.org", BROWSER)
+    asyncio.run(container.relay.run_once())
+    clock.advance(minutes=5)
+    asyncio.run(container.relay.run_once())
+    row = queued(container, "ann@example.org")[0]
+    assert row["attempts"] == 2 and row["failed_at"] is not None and row["payload"] == {}
+
+
+def test_dev_mailbox_keeps_delivered_mail(make_container: ContainerFactory, clock: FrozenClock) -> None:
+    container = make_container(clock=clock)
+    container.signup.start("bo@example.org", BROWSER)
+    asyncio.run(container.relay.run_once())
+    with container.engine.connect() as conn:
+        row = conn.execute(select(t.dev_mail)).mappings().one()
+    assert row["recipient"] == "bo@example.org" and row["subject"] == "Your VitalKey confirmation code"
+    assert "valid for 10 minutes" in row["text"]
+
+
+def test_two_relays_never_deliver_a_mail_twice(
+    make_container: ContainerFactory, clock: FrozenClock, mailbox: Mailbox, smtp_sender: SmtpSender
+) -> None:
+    first = make_container(clock=clock, sender=smtp_sender)
+    second = make_container(clock=clock, sender=smtp_sender)
+    for n in range(20):
+        first.signup.start(f"user{n}@example.org", BROWSER)
+
+    async def both() -> None:
+        await asyncio.gather(first.relay.run_once(), second.relay.run_once())
+
+    asyncio.run(both())
+    assert len(mailbox.messages) == 20

@@ -1,0 +1,56 @@
+from pathlib import Path
+
+import pytest
+
+from vitalkey.i18n import LANGUAGES, negotiate, supported, translations
+from vitalkey.settings import SettingsError, load_settings, parse_limit
+
+
+def test_environment_beats_toml_beats_defaults(tmp_path: Path) -> None:
+    config = tmp_path / "vk.toml"
+    config.write_text('brand = "Acme"\nport = 9000\n')
+    settings = load_settings(str(config), environ={"VITALKEY_PORT": "9100", "VITALKEY_DEV_MODE": "yes"})
+    assert settings.brand == "Acme" and settings.port == 9100 and settings.dev_mode is True
+    assert settings.public_url == "http://127.0.0.1:9100"
+    with pytest.raises(AttributeError):
+        settings.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [{"VITALKEY_PORT": "eighty"}, {"VITALKEY_SMTP_SECURITY": "ssl3"}, {"VITALKEY_MAIL_LIMIT_PER_IP": "many"},
+     {"VITALKEY_DEV_MODE": "false"}, {"VITALKEY_DEV_MODE": "maybe"}],
+)
+def test_bad_settings_are_refused_with_a_reason(environ: dict[str, str]) -> None:
+    with pytest.raises(SettingsError):
+        load_settings(environ=environ)
+
+
+def test_unknown_toml_keys_are_refused(tmp_path: Path) -> None:
+    config = tmp_path / "vk.toml"
+    config.write_text("prot = 1\n")
+    with pytest.raises(SettingsError, match="prot"):
+        load_settings(str(config), environ={})
+
+
+def test_parse_limit() -> None:
+    assert parse_limit("10/3600") == (10, 3600)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [(None, "en"), ("de-DE,de;q=0.9", "de"), ("fr-CA", "fr"), ("ja", "ja"), ("zh-CN,zh;q=0.9", "zh-Hans"),
+     ("es, fr;q=0.5", "fr"), ("en;q=0.2, ja;q=0.8", "ja"), ("xx", "en"), ("de;q=0", "en"), ("de;q=abc, fr", "fr")],
+)
+def test_accept_language(header: str | None, expected: str) -> None:
+    assert negotiate(header) == expected
+
+
+def test_supported_tags() -> None:
+    assert supported("zh_Hans") == "zh-Hans" and supported("de-AT") == "de" and supported("tlh") is None
+
+
+def test_every_language_translates_the_sign_in_title() -> None:
+    titles = {lang: translations(lang).gettext("Sign in") for lang in LANGUAGES}
+    assert titles["en"] == "Sign in"
+    assert len(set(titles.values())) == len(LANGUAGES)
