@@ -129,5 +129,5 @@ async def read_json(request: Request, kind: type[T]) -> T:
         raise HttpError(
             "invalid_request", N_("The request body does not match the schema: %(detail)s"), 400, detail=str(exc)[:200]
         ) from exc
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise HttpError("invalid_json", N_("The request body is not valid JSON."), 400) from exc

@@ -1,0 +1,157 @@
+"""The JSON API: the same flows, bearer sessions, errors as {"error", "message"} with a 4xx."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import Mailbox, code_in
+
+DETAILS = {"first_name": "Ann", "last_name": "Lee", "birth_date": "1990-05-01", "sex": "female", "units": "metric",
+           "height_cm": 168}
+
+
+def api_sign_up(client: TestClient, mailbox: Mailbox, email: str) -> dict[str, Any]:
+    flow = client.post("/api/v1/signup", json={"email": email}).json()
+    code = code_in(mailbox.wait_for(email))
+    assert client.post(f"/api/v1/signup/{flow['id']}/code", json={"code": code}).json()["state"] == "policy"
+    client.post(f"/api/v1/signup/{flow['id']}/policy", json={"accept": True, "policy_version": "2026-01"})
+    client.post(f"/api/v1/signup/{flow['id']}/details", json=DETAILS)
+    done = client.post(f"/api/v1/signup/{flow['id']}/two-factor", json={"choice": "skip"})
+    assert done.status_code == 200
+    return dict(done.json())
+
+
+def api_sign_in(client: TestClient, mailbox: Mailbox, email: str, number: int) -> dict[str, Any]:
+    flow = client.post("/api/v1/login", json={"email": email}).json()
+    code = code_in(mailbox.wait_for(email, number))
+    return dict(client.post(f"/api/v1/login/{flow['id']}/code", json={"code": code}).json())
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_sign_up_and_sign_in_through_the_api(client: TestClient, mailbox: Mailbox) -> None:
+    started = client.post("/api/v1/signup", json={"email": "first@example.org"})
+    assert started.status_code == 201
+    flow = started.json()
+    assert flow["state"] == "code_sent" and flow["actions"] == ["code_resent", "code_verified", "attempts_exhausted"]
+    assert flow["attempts_left"] == 5 and flow["resend_available_at"]
+    client.cookies.clear()
+    signed = api_sign_up(client, mailbox, "ann@example.org")
+    token = signed["session_token"]
+    assert signed["account"]["first_name"] == "Ann"
+    me = client.get("/api/v1/account", headers=bearer(token)).json()
+    assert me["email"] == "ann@example.org" and me["height_cm"] == 168
+    again = api_sign_in(client, mailbox, "ann@example.org", 2)
+    assert again["session_token"] != token
+    sessions = client.get("/api/v1/sessions", headers=bearer(token)).json()["sessions"]
+    assert len(sessions) == 2 and sum(s["current"] for s in sessions) == 1
+    ended = client.post("/api/v1/sessions/end-others", headers=bearer(token)).json()
+    assert ended == {"ended": 1}
+    assert client.get("/api/v1/account", headers=bearer(again["session_token"])).status_code == 401
+    assert client.post("/api/v1/logout", headers=bearer(token)).json() == {"ended": 1}
+    assert client.get("/api/v1/account", headers=bearer(token)).status_code == 401
+
+
+def test_profile_patch_validates(client: TestClient, mailbox: Mailbox) -> None:
+    token = api_sign_up(client, mailbox, "ann@example.org")["session_token"]
+    bad = client.patch("/api/v1/account", headers=bearer(token), json={**DETAILS, "height_cm": 20})
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_input" and bad.json()["field"] == "height_cm"
+    good = client.patch("/api/v1/account", headers=bearer(token), json={**DETAILS, "first_name": "Anna", "language": "ja"})
+    assert good.json()["first_name"] == "Anna" and good.json()["language"] == "ja"
+
+
+def test_end_one_session_by_id(client: TestClient, mailbox: Mailbox) -> None:
+    token = api_sign_up(client, mailbox, "ann@example.org")["session_token"]
+    other = api_sign_in(client, mailbox, "ann@example.org", 2)["session_token"]
+    sessions = client.get("/api/v1/sessions", headers=bearer(token)).json()["sessions"]
+    other_id = next(s["id"] for s in sessions if not s["current"])
+    assert client.delete(f"/api/v1/sessions/{other_id}", headers=bearer(token)).status_code == 200
+    assert client.get("/api/v1/account", headers=bearer(other)).status_code == 401
+    missing = client.delete(f"/api/v1/sessions/{other_id}", headers=bearer(token))
+    assert missing.status_code == 404 and missing.json()["error"] == "session_not_found"
+
+
+def test_unknown_address_same_answer(client: TestClient, mailbox: Mailbox) -> None:
+    api_sign_up(client, mailbox, "ann@example.org")
+    known = client.post("/api/v1/login", json={"email": "ann@example.org"})
+    unknown = client.post("/api/v1/login", json={"email": "nobody@example.org"})
+    assert known.status_code == unknown.status_code == 201
+    strip = {"id", "email", "expires_at", "code_expires_at", "resend_available_at"}
+    assert {k: v for k, v in known.json().items() if k not in strip} == {
+        k: v for k, v in unknown.json().items() if k not in strip
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ({"email": "not-an-address"}, 400, "invalid_email"),
+        ({"email": "a" * 250 + "@example.org"}, 400, "invalid_email"),
+        ({"email": ""}, 400, "invalid_request"),
+        ({}, 400, "invalid_request"),
+        ({"email": 5}, 400, "invalid_request"),
+        ({"email": "a@example.org", "extra": 1}, 400, "invalid_request"),
+    ],
+)
+def test_bad_start_bodies(client: TestClient, body: dict[str, Any], status: int, error: str) -> None:
+    response = client.post("/api/v1/login", json=body)
+    assert response.status_code == status and response.json()["error"] == error and response.json()["message"]
+
+
+def test_bad_codes_each_get_their_error(client: TestClient, mailbox: Mailbox) -> None:
+    api_sign_up(client, mailbox, "ann@example.org")
+    flow = client.post("/api/v1/login", json={"email": "ann@example.org"}).json()
+    url = f"/api/v1/login/{flow['id']}/code"
+    assert client.post(url, json={"code": "12ab"}).json()["error"] == "malformed_code"
+    right = code_in(mailbox.wait_for("ann@example.org", 2))
+    wrong = "000000" if right != "000000" else "111111"
+    answer = client.post(url, json={"code": wrong})
+    assert answer.status_code == 400 and answer.json()["error"] == "wrong_code"
+    assert client.post(url, json={"code": right}).status_code == 200
+    reused = client.post(url, json={"code": right})
+    assert reused.status_code in (400, 409) and reused.json()["error"] in ("code_used", "wrong_state")
+    gone = client.post("/api/v1/login/nope/code", json={"code": right})
+    assert gone.status_code == 404 and gone.json()["error"] == "flow_not_found"
+
+
+def test_a_signup_flow_is_not_a_login_flow(client: TestClient, mailbox: Mailbox) -> None:
+    flow = client.post("/api/v1/signup", json={"email": "new@example.org"}).json()
+    code = code_in(mailbox.wait_for("new@example.org"))
+    crossed = client.post(f"/api/v1/login/{flow['id']}/code", json={"code": code})
+    assert crossed.status_code == 404
+
+
+def test_resend_too_soon_is_429_with_retry_after(client: TestClient) -> None:
+    flow = client.post("/api/v1/login", json={"email": "ann@example.org"}).json()
+    answer = client.post(f"/api/v1/login/{flow['id']}/resend")
+    assert answer.status_code == 429 and answer.json()["error"] == "resend_too_soon"
+    assert 0 < int(answer.headers["retry-after"]) <= 60
+
+
+def test_malformed_requests(client: TestClient) -> None:
+    invalid_json = client.post("/api/v1/login", content=b"{nope", headers={"content-type": "application/json"})
+    assert invalid_json.status_code == 400 and invalid_json.json()["error"] == "invalid_json"
+    bad_utf8 = client.post("/api/v1/login", content=b'{"email": "\xff\xfe@x.org"}', headers={"content-type": "application/json"})
+    assert bad_utf8.status_code == 400
+    form = client.post("/api/v1/login", data={"email": "a@example.org"})
+    assert form.status_code == 415 and form.json()["error"] == "unsupported_media_type"
+    huge = client.post("/api/v1/login", content=b'{"email": "' + b"a" * 70_000 + b'"}', headers={"content-type": "application/json"})
+    assert huge.status_code == 413 and huge.json()["error"] == "body_too_large"
+    assert client.get("/api/v1/nothing").json()["error"] == "not_found"
+    assert client.put("/api/v1/login").status_code == 405
+    no_auth = client.get("/api/v1/account")
+    assert no_auth.status_code == 401 and no_auth.headers["www-authenticate"].startswith("Bearer")
+    assert client.get("/api/v1/account", headers=bearer("x" * 500)).status_code == 401
+
+
+def test_web_session_cookie_is_not_an_api_token(client: TestClient, mailbox: Mailbox) -> None:
+    from tests.web.conftest import web_sign_up
+
+    web_sign_up(client, mailbox, "ann@example.org")
+    cookie = client.cookies.get("vk_session")
+    assert cookie and client.get("/api/v1/account", headers=bearer(cookie)).status_code == 401
