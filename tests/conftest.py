@@ -7,6 +7,9 @@ import re
 import secrets
 import shutil
 import socket
+import subprocess
+import sys
+import urllib.request
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,10 +30,16 @@ from vitalkey.adapters.db.engine import make_engine
 from vitalkey.adapters.db.schema import metadata
 from vitalkey.adapters.mail.senders import SmtpSender
 from vitalkey.container import Container, build
+from vitalkey.observability import configure_logging
 from vitalkey.settings import Settings, load_settings
 
 PG_ADMIN_URL = os.environ.get("VITALKEY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(autouse=True)
+def quiet_logs() -> None:
+    configure_logging("warning", json=True)
 
 
 # Databases ---------------------------------------------------------------------------
@@ -211,3 +220,59 @@ def container(make_container: ContainerFactory, clock: FrozenClock) -> Container
 @pytest.fixture
 def smtp_sender(smtp_server: tuple[Mailbox, int]) -> SmtpSender:
     return SmtpSender("127.0.0.1", smtp_server[1], security="none", timeout=5)
+
+
+# A real server process -----------------------------------------------------------------
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    log_handle: Any
+
+
+def start_server(data_dir: Path, port: int, env: dict[str, str], workers: int = 1) -> LiveServer:
+    """``vitalkey serve`` in its own process, as a user starts it; returns once /readyz answers."""
+    log = data_dir / "server.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, "VITALKEY_DATA_DIR": str(data_dir), "VITALKEY_MAIL_CONSOLE": "false",
+                "VITALKEY_LOG_LEVEL": "warning", **env}
+    handle = log.open("wb")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("vitalkey")), "serve", "--port", str(port), "--workers", str(workers)],
+        env=full_env, stdout=handle, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            handle.close()
+            raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=1) as answer:
+                if answer.status == 200:
+                    return LiveServer(url, process, log, handle)
+        except OSError:
+            time.sleep(0.05)
+    process.terminate()
+    handle.close()
+    raise RuntimeError(f"server not ready: {log.read_text()[-2000:]}")
+
+
+def stop_server(server: LiveServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+    server.log_handle.close()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, sqlite_url: str, smtp_server: tuple[Mailbox, int]) -> Iterator[LiveServer]:
+    server = start_server(tmp_path / "live", free_port(), {
+        "VITALKEY_DATABASE_URL": sqlite_url, "VITALKEY_SMTP_HOST": "127.0.0.1", "VITALKEY_SMTP_PORT": str(smtp_server[1]),
+        "VITALKEY_SMTP_SECURITY": "none", "VITALKEY_RELAY_POLL_S": "0.05",
+    })
+    yield server
+    stop_server(server)
