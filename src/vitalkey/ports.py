@@ -110,6 +110,10 @@ class UnitOfWork(Protocol):
         """One database transaction: commits on success, rolls back on any exception."""
         ...
 
+    def read(self) -> AbstractContextManager[Transaction]:
+        """A transaction that only reads (it never waits for writers)."""
+        ...
+
 
 class RateLimiter(Protocol):
     def hit(self, tx: Transaction, key: str, limit: int, window_s: int, now: datetime) -> bool:

@@ -15,7 +15,7 @@ from vitalkey.domain.errors import DomainError
 
 def test_fifty_parallel_right_codes_one_session(container: Container) -> None:
     make_account(container)
-    flow = container.login.start("ann@example.org", BROWSER)
+    flow = container.login.start("ann@example.org", BROWSER).flow
     code = last_code(container, "ann@example.org")
 
     def submit(_: int) -> str:

@@ -37,7 +37,7 @@ def make_account(container: Container, email: str = "ann@example.org") -> int:
 
 def test_right_code_signs_in_once(container: Container) -> None:
     account_id = make_account(container)
-    flow = container.login.start("ann@example.org", BROWSER)
+    flow = container.login.start("ann@example.org", BROWSER).flow
     assert flow.state == "code_sent"
     mail = queued(container, "ann@example.org")[-1]
     assert mail["template"] == "login_code" and len(mail["payload"]["code"]) == 6
@@ -49,7 +49,7 @@ def test_right_code_signs_in_once(container: Container) -> None:
 
 
 def test_unknown_address_gets_the_no_account_mail_and_can_never_sign_in(container: Container) -> None:
-    flow = container.login.start("nobody@example.org", BROWSER)
+    flow = container.login.start("nobody@example.org", BROWSER).flow
     assert flow.state == "code_sent"
     mail = queued(container, "nobody@example.org")[-1]
     assert mail["template"] == "login_unknown" and "code" not in mail["payload"]
@@ -60,7 +60,7 @@ def test_unknown_address_gets_the_no_account_mail_and_can_never_sign_in(containe
 
 def test_five_wrong_codes_kill_the_flow_even_for_the_right_code(container: Container) -> None:
     make_account(container)
-    flow = container.login.start("ann@example.org", BROWSER)
+    flow = container.login.start("ann@example.org", BROWSER).flow
     right = last_code(container, "ann@example.org")
     wrong = "000000" if right != "000000" else "111111"
     for remaining in (4, 3, 2, 1):
@@ -76,7 +76,7 @@ def test_five_wrong_codes_kill_the_flow_even_for_the_right_code(container: Conta
 
 def test_four_wrong_then_right_still_works(container: Container) -> None:
     make_account(container)
-    flow = container.login.start("ann@example.org", BROWSER)
+    flow = container.login.start("ann@example.org", BROWSER).flow
     right = last_code(container, "ann@example.org")
     for _ in range(4):
         with pytest.raises(WrongCode):
@@ -86,7 +86,7 @@ def test_four_wrong_then_right_still_works(container: Container) -> None:
 
 def test_code_expires_after_ten_minutes(container: Container, clock: FrozenClock) -> None:
     make_account(container)
-    flow = container.login.start("ann@example.org", BROWSER)
+    flow = container.login.start("ann@example.org", BROWSER).flow
     code = last_code(container, "ann@example.org")
     clock.advance(minutes=10)
     with pytest.raises(CodeExpired):
@@ -95,7 +95,7 @@ def test_code_expires_after_ten_minutes(container: Container, clock: FrozenClock
 
 def test_resend_cooldown_limit_and_attempts_are_kept(container: Container, clock: FrozenClock) -> None:
     make_account(container)
-    flow = container.login.start("ann@example.org", BROWSER)
+    flow = container.login.start("ann@example.org", BROWSER).flow
     first = last_code(container, "ann@example.org")
     with pytest.raises(WrongCode):
         container.login.submit_code(flow.id, "000000" if first != "000000" else "111111", BROWSER)
@@ -119,9 +119,9 @@ def test_resend_cooldown_limit_and_attempts_are_kept(container: Container, clock
 
 def test_a_code_is_bound_to_its_own_flow(container: Container) -> None:
     make_account(container)
-    first = container.login.start("ann@example.org", BROWSER)
+    first = container.login.start("ann@example.org", BROWSER).flow
     first_code = last_code(container, "ann@example.org")
-    second = container.login.start("ann@example.org", BROWSER)
+    second = container.login.start("ann@example.org", BROWSER).flow
     second_code = last_code(container, "ann@example.org")
     if first_code != second_code:
         with pytest.raises(WrongCode):
@@ -133,7 +133,7 @@ def test_flows_belong_to_their_channel_and_browser(container: Container) -> None
     make_account(container)
     browser = Requester("198.51.100.1", "ua", "en", Channel.BROWSER, browser_binding="b" * 64)
     other_browser = Requester("198.51.100.1", "ua", "en", Channel.BROWSER, browser_binding="c" * 64)
-    flow = container.login.start("ann@example.org", browser)
+    flow = container.login.start("ann@example.org", browser).flow
     for stranger in (other_browser, BROWSER):
         with pytest.raises(FlowNotFound):
             container.login.view(flow.id, stranger)
@@ -145,53 +145,53 @@ def test_flows_belong_to_their_channel_and_browser(container: Container) -> None
 
 def test_flow_expires(container: Container, clock: FrozenClock) -> None:
     make_account(container)
-    flow = container.login.start("ann@example.org", BROWSER)
+    flow = container.login.start("ann@example.org", BROWSER).flow
     clock.advance(hours=1, seconds=1)
     with pytest.raises(FlowExpired):
         container.login.resend(flow.id, BROWSER)
 
 
 def test_typo_is_offered_before_any_code_is_sent(container: Container) -> None:
-    flow = container.login.start("ann@gmail.con", BROWSER)
+    flow = container.login.start("ann@gmail.con", BROWSER).flow
     assert flow.state == "confirm_email" and flow.context["suggestion"] == "ann@gmail.com"
     assert queued(container, "ann@gmail.con") == [] and queued(container, "ann@gmail.com") == []
-    accepted = container.login.answer_suggestion(flow.id, True, BROWSER)
+    accepted = container.login.answer_suggestion(flow.id, True, BROWSER).flow
     assert accepted.email == "ann@gmail.com" and accepted.state == "code_sent"
     assert len(queued(container, "ann@gmail.com")) == 1
 
 
 def test_declined_typo_keeps_the_typed_address(container: Container) -> None:
-    flow = container.login.start("ann@gmail.con", BROWSER)
-    declined = container.login.answer_suggestion(flow.id, False, BROWSER)
+    flow = container.login.start("ann@gmail.con", BROWSER).flow
+    declined = container.login.answer_suggestion(flow.id, False, BROWSER).flow
     assert declined.email == "ann@gmail.con" and len(queued(container, "ann@gmail.con")) == 1
 
 
 def test_mail_rate_limit_per_address_holds(make_container: object, clock: FrozenClock) -> None:
     container = make_container(clock=clock, mail_limit_per_address="3/3600")  # type: ignore[operator]
     for _ in range(3):
-        container.login.start("ann@example.org", BROWSER)
+        container.login.start("ann@example.org", BROWSER).flow
     with pytest.raises(RateLimited):
-        container.login.start("ann@example.org", BROWSER)
+        container.login.start("ann@example.org", BROWSER).flow
     assert len(queued(container, "ann@example.org")) == 3  # the refused one queued nothing
     clock.advance(hours=1)
-    container.login.start("ann@example.org", BROWSER)
+    container.login.start("ann@example.org", BROWSER).flow
 
 
 def test_mail_rate_limit_per_ip_holds(make_container: object, clock: FrozenClock) -> None:
     container = make_container(clock=clock, mail_limit_per_ip="2/60")  # type: ignore[operator]
-    container.login.start("a@example.org", BROWSER)
-    container.login.start("b@example.org", BROWSER)
+    container.login.start("a@example.org", BROWSER).flow
+    container.login.start("b@example.org", BROWSER).flow
     with pytest.raises(RateLimited):
-        container.login.start("c@example.org", BROWSER)
+        container.login.start("c@example.org", BROWSER).flow
     other_ip = Requester("192.0.2.9", "ua", "en", Channel.API)
-    container.login.start("c@example.org", other_ip)
+    container.login.start("c@example.org", other_ip).flow
 
 
 def test_rate_limits_hold_across_processes(make_container: object, clock: FrozenClock) -> None:
     """Two containers on one database stand for two server processes."""
     first = make_container(clock=clock, mail_limit_per_address="2/3600")  # type: ignore[operator]
     second = make_container(clock=clock, mail_limit_per_address="2/3600")  # type: ignore[operator]
-    first.login.start("ann@example.org", BROWSER)
-    second.login.start("ann@example.org", BROWSER)
+    first.login.start("ann@example.org", BROWSER).flow
+    second.login.start("ann@example.org", BROWSER).flow
     with pytest.raises(RateLimited):
-        first.login.start("ann@example.org", BROWSER)
+        first.login.start("ann@example.org", BROWSER).flow

@@ -17,7 +17,7 @@ DETAILS = {"first_name": "Bo", "last_name": "Chen", "birth_date": "1985-02-03", 
 
 
 def test_complete_sign_up(container: Container, clock: FrozenClock) -> None:
-    flow = container.signup.start("bo@example.org", BROWSER)
+    flow = container.signup.start("bo@example.org", BROWSER).flow
     assert queued(container, "bo@example.org")[-1]["template"] == "signup_code"
     with pytest.raises(WrongState):
         container.signup.accept_policy(flow.id, True, None, BROWSER)  # not before the code
@@ -46,7 +46,7 @@ def test_complete_sign_up(container: Container, clock: FrozenClock) -> None:
 
 def test_existing_address_walks_the_same_pages_and_owner_is_told(container: Container) -> None:
     make_account(container, "ann@example.org")
-    flow = container.signup.start("ann@example.org", BROWSER)
+    flow = container.signup.start("ann@example.org", BROWSER).flow
     assert flow.state == "code_sent"
     mail = queued(container, "ann@example.org")[-1]
     assert mail["template"] == "signup_exists" and "code" not in mail["payload"]
@@ -57,7 +57,7 @@ def test_existing_address_walks_the_same_pages_and_owner_is_told(container: Cont
 
 def test_api_view_shows_no_hint_of_an_existing_account(container: Container) -> None:
     make_account(container, "ann@example.org")
-    known = container.signup.view(container.signup.start("ann@example.org", BROWSER).id, BROWSER)
-    unknown = container.signup.view(container.signup.start("new@example.org", BROWSER).id, BROWSER)
+    known = container.signup.view(container.signup.start("ann@example.org", BROWSER).flow.id, BROWSER)
+    unknown = container.signup.view(container.signup.start("new@example.org", BROWSER).flow.id, BROWSER)
     assert known.flow.state == unknown.flow.state and known.flow.context == unknown.flow.context
     assert set(known.code) == set(unknown.code)

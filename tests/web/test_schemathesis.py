@@ -36,7 +36,7 @@ def fuzzed_app(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) 
                                      Profile("F", "Z", now.date().replace(year=1990), Sex.MALE, 180.0, Units.METRIC),
                                      "2026-01", now)
         assert account is not None
-        TOKEN["value"] = start(container.deps, tx, account.id, Requester("127.0.0.1", "fuzz", "en", Channel.API), ("email_code",)).token
+        TOKEN["value"] = start(container.deps, tx, account, Requester("127.0.0.1", "fuzz", "en", Channel.API), ("email_code",)).token
     yield create_app(container, run_relay=False)
     container.close()
 

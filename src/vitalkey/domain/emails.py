@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 import pymailcheck
 from email_validator import EmailNotValidError, validate_email
@@ -120,16 +121,18 @@ def account_key(address: str) -> str:
 def suggest_correction(address: str) -> str | None:
     """A likely intended address when the domain looks like a typo of a common provider."""
     local, _, domain = address.rpartition("@")
-    domain = domain.lower()
-    if not local or domain in COMMON_PROVIDERS:
+    corrected = _corrected_domain(domain.lower())
+    return f"{local}@{corrected}" if local and corrected else None
+
+
+@lru_cache(maxsize=8192)
+def _corrected_domain(domain: str) -> str | None:
+    """Cached per domain: the distance search over the provider list costs about 2 ms."""
+    if domain in COMMON_PROVIDERS:
         return None
     found = pymailcheck.suggest(
-        f"{local}@{domain}",
-        domains=COMMON_PROVIDERS,
-        second_level_domains=COMMON_SECOND_LEVEL,
+        f"x@{domain}", domains=COMMON_PROVIDERS, second_level_domains=COMMON_SECOND_LEVEL,
         top_level_domains=COMMON_TOP_LEVEL,
     )
-    if not found:
-        return None
-    suggestion = f"{local}@{found['domain']}"
-    return None if suggestion.lower() == address.lower() else suggestion
+    corrected = str(found["domain"]) if found else None
+    return None if corrected == domain else corrected

@@ -42,25 +42,25 @@ def send_first(
     mail_context: dict[str, Any],
     *,
     include_code: bool,
-) -> None:
+) -> StoredCode:
     """Create the flow's code and queue its mail. Without ``include_code`` the mail omits it,
     but the same work is done so that the answer's timing does not tell the two apart."""
     now = deps.clock.now()
     check_mail_limits(deps, tx, flow.email, req, now)
     code = codes.new_code()
-    tx.codes.add(
-        StoredCode(
-            flow_id=flow.id,
-            purpose=PURPOSE,
-            code_hmac=codes.code_hmac(deps.secret, flow.id, PURPOSE, code),
-            expires_at=now + deps.code_policy.ttl,
-            attempts=0,
-            sends=1,
-            last_sent_at=now,
-            used_at=None,
-        )
+    stored = StoredCode(
+        flow_id=flow.id,
+        purpose=PURPOSE,
+        code_hmac=codes.code_hmac(deps.secret, flow.id, PURPOSE, code),
+        expires_at=now + deps.code_policy.ttl,
+        attempts=0,
+        sends=1,
+        last_sent_at=now,
+        used_at=None,
     )
+    tx.codes.add(stored)
     _queue(deps, tx, flow, template, mail_context, code if include_code else None, sends=1, now=now)
+    return stored
 
 
 def resend(
@@ -114,17 +114,10 @@ def _queue(
     )
 
 
-def check(deps: FlowDeps, flow: Flow, raw_code: str) -> None:
-    """Count the attempt in its own committed transaction, then compare in constant time.
-
-    Raises a domain error for a wrong, expired, used or exhausted code; returns when the
-    code is right, after which the caller consumes it with :func:`consume` in its own
-    transaction together with the state change.
-    """
-    code = codes.clean_code(raw_code)
-    now = deps.clock.now()
-    with deps.uow.begin() as tx:
-        stored = tx.codes.count_attempt(flow.id, PURPOSE)
+def judge(deps: FlowDeps, stored: StoredCode | None, code: str, now: datetime) -> None:
+    """Decide on an attempt already counted (``tx.codes.count_attempt``, in its own committed
+    transaction, before this comparison). Returns when the code is right; the caller then
+    consumes it with :func:`consume` together with its state change."""
     if stored is None:
         raise CodeUsed()
     policy = deps.code_policy
@@ -144,9 +137,8 @@ def consume(deps: FlowDeps, tx: Transaction, flow: Flow) -> None:
         raise CodeUsed()
 
 
-def status(deps: FlowDeps, tx: Transaction, flow: Flow) -> dict[str, Any]:
+def status(deps: FlowDeps, stored: StoredCode | None) -> dict[str, Any]:
     """What a page or an API client may know about the flow's code (never the code)."""
-    stored = tx.codes.get(flow.id, PURPOSE)
     if stored is None:
         return {}
     return {

@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from typing import Any
 
+from vitalkey.domain import codes
+from vitalkey.domain.accounts import Account
 from vitalkey.domain.emails import account_key, normalize_email, suggest_correction
 from vitalkey.domain.errors import FlowDead, FlowNotFound, WrongState
 from vitalkey.domain.flows import Channel, Flow, FlowKind, Requester, StateMachine
@@ -24,6 +26,7 @@ CONFIRM_EMAIL = "confirm_email"
 CODE_SENT = "code_sent"
 DEAD = "dead"
 COMPLETE = "complete"
+MAX_FLOW_ID = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +45,12 @@ class EmailCodeFlow(ABC):
     def __init__(self, deps: FlowDeps) -> None:
         self.deps = deps
 
-    # Hooks -----------------------------------------------------------------
     @abstractmethod
     def code_mail(self, tx: Transaction, flow: Flow) -> tuple[str, dict[str, Any], bool]:
         """(template, context, include_code) for the mail carrying the code."""
 
     # Steps -----------------------------------------------------------------
-    def start(self, raw_email: str, req: Requester) -> Flow:
+    def start(self, raw_email: str, req: Requester) -> FlowView:
         email = normalize_email(raw_email)
         now = self.deps.clock.now()
         suggestion = suggest_correction(email)
@@ -68,59 +70,66 @@ class EmailCodeFlow(ABC):
             if suggestion:
                 flow = flow.moved(self.machine.check(flow, "typo_suspected", now), suggestion=suggestion)
                 tx.flows.add(flow)
-            else:
-                flow = flow.moved(self.machine.check(flow, "email_submitted", now))
-                tx.flows.add(flow)
-                self._send_code(tx, flow, req)
-        return flow
+                return FlowView(flow, suggestion, {})
+            flow = flow.moved(self.machine.check(flow, "email_submitted", now))
+            tx.flows.add(flow)
+            stored = self._send_code(tx, flow, req)
+        return FlowView(flow, None, email_code.status(self.deps, stored))
 
-    def answer_suggestion(self, flow_id: str, accept: bool, req: Requester) -> Flow:
-        flow = self.load(flow_id, req)
+    def answer_suggestion(self, flow_id: str, accept: bool, req: Requester) -> FlowView:
         event = "suggestion_accepted" if accept else "suggestion_declined"
-        now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
-            state = self.machine.check(flow, event, now)
+            flow = self._load(tx, flow_id, req)
+            state = self.machine.check(flow, event, self.deps.clock.now())
             email = flow.context.get("suggestion", flow.email) if accept else flow.email
             context = {k: v for k, v in flow.context.items() if k != "suggestion"}
             updated = replace(flow, state=state, email=email, context=context)
             self._save(tx, updated, flow.state)
-            self._send_code(tx, updated, req)
-        return updated
+            stored = self._send_code(tx, updated, req)
+        return FlowView(updated, None, email_code.status(self.deps, stored))
 
-    def resend(self, flow_id: str, req: Requester) -> Flow:
-        flow = self.load(flow_id, req)
-        now = self.deps.clock.now()
+    def resend(self, flow_id: str, req: Requester) -> FlowView:
         with self.deps.uow.begin() as tx:
-            self.machine.check(flow, "code_resent", now)
+            flow = self._load(tx, flow_id, req)
+            self.machine.check(flow, "code_resent", self.deps.clock.now())
             template, context, include = self.code_mail(tx, flow)
             email_code.resend(self.deps, tx, flow, req, template, context, include_code=include)
-        return flow
+            stored = tx.codes.get(flow.id, email_code.PURPOSE)
+        return FlowView(flow, None, email_code.status(self.deps, stored))
 
-    def check_code(self, flow_id: str, code: str, req: Requester) -> Flow:
-        """Check the code; the subclass consumes it with its state change via :meth:`advance`."""
-        flow = self.load(flow_id, req)
-        self.machine.check(flow, "code_verified", self.deps.clock.now())
+    def check_code(self, flow_id: str, raw_code: str, req: Requester) -> Flow:
+        """Count the attempt (committed on its own), then judge it; the subclass consumes the
+        code together with its state change."""
+        code = codes.clean_code(raw_code)
+        now = self.deps.clock.now()
+        with self.deps.uow.begin() as tx:
+            flow = self._load(tx, flow_id, req)
+            self.machine.check(flow, "code_verified", now)
+            stored = tx.codes.count_attempt(flow.id, email_code.PURPOSE)
         try:
-            email_code.check(self.deps, flow, code)
+            email_code.judge(self.deps, stored, code, now)
         except FlowDead:
             with self.deps.uow.begin() as tx:
-                tx.flows.save(flow.moved(DEAD), flow.state)
+                tx.flows.save(flow.moved(self.machine.next(flow.state, "attempts_exhausted")), flow.state)
             raise
         return flow
 
     def view(self, flow_id: str, req: Requester) -> FlowView:
-        flow = self.load(flow_id, req, allow_finished=True)
-        with self.deps.uow.begin() as tx:
-            code = email_code.status(self.deps, tx, flow) if flow.state == CODE_SENT else {}
-        return FlowView(flow=flow, suggestion=flow.context.get("suggestion"), code=code)
+        with self.deps.uow.read() as tx:
+            flow = self._load(tx, flow_id, req, allow_finished=True)
+            stored = tx.codes.get(flow.id, email_code.PURPOSE) if flow.state == CODE_SENT else None
+        return FlowView(flow=flow, suggestion=flow.context.get("suggestion"), code=email_code.status(self.deps, stored))
 
     # Helpers ---------------------------------------------------------------
-    def load(self, flow_id: str, req: Requester, *, allow_finished: bool = False) -> Flow:
+    def load(self, flow_id: str, req: Requester) -> Flow:
+        with self.deps.uow.read() as tx:
+            return self._load(tx, flow_id, req)
+
+    def _load(self, tx: Transaction, flow_id: str, req: Requester, *, allow_finished: bool = False) -> Flow:
         """The flow, if it is of this kind and belongs to this browser or API client."""
-        if not flow_id or len(flow_id) > 64:
+        if not flow_id or len(flow_id) > MAX_FLOW_ID:
             raise FlowNotFound()
-        with self.deps.uow.begin() as tx:
-            flow = tx.flows.get(flow_id)
+        flow = tx.flows.get(flow_id)
         if flow is None or flow.kind != self.kind or flow.channel != req.channel:
             raise FlowNotFound()
         if flow.channel is Channel.BROWSER and not same(flow.browser_binding, req.browser_binding):
@@ -135,9 +144,9 @@ class EmailCodeFlow(ABC):
         if not tx.flows.save(flow, expected_state):
             raise WrongState()
 
-    def _send_code(self, tx: Transaction, flow: Flow, req: Requester) -> None:
+    def _send_code(self, tx: Transaction, flow: Flow, req: Requester) -> codes.StoredCode:
         template, context, include = self.code_mail(tx, flow)
-        email_code.send_first(self.deps, tx, flow, req, template, context, include_code=include)
+        return email_code.send_first(self.deps, tx, flow, req, template, context, include_code=include)
 
-    def _account_for(self, tx: Transaction, flow: Flow) -> Any:
+    def _account_for(self, tx: Transaction, flow: Flow) -> Account | None:
         return tx.accounts.by_email(account_key(flow.email))

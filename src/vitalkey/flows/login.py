@@ -54,6 +54,6 @@ class LoginFlow(EmailCodeFlow):
             if account is None:  # no code was ever mailed for an unknown address
                 raise WrongState()
             self._save(tx, flow.moved(state, account_id=account.id), flow.state)
-            started = start(self.deps, tx, account.id, req, ("email_code",))
+            started = start(self.deps, tx, account, req, ("email_code",))
             tx.audit.record("login.succeeded", now, account.id, method="email_code", ip=req.ip)
         return started

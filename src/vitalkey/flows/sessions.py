@@ -17,6 +17,7 @@ from vitalkey.ports import Transaction
 class Started:
     token: str  # given to the client once; only its digest is stored
     session: Session
+    account: Account
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,13 +26,13 @@ class Authenticated:
     account: Account
 
 
-def start(deps: FlowDeps, tx: Transaction, account_id: int, req: Requester, methods: tuple[str, ...]) -> Started:
+def start(deps: FlowDeps, tx: Transaction, account: Account, req: Requester, methods: tuple[str, ...]) -> Started:
     """A new session with a new id: ids are never reused across sign-ins (rotation)."""
     now = deps.clock.now()
     token = new_token(32)
     session = Session(
         id=token_digest(token),
-        account_id=account_id,
+        account_id=account.id,
         kind=SessionKind.WEB if req.channel is Channel.BROWSER else SessionKind.API,
         created_at=now,
         last_seen_at=now,
@@ -41,8 +42,8 @@ def start(deps: FlowDeps, tx: Transaction, account_id: int, req: Requester, meth
         methods=methods,
     )
     tx.sessions.add(session)
-    tx.audit.record("session.started", now, account_id, session=session.id[:12], kind=session.kind.value, ip=req.ip)
-    return Started(token=token, session=session)
+    tx.audit.record("session.started", now, account.id, session=session.id[:12], kind=session.kind.value, ip=req.ip)
+    return Started(token=token, session=session, account=account)
 
 
 class SessionService:

@@ -13,7 +13,7 @@ from typing import Any
 
 from vitalkey.domain.accounts import Profile, clean_profile
 from vitalkey.domain.emails import account_key
-from vitalkey.domain.errors import AccountExists, PolicyNotAccepted
+from vitalkey.domain.errors import AccountExists, PolicyNotAccepted, WrongState
 from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
 from vitalkey.flows import email_code
 from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, NEW, EmailCodeFlow
@@ -100,7 +100,10 @@ class SignupFlow(EmailCodeFlow):
         with self.deps.uow.begin() as tx:
             state = self.machine.check(flow, event, now)
             self._save(tx, flow.moved(state, two_factor=wants_two_factor), flow.state)
-            return start(self.deps, tx, int(flow.context["account_id"]), req, ("email_code",))
+            account = tx.accounts.get(int(flow.context["account_id"]))
+            if account is None:
+                raise WrongState()
+            return start(self.deps, tx, account, req, ("email_code",))
 
     def _step(self, flow: Flow, event: str, effect: Any, **context: Any) -> Flow:
         now = self.deps.clock.now()

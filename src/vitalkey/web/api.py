@@ -135,11 +135,9 @@ def account_out(account: Account) -> s.AccountOut:
     )
 
 
-async def signed_in(request: Request, started: Started) -> s.SignedIn:
-    container = request.app.state.container
-    account = await run_in_threadpool(container.sessions.authenticate, started.token)
+def signed_in(started: Started) -> s.SignedIn:
     return s.SignedIn(
-        session_token=started.token, expires_at=started.session.expires_at, account=account_out(account.account)
+        session_token=started.token, expires_at=started.session.expires_at, account=account_out(started.account)
     )
 
 
@@ -154,9 +152,12 @@ def _flows(request: Request, kind: str) -> EmailCodeFlow:
 
 
 async def _view(request: Request, kind: str, flow_id: str) -> s.FlowOut:
-    flow = _flows(request, kind)
-    view = await run_in_threadpool(flow.view, flow_id, requester(request, Channel.API))
-    return flow_out(view, flow.machine, request.app.state.container.settings.privacy_policy_version)
+    view = await run_in_threadpool(_flows(request, kind).view, flow_id, requester(request, Channel.API))
+    return _out(request, kind, view)
+
+
+def _out(request: Request, kind: str, view: FlowView) -> s.FlowOut:
+    return flow_out(view, _flows(request, kind).machine, request.app.state.container.settings.privacy_policy_version)
 
 
 def _register_email_steps(kind: str, label: str) -> None:
@@ -173,9 +174,9 @@ def _register_email_steps(kind: str, label: str) -> None:
         tag=kind,
     )
     async def start(request: Request, body: s.StartFlow) -> s.FlowOut:
-        flow = await run_in_threadpool(_flows(request, kind).start, body.email, requester(request, Channel.API))
+        view = await run_in_threadpool(_flows(request, kind).start, body.email, requester(request, Channel.API))
         request.app.state.container.relay.wake()
-        return await _view(request, kind, flow.id)
+        return _out(request, kind, view)
 
     @api.route(
         "GET", base + "/{flow_id}", f"The current step of a {label} flow", response=s.FlowOut, errors=(404,), tag=kind
@@ -193,12 +194,14 @@ def _register_email_steps(kind: str, label: str) -> None:
         tag=kind,
     )
     async def suggestion(request: Request, body: s.AnswerSuggestion) -> s.FlowOut:
-        flow_id = request.path_params["flow_id"]
-        await run_in_threadpool(
-            _flows(request, kind).answer_suggestion, flow_id, body.accept, requester(request, Channel.API)
+        view = await run_in_threadpool(
+            _flows(request, kind).answer_suggestion,
+            request.path_params["flow_id"],
+            body.accept,
+            requester(request, Channel.API),
         )
         request.app.state.container.relay.wake()
-        return await _view(request, kind, flow_id)
+        return _out(request, kind, view)
 
     @api.route(
         "POST",
@@ -209,10 +212,11 @@ def _register_email_steps(kind: str, label: str) -> None:
         tag=kind,
     )
     async def resend(request: Request, _: None) -> s.FlowOut:
-        flow_id = request.path_params["flow_id"]
-        await run_in_threadpool(_flows(request, kind).resend, flow_id, requester(request, Channel.API))
+        view = await run_in_threadpool(
+            _flows(request, kind).resend, request.path_params["flow_id"], requester(request, Channel.API)
+        )
         request.app.state.container.relay.wake()
-        return await _view(request, kind, flow_id)
+        return _out(request, kind, view)
 
 
 _register_email_steps("signup", "sign-up")
@@ -284,7 +288,7 @@ async def signup_finish(request: Request, body: s.TwoFactorChoice) -> s.SignedIn
         signup.finish, request.path_params["flow_id"], body.choice == "setup", requester(request, Channel.API)
     )
     SIGNUPS.inc()
-    return await signed_in(request, started)
+    return signed_in(started)
 
 
 @api.route(
@@ -302,7 +306,7 @@ async def login_code(request: Request, body: s.SubmitCode) -> s.SignedIn:
         container.login.submit_code, request.path_params["flow_id"], body.code, requester(request, Channel.API)
     )
     SIGNINS.labels(method="email_code").inc()
-    return await signed_in(request, started)
+    return signed_in(started)
 
 
 @api.route("GET", "/api/v1/account", "The signed-in account", response=s.AccountOut, auth=True)

@@ -84,7 +84,7 @@ async def start_page(request: Request) -> Response:
     form: dict[str, str] = {}
     try:
         form = await posted_form(request)
-        flow = await run_in_threadpool(
+        view = await run_in_threadpool(
             _flow_of(request, kind).start, form.get("email", ""), requester(request, Channel.BROWSER)
         )
     except DomainError as error:
@@ -92,7 +92,7 @@ async def start_page(request: Request) -> Response:
             request, f"{kind}_email.html", status=_status(error), error=error, email=form.get("email", "")[:254]
         )
     request.app.state.container.relay.wake()
-    return see_other(request, f"/{kind}/{flow.id}")
+    return see_other(request, f"/{kind}/{view.flow.id}")
 
 
 def _kind(request: Request) -> str:

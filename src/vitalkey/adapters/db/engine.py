@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +48,38 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get("vitalkey_read", False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+class SqliteWriteLock:
+    """One writer at a time across the threads of this process (a mutex) and across processes
+    (``flock`` on a file beside the database), so writers wait in a queue instead of in
+    SQLite's sleeping busy handler."""
+
+    def __init__(self, engine: Engine) -> None:
+        database = engine.url.database or ""
+        self.path = f"{database}.lock" if database and database != ":memory:" else ""
+        self.mutex = threading.Lock()
+        self.fd: int | None = None
+        self.pid = 0
+
+    def __enter__(self) -> None:
+        self.mutex.acquire()
+        if not self.path:
+            return
+        if self.fd is None or self.pid != os.getpid():  # a forked worker opens its own
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self.pid = os.getpid()
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None and self.path:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.mutex.release()

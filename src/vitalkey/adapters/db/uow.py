@@ -8,10 +8,10 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, text
 
-from vitalkey.adapters.db import schema as t
+from vitalkey.adapters.db import statements as q
+from vitalkey.adapters.db.engine import SqliteWriteLock, is_sqlite
 from vitalkey.domain.accounts import Account, Profile, Sex, Units
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.flows import Channel, Flow, FlowKind
@@ -19,15 +19,34 @@ from vitalkey.domain.sessions import Session, SessionKind
 from vitalkey.ports import OutgoingMail
 
 
+def _p(params: dict[str, Any]) -> dict[str, Any]:
+    """Bind names are prefixed in statements.py: SQLAlchemy reserves column names in UPDATEs."""
+    return {f"p_{key}": value for key, value in params.items()}
+
+
 class SqlFlows:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def add(self, flow: Flow) -> None:
-        self.conn.execute(insert(t.flows).values(**_flow_row(flow)))
+        self.conn.execute(
+            q.FLOW_INSERT,
+            {
+                "id": flow.id,
+                "kind": flow.kind.value,
+                "channel": flow.channel.value,
+                "state": flow.state,
+                "email": flow.email,
+                "language": flow.language,
+                "browser_binding": flow.browser_binding,
+                "context": flow.context,
+                "created_at": flow.created_at,
+                "expires_at": flow.expires_at,
+            },
+        )
 
     def get(self, flow_id: str) -> Flow | None:
-        row = self.conn.execute(select(t.flows).where(t.flows.c.id == flow_id)).mappings().first()
+        row = self.conn.execute(q.FLOW_GET, _p({"id": flow_id})).mappings().first()
         if row is None:
             return None
         return Flow(
@@ -44,27 +63,19 @@ class SqlFlows:
         )
 
     def save(self, flow: Flow, expected_state: str) -> bool:
-        values = _flow_row(flow)
-        del values["id"]
         result = self.conn.execute(
-            update(t.flows).where(t.flows.c.id == flow.id, t.flows.c.state == expected_state).values(**values)
+            q.FLOW_SAVE,
+            _p(
+                {
+                    "flow_id": flow.id,
+                    "expected_state": expected_state,
+                    "state": flow.state,
+                    "email": flow.email,
+                    "context": flow.context,
+                }
+            ),
         )
         return result.rowcount == 1
-
-
-def _flow_row(flow: Flow) -> dict[str, Any]:
-    return {
-        "id": flow.id,
-        "kind": flow.kind.value,
-        "channel": flow.channel.value,
-        "state": flow.state,
-        "email": flow.email,
-        "language": flow.language,
-        "browser_binding": flow.browser_binding,
-        "context": flow.context,
-        "created_at": flow.created_at,
-        "expires_at": flow.expires_at,
-    }
 
 
 class SqlCodes:
@@ -73,58 +84,45 @@ class SqlCodes:
 
     def add(self, code: StoredCode) -> None:
         self.conn.execute(
-            insert(t.codes).values(
-                flow_id=code.flow_id,
-                purpose=code.purpose,
-                code_hmac=code.code_hmac,
-                expires_at=code.expires_at,
-                attempts=code.attempts,
-                sends=code.sends,
-                last_sent_at=code.last_sent_at,
-                used_at=code.used_at,
-            )
+            q.CODE_INSERT,
+            {
+                "flow_id": code.flow_id,
+                "purpose": code.purpose,
+                "code_hmac": code.code_hmac,
+                "expires_at": code.expires_at,
+                "attempts": code.attempts,
+                "sends": code.sends,
+                "last_sent_at": code.last_sent_at,
+                "used_at": code.used_at,
+            },
         )
 
     def get(self, flow_id: str, purpose: str) -> StoredCode | None:
-        row = self.conn.execute(select(t.codes).where(*_code_key(flow_id, purpose))).mappings().first()
-        return _code(row)
+        return _code(self.conn.execute(q.CODE_GET, _p({"flow_id": flow_id, "purpose": purpose})).mappings().first())
 
     def count_attempt(self, flow_id: str, purpose: str) -> StoredCode | None:
-        row = (
-            self.conn.execute(
-                update(t.codes)
-                .where(*_code_key(flow_id, purpose), t.codes.c.used_at.is_(None))
-                .values(attempts=t.codes.c.attempts + 1)
-                .returning(*t.codes.c)
-            )
-            .mappings()
-            .first()
-        )
+        row = self.conn.execute(q.CODE_COUNT_ATTEMPT, _p({"flow_id": flow_id, "purpose": purpose})).mappings().first()
         return _code(row)
 
     def consume(self, flow_id: str, purpose: str, now: datetime, max_attempts: int) -> bool:
         result = self.conn.execute(
-            update(t.codes)
-            .where(
-                *_code_key(flow_id, purpose),
-                t.codes.c.used_at.is_(None),
-                t.codes.c.expires_at > now,
-                t.codes.c.attempts <= max_attempts,
-            )
-            .values(used_at=now)
+            q.CODE_CONSUME, _p({"flow_id": flow_id, "purpose": purpose, "now": now, "max_attempts": max_attempts})
         )
         return result.rowcount == 1
 
     def replace(self, flow_id: str, purpose: str, code_hmac: str, expires_at: datetime, now: datetime) -> None:
         self.conn.execute(
-            update(t.codes)
-            .where(*_code_key(flow_id, purpose), t.codes.c.used_at.is_(None))
-            .values(code_hmac=code_hmac, expires_at=expires_at, sends=t.codes.c.sends + 1, last_sent_at=now)
+            q.CODE_REPLACE,
+            _p(
+                {
+                    "flow_id": flow_id,
+                    "purpose": purpose,
+                    "code_hmac": code_hmac,
+                    "expires_at": expires_at,
+                    "now": now,
+                }
+            ),
         )
-
-
-def _code_key(flow_id: str, purpose: str) -> tuple[Any, Any]:
-    return (t.codes.c.flow_id == flow_id, t.codes.c.purpose == purpose)
 
 
 def _code(row: Any) -> StoredCode | None:
@@ -147,12 +145,10 @@ class SqlAccounts:
         self.conn = conn
 
     def by_email(self, email_key: str) -> Account | None:
-        row = self.conn.execute(select(t.accounts).where(t.accounts.c.email_key == email_key)).mappings().first()
-        return _account(row)
+        return _account(self.conn.execute(q.ACCOUNT_BY_EMAIL, _p({"email_key": email_key})).mappings().first())
 
     def get(self, account_id: int) -> Account | None:
-        row = self.conn.execute(select(t.accounts).where(t.accounts.c.id == account_id)).mappings().first()
-        return _account(row)
+        return _account(self.conn.execute(q.ACCOUNT_GET, _p({"id": account_id})).mappings().first())
 
     def create(
         self, email: str, email_key: str, language: str, profile: Profile, policy_version: str, now: datetime
@@ -167,17 +163,16 @@ class SqlAccounts:
             "updated_at": now,
             **_profile_row(profile),
         }
-        stmt = _insert(self.conn)(t.accounts).values(**values).on_conflict_do_nothing(index_elements=["email_key"])
-        row = self.conn.execute(stmt.returning(t.accounts.c.id)).first()
+        row = self.conn.execute(q.ACCOUNT_CREATE[self.conn.dialect.name], values).first()
         return None if row is None else self.get(int(row[0]))
 
     def update_profile(self, account_id: int, profile: Profile, now: datetime) -> None:
         self.conn.execute(
-            update(t.accounts).where(t.accounts.c.id == account_id).values(updated_at=now, **_profile_row(profile))
+            q.ACCOUNT_UPDATE.values(updated_at=now, **_profile_row(profile)), {"p_account_id": account_id}
         )
 
     def set_language(self, account_id: int, language: str) -> None:
-        self.conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(language=language))
+        self.conn.execute(q.ACCOUNT_UPDATE.values(language=language), {"p_account_id": account_id})
 
 
 def _profile_row(profile: Profile) -> dict[str, Any]:
@@ -222,57 +217,42 @@ class SqlSessions:
 
     def add(self, session: Session) -> None:
         self.conn.execute(
-            insert(t.sessions).values(
-                id=session.id,
-                account_id=session.account_id,
-                kind=session.kind.value,
-                methods=",".join(session.methods),
-                user_agent=session.user_agent,
-                ip=session.ip,
-                created_at=session.created_at,
-                last_seen_at=session.last_seen_at,
-                expires_at=session.expires_at,
-            )
+            q.SESSION_INSERT,
+            {
+                "id": session.id,
+                "account_id": session.account_id,
+                "kind": session.kind.value,
+                "methods": ",".join(session.methods),
+                "user_agent": session.user_agent,
+                "ip": session.ip,
+                "created_at": session.created_at,
+                "last_seen_at": session.last_seen_at,
+                "expires_at": session.expires_at,
+                "revoked_at": None,
+            },
         )
 
     def get(self, session_id: str) -> Session | None:
-        row = (
-            self.conn.execute(
-                select(t.sessions).where(t.sessions.c.id == session_id, t.sessions.c.revoked_at.is_(None))
-            )
-            .mappings()
-            .first()
-        )
-        return _session(row)
+        return _session(self.conn.execute(q.SESSION_GET, _p({"id": session_id})).mappings().first())
 
     def touch(self, session_id: str, now: datetime) -> None:
-        self.conn.execute(update(t.sessions).where(t.sessions.c.id == session_id).values(last_seen_at=now))
+        self.conn.execute(q.SESSION_TOUCH, _p({"session_id": session_id, "now": now}))
 
     def for_account(self, account_id: int, now: datetime) -> list[Session]:
-        rows = self.conn.execute(
-            select(t.sessions)
-            .where(
-                t.sessions.c.account_id == account_id, t.sessions.c.revoked_at.is_(None), t.sessions.c.expires_at > now
-            )
-            .order_by(t.sessions.c.last_seen_at.desc())
-        ).mappings()
+        rows = self.conn.execute(q.SESSION_FOR_ACCOUNT, _p({"account_id": account_id, "now": now})).mappings()
         return [s for s in (_session(row) for row in rows) if s is not None]
 
     def revoke(self, account_id: int, session_id: str, now: datetime) -> bool:
         result = self.conn.execute(
-            update(t.sessions)
-            .where(
-                t.sessions.c.id == session_id, t.sessions.c.account_id == account_id, t.sessions.c.revoked_at.is_(None)
-            )
-            .values(revoked_at=now)
+            q.SESSION_REVOKE, _p({"session_id": session_id, "account_id": account_id, "now": now})
         )
         return result.rowcount == 1
 
     def revoke_all_except(self, account_id: int, keep_id: str | None, now: datetime) -> int:
-        conditions = [t.sessions.c.account_id == account_id, t.sessions.c.revoked_at.is_(None)]
-        if keep_id is not None:
-            conditions.append(t.sessions.c.id != keep_id)
-        return int(self.conn.execute(update(t.sessions).where(and_(*conditions)).values(revoked_at=now)).rowcount)
+        result = self.conn.execute(
+            q.SESSION_REVOKE_OTHERS, _p({"account_id": account_id, "keep_id": keep_id or "", "now": now})
+        )
+        return int(result.rowcount)
 
 
 def _session(row: Any) -> Session | None:
@@ -297,17 +277,18 @@ class SqlOutbox:
 
     def enqueue(self, mail: OutgoingMail, now: datetime) -> None:
         self.conn.execute(
-            insert(t.outbox).values(
-                channel="email",
-                recipient=mail.to,
-                template=mail.template,
-                language=mail.language,
-                payload=mail.context,
-                idempotency_key=mail.idempotency_key,
-                created_at=now,
-                next_attempt_at=now,
-                attempts=0,
-            )
+            q.OUTBOX_INSERT,
+            {
+                "channel": "email",
+                "recipient": mail.to,
+                "template": mail.template,
+                "language": mail.language,
+                "payload": mail.context,
+                "idempotency_key": mail.idempotency_key,
+                "created_at": now,
+                "next_attempt_at": now,
+                "attempts": 0,
+            },
         )
 
 
@@ -317,9 +298,13 @@ class SqlAudit:
 
     def record(self, event: str, now: datetime, account_id: int | None = None, **details: Any) -> None:
         self.conn.execute(
-            insert(t.audit).values(
-                at=now, account_id=account_id, event=event, details=json.loads(json.dumps(details, default=str))
-            )
+            q.AUDIT_INSERT,
+            {
+                "at": now,
+                "account_id": account_id,
+                "event": event,
+                "details": json.loads(json.dumps(details, default=str)),
+            },
         )
 
 
@@ -328,15 +313,10 @@ class SqlCounters:
         self.conn = conn
 
     def hit(self, key: str, window_start: datetime) -> int:
-        stmt = _insert(self.conn)(t.rate_counters).values(key=key, window_start=window_start, count=1)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["key", "window_start"], set_={"count": t.rate_counters.c.count + 1}
-        ).returning(t.rate_counters.c.count)
-        return int(self.conn.execute(stmt).scalar_one())
-
-
-def _insert(conn: Connection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        result = self.conn.execute(
+            q.COUNTER_HIT[self.conn.dialect.name], {"p_key": key, "p_window_start": window_start}
+        )
+        return int(result.scalar_one())
 
 
 class SqlTransaction:
@@ -354,12 +334,26 @@ class SqlTransaction:
 class SqlUnitOfWork:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time: queue writers on a lock (threads and processes) instead
+        # of letting SQLite's busy handler sleep and retry, which collapses under load.
+        self.write_lock = SqliteWriteLock(engine) if is_sqlite(engine) else None
 
     @contextmanager
     def begin(self) -> Iterator[SqlTransaction]:
-        with self.engine.begin() as conn:
+        if self.write_lock is None:
+            with self.engine.begin() as conn:
+                yield SqlTransaction(conn)
+            return
+        with self.write_lock, self.engine.begin() as conn:
             yield SqlTransaction(conn)
+
+    @contextmanager
+    def read(self) -> Iterator[SqlTransaction]:
+        with self.engine.connect() as raw:
+            conn = raw.execution_options(vitalkey_read=True)
+            with conn.begin():
+                yield SqlTransaction(conn)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
-            conn.execute(select(func.count()).select_from(t.accounts).where(t.accounts.c.id == 0))
+            conn.execute(text("SELECT 1"))
