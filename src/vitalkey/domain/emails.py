@@ -131,7 +131,9 @@ def _corrected_domain(domain: str) -> str | None:
     if domain in COMMON_PROVIDERS:
         return None
     found = pymailcheck.suggest(
-        f"x@{domain}", domains=COMMON_PROVIDERS, second_level_domains=COMMON_SECOND_LEVEL,
+        f"x@{domain}",
+        domains=COMMON_PROVIDERS,
+        second_level_domains=COMMON_SECOND_LEVEL,
         top_level_domains=COMMON_TOP_LEVEL,
     )
     corrected = str(found["domain"]) if found else None

@@ -8,13 +8,14 @@ statement; only the mail's template differs.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from vitalkey.domain import codes
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.emails import account_key, normalize_email, suggest_correction
-from vitalkey.domain.errors import FlowDead, FlowNotFound, WrongState
+from vitalkey.domain.errors import DomainError, FlowDead, FlowNotFound, WrongState
 from vitalkey.domain.flows import Channel, Flow, FlowKind, Requester, StateMachine
 from vitalkey.domain.tokens import new_token, same
 from vitalkey.flows import email_code
@@ -27,6 +28,10 @@ CODE_SENT = "code_sent"
 DEAD = "dead"
 COMPLETE = "complete"
 MAX_FLOW_ID = 64
+
+
+T = TypeVar("T")
+OnRightCode = Callable[[Transaction, Flow, str], T]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,22 +102,31 @@ class EmailCodeFlow(ABC):
             stored = tx.codes.get(flow.id, email_code.PURPOSE)
         return FlowView(flow, None, email_code.status(self.deps, stored))
 
-    def check_code(self, flow_id: str, raw_code: str, req: Requester) -> Flow:
-        """Count the attempt (committed on its own), then judge it; the subclass consumes the
-        code together with its state change."""
+    def verify_code(self, flow_id: str, raw_code: str, req: Requester, on_right: OnRightCode[T]) -> T:
+        """Check the code and, when it is right, run ``on_right`` in the same transaction.
+
+        The attempt is counted by its own UPDATE before the comparison and is committed
+        whatever the outcome; a right code is consumed with a conditional UPDATE, so many
+        parallel submissions of it give exactly one success.
+        """
         code = codes.clean_code(raw_code)
         now = self.deps.clock.now()
+        refused: DomainError | None = None
         with self.deps.uow.begin() as tx:
             flow = self._load(tx, flow_id, req)
-            self.machine.check(flow, "code_verified", now)
+            state = self.machine.check(flow, "code_verified", now)
             stored = tx.codes.count_attempt(flow.id, email_code.PURPOSE)
-        try:
-            email_code.judge(self.deps, stored, code, now)
-        except FlowDead:
-            with self.deps.uow.begin() as tx:
+            try:
+                email_code.judge(self.deps, stored, code, now)
+            except FlowDead as dead:
                 tx.flows.save(flow.moved(self.machine.next(flow.state, "attempts_exhausted")), flow.state)
-            raise
-        return flow
+                refused = dead
+            except DomainError as wrong:
+                refused = wrong  # leave the block normally: the counted attempt is committed
+            if refused is None:
+                email_code.consume(self.deps, tx, flow)
+                return on_right(tx, flow, state)
+        raise refused
 
     def view(self, flow_id: str, req: Requester) -> FlowView:
         with self.deps.uow.read() as tx:

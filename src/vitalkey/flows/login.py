@@ -11,7 +11,6 @@ from typing import Any
 
 from vitalkey.domain.errors import WrongState
 from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
-from vitalkey.flows import email_code
 from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, NEW, EmailCodeFlow
 from vitalkey.flows.sessions import Started, start
 from vitalkey.ports import Transaction
@@ -45,15 +44,11 @@ class LoginFlow(EmailCodeFlow):
         return "login_code", {"first_name": name}, True
 
     def submit_code(self, flow_id: str, code: str, req: Requester) -> Started:
-        flow = self.check_code(flow_id, code, req)
-        now = self.deps.clock.now()
-        with self.deps.uow.begin() as tx:
-            state = self.machine.check(flow, "code_verified", now)
-            email_code.consume(self.deps, tx, flow)
+        def sign_in(tx: Transaction, flow: Flow, state: str) -> Started:
             account = self._account_for(tx, flow)
             if account is None:  # no code was ever mailed for an unknown address
                 raise WrongState()
             self._save(tx, flow.moved(state, account_id=account.id), flow.state)
-            started = start(self.deps, tx, account, req, ("email_code",))
-            tx.audit.record("login.succeeded", now, account.id, method="email_code", ip=req.ip)
-        return started
+            return start(self.deps, tx, account, req, ("email_code",))
+
+        return self.verify_code(flow_id, code, req, sign_in)

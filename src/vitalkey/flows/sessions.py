@@ -42,7 +42,15 @@ def start(deps: FlowDeps, tx: Transaction, account: Account, req: Requester, met
         methods=methods,
     )
     tx.sessions.add(session)
-    tx.audit.record("session.started", now, account.id, session=session.id[:12], kind=session.kind.value, ip=req.ip)
+    tx.audit.record(
+        "session.started",
+        now,
+        account.id,
+        session=session.id[:12],
+        kind=session.kind.value,
+        methods=",".join(methods),
+        ip=req.ip,
+    )
     return Started(token=token, session=session, account=account)
 
 

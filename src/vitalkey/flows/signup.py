@@ -15,7 +15,6 @@ from vitalkey.domain.accounts import Profile, clean_profile
 from vitalkey.domain.emails import account_key
 from vitalkey.domain.errors import AccountExists, PolicyNotAccepted, WrongState
 from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
-from vitalkey.flows import email_code
 from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, NEW, EmailCodeFlow
 from vitalkey.flows.sessions import Started, start
 from vitalkey.ports import Transaction
@@ -55,8 +54,12 @@ class SignupFlow(EmailCodeFlow):
         return "signup_code", {}, True
 
     def submit_code(self, flow_id: str, code: str, req: Requester) -> Flow:
-        flow = self.check_code(flow_id, code, req)
-        return self._step(flow, "code_verified", lambda tx: email_code.consume(self.deps, tx, flow))
+        def confirmed(tx: Transaction, flow: Flow, state: str) -> Flow:
+            moved = flow.moved(state)
+            self._save(tx, moved, flow.state)
+            return moved
+
+        return self.verify_code(flow_id, code, req, confirmed)
 
     def accept_policy(self, flow_id: str, accepted: bool, version: str | None, req: Requester) -> Flow:
         flow = self.load(flow_id, req)

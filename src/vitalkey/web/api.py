@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -19,7 +18,7 @@ from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.flows.signup import SignupFlow
 from vitalkey.observability import CODE_FAILURES, SIGNINS, SIGNUPS
 from vitalkey.web import schemas as s
-from vitalkey.web.context import language, read_json, requester
+from vitalkey.web.context import blocking, language, read_json, requester
 from vitalkey.web.errors import HttpError, status_of
 from vitalkey.web.openapi import ApiRoute
 from vitalkey.web.render import translate
@@ -94,7 +93,7 @@ async def authenticate(request: Request) -> Authenticated:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise NotAuthenticated()
-    auth: Authenticated = await run_in_threadpool(request.app.state.container.sessions.authenticate, token.strip())
+    auth: Authenticated = await blocking(request, request.app.state.container.sessions.authenticate, token.strip())
     if auth.session.kind.value != "api":
         raise NotAuthenticated()
     request.state.auth = auth
@@ -152,7 +151,7 @@ def _flows(request: Request, kind: str) -> EmailCodeFlow:
 
 
 async def _view(request: Request, kind: str, flow_id: str) -> s.FlowOut:
-    view = await run_in_threadpool(_flows(request, kind).view, flow_id, requester(request, Channel.API))
+    view = await blocking(request, _flows(request, kind).view, flow_id, requester(request, Channel.API))
     return _out(request, kind, view)
 
 
@@ -174,7 +173,7 @@ def _register_email_steps(kind: str, label: str) -> None:
         tag=kind,
     )
     async def start(request: Request, body: s.StartFlow) -> s.FlowOut:
-        view = await run_in_threadpool(_flows(request, kind).start, body.email, requester(request, Channel.API))
+        view = await blocking(request, _flows(request, kind).start, body.email, requester(request, Channel.API))
         request.app.state.container.relay.wake()
         return _out(request, kind, view)
 
@@ -194,7 +193,8 @@ def _register_email_steps(kind: str, label: str) -> None:
         tag=kind,
     )
     async def suggestion(request: Request, body: s.AnswerSuggestion) -> s.FlowOut:
-        view = await run_in_threadpool(
+        view = await blocking(
+            request,
             _flows(request, kind).answer_suggestion,
             request.path_params["flow_id"],
             body.accept,
@@ -212,8 +212,8 @@ def _register_email_steps(kind: str, label: str) -> None:
         tag=kind,
     )
     async def resend(request: Request, _: None) -> s.FlowOut:
-        view = await run_in_threadpool(
-            _flows(request, kind).resend, request.path_params["flow_id"], requester(request, Channel.API)
+        view = await blocking(
+            request, _flows(request, kind).resend, request.path_params["flow_id"], requester(request, Channel.API)
         )
         request.app.state.container.relay.wake()
         return _out(request, kind, view)
@@ -235,7 +235,7 @@ _register_email_steps("login", "sign-in")
 async def signup_code(request: Request, body: s.SubmitCode) -> s.FlowOut:
     flow_id = request.path_params["flow_id"]
     signup: SignupFlow = request.app.state.container.signup
-    await run_in_threadpool(signup.submit_code, flow_id, body.code, requester(request, Channel.API))
+    await blocking(request, signup.submit_code, flow_id, body.code, requester(request, Channel.API))
     return await _view(request, "signup", flow_id)
 
 
@@ -251,8 +251,8 @@ async def signup_code(request: Request, body: s.SubmitCode) -> s.FlowOut:
 async def signup_policy(request: Request, body: s.AcceptPolicy) -> s.FlowOut:
     flow_id = request.path_params["flow_id"]
     signup: SignupFlow = request.app.state.container.signup
-    await run_in_threadpool(
-        signup.accept_policy, flow_id, body.accept, body.policy_version, requester(request, Channel.API)
+    await blocking(
+        request, signup.accept_policy, flow_id, body.accept, body.policy_version, requester(request, Channel.API)
     )
     return await _view(request, "signup", flow_id)
 
@@ -269,7 +269,7 @@ async def signup_policy(request: Request, body: s.AcceptPolicy) -> s.FlowOut:
 async def signup_details(request: Request, body: s.Details) -> s.FlowOut:
     flow_id = request.path_params["flow_id"]
     signup: SignupFlow = request.app.state.container.signup
-    await run_in_threadpool(signup.submit_details, flow_id, msgspec.to_builtins(body), requester(request, Channel.API))
+    await blocking(request, signup.submit_details, flow_id, msgspec.to_builtins(body), requester(request, Channel.API))
     return await _view(request, "signup", flow_id)
 
 
@@ -284,8 +284,8 @@ async def signup_details(request: Request, body: s.Details) -> s.FlowOut:
 )
 async def signup_finish(request: Request, body: s.TwoFactorChoice) -> s.SignedIn:
     signup: SignupFlow = request.app.state.container.signup
-    started = await run_in_threadpool(
-        signup.finish, request.path_params["flow_id"], body.choice == "setup", requester(request, Channel.API)
+    started = await blocking(
+        request, signup.finish, request.path_params["flow_id"], body.choice == "setup", requester(request, Channel.API)
     )
     SIGNUPS.inc()
     return signed_in(started)
@@ -302,8 +302,8 @@ async def signup_finish(request: Request, body: s.TwoFactorChoice) -> s.SignedIn
 )
 async def login_code(request: Request, body: s.SubmitCode) -> s.SignedIn:
     container = request.app.state.container
-    started = await run_in_threadpool(
-        container.login.submit_code, request.path_params["flow_id"], body.code, requester(request, Channel.API)
+    started = await blocking(
+        request, container.login.submit_code, request.path_params["flow_id"], body.code, requester(request, Channel.API)
     )
     SIGNINS.labels(method="email_code").inc()
     return signed_in(started)
@@ -318,17 +318,17 @@ async def get_account(request: Request, _: None) -> s.AccountOut:
 async def patch_account(request: Request, body: s.ProfileUpdate) -> s.AccountOut:
     container = request.app.state.container
     account = request.state.auth.account
-    updated = await run_in_threadpool(container.accounts.update_profile, account, msgspec.to_builtins(body))
+    updated = await blocking(request, container.accounts.update_profile, account, msgspec.to_builtins(body))
     if body.language:
-        await run_in_threadpool(container.accounts.set_language, account, body.language)
-        updated = (await run_in_threadpool(container.sessions.authenticate, _bearer(request))).account
+        await blocking(request, container.accounts.set_language, account, body.language)
+        updated = (await blocking(request, container.sessions.authenticate, _bearer(request))).account
     return account_out(updated)
 
 
 @api.route("GET", "/api/v1/sessions", "The account's active sessions", response=s.SessionList, auth=True)
 async def list_sessions(request: Request, _: None) -> s.SessionList:
     auth: Authenticated = request.state.auth
-    sessions = await run_in_threadpool(request.app.state.container.sessions.list, auth.account.id)
+    sessions = await blocking(request, request.app.state.container.sessions.list, auth.account.id)
     return s.SessionList(
         sessions=[
             s.SessionOut(
@@ -349,20 +349,20 @@ async def list_sessions(request: Request, _: None) -> s.SessionList:
 @api.route("DELETE", "/api/v1/sessions/{session_id}", "End one session", response=s.Ended, auth=True, errors=(404,))
 async def end_session(request: Request, _: None) -> s.Ended:
     auth: Authenticated = request.state.auth
-    await run_in_threadpool(request.app.state.container.sessions.end, auth.session, request.path_params["session_id"])
+    await blocking(request, request.app.state.container.sessions.end, auth.session, request.path_params["session_id"])
     return s.Ended(ended=1)
 
 
 @api.route("POST", "/api/v1/sessions/end-others", "End every other session", response=s.Ended, auth=True)
 async def end_others(request: Request, _: None) -> s.Ended:
     auth: Authenticated = request.state.auth
-    return s.Ended(ended=await run_in_threadpool(request.app.state.container.sessions.end_others, auth.session))
+    return s.Ended(ended=await blocking(request, request.app.state.container.sessions.end_others, auth.session))
 
 
 @api.route("POST", "/api/v1/logout", "End the current session", response=s.Ended, auth=True)
 async def logout(request: Request, _: None) -> s.Ended:
     auth: Authenticated = request.state.auth
-    await run_in_threadpool(request.app.state.container.sessions.end, auth.session, auth.session.id)
+    await blocking(request, request.app.state.container.sessions.end, auth.session, auth.session.id)
     return s.Ended(ended=1)
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import TypeVar
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 from urllib.parse import parse_qsl
 
 import msgspec
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -19,6 +21,19 @@ from vitalkey.web.errors import HttpError
 T = TypeVar("T")
 
 LANG_COOKIE = "vk_lang"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+async def blocking(request: Request, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run a flow (blocking database work). On SQLite the transactions are short and queue on one
+    writer lock anyway, so they run inline: handing each to a thread costs more than the work.
+    On PostgreSQL they go to the thread pool, so that network waits do not stall the loop."""
+    if request.app.state.container.inline_database:
+        return function(*args, **kwargs)
+    return await run_in_threadpool(function, *args, **kwargs)
+
+
 MAX_FORM_FIELDS = 50
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from vitalkey.adapters.db import schema as t
 from vitalkey.web.api import api, json_response
+from vitalkey.web.context import blocking
 from vitalkey.web.openapi import document
 from vitalkey.web.render import page
 from vitalkey.web.schemas import Health
@@ -22,7 +22,7 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     try:
-        await run_in_threadpool(request.app.state.container.uow.ping)
+        await blocking(request, request.app.state.container.uow.ping)
     except Exception:
         return json_response({"error": "not_ready", "message": "The database cannot be reached."}, 503)
     return json_response(Health(status="ready"))
@@ -67,7 +67,7 @@ async def dev_mail(request: Request) -> Response:
         with request.app.state.container.engine.connect() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
-    mails = await run_in_threadpool(load)
+    mails = await blocking(request, load)
     if "application/json" in request.headers.get("accept", ""):
         return json_response({"mails": [{k: v for k, v in m.items() if k != "created_at"} for m in mails]})
     return page(request, "dev_mail.html", mails=mails, to=to)
@@ -86,7 +86,7 @@ async def dev_mail_html(request: Request) -> Response:
             html: str | None = conn.execute(select(t.dev_mail.c.html).where(t.dev_mail.c.id == mail_id)).scalar()
             return html
 
-    html = await run_in_threadpool(load)
+    html = await blocking(request, load)
     if html is None:
         return page(request, "not_found.html", status=404)
     # Shown in a sandboxed frame: the mail's HTML runs no script and reaches nothing.

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -19,7 +18,7 @@ from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.i18n import supported
 from vitalkey.observability import CODE_FAILURES, SIGNINS, SIGNUPS
 from vitalkey.web.api import CODE_ERRORS
-from vitalkey.web.context import LANG_COOKIE, check_csrf, cookie_name, read_form, requester, set_csrf_cookie
+from vitalkey.web.context import LANG_COOKIE, blocking, check_csrf, cookie_name, read_form, requester, set_csrf_cookie
 from vitalkey.web.errors import HttpError, status_of
 from vitalkey.web.render import page
 
@@ -37,7 +36,7 @@ async def current_user(request: Request) -> Authenticated | None:
     if not token:
         return None
     try:
-        auth: Authenticated = await run_in_threadpool(request.app.state.container.sessions.authenticate, token)
+        auth: Authenticated = await blocking(request, request.app.state.container.sessions.authenticate, token)
     except NotAuthenticated:
         return None
     if auth.session.kind.value != "web":
@@ -84,8 +83,8 @@ async def start_page(request: Request) -> Response:
     form: dict[str, str] = {}
     try:
         form = await posted_form(request)
-        view = await run_in_threadpool(
-            _flow_of(request, kind).start, form.get("email", ""), requester(request, Channel.BROWSER)
+        view = await blocking(
+            request, _flow_of(request, kind).start, form.get("email", ""), requester(request, Channel.BROWSER)
         )
     except DomainError as error:
         return page(
@@ -124,7 +123,7 @@ async def _show(
 ) -> Response:
     flows = _flow_of(request, kind)
     try:
-        view = await run_in_threadpool(flows.view, flow_id, requester(request, Channel.BROWSER))
+        view = await blocking(request, flows.view, flow_id, requester(request, Channel.BROWSER))
     except (FlowNotFound, FlowExpired) as gone:
         return page(request, "flow_gone.html", status=_status(gone), error=gone, kind=kind)
     flow = view.flow
@@ -168,24 +167,24 @@ async def _flow_post(request: Request, kind: str, flow_id: str) -> Response:
         req = requester(request, Channel.BROWSER)
         action = form.get("action", "")
         if action in ("accept_suggestion", "decline_suggestion"):
-            await run_in_threadpool(flows.answer_suggestion, flow_id, action == "accept_suggestion", req)
+            await blocking(request, flows.answer_suggestion, flow_id, action == "accept_suggestion", req)
             container.relay.wake()
         elif action == "resend":
-            await run_in_threadpool(flows.resend, flow_id, req)
+            await blocking(request, flows.resend, flow_id, req)
             container.relay.wake()
             return see_other(request, f"/{kind}/{flow_id}?resent=1")
         elif action == "code" and kind == "login":
-            started = await run_in_threadpool(container.login.submit_code, flow_id, form.get("code", ""), req)
+            started = await blocking(request, container.login.submit_code, flow_id, form.get("code", ""), req)
             SIGNINS.labels(method="email_code").inc()
             return sign_in(request, started)
         elif action == "code":
-            await run_in_threadpool(container.signup.submit_code, flow_id, form.get("code", ""), req)
+            await blocking(request, container.signup.submit_code, flow_id, form.get("code", ""), req)
         elif action == "policy" and kind == "signup":
-            await run_in_threadpool(container.signup.accept_policy, flow_id, form.get("accept") == "yes", None, req)
+            await blocking(request, container.signup.accept_policy, flow_id, form.get("accept") == "yes", None, req)
         elif action == "details" and kind == "signup":
-            await run_in_threadpool(container.signup.submit_details, flow_id, form, req)
+            await blocking(request, container.signup.submit_details, flow_id, form, req)
         elif action in ("skip_two_factor", "setup_two_factor") and kind == "signup":
-            started = await run_in_threadpool(container.signup.finish, flow_id, action == "setup_two_factor", req)
+            started = await blocking(request, container.signup.finish, flow_id, action == "setup_two_factor", req)
             SIGNUPS.inc()
             return sign_in(
                 request, started, "/account?welcome=1" + ("#two-factor" if action == "setup_two_factor" else "")
@@ -214,7 +213,7 @@ async def _account(
     values: dict[str, str] | None = None,
     notice: str | None = None,
 ) -> Response:
-    sessions = await run_in_threadpool(request.app.state.container.sessions.list, auth.account.id)
+    sessions = await blocking(request, request.app.state.container.sessions.list, auth.account.id)
     profile = auth.account.profile
     defaults: dict[str, Any] = {}
     if profile:
@@ -253,20 +252,20 @@ async def account_action(request: Request) -> Response:
     try:
         form = await posted_form(request)
         if action == "profile":
-            account = await run_in_threadpool(container.accounts.update_profile, auth.account, form)
+            account = await blocking(request, container.accounts.update_profile, auth.account, form)
             if supported(form.get("language")):
-                await run_in_threadpool(container.accounts.set_language, account, supported(form.get("language")))
+                await blocking(request, container.accounts.set_language, account, supported(form.get("language")))
             return see_other(request, "/account?notice=profile_saved")
         if action == "end-session":
-            await run_in_threadpool(container.sessions.end, auth.session, form.get("session_id", "")[:64])
+            await blocking(request, container.sessions.end, auth.session, form.get("session_id", "")[:64])
             if form.get("session_id") == auth.session.id:
                 return _signed_out(request)
             return see_other(request, "/account?notice=session_ended")
         if action == "end-others":
-            await run_in_threadpool(container.sessions.end_others, auth.session)
+            await blocking(request, container.sessions.end_others, auth.session)
             return see_other(request, "/account?notice=others_ended")
         if action == "logout":
-            await run_in_threadpool(container.sessions.end, auth.session, auth.session.id)
+            await blocking(request, container.sessions.end, auth.session, auth.session.id)
             return _signed_out(request)
         raise HttpError("unknown_action", N_("This action is not available."), 404)
     except DomainError as error:
@@ -303,7 +302,7 @@ async def choose_language(request: Request) -> Response:
     )
     auth = await current_user(request)
     if auth is not None:
-        await run_in_threadpool(request.app.state.container.accounts.set_language, auth.account, chosen)
+        await blocking(request, request.app.state.container.accounts.set_language, auth.account, chosen)
     return response
 
 
