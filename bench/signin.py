@@ -117,20 +117,34 @@ def rss_mb(pid: int) -> list[float]:
     return sizes
 
 
+async def open_connections(port: int, count: int) -> list[Connection]:
+    """Open keep-alive connections one by one, as clients arrive over time: opened all at once,
+    they would all be accepted by whichever server process wakes first."""
+    connections = []
+    for _ in range(count):
+        connection = Connection("127.0.0.1", port)
+        await connection.request("GET", "/healthz")
+        connections.append(connection)
+        await asyncio.sleep(0.002)
+    return connections
+
+
 async def healthz_rate(port: int, seconds: float, concurrency: int) -> float:
     done = 0
     deadline = time.perf_counter() + seconds
 
-    async def user() -> None:
+    connections = await open_connections(port, concurrency)
+    deadline = time.perf_counter() + seconds
+
+    async def user(connection: Connection) -> None:
         nonlocal done
-        connection = Connection("127.0.0.1", port)
         while time.perf_counter() < deadline:
             await connection.request("GET", "/healthz")
             done += 1
         await connection.close()
 
     began = time.perf_counter()
-    await asyncio.gather(*(user() for _ in range(concurrency)))
+    await asyncio.gather(*(user(c) for c in connections))
     return done / (time.perf_counter() - began)
 
 
@@ -139,7 +153,7 @@ async def signin_rate(port: int, url: str, seconds: float, concurrency: int) -> 
     engine = make_engine(url)
     done = failures = 0
     counter = 0
-    connections = [Connection("127.0.0.1", port) for _ in range(concurrency)]
+    connections = await open_connections(port, concurrency)
     deadline = time.perf_counter() + seconds
     began = time.perf_counter()
     while time.perf_counter() < deadline:

@@ -1,36 +1,72 @@
-"""The unit of work and the repositories, on SQLAlchemy Core (one connection per transaction)."""
+"""The unit of work and the repositories: one DBAPI connection (from SQLAlchemy's pool) per
+transaction, running the statements of :mod:`vitalkey.adapters.db.sql`."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Engine
 
-from vitalkey.adapters.db import statements as q
 from vitalkey.adapters.db.engine import SqliteWriteLock, is_sqlite
+from vitalkey.adapters.db.sql import for_dialect
 from vitalkey.domain.accounts import Account, Profile, Sex, Units
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.flows import Channel, Flow, FlowKind
 from vitalkey.domain.sessions import Session, SessionKind
 from vitalkey.ports import OutgoingMail
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-def _p(params: dict[str, Any]) -> dict[str, Any]:
-    """Bind names are prefixed in statements.py: SQLAlchemy reserves column names in UPDATEs."""
-    return {f"p_{key}": value for key, value in params.items()}
+
+def us(moment: datetime) -> int:
+    """A UTC timestamp as integer microseconds (exact; the same on both engines)."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def at(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value / 1_000_000, UTC)
+
+
+def _at(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1_000_000, UTC)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+class Db:
+    """Runs named statements on one DBAPI cursor."""
+
+    def __init__(self, connection: Any, statements: dict[str, str]) -> None:
+        self.cursor = connection.cursor()
+        self.statements = statements
+
+    def row(self, name: str, params: dict[str, Any]) -> Any:
+        self.cursor.execute(self.statements[name], params)
+        return self.cursor.fetchone()
+
+    def rows(self, name: str, params: dict[str, Any]) -> list[Any]:
+        self.cursor.execute(self.statements[name], params)
+        return list(self.cursor.fetchall())
+
+    def run(self, name: str, params: dict[str, Any]) -> int:
+        self.cursor.execute(self.statements[name], params)
+        return int(self.cursor.rowcount)
 
 
 class SqlFlows:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Db) -> None:
+        self.db = db
 
     def add(self, flow: Flow) -> None:
-        self.conn.execute(
-            q.FLOW_INSERT,
+        self.db.run(
+            "flow_insert",
             {
                 "id": flow.id,
                 "kind": flow.kind.value,
@@ -39,147 +75,146 @@ class SqlFlows:
                 "email": flow.email,
                 "language": flow.language,
                 "browser_binding": flow.browser_binding,
-                "context": flow.context,
-                "created_at": flow.created_at,
-                "expires_at": flow.expires_at,
+                "context": json.dumps(flow.context),
+                "created_at": us(flow.created_at),
+                "expires_at": us(flow.expires_at),
             },
         )
 
     def get(self, flow_id: str) -> Flow | None:
-        row = self.conn.execute(q.FLOW_GET, _p({"id": flow_id})).mappings().first()
+        row = self.db.row("flow_get", {"id": flow_id})
         if row is None:
             return None
+        id_, kind, channel, state, email, language, binding, context, created_at, expires_at = row
         return Flow(
-            id=row["id"],
-            kind=FlowKind(row["kind"]),
-            channel=Channel(row["channel"]),
-            state=row["state"],
-            created_at=row["created_at"],
-            expires_at=row["expires_at"],
-            language=row["language"],
-            email=row["email"],
-            browser_binding=row["browser_binding"],
-            context=dict(row["context"]),
+            id=id_,
+            kind=FlowKind(kind),
+            channel=Channel(channel),
+            state=state,
+            created_at=_at(created_at),
+            expires_at=_at(expires_at),
+            language=language,
+            email=email,
+            browser_binding=binding,
+            context=dict(_json(context)),
         )
 
     def save(self, flow: Flow, expected_state: str) -> bool:
-        result = self.conn.execute(
-            q.FLOW_SAVE,
-            _p(
+        return (
+            self.db.run(
+                "flow_save",
                 {
-                    "flow_id": flow.id,
+                    "id": flow.id,
                     "expected_state": expected_state,
                     "state": flow.state,
                     "email": flow.email,
-                    "context": flow.context,
-                }
-            ),
+                    "context": json.dumps(flow.context),
+                },
+            )
+            == 1
         )
-        return result.rowcount == 1
 
 
 class SqlCodes:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Db) -> None:
+        self.db = db
 
     def add(self, code: StoredCode) -> None:
-        self.conn.execute(
-            q.CODE_INSERT,
+        self.db.run(
+            "code_insert",
             {
                 "flow_id": code.flow_id,
                 "purpose": code.purpose,
                 "code_hmac": code.code_hmac,
-                "expires_at": code.expires_at,
+                "expires_at": us(code.expires_at),
                 "attempts": code.attempts,
                 "sends": code.sends,
-                "last_sent_at": code.last_sent_at,
-                "used_at": code.used_at,
+                "last_sent_at": us(code.last_sent_at),
+                "used_at": us(code.used_at) if code.used_at else None,
             },
         )
 
     def get(self, flow_id: str, purpose: str) -> StoredCode | None:
-        return _code(self.conn.execute(q.CODE_GET, _p({"flow_id": flow_id, "purpose": purpose})).mappings().first())
+        return _code(self.db.row("code_get", {"flow_id": flow_id, "purpose": purpose}))
 
     def count_attempt(self, flow_id: str, purpose: str) -> StoredCode | None:
-        row = self.conn.execute(q.CODE_COUNT_ATTEMPT, _p({"flow_id": flow_id, "purpose": purpose})).mappings().first()
-        return _code(row)
+        return _code(self.db.row("code_count_attempt", {"flow_id": flow_id, "purpose": purpose}))
 
     def consume(self, flow_id: str, purpose: str, now: datetime, max_attempts: int) -> bool:
-        result = self.conn.execute(
-            q.CODE_CONSUME, _p({"flow_id": flow_id, "purpose": purpose, "now": now, "max_attempts": max_attempts})
+        return (
+            self.db.run(
+                "code_consume", {"flow_id": flow_id, "purpose": purpose, "now": us(now), "max_attempts": max_attempts}
+            )
+            == 1
         )
-        return result.rowcount == 1
 
     def replace(self, flow_id: str, purpose: str, code_hmac: str, expires_at: datetime, now: datetime) -> None:
-        self.conn.execute(
-            q.CODE_REPLACE,
-            _p(
-                {
-                    "flow_id": flow_id,
-                    "purpose": purpose,
-                    "code_hmac": code_hmac,
-                    "expires_at": expires_at,
-                    "now": now,
-                }
-            ),
+        self.db.run(
+            "code_replace",
+            {
+                "flow_id": flow_id,
+                "purpose": purpose,
+                "code_hmac": code_hmac,
+                "expires_at": us(expires_at),
+                "now": us(now),
+            },
         )
 
 
 def _code(row: Any) -> StoredCode | None:
     if row is None:
         return None
+    flow_id, purpose, code_hmac, expires_at, attempts, sends, last_sent_at, used_at = row
     return StoredCode(
-        flow_id=row["flow_id"],
-        purpose=row["purpose"],
-        code_hmac=row["code_hmac"],
-        expires_at=row["expires_at"],
-        attempts=row["attempts"],
-        sends=row["sends"],
-        last_sent_at=row["last_sent_at"],
-        used_at=row["used_at"],
+        flow_id=flow_id,
+        purpose=purpose,
+        code_hmac=code_hmac,
+        expires_at=_at(expires_at),
+        attempts=attempts,
+        sends=sends,
+        last_sent_at=_at(last_sent_at),
+        used_at=at(used_at),
     )
 
 
 class SqlAccounts:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Db) -> None:
+        self.db = db
 
     def by_email(self, email_key: str) -> Account | None:
-        return _account(self.conn.execute(q.ACCOUNT_BY_EMAIL, _p({"email_key": email_key})).mappings().first())
+        return _account(self.db.row("account_by_email", {"email_key": email_key}))
 
     def get(self, account_id: int) -> Account | None:
-        return _account(self.conn.execute(q.ACCOUNT_GET, _p({"id": account_id})).mappings().first())
+        return _account(self.db.row("account_get", {"id": account_id}))
 
     def create(
         self, email: str, email_key: str, language: str, profile: Profile, policy_version: str, now: datetime
     ) -> Account | None:
-        values = {
-            "email": email,
-            "email_key": email_key,
-            "language": language,
-            "policy_version": policy_version,
-            "policy_accepted_at": now,
-            "created_at": now,
-            "updated_at": now,
-            **_profile_row(profile),
-        }
-        row = self.conn.execute(q.ACCOUNT_CREATE[self.conn.dialect.name], values).first()
+        row = self.db.row(
+            "account_create",
+            {
+                "email": email,
+                "email_key": email_key,
+                "language": language,
+                "policy_version": policy_version,
+                "now": us(now),
+                **_profile_params(profile),
+            },
+        )
         return None if row is None else self.get(int(row[0]))
 
     def update_profile(self, account_id: int, profile: Profile, now: datetime) -> None:
-        self.conn.execute(
-            q.ACCOUNT_UPDATE.values(updated_at=now, **_profile_row(profile)), {"p_account_id": account_id}
-        )
+        self.db.run("account_update_profile", {"id": account_id, "now": us(now), **_profile_params(profile)})
 
     def set_language(self, account_id: int, language: str) -> None:
-        self.conn.execute(q.ACCOUNT_UPDATE.values(language=language), {"p_account_id": account_id})
+        self.db.run("account_set_language", {"id": account_id, "language": language})
 
 
-def _profile_row(profile: Profile) -> dict[str, Any]:
+def _profile_params(profile: Profile) -> dict[str, Any]:
     return {
         "first_name": profile.first_name,
         "last_name": profile.last_name,
-        "birth_date": profile.birth_date,
+        "birth_date": profile.birth_date.isoformat(),
         "sex": profile.sex.value,
         "height_cm": profile.height_cm,
         "units": profile.units.value,
@@ -189,35 +224,35 @@ def _profile_row(profile: Profile) -> dict[str, Any]:
 def _account(row: Any) -> Account | None:
     if row is None:
         return None
+    id_, email, language, first, last, born, sex, height, units, policy_version, policy_at, created_at = row
     profile = None
-    if row["first_name"] is not None:
-        born = row["birth_date"]
+    if first is not None:
         profile = Profile(
-            first_name=row["first_name"],
-            last_name=row["last_name"],
-            birth_date=born if isinstance(born, date) else date.fromisoformat(str(born)),
-            sex=Sex(row["sex"]),
-            height_cm=float(row["height_cm"]),
-            units=Units(row["units"]),
+            first_name=first,
+            last_name=last,
+            birth_date=born if isinstance(born, date) else date.fromisoformat(born),
+            sex=Sex(sex),
+            height_cm=float(height),
+            units=Units(units),
         )
     return Account(
-        id=int(row["id"]),
-        email=row["email"],
-        created_at=row["created_at"],
-        language=row["language"],
+        id=int(id_),
+        email=email,
+        created_at=_at(created_at),
+        language=language,
         profile=profile,
-        policy_version=row["policy_version"],
-        policy_accepted_at=row["policy_accepted_at"],
+        policy_version=policy_version,
+        policy_accepted_at=at(policy_at),
     )
 
 
 class SqlSessions:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Db) -> None:
+        self.db = db
 
     def add(self, session: Session) -> None:
-        self.conn.execute(
-            q.SESSION_INSERT,
+        self.db.run(
+            "session_insert",
             {
                 "id": session.id,
                 "account_id": session.account_id,
@@ -225,135 +260,139 @@ class SqlSessions:
                 "methods": ",".join(session.methods),
                 "user_agent": session.user_agent,
                 "ip": session.ip,
-                "created_at": session.created_at,
-                "last_seen_at": session.last_seen_at,
-                "expires_at": session.expires_at,
-                "revoked_at": None,
+                "created_at": us(session.created_at),
+                "last_seen_at": us(session.last_seen_at),
+                "expires_at": us(session.expires_at),
             },
         )
 
     def get(self, session_id: str) -> Session | None:
-        return _session(self.conn.execute(q.SESSION_GET, _p({"id": session_id})).mappings().first())
+        return _session(self.db.row("session_get", {"id": session_id}))
 
     def touch(self, session_id: str, now: datetime) -> None:
-        self.conn.execute(q.SESSION_TOUCH, _p({"session_id": session_id, "now": now}))
+        self.db.run("session_touch", {"id": session_id, "now": us(now)})
 
     def for_account(self, account_id: int, now: datetime) -> list[Session]:
-        rows = self.conn.execute(q.SESSION_FOR_ACCOUNT, _p({"account_id": account_id, "now": now})).mappings()
+        rows = self.db.rows("session_for_account", {"account_id": account_id, "now": us(now)})
         return [s for s in (_session(row) for row in rows) if s is not None]
 
     def revoke(self, account_id: int, session_id: str, now: datetime) -> bool:
-        result = self.conn.execute(
-            q.SESSION_REVOKE, _p({"session_id": session_id, "account_id": account_id, "now": now})
-        )
-        return result.rowcount == 1
+        return self.db.run("session_revoke", {"id": session_id, "account_id": account_id, "now": us(now)}) == 1
 
     def revoke_all_except(self, account_id: int, keep_id: str | None, now: datetime) -> int:
-        result = self.conn.execute(
-            q.SESSION_REVOKE_OTHERS, _p({"account_id": account_id, "keep_id": keep_id or "", "now": now})
+        return self.db.run(
+            "session_revoke_others", {"account_id": account_id, "keep_id": keep_id or "", "now": us(now)}
         )
-        return int(result.rowcount)
 
 
 def _session(row: Any) -> Session | None:
     if row is None:
         return None
+    id_, account_id, kind, methods, user_agent, ip, created_at, last_seen_at, expires_at = row
     return Session(
-        id=row["id"],
-        account_id=int(row["account_id"]),
-        kind=SessionKind(row["kind"]),
-        created_at=row["created_at"],
-        last_seen_at=row["last_seen_at"],
-        expires_at=row["expires_at"],
-        user_agent=row["user_agent"],
-        ip=row["ip"],
-        methods=tuple(m for m in row["methods"].split(",") if m),
+        id=id_,
+        account_id=int(account_id),
+        kind=SessionKind(kind),
+        created_at=_at(created_at),
+        last_seen_at=_at(last_seen_at),
+        expires_at=_at(expires_at),
+        user_agent=user_agent,
+        ip=ip,
+        methods=tuple(m for m in methods.split(",") if m),
     )
 
 
 class SqlOutbox:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Db) -> None:
+        self.db = db
 
     def enqueue(self, mail: OutgoingMail, now: datetime) -> None:
-        self.conn.execute(
-            q.OUTBOX_INSERT,
+        self.db.run(
+            "outbox_insert",
             {
-                "channel": "email",
                 "recipient": mail.to,
                 "template": mail.template,
                 "language": mail.language,
-                "payload": mail.context,
+                "payload": json.dumps(mail.context),
                 "idempotency_key": mail.idempotency_key,
-                "created_at": now,
-                "next_attempt_at": now,
-                "attempts": 0,
+                "now": us(now),
             },
         )
 
 
 class SqlAudit:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Db) -> None:
+        self.db = db
 
     def record(self, event: str, now: datetime, account_id: int | None = None, **details: Any) -> None:
-        self.conn.execute(
-            q.AUDIT_INSERT,
+        self.db.run(
+            "audit_insert",
             {
-                "at": now,
+                "at": us(now),
                 "account_id": account_id,
                 "event": event,
-                "details": json.loads(json.dumps(details, default=str)),
+                "details": json.dumps(details, default=str),
             },
         )
 
 
 class SqlCounters:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Db) -> None:
+        self.db = db
 
     def hit(self, key: str, window_start: datetime) -> int:
-        result = self.conn.execute(
-            q.COUNTER_HIT[self.conn.dialect.name], {"p_key": key, "p_window_start": window_start}
-        )
-        return int(result.scalar_one())
+        return int(self.db.row("counter_hit", {"key": key, "window_start": us(window_start)})[0])
 
 
 class SqlTransaction:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.flows = SqlFlows(conn)
-        self.codes = SqlCodes(conn)
-        self.accounts = SqlAccounts(conn)
-        self.sessions = SqlSessions(conn)
-        self.outbox = SqlOutbox(conn)
-        self.audit = SqlAudit(conn)
-        self.counters = SqlCounters(conn)
+    def __init__(self, db: Db) -> None:
+        self.flows = SqlFlows(db)
+        self.codes = SqlCodes(db)
+        self.accounts = SqlAccounts(db)
+        self.sessions = SqlSessions(db)
+        self.outbox = SqlOutbox(db)
+        self.audit = SqlAudit(db)
+        self.counters = SqlCounters(db)
 
 
 class SqlUnitOfWork:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.statements = for_dialect(engine.dialect.name)
+        self.sqlite = is_sqlite(engine)
         # SQLite has one writer at a time: queue writers on a lock (threads and processes) instead
         # of letting SQLite's busy handler sleep and retry, which collapses under load.
-        self.write_lock = SqliteWriteLock(engine) if is_sqlite(engine) else None
+        self.write_lock = SqliteWriteLock(engine) if self.sqlite else None
 
     @contextmanager
     def begin(self) -> Iterator[SqlTransaction]:
         if self.write_lock is None:
-            with self.engine.begin() as conn:
-                yield SqlTransaction(conn)
+            with self._transaction("") as tx:
+                yield tx
             return
-        with self.write_lock, self.engine.begin() as conn:
-            yield SqlTransaction(conn)
+        with self.write_lock, self._transaction("BEGIN IMMEDIATE") as tx:
+            yield tx
 
     @contextmanager
     def read(self) -> Iterator[SqlTransaction]:
-        with self.engine.connect() as raw:
-            conn = raw.execution_options(vitalkey_read=True)
-            with conn.begin():
-                yield SqlTransaction(conn)
+        with self._transaction("BEGIN" if self.sqlite else "") as tx:
+            yield tx
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[SqlTransaction]:
+        connection = self.engine.raw_connection()
+        try:
+            db = Db(connection, self.statements)
+            if begin:
+                db.cursor.execute(begin)
+            yield SqlTransaction(db)
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()  # back to the pool
 
     def ping(self) -> None:
-        with self.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        with self.read() as tx:
+            tx.flows.get("")

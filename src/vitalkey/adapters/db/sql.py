@@ -1,0 +1,71 @@
+"""The SQL of the hot path, written once for both engines (``:name`` parameters; SQLite and
+PostgreSQL both have RETURNING and ON CONFLICT). It runs on the DBAPI connection that
+SQLAlchemy's pool lends: measured, SQLAlchemy Core's per-statement work cost more than the
+statements themselves, and the SQLite writer lock is held for all of it.
+
+Timestamps are integer microseconds (the schema's ``UtcTimestamp``), JSON is text in, and dates
+are ISO text in; the repositories convert.
+"""
+
+from __future__ import annotations
+
+import re
+
+FLOW_COLUMNS = "id, kind, channel, state, email, language, browser_binding, context, created_at, expires_at"
+CODE_COLUMNS = "flow_id, purpose, code_hmac, expires_at, attempts, sends, last_sent_at, used_at"
+ACCOUNT_COLUMNS = (
+    "id, email, language, first_name, last_name, birth_date, sex, height_cm, units, policy_version, "
+    "policy_accepted_at, created_at"
+)
+SESSION_COLUMNS = "id, account_id, kind, methods, user_agent, ip, created_at, last_seen_at, expires_at"
+
+STATEMENTS: dict[str, str] = {
+    "flow_insert": f"INSERT INTO flows ({FLOW_COLUMNS}) VALUES (:id, :kind, :channel, :state, :email, :language, "
+    ":browser_binding, :context, :created_at, :expires_at)",
+    "flow_get": f"SELECT {FLOW_COLUMNS} FROM flows WHERE id = :id",
+    "flow_save": "UPDATE flows SET state = :state, email = :email, context = :context "
+    "WHERE id = :id AND state = :expected_state",
+    "code_insert": f"INSERT INTO codes ({CODE_COLUMNS}) VALUES (:flow_id, :purpose, :code_hmac, :expires_at, "
+    ":attempts, :sends, :last_sent_at, :used_at)",
+    "code_get": f"SELECT {CODE_COLUMNS} FROM codes WHERE flow_id = :flow_id AND purpose = :purpose",
+    "code_count_attempt": "UPDATE codes SET attempts = attempts + 1 "
+    f"WHERE flow_id = :flow_id AND purpose = :purpose AND used_at IS NULL RETURNING {CODE_COLUMNS}",
+    "code_consume": "UPDATE codes SET used_at = :now WHERE flow_id = :flow_id AND purpose = :purpose "
+    "AND used_at IS NULL AND expires_at > :now AND attempts <= :max_attempts",
+    "code_replace": "UPDATE codes SET code_hmac = :code_hmac, expires_at = :expires_at, sends = sends + 1, "
+    "last_sent_at = :now WHERE flow_id = :flow_id AND purpose = :purpose AND used_at IS NULL",
+    "account_by_email": f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email_key = :email_key",
+    "account_get": f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = :id",
+    "account_create": "INSERT INTO accounts (email, email_key, language, first_name, last_name, birth_date, sex, "
+    "height_cm, units, policy_version, policy_accepted_at, created_at, updated_at) VALUES (:email, :email_key, "
+    ":language, :first_name, :last_name, :birth_date, :sex, :height_cm, :units, :policy_version, :now, :now, :now) "
+    "ON CONFLICT (email_key) DO NOTHING RETURNING id",
+    "account_update_profile": "UPDATE accounts SET first_name = :first_name, last_name = :last_name, "
+    "birth_date = :birth_date, sex = :sex, height_cm = :height_cm, units = :units, updated_at = :now WHERE id = :id",
+    "account_set_language": "UPDATE accounts SET language = :language WHERE id = :id",
+    "session_insert": f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (:id, :account_id, :kind, :methods, "
+    ":user_agent, :ip, :created_at, :last_seen_at, :expires_at)",
+    "session_get": f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = :id AND revoked_at IS NULL",
+    "session_touch": "UPDATE sessions SET last_seen_at = :now WHERE id = :id",
+    "session_for_account": f"SELECT {SESSION_COLUMNS} FROM sessions WHERE account_id = :account_id "
+    "AND revoked_at IS NULL AND expires_at > :now ORDER BY last_seen_at DESC",
+    "session_revoke": "UPDATE sessions SET revoked_at = :now WHERE id = :id AND account_id = :account_id "
+    "AND revoked_at IS NULL",
+    "session_revoke_others": "UPDATE sessions SET revoked_at = :now WHERE account_id = :account_id "
+    "AND revoked_at IS NULL AND id <> :keep_id",
+    "outbox_insert": "INSERT INTO outbox (channel, recipient, template, language, payload, idempotency_key, "
+    "created_at, next_attempt_at, attempts) VALUES ('email', :recipient, :template, :language, :payload, "
+    ":idempotency_key, :now, :now, 0)",
+    "audit_insert": "INSERT INTO audit (at, account_id, event, details) VALUES (:at, :account_id, :event, :details)",
+    "counter_hit": "INSERT INTO rate_counters (key, window_start, count) VALUES (:key, :window_start, 1) "
+    "ON CONFLICT (key, window_start) DO UPDATE SET count = rate_counters.count + 1 RETURNING count",
+}
+
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")
+
+
+def for_dialect(dialect: str) -> dict[str, str]:
+    """SQLite's driver takes ``:name``; psycopg takes ``%(name)s``."""
+    if dialect == "sqlite":
+        return dict(STATEMENTS)
+    return {name: _NAMED.sub(r"%(\1)s", text.replace("%", "%%")) for name, text in STATEMENTS.items()}
