@@ -27,11 +27,11 @@ from pathlib import Path
 from sqlalchemy import create_engine, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.httpclient import Connection  # noqa: E402
-from vitalkey.adapters.db import schema as t  # noqa: E402
-from vitalkey.adapters.db.engine import make_engine  # noqa: E402
-from vitalkey.adapters.db import migrate  # noqa: E402
-from vitalkey.domain.accounts import Profile, Sex, Units  # noqa: E402
+from bench.httpclient import Connection
+from vitalkey.adapters.db import migrate
+from vitalkey.adapters.db import schema as t
+from vitalkey.adapters.db.engine import make_engine
+from vitalkey.domain.accounts import Profile, Sex, Units
 
 PG_ADMIN = os.environ.get("VITALKEY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 VITALKEY = str(Path(sys.executable).with_name("vitalkey"))
@@ -61,10 +61,21 @@ def prepare_database(engine_name: str, folder: Path) -> str:
     now = datetime.now(UTC)
     profile = Profile("Bench", "User", date(1990, 1, 1), Sex.FEMALE, 170.0, Units.METRIC)
     rows = [
-        {"email": f"user{i}@example.org", "email_key": f"user{i}@example.org", "language": "en",
-         "first_name": profile.first_name, "last_name": profile.last_name, "birth_date": profile.birth_date,
-         "sex": "female", "height_cm": 170.0, "units": "metric", "policy_version": "2026-01",
-         "policy_accepted_at": now, "created_at": now, "updated_at": now}
+        {
+            "email": f"user{i}@example.org",
+            "email_key": f"user{i}@example.org",
+            "language": "en",
+            "first_name": profile.first_name,
+            "last_name": profile.last_name,
+            "birth_date": profile.birth_date,
+            "sex": "female",
+            "height_cm": 170.0,
+            "units": "metric",
+            "policy_version": "2026-01",
+            "policy_accepted_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
         for i in range(ACCOUNTS)
     ]
     with engine.begin() as conn:
@@ -85,13 +96,22 @@ def drop_database(url: str) -> None:
 def start(url: str, folder: Path, workers: int) -> tuple[subprocess.Popen[bytes], int, float]:
     port = free_port()
     env = {
-        **os.environ, "VITALKEY_DATABASE_URL": url, "VITALKEY_DATA_DIR": str(folder), "VITALKEY_LOG_LEVEL": "warning",
-        "VITALKEY_MAIL_CONSOLE": "false", "VITALKEY_RELAY_IN_PROCESS": "false",
-        "VITALKEY_MAIL_LIMIT_PER_IP": "100000000/60", "VITALKEY_MAIL_LIMIT_PER_ADDRESS": "1000/60",
+        **os.environ,
+        "VITALKEY_DATABASE_URL": url,
+        "VITALKEY_DATA_DIR": str(folder),
+        "VITALKEY_LOG_LEVEL": "warning",
+        "VITALKEY_MAIL_CONSOLE": "false",
+        "VITALKEY_RELAY_IN_PROCESS": "false",
+        "VITALKEY_MAIL_LIMIT_PER_IP": "100000000/60",
+        "VITALKEY_MAIL_LIMIT_PER_ADDRESS": "1000/60",
     }
     began = time.perf_counter()
-    process = subprocess.Popen([VITALKEY, "serve", "--port", str(port), "--workers", str(workers)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [VITALKEY, "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
@@ -105,7 +125,7 @@ def start(url: str, folder: Path, workers: int) -> tuple[subprocess.Popen[bytes]
 
 def rss_mb(pid: int) -> list[float]:
     """Resident memory of the server's worker processes (the children of the granian main process)."""
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout.split()
     sizes = []
     for child in [str(pid), *children]:
         try:
@@ -159,23 +179,28 @@ async def signin_rate(port: int, url: str, seconds: float, concurrency: int) -> 
     while time.perf_counter() < deadline:
         emails = [f"user{(counter + i) % ACCOUNTS}@example.org" for i in range(concurrency)]
         counter += concurrency
-        started = await asyncio.gather(*(c.request("POST", "/api/v1/login", {"email": e}) for c, e in zip(connections, emails, strict=True)))
+        started = await asyncio.gather(
+            *(c.request("POST", "/api/v1/login", {"email": e}) for c, e in zip(connections, emails, strict=True))
+        )
         flow_ids = [body["id"] for status, body in started if status == 201]
         failures += concurrency - len(flow_ids)
 
-        def codes() -> dict[str, str]:
+        def codes(flow_ids: list[str] = flow_ids) -> dict[str, str]:
             with engine.connect() as conn:
                 rows = conn.execute(
-                    select(t.outbox.c.idempotency_key, t.outbox.c.payload).where(t.outbox.c.id > 0)
+                    select(t.outbox.c.idempotency_key, t.outbox.c.payload)
+                    .where(t.outbox.c.id > 0)
                     .where(t.outbox.c.idempotency_key.in_([f"login:{f}:email:1" for f in flow_ids]))
                 )
                 return {key.split(":")[1]: payload["code"] for key, payload in rows}
 
         found = await asyncio.to_thread(codes)
-        verified = await asyncio.gather(*(
-            c.request("POST", f"/api/v1/login/{f}/code", {"code": found[f]})
-            for c, f in zip(connections, flow_ids, strict=False)
-        ))
+        verified = await asyncio.gather(
+            *(
+                c.request("POST", f"/api/v1/login/{f}/code", {"code": found[f]})
+                for c, f in zip(connections, flow_ids, strict=False)
+            )
+        )
         ok = sum(1 for status, _ in verified if status == 200)
         done += ok
         failures += len(verified) - ok
@@ -193,7 +218,9 @@ def main() -> None:
     parser.add_argument("--engines", default="sqlite,postgresql")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; {args.seconds:.0f} s per measurement; concurrency {args.concurrency}")
-    print("| engine | processes | sign-ins/s | healthz req/s (reference) | sign-ins / reference | RSS per process (MB) | start→ready (s) | failures |")
+    print(
+        "| engine | processes | sign-ins/s | healthz req/s (reference) | sign-ins / reference | RSS per process (MB) | start→ready (s) | failures |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for engine_name in args.engines.split(","):
         for workers in (1, 2):
@@ -206,8 +233,11 @@ def main() -> None:
                 rate, failures = asyncio.run(signin_rate(port, url, args.seconds, args.concurrency))
                 memory = rss_mb(process.pid)
                 workers_rss = memory[1:] or memory
-                print(f"| {engine_name} | {workers} | {rate:,.0f} | {reference:,.0f} | {rate / reference:.3f} | "
-                      f"{max(workers_rss):.0f} | {ready_s:.2f} | {failures} |", flush=True)
+                print(
+                    f"| {engine_name} | {workers} | {rate:,.0f} | {reference:,.0f} | {rate / reference:.3f} | "
+                    f"{max(workers_rss):.0f} | {ready_s:.2f} | {failures} |",
+                    flush=True,
+                )
             finally:
                 process.terminate()
                 process.wait(timeout=10)

@@ -9,9 +9,9 @@ import shutil
 import socket
 import subprocess
 import sys
-import urllib.request
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -56,7 +56,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, migrated once."""
     name = f"vk_test_{secrets.token_hex(4)}"
-    admin = create_engine(PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -180,8 +182,13 @@ def mailbox(smtp_server: tuple[Mailbox, int]) -> Mailbox:
 # Settings and containers -------------------------------------------------------------
 def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "data_dir": str(tmp_path / "data"), "database_url": database_url, "dev_mode": True, "mail_console": False,
-        "secret_key": "test-secret-key-0123456789abcdef", "relay_poll_s": 0.05, "log_json": True,
+        "data_dir": str(tmp_path / "data"),
+        "database_url": database_url,
+        "dev_mode": True,
+        "mail_console": False,
+        "secret_key": "test-secret-key-0123456789abcdef",
+        "relay_poll_s": 0.05,
+        "log_json": True,
         "mail_limit_per_ip": "1000/3600",
     }
     values.update(overrides)
@@ -235,12 +242,19 @@ def start_server(data_dir: Path, port: int, env: dict[str, str], workers: int = 
     """``vitalkey serve`` in its own process, as a user starts it; returns once /readyz answers."""
     log = data_dir / "server.log"
     data_dir.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, "VITALKEY_DATA_DIR": str(data_dir), "VITALKEY_MAIL_CONSOLE": "false",
-                "VITALKEY_LOG_LEVEL": "warning", **env}
+    full_env = {
+        **os.environ,
+        "VITALKEY_DATA_DIR": str(data_dir),
+        "VITALKEY_MAIL_CONSOLE": "false",
+        "VITALKEY_LOG_LEVEL": "warning",
+        **env,
+    }
     handle = log.open("wb")
     process = subprocess.Popen(
         [str(Path(sys.executable).with_name("vitalkey")), "serve", "--port", str(port), "--workers", str(workers)],
-        env=full_env, stdout=handle, stderr=subprocess.STDOUT,
+        env=full_env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -270,9 +284,16 @@ def stop_server(server: LiveServer) -> None:
 
 @pytest.fixture
 def live_server(tmp_path: Path, sqlite_url: str, smtp_server: tuple[Mailbox, int]) -> Iterator[LiveServer]:
-    server = start_server(tmp_path / "live", free_port(), {
-        "VITALKEY_DATABASE_URL": sqlite_url, "VITALKEY_SMTP_HOST": "127.0.0.1", "VITALKEY_SMTP_PORT": str(smtp_server[1]),
-        "VITALKEY_SMTP_SECURITY": "none", "VITALKEY_RELAY_POLL_S": "0.05",
-    })
+    server = start_server(
+        tmp_path / "live",
+        free_port(),
+        {
+            "VITALKEY_DATABASE_URL": sqlite_url,
+            "VITALKEY_SMTP_HOST": "127.0.0.1",
+            "VITALKEY_SMTP_PORT": str(smtp_server[1]),
+            "VITALKEY_SMTP_SECURITY": "none",
+            "VITALKEY_RELAY_POLL_S": "0.05",
+        },
+    )
     yield server
     stop_server(server)

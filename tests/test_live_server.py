@@ -17,8 +17,12 @@ from vitalkey.adapters.db import schema as t
 
 
 def call(url: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"content-type": "application/json"}, method="POST" if body is not None else "GET")
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"content-type": "application/json"},
+        method="POST" if body is not None else "GET",
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
             return answer.status, json.loads(answer.read())
@@ -32,13 +36,24 @@ def test_fifty_parallel_right_codes_over_http(live_server: LiveServer, mailbox: 
     base = f"{live_server.url}/api/v1/signup/{flow['id']}"
     call(base + "/code", {"code": code_in(mailbox.wait_for("ann@example.org"))})
     call(base + "/policy", {"accept": True})
-    call(base + "/details", {"first_name": "A", "last_name": "B", "birth_date": "1990-01-01", "sex": "female",
-                             "units": "metric", "height_cm": 170})
+    call(
+        base + "/details",
+        {
+            "first_name": "A",
+            "last_name": "B",
+            "birth_date": "1990-01-01",
+            "sex": "female",
+            "units": "metric",
+            "height_cm": 170,
+        },
+    )
     call(base + "/two-factor", {"choice": "skip"})
     _, login = call(live_server.url + "/api/v1/login", {"email": "ann@example.org"})
     code = code_in(mailbox.wait_for("ann@example.org", 2))
     with ThreadPoolExecutor(max_workers=50) as pool:
-        results = list(pool.map(lambda _: call(f"{live_server.url}/api/v1/login/{login['id']}/code", {"code": code}), range(50)))
+        results = list(
+            pool.map(lambda _: call(f"{live_server.url}/api/v1/login/{login['id']}/code", {"code": code}), range(50))
+        )
     assert sorted(status for status, _ in results).count(200) == 1
     assert all(status < 500 for status, _ in results)
     engine = create_engine(sqlite_url)
@@ -56,7 +71,9 @@ def test_embedded_default_starts_and_prints_its_url(tmp_path: Path) -> None:
         status, _ = call(server.url + "/api/v1/signup", {"email": "dev@example.org"})
         assert status == 201
         for _ in range(100):
-            with urllib.request.urlopen(urllib.request.Request(server.url + "/dev/mail", headers={"accept": "application/json"})) as r:
+            with urllib.request.urlopen(
+                urllib.request.Request(server.url + "/dev/mail", headers={"accept": "application/json"})
+            ) as r:
                 mails = json.loads(r.read())["mails"]
             if mails:
                 break
@@ -69,15 +86,29 @@ def test_embedded_default_starts_and_prints_its_url(tmp_path: Path) -> None:
 
 def test_migrate_command(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'm.sqlite3'}"
-    run = subprocess.run([str(Path(sys.executable).with_name("vitalkey")), "migrate"], capture_output=True, text=True,
-                         env={"VITALKEY_DATABASE_URL": url, "VITALKEY_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}, check=True)
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("vitalkey")), "migrate"],
+        capture_output=True,
+        text=True,
+        env={"VITALKEY_DATABASE_URL": url, "VITALKEY_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
     assert "empty -> 0001" in run.stdout
-    again = subprocess.run([str(Path(sys.executable).with_name("vitalkey")), "migrate"], capture_output=True, text=True,
-                           env={"VITALKEY_DATABASE_URL": url, "VITALKEY_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}, check=True)
+    again = subprocess.run(
+        [str(Path(sys.executable).with_name("vitalkey")), "migrate"],
+        capture_output=True,
+        text=True,
+        env={"VITALKEY_DATABASE_URL": url, "VITALKEY_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
     assert "0001 -> 0001" in again.stdout
 
 
 def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:
-    run = subprocess.run([str(Path(sys.executable).with_name("vitalkey")), "serve"], capture_output=True, text=True,
-                         env={"VITALKEY_PORT": "eighty", "VITALKEY_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("vitalkey")), "serve"],
+        capture_output=True,
+        text=True,
+        env={"VITALKEY_PORT": "eighty", "VITALKEY_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
     assert run.returncode != 0 and "port" in run.stderr and "Traceback" not in run.stderr

@@ -17,7 +17,7 @@ def test_mail_is_delivered_over_smtp_with_text_and_html(
     make_container: ContainerFactory, clock: FrozenClock, mailbox: Mailbox, smtp_sender: SmtpSender
 ) -> None:
     container = make_container(clock=clock, sender=smtp_sender)
-    container.login.start("ann@example.org", BROWSER).flow
+    container.login.start("ann@example.org", BROWSER)
     assert asyncio.run(container.relay.run_once()) == 1
     message = mailbox.wait_for("ann@example.org")
     assert message["Subject"] == "Sign-in attempt to VitalKey"
@@ -32,7 +32,7 @@ def test_failed_delivery_is_retried_with_backoff_and_same_message_id(
     make_container: ContainerFactory, clock: FrozenClock, mailbox: Mailbox, smtp_sender: SmtpSender
 ) -> None:
     container = make_container(clock=clock, sender=smtp_sender)
-    container.signup.start("bo@example.org", BROWSER).flow
+    container.signup.start("bo@example.org", BROWSER)
     mailbox.refuse = 1
     asyncio.run(container.relay.run_once())
     assert mailbox.to("bo@example.org") == []
@@ -50,7 +50,7 @@ def test_failed_delivery_is_retried_with_backoff_and_same_message_id(
 def test_unreachable_smtp_server_keeps_the_mail(make_container: ContainerFactory, clock: FrozenClock) -> None:
     dead = SmtpSender("127.0.0.1", 1, security="none", timeout=1)
     container = make_container(clock=clock, sender=dead, relay_max_attempts=2)
-    container.login.start("ann@example.org", BROWSER).flow
+    container.login.start("ann@example.org", BROWSER)
     asyncio.run(container.relay.run_once())
     clock.advance(minutes=5)
     asyncio.run(container.relay.run_once())
@@ -60,7 +60,7 @@ def test_unreachable_smtp_server_keeps_the_mail(make_container: ContainerFactory
 
 def test_dev_mailbox_keeps_delivered_mail(make_container: ContainerFactory, clock: FrozenClock) -> None:
     container = make_container(clock=clock)
-    container.signup.start("bo@example.org", BROWSER).flow
+    container.signup.start("bo@example.org", BROWSER)
     asyncio.run(container.relay.run_once())
     with container.engine.connect() as conn:
         row = conn.execute(select(t.dev_mail)).mappings().one()
@@ -74,7 +74,7 @@ def test_two_relays_never_deliver_a_mail_twice(
     first = make_container(clock=clock, sender=smtp_sender)
     second = make_container(clock=clock, sender=smtp_sender)
     for n in range(20):
-        first.signup.start(f"user{n}@example.org", BROWSER).flow
+        first.signup.start(f"user{n}@example.org", BROWSER)
 
     async def both() -> None:
         await asyncio.gather(first.relay.run_once(), second.relay.run_once())

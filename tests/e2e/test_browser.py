@@ -19,8 +19,15 @@ def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield browser
         browser.close()
@@ -65,7 +72,9 @@ def test_sign_up_then_sign_in(page: Page, live_server: LiveServer, mailbox: Mail
     page.get_by_label("Email address").fill("chris@gmail.com")
     page.get_by_role("button", name="Next").click()
     expect(page.get_by_role("heading", name="Enter your temporary identification code")).to_be_visible()
-    page.get_by_label("6-digit code").fill("000000" if code_in(mailbox.wait_for("chris@gmail.com", 2)) != "000000" else "111111")
+    page.get_by_label("6-digit code").fill(
+        "000000" if code_in(mailbox.wait_for("chris@gmail.com", 2)) != "000000" else "111111"
+    )
     page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("alert")).to_contain_text("This code is not correct")
     page.get_by_label("6-digit code").fill(code_in(mailbox.wait_for("chris@gmail.com", 2)))

@@ -169,29 +169,29 @@ def test_declined_typo_keeps_the_typed_address(container: Container) -> None:
 def test_mail_rate_limit_per_address_holds(make_container: object, clock: FrozenClock) -> None:
     container = make_container(clock=clock, mail_limit_per_address="3/3600")  # type: ignore[operator]
     for _ in range(3):
-        container.login.start("ann@example.org", BROWSER).flow
+        container.login.start("ann@example.org", BROWSER)
     with pytest.raises(RateLimited):
-        container.login.start("ann@example.org", BROWSER).flow
+        container.login.start("ann@example.org", BROWSER)
     assert len(queued(container, "ann@example.org")) == 3  # the refused one queued nothing
     clock.advance(hours=1)
-    container.login.start("ann@example.org", BROWSER).flow
+    container.login.start("ann@example.org", BROWSER)
 
 
 def test_mail_rate_limit_per_ip_holds(make_container: object, clock: FrozenClock) -> None:
     container = make_container(clock=clock, mail_limit_per_ip="2/60")  # type: ignore[operator]
-    container.login.start("a@example.org", BROWSER).flow
-    container.login.start("b@example.org", BROWSER).flow
+    container.login.start("a@example.org", BROWSER)
+    container.login.start("b@example.org", BROWSER)
     with pytest.raises(RateLimited):
-        container.login.start("c@example.org", BROWSER).flow
+        container.login.start("c@example.org", BROWSER)
     other_ip = Requester("192.0.2.9", "ua", "en", Channel.API)
-    container.login.start("c@example.org", other_ip).flow
+    container.login.start("c@example.org", other_ip)
 
 
 def test_rate_limits_hold_across_processes(make_container: object, clock: FrozenClock) -> None:
     """Two containers on one database stand for two server processes."""
     first = make_container(clock=clock, mail_limit_per_address="2/3600")  # type: ignore[operator]
     second = make_container(clock=clock, mail_limit_per_address="2/3600")  # type: ignore[operator]
-    first.login.start("ann@example.org", BROWSER).flow
-    second.login.start("ann@example.org", BROWSER).flow
+    first.login.start("ann@example.org", BROWSER)
+    second.login.start("ann@example.org", BROWSER)
     with pytest.raises(RateLimited):
-        first.login.start("ann@example.org", BROWSER).flow
+        first.login.start("ann@example.org", BROWSER)

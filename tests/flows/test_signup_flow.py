@@ -7,13 +7,20 @@ from sqlalchemy import select
 
 from tests.flows.helpers import BROWSER, last_code, queued
 from tests.flows.test_login_flow import make_account
-from vitalkey.adapters.db import schema as t
 from vitalkey.adapters.clock import FrozenClock
+from vitalkey.adapters.db import schema as t
 from vitalkey.container import Container
 from vitalkey.domain.errors import InvalidInput, PolicyNotAccepted, WrongCode, WrongState
 
-DETAILS = {"first_name": "Bo", "last_name": "Chen", "birth_date": "1985-02-03", "sex": "male", "units": "imperial",
-           "height_ft": "5", "height_in": "9"}
+DETAILS = {
+    "first_name": "Bo",
+    "last_name": "Chen",
+    "birth_date": "1985-02-03",
+    "sex": "male",
+    "units": "imperial",
+    "height_ft": "5",
+    "height_in": "9",
+}
 
 
 def test_complete_sign_up(container: Container, clock: FrozenClock) -> None:

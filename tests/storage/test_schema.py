@@ -18,7 +18,7 @@ from vitalkey.container import Container
 def test_migrations_match_the_schema_in_code(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
-        assert migrate.current(engine) == migrate.head()
+        assert migrate.current(engine) == migrate.head() == migrate.HEAD
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), t.metadata)
         assert diff == []

@@ -6,7 +6,14 @@ from vitalkey.domain.accounts import Sex, Units, clean_height_cm, clean_profile,
 from vitalkey.domain.errors import InvalidInput
 
 TODAY = date(2026, 1, 15)
-GOOD = {"first_name": "Ann", "last_name": "Lee", "birth_date": "1990-05-01", "sex": "female", "units": "metric", "height_cm": "168"}
+GOOD = {
+    "first_name": "Ann",
+    "last_name": "Lee",
+    "birth_date": "1990-05-01",
+    "sex": "female",
+    "units": "metric",
+    "height_cm": "168",
+}
 
 
 def test_a_good_profile() -> None:

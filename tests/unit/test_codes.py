@@ -12,8 +12,14 @@ KEY = b"k" * 32
 
 def stored(code: str = "123456", **changes: object) -> StoredCode:
     values: dict[str, object] = {
-        "flow_id": "f1", "purpose": "email", "code_hmac": codes.code_hmac(KEY, "f1", "email", code),
-        "expires_at": NOW + timedelta(minutes=10), "attempts": 0, "sends": 1, "last_sent_at": NOW, "used_at": None,
+        "flow_id": "f1",
+        "purpose": "email",
+        "code_hmac": codes.code_hmac(KEY, "f1", "email", code),
+        "expires_at": NOW + timedelta(minutes=10),
+        "attempts": 0,
+        "sends": 1,
+        "last_sent_at": NOW,
+        "used_at": None,
     }
     values.update(changes)
     return StoredCode(**values)  # type: ignore[arg-type]

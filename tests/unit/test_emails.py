@@ -20,7 +20,9 @@ def test_likely_typos_get_a_suggestion(typed: str, meant: str) -> None:
     assert suggest_correction(normalize_email(typed)) == meant
 
 
-@pytest.mark.parametrize("fine", ["ann@gmail.com", "ann@example.org", "ann@withings.com", "ann@company.de", "ann@qq.com"])
+@pytest.mark.parametrize(
+    "fine", ["ann@gmail.com", "ann@example.org", "ann@withings.com", "ann@company.de", "ann@qq.com"]
+)
 def test_good_addresses_get_none(fine: str) -> None:
     assert suggest_correction(normalize_email(fine)) is None
 
@@ -31,8 +33,20 @@ def test_normalize_lowercases_domain_only_and_keys_casefold() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "   ", "ann", "ann@", "@example.org", "ann@@example.org", "ann@localhost", "a b@example.org",
-            "ann@example..org", "x" * 250 + "@example.org", "ann@exa\x00mple.org"],
+    "bad",
+    [
+        "",
+        "   ",
+        "ann",
+        "ann@",
+        "@example.org",
+        "ann@@example.org",
+        "ann@localhost",
+        "a b@example.org",
+        "ann@example..org",
+        "x" * 250 + "@example.org",
+        "ann@exa\x00mple.org",
+    ],
 )
 def test_bad_addresses_are_refused(bad: str) -> None:
     with pytest.raises(InvalidEmail):

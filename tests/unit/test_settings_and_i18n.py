@@ -18,8 +18,13 @@ def test_environment_beats_toml_beats_defaults(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "environ",
-    [{"VITALKEY_PORT": "eighty"}, {"VITALKEY_SMTP_SECURITY": "ssl3"}, {"VITALKEY_MAIL_LIMIT_PER_IP": "many"},
-     {"VITALKEY_DEV_MODE": "false"}, {"VITALKEY_DEV_MODE": "maybe"}],
+    [
+        {"VITALKEY_PORT": "eighty"},
+        {"VITALKEY_SMTP_SECURITY": "ssl3"},
+        {"VITALKEY_MAIL_LIMIT_PER_IP": "many"},
+        {"VITALKEY_DEV_MODE": "false"},
+        {"VITALKEY_DEV_MODE": "maybe"},
+    ],
 )
 def test_bad_settings_are_refused_with_a_reason(environ: dict[str, str]) -> None:
     with pytest.raises(SettingsError):
@@ -39,8 +44,18 @@ def test_parse_limit() -> None:
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [(None, "en"), ("de-DE,de;q=0.9", "de"), ("fr-CA", "fr"), ("ja", "ja"), ("zh-CN,zh;q=0.9", "zh-Hans"),
-     ("es, fr;q=0.5", "fr"), ("en;q=0.2, ja;q=0.8", "ja"), ("xx", "en"), ("de;q=0", "en"), ("de;q=abc, fr", "fr")],
+    [
+        (None, "en"),
+        ("de-DE,de;q=0.9", "de"),
+        ("fr-CA", "fr"),
+        ("ja", "ja"),
+        ("zh-CN,zh;q=0.9", "zh-Hans"),
+        ("es, fr;q=0.5", "fr"),
+        ("en;q=0.2, ja;q=0.8", "ja"),
+        ("xx", "en"),
+        ("de;q=0", "en"),
+        ("de;q=abc, fr", "fr"),
+    ],
 )
 def test_accept_language(header: str | None, expected: str) -> None:
     assert negotiate(header) == expected

@@ -55,8 +55,15 @@ def web_sign_up(client: TestClient, mailbox: Mailbox, email: str, **details: str
     code = code_in(mailbox.wait_for(email))
     post_form(client, flow_url, {"action": "code", "code": code})
     post_form(client, flow_url, {"action": "policy", "accept": "yes"})
-    values = {"first_name": "Ann", "last_name": "Lee", "birth_date": "1990-05-01", "sex": "female", "units": "metric",
-              "height_cm": "168", **details}
+    values = {
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "birth_date": "1990-05-01",
+        "sex": "female",
+        "units": "metric",
+        "height_cm": "168",
+        **details,
+    }
     post_form(client, flow_url, {"action": "details", **values})
     return post_form(client, flow_url, {"action": "skip_two_factor"})
 

@@ -9,8 +9,14 @@ from starlette.testclient import TestClient
 
 from tests.conftest import Mailbox, code_in
 
-DETAILS = {"first_name": "Ann", "last_name": "Lee", "birth_date": "1990-05-01", "sex": "female", "units": "metric",
-           "height_cm": 168}
+DETAILS = {
+    "first_name": "Ann",
+    "last_name": "Lee",
+    "birth_date": "1990-05-01",
+    "sex": "female",
+    "units": "metric",
+    "height_cm": 168,
+}
 
 
 def api_sign_up(client: TestClient, mailbox: Mailbox, email: str) -> dict[str, Any]:
@@ -61,7 +67,9 @@ def test_profile_patch_validates(client: TestClient, mailbox: Mailbox) -> None:
     token = api_sign_up(client, mailbox, "ann@example.org")["session_token"]
     bad = client.patch("/api/v1/account", headers=bearer(token), json={**DETAILS, "height_cm": 20})
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_input" and bad.json()["field"] == "height_cm"
-    good = client.patch("/api/v1/account", headers=bearer(token), json={**DETAILS, "first_name": "Anna", "language": "ja"})
+    good = client.patch(
+        "/api/v1/account", headers=bearer(token), json={**DETAILS, "first_name": "Anna", "language": "ja"}
+    )
     assert good.json()["first_name"] == "Anna" and good.json()["language"] == "ja"
 
 
@@ -136,11 +144,15 @@ def test_resend_too_soon_is_429_with_retry_after(client: TestClient) -> None:
 def test_malformed_requests(client: TestClient) -> None:
     invalid_json = client.post("/api/v1/login", content=b"{nope", headers={"content-type": "application/json"})
     assert invalid_json.status_code == 400 and invalid_json.json()["error"] == "invalid_json"
-    bad_utf8 = client.post("/api/v1/login", content=b'{"email": "\xff\xfe@x.org"}', headers={"content-type": "application/json"})
+    bad_utf8 = client.post(
+        "/api/v1/login", content=b'{"email": "\xff\xfe@x.org"}', headers={"content-type": "application/json"}
+    )
     assert bad_utf8.status_code == 400
     form = client.post("/api/v1/login", data={"email": "a@example.org"})
     assert form.status_code == 415 and form.json()["error"] == "unsupported_media_type"
-    huge = client.post("/api/v1/login", content=b'{"email": "' + b"a" * 70_000 + b'"}', headers={"content-type": "application/json"})
+    huge = client.post(
+        "/api/v1/login", content=b'{"email": "' + b"a" * 70_000 + b'"}', headers={"content-type": "application/json"}
+    )
     assert huge.status_code == 413 and huge.json()["error"] == "body_too_large"
     assert client.get("/api/v1/nothing").json()["error"] == "not_found"
     assert client.put("/api/v1/login").status_code == 405

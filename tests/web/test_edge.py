@@ -15,7 +15,11 @@ from vitalkey.observability import configure_logging
 
 
 def test_overlong_and_malformed_addresses_on_the_page(client: TestClient) -> None:
-    for bad, message in (("a" * 250 + "@example.org", "too long"), ("nope", "valid email address"), ("", "Please enter")):
+    for bad, message in (
+        ("a" * 250 + "@example.org", "too long"),
+        ("nope", "valid email address"),
+        ("", "Please enter"),
+    ):
         page = post_form(client, "/login", {"email": bad})
         assert page.status_code == 400 and message in page.text
         assert 'aria-invalid="true"' in page.text
@@ -23,8 +27,11 @@ def test_overlong_and_malformed_addresses_on_the_page(client: TestClient) -> Non
 
 def test_invalid_utf8_form(client: TestClient) -> None:
     token = csrf_of(client.get("/login").text)
-    page = client.post("/login", content=f"csrf_token={token}&email=%FF%FE".encode(),
-                       headers={"content-type": "application/x-www-form-urlencoded"})
+    page = client.post(
+        "/login",
+        content=f"csrf_token={token}&email=%FF%FE".encode(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert page.status_code == 400 and "could not be read" in page.text
     raw = client.post("/login", content=b"email=\xff", headers={"content-type": "application/x-www-form-urlencoded"})
     assert raw.status_code == 400
@@ -50,8 +57,13 @@ def test_ops_endpoints(client: TestClient, mailbox: Mailbox) -> None:
     post_form(client, str(page.url.path), {"action": "code", "code": "000001"})
     mailbox.wait_for("ann@example.org")
     metrics = client.get("/metrics").text
-    for name in ("vitalkey_http_requests_total", "vitalkey_mails_sent_total", "vitalkey_signups_total",
-                 "vitalkey_signins_total", "vitalkey_code_failures_total"):
+    for name in (
+        "vitalkey_http_requests_total",
+        "vitalkey_mails_sent_total",
+        "vitalkey_signups_total",
+        "vitalkey_signins_total",
+        "vitalkey_code_failures_total",
+    ):
         assert name in metrics
     assert re.search(r'vitalkey_code_failures_total\{reason="wrong_code"\} [1-9]', metrics)
 
@@ -89,8 +101,17 @@ def test_logs_never_carry_codes_tokens_or_cookies(make_client: ClientFactory, ma
         code = code_in(mailbox.wait_for("ann@example.org"))
         client.post(f"/api/v1/signup/{flow['id']}/code", json={"code": code})
         client.post(f"/api/v1/signup/{flow['id']}/policy", json={"accept": True})
-        client.post(f"/api/v1/signup/{flow['id']}/details", json={
-            "first_name": "A", "last_name": "B", "birth_date": "1990-01-01", "sex": "male", "units": "metric", "height_cm": 180})
+        client.post(
+            f"/api/v1/signup/{flow['id']}/details",
+            json={
+                "first_name": "A",
+                "last_name": "B",
+                "birth_date": "1990-01-01",
+                "sex": "male",
+                "units": "metric",
+                "height_cm": 180,
+            },
+        )
         token = client.post(f"/api/v1/signup/{flow['id']}/two-factor", json={"choice": "skip"}).json()["session_token"]
         client.get("/api/v1/account", headers={"authorization": f"Bearer {token}"})
     logged = stream.getvalue()

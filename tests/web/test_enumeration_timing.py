@@ -22,8 +22,15 @@ TOLERANCE_MS = 3.0
 @pytest.fixture
 def quiet_client(tmp_path: Path, sqlite_url: str) -> TestClient:
     # No relay: the request path alone is measured. Limits raised: this measures timing, not limits.
-    container = build(make_settings(tmp_path, sqlite_url, relay_in_process=False,
-                                    mail_limit_per_address="100000/60", mail_limit_per_ip="100000/60"))
+    container = build(
+        make_settings(
+            tmp_path,
+            sqlite_url,
+            relay_in_process=False,
+            mail_limit_per_address="100000/60",
+            mail_limit_per_ip="100000/60",
+        )
+    )
     make_account(container, "known@example.org")
     return TestClient(create_app(container, run_relay=False))
 
@@ -51,8 +58,8 @@ def test_page_sign_in_and_sign_up_start_timing(quiet_client: TestClient) -> None
     token = csrf_of(quiet_client.get("/login").text)
     for url in ("/login", "/signup"):
         known, unknown = _medians(
-            lambda a, url=url: quiet_client.post(
-                url, data={"email": a, "csrf_token": token}, follow_redirects=False
-            ).status_code
+            lambda a, url=url: (
+                quiet_client.post(url, data={"email": a, "csrf_token": token}, follow_redirects=False).status_code
+            )
         )
         assert abs(known - unknown) < TOLERANCE_MS, (url, known, unknown)

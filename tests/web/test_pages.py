@@ -26,12 +26,34 @@ def test_sign_up_end_to_end(client: TestClient, mailbox: Mailbox) -> None:
     assert refused.status_code == 400 and "Please accept the privacy policy" in refused.text
     details = post_form(client, flow_url, {"action": "policy", "accept": "yes"})
     assert "Your details" in details.text
-    bad = post_form(client, flow_url, {"action": "details", "first_name": "Ann", "last_name": "Lee",
-                                       "birth_date": "2030-01-01", "sex": "female", "units": "metric", "height_cm": "168"})
+    bad = post_form(
+        client,
+        flow_url,
+        {
+            "action": "details",
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "birth_date": "2030-01-01",
+            "sex": "female",
+            "units": "metric",
+            "height_cm": "168",
+        },
+    )
     assert bad.status_code == 400 and "cannot be in the future" in bad.text
     assert 'value="Ann"' in bad.text  # what was typed is kept
-    offer = post_form(client, flow_url, {"action": "details", "first_name": "Ann", "last_name": "Lee",
-                                         "birth_date": "1990-05-01", "sex": "female", "units": "metric", "height_cm": "168"})
+    offer = post_form(
+        client,
+        flow_url,
+        {
+            "action": "details",
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "birth_date": "1990-05-01",
+            "sex": "female",
+            "units": "metric",
+            "height_cm": "168",
+        },
+    )
     assert "Protect your account" in offer.text and "Skip for now" in offer.text
     done = post_form(client, flow_url, {"action": "skip_two_factor"}, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"].startswith("/account")
@@ -47,8 +69,10 @@ def test_existing_address_gets_the_same_pages(client: TestClient, mailbox: Mailb
     known = post_form(client, "/signup", {"email": "ann@example.org"})
     fresh = post_form(client, "/signup", {"email": "new@example.org"})
     assert known.status_code == fresh.status_code == 200
-    assert known.text.replace("ann@example.org", "X").split("<main")[1].split("/signup/")[0] == \
-        fresh.text.replace("new@example.org", "X").split("<main")[1].split("/signup/")[0]
+    assert (
+        known.text.replace("ann@example.org", "X").split("<main")[1].split("/signup/")[0]
+        == fresh.text.replace("new@example.org", "X").split("<main")[1].split("/signup/")[0]
+    )
     notice = mailbox.wait_for("ann@example.org", 2)
     assert "Someone tried to create" in notice["Subject"] and "/login" in text_of(notice)
 
@@ -106,8 +130,16 @@ def test_sessions_listed_and_ended(make_client: ClientFactory, mailbox: Mailbox)
 
 def test_profile_edit(client: TestClient, mailbox: Mailbox) -> None:
     web_sign_up(client, mailbox, "ann@example.org")
-    data = {"first_name": "Anna", "last_name": "Lee", "birth_date": "1990-05-01", "sex": "female", "units": "imperial",
-            "height_ft": "5", "height_in": "6", "language": "en"}
+    data = {
+        "first_name": "Anna",
+        "last_name": "Lee",
+        "birth_date": "1990-05-01",
+        "sex": "female",
+        "units": "imperial",
+        "height_ft": "5",
+        "height_in": "6",
+        "language": "en",
+    }
     saved = post_form(client, "/account", data, action_url="/account/profile")
     assert 'value="Anna"' in saved.text and 'value="167.6"' in saved.text
     bad = post_form(client, "/account", {**data, "first_name": ""}, action_url="/account/profile")

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from schemathesis.checks import ignored_auth, positive_data_acceptance
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import ignored_auth, positive_data_acceptance
 from starlette.applications import Starlette
 
 from tests.conftest import make_settings
 from vitalkey.adapters.clock import SystemClock
 from vitalkey.container import build
-from vitalkey.flows.sessions import start
 from vitalkey.domain.accounts import Profile, Sex, Units
 from vitalkey.domain.flows import Channel, Requester
+from vitalkey.flows.sessions import start
 from vitalkey.web.api import api
 from vitalkey.web.app import create_app
 
@@ -28,15 +28,24 @@ def fuzzed_app(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) 
     folder = tmp_path_factory.mktemp("fuzz")
     database = folder / "vk.sqlite3"
     database.write_bytes(sqlite_template.read_bytes())
-    container = build(make_settings(folder, f"sqlite:///{database}", relay_in_process=False,
-                                    mail_limit_per_ip="100000/60"), clock=SystemClock())
+    container = build(
+        make_settings(folder, f"sqlite:///{database}", relay_in_process=False, mail_limit_per_ip="100000/60"),
+        clock=SystemClock(),
+    )
     now = container.clock.now()
     with container.uow.begin() as tx:
-        account = tx.accounts.create("fuzz@example.org", "fuzz@example.org", "en",
-                                     Profile("F", "Z", now.date().replace(year=1990), Sex.MALE, 180.0, Units.METRIC),
-                                     "2026-01", now)
+        account = tx.accounts.create(
+            "fuzz@example.org",
+            "fuzz@example.org",
+            "en",
+            Profile("F", "Z", now.date().replace(year=1990), Sex.MALE, 180.0, Units.METRIC),
+            "2026-01",
+            now,
+        )
         assert account is not None
-        TOKEN["value"] = start(container.deps, tx, account, Requester("127.0.0.1", "fuzz", "en", Channel.API), ("email_code",)).token
+        TOKEN["value"] = start(
+            container.deps, tx, account, Requester("127.0.0.1", "fuzz", "en", Channel.API), ("email_code",)
+        ).token
     yield create_app(container, run_relay=False)
     container.close()
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-
-from limits import RateLimitItemPerSecond
-from limits.storage import RedisStorage
-from limits.strategies import FixedWindowRateLimiter
+from typing import Any
 
 from vitalkey.ports import Transaction
 
@@ -25,7 +22,12 @@ class RedisRateLimiter:
     """The same limits in Redis (``limits``' fixed window), for many hosts at scale."""
 
     def __init__(self, url: str) -> None:
+        from limits import RateLimitItemPerSecond  # imported only when Redis is configured
+        from limits.storage import RedisStorage
+        from limits.strategies import FixedWindowRateLimiter
+
+        self.item: Any = RateLimitItemPerSecond
         self.limiter = FixedWindowRateLimiter(RedisStorage(url))
 
     def hit(self, tx: Transaction, key: str, limit: int, window_s: int, now: datetime) -> bool:
-        return bool(self.limiter.hit(RateLimitItemPerSecond(limit, window_s), "vitalkey", key))
+        return bool(self.limiter.hit(self.item(limit, window_s), "vitalkey", key))
