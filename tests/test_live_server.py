@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -77,7 +78,7 @@ def test_embedded_default_starts_and_prints_its_url(tmp_path: Path) -> None:
                 mails = json.loads(r.read())["mails"]
             if mails:
                 break
-            __import__("time").sleep(0.05)
+            time.sleep(0.05)
         assert mails and mails[0]["recipient"] == "dev@example.org"
     finally:
         stop_server(server)
@@ -108,6 +109,7 @@ def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:
     run = subprocess.run(
         [str(Path(sys.executable).with_name("vitalkey")), "serve"],
         capture_output=True,
+        check=False,
         text=True,
         env={"VITALKEY_PORT": "eighty", "VITALKEY_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from contextlib import redirect_stderr
 
 from starlette.testclient import TestClient
@@ -84,7 +85,7 @@ def test_dev_mail_exists_only_in_dev_mode(make_client: ClientFactory) -> None:
         listing = dev.get("/dev/mail", headers={"accept": "application/json"}).json()["mails"]
         if listing:
             break
-        __import__("time").sleep(0.05)
+        time.sleep(0.05)
     assert listing[0]["recipient"] == "bo@example.org"
     assert "Confirm" in dev.get("/dev/mail").text or "confirmation" in dev.get("/dev/mail").text
     assert dev.get(f"/dev/mail/{listing[0]['id']}").headers["content-security-policy"].endswith("sandbox")
