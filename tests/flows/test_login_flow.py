@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy import text
 
 from tests.flows.helpers import BROWSER, last_code, queued
 from vitalkey.adapters.clock import FrozenClock
@@ -17,6 +18,7 @@ from vitalkey.domain.errors import (
     FlowDead,
     FlowExpired,
     FlowNotFound,
+    NotAuthenticated,
     RateLimited,
     ResendLimit,
     ResendTooSoon,
@@ -195,3 +197,40 @@ def test_rate_limits_hold_across_processes(make_container: object, clock: Frozen
     second.login.start("ann@example.org", BROWSER)
     with pytest.raises(RateLimited):
         first.login.start("ann@example.org", BROWSER)
+
+
+def test_wrong_codes_are_audited(container: Container) -> None:
+    make_account(container)
+    flow = container.login.start("ann@example.org", BROWSER).flow
+    with pytest.raises(WrongCode):
+        container.login.submit_code(
+            flow.id, "000000" if last_code(container, "ann@example.org") != "000000" else "1" * 6, BROWSER
+        )
+    with container.engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(text("SELECT event, details FROM audit ORDER BY id"))]
+    assert [r[0] for r in rows] == ["code.sent", "code.rejected"] and "wrong_code" in str(rows[1][1])
+
+
+def test_sessions_end_after_idle_and_absolute_timeouts(container: Container, clock: FrozenClock) -> None:
+    make_account(container)
+    flow = container.login.start("ann@example.org", BROWSER).flow
+    token = container.login.submit_code(flow.id, last_code(container, "ann@example.org"), BROWSER).token
+    clock.advance(minutes=59)
+    assert container.sessions.authenticate(token)  # activity refreshes the idle clock
+    clock.advance(minutes=59)
+    assert container.sessions.authenticate(token)
+    clock.advance(minutes=61)
+    with pytest.raises(NotAuthenticated):
+        container.sessions.authenticate(token)
+
+
+def test_sessions_end_after_thirty_days_even_when_active(container: Container, clock: FrozenClock) -> None:
+    make_account(container)
+    flow = container.login.start("ann@example.org", BROWSER).flow
+    token = container.login.submit_code(flow.id, last_code(container, "ann@example.org"), BROWSER).token
+    for _ in range(30 * 24 * 60 // 59):  # active every 59 minutes, for just under 30 days
+        clock.advance(minutes=59)
+        container.sessions.authenticate(token)
+    clock.advance(minutes=59)
+    with pytest.raises(NotAuthenticated):
+        container.sessions.authenticate(token)

@@ -48,7 +48,7 @@ def test_complete_sign_up(container: Container, clock: FrozenClock) -> None:
     assert account.policy_version == "2026-01" and account.policy_accepted_at == clock.now()
     with container.engine.connect() as conn:
         events = [row.event for row in conn.execute(select(t.audit.c.event).order_by(t.audit.c.id))]
-    assert events == ["signup.completed", "session.started"]
+    assert events == ["code.sent", "signup.policy_accepted", "signup.completed", "session.started"]
 
 
 def test_existing_address_walks_the_same_pages_and_owner_is_told(container: Container) -> None:

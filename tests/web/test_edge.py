@@ -41,6 +41,8 @@ def test_invalid_utf8_form(client: TestClient) -> None:
 def test_body_over_64_kib_on_a_page(client: TestClient) -> None:
     page = client.post("/login", data={"email": "a" * 70_000})
     assert page.status_code == 413 and "too large" in page.text
+    client.get("/lang/ja")
+    assert "64 KiB" in client.post("/login", data={"email": "a" * 70_000}).text
 
 
 def test_unknown_action_and_dead_flow_pages(client: TestClient) -> None:

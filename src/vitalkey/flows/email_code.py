@@ -112,12 +112,13 @@ def _queue(
         ),
         now,
     )
+    tx.audit.record("code.sent", now, None, flow_kind=flow.kind.value, template=template, send=sends)
 
 
 def judge(deps: FlowDeps, stored: StoredCode | None, code: str, now: datetime) -> None:
-    """Decide on an attempt already counted (``tx.codes.count_attempt``, in its own committed
-    transaction, before this comparison). Returns when the code is right; the caller then
-    consumes it with :func:`consume` together with its state change."""
+    """Decide on an attempt already counted (``tx.codes.count_attempt``, its own statement, run
+    before this comparison). Returns when the code is right; the caller then consumes it with
+    :func:`consume` together with its state change."""
     if stored is None:
         raise CodeUsed()
     policy = deps.code_policy

@@ -123,6 +123,8 @@ class EmailCodeFlow(ABC):
                 refused = dead
             except DomainError as wrong:
                 refused = wrong  # leave the block normally: the counted attempt is committed
+            if refused is not None:
+                tx.audit.record("code.rejected", now, None, flow_kind=flow.kind.value, reason=refused.code)
             if refused is None:
                 email_code.consume(self.deps, tx, flow)
                 return on_right(tx, flow, state)

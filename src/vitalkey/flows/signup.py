@@ -69,7 +69,9 @@ class SignupFlow(EmailCodeFlow):
         return self._step(
             flow,
             "policy_accepted",
-            None,
+            lambda tx: tx.audit.record(
+                "signup.policy_accepted", now, None, version=self.deps.policy_version, ip=req.ip
+            ),
             policy_version=self.deps.policy_version,
             policy_accepted_at=now.isoformat(),
         )

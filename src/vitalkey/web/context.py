@@ -17,10 +17,10 @@ from vitalkey.domain.i18n import N_
 from vitalkey.domain.tokens import keyed_digest, new_token, same
 from vitalkey.i18n import LANGUAGES, negotiate, supported
 from vitalkey.web.errors import HttpError
+from vitalkey.web.middleware import LANG_COOKIE
 
 T = TypeVar("T")
 
-LANG_COOKIE = "vk_lang"
 P = ParamSpec("P")
 R = TypeVar("R")
 

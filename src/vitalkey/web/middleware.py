@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import html
 import re
+from http.cookies import SimpleCookie
 import secrets
 import time
 from typing import Any
 
+import msgspec
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vitalkey.domain.i18n import N_
+from vitalkey.i18n import negotiate, supported, translations
 from vitalkey.observability import REQUEST_SECONDS, REQUESTS, logger
 
 log = logger("vitalkey.http")
+LANG_COOKIE = "vk_lang"
+TOO_LARGE = N_("The request is too large (more than 64 KiB).")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 CSP = (
@@ -43,7 +50,7 @@ class EdgeMiddleware:
 
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            await self._too_large(send, is_api, request_id)
+            await self._too_large(send, is_api, request_id, headers)
             self._finish(scope, 413, started)
             return
 
@@ -79,7 +86,7 @@ class EdgeMiddleware:
         try:
             await self.app(scope, limited_receive, send_with_headers)
         except BodyTooLarge:
-            await self._too_large(send, is_api, request_id)
+            await self._too_large(send, is_api, request_id, headers)
             status_holder["status"] = 413
         finally:
             self._finish(scope, status_holder["status"], started)
@@ -92,26 +99,26 @@ class EdgeMiddleware:
         REQUEST_SECONDS.labels(route=route).observe(elapsed)
         log.info("request", method=scope["method"], route=route, status=status, ms=round(elapsed * 1000, 2))
 
-    async def _too_large(self, send: Send, is_api: bool, request_id: str) -> None:
+    async def _too_large(self, send: Send, is_api: bool, request_id: str, headers: dict[bytes, bytes]) -> None:
+        message = translations(_language(headers)).gettext(TOO_LARGE)
         if is_api:
-            body = b'{"error":"body_too_large","message":"The request body is larger than 64 KiB."}'
+            body = msgspec.json.encode({"error": "body_too_large", "message": message})
             content_type = b"application/json"
         else:
-            body = b"<!doctype html><title>Too large</title><p>The form you sent is too large (more than 64 KiB).</p>"
+            body = f"<!doctype html><title>413</title><p>{html.escape(message)}</p>".encode()
             content_type = b"text/html; charset=utf-8"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", content_type),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", request_id.encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
+        await send({
+            "type": "http.response.start", "status": 413,
+            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
+                        (b"x-request-id", request_id.encode()), (b"connection", b"close")],
+        })
         await send({"type": "http.response.body", "body": body})
+
+
+def _language(headers: dict[bytes, bytes]) -> str:
+    cookies = SimpleCookie(headers.get(b"cookie", b"").decode("latin-1"))
+    chosen = supported(cookies[LANG_COOKIE].value) if LANG_COOKIE in cookies else None
+    return chosen or negotiate(headers.get(b"accept-language", b"").decode("latin-1"))
 
 
 def _route_of(scope: Scope) -> str:
