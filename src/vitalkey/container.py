@@ -112,6 +112,7 @@ def default_sender(settings: Settings, engine: Engine) -> MailSender:
                 settings.smtp_username,
                 settings.smtp_password,
                 settings.smtp_timeout_s,
+                settings.smtp_ca_file,
             )
         )
     if settings.dev_mode:

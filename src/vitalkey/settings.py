@@ -48,6 +48,7 @@ class Settings:
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_timeout_s: float = 10.0
+    smtp_ca_file: str = ""  # a private CA for the SMTP server's certificate; default: the system's
     mail_console: bool = True
     relay_in_process: bool = True
     relay_batch: int = 100

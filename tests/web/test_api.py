@@ -154,8 +154,9 @@ def test_malformed_requests(client: TestClient) -> None:
         "/api/v1/login", content=b'{"email": "' + b"a" * 70_000 + b'"}', headers={"content-type": "application/json"}
     )
     assert huge.status_code == 413 and huge.json()["error"] == "body_too_large"
-    german = client.post("/api/v1/login", content=b"x" * 70_000, headers={"content-type": "application/json",
-                                                                         "accept-language": "de"})
+    german = client.post(
+        "/api/v1/login", content=b"x" * 70_000, headers={"content-type": "application/json", "accept-language": "de"}
+    )
     assert german.json()["message"] != huge.json()["message"]
     assert client.get("/api/v1/nothing").json()["error"] == "not_found"
     assert client.put("/api/v1/login").status_code == 405

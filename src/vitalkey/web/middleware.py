@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import html
 import re
-from http.cookies import SimpleCookie
 import secrets
 import time
+from http.cookies import SimpleCookie
 from typing import Any
 
 import msgspec
@@ -107,11 +107,18 @@ class EdgeMiddleware:
         else:
             body = f"<!doctype html><title>413</title><p>{html.escape(message)}</p>".encode()
             content_type = b"text/html; charset=utf-8"
-        await send({
-            "type": "http.response.start", "status": 413,
-            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
-                        (b"x-request-id", request_id.encode()), (b"connection", b"close")],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id.encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

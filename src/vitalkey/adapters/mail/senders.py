@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ssl
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -48,9 +49,12 @@ class SmtpSender:
         username: str = "",
         password: str = "",
         timeout: float = 10.0,
+        ca_file: str = "",
     ) -> None:
         self.host, self.port, self.security = host, port, security
         self.username, self.password, self.timeout = username, password, timeout
+        # The system's trust store, or a private CA; certificates and host names are always checked.
+        self.tls_context = ssl.create_default_context(cafile=ca_file or None)
 
     async def deliver(self, mails: Sequence[RenderedMail], now: datetime) -> list[str | None]:
         client = aiosmtplib.SMTP(
@@ -59,6 +63,7 @@ class SmtpSender:
             timeout=self.timeout,
             use_tls=self.security == "tls",
             start_tls=self.security == "starttls",
+            tls_context=self.tls_context if self.security != "none" else None,
         )
         try:
             await client.connect()
