@@ -18,8 +18,9 @@ from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.i18n import supported
 from vitalkey.observability import CODE_FAILURES, SIGNINS, SIGNUPS
 from vitalkey.web.api import CODE_ERRORS
-from vitalkey.web.context import LANG_COOKIE, blocking, check_csrf, cookie_name, read_form, requester, set_csrf_cookie
+from vitalkey.web.context import blocking, check_csrf, cookie_name, read_form, requester, set_csrf_cookie
 from vitalkey.web.errors import HttpError, status_of
+from vitalkey.web.middleware import LANG_COOKIE
 from vitalkey.web.render import page
 
 SESSION = "vk_session"
