@@ -41,3 +41,4 @@ class Connection:
         if self.writer is not None:
             self.writer.close()
             await self.writer.wait_closed()
+        self.reader = self.writer = None

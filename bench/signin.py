@@ -34,7 +34,32 @@ from vitalkey.adapters.db.engine import make_engine
 from vitalkey.domain.accounts import Profile, Sex, Units
 
 PG_ADMIN = os.environ.get("VITALKEY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-VITALKEY = str(Path(sys.executable).with_name("vitalkey"))
+ROOT = Path(__file__).resolve().parents[1]
+SERVER_ENV = ROOT / "bench" / ".venv-prod"
+VITALKEY = str(SERVER_ENV / "bin" / "vitalkey")
+
+
+def install_server() -> None:
+    """The server as it is deployed: runtime dependencies only, bytecode compiled, not editable."""
+    uv = ROOT / ".tools" / "bin" / "uv"
+    subprocess.run(
+        [
+            str(uv),
+            "sync",
+            "--frozen",
+            "--quiet",
+            "--no-dev",
+            "--no-editable",
+            "--compile-bytecode",
+            "--reinstall-package",
+            "vitalkey",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(SERVER_ENV)},
+        check=True,
+    )
+
+
 ACCOUNTS = 20_000
 
 
@@ -168,46 +193,80 @@ async def healthz_rate(port: int, seconds: float, concurrency: int) -> float:
     return done / (time.perf_counter() - began)
 
 
-async def signin_rate(port: int, url: str, seconds: float, concurrency: int) -> tuple[float, int]:
-    """Waves of ``concurrency`` sign-ins: start all, read their codes in one query, verify all."""
-    engine = make_engine(url)
+class CodeReader:
+    """Reads the codes of many pending flows from the outbox in one query every few milliseconds,
+    so that each simulated user goes on as soon as its code is there (no lock-step waves)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        self.pending: dict[str, asyncio.Future[str]] = {}
+
+    async def code(self, flow_id: str) -> str:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.pending[flow_id] = future
+        return await future
+
+    def _read(self, keys: list[str]) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.outbox.c.idempotency_key, t.outbox.c.payload).where(t.outbox.c.idempotency_key.in_(keys))
+            )
+            return {key.split(":")[1]: payload["code"] for key, payload in rows}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if self.pending:
+                wanted = list(self.pending)
+                found = await asyncio.to_thread(self._read, [f"login:{f}:email:1" for f in wanted])
+                for flow_id, code in found.items():
+                    self.pending.pop(flow_id).set_result(code)
+            await asyncio.sleep(0.002)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+async def signin_rate(
+    port: int, url: str, seconds: float, concurrency: int, fresh_connections: bool = True
+) -> tuple[float, int]:
+    """``concurrency`` simulated users, each signing in again and again: start, code, verify.
+    Each sign-in opens its own connection, as an app does when a user signs in: with long-lived
+    keep-alive connections, which server process gets the load depends on who accepted them."""
+    reader = CodeReader(url)
+    stop = asyncio.Event()
+    reading = asyncio.create_task(reader.run(stop))
+    connections = await open_connections(port, concurrency)
     done = failures = 0
     counter = 0
-    connections = await open_connections(port, concurrency)
     deadline = time.perf_counter() + seconds
-    began = time.perf_counter()
-    while time.perf_counter() < deadline:
-        emails = [f"user{(counter + i) % ACCOUNTS}@example.org" for i in range(concurrency)]
-        counter += concurrency
-        started = await asyncio.gather(
-            *(c.request("POST", "/api/v1/login", {"email": e}) for c, e in zip(connections, emails, strict=True))
-        )
-        flow_ids = [body["id"] for status, body in started if status == 201]
-        failures += concurrency - len(flow_ids)
 
-        def codes(flow_ids: list[str] = flow_ids) -> dict[str, str]:
-            with engine.connect() as conn:
-                rows = conn.execute(
-                    select(t.outbox.c.idempotency_key, t.outbox.c.payload)
-                    .where(t.outbox.c.id > 0)
-                    .where(t.outbox.c.idempotency_key.in_([f"login:{f}:email:1" for f in flow_ids]))
-                )
-                return {key.split(":")[1]: payload["code"] for key, payload in rows}
-
-        found = await asyncio.to_thread(codes)
-        verified = await asyncio.gather(
-            *(
-                c.request("POST", f"/api/v1/login/{f}/code", {"code": found[f]})
-                for c, f in zip(connections, flow_ids, strict=False)
+    async def user(connection: Connection) -> None:
+        nonlocal done, failures, counter
+        while time.perf_counter() < deadline:
+            counter += 1
+            status, flow = await connection.request(
+                "POST", "/api/v1/login", {"email": f"user{counter % ACCOUNTS}@example.org"}
             )
-        )
-        ok = sum(1 for status, _ in verified if status == 200)
-        done += ok
-        failures += len(verified) - ok
+            if status != 201:
+                failures += 1
+                continue
+            code = await reader.code(flow["id"])
+            status, _ = await connection.request("POST", f"/api/v1/login/{flow['id']}/code", {"code": code})
+            if status == 200:
+                done += 1
+            else:
+                failures += 1
+            if fresh_connections:
+                await connection.close()  # the next sign-in comes on a new connection
+
+    began = time.perf_counter()
+    await asyncio.gather(*(user(c) for c in connections))
     elapsed = time.perf_counter() - began
+    stop.set()
+    await reading
     for connection in connections:
         await connection.close()
-    engine.dispose()
+    reader.close()
     return done / elapsed, failures
 
 
@@ -217,6 +276,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--engines", default="sqlite,postgresql")
     args = parser.parse_args()
+    install_server()
     print(f"machine: {os.cpu_count()} cores; {args.seconds:.0f} s per measurement; concurrency {args.concurrency}")
     print(
         "| engine | processes | sign-ins/s | healthz req/s (reference) | sign-ins / reference | RSS per process (MB) | start→ready (s) | failures |"
