@@ -41,6 +41,7 @@ class Container:
     relay: OutboxRelay
     web_key: bytes  # signs CSRF tokens and binds flows to a browser
     inline_database: bool  # run database work on the event loop (SQLite) or in threads
+    dev_mailbox: DevMailbox | None  # dev mode only: the mail shown at /dev/mail
 
     def close(self) -> None:
         self.engine.dispose()
@@ -98,6 +99,7 @@ def build(settings: Settings, *, clock: Clock | None = None, sender: MailSender 
         relay=relay,
         web_key=secrets.derive(master, "web"),
         inline_database=is_sqlite(engine),
+        dev_mailbox=DevMailbox(engine) if settings.dev_mode else None,
     )
 
 

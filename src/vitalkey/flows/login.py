@@ -1,7 +1,7 @@
 """Passwordless sign-in: address → emailed "temporary identification code" → signed in.
 
-Login is an ordered list of stages (allauth ``account/stages.py``): today the emailed code is
-the only first factor; a password stage and second-factor stages are added as classes.
+Today the emailed code is the only step between the address and the session; the password (as
+another first factor) and the second factor will be added as further stages of this same flow.
 """
 
 from __future__ import annotations

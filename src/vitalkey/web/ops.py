@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from vitalkey.adapters.db import schema as t
+from vitalkey.adapters.mail.senders import DevMailbox
 from vitalkey.web.api import api, json_response
 from vitalkey.web.context import blocking
 from vitalkey.web.openapi import document
@@ -49,44 +48,26 @@ async def api_docs(request: Request) -> Response:
     return page(request, "api_docs.html", doc=openapi_document(request))
 
 
-def _dev_only(request: Request) -> Response | None:
-    if not request.app.state.container.settings.dev_mode:
-        return page(request, "not_found.html", status=404)
-    return None
+def _dev_mailbox(request: Request) -> DevMailbox | None:
+    mailbox: DevMailbox | None = request.app.state.container.dev_mailbox
+    return mailbox
 
 
 async def dev_mail(request: Request) -> Response:
-    if (refused := _dev_only(request)) is not None:
-        return refused
+    mailbox = _dev_mailbox(request)
+    if mailbox is None:
+        return page(request, "not_found.html", status=404)
     to = request.query_params.get("to", "")[:254]
-
-    def load() -> list[dict[str, object]]:
-        query = select(t.dev_mail).order_by(t.dev_mail.c.id.desc()).limit(100)
-        if to:
-            query = query.where(t.dev_mail.c.recipient == to)
-        with request.app.state.container.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
-
-    mails = await blocking(request, load)
+    mails = await blocking(request, mailbox.newest, to)
     if "application/json" in request.headers.get("accept", ""):
         return json_response({"mails": [{k: v for k, v in m.items() if k != "created_at"} for m in mails]})
     return page(request, "dev_mail.html", mails=mails, to=to)
 
 
 async def dev_mail_html(request: Request) -> Response:
-    if (refused := _dev_only(request)) is not None:
-        return refused
-    try:
-        mail_id = int(request.path_params["mail_id"])
-    except ValueError:
-        return page(request, "not_found.html", status=404)
-
-    def load() -> str | None:
-        with request.app.state.container.engine.connect() as conn:
-            html: str | None = conn.execute(select(t.dev_mail.c.html).where(t.dev_mail.c.id == mail_id)).scalar()
-            return html
-
-    html = await blocking(request, load)
+    mailbox = _dev_mailbox(request)
+    mail_id = request.path_params["mail_id"]
+    html = await blocking(request, mailbox.html, int(mail_id)) if mailbox and mail_id.isdigit() else None
     if html is None:
         return page(request, "not_found.html", status=404)
     # Shown in a sandboxed frame: the mail's HTML runs no script and reaches nothing.

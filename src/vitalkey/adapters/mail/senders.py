@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiosmtplib
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, select
 
 from vitalkey.adapters.db import schema as t
 from vitalkey.ports import RenderedMail
@@ -112,6 +112,18 @@ class DevMailbox:
             with self.engine.begin() as conn:
                 conn.execute(insert(t.dev_mail), rows)
         return [None] * len(mails)
+
+    def newest(self, to: str = "", limit: int = 100) -> list[dict[str, Any]]:
+        query = select(t.dev_mail).order_by(t.dev_mail.c.id.desc()).limit(limit)
+        if to:
+            query = query.where(t.dev_mail.c.recipient == to)
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def html(self, mail_id: int) -> str | None:
+        with self.engine.connect() as conn:
+            found: str | None = conn.execute(select(t.dev_mail.c.html).where(t.dev_mail.c.id == mail_id)).scalar()
+        return found
 
 
 class ConsoleSender:
