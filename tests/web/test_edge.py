@@ -121,3 +121,32 @@ def test_logs_never_carry_codes_tokens_or_cookies(make_client: ClientFactory, ma
     lines = [json.loads(line) for line in logged.splitlines() if line.startswith("{")]
     assert len(lines) >= 6 and all("request_id" in line for line in lines if line["event"] == "request")
     assert code not in logged and token not in logged and flow["id"] not in logged
+
+
+def test_odd_urls_and_headers_never_fail(client: TestClient) -> None:
+    odd = {
+        "accept-language": "\xff;q=x,,;;".encode("latin-1"),
+        "cookie": "vk_session=\x7f; vk_csrf=;;; vk_lang=\xff".encode("latin-1"),
+    }
+    for url in (
+        "/login/%FF%FE",
+        "/signup?email=%FF",
+        "/lang/%FF?next=%FF",
+        "/dev/mail?to=%FF",
+        "/dev/mail/99999999999999999999999",
+        "/dev/mail/-1",
+        "/api/v1/login/%00",
+        "/account",
+        "/static/../../etc/passwd",
+    ):
+        answer = client.get(url, headers=odd)
+        assert answer.status_code < 500, url
+    injected = client.get("/lang/de?next=/%0d%0aSet-Cookie:x=1", follow_redirects=False)
+    assert (
+        "\n" not in injected.headers["location"]
+        and "x=1" not in injected.headers.get("set-cookie", "").split("vk_lang")[0]
+    )
+    assert (
+        client.get("/api/v1/account", headers={"authorization": "Bearer \u00e9\u00e9".encode("latin-1")}).status_code
+        == 401
+    )

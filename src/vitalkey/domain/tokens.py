@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+
+_URLSAFE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def new_token(nbytes: int = 32) -> str:
@@ -23,3 +27,12 @@ def keyed_digest(key: bytes, value: str) -> str:
 
 def same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+def is_token(value: str) -> bool:
+    """Whether ``value`` could be one of our URL-safe ids (checked before it reaches a query)."""
+    return _URLSAFE.fullmatch(value) is not None
+
+
+def is_digest(value: str) -> bool:
+    return _HEX_DIGEST.fullmatch(value) is not None

@@ -25,5 +25,7 @@ class AccountService:
         return updated
 
     def set_language(self, account: Account, language: str) -> None:
+        now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
             tx.accounts.set_language(account.id, language)
+            tx.audit.record("account.language_changed", now, account.id, language=language)

@@ -17,7 +17,7 @@ from vitalkey.domain.accounts import Account
 from vitalkey.domain.emails import account_key, normalize_email, suggest_correction
 from vitalkey.domain.errors import DomainError, FlowDead, FlowNotFound, WrongState
 from vitalkey.domain.flows import Channel, Flow, FlowKind, Requester, StateMachine
-from vitalkey.domain.tokens import new_token, same
+from vitalkey.domain.tokens import is_token, new_token, same
 from vitalkey.flows import email_code
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.ports import Transaction
@@ -27,7 +27,6 @@ CONFIRM_EMAIL = "confirm_email"
 CODE_SENT = "code_sent"
 DEAD = "dead"
 COMPLETE = "complete"
-MAX_FLOW_ID = 64
 
 
 T = TypeVar("T")
@@ -143,7 +142,7 @@ class EmailCodeFlow(ABC):
 
     def _load(self, tx: Transaction, flow_id: str, req: Requester, *, allow_finished: bool = False) -> Flow:
         """The flow, if it is of this kind and belongs to this browser or API client."""
-        if not flow_id or len(flow_id) > MAX_FLOW_ID:
+        if not is_token(flow_id):
             raise FlowNotFound()
         flow = tx.flows.get(flow_id)
         if flow is None or flow.kind != self.kind or flow.channel != req.channel:

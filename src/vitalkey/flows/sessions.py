@@ -8,7 +8,7 @@ from vitalkey.domain.accounts import Account
 from vitalkey.domain.errors import NotAuthenticated, SessionNotFound
 from vitalkey.domain.flows import Channel, Requester
 from vitalkey.domain.sessions import Session, SessionKind
-from vitalkey.domain.tokens import new_token, token_digest
+from vitalkey.domain.tokens import is_digest, new_token, token_digest
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.ports import Transaction
 
@@ -80,6 +80,8 @@ class SessionService:
 
     def end(self, current: Session, session_id: str) -> None:
         """End one of the account's sessions (the current one included)."""
+        if not is_digest(session_id):
+            raise SessionNotFound()
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
             if not tx.sessions.revoke(current.account_id, session_id, now):

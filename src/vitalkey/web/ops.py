@@ -67,7 +67,8 @@ async def dev_mail(request: Request) -> Response:
 async def dev_mail_html(request: Request) -> Response:
     mailbox = _dev_mailbox(request)
     mail_id = request.path_params["mail_id"]
-    html = await blocking(request, mailbox.html, int(mail_id)) if mailbox and mail_id.isdigit() else None
+    valid = mail_id.isdigit() and len(mail_id) <= 18  # beyond that it is no row id (and overflows SQLite)
+    html = await blocking(request, mailbox.html, int(mail_id)) if mailbox and valid else None
     if html is None:
         return page(request, "not_found.html", status=404)
     # Shown in a sandboxed frame: the mail's HTML runs no script and reaches nothing.
