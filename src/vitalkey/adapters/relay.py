@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, or_, select, update
 
 from vitalkey.adapters.db import schema as t
+from vitalkey.adapters.db.engine import writing
 from vitalkey.adapters.mail.render import MailRenderer
 from vitalkey.adapters.mail.senders import MailSender
 from vitalkey.observability import MAIL_FAILURES, MAILS_SENT, logger
@@ -68,7 +69,7 @@ class OutboxRelay:
             or_(t.outbox.c.claimed_until.is_(None), t.outbox.c.claimed_until < now),
         )
         query = select(t.outbox).where(pending).order_by(t.outbox.c.id).limit(self.batch)
-        with self.engine.begin() as conn:
+        with writing(self.engine), self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = conn.execute(query).mappings().all()
@@ -91,7 +92,7 @@ class OutboxRelay:
 
     def mark(self, delivered: list[int], failed: list[tuple[Claimed, str]]) -> None:
         now = self.clock.now()
-        with self.engine.begin() as conn:
+        with writing(self.engine), self.engine.begin() as conn:
             if delivered:
                 # The payload may hold a one-time code: drop it as soon as it has been delivered.
                 conn.execute(
@@ -111,7 +112,7 @@ class OutboxRelay:
     def housekeeping(self) -> None:
         """Forget what nobody needs any more: old flows, rate-limit windows, delivered rows."""
         now = self.clock.now()
-        with self.engine.begin() as conn:
+        with writing(self.engine), self.engine.begin() as conn:
             conn.execute(delete(t.flows).where(t.flows.c.expires_at < now - timedelta(days=1)))
             conn.execute(delete(t.rate_counters).where(t.rate_counters.c.window_start < now - timedelta(days=2)))
             conn.execute(delete(t.outbox).where(t.outbox.c.sent_at < now - timedelta(days=30)))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
+import weakref
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +60,20 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, SqliteWriteLock] = weakref.WeakKeyDictionary()
+
+
+def writing(engine: Engine) -> AbstractContextManager[None]:
+    """Hold this around every write transaction: on SQLite it is the one writer queue that all
+    threads and processes share (the request path, the relay, the dev outbox); elsewhere nothing."""
+    if not is_sqlite(engine):
+        return contextlib.nullcontext()
+    lock = _WRITE_LOCKS.get(engine)
+    if lock is None:
+        lock = _WRITE_LOCKS.setdefault(engine, SqliteWriteLock(engine))
+    return lock
 
 
 class SqliteWriteLock:

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from vitalkey.adapters.db.engine import SqliteWriteLock, is_sqlite
+from vitalkey.adapters.db.engine import is_sqlite, writing
 from vitalkey.adapters.db.sql import for_dialect
 from vitalkey.domain.accounts import Account, Profile, Sex, Units
 from vitalkey.domain.codes import StoredCode
@@ -360,17 +360,12 @@ class SqlUnitOfWork:
         self.engine = engine
         self.statements = for_dialect(engine.dialect.name)
         self.sqlite = is_sqlite(engine)
-        # SQLite has one writer at a time: queue writers on a lock (threads and processes) instead
-        # of letting SQLite's busy handler sleep and retry, which collapses under load.
-        self.write_lock = SqliteWriteLock(engine) if self.sqlite else None
 
     @contextmanager
     def begin(self) -> Iterator[SqlTransaction]:
-        if self.write_lock is None:
-            with self._transaction("") as tx:
-                yield tx
-            return
-        with self.write_lock, self._transaction("BEGIN IMMEDIATE") as tx:
+        # SQLite has one writer at a time: writers queue on one lock (threads and processes)
+        # instead of in SQLite's busy handler, which sleeps and retries and collapses under load.
+        with writing(self.engine), self._transaction("BEGIN IMMEDIATE" if self.sqlite else "") as tx:
             yield tx
 
     @contextmanager

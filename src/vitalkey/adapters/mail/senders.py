@@ -15,6 +15,7 @@ import aiosmtplib
 from sqlalchemy import Engine, insert, select
 
 from vitalkey.adapters.db import schema as t
+from vitalkey.adapters.db.engine import writing
 from vitalkey.ports import RenderedMail
 
 
@@ -109,7 +110,7 @@ class DevMailbox:
             for m in mails
         ]
         if rows:
-            with self.engine.begin() as conn:
+            with writing(self.engine), self.engine.begin() as conn:
                 conn.execute(insert(t.dev_mail), rows)
         return [None] * len(mails)
 
