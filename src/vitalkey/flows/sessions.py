@@ -63,19 +63,20 @@ class SessionService:
             raise NotAuthenticated()
         now = self.deps.clock.now()
         policy = self.deps.session_policy
-        with self.deps.uow.begin() as tx:
+        with self.deps.uow.read() as tx:
             session = tx.sessions.get(token_digest(token))
             if session is None or not session.alive(policy, now):
                 raise NotAuthenticated()
             account = tx.accounts.get(session.account_id)
             if account is None:
                 raise NotAuthenticated()
-            if session.needs_touch(policy, now):
+        if session.needs_touch(policy, now):  # a write at most once a minute per session
+            with self.deps.uow.begin() as tx:
                 tx.sessions.touch(session.id, now)
         return Authenticated(session=session, account=account)
 
     def list(self, account_id: int) -> list[Session]:
-        with self.deps.uow.begin() as tx:
+        with self.deps.uow.read() as tx:
             return tx.sessions.for_account(account_id, self.deps.clock.now())
 
     def end(self, current: Session, session_id: str) -> None:
