@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.errors import DomainError, NotAuthenticated
-from vitalkey.domain.flows import Channel, StateMachine
+from vitalkey.domain.flows import Channel, Flow, StateMachine
 from vitalkey.flows.email_flow import EmailCodeFlow, FlowView
 from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.flows.signup import SignupFlow
@@ -233,10 +233,7 @@ _register_email_steps("login", "sign-in")
     tag="signup",
 )
 async def signup_code(request: Request, body: s.SubmitCode) -> s.FlowOut:
-    flow_id = request.path_params["flow_id"]
-    signup: SignupFlow = request.app.state.container.signup
-    await blocking(request, signup.submit_code, flow_id, body.code, requester(request, Channel.API))
-    return await _view(request, "signup", flow_id)
+    return await _signup_step(request, request.app.state.container.signup.submit_code, body.code)
 
 
 @api.route(
@@ -249,12 +246,8 @@ async def signup_code(request: Request, body: s.SubmitCode) -> s.FlowOut:
     tag="signup",
 )
 async def signup_policy(request: Request, body: s.AcceptPolicy) -> s.FlowOut:
-    flow_id = request.path_params["flow_id"]
     signup: SignupFlow = request.app.state.container.signup
-    await blocking(
-        request, signup.accept_policy, flow_id, body.accept, body.policy_version, requester(request, Channel.API)
-    )
-    return await _view(request, "signup", flow_id)
+    return await _signup_step(request, signup.accept_policy, body.accept, body.policy_version)
 
 
 @api.route(
@@ -267,10 +260,14 @@ async def signup_policy(request: Request, body: s.AcceptPolicy) -> s.FlowOut:
     tag="signup",
 )
 async def signup_details(request: Request, body: s.Details) -> s.FlowOut:
-    flow_id = request.path_params["flow_id"]
     signup: SignupFlow = request.app.state.container.signup
-    await blocking(request, signup.submit_details, flow_id, msgspec.to_builtins(body), requester(request, Channel.API))
-    return await _view(request, "signup", flow_id)
+    return await _signup_step(request, signup.submit_details, msgspec.to_builtins(body))
+
+
+async def _signup_step(request: Request, step: Callable[..., Flow], *args: Any) -> s.FlowOut:
+    """Run one sign-up step and answer with the flow as the step left it."""
+    flow = await blocking(request, step, request.path_params["flow_id"], *args, requester(request, Channel.API))
+    return _out(request, "signup", FlowView(flow, None, {}))
 
 
 @api.route(
