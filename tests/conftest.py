@@ -109,6 +109,7 @@ class Mailbox:
     """Everything a real SMTP server (aiosmtpd) received."""
 
     messages: list[EmailMessage] = field(default_factory=list)
+    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)  # (MAIL FROM, RCPT TO)
     lock: threading.Lock = field(default_factory=threading.Lock)
     refuse: int = 0  # answer the next N messages with a temporary failure
 
@@ -120,6 +121,7 @@ class Mailbox:
             parsed = message_from_bytes(envelope.content, policy=policy.default)
             assert isinstance(parsed, EmailMessage)
             self.messages.append(parsed)
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 OK"
 
     def to(self, address: str) -> list[EmailMessage]:
@@ -175,6 +177,7 @@ def mailbox(smtp_server: tuple[Mailbox, int]) -> Mailbox:
     box, _ = smtp_server
     with box.lock:
         box.messages.clear()
+        box.envelopes.clear()
         box.refuse = 0
     return box
 

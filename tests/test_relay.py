@@ -24,6 +24,7 @@ def test_mail_is_delivered_over_smtp_with_text_and_html(
     assert "no account uses this address" in text_of(message)
     assert "<a href=" in html_of(message) and "/signup" in html_of(message)
     assert message["Message-ID"] and message["X-Idempotency-Key"]
+    assert mailbox.envelopes[-1] == ("no-reply@vitalkey.localhost", ["ann@example.org"])
     row = queued(container, "ann@example.org")[0]
     assert row["sent_at"] == clock.now() and row["payload"] == {}
 
@@ -81,3 +82,18 @@ def test_two_relays_never_deliver_a_mail_twice(
 
     asyncio.run(both())
     assert len(mailbox.messages) == 20
+
+
+class BrokenSender:
+    async def deliver(self, mails: object, now: object) -> list[str | None]:
+        raise RuntimeError("a bug in a sender")
+
+
+def test_a_sender_that_raises_does_not_stop_the_relay(make_container: ContainerFactory, clock: FrozenClock) -> None:
+    container = make_container(clock=clock, sender=BrokenSender())
+    container.login.start("ann@example.org", BROWSER)
+    container.login.start("bo@example.org", BROWSER)
+    assert asyncio.run(container.relay.run_once()) == 2
+    rows = queued(container, "ann@example.org") + queued(container, "bo@example.org")
+    assert all(r["attempts"] == 1 and r["sent_at"] is None and "RuntimeError" in r["last_error"] for r in rows)
+    assert all(r["claimed_until"] is None for r in rows)  # released for the retry, not left claimed

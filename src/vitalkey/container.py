@@ -72,6 +72,7 @@ def build(settings: Settings, *, clock: Clock | None = None, sender: MailSender 
             touch_every=timedelta(seconds=settings.session_touch_s),
         ),
         flow_ttl=timedelta(seconds=settings.flow_ttl_s),
+        code_failure_limit=parse_limit(settings.code_failures_per_address),
         mail_limits=MailLimits(parse_limit(settings.mail_limit_per_address), parse_limit(settings.mail_limit_per_ip)),
         policy_version=settings.privacy_policy_version,
         public_url=settings.public_url.rstrip("/"),
@@ -85,6 +86,7 @@ def build(settings: Settings, *, clock: Clock | None = None, sender: MailSender 
         batch=settings.relay_batch,
         max_attempts=settings.relay_max_attempts,
         poll_s=settings.relay_poll_s,
+        send_timeout_s=settings.smtp_timeout_s,
     )
     return Container(
         settings=settings,

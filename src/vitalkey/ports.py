@@ -47,8 +47,11 @@ class CodeRepository(Protocol):
         """Mark the code used if it is unused, unexpired and within its attempts (atomic)."""
         ...
 
-    def replace(self, flow_id: str, purpose: str, code_hmac: str, expires_at: datetime, now: datetime) -> None:
-        """A resend: new code and expiry, one more send, attempts untouched."""
+    def replace(
+        self, flow_id: str, purpose: str, code_hmac: str, expires_at: datetime, now: datetime, expected_sends: int
+    ) -> bool:
+        """A resend: new code and expiry, one more send, attempts untouched — only if the code
+        has still been sent ``expected_sends`` times (False when a parallel resend won)."""
         ...
 
 
@@ -87,6 +90,8 @@ class Counters(Protocol):
         """Add one to the counter of ``key`` in the window and return the new count."""
         ...
 
+    def count(self, key: str, window_start: datetime) -> int: ...
+
 
 class Transaction(Protocol):
     @property
@@ -118,6 +123,10 @@ class UnitOfWork(Protocol):
 class RateLimiter(Protocol):
     def hit(self, tx: Transaction, key: str, limit: int, window_s: int, now: datetime) -> bool:
         """Count one hit; False when ``limit`` hits in ``window_s`` are already used."""
+        ...
+
+    def exceeded(self, tx: Transaction, key: str, limit: int, window_s: int, now: datetime) -> bool:
+        """Whether ``limit`` hits in ``window_s`` are used up (counts nothing)."""
         ...
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "VITALKEY_"
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 class SettingsError(ValueError):
@@ -66,6 +67,7 @@ class Settings:
     # Rate limits on outgoing mail: "count/seconds".
     mail_limit_per_address: str = "10/3600"
     mail_limit_per_ip: str = "60/3600"
+    code_failures_per_address: str = "20/86400"  # wrong codes per address across all its flows
 
     # Sessions.
     session_idle_s: int = 3600
@@ -162,11 +164,37 @@ def load_settings(config_file: str | None = None, environ: dict[str, str] | None
 def _validate(settings: Settings) -> None:
     parse_limit(settings.mail_limit_per_address)
     parse_limit(settings.mail_limit_per_ip)
+    parse_limit(settings.code_failures_per_address)
     if settings.smtp_security not in {"none", "starttls", "tls"}:
         raise SettingsError("smtp_security must be none, starttls or tls")
     if settings.public_url and not settings.public_url.startswith(("http://", "https://")):
         raise SettingsError("public_url must start with http:// or https://")
+    if settings.dev_mode and (settings.https or settings.host not in LOOPBACK):
+        # Dev mode shows every mail, codes included, at /dev/mail: only ever on this machine.
+        raise SettingsError(
+            "dev_mode serves all mail at /dev/mail; it is allowed only on a loopback host over http "
+            "(set VITALKEY_DEV_MODE=false and an smtp_host to serve others)"
+        )
     if not settings.dev_mode and not settings.smtp_host:
         raise SettingsError("smtp_host is required outside dev mode (mail would go nowhere)")
-    if settings.code_max_attempts < 1 or settings.code_ttl_s < 1:
-        raise SettingsError("code settings must be positive")
+    at_least = {
+        "port": 1,
+        "workers": 1,
+        "smtp_port": 1,
+        "relay_batch": 1,
+        "relay_max_attempts": 1,
+        "flow_ttl_s": 60,
+        "code_ttl_s": 60,
+        "code_max_attempts": 1,
+        "code_resend_cooldown_s": 0,
+        "code_max_resends": 0,
+        "session_idle_s": 60,
+        "session_absolute_s": 60,
+        "session_touch_s": 1,
+        "max_body_bytes": 1024,
+    }
+    for name, lowest in at_least.items():
+        if getattr(settings, name) < lowest:
+            raise SettingsError(f"{name} must be at least {lowest}")
+    if settings.relay_poll_s <= 0 or settings.smtp_timeout_s <= 0:
+        raise SettingsError("relay_poll_s and smtp_timeout_s must be positive")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
@@ -15,6 +16,7 @@ from vitalkey.domain.emails import account_key
 from vitalkey.domain.errors import (
     CodeExpired,
     CodeUsed,
+    DomainError,
     FlowDead,
     FlowExpired,
     FlowNotFound,
@@ -22,6 +24,7 @@ from vitalkey.domain.errors import (
     RateLimited,
     ResendLimit,
     ResendTooSoon,
+    TooManyCodeFailures,
     WrongCode,
     WrongState,
 )
@@ -234,3 +237,47 @@ def test_sessions_end_after_thirty_days_even_when_active(container: Container, c
     clock.advance(minutes=59)
     with pytest.raises(NotAuthenticated):
         container.sessions.authenticate(token)
+
+
+def test_parallel_resends_send_one_code(container: Container, clock: FrozenClock) -> None:
+    make_account(container)
+    flow = container.login.start("ann@example.org", BROWSER).flow
+    clock.advance(seconds=60)
+
+    def resend(_: int) -> str:
+        try:
+            container.login.resend(flow.id, BROWSER)
+            return "sent"
+        except DomainError as error:
+            return error.code
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(resend, range(20)))
+    assert results.count("sent") == 1 and set(results) == {"sent", "resend_too_soon"}
+    assert len(queued(container, "ann@example.org")) == 2
+
+
+def test_wrong_codes_are_capped_per_address_across_flows(make_container: object, clock: FrozenClock) -> None:
+    container = make_container(clock=clock, code_failures_per_address="3/86400")  # type: ignore[operator]
+    make_account(container)
+    for _ in range(3):
+        flow = container.login.start("ann@example.org", BROWSER).flow
+        right = last_code(container, "ann@example.org")
+        with pytest.raises(WrongCode):
+            container.login.submit_code(flow.id, "000000" if right != "000000" else "111111", BROWSER)
+    flow = container.login.start("ann@example.org", BROWSER).flow
+    with pytest.raises(TooManyCodeFailures):  # even the right code, until the window ends
+        container.login.submit_code(flow.id, last_code(container, "ann@example.org"), BROWSER)
+    clock.advance(days=1)
+    flow = container.login.start("ann@example.org", BROWSER).flow
+    assert container.login.submit_code(flow.id, last_code(container, "ann@example.org"), BROWSER).token
+
+
+def test_session_list_leaves_out_idle_sessions(container: Container, clock: FrozenClock) -> None:
+    account_id = make_account(container)
+    first = container.login.start("ann@example.org", BROWSER).flow
+    container.login.submit_code(first.id, last_code(container, "ann@example.org"), BROWSER)
+    clock.advance(minutes=61)
+    second = container.login.start("ann@example.org", BROWSER).flow
+    container.login.submit_code(second.id, last_code(container, "ann@example.org"), BROWSER)
+    assert len(container.sessions.list(account_id)) == 1

@@ -24,6 +24,13 @@ def test_environment_beats_toml_beats_defaults(tmp_path: Path) -> None:
         {"VITALKEY_MAIL_LIMIT_PER_IP": "many"},
         {"VITALKEY_DEV_MODE": "false"},
         {"VITALKEY_DEV_MODE": "maybe"},
+        {"VITALKEY_HOST": "0.0.0.0"},  # dev mode (the outbox shows every code) only on this machine
+        {"VITALKEY_PUBLIC_URL": "https://id.example.org"},
+        {"VITALKEY_WORKERS": "0"},
+        {"VITALKEY_RELAY_BATCH": "0"},
+        {"VITALKEY_CODE_MAX_RESENDS": "-1"},
+        {"VITALKEY_SESSION_IDLE_S": "0"},
+        {"VITALKEY_MAX_BODY_BYTES": "10"},
     ],
 )
 def test_bad_settings_are_refused_with_a_reason(environ: dict[str, str]) -> None:

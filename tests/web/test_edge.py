@@ -8,6 +8,7 @@ import re
 import time
 from contextlib import redirect_stderr
 
+import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import Mailbox, code_in
@@ -150,3 +151,41 @@ def test_odd_urls_and_headers_never_fail(client: TestClient) -> None:
         client.get("/api/v1/account", headers={"authorization": "Bearer \u00e9\u00e9".encode("latin-1")}).status_code
         == 401
     )
+
+
+def test_a_malformed_cookie_does_not_turn_413_into_500(client: TestClient) -> None:
+    answer = client.post(
+        "/api/v1/login",
+        content=b"x" * 70_000,
+        headers={"content-type": "application/json", "cookie": "a@b=c; vk_lang=fr"},
+    )
+    assert answer.status_code == 413 and answer.json()["error"] == "body_too_large"
+    assert (
+        answer.headers["x-content-type-options"] == "nosniff"
+        and "frame-ancestors" in answer.headers["content-security-policy"]
+    )
+
+
+def test_an_unexpected_error_is_a_clean_500_with_our_headers(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    container = client.app.state.container  # type: ignore[attr-defined]
+    monkeypatch.setattr(container.login, "start", broken)
+    answer = client.post("/api/v1/login", json={"email": "ann@example.org"})
+    assert answer.status_code == 500 and answer.json()["error"] == "server_error" and answer.json()["message"]
+    assert answer.headers["x-request-id"] and "default-src 'self'" in answer.headers["content-security-policy"]
+    page = post_form(client, "/login", {"email": "ann@example.org"})
+    assert page.status_code == 500 and "Something went wrong" in page.text
+
+
+def test_sign_in_rotates_the_csrf_secret(client: TestClient, mailbox: Mailbox) -> None:
+    from tests.web.conftest import web_sign_up
+
+    client.get("/signup")
+    before = client.cookies.get("vk_csrf")
+    web_sign_up(client, mailbox, "ann@example.org")
+    assert client.cookies.get("vk_csrf") not in (None, before)
+    assert client.get("/account").status_code == 200

@@ -175,7 +175,7 @@ def test_session_cookie_is_rotated_at_each_sign_in(client: TestClient, mailbox: 
 
 
 def test_https_deployment_uses_host_prefixed_secure_cookies(make_client: ClientFactory) -> None:
-    client = make_client(public_url="https://id.example.org")
+    client = make_client(public_url="https://id.example.org", dev_mode=False, smtp_host="127.0.0.1")
     page = client.get("/login")
     cookie = page.headers["set-cookie"]
     assert cookie.startswith("__Host-vk_csrf=") and "Secure" in cookie and "Path=/" in cookie

@@ -13,9 +13,15 @@ class SqlRateLimiter:
     so a refused request (rolled back) does not count and a sent mail always does."""
 
     def hit(self, tx: Transaction, key: str, limit: int, window_s: int, now: datetime) -> bool:
-        epoch = int(now.timestamp())
-        window_start = datetime.fromtimestamp(epoch - epoch % window_s, UTC)
-        return tx.counters.hit(key, window_start) <= limit
+        return tx.counters.hit(key, _window_start(now, window_s)) <= limit
+
+    def exceeded(self, tx: Transaction, key: str, limit: int, window_s: int, now: datetime) -> bool:
+        return tx.counters.count(key, _window_start(now, window_s)) >= limit
+
+
+def _window_start(now: datetime, window_s: int) -> datetime:
+    epoch = int(now.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % window_s, UTC)
 
 
 class RedisRateLimiter:
@@ -31,3 +37,6 @@ class RedisRateLimiter:
 
     def hit(self, tx: Transaction, key: str, limit: int, window_s: int, now: datetime) -> bool:
         return bool(self.limiter.hit(self.item(limit, window_s), "vitalkey", key))
+
+    def exceeded(self, tx: Transaction, key: str, limit: int, window_s: int, now: datetime) -> bool:
+        return not self.limiter.test(self.item(limit, window_s), "vitalkey", key)

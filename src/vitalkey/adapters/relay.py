@@ -23,7 +23,6 @@ from vitalkey.adapters.mail.senders import MailSender
 from vitalkey.observability import MAIL_FAILURES, MAILS_SENT, logger
 from vitalkey.ports import Clock, RenderedMail
 
-CLAIM_FOR = timedelta(minutes=2)
 log = logger("vitalkey.relay")
 
 
@@ -54,9 +53,13 @@ class OutboxRelay:
         batch: int = 100,
         max_attempts: int = 12,
         poll_s: float = 1.0,
+        send_timeout_s: float = 10.0,
     ) -> None:
         self.engine, self.renderer, self.sender, self.clock = engine, renderer, sender, clock
         self.batch, self.max_attempts, self.poll_s = batch, max_attempts, poll_s
+        # A claim must outlast the slowest delivery of a whole batch, or another relay would take
+        # the rows again while they are still being sent.
+        self.claim_for = timedelta(seconds=60 + batch * send_timeout_s)
         self._wake: asyncio.Event | None = None
 
     # Claiming and marking (blocking; run in a thread from the loop) ----------------
@@ -76,7 +79,7 @@ class OutboxRelay:
             if not rows:
                 return []
             ids = [row["id"] for row in rows]
-            conn.execute(update(t.outbox).where(t.outbox.c.id.in_(ids)).values(claimed_until=now + CLAIM_FOR))
+            conn.execute(update(t.outbox).where(t.outbox.c.id.in_(ids)).values(claimed_until=now + self.claim_for))
         return [
             Claimed(
                 id=row["id"],
@@ -133,7 +136,10 @@ class OutboxRelay:
                 failed.append((item, f"render: {type(exc).__name__}"))
                 continue
             rendered.append((item, mail))
-        results = await self.sender.deliver([mail for _, mail in rendered], self.clock.now())
+        try:
+            results = await self.sender.deliver([mail for _, mail in rendered], self.clock.now())
+        except Exception as exc:  # a sender bug: count a failed attempt for each mail, retry later
+            results = [f"deliver: {type(exc).__name__}"] * len(rendered)
         delivered = []
         for (item, _mail), error in zip(rendered, results, strict=True):
             if error is None:

@@ -108,6 +108,8 @@ def normalize_email(raw: str) -> str:
     except EmailNotValidError as exc:
         raise InvalidEmail() from exc
     normalized: str = result.normalized
+    if "=?" in result.local_part:  # an RFC 2047 encoded word: mail software would decode it
+        raise InvalidEmail()
     if len(normalized) > MAX_EMAIL_LENGTH:
         raise InvalidEmail(N_("This email address is too long (at most 254 characters)."))
     return normalized

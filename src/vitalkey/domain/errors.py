@@ -89,6 +89,11 @@ class RateLimited(DomainError):
     message = N_("Too many requests. Please wait a while and try again.")
 
 
+class TooManyCodeFailures(DomainError):
+    code = "too_many_code_failures"
+    message = N_("Too many wrong codes were entered for this address. Please try again later.")
+
+
 class PolicyNotAccepted(DomainError):
     code = "policy_not_accepted"
     message = N_("Please accept the privacy policy to continue.")

@@ -26,5 +26,6 @@ class FlowDeps:
     session_policy: SessionPolicy
     flow_ttl: timedelta
     mail_limits: MailLimits
+    code_failure_limit: tuple[int, int]  # wrong codes per address: (count, seconds)
     policy_version: str
     public_url: str

@@ -6,9 +6,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vitalkey.domain import codes
+from vitalkey.domain.addresses import network_of
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.emails import account_key
-from vitalkey.domain.errors import CodeExpired, CodeUsed, FlowDead, RateLimited, WrongCode
+from vitalkey.domain.errors import (
+    CodeExpired,
+    CodeUsed,
+    DomainError,
+    FlowDead,
+    RateLimited,
+    ResendTooSoon,
+    TooManyCodeFailures,
+    WrongCode,
+)
 from vitalkey.domain.flows import Flow, Requester
 from vitalkey.domain.tokens import keyed_digest
 from vitalkey.flows.deps import FlowDeps
@@ -29,8 +39,26 @@ def check_mail_limits(deps: FlowDeps, tx: Transaction, address: str, req: Reques
     if not deps.limiter.hit(tx, address_key, count, window, now):
         raise RateLimited()
     count, window = deps.mail_limits.per_ip
-    if not deps.limiter.hit(tx, "mail:ip:" + req.ip, count, window, now):
+    if not deps.limiter.hit(tx, "mail:ip:" + network_of(req.ip), count, window, now):
         raise RateLimited()
+
+
+def _failure_key(deps: FlowDeps, flow: Flow) -> str:
+    return "codefail:" + keyed_digest(deps.secret, account_key(flow.email))
+
+
+def check_address_failures(deps: FlowDeps, tx: Transaction, flow: Flow, now: datetime) -> None:
+    """Wrong codes are capped per flow (5) and also per address across flows, so that opening
+    flow after flow does not give an attacker endless guesses."""
+    count, window = deps.code_failure_limit
+    if deps.limiter.exceeded(tx, _failure_key(deps, flow), count, window, now):
+        raise TooManyCodeFailures()
+
+
+def count_address_failure(deps: FlowDeps, tx: Transaction, flow: Flow, refused: DomainError, now: datetime) -> None:
+    if isinstance(refused, WrongCode | FlowDead):
+        count, window = deps.code_failure_limit
+        deps.limiter.hit(tx, _failure_key(deps, flow), count, window, now)
 
 
 def send_first(
@@ -82,9 +110,9 @@ def resend(
     codes.check_resend(deps.code_policy, stored, now)
     check_mail_limits(deps, tx, flow.email, req, now)
     code = codes.new_code()
-    tx.codes.replace(
-        flow.id, PURPOSE, codes.code_hmac(deps.secret, flow.id, PURPOSE, code), now + deps.code_policy.ttl, now
-    )
+    code_hmac = codes.code_hmac(deps.secret, flow.id, PURPOSE, code)
+    if not tx.codes.replace(flow.id, PURPOSE, code_hmac, now + deps.code_policy.ttl, now, stored.sends):
+        raise ResendTooSoon(seconds=int(deps.code_policy.resend_cooldown.total_seconds()))  # a parallel resend won
     _queue(deps, tx, flow, template, mail_context, code if include_code else None, sends=stored.sends + 1, now=now)
 
 

@@ -116,6 +116,7 @@ class EmailCodeFlow(ABC):
             state = self.machine.check(flow, "code_verified", now)
             stored = tx.codes.count_attempt(flow.id, email_code.PURPOSE)
             try:
+                email_code.check_address_failures(self.deps, tx, flow, now)
                 email_code.judge(self.deps, stored, code, now)
             except FlowDead as dead:
                 tx.flows.save(flow.moved(self.machine.next(flow.state, "attempts_exhausted")), flow.state)
@@ -123,6 +124,7 @@ class EmailCodeFlow(ABC):
             except DomainError as wrong:
                 refused = wrong  # leave the block normally: the counted attempt is committed
             if refused is not None:
+                email_code.count_address_failure(self.deps, tx, flow, refused, now)
                 tx.audit.record("code.rejected", now, None, flow_kind=flow.kind.value, reason=refused.code)
             if refused is None:
                 email_code.consume(self.deps, tx, flow)

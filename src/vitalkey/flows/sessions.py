@@ -76,8 +76,11 @@ class SessionService:
         return Authenticated(session=session, account=account)
 
     def list(self, account_id: int) -> list[Session]:
+        """The sessions still alive: not ended, not past their absolute or idle timeout."""
+        now = self.deps.clock.now()
         with self.deps.uow.read() as tx:
-            return tx.sessions.for_account(account_id, self.deps.clock.now())
+            sessions = tx.sessions.for_account(account_id, now)
+        return [session for session in sessions if session.alive(self.deps.session_policy, now)]
 
     def end(self, current: Session, session_id: str) -> None:
         """End one of the account's sessions (the current one included)."""

@@ -25,7 +25,7 @@ from vitalkey.web.render import translate
 
 Handler = Callable[[Request, Any], Awaitable[Any]]
 _encoder = msgspec.json.Encoder()
-CODE_ERRORS = {"wrong_code", "code_expired", "code_used", "flow_dead", "malformed_code"}
+CODE_ERRORS = {"wrong_code", "code_expired", "code_used", "flow_dead", "malformed_code", "too_many_code_failures"}
 
 
 def json_response(value: Any, status: int = 200) -> Response:

@@ -42,7 +42,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    log.error("unhandled", error=type(exc).__name__, route=request.url.path[:100])
+    log.error("unhandled", error=type(exc).__name__)  # never the path: it may hold a flow id
     error = HttpError("server_error", N_("Something went wrong on our side. Please try again."), 500)
     if request.url.path.startswith("/api/"):
         return error_response(request, error)

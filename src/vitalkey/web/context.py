@@ -93,14 +93,22 @@ def browser_binding(request: Request) -> str:
 
 def set_csrf_cookie(request: Request, response: Response) -> None:
     if getattr(request.state, "csrf_new", False):
-        response.set_cookie(
-            cookie_name(request, "vk_csrf"),
-            csrf_secret(request),
-            httponly=True,
-            samesite="lax",
-            secure=request.app.state.container.settings.https,
-            path="/",
-        )
+        _write_csrf_cookie(request, response, csrf_secret(request))
+
+
+def rotate_csrf(request: Request, response: Response) -> None:
+    _write_csrf_cookie(request, response, new_token(32))
+
+
+def _write_csrf_cookie(request: Request, response: Response, secret: str) -> None:
+    response.set_cookie(
+        cookie_name(request, "vk_csrf"),
+        secret,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.container.settings.https,
+        path="/",
+    )
 
 
 def requester(request: Request, channel: Channel) -> Requester:

@@ -11,6 +11,7 @@ STATUS: dict[str, int] = {
     "session_not_found": 404,
     "flow_expired": 410,
     "rate_limited": 429,
+    "too_many_code_failures": 429,
     "resend_too_soon": 429,
     "resend_limit": 429,
     "not_authenticated": 401,

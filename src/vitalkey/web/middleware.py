@@ -6,7 +6,6 @@ import html
 import re
 import secrets
 import time
-from http.cookies import SimpleCookie
 from typing import Any
 
 import msgspec
@@ -20,6 +19,7 @@ from vitalkey.observability import REQUEST_SECONDS, REQUESTS, logger
 log = logger("vitalkey.http")
 LANG_COOKIE = "vk_lang"
 TOO_LARGE = N_("The request is too large (more than 64 KiB).")
+SERVER_ERROR = N_("Something went wrong on our side. Please try again.")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 CSP = (
@@ -49,10 +49,7 @@ class EdgeMiddleware:
         is_api = scope["path"].startswith("/api/")
 
         length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            await self._too_large(send, is_api, request_id, headers)
-            self._finish(scope, 413, started)
-            return
+        too_large = length is not None and (not length.isdigit() or int(length) > self.max_body)
 
         received = 0
 
@@ -65,32 +62,46 @@ class EdgeMiddleware:
                     raise BodyTooLarge()
             return message
 
+        response_started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status_holder["status"] = message["status"]
-                extra = [
-                    (b"x-request-id", request_id.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"DENY"),
-                ]
-                existing = {name.lower() for name, _ in message.get("headers", [])}
-                if b"content-security-policy" not in existing:
-                    extra.append((b"content-security-policy", CSP.encode()))
-                if b"referrer-policy" not in existing:
-                    extra.append((b"referrer-policy", b"same-origin"))
-                if self.https:
-                    extra.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
-                message["headers"] = list(message.get("headers", [])) + extra
+                message["headers"] = self._with_security_headers(list(message.get("headers", [])), request_id)
             await send(message)
 
         try:
+            if too_large:
+                raise BodyTooLarge()
             await self.app(scope, limited_receive, send_with_headers)
         except BodyTooLarge:
-            await self._too_large(send, is_api, request_id, headers)
             status_holder["status"] = 413
+            await self._answer(send_with_headers, 413, is_api, "body_too_large", TOO_LARGE, headers)
+        except Exception as exc:  # a bug: answer 500 ourselves, so it too has our headers
+            status_holder["status"] = 500
+            log.error("unhandled", error=type(exc).__name__, route=_route_of(scope))
+            if not response_started:
+                await self._answer(send_with_headers, 500, is_api, "server_error", SERVER_ERROR, headers)
         finally:
             self._finish(scope, status_holder["status"], started)
             structlog.contextvars.unbind_contextvars("request_id")
+
+    def _with_security_headers(self, headers: list[tuple[bytes, bytes]], request_id: str) -> list[tuple[bytes, bytes]]:
+        existing = {name.lower() for name, _ in headers}
+        extra = [
+            (b"x-request-id", request_id.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+        ]
+        if b"content-security-policy" not in existing:
+            extra.append((b"content-security-policy", CSP.encode()))
+        if b"referrer-policy" not in existing:
+            extra.append((b"referrer-policy", b"same-origin"))
+        if self.https:
+            extra.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+        return headers + extra
 
     def _finish(self, scope: Scope, status: int, started: float) -> None:
         route = _route_of(scope)
@@ -99,22 +110,25 @@ class EdgeMiddleware:
         REQUEST_SECONDS.labels(route=route).observe(elapsed)
         log.info("request", method=scope["method"], route=route, status=status, ms=round(elapsed * 1000, 2))
 
-    async def _too_large(self, send: Send, is_api: bool, request_id: str, headers: dict[bytes, bytes]) -> None:
-        message = translations(_language(headers)).gettext(TOO_LARGE)
+    async def _answer(
+        self, send: Send, status: int, is_api: bool, code: str, message_id: str, headers: dict[bytes, bytes]
+    ) -> None:
+        """A short answer made here, before or instead of the app's (body too large, server error)."""
+        message = translations(_language(headers)).gettext(message_id)
         if is_api:
-            body = msgspec.json.encode({"error": "body_too_large", "message": message})
+            body = msgspec.json.encode({"error": code, "message": message})
             content_type = b"application/json"
         else:
-            body = f"<!doctype html><title>413</title><p>{html.escape(message)}</p>".encode()
+            body = f"<!doctype html><title>{status}</title><p>{html.escape(message)}</p>".encode()
             content_type = b"text/html; charset=utf-8"
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", content_type),
                     (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", request_id.encode()),
+                    (b"cache-control", b"no-store"),
                     (b"connection", b"close"),
                 ],
             }
@@ -123,8 +137,11 @@ class EdgeMiddleware:
 
 
 def _language(headers: dict[bytes, bytes]) -> str:
-    cookies = SimpleCookie(headers.get(b"cookie", b"").decode("latin-1"))
-    chosen = supported(cookies[LANG_COOKIE].value) if LANG_COOKIE in cookies else None
+    chosen = None
+    for part in headers.get(b"cookie", b"").decode("latin-1").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == LANG_COOKIE:
+            chosen = supported(value)
     return chosen or negotiate(headers.get(b"accept-language", b"").decode("latin-1"))
 
 

@@ -18,7 +18,7 @@ from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.i18n import supported
 from vitalkey.observability import CODE_FAILURES, SIGNINS, SIGNUPS
 from vitalkey.web.api import CODE_ERRORS
-from vitalkey.web.context import blocking, check_csrf, cookie_name, read_form, requester, set_csrf_cookie
+from vitalkey.web.context import blocking, check_csrf, cookie_name, read_form, requester, rotate_csrf, set_csrf_cookie
 from vitalkey.web.errors import HttpError, status_of
 from vitalkey.web.middleware import LANG_COOKIE
 from vitalkey.web.render import page
@@ -59,6 +59,7 @@ def sign_in(request: Request, started: Started, to: str = "/account") -> Respons
         path="/",
         max_age=int((started.session.expires_at - started.session.created_at).total_seconds()),
     )
+    rotate_csrf(request, response)  # a signed-in browser gets a new CSRF secret too
     return response
 
 
@@ -301,9 +302,6 @@ async def choose_language(request: Request) -> Response:
         secure=request.app.state.container.settings.https,
         httponly=True,
     )
-    auth = await current_user(request)
-    if auth is not None:
-        await blocking(request, request.app.state.container.accounts.set_language, auth.account, chosen)
     return response
 
 

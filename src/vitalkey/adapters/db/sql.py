@@ -33,7 +33,8 @@ STATEMENTS: dict[str, str] = {
     "code_consume": "UPDATE codes SET used_at = :now WHERE flow_id = :flow_id AND purpose = :purpose "
     "AND used_at IS NULL AND expires_at > :now AND attempts <= :max_attempts",
     "code_replace": "UPDATE codes SET code_hmac = :code_hmac, expires_at = :expires_at, sends = sends + 1, "
-    "last_sent_at = :now WHERE flow_id = :flow_id AND purpose = :purpose AND used_at IS NULL",
+    "last_sent_at = :now WHERE flow_id = :flow_id AND purpose = :purpose AND used_at IS NULL "
+    "AND sends = :expected_sends",
     "account_by_email": f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email_key = :email_key",
     "account_get": f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = :id",
     "account_create": "INSERT INTO accounts (email, email_key, language, first_name, last_name, birth_date, sex, "
@@ -57,6 +58,7 @@ STATEMENTS: dict[str, str] = {
     "created_at, next_attempt_at, attempts) VALUES ('email', :recipient, :template, :language, :payload, "
     ":idempotency_key, :now, :now, 0)",
     "audit_insert": "INSERT INTO audit (at, account_id, event, details) VALUES (:at, :account_id, :event, :details)",
+    "counter_get": "SELECT count FROM rate_counters WHERE key = :key AND window_start = :window_start",
     "counter_hit": "INSERT INTO rate_counters (key, window_start, count) VALUES (:key, :window_start, 1) "
     "ON CONFLICT (key, window_start) DO UPDATE SET count = rate_counters.count + 1 RETURNING count",
 }

@@ -148,16 +148,22 @@ class SqlCodes:
             == 1
         )
 
-    def replace(self, flow_id: str, purpose: str, code_hmac: str, expires_at: datetime, now: datetime) -> None:
-        self.db.run(
-            "code_replace",
-            {
-                "flow_id": flow_id,
-                "purpose": purpose,
-                "code_hmac": code_hmac,
-                "expires_at": us(expires_at),
-                "now": us(now),
-            },
+    def replace(
+        self, flow_id: str, purpose: str, code_hmac: str, expires_at: datetime, now: datetime, expected_sends: int
+    ) -> bool:
+        return (
+            self.db.run(
+                "code_replace",
+                {
+                    "expected_sends": expected_sends,
+                    "flow_id": flow_id,
+                    "purpose": purpose,
+                    "code_hmac": code_hmac,
+                    "expires_at": us(expires_at),
+                    "now": us(now),
+                },
+            )
+            == 1
         )
 
 
@@ -339,6 +345,10 @@ class SqlAudit:
 class SqlCounters:
     def __init__(self, db: Db) -> None:
         self.db = db
+
+    def count(self, key: str, window_start: datetime) -> int:
+        row = self.db.row("counter_get", {"key": key, "window_start": us(window_start)})
+        return 0 if row is None else int(row[0])
 
     def hit(self, key: str, window_start: datetime) -> int:
         return int(self.db.row("counter_hit", {"key": key, "window_start": us(window_start)})[0])

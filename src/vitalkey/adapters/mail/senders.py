@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
 from typing import Any, Protocol
 
 import aiosmtplib
@@ -76,15 +76,23 @@ class SmtpSender:
         try:
             for mail in mails:
                 try:
-                    await client.send_message(to_email_message(mail))
+                    # The envelope names the validated address itself, never what a header parser
+                    # makes of the To header.
+                    await client.send_message(
+                        to_email_message(mail), sender=_envelope(mail.sender), recipients=[mail.to]
+                    )
                     results.append(None)
-                except (aiosmtplib.SMTPException, OSError) as exc:
+                except Exception as exc:  # one bad mail must not stop the others
                     results.append(_reason(exc))
         finally:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await client.quit()
         results.extend(["connection lost"] * (len(mails) - len(results)))
         return results
+
+
+def _envelope(sender: str) -> str:
+    return parseaddr(sender)[1] or sender
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,0 +1,31 @@
+"""Mails: subject, text and HTML from templates; what comes from outside is escaped in HTML."""
+
+from vitalkey.adapters.mail.render import MailRenderer
+
+
+def test_html_part_escapes_brand_name_and_code() -> None:
+    renderer = MailRenderer("<b>Acme</b>", "Acme <no-reply@acme.example>", "https://id.acme.example")
+    mail = renderer.render(
+        "login_code", "en", "ann@example.org", {"code": "<i>1</i>", "minutes": 10, "first_name": "<script>"}, "k1"
+    )
+    assert "<b>Acme</b>" not in mail.html and "&lt;b&gt;Acme&lt;/b&gt;" in mail.html
+    assert "<i>1</i>" not in mail.html and "<script>" not in mail.html
+    assert "<script>" in mail.text  # the text part is plain text: nothing to escape
+
+
+def test_every_language_renders_every_mail() -> None:
+    renderer = MailRenderer("VitalKey", "VitalKey <no-reply@vitalkey.example>", "http://127.0.0.1:8000")
+    context = {
+        "code": "123456",
+        "minutes": 10,
+        "first_name": "Ann",
+        "login_url": "http://x/login",
+        "signup_url": "http://x/signup",
+    }
+    for language in ("en", "de", "fr", "ja", "zh-Hans"):
+        subjects = set()
+        for template in ("signup_code", "signup_exists", "login_code", "login_unknown"):
+            mail = renderer.render(template, language, "ann@example.org", context, f"{template}:{language}")
+            assert mail.subject and mail.text.strip() and mail.html.startswith("<!doctype html>")
+            subjects.add(mail.subject)
+        assert len(subjects) == 4
