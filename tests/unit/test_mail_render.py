@@ -29,3 +29,10 @@ def test_every_language_renders_every_mail() -> None:
             assert mail.subject and mail.text.strip() and mail.html.startswith("<!doctype html>")
             subjects.add(mail.subject)
         assert len(subjects) == 4
+
+
+def test_smtp_envelope_uses_the_ascii_form_of_international_domains() -> None:
+    from vitalkey.adapters.mail.senders import ascii_domain
+
+    assert ascii_domain("ann@bücher.example") == "ann@xn--bcher-kva.example"
+    assert ascii_domain("ann@example.org") == "ann@example.org"

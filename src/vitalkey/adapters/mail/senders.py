@@ -12,6 +12,7 @@ from email.utils import formatdate, parseaddr
 from typing import Any, Protocol
 
 import aiosmtplib
+import idna
 from sqlalchemy import Engine, insert, select
 
 from vitalkey.adapters.db import schema as t
@@ -92,7 +93,16 @@ class SmtpSender:
 
 
 def _envelope(sender: str) -> str:
-    return parseaddr(sender)[1] or sender
+    return ascii_domain(parseaddr(sender)[1] or sender)
+
+
+def ascii_domain(address: str) -> str:
+    """An internationalised domain in its ASCII form, which every SMTP server accepts."""
+    local, _, domain = address.rpartition("@")
+    try:
+        return f"{local}@{idna.encode(domain).decode('ascii')}" if not domain.isascii() else address
+    except idna.IDNAError:
+        return address
 
 
 def _reason(exc: BaseException) -> str:
