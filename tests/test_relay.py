@@ -97,3 +97,13 @@ def test_a_sender_that_raises_does_not_stop_the_relay(make_container: ContainerF
     rows = queued(container, "ann@example.org") + queued(container, "bo@example.org")
     assert all(r["attempts"] == 1 and r["sent_at"] is None and "RuntimeError" in r["last_error"] for r in rows)
     assert all(r["claimed_until"] is None for r in rows)  # released for the retry, not left claimed
+
+
+def test_international_domains_are_delivered_in_ascii_form(
+    make_container: ContainerFactory, clock: FrozenClock, mailbox: Mailbox, smtp_sender: SmtpSender
+) -> None:
+    container = make_container(clock=clock, sender=smtp_sender)
+    container.login.start("ann@bücher.example", BROWSER)
+    asyncio.run(container.relay.run_once())
+    assert mailbox.envelopes[-1][1] == ["ann@xn--bcher-kva.example"]
+    assert queued(container, "ann@bücher.example")[0]["sent_at"] is not None

@@ -72,6 +72,7 @@ class SmtpSender:
             if self.username:
                 await client.login(self.username, self.password)
         except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()  # a refused login leaves the connection open
             return [_reason(exc)] * len(mails)
         results: list[str | None] = []
         try:
@@ -80,7 +81,7 @@ class SmtpSender:
                     # The envelope names the validated address itself, never what a header parser
                     # makes of the To header.
                     await client.send_message(
-                        to_email_message(mail), sender=_envelope(mail.sender), recipients=[mail.to]
+                        to_email_message(mail), sender=_envelope(mail.sender), recipients=[ascii_domain(mail.to)]
                     )
                     results.append(None)
                 except Exception as exc:  # one bad mail must not stop the others
@@ -88,6 +89,7 @@ class SmtpSender:
         finally:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await client.quit()
+            client.close()
         results.extend(["connection lost"] * (len(mails) - len(results)))
         return results
 
