@@ -41,14 +41,6 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return page(request, "not_found.html", status=status, error=error)
 
 
-async def server_error(request: Request, exc: Exception) -> Response:
-    log.error("unhandled", error=type(exc).__name__)  # never the path: it may hold a flow id
-    error = HttpError("server_error", N_("Something went wrong on our side. Please try again."), 500)
-    if request.url.path.startswith("/api/"):
-        return error_response(request, error)
-    return page(request, "not_found.html", status=500, error=error)
-
-
 def create_app(container: Container, *, run_relay: bool | None = None) -> Starlette:
     settings = container.settings
     relay_inside = settings.relay_in_process if run_relay is None else run_relay
@@ -73,7 +65,7 @@ def create_app(container: Container, *, run_relay: bool | None = None) -> Starle
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[Middleware(EdgeMiddleware, max_body=settings.max_body_bytes, https=settings.https)],
-        exception_handlers={HTTPException: http_error, 500: server_error},
+        exception_handlers={HTTPException: http_error},  # unexpected errors: EdgeMiddleware
         lifespan=lifespan,
     )
     app.state.container = container
