@@ -17,14 +17,12 @@ from starlette.staticfiles import StaticFiles
 from vitalkey.container import Container
 from vitalkey.domain.i18n import N_
 from vitalkey.i18n import warm
-from vitalkey.observability import logger
 from vitalkey.web import ops, pages
 from vitalkey.web.api import api, error_response
 from vitalkey.web.errors import HttpError
 from vitalkey.web.middleware import EdgeMiddleware
 from vitalkey.web.render import make_environment, page
 
-log = logger("vitalkey.web")
 STATIC = __file__.rsplit("/", 1)[0] + "/static"
 
 
