@@ -57,8 +57,8 @@ def create_app(container: Container, *, run_relay: bool | None = None) -> Starle
 
     app = Starlette(
         routes=[
+            *api.routes,  # first: the JSON API is the hot path
             *pages.routes,
-            *api.routes,
             *ops.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],

@@ -35,6 +35,7 @@ class BodyTooLarge(Exception):
 class EdgeMiddleware:
     def __init__(self, app: ASGIApp, max_body: int, https: bool) -> None:
         self.app, self.max_body, self.https = app, max_body, https
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -106,8 +107,16 @@ class EdgeMiddleware:
     def _finish(self, scope: Scope, status: int, started: float) -> None:
         route = _route_of(scope)
         elapsed = time.perf_counter() - started
-        REQUESTS.labels(method=scope["method"], route=route, status=str(status)).inc()
-        REQUEST_SECONDS.labels(route=route).observe(elapsed)
+        key = (scope["method"], route, status)
+        counted = self._series.get(key)
+        if counted is None:  # labelled series are looked up once, not on every request
+            counted = (
+                REQUESTS.labels(method=key[0], route=route, status=str(status)),
+                REQUEST_SECONDS.labels(route=route),
+            )
+            self._series[key] = counted
+        counted[0].inc()
+        counted[1].observe(elapsed)
         log.info("request", method=scope["method"], route=route, status=status, ms=round(elapsed * 1000, 2))
 
     async def _answer(
