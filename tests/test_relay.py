@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -107,3 +108,16 @@ def test_international_domains_are_delivered_in_ascii_form(
     asyncio.run(container.relay.run_once())
     assert mailbox.envelopes[-1][1] == ["ann@xn--bcher-kva.example"]
     assert queued(container, "ann@bücher.example")[0]["sent_at"] is not None
+
+
+def test_a_claim_outlasts_the_slowest_batch(make_container: ContainerFactory, clock: FrozenClock) -> None:
+    """Rows claimed by one relay are not taken again by another while they may still be sending."""
+    container = make_container(clock=clock, relay_batch=10, smtp_timeout_s=5)
+    container.login.start("ann@example.org", BROWSER)
+    assert len(container.relay.claim()) == 1
+    row = queued(container, "ann@example.org")[0]
+    assert row["claimed_until"] == clock.now() + timedelta(seconds=60 + 10 * 5)
+    clock.advance(seconds=60 + 10 * 5 - 1)
+    assert container.relay.claim() == []  # still someone else's
+    clock.advance(seconds=2)
+    assert len(container.relay.claim()) == 1  # the lease ran out: the mail is not lost
