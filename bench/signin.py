@@ -148,6 +148,21 @@ def start(url: str, folder: Path, workers: int) -> tuple[subprocess.Popen[bytes]
             raise RuntimeError("server did not start")
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU time used so far by the server (all its processes) and by this load generator."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout.split()
+    server = 0.0
+    for child in [str(pid), *children]:
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            server += (int(fields[11]) + int(fields[12])) / tick
+        except FileNotFoundError:
+            pass
+    own = os.times()
+    return server, own.user + own.system
+
+
 def rss_mb(pid: int) -> list[float]:
     """Resident memory of the server's worker processes (the children of the granian main process)."""
     children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout.split()
@@ -228,7 +243,7 @@ class CodeReader:
 
 async def signin_rate(
     port: int, url: str, seconds: float, concurrency: int, fresh_connections: bool = True
-) -> tuple[float, int]:
+) -> tuple[int, float, int]:
     """``concurrency`` simulated users, each signing in again and again: start, code, verify.
     Each sign-in opens its own connection, as an app does when a user signs in: with long-lived
     keep-alive connections, which server process gets the load depends on who accepted them."""
@@ -267,7 +282,7 @@ async def signin_rate(
     for connection in connections:
         await connection.close()
     reader.close()
-    return done / elapsed, failures
+    return done, elapsed, failures
 
 
 def main() -> None:
@@ -275,27 +290,34 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument("--processes", default="1,2")
     args = parser.parse_args()
     install_server()
     print(f"machine: {os.cpu_count()} cores; {args.seconds:.0f} s per measurement; concurrency {args.concurrency}")
     print(
-        "| engine | processes | sign-ins/s | healthz req/s (reference) | sign-ins / reference | RSS per process (MB) | start→ready (s) | failures |"
+        "| engine | processes | sign-ins/s | healthz req/s (reference) | sign-ins / reference | RSS per process (MB) | start→ready (s) "
+        "| server CPU ms / sign-in | load generator CPU ms / sign-in | failures |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for engine_name in args.engines.split(","):
-        for workers in (1, 2):
+        for workers in (int(n) for n in args.processes.split(",")):
             folder = Path(tempfile.mkdtemp(prefix="vk-bench-"))
             url = prepare_database(engine_name, folder)
             process, port, ready_s = start(url, folder, workers)
             try:
                 asyncio.run(signin_rate(port, url, 1.0, args.concurrency))  # warm up
                 reference = asyncio.run(healthz_rate(port, args.seconds, args.concurrency))
-                rate, failures = asyncio.run(signin_rate(port, url, args.seconds, args.concurrency))
+                server_before, client_before = cpu_seconds(process.pid)
+                done, elapsed, failures = asyncio.run(signin_rate(port, url, args.seconds, args.concurrency))
+                server_after, client_after = cpu_seconds(process.pid)
+                rate = done / elapsed
+                server_ms = (server_after - server_before) * 1000 / max(done, 1)
+                client_ms = (client_after - client_before) * 1000 / max(done, 1)
                 memory = rss_mb(process.pid)
                 workers_rss = memory[1:] or memory
                 print(
                     f"| {engine_name} | {workers} | {rate:,.0f} | {reference:,.0f} | {rate / reference:.3f} | "
-                    f"{max(workers_rss):.0f} | {ready_s:.2f} | {failures} |",
+                    f"{max(workers_rss):.0f} | {ready_s:.2f} | {server_ms:.2f} | {client_ms:.2f} | {failures} |",
                     flush=True,
                 )
             finally:

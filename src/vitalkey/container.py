@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from vitalkey.adapters import secrets
 from vitalkey.adapters.clock import SystemClock
 from vitalkey.adapters.db import migrate
-from vitalkey.adapters.db.engine import is_sqlite, make_engine
+from vitalkey.adapters.db.engine import make_engine
 from vitalkey.adapters.db.uow import SqlUnitOfWork
 from vitalkey.adapters.mail.render import MailRenderer
 from vitalkey.adapters.mail.senders import ConsoleSender, DevMailbox, FanOut, MailSender, SmtpSender
@@ -40,7 +40,6 @@ class Container:
     accounts: AccountService
     relay: OutboxRelay
     web_key: bytes  # signs CSRF tokens and binds flows to a browser
-    inline_database: bool  # run database work on the event loop (SQLite) or in threads
     dev_mailbox: DevMailbox | None  # dev mode only: the mail shown at /dev/mail
 
     def close(self) -> None:
@@ -100,7 +99,6 @@ def build(settings: Settings, *, clock: Clock | None = None, sender: MailSender 
         accounts=AccountService(deps),
         relay=relay,
         web_key=secrets.derive(master, "web"),
-        inline_database=is_sqlite(engine),
         dev_mailbox=DevMailbox(engine) if settings.dev_mode else None,
     )
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from urllib.parse import parse_qsl
 
 import msgspec
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -19,6 +18,9 @@ from vitalkey.i18n import LANGUAGES, negotiate, supported
 from vitalkey.web.errors import HttpError
 from vitalkey.web.middleware import LANG_COOKIE
 
+if TYPE_CHECKING:
+    from vitalkey.container import Container
+
 T = TypeVar("T")
 
 P = ParamSpec("P")
@@ -26,12 +28,10 @@ R = TypeVar("R")
 
 
 async def blocking(request: Request, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    """Run a flow (blocking database work). On SQLite the transactions are short and queue on one
-    writer lock anyway, so they run inline: handing each to a thread costs more than the work.
-    On PostgreSQL they go to the thread pool, so that network waits do not stall the loop."""
-    if request.app.state.container.inline_database:
-        return function(*args, **kwargs)
-    return await run_in_threadpool(function, *args, **kwargs)
+    """Run a flow (blocking database work) the way the database wants it: inline in a group
+    commit on SQLite, in the thread pool on PostgreSQL (see ``SqlUnitOfWork.run``)."""
+    container: Container = request.app.state.container
+    return await container.uow.run(function, *args, **kwargs)
 
 
 MAX_FORM_FIELDS = 50

@@ -70,6 +70,10 @@ def writing(engine: Engine) -> AbstractContextManager[None]:
     threads and processes share (the request path, the relay, the dev outbox); elsewhere nothing."""
     if not is_sqlite(engine):
         return contextlib.nullcontext()
+    return write_lock(engine)
+
+
+def write_lock(engine: Engine) -> SqliteWriteLock:
     lock = _WRITE_LOCKS.get(engine)
     if lock is None:
         lock = _WRITE_LOCKS.setdefault(engine, SqliteWriteLock(engine))
@@ -88,16 +92,49 @@ class SqliteWriteLock:
         self.fd: int | None = None
         self.pid = 0
 
-    def __enter__(self) -> None:
+    def acquire(self) -> None:
         self.mutex.acquire()
-        if not self.path:
-            return
-        if self.fd is None or self.pid != os.getpid():  # a forked worker opens its own
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            self.pid = os.getpid()
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        try:
+            fd = self._file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self.mutex.release()
+            raise
 
-    def __exit__(self, *exc: object) -> None:
+    def try_acquire(self) -> bool:
+        """Take the lock if no thread or process holds it; never waits."""
+        if not self.mutex.acquire(blocking=False):
+            return False
+        try:
+            fd = self._file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.mutex.release()
+            return False
+        except BaseException:
+            self.mutex.release()
+            raise
+        return True
+
+    def release(self) -> None:
+        """May be called from another thread than the one that acquired (the mutex is a plain
+        lock): the group commit waits for the lock in a helper thread and releases it on the loop."""
         if self.fd is not None and self.path:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
         self.mutex.release()
+
+    def _file(self) -> int | None:
+        if not self.path:
+            return None
+        if self.fd is None or self.pid != os.getpid():  # a forked worker opens its own
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self.pid = os.getpid()
+        return self.fd
+
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

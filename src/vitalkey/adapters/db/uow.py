@@ -3,14 +3,19 @@ transaction, running the statements of :mod:`vitalkey.adapters.db.sql`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from typing import Any
+from functools import partial
+from typing import Any, ParamSpec, TypeVar
 
+import anyio.to_thread
 from sqlalchemy import Engine
 
+from vitalkey.adapters.db.batch import GroupCommit, joined
 from vitalkey.adapters.db.engine import is_sqlite, writing
 from vitalkey.adapters.db.sql import for_dialect
 from vitalkey.domain.accounts import Account, Profile, Sex, Units
@@ -20,6 +25,9 @@ from vitalkey.domain.sessions import Session, SessionKind
 from vitalkey.ports import OutgoingMail
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def us(moment: datetime) -> int:
@@ -370,9 +378,34 @@ class SqlUnitOfWork:
         self.engine = engine
         self.statements = for_dialect(engine.dialect.name)
         self.sqlite = is_sqlite(engine)
+        self._group_commits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommit] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def run(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run blocking work that uses this unit of work, from the event loop. On SQLite it runs
+        inline in the loop's group commit (its transactions are short, and handing each to a
+        thread costs more than the work); elsewhere in a worker thread, so that network waits do
+        not stall the loop."""
+        if not self.sqlite:
+            return await anyio.to_thread.run_sync(partial(function, *args, **kwargs))
+        return await self._group_commit(asyncio.get_running_loop()).run(function, *args, **kwargs)
+
+    def _group_commit(self, loop: asyncio.AbstractEventLoop) -> GroupCommit:
+        group = self._group_commits.get(loop)
+        if group is None:
+            group = self._group_commits[loop] = GroupCommit(self.engine, loop)
+        return group
 
     @contextmanager
     def begin(self) -> Iterator[SqlTransaction]:
+        batch = joined.get()
+        if batch is not None and batch.open and batch.engine is self.engine:
+            with batch.savepoint() as connection:
+                yield SqlTransaction(Db(connection, self.statements))
+            return
+        if self.sqlite:
+            self._refuse_on_busy_loop()
         # SQLite has one writer at a time: writers queue on one lock (threads and processes)
         # instead of in SQLite's busy handler, which sleeps and retries and collapses under load.
         with writing(self.engine), self._transaction("BEGIN IMMEDIATE" if self.sqlite else "") as tx:
@@ -380,8 +413,24 @@ class SqlUnitOfWork:
 
     @contextmanager
     def read(self) -> Iterator[SqlTransaction]:
+        batch = joined.get()
+        if batch is not None and batch.open and batch.engine is self.engine:
+            with batch.savepoint() as connection:  # sees the writes of the batch so far
+                yield SqlTransaction(Db(connection, self.statements))
+            return
         with self._transaction("BEGIN" if self.sqlite else "") as tx:
             yield tx
+
+    def _refuse_on_busy_loop(self) -> None:
+        """A write on the loop's own thread outside :meth:`run` while the loop's group commit
+        holds (or awaits) the write lock would wait for itself."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        group = self._group_commits.get(loop)
+        if group is not None and group.busy:
+            raise RuntimeError("database writes on the event loop must go through UnitOfWork.run")
 
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[SqlTransaction]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
 import sys
@@ -130,19 +131,22 @@ class DevMailbox:
             for m in mails
         ]
         if rows:
-            with writing(self.engine), self.engine.begin() as conn:
-                conn.execute(insert(t.dev_mail), rows)
+            await asyncio.to_thread(self._store, rows)  # never wait for the write lock on the loop
         return [None] * len(mails)
+
+    def _store(self, rows: list[dict[str, Any]]) -> None:
+        with writing(self.engine), self.engine.begin() as conn:
+            conn.execute(insert(t.dev_mail), rows)
 
     def newest(self, to: str = "", limit: int = 100) -> list[dict[str, Any]]:
         query = select(t.dev_mail).order_by(t.dev_mail.c.id.desc()).limit(limit)
         if to:
             query = query.where(t.dev_mail.c.recipient == to)
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(vitalkey_read=True) as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
     def html(self, mail_id: int) -> str | None:
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(vitalkey_read=True) as conn:
             found: str | None = conn.execute(select(t.dev_mail.c.html).where(t.dev_mail.c.id == mail_id)).scalar()
         return found
 
