@@ -38,6 +38,7 @@ class Batch:
         self.connection = connection
         self.committed = committed
         self.open = True
+        self.awaited = 0  # woken waiters whose units have not run yet (0: end in the next turn)
 
     @contextmanager
     def savepoint(self) -> Iterator[Any]:
@@ -81,12 +82,22 @@ class GroupCommit:
         try:
             result = function(*args, **kwargs)
         except BaseException:
+            self._unit_done(batch)
             await asyncio.shield(batch.committed)
             raise
         finally:
             joined.reset(token)
+        self._unit_done(batch)
         await asyncio.shield(batch.committed)
         return result
+
+    def _unit_done(self, batch: Batch) -> None:
+        """A batch opened after a wait ends as soon as the units that waited for it have run:
+        another process is waiting for the lock."""
+        if batch.awaited:
+            batch.awaited -= 1
+            if batch.awaited == 0:
+                self._flush(batch)
 
     async def _wait_for_batch(self) -> None:
         waiter = self.loop.create_future()
@@ -94,7 +105,7 @@ class GroupCommit:
         if not self.acquiring:
             self.acquiring = True
             if self.lock.try_acquire():
-                self._open()
+                self._open(waited=False)
             else:
                 self.loop.run_in_executor(self.helper, self.lock.acquire).add_done_callback(self._acquired)
         await waiter
@@ -104,9 +115,9 @@ class GroupCommit:
         if error is not None:
             self._fail_waiters(error)
         else:
-            self._open()
+            self._open(waited=True)
 
-    def _open(self) -> None:
+    def _open(self, *, waited: bool) -> None:
         try:
             connection = self.engine.raw_connection()
             try:
@@ -118,13 +129,14 @@ class GroupCommit:
             self.lock.release()
             self._fail_waiters(error)
             return
-        self.batch = Batch(self.engine, connection, self.loop.create_future())
+        batch = self.batch = Batch(self.engine, connection, self.loop.create_future())
         self.acquiring = False
         waiters, self.waiters = self.waiters, []
         for waiter in waiters:  # each waiter runs its unit of work before the flush below
             if not waiter.done():
                 waiter.set_result(None)
-        self.loop.call_soon(self._flush)
+                batch.awaited += waited
+        self.loop.call_soon(self._flush, batch)  # at the latest; units joining in this turn share it
 
     def _fail_waiters(self, error: BaseException) -> None:
         self.acquiring = False
@@ -133,9 +145,10 @@ class GroupCommit:
             if not waiter.done():
                 waiter.set_exception(error)
 
-    def _flush(self) -> None:
-        batch, self.batch = self.batch, None
-        assert batch is not None
+    def _flush(self, batch: Batch) -> None:
+        if not batch.open:
+            return
+        self.batch = None
         batch.open = False
         self.commits += 1
         try:
