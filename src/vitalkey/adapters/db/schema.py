@@ -72,6 +72,30 @@ accounts = Table(
     Column("policy_accepted_at", UtcTimestamp),
     Column("created_at", UtcTimestamp, nullable=False),
     Column("updated_at", UtcTimestamp, nullable=False),
+    Column("password_hash", String(255)),
+    Column("password_changed_at", UtcTimestamp),
+)
+
+# Consecutive failed passwords per account (NIST SP 800-63B §3.2.2), reset by a success or by
+# proof of the mailbox; ``blocked_until`` is the growing wait.
+password_failures = Table(
+    "password_failures",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("consecutive", Integer, nullable=False),
+    Column("blocked_until", UtcTimestamp, nullable=False),
+)
+
+# "Update password" links: only the SHA-256 of the random token is stored.
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column("token_digest", String(64), primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcTimestamp, nullable=False),
+    Column("expires_at", UtcTimestamp, nullable=False),
+    Column("used_at", UtcTimestamp),
+    Index("ix_password_resets_account_id", "account_id"),
 )
 
 flows = Table(
