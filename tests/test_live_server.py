@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import create_engine, func, select
 
 from tests.conftest import LiveServer, Mailbox, code_in, free_port, start_server, stop_server
+from vitalkey.adapters.db import migrate
 from vitalkey.adapters.db import schema as t
 
 
@@ -94,7 +95,7 @@ def test_migrate_command(tmp_path: Path) -> None:
         env={"VITALKEY_DATABASE_URL": url, "VITALKEY_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
         check=True,
     )
-    assert "empty -> 0001" in run.stdout
+    assert f"empty -> {migrate.HEAD}" in run.stdout
     again = subprocess.run(
         [str(Path(sys.executable).with_name("vitalkey")), "migrate"],
         capture_output=True,
@@ -102,7 +103,7 @@ def test_migrate_command(tmp_path: Path) -> None:
         env={"VITALKEY_DATABASE_URL": url, "VITALKEY_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
         check=True,
     )
-    assert "0001 -> 0001" in again.stdout
+    assert f"{migrate.HEAD} -> {migrate.HEAD}" in again.stdout
 
 
 def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:

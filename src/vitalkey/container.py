@@ -14,9 +14,11 @@ from vitalkey.adapters.db.engine import make_engine
 from vitalkey.adapters.db.uow import SqlUnitOfWork
 from vitalkey.adapters.mail.render import MailRenderer
 from vitalkey.adapters.mail.senders import ConsoleSender, DevMailbox, FanOut, MailSender, SmtpSender
+from vitalkey.adapters.passwords import Argon2Hasher, CommonPasswords
 from vitalkey.adapters.ratelimit import RedisRateLimiter, SqlRateLimiter
 from vitalkey.adapters.relay import OutboxRelay
 from vitalkey.domain.codes import CodePolicy
+from vitalkey.domain.passwords import PasswordPolicy
 from vitalkey.domain.sessions import SessionPolicy
 from vitalkey.flows.account import AccountService
 from vitalkey.flows.deps import FlowDeps, MailLimits
@@ -46,6 +48,9 @@ class Container:
         self.engine.dispose()
 
 
+COMMON_PASSWORDS = CommonPasswords()  # loaded once per process, on first use
+
+
 def build(settings: Settings, *, clock: Clock | None = None, sender: MailSender | None = None) -> Container:
     clock = clock or SystemClock()
     engine = make_engine(settings.effective_database_url)
@@ -54,6 +59,14 @@ def build(settings: Settings, *, clock: Clock | None = None, sender: MailSender 
     master = secrets.load_or_create(settings.secret_key, settings.data_dir)
     limiter: RateLimiter = RedisRateLimiter(settings.redis_url) if settings.redis_url else SqlRateLimiter()
     uow = SqlUnitOfWork(engine)
+    password_policy = PasswordPolicy(
+        min_length=settings.password_min_length,
+        max_length=settings.password_max_length,
+        memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        parallelism=settings.argon2_parallelism,
+        reset_ttl=timedelta(seconds=settings.password_reset_ttl_s),
+    )
     deps = FlowDeps(
         uow=uow,
         clock=clock,
@@ -75,6 +88,10 @@ def build(settings: Settings, *, clock: Clock | None = None, sender: MailSender 
         mail_limits=MailLimits(parse_limit(settings.mail_limit_per_address), parse_limit(settings.mail_limit_per_ip)),
         policy_version=settings.privacy_policy_version,
         public_url=settings.public_url.rstrip("/"),
+        password_policy=password_policy,
+        hasher=Argon2Hasher(password_policy),
+        is_common_password=COMMON_PASSWORDS.__contains__,
+        password_limit_per_ip=parse_limit(settings.password_attempts_per_ip),
     )
     renderer = MailRenderer(settings.brand, settings.mail_from, settings.public_url.rstrip("/"))
     relay = OutboxRelay(

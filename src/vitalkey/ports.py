@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from vitalkey.domain.accounts import Account, Profile
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.flows import Flow
 from vitalkey.domain.sessions import Session
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Clock(Protocol):
@@ -93,7 +97,44 @@ class Counters(Protocol):
     def count(self, key: str, window_start: datetime) -> int: ...
 
 
+class PasswordRepository(Protocol):
+    def hash_of(self, account_id: int) -> str | None: ...
+    def set(self, account_id: int, password_hash: str, now: datetime) -> None:
+        """Store a new password; the account's open reset links die with the old one."""
+        ...
+
+    def rehash(self, account_id: int, old_hash: str, new_hash: str) -> None: ...
+    def count_failure(self, key: str) -> tuple[int, datetime]:
+        """Count one failure (before the password is checked) → (consecutive, blocked until)."""
+        ...
+
+    def failures(self, key: str) -> tuple[int, datetime]: ...
+    def block(self, key: str, until: datetime) -> None: ...
+    def clear_failures(self, key: str) -> None: ...
+    def add_reset(self, token_digest: str, account_id: int, now: datetime, expires_at: datetime) -> None: ...
+    def reset_account(self, token_digest: str, now: datetime) -> int | None:
+        """The account of a live link (unused, unexpired, the newest), or None."""
+        ...
+
+    def consume_reset(self, token_digest: str, now: datetime) -> int | None:
+        """Use a live link once (atomic); its account, or None."""
+        ...
+
+
+class PasswordHasher(Protocol):
+    """argon2id; both calls run off the event loop (they take tens of milliseconds)."""
+
+    async def hash(self, password: str) -> str: ...
+    async def verify(self, stored: str | None, password: str) -> bool:
+        """False for None, at the same cost as a real check."""
+        ...
+
+    def needs_rehash(self, stored: str) -> bool: ...
+
+
 class Transaction(Protocol):
+    @property
+    def passwords(self) -> PasswordRepository: ...
     @property
     def flows(self) -> FlowRepository: ...
     @property
@@ -111,6 +152,10 @@ class Transaction(Protocol):
 
 
 class UnitOfWork(Protocol):
+    async def run(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run blocking work that uses this unit of work from the event loop."""
+        ...
+
     def begin(self) -> AbstractContextManager[Transaction]:
         """One database transaction: commits on success, rolls back on any exception."""
         ...

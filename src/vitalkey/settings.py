@@ -71,6 +71,15 @@ class Settings:
     # most 100), while a stranger needs 20 flows, each mailed to the owner, to lock an address out.
     code_failures_per_address: str = "100/86400"
 
+    # Passwords (SPEC "Password (optional) and reset"; argon2id as OWASP recommends).
+    password_min_length: int = 8
+    password_max_length: int = 1024
+    argon2_memory_kib: int = 19 * 1024
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+    password_attempts_per_ip: str = "100/3600"  # noqa: S105 (a rate limit)
+    password_reset_ttl_s: int = 86400
+
     # Sessions.
     session_idle_s: int = 3600
     session_absolute_s: int = 30 * 24 * 3600
@@ -167,6 +176,7 @@ def _validate(settings: Settings) -> None:
     parse_limit(settings.mail_limit_per_address)
     parse_limit(settings.mail_limit_per_ip)
     parse_limit(settings.code_failures_per_address)
+    parse_limit(settings.password_attempts_per_ip)
     if settings.smtp_security not in {"none", "starttls", "tls"}:
         raise SettingsError("smtp_security must be none, starttls or tls")
     if settings.public_url and not settings.public_url.startswith(("http://", "https://")):
@@ -194,9 +204,19 @@ def _validate(settings: Settings) -> None:
         "session_absolute_s": 60,
         "session_touch_s": 1,
         "max_body_bytes": 1024,
+        "password_min_length": 8,  # NIST SP 800-63B: never fewer
+        "password_max_length": 128,  # ASVS 6.2.9 asks for at least 64; we allow 128 at the least
+        "argon2_memory_kib": 7 * 1024,  # OWASP's lowest argon2id setting
+        "argon2_time_cost": 1,
+        "argon2_parallelism": 1,
+        "password_reset_ttl_s": 60,
     }
     for name, lowest in at_least.items():
         if getattr(settings, name) < lowest:
             raise SettingsError(f"{name} must be at least {lowest}")
+    if settings.password_min_length > settings.password_max_length:
+        raise SettingsError("password_min_length must not exceed password_max_length")
+    if settings.password_reset_ttl_s > 86400:
+        raise SettingsError("password_reset_ttl_s must be at most one day (NIST SP 800-63B §4.2)")
     if settings.relay_poll_s <= 0 or settings.smtp_timeout_s <= 0:
         raise SettingsError("relay_poll_s and smtp_timeout_s must be positive")

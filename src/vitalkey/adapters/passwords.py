@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from importlib import resources
 
@@ -18,6 +21,9 @@ class Argon2Hasher:
     accounts with and without a password, or unknown addresses)."""
 
     def __init__(self, policy: PasswordPolicy) -> None:
+        # One hash per core at a time (argon2-cffi releases the GIL): more would only queue in
+        # the kernel and multiply the memory (19 MiB each).
+        self.workers = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="vitalkey-argon2")
         self.hasher = PasswordHasher(
             time_cost=policy.time_cost,
             memory_cost=policy.memory_kib,
@@ -29,10 +35,13 @@ class Argon2Hasher:
     def _dummy(self) -> str:
         return self.hasher.hash("not a password: used for accounts that have none")
 
-    def hash(self, password: str) -> str:
-        return self.hasher.hash(password)
+    async def hash(self, password: str) -> str:
+        return await asyncio.get_running_loop().run_in_executor(self.workers, self.hasher.hash, password)
 
-    def verify(self, stored: str | None, password: str) -> bool:
+    async def verify(self, stored: str | None, password: str) -> bool:
+        return await asyncio.get_running_loop().run_in_executor(self.workers, self.verify_now, stored, password)
+
+    def verify_now(self, stored: str | None, password: str) -> bool:
         try:
             return self.hasher.verify(stored or self._dummy, password) and stored is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):

@@ -118,3 +118,24 @@ class SessionNotFound(DomainError):
 class CsrfFailed(DomainError):
     code = "csrf_failed"
     message = N_("Your form has expired. Please try again.")
+
+
+class WrongPassword(DomainError):
+    """Also the answer for an address without an account or an account without a password."""
+
+    code = "wrong_password"
+    message = N_("This password is not correct. Please try again, or sign in with the emailed code.")
+    field = "password"
+
+
+class PasswordThrottled(DomainError):
+    code = "password_throttled"
+    message = N_("Too many wrong passwords. Please wait %(seconds)s seconds and try again.")
+
+
+class PasswordLocked(DomainError):
+    code = "password_locked"
+    message = N_(
+        "Signing in with a password is closed after too many wrong passwords. Sign in with the "
+        "emailed code, or reset your password, to open it again."
+    )

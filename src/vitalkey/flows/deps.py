@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from vitalkey.domain.codes import CodePolicy
+from vitalkey.domain.passwords import PasswordPolicy
 from vitalkey.domain.sessions import SessionPolicy
-from vitalkey.ports import Clock, RateLimiter, UnitOfWork
+from vitalkey.ports import Clock, PasswordHasher, RateLimiter, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,3 +31,7 @@ class FlowDeps:
     code_failure_limit: tuple[int, int]  # wrong codes per address: (count, seconds)
     policy_version: str
     public_url: str
+    password_policy: PasswordPolicy
+    hasher: PasswordHasher
+    is_common_password: Callable[[str], bool]
+    password_limit_per_ip: tuple[int, int]  # password attempts per IP network: (count, seconds)

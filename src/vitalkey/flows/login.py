@@ -9,13 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vitalkey.domain.errors import WrongState
+from vitalkey.domain.accounts import Account
+from vitalkey.domain.errors import WrongPassword, WrongState
 from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
+from vitalkey.domain.passwords import normalize_password
+from vitalkey.flows import password
 from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, NEW, EmailCodeFlow
 from vitalkey.flows.sessions import Started, start
 from vitalkey.ports import Transaction
 
 DIAGRAM = Path(__file__).with_name("login.mermaid")
+PASSWORD = "password"  # noqa: S105 (a state: "Login with password instead")
 
 MACHINE = StateMachine(
     name="login",
@@ -28,6 +32,9 @@ MACHINE = StateMachine(
         (CODE_SENT, "code_resent"): CODE_SENT,
         (CODE_SENT, "code_verified"): COMPLETE,
         (CODE_SENT, "attempts_exhausted"): DEAD,
+        (CODE_SENT, "password_chosen"): PASSWORD,
+        (PASSWORD, "code_chosen"): CODE_SENT,
+        (PASSWORD, "password_verified"): COMPLETE,
     },
 )
 
@@ -49,6 +56,61 @@ class LoginFlow(EmailCodeFlow):
             if account is None:  # no code was ever mailed for an unknown address
                 raise WrongState()
             self._save(tx, flow.moved(state, account_id=account.id), flow.state)
+            password.succeeded(self.deps, tx, flow.email)  # the mailbox is proved: the password opens
             return start(self.deps, tx, account, req, ("email_code",))
 
         return self.verify_code(flow_id, code, req, sign_in)
+
+    # The password stage ------------------------------------------------------------
+    def choose_password(self, flow_id: str, req: Requester) -> Flow:
+        return self._move(flow_id, "password_chosen", req)
+
+    def choose_code(self, flow_id: str, req: Requester) -> Flow:
+        return self._move(flow_id, "code_chosen", req)
+
+    def _move(self, flow_id: str, event: str, req: Requester) -> Flow:
+        with self.deps.uow.begin() as tx:
+            flow = self._load(tx, flow_id, req)
+            moved = flow.moved(self.machine.check(flow, event, self.deps.clock.now()))
+            self._save(tx, moved, flow.state)
+        return moved
+
+    async def submit_password(self, flow_id: str, raw_password: str, req: Requester) -> Started:
+        """Check the password off the event loop (argon2id takes tens of milliseconds) between
+        two short transactions: the attempt is counted before the check, the outcome after it.
+        An unknown address or an account without a password costs the same check and gets the
+        same answer as a wrong password."""
+        flow, account, stored = await self.deps.uow.run(self._count_password_attempt, flow_id, req)
+        given = normalize_password(raw_password)
+        right = await self.deps.hasher.verify(stored, given)
+        if not right or account is None or stored is None:
+            await self.deps.uow.run(self._password_refused, flow)
+            raise WrongPassword()
+        rehashed = await self.deps.hasher.hash(given) if self.deps.hasher.needs_rehash(stored) else None
+        return await self.deps.uow.run(self._password_accepted, flow, account, stored, rehashed, req)
+
+    def _count_password_attempt(self, flow_id: str, req: Requester) -> tuple[Flow, Account | None, str | None]:
+        now = self.deps.clock.now()
+        with self.deps.uow.begin() as tx:
+            flow = self._load(tx, flow_id, req)
+            self.machine.check(flow, "password_verified", now)
+            password.count_attempt(self.deps, tx, flow.email, req, now)
+            account = self._account_for(tx, flow)
+            stored = tx.passwords.hash_of(account.id) if account else None
+        return flow, account, stored
+
+    def _password_refused(self, flow: Flow) -> None:
+        with self.deps.uow.begin() as tx:
+            tx.audit.record("password.rejected", self.deps.clock.now(), None, flow_kind=flow.kind.value)
+
+    def _password_accepted(
+        self, flow: Flow, account: Account, stored: str, rehashed: str | None, req: Requester
+    ) -> Started:
+        now = self.deps.clock.now()
+        with self.deps.uow.begin() as tx:
+            state = self.machine.check(flow, "password_verified", now)
+            self._save(tx, flow.moved(state, account_id=account.id), flow.state)
+            password.succeeded(self.deps, tx, flow.email)
+            if rehashed:
+                tx.passwords.rehash(account.id, stored, rehashed)
+            return start(self.deps, tx, account, req, ("password",))

@@ -14,6 +14,7 @@ from vitalkey.domain.accounts import Account
 from vitalkey.domain.errors import DomainError, NotAuthenticated
 from vitalkey.domain.flows import Channel, Flow, StateMachine
 from vitalkey.flows.email_flow import EmailCodeFlow, FlowView
+from vitalkey.flows.login import LoginFlow
 from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.flows.signup import SignupFlow
 from vitalkey.observability import CODE_FAILURES, SIGNINS, SIGNUPS
@@ -303,6 +304,54 @@ async def login_code(request: Request, body: s.SubmitCode) -> s.SignedIn:
         request, container.login.submit_code, request.path_params["flow_id"], body.code, requester(request, Channel.API)
     )
     SIGNINS.labels(method="email_code").inc()
+    return signed_in(started)
+
+
+@api.route(
+    "POST",
+    "/api/v1/login/{flow_id}/password-instead",
+    'Choose "Login with password instead"',
+    response=s.FlowOut,
+    errors=FLOW_ERRORS,
+    tag="login",
+)
+async def login_choose_password(request: Request, _: None) -> s.FlowOut:
+    login: LoginFlow = request.app.state.container.login
+    flow = await blocking(
+        request, login.choose_password, request.path_params["flow_id"], requester(request, Channel.API)
+    )
+    return _out(request, "login", FlowView(flow, None, {}))
+
+
+@api.route(
+    "POST",
+    "/api/v1/login/{flow_id}/code-instead",
+    "Go back from the password to the mailed code",
+    response=s.FlowOut,
+    errors=FLOW_ERRORS,
+    tag="login",
+)
+async def login_choose_code(request: Request, _: None) -> s.FlowOut:
+    login: LoginFlow = request.app.state.container.login
+    flow = await blocking(request, login.choose_code, request.path_params["flow_id"], requester(request, Channel.API))
+    return _out(request, "login", FlowView(flow, None, {}))
+
+
+@api.route(
+    "POST",
+    "/api/v1/login/{flow_id}/password",
+    "Sign in with the password",
+    body=s.SubmitPassword,
+    response=s.SignedIn,
+    errors=FLOW_ERRORS,
+    tag="login",
+)
+async def login_password(request: Request, body: s.SubmitPassword) -> s.SignedIn:
+    login: LoginFlow = request.app.state.container.login
+    started = await login.submit_password(
+        request.path_params["flow_id"], body.password, requester(request, Channel.API)
+    )
+    SIGNINS.labels(method="password").inc()
     return signed_in(started)
 
 

@@ -14,6 +14,8 @@ STATUS: dict[str, int] = {
     "too_many_code_failures": 429,
     "resend_too_soon": 429,
     "resend_limit": 429,
+    "password_throttled": 429,
+    "password_locked": 429,
     "not_authenticated": 401,
     "csrf_failed": 403,
     "account_exists": 409,

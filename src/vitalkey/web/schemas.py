@@ -31,6 +31,14 @@ class SubmitCode(Struct, forbid_unknown_fields=True):
     code: Code
 
 
+# Long enough for any password we take (the rules allow up to 1,024 code points; 4 bytes each).
+Password = Annotated[str, Meta(max_length=4096)]
+
+
+class SubmitPassword(Struct, forbid_unknown_fields=True):
+    password: Password
+
+
 class AcceptPolicy(Struct, forbid_unknown_fields=True):
     accept: bool
     policy_version: Annotated[str, Meta(max_length=32)] | None = None

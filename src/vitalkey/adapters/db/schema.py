@@ -76,12 +76,13 @@ accounts = Table(
     Column("password_changed_at", UtcTimestamp),
 )
 
-# Consecutive failed passwords per account (NIST SP 800-63B §3.2.2), reset by a success or by
-# proof of the mailbox; ``blocked_until`` is the growing wait.
+# Consecutive failed passwords per address (NIST SP 800-63B §3.2.2), reset by a success or by
+# proof of the mailbox; ``blocked_until`` is the growing wait. Keyed by a keyed digest of the
+# address, not the account, so that unknown addresses are throttled exactly like known ones.
 password_failures = Table(
     "password_failures",
     metadata,
-    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(64), primary_key=True),
     Column("consecutive", Integer, nullable=False),
     Column("blocked_until", UtcTimestamp, nullable=False),
 )

@@ -58,6 +58,23 @@ STATEMENTS: dict[str, str] = {
     "created_at, next_attempt_at, attempts) VALUES ('email', :recipient, :template, :language, :payload, "
     ":idempotency_key, :now, :now, 0)",
     "audit_insert": "INSERT INTO audit (at, account_id, event, details) VALUES (:at, :account_id, :event, :details)",
+    "password_hash_get": "SELECT password_hash FROM accounts WHERE id = :id",
+    "password_set": "UPDATE accounts SET password_hash = :hash, password_changed_at = :now, updated_at = :now "
+    "WHERE id = :id",
+    "password_rehash": "UPDATE accounts SET password_hash = :hash WHERE id = :id AND password_hash = :old",
+    "password_failure_count": "INSERT INTO password_failures (key, consecutive, blocked_until) "
+    "VALUES (:key, 1, 0) ON CONFLICT (key) DO UPDATE SET consecutive = password_failures.consecutive + 1 "
+    "RETURNING consecutive, blocked_until",
+    "password_failure_get": "SELECT consecutive, blocked_until FROM password_failures WHERE key = :key",
+    "password_failure_block": "UPDATE password_failures SET blocked_until = :until WHERE key = :key",
+    "password_failure_clear": "DELETE FROM password_failures WHERE key = :key",
+    "reset_revoke_all": "UPDATE password_resets SET used_at = :now WHERE account_id = :account_id AND used_at IS NULL",
+    "reset_insert": "INSERT INTO password_resets (token_digest, account_id, created_at, expires_at) "
+    "VALUES (:digest, :account_id, :now, :expires_at)",
+    "reset_valid": "SELECT account_id FROM password_resets WHERE token_digest = :digest AND used_at IS NULL "
+    "AND expires_at > :now",
+    "reset_consume": "UPDATE password_resets SET used_at = :now WHERE token_digest = :digest AND used_at IS NULL "
+    "AND expires_at > :now RETURNING account_id",
     "counter_get": "SELECT count FROM rate_counters WHERE key = :key AND window_start = :window_start",
     "counter_hit": "INSERT INTO rate_counters (key, window_start, count) VALUES (:key, :window_start, 1) "
     "ON CONFLICT (key, window_start) DO UPDATE SET count = rate_counters.count + 1 RETURNING count",

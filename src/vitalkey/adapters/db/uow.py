@@ -362,8 +362,56 @@ class SqlCounters:
         return int(self.db.row("counter_hit", {"key": key, "window_start": us(window_start)})[0])
 
 
+class SqlPasswords:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def hash_of(self, account_id: int) -> str | None:
+        row = self.db.row("password_hash_get", {"id": account_id})
+        return None if row is None else row[0]
+
+    def set(self, account_id: int, password_hash: str, now: datetime) -> None:
+        """A new password: every open "update password" link of the account dies with the old one."""
+        self.db.run("password_set", {"id": account_id, "hash": password_hash, "now": us(now)})
+        self.db.run("reset_revoke_all", {"account_id": account_id, "now": us(now)})
+
+    def rehash(self, account_id: int, old_hash: str, new_hash: str) -> None:
+        self.db.run("password_rehash", {"id": account_id, "old": old_hash, "hash": new_hash})
+
+    def count_failure(self, key: str) -> tuple[int, datetime]:
+        consecutive, blocked_until = self.db.row("password_failure_count", {"key": key})
+        return int(consecutive), _at(blocked_until)
+
+    def failures(self, key: str) -> tuple[int, datetime]:
+        row = self.db.row("password_failure_get", {"key": key})
+        return (0, _EPOCH) if row is None else (int(row[0]), _at(row[1]))
+
+    def block(self, key: str, until: datetime) -> None:
+        self.db.run("password_failure_block", {"key": key, "until": us(until)})
+
+    def clear_failures(self, key: str) -> None:
+        self.db.run("password_failure_clear", {"key": key})
+
+    def add_reset(self, token_digest: str, account_id: int, now: datetime, expires_at: datetime) -> None:
+        """A new link; the account's older links die (only the newest works)."""
+        self.db.run("reset_revoke_all", {"account_id": account_id, "now": us(now)})
+        self.db.run(
+            "reset_insert",
+            {"digest": token_digest, "account_id": account_id, "now": us(now), "expires_at": us(expires_at)},
+        )
+
+    def reset_account(self, token_digest: str, now: datetime) -> int | None:
+        row = self.db.row("reset_valid", {"digest": token_digest, "now": us(now)})
+        return None if row is None else int(row[0])
+
+    def consume_reset(self, token_digest: str, now: datetime) -> int | None:
+        row = self.db.row("reset_consume", {"digest": token_digest, "now": us(now)})
+        return None if row is None else int(row[0])
+
+
 class SqlTransaction:
     def __init__(self, db: Db) -> None:
+        self.passwords = SqlPasswords(db)
         self.flows = SqlFlows(db)
         self.codes = SqlCodes(db)
         self.accounts = SqlAccounts(db)

@@ -19,13 +19,10 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "password_failures",
-        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("consecutive", sa.Integer(), nullable=False),
         sa.Column("blocked_until", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_password_failures_account_id_accounts"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("account_id", name=op.f("pk_password_failures")),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_password_failures")),
     )
     op.create_table(
         "password_resets",
