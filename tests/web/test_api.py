@@ -171,3 +171,27 @@ def test_web_session_cookie_is_not_an_api_token(client: TestClient, mailbox: Mai
     web_sign_up(client, mailbox, "ann@example.org")
     cookie = client.cookies.get("vk_session")
     assert cookie and client.get("/api/v1/account", headers=bearer(cookie)).status_code == 401
+
+
+def test_password_instead_through_the_api(client: TestClient, mailbox: Mailbox) -> None:
+    """Issue #3 so far: no page sets a password yet, so the hash is stored directly."""
+    signed_up = api_sign_up(client, mailbox, "pw@example.org")
+    container = client.app.state.container  # type: ignore[attr-defined]
+    with container.uow.begin() as tx:
+        tx.passwords.set(
+            signed_up["account"]["id"], container.deps.hasher.hasher.hash("violet tram 42"), container.clock.now()
+        )
+    flow = client.post("/api/v1/login", json={"email": "pw@example.org"}).json()
+    chosen = client.post(f"/api/v1/login/{flow['id']}/password-instead")
+    assert chosen.status_code == 200 and chosen.json()["state"] == "password"
+    wrong = client.post(f"/api/v1/login/{flow['id']}/password", json={"password": "not it"})
+    assert wrong.status_code == 400 and wrong.json()["error"] == "wrong_password"
+    bad = client.post(f"/api/v1/login/{flow['id']}/password", json={"password": 42})
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_request"
+    right = client.post(f"/api/v1/login/{flow['id']}/password", json={"password": "violet tram 42"})
+    assert (
+        right.status_code == 200
+        and client.get("/api/v1/account", headers=bearer(right.json()["session_token"])).status_code == 200
+    )
+    back = client.post(f"/api/v1/login/{flow['id']}/code-instead")
+    assert back.status_code == 409  # the flow is complete
