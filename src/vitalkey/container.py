@@ -23,6 +23,8 @@ from vitalkey.domain.sessions import SessionPolicy
 from vitalkey.flows.account import AccountService
 from vitalkey.flows.deps import FlowDeps, MailLimits
 from vitalkey.flows.login import LoginFlow
+from vitalkey.flows.password_reset import PasswordResets
+from vitalkey.flows.password_settings import PasswordChange, PasswordSetFlow
 from vitalkey.flows.sessions import SessionService
 from vitalkey.flows.signup import SignupFlow
 from vitalkey.ports import Clock, RateLimiter
@@ -38,6 +40,9 @@ class Container:
     deps: FlowDeps
     signup: SignupFlow
     login: LoginFlow
+    password_set: PasswordSetFlow
+    password_change: PasswordChange
+    password_resets: PasswordResets
     sessions: SessionService
     accounts: AccountService
     relay: OutboxRelay
@@ -112,6 +117,9 @@ def build(settings: Settings, *, clock: Clock | None = None, sender: MailSender 
         deps=deps,
         signup=SignupFlow(deps),
         login=LoginFlow(deps),
+        password_set=PasswordSetFlow(deps),
+        password_change=PasswordChange(deps),
+        password_resets=PasswordResets(deps),
         sessions=SessionService(deps),
         accounts=AccountService(deps),
         relay=relay,

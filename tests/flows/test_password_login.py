@@ -31,7 +31,7 @@ def set_password(container: Container, account_id: int, password: str, hasher: P
 
 def password_stage(container: Container, email: str) -> str:
     view = container.login.start(email, BROWSER)
-    flow = container.login.choose_password(view.flow.id, BROWSER)
+    flow = container.login.choose(view.flow.id, "password_chosen", BROWSER)
     assert flow.state == PASSWORD
     return view.flow.id
 
@@ -116,7 +116,7 @@ def test_waits_grow_to_fifteen_minutes_and_lock_after_a_hundred(container: Conta
     with pytest.raises(PasswordLocked):  # no wait opens it again
         submit(container, flow_id, GOOD)
     # The emailed code still signs in, and proves the mailbox: the password opens again.
-    container.login.choose_code(flow_id, BROWSER)
+    container.login.choose(flow_id, "code_chosen", BROWSER)
     started = container.login.submit_code(flow_id, last_code(container, "ann@example.org"), BROWSER)
     assert started.account.id == account_id
     assert submit(container, password_stage(container, "ann@example.org"), GOOD).account.id == account_id

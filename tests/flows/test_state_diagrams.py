@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from vitalkey.domain.flows import StateMachine
-from vitalkey.flows import login, signup
+from vitalkey.flows import login, password_settings, signup
 
 
 def mermaid_edges(path: Path) -> set[tuple[str, str, str]]:
@@ -20,7 +20,14 @@ def mermaid_edges(path: Path) -> set[tuple[str, str, str]]:
     return edges
 
 
-@pytest.mark.parametrize(("machine", "diagram"), [(login.MACHINE, login.DIAGRAM), (signup.MACHINE, signup.DIAGRAM)])
+@pytest.mark.parametrize(
+    ("machine", "diagram"),
+    [
+        (login.MACHINE, login.DIAGRAM),
+        (signup.MACHINE, signup.DIAGRAM),
+        (password_settings.MACHINE, password_settings.DIAGRAM),
+    ],
+)
 def test_diagram_matches_table(machine: StateMachine, diagram: Path) -> None:
     table = {(source, event, target) for (source, event), target in machine.transitions.items()}
     assert mermaid_edges(diagram) == table

@@ -72,6 +72,7 @@ def test_the_strength_meter_recommends_fifteen_characters() -> None:
     assert long.score == 4 and long.label == "Very strong"
     assert estimate("password").score == 0
     assert estimate("x" * 500).length == 500  # long input is estimated on a prefix, never refused
+    assert estimate("").score == 0  # an empty field (zxcvbn itself fails on it)
 
 
 @pytest.mark.parametrize("password", ["violet tram umbrella 42", "ｆｕｌｌｗｉｄｔｈ pass"])

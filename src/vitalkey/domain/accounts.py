@@ -49,6 +49,7 @@ class Account:
     profile: Profile | None
     policy_version: str | None
     policy_accepted_at: datetime | None
+    password_changed_at: datetime | None = None  # None: the account has no password
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -139,3 +139,21 @@ class PasswordLocked(DomainError):
         "Signing in with a password is closed after too many wrong passwords. Sign in with the "
         "emailed code, or reset your password, to open it again."
     )
+
+
+class ResetLinkInvalid(DomainError):
+    code = "reset_link_invalid"
+    message = N_(
+        "This password update link is no longer valid: it was already used, a newer link was sent, "
+        "the password was changed, or the day it was valid for has passed. Please ask for a new link."
+    )
+
+
+class NoPassword(DomainError):
+    code = "no_password"
+    message = N_("Your account has no password yet. Set one with a code sent to your email address.")
+
+
+class PasswordAlreadySet(DomainError):
+    code = "password_already_set"
+    message = N_("Your account already has a password. Change it with your current password.")

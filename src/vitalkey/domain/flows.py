@@ -13,6 +13,7 @@ from vitalkey.domain.errors import FlowExpired, WrongState
 class FlowKind(StrEnum):
     SIGNUP = "signup"
     LOGIN = "login"
+    PASSWORD_SET = "password_set"  # noqa: S105 (a fresh emailed code, then the first password)
 
 
 class Channel(StrEnum):

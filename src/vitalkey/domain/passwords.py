@@ -131,6 +131,8 @@ STRENGTH_LABELS = (
 
 
 def estimate(password: str, personal: Iterable[str] = ()) -> Strength:
+    if not password:  # zxcvbn fails on the empty string
+        return Strength(score=0, length=0, recommended_length=RECOMMENDED_LENGTH, warning="")
     result = zxcvbn(password[:ESTIMATE_PREFIX], user_inputs=list(personal))
     score = int(result["score"])
     if len(password) < RECOMMENDED_LENGTH:

@@ -1,7 +1,8 @@
-"""Passwordless sign-in: address → emailed "temporary identification code" → signed in.
+"""Sign-in: address → emailed "temporary identification code" → signed in; or, from the code
+page, "Login with password instead" → password → signed in, with "Forgot your password?" →
+"Validate" → an "Update password" link mailed (see ``password_reset``).
 
-Today the emailed code is the only step between the address and the session; the password (as
-another first factor) and the second factor will be added as further stages of this same flow.
+The second factor will be one more stage of this same flow, after either first factor.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from vitalkey.domain.accounts import Account
 from vitalkey.domain.errors import WrongPassword, WrongState
 from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
 from vitalkey.domain.passwords import normalize_password
-from vitalkey.flows import password
+from vitalkey.flows import password, password_reset
 from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, NEW, EmailCodeFlow
 from vitalkey.flows.sessions import Started, start
 from vitalkey.ports import Transaction
 
 DIAGRAM = Path(__file__).with_name("login.mermaid")
 PASSWORD = "password"  # noqa: S105 (a state: "Login with password instead")
+FORGOT = "forgot_password"  # "Forgot your password?": asks to "Validate"
+RESET_SENT = "reset_sent"  # the "Update password" link has been mailed
 
 MACHINE = StateMachine(
     name="login",
@@ -35,6 +38,12 @@ MACHINE = StateMachine(
         (CODE_SENT, "password_chosen"): PASSWORD,
         (PASSWORD, "code_chosen"): CODE_SENT,
         (PASSWORD, "password_verified"): COMPLETE,
+        (PASSWORD, "forgot_chosen"): FORGOT,
+        (PASSWORD, "reset_requested"): RESET_SENT,
+        (FORGOT, "password_chosen"): PASSWORD,
+        (FORGOT, "reset_requested"): RESET_SENT,
+        (RESET_SENT, "password_chosen"): PASSWORD,
+        (RESET_SENT, "code_chosen"): CODE_SENT,
     },
 )
 
@@ -62,17 +71,27 @@ class LoginFlow(EmailCodeFlow):
         return self.verify_code(flow_id, code, req, sign_in)
 
     # The password stage ------------------------------------------------------------
-    def choose_password(self, flow_id: str, req: Requester) -> Flow:
-        return self._move(flow_id, "password_chosen", req)
+    CHOICES = frozenset({"password_chosen", "code_chosen", "forgot_chosen"})
 
-    def choose_code(self, flow_id: str, req: Requester) -> Flow:
-        return self._move(flow_id, "code_chosen", req)
-
-    def _move(self, flow_id: str, event: str, req: Requester) -> Flow:
+    def choose(self, flow_id: str, event: str, req: Requester) -> Flow:
+        """Move between the code, the password and "Forgot your password?" (``CHOICES``)."""
+        if event not in self.CHOICES:
+            raise WrongState()
         with self.deps.uow.begin() as tx:
             flow = self._load(tx, flow_id, req)
             moved = flow.moved(self.machine.check(flow, event, self.deps.clock.now()))
             self._save(tx, moved, flow.state)
+        return moved
+
+    def request_reset(self, flow_id: str, req: Requester) -> Flow:
+        """ "Validate": mail the "Update password" link (or, to an unknown address, a mail saying
+        that no account uses it); the page and the answer are the same for both."""
+        now = self.deps.clock.now()
+        with self.deps.uow.begin() as tx:
+            flow = self._load(tx, flow_id, req)
+            moved = flow.moved(self.machine.check(flow, "reset_requested", now))
+            self._save(tx, moved, flow.state)
+            password_reset.send_link(self.deps, tx, flow, req, now)
         return moved
 
     async def submit_password(self, flow_id: str, raw_password: str, req: Requester) -> Started:

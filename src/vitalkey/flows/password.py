@@ -17,10 +17,10 @@ from vitalkey.domain.addresses import network_of
 from vitalkey.domain.emails import account_key
 from vitalkey.domain.errors import PasswordLocked, PasswordThrottled, RateLimited
 from vitalkey.domain.flows import Requester
-from vitalkey.domain.passwords import check_password, normalize_password, personal_words
-from vitalkey.domain.tokens import keyed_digest
+from vitalkey.domain.passwords import Strength, check_password, estimate, normalize_password, personal_words
+from vitalkey.domain.tokens import keyed_digest, new_token
 from vitalkey.flows.deps import FlowDeps
-from vitalkey.ports import Transaction
+from vitalkey.ports import OutgoingMail, Transaction
 
 
 def throttle_key(deps: FlowDeps, email: str) -> str:
@@ -51,14 +51,41 @@ def succeeded(deps: FlowDeps, tx: Transaction, email: str) -> None:
     tx.passwords.clear_failures(throttle_key(deps, email))
 
 
+def own_words(account: Account) -> list[str]:
+    names = (account.profile.first_name, account.profile.last_name) if account.profile else ()
+    return personal_words(account.email, names)
+
+
 def check_new_password(deps: FlowDeps, password: str, account: Account) -> str:
     """The NFKC form of an acceptable new password, or PasswordRejected with the reason."""
     normalized = normalize_password(password)
-    names = (account.profile.first_name, account.profile.last_name) if account.profile else ()
-    check_password(
-        normalized,
-        deps.password_policy,
-        is_common=deps.is_common_password,
-        personal=personal_words(account.email, names),
-    )
+    check_password(normalized, deps.password_policy, is_common=deps.is_common_password, personal=own_words(account))
     return normalized
+
+
+def strength_of(password: str, account: Account | None = None, email: str = "") -> Strength:
+    """The meter's estimate, counting the user's own address and names as known words."""
+    words = own_words(account) if account else personal_words(email, ()) if email else []
+    return estimate(normalize_password(password), words)
+
+
+def notify_changed(
+    deps: FlowDeps, tx: Transaction, account: Account, event: str, now: datetime, *, sessions_ended: bool
+) -> None:
+    """Mail the account whenever its password is set, changed or reset (``event``)."""
+    tx.outbox.enqueue(
+        OutgoingMail(
+            to=account.email,
+            template="password_changed",
+            language=account.language,
+            context={
+                "event": event,
+                "when": now.strftime("%Y-%m-%d %H:%M UTC"),
+                "first_name": account.profile.first_name if account.profile else "",
+                "sessions_ended": sessions_ended,
+            },
+            idempotency_key=f"password_changed:{account.id}:{new_token(12)}",
+        ),
+        now,
+    )
+    tx.audit.record(f"password.{event}", now, account.id, sessions_ended=sessions_ended)

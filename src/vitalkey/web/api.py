@@ -17,9 +17,10 @@ from vitalkey.flows.email_flow import EmailCodeFlow, FlowView
 from vitalkey.flows.login import LoginFlow
 from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.flows.signup import SignupFlow
+from vitalkey.i18n import translations
 from vitalkey.observability import CODE_FAILURES, SIGNINS, SIGNUPS
 from vitalkey.web import schemas as s
-from vitalkey.web.context import blocking, language, read_json, requester
+from vitalkey.web.context import blocking, language, password_strength, read_json, requester
 from vitalkey.web.errors import HttpError, status_of
 from vitalkey.web.openapi import ApiRoute
 from vitalkey.web.render import translate
@@ -132,6 +133,8 @@ def account_out(account: Account) -> s.AccountOut:
         sex=profile.sex.value if profile else None,
         height_cm=profile.height_cm if profile else None,
         units=profile.units.value if profile else None,
+        has_password=account.password_changed_at is not None,
+        password_changed_at=account.password_changed_at,
     )
 
 
@@ -307,33 +310,38 @@ async def login_code(request: Request, body: s.SubmitCode) -> s.SignedIn:
     return signed_in(started)
 
 
+def _register_login_move(path: str, summary: str, event: str) -> None:
+    @api.route("POST", path, summary, response=s.FlowOut, errors=FLOW_ERRORS, tag="login")
+    async def move(request: Request, _: None) -> s.FlowOut:
+        login: LoginFlow = request.app.state.container.login
+        flow = await blocking(
+            request, login.choose, request.path_params["flow_id"], event, requester(request, Channel.API)
+        )
+        return _out(request, "login", FlowView(flow, None, {}))
+
+
+_register_login_move(
+    "/api/v1/login/{flow_id}/password-instead", 'Choose "Login with password instead"', "password_chosen"
+)
+_register_login_move(
+    "/api/v1/login/{flow_id}/code-instead", "Go back from the password to the mailed code", "code_chosen"
+)
+
+
 @api.route(
     "POST",
-    "/api/v1/login/{flow_id}/password-instead",
-    'Choose "Login with password instead"',
+    "/api/v1/login/{flow_id}/password-reset",
+    '"Forgot your password?": mail an "Update password" link valid one day',
     response=s.FlowOut,
     errors=FLOW_ERRORS,
     tag="login",
 )
-async def login_choose_password(request: Request, _: None) -> s.FlowOut:
-    login: LoginFlow = request.app.state.container.login
+async def login_password_reset(request: Request, _: None) -> s.FlowOut:
+    container = request.app.state.container
     flow = await blocking(
-        request, login.choose_password, request.path_params["flow_id"], requester(request, Channel.API)
+        request, container.login.request_reset, request.path_params["flow_id"], requester(request, Channel.API)
     )
-    return _out(request, "login", FlowView(flow, None, {}))
-
-
-@api.route(
-    "POST",
-    "/api/v1/login/{flow_id}/code-instead",
-    "Go back from the password to the mailed code",
-    response=s.FlowOut,
-    errors=FLOW_ERRORS,
-    tag="login",
-)
-async def login_choose_code(request: Request, _: None) -> s.FlowOut:
-    login: LoginFlow = request.app.state.container.login
-    flow = await blocking(request, login.choose_code, request.path_params["flow_id"], requester(request, Channel.API))
+    container.relay.wake()
     return _out(request, "login", FlowView(flow, None, {}))
 
 
@@ -353,6 +361,135 @@ async def login_password(request: Request, body: s.SubmitPassword) -> s.SignedIn
     )
     SIGNINS.labels(method="password").inc()
     return signed_in(started)
+
+
+# Passwords ---------------------------------------------------------------------------
+STRENGTH_KEYS = ("very_weak", "weak", "fair", "strong", "very_strong")
+
+
+async def strength_out(
+    request: Request, password: str, account: Account | None = None, email: str = ""
+) -> s.StrengthOut:
+    estimate = await password_strength(password, account, email)
+    return s.StrengthOut(
+        score=estimate.score,
+        label=STRENGTH_KEYS[estimate.score],  # type: ignore[arg-type]
+        text=translations(language(request)).gettext(estimate.label),
+        length=estimate.length,
+        recommended_length=estimate.recommended_length,
+        warning=estimate.warning,
+    )
+
+
+@api.route(
+    "POST",
+    "/api/v1/password/strength",
+    "Estimate a new password's strength (the meter); nothing is stored",
+    body=s.StrengthQuery,
+    response=s.StrengthOut,
+    tag="password",
+)
+async def password_strength_api(request: Request, body: s.StrengthQuery) -> s.StrengthOut:
+    return await strength_out(request, body.password, email=body.email[:254])
+
+
+@api.route(
+    "POST",
+    "/api/v1/password/reset",
+    'Choose a new password with the "Update password" link; does not sign in',
+    body=s.ResetPassword,
+    response=s.PasswordSaved,
+    errors=(410,),
+    tag="password",
+)
+async def password_reset(request: Request, body: s.ResetPassword) -> s.PasswordSaved:
+    container = request.app.state.container
+    done = await container.password_resets.complete(body.token, body.password, end_sessions=body.end_other_sessions)
+    container.relay.wake()
+    return s.PasswordSaved(
+        strength=await strength_out(request, body.password, done.account), sessions_ended=done.sessions_ended
+    )
+
+
+@api.route(
+    "POST",
+    "/api/v1/account/password/code",
+    "Mail a code for setting a first password",
+    response=s.FlowOut,
+    status=201,
+    auth=True,
+    errors=(409, 429),
+    tag="password",
+)
+async def password_code(request: Request, _: None) -> s.FlowOut:
+    container = request.app.state.container
+    view = await blocking(
+        request, container.password_set.begin_for, request.state.auth.account, requester(request, Channel.API)
+    )
+    container.relay.wake()
+    return flow_out(view, container.password_set.machine, "")
+
+
+@api.route(
+    "POST",
+    "/api/v1/account/password/code/{flow_id}/resend",
+    "Mail a new code for setting a first password",
+    response=s.FlowOut,
+    auth=True,
+    errors=FLOW_ERRORS,
+    tag="password",
+)
+async def password_code_resend(request: Request, _: None) -> s.FlowOut:
+    container = request.app.state.container
+    flow_id, req = request.path_params["flow_id"], requester(request, Channel.API)
+    await blocking(request, container.password_set.load_for, flow_id, request.state.auth.account, req)
+    view = await blocking(request, container.password_set.resend, flow_id, req)
+    container.relay.wake()
+    return flow_out(view, container.password_set.machine, "")
+
+
+@api.route(
+    "POST",
+    "/api/v1/account/password/set",
+    "Set the first password with the mailed code",
+    body=s.SetPassword,
+    response=s.PasswordSaved,
+    auth=True,
+    errors=FLOW_ERRORS,
+    tag="password",
+)
+async def password_set(request: Request, body: s.SetPassword) -> s.PasswordSaved:
+    container = request.app.state.container
+    account = request.state.auth.account
+    await container.password_set.set_password(
+        body.flow_id, account, body.code, body.password, requester(request, Channel.API)
+    )
+    container.relay.wake()
+    return s.PasswordSaved(strength=await strength_out(request, body.password, account), sessions_ended=0)
+
+
+@api.route(
+    "POST",
+    "/api/v1/account/password/change",
+    "Change the password (needs the current one)",
+    body=s.ChangePassword,
+    response=s.PasswordSaved,
+    auth=True,
+    errors=(409, 429),
+    tag="password",
+)
+async def password_change(request: Request, body: s.ChangePassword) -> s.PasswordSaved:
+    container = request.app.state.container
+    auth: Authenticated = request.state.auth
+    ended = await container.password_change.change(
+        auth,
+        body.current_password,
+        body.new_password,
+        end_others=body.end_other_sessions,
+        req=requester(request, Channel.API),
+    )
+    container.relay.wake()
+    return s.PasswordSaved(strength=await strength_out(request, body.new_password, auth.account), sessions_ended=ended)
 
 
 @api.route("GET", "/api/v1/account", "The signed-in account", response=s.AccountOut, auth=True)

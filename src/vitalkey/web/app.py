@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from vitalkey.container import Container
 from vitalkey.domain.i18n import N_
 from vitalkey.i18n import warm
-from vitalkey.web import ops, pages
+from vitalkey.web import ops, pages, password_pages
 from vitalkey.web.api import api, error_response
 from vitalkey.web.errors import HttpError
 from vitalkey.web.middleware import EdgeMiddleware
@@ -58,6 +58,7 @@ def create_app(container: Container, *, run_relay: bool | None = None) -> Starle
     app = Starlette(
         routes=[
             *api.routes,  # first: the JSON API is the hot path
+            *password_pages.routes,  # before /account/{action}
             *pages.routes,
             *ops.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),

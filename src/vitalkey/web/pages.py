@@ -13,7 +13,9 @@ from vitalkey.domain.accounts import Units, feet_inches
 from vitalkey.domain.errors import CsrfFailed, DomainError, FlowDead, FlowExpired, FlowNotFound, NotAuthenticated
 from vitalkey.domain.flows import Channel
 from vitalkey.domain.i18n import N_
+from vitalkey.domain.passwords import STRENGTH_LABELS
 from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, EmailCodeFlow
+from vitalkey.flows.login import FORGOT, PASSWORD, RESET_SENT
 from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.i18n import supported
 from vitalkey.observability import CODE_FAILURES, SIGNINS, SIGNUPS
@@ -90,7 +92,7 @@ async def start_page(request: Request) -> Response:
         )
     except DomainError as error:
         return page(
-            request, f"{kind}_email.html", status=_status(error), error=error, email=form.get("email", "")[:254]
+            request, f"{kind}_email.html", status=error_status(error), error=error, email=form.get("email", "")[:254]
         )
     request.app.state.container.relay.wake()
     return see_other(request, f"/{kind}/{view.flow.id}")
@@ -100,13 +102,18 @@ def _kind(request: Request) -> str:
     return "signup" if request.url.path.startswith("/signup") else "login"
 
 
-def _status(error: DomainError) -> int:
+def error_status(error: DomainError) -> int:
     if error.code in CODE_ERRORS:
         CODE_FAILURES.labels(reason=error.code).inc()
     return error.status if isinstance(error, HttpError) else status_of(error)
 
 
 # Flow steps ---------------------------------------------------------------------------
+LOGIN_CHOICES = {"password_instead": "password_chosen", "code_instead": "code_chosen", "forgot": "forgot_chosen"}
+# Never written back into a page: codes and passwords are typed again after an error.
+SECRET_FIELDS = frozenset({"csrf_token", "code", "password", "current_password", "new_password"})
+
+
 async def flow_page(request: Request) -> Response:
     kind = _kind(request)
     flow_id = request.path_params["flow_id"]
@@ -127,7 +134,7 @@ async def _show(
     try:
         view = await blocking(request, flows.view, flow_id, requester(request, Channel.BROWSER))
     except (FlowNotFound, FlowExpired) as gone:
-        return page(request, "flow_gone.html", status=_status(gone), error=gone, kind=kind)
+        return page(request, "flow_gone.html", status=error_status(gone), error=gone, kind=kind)
     flow = view.flow
     if flow.state == COMPLETE:
         return see_other(request, "/account")
@@ -140,6 +147,9 @@ async def _show(
         "policy": "signup_policy.html",
         "details": "signup_details.html",
         "two_factor_offer": "signup_two_factor.html",
+        PASSWORD: "login_password.html",
+        FORGOT: "login_forgot.html",
+        RESET_SENT: "login_reset_sent.html",
     }[flow.state]
     now = request.app.state.container.clock.now()
     resend_at = view.code.get("resend_available_at")
@@ -175,6 +185,15 @@ async def _flow_post(request: Request, kind: str, flow_id: str) -> Response:
             await blocking(request, flows.resend, flow_id, req)
             container.relay.wake()
             return see_other(request, f"/{kind}/{flow_id}?resent=1")
+        elif action in LOGIN_CHOICES and kind == "login":
+            await blocking(request, container.login.choose, flow_id, LOGIN_CHOICES[action], req)
+        elif action == "validate" and kind == "login":
+            await blocking(request, container.login.request_reset, flow_id, req)
+            container.relay.wake()
+        elif action == "password" and kind == "login":
+            started = await container.login.submit_password(flow_id, form.get("password", ""), req)
+            SIGNINS.labels(method="password").inc()
+            return sign_in(request, started)
         elif action == "code" and kind == "login":
             started = await blocking(request, container.login.submit_code, flow_id, form.get("code", ""), req)
             SIGNINS.labels(method="email_code").inc()
@@ -194,8 +213,8 @@ async def _flow_post(request: Request, kind: str, flow_id: str) -> Response:
         else:
             raise HttpError("unknown_action", N_("This action is not available."), 400)
     except DomainError as error:
-        values = {k: v[:254] for k, v in form.items() if k not in ("csrf_token", "code")}
-        return await _show(request, kind, flow_id, error=error, status=_status(error), values=values)
+        values = {k: v[:254] for k, v in form.items() if k not in SECRET_FIELDS}
+        return await _show(request, kind, flow_id, error=error, status=error_status(error), values=values)
     return see_other(request, f"/{kind}/{flow_id}")
 
 
@@ -241,7 +260,14 @@ async def _account(
         units=[u.value for u in Units],
         notice=notice or request.query_params.get("notice"),
         welcome=request.query_params.get("welcome") == "1",
+        strength=_strength_param(request),
     )
+
+
+def _strength_param(request: Request) -> dict[str, str] | None:
+    """The score carried through the redirect after a password is saved (a digit, nothing secret)."""
+    score = request.query_params.get("strength", "")
+    return {"label": STRENGTH_LABELS[int(score)]} if score in ("0", "1", "2", "3", "4") else None
 
 
 async def account_action(request: Request) -> Response:
@@ -271,8 +297,8 @@ async def account_action(request: Request) -> Response:
             return _signed_out(request)
         raise HttpError("unknown_action", N_("This action is not available."), 404)
     except DomainError as error:
-        values = {k: v[:254] for k, v in form.items() if k != "csrf_token"}
-        return await _account(request, auth, error=error, status=_status(error), values=values)
+        values = {k: v[:254] for k, v in form.items() if k not in SECRET_FIELDS}
+        return await _account(request, auth, error=error, status=error_status(error), values=values)
 
 
 def _signed_out(request: Request) -> Response:

@@ -62,6 +62,7 @@ def page(request: Request, template: str, status: int = 200, **values: Any) -> H
         "error_field": error.field_name if error else None,
         "error_code": error.code if error else None,
         "path": request.url.path,
+        "password_min": container.settings.password_min_length,
         **values,
     }
     html = request.app.state.templates.get_template(template).render(context)

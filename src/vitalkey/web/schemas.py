@@ -39,6 +39,43 @@ class SubmitPassword(Struct, forbid_unknown_fields=True):
     password: Password
 
 
+class StrengthQuery(Struct, forbid_unknown_fields=True):
+    password: Password
+    email: Annotated[str, Meta(max_length=320, description="The user's address: counted as a known word")] = ""
+
+
+class StrengthOut(Struct):
+    score: Annotated[int, Meta(ge=0, le=4, description="0 (very weak) to 4 (very strong); below 3 under 15 characters")]
+    label: Literal["very_weak", "weak", "fair", "strong", "very_strong"]
+    text: str  # the label in the request's language
+    length: int  # in Unicode code points after NFKC
+    recommended_length: int
+    warning: str  # zxcvbn's hint, in English; may be empty
+
+
+class ResetPassword(Struct, forbid_unknown_fields=True):
+    token: Annotated[str, Meta(min_length=1, max_length=128, description="The last part of the link in the mail")]
+    password: Password
+    end_other_sessions: bool = True
+
+
+class SetPassword(Struct, forbid_unknown_fields=True):
+    flow_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    code: Code
+    password: Password
+
+
+class ChangePassword(Struct, forbid_unknown_fields=True):
+    current_password: Password
+    new_password: Password
+    end_other_sessions: bool = False
+
+
+class PasswordSaved(Struct):
+    strength: StrengthOut
+    sessions_ended: int
+
+
 class AcceptPolicy(Struct, forbid_unknown_fields=True):
     accept: bool
     policy_version: Annotated[str, Meta(max_length=32)] | None = None
@@ -82,6 +119,8 @@ class AccountOut(Struct):
     sex: str | None = None
     height_cm: float | None = None
     units: str | None = None
+    has_password: bool = False
+    password_changed_at: datetime | None = None
 
 
 class SignedIn(Struct):

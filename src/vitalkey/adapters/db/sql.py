@@ -15,7 +15,7 @@ FLOW_COLUMNS = "id, kind, channel, state, email, language, browser_binding, cont
 CODE_COLUMNS = "flow_id, purpose, code_hmac, expires_at, attempts, sends, last_sent_at, used_at"
 ACCOUNT_COLUMNS = (
     "id, email, language, first_name, last_name, birth_date, sex, height_cm, units, policy_version, "
-    "policy_accepted_at, created_at"
+    "policy_accepted_at, created_at, password_changed_at"
 )
 SESSION_COLUMNS = "id, account_id, kind, methods, user_agent, ip, created_at, last_seen_at, expires_at"
 

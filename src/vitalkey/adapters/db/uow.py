@@ -238,7 +238,9 @@ def _profile_params(profile: Profile) -> dict[str, Any]:
 def _account(row: Any) -> Account | None:
     if row is None:
         return None
-    id_, email, language, first, last, born, sex, height, units, policy_version, policy_at, created_at = row
+    (id_, email, language, first, last, born, sex, height, units, policy_version, policy_at, created_at, changed_at) = (
+        row
+    )
     profile = None
     if first is not None:
         profile = Profile(
@@ -257,6 +259,7 @@ def _account(row: Any) -> Account | None:
         profile=profile,
         policy_version=policy_version,
         policy_accepted_at=at(policy_at),
+        password_changed_at=at(changed_at),
     )
 
 

@@ -22,4 +22,39 @@ document.addEventListener("DOMContentLoaded", () => {
       el.textContent = el.textContent.replace(/\d+/, String(left));
     }, 1000);
   });
+  // "Show password": the checkbox after a password field turns it to text and back.
+  document.querySelectorAll("input[data-show-password]").forEach((box) => {
+    const form = box.closest("form");
+    box.addEventListener("change", () => {
+      form.querySelectorAll("input[type=password], input[data-was-password]").forEach((input) => {
+        input.dataset.wasPassword = "1";
+        input.type = box.checked ? "text" : "password";
+      });
+    });
+  });
+  // The strength meter, live as the user types (the server's estimate, the same as after a submit).
+  document.querySelectorAll("input[data-strength]").forEach((input) => {
+    const box = document.getElementById(input.dataset.strength);
+    const meter = box.querySelector("meter");
+    const label = box.querySelector(".strength-label");
+    let timer = null;
+    let asked = 0;
+    const ask = async () => {
+      const mine = ++asked;
+      if (!input.value) { box.dataset.empty = "1"; meter.value = 0; label.textContent = ""; return; }
+      try {
+        const answer = await fetch("/api/v1/password/strength", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ password: input.value, email: input.dataset.email || "" }),
+        });
+        if (!answer.ok || mine !== asked) return;
+        const strength = await answer.json();
+        delete box.dataset.empty;
+        meter.value = strength.score;
+        label.textContent = strength.text;
+      } catch (e) { /* the meter is a help, not a gate */ }
+    };
+    input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(ask, 200); });
+  });
 });

@@ -1,0 +1,131 @@
+"""Account & Security → Password: set the first one with a fresh emailed code, change it with
+the current one. Either way the user is mailed, and argon2id runs off the event loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vitalkey.domain import codes
+from vitalkey.domain.accounts import Account
+from vitalkey.domain.errors import FlowNotFound, NoPassword, PasswordAlreadySet, WrongPassword
+from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
+from vitalkey.domain.passwords import normalize_password
+from vitalkey.domain.tokens import new_token
+from vitalkey.flows import email_code, password
+from vitalkey.flows.deps import FlowDeps
+from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, DEAD, NEW, EmailCodeFlow, FlowView
+from vitalkey.flows.sessions import Authenticated
+from vitalkey.ports import Transaction
+
+DIAGRAM = Path(__file__).with_name("password_set.mermaid")
+
+MACHINE = StateMachine(
+    name="password_set",
+    initial=NEW,
+    transitions={
+        (NEW, "email_submitted"): CODE_SENT,
+        (CODE_SENT, "code_resent"): CODE_SENT,
+        (CODE_SENT, "code_verified"): COMPLETE,
+        (CODE_SENT, "attempts_exhausted"): DEAD,
+    },
+)
+
+
+class PasswordSetFlow(EmailCodeFlow):
+    """Setting the first password: the signed-in user proves the mailbox again with a code."""
+
+    kind = FlowKind.PASSWORD_SET
+    machine = MACHINE
+
+    def code_mail(self, tx: Transaction, flow: Flow) -> tuple[str, dict[str, Any], bool]:
+        account = self._account_for(tx, flow)
+        return "password_code", {"first_name": account.profile.first_name if account and account.profile else ""}, True
+
+    def begin_for(self, account: Account, req: Requester) -> FlowView:
+        now = self.deps.clock.now()
+        flow = Flow(
+            id=new_token(24),
+            kind=self.kind,
+            channel=req.channel,
+            state=self.machine.next(NEW, "email_submitted"),
+            created_at=now,
+            expires_at=now + self.deps.flow_ttl,
+            language=account.language,
+            email=account.email,
+            browser_binding=req.browser_binding,
+            context={"account_id": account.id},
+        )
+        with self.deps.uow.begin() as tx:
+            if tx.passwords.hash_of(account.id) is not None:
+                raise PasswordAlreadySet()
+            tx.flows.add(flow)
+            stored = self._send_code(tx, flow, req)
+        return FlowView(flow, None, email_code.status(self.deps, stored))
+
+    def load_for(self, flow_id: str, account: Account, req: Requester) -> FlowView:
+        view = self.view(flow_id, req)
+        if view.flow.context.get("account_id") != account.id:
+            raise FlowNotFound()
+        return view
+
+    async def set_password(self, flow_id: str, account: Account, code: str, new_password: str, req: Requester) -> None:
+        await self.deps.uow.run(self.load_for, flow_id, account, req)
+        normalized = password.check_new_password(self.deps, new_password, account)
+        codes.clean_code(code)  # a malformed code is refused before the slow hash
+        hashed = await self.deps.hasher.hash(normalized)
+
+        def store(tx: Transaction, flow: Flow, state: str) -> None:
+            now = self.deps.clock.now()
+            if tx.passwords.hash_of(account.id) is not None:
+                raise PasswordAlreadySet()
+            self._save(tx, flow.moved(state), flow.state)
+            tx.passwords.set(account.id, hashed, now)
+            password.succeeded(self.deps, tx, account.email)
+            password.notify_changed(self.deps, tx, account, "set", now, sessions_ended=False)
+
+        await self.deps.uow.run(self.verify_code, flow_id, code, req, store)
+
+
+class PasswordChange:
+    """Changing the password needs the current one (ASVS 6.2.3), under the sign-in throttle."""
+
+    def __init__(self, deps: FlowDeps) -> None:
+        self.deps = deps
+
+    async def change(
+        self, auth: Authenticated, current: str, new_password: str, *, end_others: bool, req: Requester
+    ) -> int:
+        """Change it; the number of other sessions ended."""
+        account = auth.account
+        normalized = password.check_new_password(self.deps, new_password, account)
+        stored = await self.deps.uow.run(self._count_attempt, account, req)
+        if not await self.deps.hasher.verify(stored, normalize_password(current)):
+            await self.deps.uow.run(self._refused, account)
+            raise WrongPassword(field="current_password")
+        hashed = await self.deps.hasher.hash(normalized)
+        ended: int = await self.deps.uow.run(self._store, auth, hashed, end_others)
+        return ended
+
+    def _count_attempt(self, account: Account, req: Requester) -> str:
+        now = self.deps.clock.now()
+        with self.deps.uow.begin() as tx:
+            stored = tx.passwords.hash_of(account.id)
+            if stored is None:
+                raise NoPassword()
+            password.count_attempt(self.deps, tx, account.email, req, now)
+        return stored
+
+    def _refused(self, account: Account) -> None:
+        with self.deps.uow.begin() as tx:
+            tx.audit.record("password.change_refused", self.deps.clock.now(), account.id)
+
+    def _store(self, auth: Authenticated, hashed: str, end_others: bool) -> int:
+        now = self.deps.clock.now()
+        account = auth.account
+        with self.deps.uow.begin() as tx:
+            tx.passwords.set(account.id, hashed, now)
+            password.succeeded(self.deps, tx, account.email)
+            ended = tx.sessions.revoke_all_except(account.id, auth.session.id, now) if end_others else 0
+            password.notify_changed(self.deps, tx, account, "changed", now, sessions_ended=ended > 0)
+        return ended

@@ -1,0 +1,185 @@
+"""Password pages outside the sign-in flow: Account & Security → Password, and the page the
+"Update password" link opens."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from vitalkey.domain.errors import DomainError, FlowDead, FlowExpired, FlowNotFound, ResetLinkInvalid, WrongState
+from vitalkey.domain.flows import Channel
+from vitalkey.domain.i18n import N_
+from vitalkey.domain.passwords import Strength
+from vitalkey.flows.email_flow import FlowView
+from vitalkey.flows.sessions import Authenticated
+from vitalkey.web.context import blocking, password_strength, requester
+from vitalkey.web.errors import HttpError
+from vitalkey.web.pages import current_user, error_status, posted_form, see_other
+from vitalkey.web.render import page
+
+# The link's page must not leak its address to anything it loads or links to (SECURITY).
+NO_REFERRER = "no-referrer"
+
+
+# Account & Security → Password -------------------------------------------------------
+async def account_password(request: Request) -> Response:
+    auth = await current_user(request)
+    if auth is None:
+        return see_other(request, "/login")
+    if request.method == "POST":
+        return await _account_password_post(request, auth)
+    return await _account_password_page(request, auth, flow_id=request.query_params.get("flow", ""))
+
+
+async def _account_password_page(
+    request: Request,
+    auth: Authenticated,
+    *,
+    flow_id: str = "",
+    error: DomainError | None = None,
+    strength: Strength | None = None,
+) -> Response:
+    view: FlowView | None = None
+    if flow_id and auth.account.password_changed_at is None:
+        try:
+            view = await blocking(
+                request,
+                request.app.state.container.password_set.load_for,
+                flow_id,
+                auth.account,
+                requester(request, Channel.BROWSER),
+            )
+        except (FlowNotFound, FlowExpired, FlowDead, WrongState) as gone:
+            error = error or gone  # ask for a new code
+    return page(
+        request,
+        "account_password.html",
+        status=error_status(error) if error else 200,
+        error=error,
+        auth=auth,
+        has_password=auth.account.password_changed_at is not None,
+        flow=view.flow if view else None,
+        strength=strength,
+    )
+
+
+async def _account_password_post(request: Request, auth: Authenticated) -> Response:
+    container = request.app.state.container
+    form: dict[str, str] = {}
+    try:
+        form = await posted_form(request)
+        req = requester(request, Channel.BROWSER)
+        action = form.get("action", "")
+        if action == "send_code":
+            view = await blocking(request, container.password_set.begin_for, auth.account, req)
+            container.relay.wake()
+            return see_other(request, f"/account/password?flow={view.flow.id}")
+        if action == "resend":
+            flow_id = form.get("flow", "")
+            await blocking(request, container.password_set.load_for, flow_id, auth.account, req)
+            await blocking(request, container.password_set.resend, flow_id, req)
+            container.relay.wake()
+            return see_other(request, f"/account/password?flow={flow_id}&resent=1")
+        if action == "set":
+            typed = form.get("password", "")
+            await container.password_set.set_password(
+                form.get("flow", ""), auth.account, form.get("code", ""), typed, req
+            )
+            container.relay.wake()
+            score = (await password_strength(typed, auth.account)).score
+            return see_other(request, f"/account?notice=password_set&strength={score}#password")
+        if action == "change":
+            typed = form.get("new_password", "")
+            await container.password_change.change(
+                auth, form.get("current_password", ""), typed, end_others=form.get("end_others") == "yes", req=req
+            )
+            container.relay.wake()
+            score = (await password_strength(typed, auth.account)).score
+            return see_other(request, f"/account?notice=password_changed&strength={score}#password")
+        raise HttpError("unknown_action", N_("This action is not available."), 400)
+    except DomainError as error:
+        typed = form.get("new_password") or form.get("password", "")
+        return await _account_password_page(
+            request,
+            auth,
+            flow_id=form.get("flow", "")[:64],
+            error=error,
+            strength=await password_strength(typed, auth.account) if typed else None,
+        )
+
+
+# The "Update password" link ------------------------------------------------------------
+async def reset_link(request: Request) -> Response:
+    """GET shows the form (looking does not use the link up: mail scanners open links);
+    POST sets the password and leads to a page that asks the user to sign in."""
+    token = request.path_params["token"][:128]
+    resets = request.app.state.container.password_resets
+    try:
+        account = await blocking(request, resets.account_of, token)
+    except ResetLinkInvalid as gone:
+        return _gone(request, gone)
+    if request.method == "GET":
+        return _reset_form(request, token, account.email, end_sessions=True)
+    form: dict[str, str] = {}
+    try:
+        form = await posted_form(request)
+        await resets.complete(token, form.get("password", ""), end_sessions=form.get("end_sessions") == "yes")
+        request.app.state.container.relay.wake()
+    except ResetLinkInvalid as gone:
+        return _gone(request, gone)
+    except DomainError as error:
+        typed = form.get("password")
+        return _reset_form(
+            request,
+            token,
+            account.email,
+            end_sessions=form.get("end_sessions") == "yes",
+            error=error,
+            strength=await password_strength(typed, account) if typed else None,
+        )
+    return _no_referrer(see_other(request, "/password/updated"))
+
+
+def _reset_form(
+    request: Request,
+    token: str,
+    email: str,
+    *,
+    end_sessions: bool,
+    error: DomainError | None = None,
+    strength: Strength | None = None,
+) -> Response:
+    return _no_referrer(
+        page(
+            request,
+            "password_reset.html",
+            status=error_status(error) if error else 200,
+            error=error,
+            token=token,
+            email=email,
+            end_sessions=end_sessions,
+            strength=strength,
+            referrer_policy=NO_REFERRER,
+        )
+    )
+
+
+def _gone(request: Request, error: ResetLinkInvalid) -> Response:
+    return _no_referrer(page(request, "password_reset_gone.html", status=410, error=error, referrer_policy=NO_REFERRER))
+
+
+def _no_referrer(response: Response) -> Response:
+    response.headers["Referrer-Policy"] = NO_REFERRER
+    return response
+
+
+async def password_updated(request: Request) -> Response:
+    return page(request, "password_updated.html")
+
+
+routes = [
+    Route("/account/password", account_password, methods=["GET", "POST"]),
+    Route("/password/reset/{token}", reset_link, methods=["GET", "POST"]),
+    Route("/password/updated", password_updated, methods=["GET"]),
+]
