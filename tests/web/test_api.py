@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import Mailbox, code_in
+from tests.conftest import Mailbox, code_in, text_of
 
 DETAILS = {
     "first_name": "Ann",
@@ -173,25 +173,91 @@ def test_web_session_cookie_is_not_an_api_token(client: TestClient, mailbox: Mai
     assert cookie and client.get("/api/v1/account", headers=bearer(cookie)).status_code == 401
 
 
-def test_password_instead_through_the_api(client: TestClient, mailbox: Mailbox) -> None:
-    """Issue #3 so far: no page sets a password yet, so the hash is stored directly."""
+def test_passwords_through_the_api(client: TestClient, mailbox: Mailbox) -> None:
+    """Set with a mailed code, sign in with it, change it, reset it with the mailed link."""
     signed_up = api_sign_up(client, mailbox, "pw@example.org")
-    container = client.app.state.container  # type: ignore[attr-defined]
-    with container.uow.begin() as tx:
-        tx.passwords.set(
-            signed_up["account"]["id"], container.deps.hasher.hasher.hash("violet tram 42"), container.clock.now()
-        )
-    flow = client.post("/api/v1/login", json={"email": "pw@example.org"}).json()
-    chosen = client.post(f"/api/v1/login/{flow['id']}/password-instead")
-    assert chosen.status_code == 200 and chosen.json()["state"] == "password"
-    wrong = client.post(f"/api/v1/login/{flow['id']}/password", json={"password": "not it"})
-    assert wrong.status_code == 400 and wrong.json()["error"] == "wrong_password"
-    bad = client.post(f"/api/v1/login/{flow['id']}/password", json={"password": 42})
-    assert bad.status_code == 400 and bad.json()["error"] == "invalid_request"
-    right = client.post(f"/api/v1/login/{flow['id']}/password", json={"password": "violet tram 42"})
-    assert (
-        right.status_code == 200
-        and client.get("/api/v1/account", headers=bearer(right.json()["session_token"])).status_code == 200
+    auth = bearer(signed_up["session_token"])
+    assert client.get("/api/v1/account", headers=auth).json()["has_password"] is False
+    flow = client.post("/api/v1/account/password/code", headers=auth)
+    assert flow.status_code == 201 and flow.json()["kind"] == "password_set"
+    code = code_in(mailbox.wait_for("pw@example.org", 2))
+    weak = client.post(
+        "/api/v1/account/password/set",
+        headers=auth,
+        json={"flow_id": flow.json()["id"], "code": code, "password": "1234"},
     )
-    back = client.post(f"/api/v1/login/{flow['id']}/code-instead")
-    assert back.status_code == 409  # the flow is complete
+    assert weak.status_code == 400 and weak.json() | {"message": ""} == {
+        "error": "password_rejected",
+        "message": "",
+        "field": "password",
+    }
+    assert "at least 8 characters" in weak.json()["message"]
+    saved = client.post(
+        "/api/v1/account/password/set",
+        headers=auth,
+        json={"flow_id": flow.json()["id"], "code": code, "password": "violet tram 42"},
+    )
+    assert saved.status_code == 200 and saved.json()["strength"]["label"] in ("fair", "weak", "very_weak")
+    assert saved.json()["strength"]["recommended_length"] == 15
+    account = client.get("/api/v1/account", headers=auth).json()
+    assert account["has_password"] is True and account["password_changed_at"]
+    again = client.post("/api/v1/account/password/code", headers=auth)
+    assert again.status_code == 409 and again.json()["error"] == "password_already_set"
+
+    login = client.post("/api/v1/login", json={"email": "pw@example.org"}).json()
+    chosen = client.post(f"/api/v1/login/{login['id']}/password-instead")
+    assert chosen.status_code == 200 and chosen.json()["state"] == "password"
+    assert "reset_requested" in chosen.json()["actions"]
+    wrong = client.post(f"/api/v1/login/{login['id']}/password", json={"password": "not it"})
+    assert wrong.status_code == 400 and wrong.json()["error"] == "wrong_password"
+    bad = client.post(f"/api/v1/login/{login['id']}/password", json={"password": 42})
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_request"
+    right = client.post(f"/api/v1/login/{login['id']}/password", json={"password": "violet tram 42"})
+    assert right.status_code == 200
+    second = bearer(right.json()["session_token"])
+    assert client.post(f"/api/v1/login/{login['id']}/code-instead").status_code == 409  # the flow is complete
+
+    refused = client.post(
+        "/api/v1/account/password/change",
+        headers=second,
+        json={"current_password": "not it", "new_password": "quiet orbit lantern 7"},
+    )
+    assert refused.status_code == 400 and refused.json()["field"] == "current_password"
+    changed = client.post(
+        "/api/v1/account/password/change",
+        headers=second,
+        json={
+            "current_password": "violet tram 42",
+            "new_password": "quiet orbit lantern 7",
+            "end_other_sessions": True,
+        },
+    )
+    assert changed.status_code == 200 and changed.json()["sessions_ended"] == 1
+    assert client.get("/api/v1/account", headers=auth).status_code == 401  # the other session ended
+
+    forgot = client.post("/api/v1/login", json={"email": "pw@example.org"}).json()
+    client.post(f"/api/v1/login/{forgot['id']}/password-instead")
+    sent = client.post(f"/api/v1/login/{forgot['id']}/password-reset")
+    assert sent.status_code == 200 and sent.json()["state"] == "reset_sent"
+    link = mailbox.wait_for("pw@example.org", 7)  # codes: sign-up, set, 2 sign-ins; set, change notices; the link
+    assert link["Subject"] == "VitalKey account password change"
+    token = text_of(link).split("/password/reset/")[1].split()[0]
+    done = client.post("/api/v1/password/reset", json={"token": token, "password": "lunar kettle mosaic 5"})
+    assert done.status_code == 200 and done.json()["sessions_ended"] == 1 and "session_token" not in done.json()
+    replay = client.post("/api/v1/password/reset", json={"token": token, "password": "lunar kettle mosaic 6"})
+    assert replay.status_code == 410 and replay.json()["error"] == "reset_link_invalid"
+    assert client.get("/api/v1/account", headers=second).status_code == 401
+
+
+def test_the_strength_meter_answers_in_the_users_language(client: TestClient) -> None:
+    weak = client.post("/api/v1/password/strength", json={"password": "ann.lee1990", "email": "ann.lee@example.org"})
+    assert weak.status_code == 200 and weak.json()["score"] <= 1 and weak.json()["text"] in ("Very weak", "Weak")
+    strong = client.post(
+        "/api/v1/password/strength",
+        json={"password": "violet tram umbrella forty two"},
+        headers={"accept-language": "fr"},
+    )
+    assert strong.json()["label"] == "very_strong" and strong.json()["text"] == "Très fort"
+    empty = client.post("/api/v1/password/strength", json={"password": ""})
+    assert empty.status_code == 200 and empty.json()["score"] == 0 and empty.json()["length"] == 0
+    assert client.post("/api/v1/password/strength", json={"pass": "x"}).status_code == 400

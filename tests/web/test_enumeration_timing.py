@@ -29,9 +29,15 @@ def quiet_client(tmp_path: Path, sqlite_url: str) -> TestClient:
             relay_in_process=False,
             mail_limit_per_address="100000/60",
             mail_limit_per_ip="100000/60",
+            password_attempts_per_ip="100000/60",
         )
     )
     make_account(container, "known@example.org")
+    stored = container.deps.hasher.hasher.hash("the right password 1")  # type: ignore[attr-defined]
+    for index in range(SAMPLES):  # one account per sample: a wrong password each stays under the throttle
+        account_id = make_account(container, f"pw{index}@example.org")
+        with container.uow.begin() as tx:
+            tx.passwords.set(account_id, stored, container.clock.now())
     return TestClient(create_app(container, run_relay=False))
 
 
@@ -63,3 +69,45 @@ def test_page_sign_in_and_sign_up_start_timing(quiet_client: TestClient) -> None
             )
         )
         assert abs(known - unknown) < TOLERANCE_MS, (url, known, unknown)
+
+
+def _at_password_stage(client: TestClient, address: str) -> str:
+    flow = client.post("/api/v1/login", json={"email": address}).json()["id"]
+    assert client.post(f"/api/v1/login/{flow}/password-instead").status_code == 200
+    return str(flow)
+
+
+def _timed(client: TestClient, path: str, body: dict[str, str] | None) -> tuple[float, int]:
+    started = time.perf_counter()
+    status = client.post(path, json=body).status_code if body is not None else client.post(path).status_code
+    return (time.perf_counter() - started) * 1000, status
+
+
+@pytest.mark.slow
+def test_password_sign_in_timing_known_and_unknown(quiet_client: TestClient) -> None:
+    """A wrong password for an account that has one, and any password for an address without an
+    account: the same argon2id work, the same answer, the same time."""
+    known: list[float] = []
+    unknown: list[float] = []
+    for index in range(SAMPLES):
+        for address, bucket in ((f"pw{index}@example.org", known), (f"nobody-pw{index}@example.org", unknown)):
+            flow = _at_password_stage(quiet_client, address)
+            elapsed, status = _timed(quiet_client, f"/api/v1/login/{flow}/password", {"password": "a wrong guess 1"})
+            assert status == 400
+            bucket.append(elapsed)
+    known_ms, unknown_ms = statistics.median(known), statistics.median(unknown)
+    assert abs(known_ms - unknown_ms) < TOLERANCE_MS + 0.05 * known_ms, (known_ms, unknown_ms)
+
+
+@pytest.mark.slow
+def test_password_reset_request_timing_known_and_unknown(quiet_client: TestClient) -> None:
+    known: list[float] = []
+    unknown: list[float] = []
+    for index in range(SAMPLES):
+        for address, bucket in (("known@example.org", known), (f"nobody-reset{index}@example.org", unknown)):
+            flow = _at_password_stage(quiet_client, address)
+            elapsed, status = _timed(quiet_client, f"/api/v1/login/{flow}/password-reset", None)
+            assert status == 200
+            bucket.append(elapsed)
+    known_ms, unknown_ms = statistics.median(known), statistics.median(unknown)
+    assert abs(known_ms - unknown_ms) < TOLERANCE_MS, (known_ms, unknown_ms)
