@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.conftest import LiveServer, Mailbox, code_in
+from tests.conftest import LiveServer, Mailbox, code_in, text_of
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
@@ -90,3 +92,55 @@ def test_pages_in_japanese_from_the_chooser(page: Page, live_server: LiveServer)
     expect(page.get_by_role("heading", name="ログイン")).to_be_visible()
     page.goto(live_server.url + "/signup")
     expect(page.locator("html")).to_have_attribute("lang", "ja")  # the choice is remembered
+
+
+def test_forgotten_password_reset_by_mail_then_password_sign_in(
+    page: Page, live_server: LiveServer, mailbox: Mailbox
+) -> None:
+    """Issue #3 end to end: the seed's steps from the sign-in page to a new password, with the
+    link read from the mail the test SMTP server received."""
+    email = "dana@example.org"
+    flow = httpx.post(live_server.url + "/api/v1/signup", json={"email": email}).json()["id"]
+    base = f"{live_server.url}/api/v1/signup/{flow}"
+    httpx.post(base + "/code", json={"code": code_in(mailbox.wait_for(email))})
+    httpx.post(base + "/policy", json={"accept": True})
+    details = {"first_name": "Dana", "last_name": "Scully", "birth_date": "1964-02-23", "sex": "female"}
+    httpx.post(base + "/details", json={**details, "units": "metric", "height_cm": 160})
+    assert httpx.post(base + "/two-factor", json={"choice": "skip"}).status_code == 200
+
+    page.goto(live_server.url + "/login")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("button", name="Login with password instead").click()
+    expect(page.get_by_role("heading", name="Enter your password")).to_be_visible()
+    page.get_by_role("button", name="Forgot your password?").click()
+    page.get_by_role("button", name="Validate").click()
+    expect(page.get_by_text(f"A password update link has been sent to {email}.")).to_be_visible()
+
+    mail = mailbox.wait_for(email, 3)  # the sign-up code, the sign-in code, the link
+    assert mail["Subject"] == "VitalKey account password change"
+    link = re.search(r"(http\S+/password/reset/\S+)", text_of(mail))
+    assert link and link.group(1).startswith(live_server.url)
+    opened = page.goto(link.group(1))
+    assert opened is not None and opened.status == 200
+    assert opened.headers["referrer-policy"] == "no-referrer"
+    expect(page.get_by_role("heading", name="Update password")).to_be_visible()
+    new_password = page.get_by_label("New password")
+    new_password.fill("password1")
+    expect(page.locator(".strength-label")).to_have_text("Strength: Very weak")  # the live meter
+    new_password.fill("the truth is out there 1013")
+    expect(page.locator(".strength-label")).to_have_text("Strength: Very strong")
+    page.get_by_role("button", name="Update password").click()
+    expect(page.get_by_role("heading", name="Your password has been updated")).to_be_visible()
+    assert mailbox.wait_for(email, 4)["Subject"] == "Your VitalKey password has been changed"
+
+    page.get_by_role("link", name="Sign in").click()  # not signed in by the reset
+    page.get_by_label("Email address").fill(email)
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("button", name="Login with password instead").click()
+    page.get_by_label("Password", exact=True).fill("the truth is out there 1013")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Account & Security")).to_be_visible()
+    expect(page.get_by_role("link", name="Change password")).to_be_visible()
+    page.goto(link.group(1))  # the link worked once
+    expect(page.get_by_role("heading", name="Link no longer valid")).to_be_visible()

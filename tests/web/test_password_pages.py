@@ -122,6 +122,7 @@ def test_forgot_validate_mail_link_page_and_single_use(client: TestClient, mailb
     assert form.headers["cache-control"] == "no-store"
     weak = post_form(client, path, {"password": "ann@example.org!", "end_sessions": "yes"})
     assert weak.status_code == 400 and "built from your email address or your name" in weak.text
+    assert "Strength: " in weak.text  # the meter, without JavaScript
     assert weak.headers["referrer-policy"] == "no-referrer"
     done = post_form(client, path, {"password": NEW, "end_sessions": "yes"}, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/password/updated"

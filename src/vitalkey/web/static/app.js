@@ -52,7 +52,7 @@ document.addEventListener("DOMContentLoaded", () => {
         const strength = await answer.json();
         delete box.dataset.empty;
         meter.value = strength.score;
-        label.textContent = strength.text;
+        label.textContent = box.dataset.format.replace("%(label)s", strength.text);
       } catch (e) { /* the meter is a help, not a gate */ }
     };
     input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(ask, 200); });
