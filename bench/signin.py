@@ -121,7 +121,9 @@ def drop_database(url: str) -> None:
         admin.dispose()
 
 
-def start(url: str, folder: Path, workers: int) -> tuple[subprocess.Popen[bytes], int, float]:
+def start(
+    url: str, folder: Path, workers: int, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], int, float]:
     port = free_port()
     env = {
         **os.environ,
@@ -132,6 +134,7 @@ def start(url: str, folder: Path, workers: int) -> tuple[subprocess.Popen[bytes]
         "VITALKEY_RELAY_IN_PROCESS": "false",
         "VITALKEY_MAIL_LIMIT_PER_IP": "100000000/60",
         "VITALKEY_MAIL_LIMIT_PER_ADDRESS": "1000/60",
+        **(extra_env or {}),
     }
     began = time.perf_counter()
     process = subprocess.Popen(

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 from argon2 import PasswordHasher
 
-from tests.flows.helpers import BROWSER, last_code
+from tests.flows.helpers import BROWSER, last_code, queued
 from tests.flows.test_login_flow import make_account
 from vitalkey.adapters.clock import FrozenClock
 from vitalkey.container import Container
@@ -150,3 +150,15 @@ def test_a_hash_with_other_parameters_is_rehashed_at_the_next_sign_in(container:
     assert new != old and new is not None and "m=19456,t=2,p=1" in new
     assert isinstance(container.deps.password_policy, PasswordPolicy)
     assert submit(container, password_stage(container, "ann@example.org"), GOOD).account.id == account_id
+
+
+def test_an_api_client_can_start_with_the_password_and_no_code_is_mailed(container: Container) -> None:
+    account_id = make_account(container)
+    set_password(container, account_id, GOOD)
+    view = container.login.start_with_password("ann@example.org", BROWSER)
+    assert view.flow.state == PASSWORD and queued(container, "ann@example.org") == []
+    assert submit(container, view.flow.id, GOOD).account.id == account_id
+    other = container.login.start_with_password("ann@example.org", BROWSER)
+    assert container.login.choose(other.flow.id, "code_chosen", BROWSER).state == "code_sent"
+    assert queued(container, "ann@example.org")[-1]["template"] == "login_code"  # sent when turned to
+    assert container.login.submit_code(other.flow.id, last_code(container, "ann@example.org"), BROWSER)

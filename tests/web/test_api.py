@@ -204,6 +204,9 @@ def test_passwords_through_the_api(client: TestClient, mailbox: Mailbox) -> None
     again = client.post("/api/v1/account/password/code", headers=auth)
     assert again.status_code == 409 and again.json()["error"] == "password_already_set"
 
+    direct = client.post("/api/v1/login", json={"email": "pw@example.org", "method": "password"})
+    assert direct.status_code == 201 and direct.json()["state"] == "password"
+    assert client.post("/api/v1/login", json={"email": "pw@example.org", "method": "sms"}).status_code == 400
     login = client.post("/api/v1/login", json={"email": "pw@example.org"}).json()
     chosen = client.post(f"/api/v1/login/{login['id']}/password-instead")
     assert chosen.status_code == 200 and chosen.json()["state"] == "password"

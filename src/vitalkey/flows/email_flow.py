@@ -58,18 +58,7 @@ class EmailCodeFlow(ABC):
         email = normalize_email(raw_email)
         now = self.deps.clock.now()
         suggestion = suggest_correction(email)
-        flow = Flow(
-            id=new_token(24),
-            kind=self.kind,
-            channel=req.channel,
-            state=NEW,
-            created_at=now,
-            expires_at=now + self.deps.flow_ttl,
-            language=req.language,
-            email=email,
-            browser_binding=req.browser_binding,
-            context={},
-        )
+        flow = self.new_flow(email, req)
         with self.deps.uow.begin() as tx:
             if suggestion:
                 flow = flow.moved(self.machine.check(flow, "typo_suspected", now), suggestion=suggestion)
@@ -138,6 +127,21 @@ class EmailCodeFlow(ABC):
         return FlowView(flow=flow, suggestion=flow.context.get("suggestion"), code=email_code.status(self.deps, stored))
 
     # Helpers ---------------------------------------------------------------
+    def new_flow(self, email: str, req: Requester, language: str | None = None, **context: Any) -> Flow:
+        now = self.deps.clock.now()
+        return Flow(
+            id=new_token(24),
+            kind=self.kind,
+            channel=req.channel,
+            state=NEW,
+            created_at=now,
+            expires_at=now + self.deps.flow_ttl,
+            language=language or req.language,
+            email=email,
+            browser_binding=req.browser_binding,
+            context=context,
+        )
+
     def load(self, flow_id: str, req: Requester) -> Flow:
         with self.deps.uow.read() as tx:
             return self._load(tx, flow_id, req)

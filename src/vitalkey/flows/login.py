@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from vitalkey.domain.accounts import Account
+from vitalkey.domain.emails import normalize_email
 from vitalkey.domain.errors import WrongPassword, WrongState
 from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
 from vitalkey.domain.passwords import normalize_password
-from vitalkey.flows import password, password_reset
-from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, NEW, EmailCodeFlow
+from vitalkey.flows import email_code, password, password_reset
+from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, NEW, EmailCodeFlow, FlowView
 from vitalkey.flows.sessions import Started, start
 from vitalkey.ports import Transaction
 
@@ -30,6 +31,7 @@ MACHINE = StateMachine(
     transitions={
         (NEW, "email_submitted"): CODE_SENT,
         (NEW, "typo_suspected"): CONFIRM_EMAIL,
+        (NEW, "password_started"): PASSWORD,
         (CONFIRM_EMAIL, "suggestion_accepted"): CODE_SENT,
         (CONFIRM_EMAIL, "suggestion_declined"): CODE_SENT,
         (CODE_SENT, "code_resent"): CODE_SENT,
@@ -73,6 +75,15 @@ class LoginFlow(EmailCodeFlow):
     # The password stage ------------------------------------------------------------
     CHOICES = frozenset({"password_chosen", "code_chosen", "forgot_chosen"})
 
+    def start_with_password(self, raw_email: str, req: Requester) -> FlowView:
+        """An API client that wants the password straight away: no code is mailed (one is, if
+        the user turns to the code later). Known and unknown addresses take the same path."""
+        flow = self.new_flow(normalize_email(raw_email), req)
+        flow = flow.moved(self.machine.check(flow, "password_started", self.deps.clock.now()))
+        with self.deps.uow.begin() as tx:
+            tx.flows.add(flow)
+        return FlowView(flow, None, {})
+
     def choose(self, flow_id: str, event: str, req: Requester) -> Flow:
         """Move between the code, the password and "Forgot your password?" (``CHOICES``)."""
         if event not in self.CHOICES:
@@ -81,6 +92,8 @@ class LoginFlow(EmailCodeFlow):
             flow = self._load(tx, flow_id, req)
             moved = flow.moved(self.machine.check(flow, event, self.deps.clock.now()))
             self._save(tx, moved, flow.state)
+            if moved.state == CODE_SENT and tx.codes.get(flow.id, email_code.PURPOSE) is None:
+                self._send_code(tx, moved, req)  # the flow began with the password
         return moved
 
     def request_reset(self, flow_id: str, req: Requester) -> Flow:

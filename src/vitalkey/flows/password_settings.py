@@ -11,7 +11,6 @@ from vitalkey.domain.accounts import Account
 from vitalkey.domain.errors import FlowNotFound, NoPassword, PasswordAlreadySet, WrongPassword
 from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
 from vitalkey.domain.passwords import normalize_password
-from vitalkey.domain.tokens import new_token
 from vitalkey.flows import email_code, password
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, DEAD, NEW, EmailCodeFlow, FlowView
@@ -43,19 +42,8 @@ class PasswordSetFlow(EmailCodeFlow):
         return "password_code", {"first_name": account.profile.first_name if account and account.profile else ""}, True
 
     def begin_for(self, account: Account, req: Requester) -> FlowView:
-        now = self.deps.clock.now()
-        flow = Flow(
-            id=new_token(24),
-            kind=self.kind,
-            channel=req.channel,
-            state=self.machine.next(NEW, "email_submitted"),
-            created_at=now,
-            expires_at=now + self.deps.flow_ttl,
-            language=account.language,
-            email=account.email,
-            browser_binding=req.browser_binding,
-            context={"account_id": account.id},
-        )
+        flow = self.new_flow(account.email, req, account.language, account_id=account.id)
+        flow = flow.moved(self.machine.next(flow.state, "email_submitted"))
         with self.deps.uow.begin() as tx:
             if tx.passwords.hash_of(account.id) is not None:
                 raise PasswordAlreadySet()

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.errors import DomainError, NotAuthenticated
 from vitalkey.domain.flows import Channel, Flow, StateMachine
+from vitalkey.domain.i18n import N_
 from vitalkey.flows.email_flow import EmailCodeFlow, FlowView
 from vitalkey.flows.login import LoginFlow
 from vitalkey.flows.sessions import Authenticated, Started
@@ -177,7 +178,13 @@ def _register_email_steps(kind: str, label: str) -> None:
         tag=kind,
     )
     async def start(request: Request, body: s.StartFlow) -> s.FlowOut:
-        view = await blocking(request, _flows(request, kind).start, body.email, requester(request, Channel.API))
+        flows = _flows(request, kind)
+        begin = flows.start
+        if body.method == "password":
+            if not isinstance(flows, LoginFlow):
+                raise HttpError("invalid_request", N_('"method": "password" is for signing in only.'), 400)
+            begin = flows.start_with_password
+        view = await blocking(request, begin, body.email, requester(request, Channel.API))
         request.app.state.container.relay.wake()
         return _out(request, kind, view)
 

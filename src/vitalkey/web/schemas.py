@@ -21,6 +21,10 @@ class Error(Struct):
 
 class StartFlow(Struct, forbid_unknown_fields=True):
     email: Email
+    method: Annotated[
+        Literal["code", "password"],
+        Meta(description='Sign-in only: "password" goes straight to the password, without mailing a code'),
+    ] = "code"
 
 
 class AnswerSuggestion(Struct, forbid_unknown_fields=True):
