@@ -264,3 +264,12 @@ def test_the_strength_meter_answers_in_the_users_language(client: TestClient) ->
     empty = client.post("/api/v1/password/strength", json={"password": ""})
     assert empty.status_code == 200 and empty.json()["score"] == 0 and empty.json()["length"] == 0
     assert client.post("/api/v1/password/strength", json={"pass": "x"}).status_code == 400
+
+
+def test_the_strength_meter_is_limited_per_network(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vitalkey.flows import password
+
+    monkeypatch.setattr(password, "ESTIMATES_PER_IP", (3, 3600))
+    answers = [client.post("/api/v1/password/strength", json={"password": f"guess {i}"}) for i in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[-1].json()["error"] == "rate_limited" and answers[-1].headers["retry-after"]

@@ -63,6 +63,17 @@ def check_new_password(deps: FlowDeps, password: str, account: Account) -> str:
     return normalized
 
 
+ESTIMATES_PER_IP = (600, 3600)  # the meter asks as the user types; zxcvbn costs 10-30 ms of CPU
+
+
+def count_estimate(deps: FlowDeps, req: Requester) -> None:
+    """Refuse the meter to a network that asks far more often than typing would."""
+    count, window = ESTIMATES_PER_IP
+    with deps.uow.begin() as tx:
+        if not deps.limiter.hit(tx, "strength:ip:" + network_of(req.ip), count, window, deps.clock.now()):
+            raise RateLimited()
+
+
 def strength_of(password: str, account: Account | None = None, email: str = "") -> Strength:
     """The meter's estimate, counting the user's own address and names as known words."""
     words = own_words(account) if account else personal_words(email, ()) if email else []

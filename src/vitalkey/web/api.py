@@ -16,6 +16,7 @@ from vitalkey.domain.flows import Channel, Flow, StateMachine
 from vitalkey.domain.i18n import N_
 from vitalkey.flows.email_flow import EmailCodeFlow, FlowView
 from vitalkey.flows.login import LoginFlow
+from vitalkey.flows.password import count_estimate
 from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.flows.signup import SignupFlow
 from vitalkey.i18n import translations
@@ -394,9 +395,11 @@ async def strength_out(
     "Estimate a new password's strength (the meter); nothing is stored",
     body=s.StrengthQuery,
     response=s.StrengthOut,
+    errors=(429,),
     tag="password",
 )
 async def password_strength_api(request: Request, body: s.StrengthQuery) -> s.StrengthOut:
+    await blocking(request, count_estimate, request.app.state.container.deps, requester(request, Channel.API))
     return await strength_out(request, body.password, email=body.email[:254])
 
 
