@@ -32,6 +32,29 @@ class OutgoingMail:
     idempotency_key: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class OutgoingSms:
+    """A text message to send at least once; providers that can use ``idempotency_key`` drop repeats."""
+
+    to: str  # E.164
+    body: str
+    idempotency_key: str
+
+
+class SmsFailed(Exception):
+    """A message was not accepted. ``temporary``: worth another try later (time-out, 429, 5xx)."""
+
+    def __init__(self, reason: str, *, temporary: bool) -> None:
+        super().__init__(reason)
+        self.temporary = temporary
+
+
+class SmsSender(Protocol):
+    async def send(self, sms: OutgoingSms) -> str:
+        """Hand one message to the provider; its id there. Raises :class:`SmsFailed`."""
+        ...
+
+
 class FlowRepository(Protocol):
     def add(self, flow: Flow) -> None: ...
     def get(self, flow_id: str) -> Flow | None: ...

@@ -1,0 +1,44 @@
+"""Phone numbers for the second factor: parsed and normalised to E.164 with phonenumbers, and
+limited to the countries an operator allows (toll-fraud defence, SPEC "SMS delivery and abuse")."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+from vitalkey.domain.errors import DomainError
+from vitalkey.domain.i18n import N_
+
+MAX_INPUT = 64
+
+
+class InvalidPhone(DomainError):
+    code = "invalid_phone"
+    message = N_("Please enter a valid mobile phone number, with its country code (for example +33 6 12 34 56 78).")
+    field = "phone"
+
+
+class CountryNotAllowed(DomainError):
+    code = "country_not_allowed"
+    message = N_("Text messages cannot be sent to numbers of this country. Please use another number.")
+    field = "phone"
+
+
+def normalize_phone(raw: str, allowed_regions: frozenset[str], default_region: str | None = None) -> str:
+    """The number in E.164 (``+33612345678``), or a domain error saying what is wrong. Landlines
+    and other numbers that cannot receive a text are refused."""
+    text = raw.strip()
+    if not text or len(text) > MAX_INPUT:
+        raise InvalidPhone()
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhone() from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhone()
+    kind = phonenumbers.number_type(number)
+    if kind not in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
+        raise InvalidPhone()
+    region = phonenumbers.region_code_for_number(number)
+    if region not in allowed_regions:
+        raise CountryNotAllowed()
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
