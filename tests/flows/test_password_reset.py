@@ -14,9 +14,11 @@ from tests.flows.test_password_login import GOOD, password_stage, set_password, 
 from vitalkey.adapters.clock import FrozenClock
 from vitalkey.container import Container
 from vitalkey.domain.errors import (
+    FlowNotFound,
     NoPassword,
     PasswordAlreadySet,
     PasswordLocked,
+    PasswordThrottled,
     ResetLinkInvalid,
     WrongCode,
     WrongPassword,
@@ -208,7 +210,7 @@ def test_a_set_password_flow_belongs_to_its_account(container: Container) -> Non
     bob = signed_in(container, make_account(container, "bob@example.org"))
     view = container.password_set.begin_for(ann.account, BROWSER)
     code = last_code(container, "ann@example.org")
-    with pytest.raises(Exception, match="flow_not_found"):
+    with pytest.raises(FlowNotFound):
         asyncio.run(container.password_set.set_password(view.flow.id, bob.account, code, GOOD, BROWSER))
 
 
@@ -238,7 +240,7 @@ def test_a_wrong_current_password_counts_towards_the_throttle(container: Contain
     for _ in range(container.deps.password_policy.free_failures):
         with pytest.raises(WrongPassword):
             asyncio.run(container.password_change.change(auth, "nope nope nope", NEW, end_others=False, req=BROWSER))
-    with pytest.raises(Exception, match="password_throttled"):
+    with pytest.raises(PasswordThrottled):
         asyncio.run(container.password_change.change(auth, GOOD, NEW, end_others=False, req=BROWSER))
     clock.advance(seconds=1)
     asyncio.run(container.password_change.change(auth, GOOD, NEW, end_others=False, req=BROWSER))
