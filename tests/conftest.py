@@ -36,6 +36,14 @@ from vitalkey.settings import Settings, load_settings
 PG_ADMIN_URL = os.environ.get("VITALKEY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# A gateway that production settings require (nothing is sent to it in these tests).
+PROD_SMS = {
+    "sms_provider_url": "http://127.0.0.1:9",
+    "sms_account_sid": "AC00000000000000000000000000000000",
+    "sms_auth_token": "test-token",
+    "sms_from": "+15005550006",
+}
+
 
 @pytest.fixture(autouse=True)
 def quiet_logs() -> None:

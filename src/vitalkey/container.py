@@ -17,17 +17,20 @@ from vitalkey.adapters.mail.senders import ConsoleSender, DevMailbox, FanOut, Ma
 from vitalkey.adapters.passwords import Argon2Hasher, CommonPasswords
 from vitalkey.adapters.ratelimit import RedisRateLimiter, SqlRateLimiter
 from vitalkey.adapters.relay import OutboxRelay
+from vitalkey.adapters.sealing import FernetSealer
+from vitalkey.adapters.sms import DevSmsOutbox, FailoverSms, SmsRenderer, TwilioGateway
 from vitalkey.domain.codes import CodePolicy
 from vitalkey.domain.passwords import PasswordPolicy
 from vitalkey.domain.sessions import SessionPolicy
 from vitalkey.flows.account import AccountService
-from vitalkey.flows.deps import FlowDeps, MailLimits
+from vitalkey.flows.deps import FlowDeps, MailLimits, SmsLimits, TwoFactorConfig
 from vitalkey.flows.login import LoginFlow
 from vitalkey.flows.password_reset import PasswordResets
 from vitalkey.flows.password_settings import PasswordChange, PasswordSetFlow
 from vitalkey.flows.sessions import SessionService
 from vitalkey.flows.signup import SignupFlow
-from vitalkey.ports import Clock, RateLimiter
+from vitalkey.flows.two_factor import AppPasswords, AppRegistry, TwoFactorSetup
+from vitalkey.ports import Clock, RateLimiter, SmsSender
 from vitalkey.settings import Settings, parse_limit
 
 
@@ -45,9 +48,14 @@ class Container:
     password_resets: PasswordResets
     sessions: SessionService
     accounts: AccountService
+    two_factor: TwoFactorSetup
+    app_passwords: AppPasswords
+    apps: AppRegistry
     relay: OutboxRelay
+    sealer: FernetSealer
     web_key: bytes  # signs CSRF tokens and binds flows to a browser
     dev_mailbox: DevMailbox | None  # dev mode only: the mail shown at /dev/mail
+    dev_sms: DevSmsOutbox | None  # dev mode without a gateway: the texts shown at /dev/sms
 
     def close(self) -> None:
         self.engine.dispose()
@@ -56,12 +64,19 @@ class Container:
 COMMON_PASSWORDS = CommonPasswords()  # loaded once per process, on first use
 
 
-def build(settings: Settings, *, clock: Clock | None = None, sender: MailSender | None = None) -> Container:
+def build(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    sender: MailSender | None = None,
+    sms_sender: SmsSender | None = None,
+) -> Container:
     clock = clock or SystemClock()
     engine = make_engine(settings.effective_database_url)
     if settings.auto_migrate:
         migrate.upgrade(engine)
     master = secrets.load_or_create(settings.secret_key, settings.data_dir)
+    sealer = FernetSealer.from_settings(settings.encryption_keys, master)
     limiter: RateLimiter = RedisRateLimiter(settings.redis_url) if settings.redis_url else SqlRateLimiter()
     uow = SqlUnitOfWork(engine)
     password_policy = PasswordPolicy(
@@ -86,6 +101,7 @@ def build(settings: Settings, *, clock: Clock | None = None, sender: MailSender 
         session_policy=SessionPolicy(
             idle=timedelta(seconds=settings.session_idle_s),
             absolute=timedelta(seconds=settings.session_absolute_s),
+            absolute_two_factor=timedelta(seconds=settings.session_absolute_two_factor_s),
             touch_every=timedelta(seconds=settings.session_touch_s),
         ),
         flow_ttl=timedelta(seconds=settings.flow_ttl_s),
@@ -97,8 +113,23 @@ def build(settings: Settings, *, clock: Clock | None = None, sender: MailSender 
         hasher=Argon2Hasher(password_policy),
         is_common_password=COMMON_PASSWORDS.__contains__,
         password_limit_per_ip=parse_limit(settings.password_attempts_per_ip),
+        two_factor=TwoFactorConfig(
+            sms_limits=SmsLimits(
+                per_number=parse_limit(settings.sms_limit_per_number),
+                per_range=parse_limit(settings.sms_limit_per_range),
+                per_country=parse_limit(settings.sms_limit_per_country),
+                per_ip=parse_limit(settings.sms_limit_per_ip),
+                per_account=parse_limit(settings.sms_limit_per_account),
+                daily_cap=settings.sms_daily_cap,
+            ),
+            regions=frozenset(region.upper() for region in settings.sms_regions),
+            reauth_window=timedelta(seconds=settings.reauth_window_s),
+            recovery_failures=parse_limit(settings.recovery_failures_per_account),
+            sealer=sealer,
+        ),
     )
     renderer = MailRenderer(settings.brand, settings.mail_from, settings.public_url.rstrip("/"))
+    dev_sms = DevSmsOutbox(engine, clock) if settings.dev_mode and not settings.sms_provider_url else None
     relay = OutboxRelay(
         engine,
         renderer,
@@ -107,7 +138,9 @@ def build(settings: Settings, *, clock: Clock | None = None, sender: MailSender 
         batch=settings.relay_batch,
         max_attempts=settings.relay_max_attempts,
         poll_s=settings.relay_poll_s,
-        send_timeout_s=settings.smtp_timeout_s,
+        send_timeout_s=max(settings.smtp_timeout_s, 2 * settings.sms_timeout_s),
+        sms_sender=sms_sender or dev_sms or default_sms_sender(settings),
+        sms_renderer=SmsRenderer(settings.brand, settings.public_url),
     )
     return Container(
         settings=settings,
@@ -122,10 +155,30 @@ def build(settings: Settings, *, clock: Clock | None = None, sender: MailSender 
         password_resets=PasswordResets(deps),
         sessions=SessionService(deps),
         accounts=AccountService(deps),
+        two_factor=TwoFactorSetup(deps),
+        app_passwords=AppPasswords(deps),
+        apps=AppRegistry(deps),
         relay=relay,
+        sealer=sealer,
         web_key=secrets.derive(master, "web"),
         dev_mailbox=DevMailbox(engine) if settings.dev_mode else None,
+        dev_sms=dev_sms,
     )
+
+
+def default_sms_sender(settings: Settings) -> SmsSender | None:
+    """The gateway, and a second one to fail over to when it is configured."""
+    s = settings
+    configured = [
+        ("primary", s.sms_provider_url, s.sms_account_sid, s.sms_auth_token, s.sms_from),
+        ("fallback", s.sms_fallback_url, s.sms_fallback_account_sid, s.sms_fallback_auth_token, s.sms_fallback_from),
+    ]
+    gateways: list[SmsSender] = [
+        TwilioGateway(url, sid, token, sender, timeout_s=s.sms_timeout_s, name=name)
+        for name, url, sid, token, sender in configured
+        if url
+    ]
+    return FailoverSms(gateways) if gateways else None
 
 
 def default_sender(settings: Settings, engine: Engine) -> MailSender:

@@ -12,6 +12,7 @@ from vitalkey.domain.accounts import Account, Profile
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.flows import Flow
 from vitalkey.domain.sessions import Session
+from vitalkey.domain.two_factor import App, AppPassword, TwoFactor
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -38,6 +39,17 @@ class OutgoingSms:
 
     to: str  # E.164
     body: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedSms:
+    """A text to render from ``template`` in ``language`` (the outbox row of an SMS)."""
+
+    to: str  # E.164
+    template: str
+    language: str
+    context: dict[str, Any]
     idempotency_key: str
 
 
@@ -106,6 +118,42 @@ class SessionRepository(Protocol):
 
 class Outbox(Protocol):
     def enqueue(self, mail: OutgoingMail, now: datetime) -> None: ...
+    def enqueue_sms(self, sms: QueuedSms, now: datetime) -> None: ...
+
+
+class TwoFactorRepository(Protocol):
+    def get(self, account_id: int) -> TwoFactor | None: ...
+    def enable(self, factor: TwoFactor) -> bool:
+        """Store a new second factor; False when the account already has one."""
+        ...
+
+    def set_phone(self, account_id: int, phone: str) -> bool: ...
+    def replace_recovery(self, account_id: int, old_digest: str, digest: str, sealed: str, now: datetime) -> bool:
+        """Swap the recovery code only if it is still ``old_digest`` (atomic: a code is used once)."""
+        ...
+
+    def disable(self, account_id: int) -> bool: ...
+
+
+class AppRepository(Protocol):
+    def get(self, client_id: str) -> App | None: ...
+    def all(self) -> list[App]: ...
+    def add(self, app: App) -> bool: ...
+    def passwords(self, account_id: int) -> list[AppPassword]: ...
+    def add_password(self, password: AppPassword, digest: str) -> None: ...
+    def use_password(self, account_id: int, app_id: str, digest: str, now: datetime) -> AppPassword | None:
+        """The live app password of this account and app with this digest, marked used now."""
+        ...
+
+    def revoke_password(self, account_id: int, password_id: str, now: datetime) -> bool: ...
+    def revoke_passwords(self, account_id: int, now: datetime) -> int: ...
+
+
+class Sealer(Protocol):
+    """Encrypts what must be shown again later (the recovery code) with a rotatable server key."""
+
+    def seal(self, plaintext: str) -> str: ...
+    def open(self, sealed: str) -> str: ...
 
 
 class AuditLog(Protocol):
@@ -172,6 +220,10 @@ class Transaction(Protocol):
     def audit(self) -> AuditLog: ...
     @property
     def counters(self) -> Counters: ...
+    @property
+    def two_factor(self) -> TwoFactorRepository: ...
+    @property
+    def apps(self) -> AppRepository: ...
 
 
 class UnitOfWork(Protocol):

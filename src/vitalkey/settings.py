@@ -80,9 +80,39 @@ class Settings:
     password_attempts_per_ip: str = "100/3600"  # noqa: S105 (a rate limit)
     password_reset_ttl_s: int = 86400
 
+    # Two-factor authentication by SMS (SPEC "Two-factor authentication", "SMS delivery and abuse").
+    # The gateway speaks Twilio's Messages API; a second one is used when the first fails. In dev
+    # mode without a gateway, texts go to the dev outbox at /dev/sms.
+    sms_provider_url: str = ""  # e.g. https://api.twilio.com
+    sms_account_sid: str = ""
+    sms_auth_token: str = ""
+    sms_from: str = ""  # the sender: a number in E.164 or an alphanumeric sender id
+    sms_fallback_url: str = ""
+    sms_fallback_account_sid: str = ""
+    sms_fallback_auth_token: str = ""
+    sms_fallback_from: str = ""
+    sms_timeout_s: float = 5.0
+    sms_regions: tuple[str, ...] = (
+        "AT", "AU", "BE", "CA", "CH", "CN", "DE", "DK", "ES", "FI", "FR", "GB", "IE", "IT", "JP", "LU",
+        "NL", "NO", "NZ", "PT", "SE", "US",
+    )  # fmt: skip
+    # Toll-fraud defences, "count/seconds": per number, per number range (all but the last 4
+    # digits), per country, per client network and per account; and a cap on all texts a day.
+    sms_limit_per_number: str = "5/3600"
+    sms_limit_per_range: str = "20/3600"
+    sms_limit_per_country: str = "300/3600"
+    sms_limit_per_ip: str = "10/3600"
+    sms_limit_per_account: str = "10/3600"
+    sms_daily_cap: int = 2000
+    recovery_failures_per_account: str = "10/86400"
+    reauth_window_s: int = 300  # a sign-in this recent may change the second factor
+    # Keys that seal recovery codes (Fernet, newest first); none: one derived from secret_key.
+    encryption_keys: tuple[str, ...] = ()
+
     # Sessions.
     session_idle_s: int = 3600
     session_absolute_s: int = 30 * 24 * 3600
+    session_absolute_two_factor_s: int = 24 * 3600  # SECURITY.md: 24 h for sessions with 2FA
     session_touch_s: int = 60
 
     # Web.
@@ -177,6 +207,13 @@ def _validate(settings: Settings) -> None:
     parse_limit(settings.mail_limit_per_ip)
     parse_limit(settings.code_failures_per_address)
     parse_limit(settings.password_attempts_per_ip)
+    for name in ("number", "range", "country", "ip", "account"):
+        parse_limit(getattr(settings, f"sms_limit_per_{name}"))
+    parse_limit(settings.recovery_failures_per_account)
+    if settings.sms_provider_url and not (settings.sms_account_sid and settings.sms_auth_token and settings.sms_from):
+        raise SettingsError("sms_provider_url needs sms_account_sid, sms_auth_token and sms_from")
+    if not settings.dev_mode and not settings.sms_provider_url:
+        raise SettingsError("sms_provider_url is required outside dev mode (security codes would go nowhere)")
     if settings.smtp_security not in {"none", "starttls", "tls"}:
         raise SettingsError("smtp_security must be none, starttls or tls")
     if settings.public_url and not settings.public_url.startswith(("http://", "https://")):
@@ -210,6 +247,9 @@ def _validate(settings: Settings) -> None:
         "argon2_time_cost": 1,
         "argon2_parallelism": 1,
         "password_reset_ttl_s": 60,
+        "sms_daily_cap": 1,
+        "reauth_window_s": 60,
+        "session_absolute_two_factor_s": 60,
     }
     for name, lowest in at_least.items():
         if getattr(settings, name) < lowest:
@@ -218,5 +258,5 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("password_min_length must not exceed password_max_length")
     if settings.password_reset_ttl_s > 86400:
         raise SettingsError("password_reset_ttl_s must be at most one day (NIST SP 800-63B §4.2)")
-    if settings.relay_poll_s <= 0 or settings.smtp_timeout_s <= 0:
-        raise SettingsError("relay_poll_s and smtp_timeout_s must be positive")
+    if settings.relay_poll_s <= 0 or settings.smtp_timeout_s <= 0 or settings.sms_timeout_s <= 0:
+        raise SettingsError("relay_poll_s, smtp_timeout_s and sms_timeout_s must be positive")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from vitalkey.domain.flows import StateMachine
-from vitalkey.flows import login, password_settings, signup
+from vitalkey.flows import login, password_settings, signup, two_factor
 
 
 def mermaid_edges(path: Path) -> set[tuple[str, str, str]]:
@@ -26,6 +26,7 @@ def mermaid_edges(path: Path) -> set[tuple[str, str, str]]:
         (login.MACHINE, login.DIAGRAM),
         (signup.MACHINE, signup.DIAGRAM),
         (password_settings.MACHINE, password_settings.DIAGRAM),
+        (two_factor.MACHINE, two_factor.DIAGRAM),
     ],
 )
 def test_diagram_matches_table(machine: StateMachine, diagram: Path) -> None:

@@ -11,7 +11,7 @@ from contextlib import redirect_stderr
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import Mailbox, code_in
+from tests.conftest import PROD_SMS, Mailbox, code_in
 from tests.web.conftest import ClientFactory, csrf_of, post_form
 from vitalkey.observability import configure_logging
 
@@ -92,7 +92,7 @@ def test_dev_mail_exists_only_in_dev_mode(make_client: ClientFactory) -> None:
     assert listing[0]["recipient"] == "bo@example.org"
     assert "Confirm" in dev.get("/dev/mail").text or "confirmation" in dev.get("/dev/mail").text
     assert dev.get(f"/dev/mail/{listing[0]['id']}").headers["content-security-policy"].endswith("sandbox")
-    prod = make_client(dev_mode=False, smtp_host="127.0.0.1")
+    prod = make_client(dev_mode=False, smtp_host="127.0.0.1", **PROD_SMS)
     assert prod.get("/dev/mail").status_code == 404
 
 

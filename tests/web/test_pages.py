@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from tests.conftest import Mailbox, text_of
+from tests.conftest import PROD_SMS, Mailbox, text_of
 from tests.web.conftest import ClientFactory, csrf_of, post_form, web_sign_in, web_sign_up
 
 
@@ -175,7 +175,7 @@ def test_session_cookie_is_rotated_at_each_sign_in(client: TestClient, mailbox: 
 
 
 def test_https_deployment_uses_host_prefixed_secure_cookies(make_client: ClientFactory) -> None:
-    client = make_client(public_url="https://id.example.org", dev_mode=False, smtp_host="127.0.0.1")
+    client = make_client(public_url="https://id.example.org", dev_mode=False, smtp_host="127.0.0.1", **PROD_SMS)
     page = client.get("/login")
     cookie = page.headers["set-cookie"]
     assert cookie.startswith("__Host-vk_csrf=") and "Secure" in cookie and "Path=/" in cookie

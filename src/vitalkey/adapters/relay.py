@@ -1,6 +1,8 @@
 """The outbox relay: claims pending messages, renders and delivers them, retries with backoff.
 
-Delivery is at least once; the outbox row's idempotency key becomes the Message-ID, so a
+Mail goes to the mail sender in one batch; texts (channel ``sms``) go one by one to the SMS
+sender, and are given up once the code they carry has expired. Delivery is at least once; the
+outbox row's idempotency key becomes the Message-ID (and the gateway's idempotency token), so a
 repeated delivery after a crash is recognisable. Several relays may run at once: rows are
 claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite serialises writers anyway).
 """
@@ -10,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, or_, select, update
@@ -20,8 +23,10 @@ from vitalkey.adapters.db import schema as t
 from vitalkey.adapters.db.engine import writing
 from vitalkey.adapters.mail.render import MailRenderer
 from vitalkey.adapters.mail.senders import MailSender
-from vitalkey.observability import MAIL_FAILURES, MAILS_SENT, logger
-from vitalkey.ports import Clock, RenderedMail
+from vitalkey.adapters.sms import SmsRenderer
+from vitalkey.domain.phones import region_of
+from vitalkey.observability import MAIL_FAILURES, MAILS_SENT, SMS_FAILURES, SMS_SENT, logger
+from vitalkey.ports import Clock, OutgoingSms, RenderedMail, SmsFailed, SmsSender
 
 log = logger("vitalkey.relay")
 
@@ -29,6 +34,7 @@ log = logger("vitalkey.relay")
 @dataclass(frozen=True, slots=True)
 class Claimed:
     id: int
+    channel: str
     recipient: str
     template: str
     language: str
@@ -50,12 +56,15 @@ class OutboxRelay:
         renderer: MailRenderer,
         sender: MailSender,
         clock: Clock,
+        sms_sender: SmsSender | None = None,
+        sms_renderer: SmsRenderer | None = None,
         batch: int = 100,
         max_attempts: int = 12,
         poll_s: float = 1.0,
         send_timeout_s: float = 10.0,
     ) -> None:
         self.engine, self.renderer, self.sender, self.clock = engine, renderer, sender, clock
+        self.sms_sender, self.sms_renderer = sms_sender, sms_renderer
         self.batch, self.max_attempts, self.poll_s = batch, max_attempts, poll_s
         # A claim must outlast the slowest delivery of a whole batch, or another relay would take
         # the rows again while they are still being sent.
@@ -83,6 +92,7 @@ class OutboxRelay:
         return [
             Claimed(
                 id=row["id"],
+                channel=row["channel"],
                 recipient=row["recipient"],
                 template=row["template"],
                 language=row["language"],
@@ -93,7 +103,12 @@ class OutboxRelay:
             for row in rows
         ]
 
-    def mark(self, delivered: list[int], failed: list[tuple[Claimed, str]]) -> None:
+    def mark(
+        self,
+        delivered: list[int],
+        failed: list[tuple[Claimed, str]],
+        given_up: Sequence[tuple[Claimed, str]] = (),
+    ) -> None:
         now = self.clock.now()
         with writing(self.engine), self.engine.begin() as conn:
             if delivered:
@@ -111,6 +126,11 @@ class OutboxRelay:
                 else:
                     values["next_attempt_at"] = now + backoff(attempts)
                 conn.execute(update(t.outbox).where(t.outbox.c.id == item.id).values(**values))
+            for item, error in given_up:  # no later try can succeed (refused, or the code expired)
+                values = {"attempts": item.attempts + 1, "last_error": error, "claimed_until": None}
+                conn.execute(
+                    update(t.outbox).where(t.outbox.c.id == item.id).values(failed_at=now, payload={}, **values)
+                )
 
     def housekeeping(self) -> None:
         """Forget what nobody needs any more: old flows, rate-limit windows, delivered rows."""
@@ -119,12 +139,22 @@ class OutboxRelay:
             conn.execute(delete(t.flows).where(t.flows.c.expires_at < now - timedelta(days=1)))
             conn.execute(delete(t.rate_counters).where(t.rate_counters.c.window_start < now - timedelta(days=2)))
             conn.execute(delete(t.outbox).where(t.outbox.c.sent_at < now - timedelta(days=30)))
+            conn.execute(delete(t.dev_sms).where(t.dev_sms.c.created_at < now - timedelta(days=7)))
 
     # Delivering -------------------------------------------------------------------
     async def run_once(self) -> int:
         claimed = await asyncio.to_thread(self.claim)
         if not claimed:
             return 0
+        texts = [item for item in claimed if item.channel == "sms"]
+        delivered, failed, given_up = await self._send_texts(texts)
+        mails_delivered, mails_failed = await self._send_mails([item for item in claimed if item.channel != "sms"])
+        await asyncio.to_thread(self.mark, delivered + mails_delivered, failed + mails_failed, given_up)
+        return len(claimed)
+
+    async def _send_mails(self, claimed: list[Claimed]) -> tuple[list[int], list[tuple[Claimed, str]]]:
+        if not claimed:
+            return [], []
         rendered: list[tuple[Claimed, RenderedMail]] = []
         failed: list[tuple[Claimed, str]] = []
         for item in claimed:
@@ -149,8 +179,48 @@ class OutboxRelay:
                 failed.append((item, error))
                 MAIL_FAILURES.inc()
                 log.warning("mail.failed", outbox_id=item.id, attempts=item.attempts + 1, error=error)
-        await asyncio.to_thread(self.mark, delivered, failed)
-        return len(claimed)
+        return delivered, failed
+
+    async def _send_texts(
+        self, claimed: list[Claimed]
+    ) -> tuple[list[int], list[tuple[Claimed, str]], list[tuple[Claimed, str]]]:
+        delivered: list[int] = []
+        failed: list[tuple[Claimed, str]] = []
+        given_up: list[tuple[Claimed, str]] = []
+        if not claimed:
+            return delivered, failed, given_up
+        if self.sms_sender is None or self.sms_renderer is None:
+            return [], [], [(item, "no SMS gateway configured") for item in claimed]
+        outcomes = await asyncio.gather(*(self._send_text(item) for item in claimed))
+        for item, (outcome, error) in zip(claimed, outcomes, strict=True):
+            if outcome == "sent":
+                delivered.append(item.id)
+            elif outcome == "retry":
+                failed.append((item, error))
+            else:
+                given_up.append((item, error))
+        return delivered, failed, given_up
+
+    async def _send_text(self, item: Claimed) -> tuple[str, str]:
+        """("sent" | "retry" | "give_up", why). The log names the row, never the body or number."""
+        assert self.sms_sender is not None and self.sms_renderer is not None
+        expires = item.payload.get("expires_at")
+        if expires and datetime.fromisoformat(expires) <= self.clock.now():
+            SMS_FAILURES.labels(kind="expired").inc()
+            return "give_up", "expired before it could be sent"
+        try:
+            body = self.sms_renderer.render(item.template, item.language, item.payload)
+            await self.sms_sender.send(OutgoingSms(item.recipient, body, item.idempotency_key))
+        except SmsFailed as failure:
+            SMS_FAILURES.labels(kind="temporary" if failure.temporary else "refused").inc()
+            log.warning("sms.failed", outbox_id=item.id, attempts=item.attempts + 1, error=str(failure)[:200])
+            return ("retry" if failure.temporary else "give_up"), str(failure)[:300]
+        except Exception as exc:  # a sender or template bug: retry later like a failed attempt
+            SMS_FAILURES.labels(kind="error").inc()
+            log.error("sms.error", outbox_id=item.id, error=type(exc).__name__)
+            return "retry", f"send: {type(exc).__name__}"
+        SMS_SENT.labels(purpose=str(item.payload.get("purpose", "")), country=region_of(item.recipient)).inc()
+        return "sent", ""
 
     def wake(self) -> None:
         if self._wake is not None:

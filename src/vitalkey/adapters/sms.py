@@ -4,11 +4,18 @@ it carries a code."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy import Engine, insert, select
 
-from vitalkey.ports import OutgoingSms, SmsFailed, SmsSender
+from vitalkey.adapters.db import schema as t
+from vitalkey.adapters.db.engine import writing
+from vitalkey.i18n import translations
+from vitalkey.ports import Clock, OutgoingSms, SmsFailed, SmsSender
 
 
 class TwilioGateway:
@@ -83,3 +90,52 @@ class FailoverSms:
             except SmsFailed as failure:
                 failures.append(failure)
         raise SmsFailed("; ".join(str(f) for f in failures), temporary=any(f.temporary for f in failures))
+
+
+class SmsRenderer:
+    """The text of a queued SMS in the user's language. Its last line binds the code to our site
+    (``@host #123456``, the origin-bound format browsers read to fill the code in)."""
+
+    def __init__(self, brand: str, public_url: str) -> None:
+        self.brand = brand
+        self.host = urlsplit(public_url).hostname or "localhost"
+
+    def render(self, template: str, language: str, context: dict[str, Any]) -> str:
+        if template != "sms_code":
+            raise ValueError(f"no SMS template {template!r}")
+        gettext = translations(language).gettext
+        values = {"code": context["code"], "brand": self.brand, "minutes": context["minutes"]}
+        if context.get("purpose") == "setup":
+            text = gettext(
+                "%(code)s is your %(brand)s code to confirm this number for two-factor authentication. "
+                "It expires in %(minutes)s minutes."
+            )
+        else:
+            text = gettext(
+                "%(code)s is your %(brand)s security code. It expires in %(minutes)s minutes. "
+                "Never share it: %(brand)s will never ask you for it."
+            )
+        return f"{text % values}\n\n@{self.host} #{context['code']}"
+
+
+class DevSmsOutbox:
+    """Dev mode without a gateway: texts are kept in the database and shown at /dev/sms."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine, self.clock = engine, clock
+
+    async def send(self, sms: OutgoingSms) -> str:
+        return await asyncio.to_thread(self._store, sms)  # never wait for the write lock on the loop
+
+    def _store(self, sms: OutgoingSms) -> str:
+        with writing(self.engine), self.engine.begin() as conn:
+            row = {"recipient": sms.to, "body": sms.body, "created_at": self.clock.now()}
+            key = conn.execute(insert(t.dev_sms).values(row)).inserted_primary_key
+            return f"dev-{key[0] if key else ''}"
+
+    def newest(self, to: str = "", limit: int = 100) -> list[dict[str, Any]]:
+        query = select(t.dev_sms).order_by(t.dev_sms.c.id.desc()).limit(limit)
+        if to:
+            query = query.where(t.dev_sms.c.recipient == to)
+        with self.engine.connect().execution_options(vitalkey_read=True) as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]

@@ -157,3 +157,73 @@ class NoPassword(DomainError):
 class PasswordAlreadySet(DomainError):
     code = "password_already_set"
     message = N_("Your account already has a password. Change it with your current password.")
+
+
+# Two-factor authentication ------------------------------------------------------------------
+class ReauthenticationRequired(DomainError):
+    code = "reauthentication_required"
+    message = N_("For your security, please sign in again to continue (it must be within the last 5 minutes).")
+
+
+class TwoFactorOff(DomainError):
+    code = "two_factor_off"
+    message = N_("Two-factor authentication is not on for this account.")
+
+
+class SmsLimited(DomainError):
+    code = "sms_limited"
+    message = N_("Too many text messages have been requested. Please wait a while and try again.")
+
+
+class SmsUnavailable(DomainError):
+    code = "sms_unavailable"
+    message = N_("Text messages cannot be sent right now. Please try again later, or sign in with your recovery code.")
+
+
+class MalformedRecoveryCode(DomainError):
+    code = "malformed_recovery_code"
+    message = N_("A recovery code has 16 letters and digits, like ABCD-EFGH-JKMN-PQRS.")
+    field = "recovery_code"
+
+
+class WrongRecoveryCode(DomainError):
+    code = "wrong_recovery_code"
+    message = N_("This recovery code is not correct. Please check it and try again.")
+    field = "recovery_code"
+
+
+class TooManyRecoveryFailures(DomainError):
+    code = "too_many_recovery_failures"
+    message = N_("Too many wrong recovery codes were entered. Please try again later.")
+
+
+class UnknownApp(DomainError):
+    code = "unknown_app"
+    message = N_("This app is not registered.")
+    field = "app"
+
+
+class AppDoesNotSupport2fa(DomainError):
+    code = "app_does_not_support_2fa"
+    message = N_(
+        "This app does not support two-factor authentication. To use it, create an app password "
+        "for it on the web (Account & Security → App passwords) and enter that instead of your "
+        "password, or turn two-factor authentication off."
+    )
+
+
+class AppPasswordNotFound(DomainError):
+    code = "app_password_not_found"
+    message = N_("This app password does not exist or has already been revoked.")
+
+
+class AppHasTwoFactor(DomainError):
+    code = "app_supports_2fa"
+    message = N_("This app supports two-factor authentication: sign in to it as usual, no app password is needed.")
+    field = "app"
+
+
+class AppExists(DomainError):
+    code = "app_exists"
+    message = N_("An app with this client id already exists.")
+    field = "client_id"

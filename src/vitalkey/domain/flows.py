@@ -14,6 +14,7 @@ class FlowKind(StrEnum):
     SIGNUP = "signup"
     LOGIN = "login"
     PASSWORD_SET = "password_set"  # noqa: S105 (a fresh emailed code, then the first password)
+    TWO_FACTOR = "two_factor"  # a number verified by a texted code, then the recovery code
 
 
 class Channel(StrEnum):

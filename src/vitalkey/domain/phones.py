@@ -42,3 +42,13 @@ def normalize_phone(raw: str, allowed_regions: frozenset[str], default_region: s
     if region not in allowed_regions:
         raise CountryNotAllowed()
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def region_of(e164: str) -> str:
+    """The country (ISO 3166 code) of a normalised number."""
+    return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or "ZZ"
+
+
+def range_of(e164: str) -> str:
+    """The number's range (all but its last 4 digits): toll fraud pumps many numbers of one range."""
+    return e164[:-4]

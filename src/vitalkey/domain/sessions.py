@@ -16,6 +16,7 @@ class SessionKind(StrEnum):
 class SessionPolicy:
     idle: timedelta = timedelta(hours=1)
     absolute: timedelta = timedelta(days=30)
+    absolute_two_factor: timedelta = timedelta(hours=24)  # a session that passed a second factor
     touch_every: timedelta = timedelta(minutes=1)
 
 

@@ -9,13 +9,34 @@ from datetime import timedelta
 from vitalkey.domain.codes import CodePolicy
 from vitalkey.domain.passwords import PasswordPolicy
 from vitalkey.domain.sessions import SessionPolicy
-from vitalkey.ports import Clock, PasswordHasher, RateLimiter, UnitOfWork
+from vitalkey.ports import Clock, PasswordHasher, RateLimiter, Sealer, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
 class MailLimits:
     per_address: tuple[int, int]
     per_ip: tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class SmsLimits:
+    """Toll-fraud defences: (count, seconds) per number, range, country, network and account."""
+
+    per_number: tuple[int, int]
+    per_range: tuple[int, int]
+    per_country: tuple[int, int]
+    per_ip: tuple[int, int]
+    per_account: tuple[int, int]
+    daily_cap: int
+
+
+@dataclass(frozen=True, slots=True)
+class TwoFactorConfig:
+    sms_limits: SmsLimits
+    regions: frozenset[str]  # countries texts may go to
+    reauth_window: timedelta  # how recent a sign-in must be to change the second factor
+    recovery_failures: tuple[int, int]  # wrong recovery codes per account: (count, seconds)
+    sealer: Sealer
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +56,4 @@ class FlowDeps:
     hasher: PasswordHasher
     is_common_password: Callable[[str], bool]
     password_limit_per_ip: tuple[int, int]  # password attempts per IP network: (count, seconds)
+    two_factor: TwoFactorConfig

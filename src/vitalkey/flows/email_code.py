@@ -161,8 +161,8 @@ def judge(deps: FlowDeps, stored: StoredCode | None, code: str, now: datetime) -
         raise WrongCode(remaining=remaining)
 
 
-def consume(deps: FlowDeps, tx: Transaction, flow: Flow) -> None:
-    if not tx.codes.consume(flow.id, PURPOSE, deps.clock.now(), deps.code_policy.max_attempts):
+def consume(deps: FlowDeps, tx: Transaction, flow: Flow, purpose: str = PURPOSE) -> None:
+    if not tx.codes.consume(flow.id, purpose, deps.clock.now(), deps.code_policy.max_attempts):
         raise CodeUsed()
 
 

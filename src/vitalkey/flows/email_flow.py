@@ -42,55 +42,26 @@ class FlowView:
     code: dict[str, Any]
 
 
-class EmailCodeFlow(ABC):
+class CodeFlow(ABC):
+    """A persisted flow whose steps check one-time codes (mailed or texted)."""
+
     kind: FlowKind
     machine: StateMachine
 
     def __init__(self, deps: FlowDeps) -> None:
         self.deps = deps
 
-    @abstractmethod
-    def code_mail(self, tx: Transaction, flow: Flow) -> tuple[str, dict[str, Any], bool]:
-        """(template, context, include_code) for the mail carrying the code."""
-
-    # Steps -----------------------------------------------------------------
-    def start(self, raw_email: str, req: Requester) -> FlowView:
-        email = normalize_email(raw_email)
-        now = self.deps.clock.now()
-        suggestion = suggest_correction(email)
-        flow = self.new_flow(email, req)
-        with self.deps.uow.begin() as tx:
-            if suggestion:
-                flow = flow.moved(self.machine.check(flow, "typo_suspected", now), suggestion=suggestion)
-                tx.flows.add(flow)
-                return FlowView(flow, suggestion, {})
-            flow = flow.moved(self.machine.check(flow, "email_submitted", now))
-            tx.flows.add(flow)
-            stored = self._send_code(tx, flow, req)
-        return FlowView(flow, None, email_code.status(self.deps, stored))
-
-    def answer_suggestion(self, flow_id: str, accept: bool, req: Requester) -> FlowView:
-        event = "suggestion_accepted" if accept else "suggestion_declined"
-        with self.deps.uow.begin() as tx:
-            flow = self._load(tx, flow_id, req)
-            state = self.machine.check(flow, event, self.deps.clock.now())
-            email = flow.context.get("suggestion", flow.email) if accept else flow.email
-            context = {k: v for k, v in flow.context.items() if k != "suggestion"}
-            updated = replace(flow, state=state, email=email, context=context)
-            self._save(tx, updated, flow.state)
-            stored = self._send_code(tx, updated, req)
-        return FlowView(updated, None, email_code.status(self.deps, stored))
-
-    def resend(self, flow_id: str, req: Requester) -> FlowView:
-        with self.deps.uow.begin() as tx:
-            flow = self._load(tx, flow_id, req)
-            self.machine.check(flow, "code_resent", self.deps.clock.now())
-            template, context, include = self.code_mail(tx, flow)
-            email_code.resend(self.deps, tx, flow, req, template, context, include_code=include)
-            stored = tx.codes.get(flow.id, email_code.PURPOSE)
-        return FlowView(flow, None, email_code.status(self.deps, stored))
-
-    def verify_code(self, flow_id: str, raw_code: str, req: Requester, on_right: OnRightCode[T]) -> T:
+    def verify_code(
+        self,
+        flow_id: str,
+        raw_code: str,
+        req: Requester,
+        on_right: OnRightCode[T],
+        *,
+        purpose: str = email_code.PURPOSE,
+        event: str = "code_verified",
+        exhausted: str = "attempts_exhausted",
+    ) -> T:
         """Check the code and, when it is right, run ``on_right`` in the same transaction.
 
         The attempt is counted by its own UPDATE before the comparison and is committed
@@ -102,13 +73,13 @@ class EmailCodeFlow(ABC):
         refused: DomainError | None = None
         with self.deps.uow.begin() as tx:
             flow = self._load(tx, flow_id, req)
-            state = self.machine.check(flow, "code_verified", now)
-            stored = tx.codes.count_attempt(flow.id, email_code.PURPOSE)
+            state = self.machine.check(flow, event, now)
+            stored = tx.codes.count_attempt(flow.id, purpose)
             try:
                 email_code.check_address_failures(self.deps, tx, flow, now)
                 email_code.judge(self.deps, stored, code, now)
             except FlowDead as dead:
-                tx.flows.save(flow.moved(self.machine.next(flow.state, "attempts_exhausted")), flow.state)
+                tx.flows.save(flow.moved(self.machine.next(flow.state, exhausted)), flow.state)
                 refused = dead
             except DomainError as wrong:
                 refused = wrong  # leave the block normally: the counted attempt is committed
@@ -116,17 +87,10 @@ class EmailCodeFlow(ABC):
                 email_code.count_address_failure(self.deps, tx, flow, refused, now)
                 tx.audit.record("code.rejected", now, None, flow_kind=flow.kind.value, reason=refused.code)
             if refused is None:
-                email_code.consume(self.deps, tx, flow)
+                email_code.consume(self.deps, tx, flow, purpose)
                 return on_right(tx, flow, state)
         raise refused
 
-    def view(self, flow_id: str, req: Requester) -> FlowView:
-        with self.deps.uow.read() as tx:
-            flow = self._load(tx, flow_id, req, allow_finished=True)
-            stored = tx.codes.get(flow.id, email_code.PURPOSE) if flow.state == CODE_SENT else None
-        return FlowView(flow=flow, suggestion=flow.context.get("suggestion"), code=email_code.status(self.deps, stored))
-
-    # Helpers ---------------------------------------------------------------
     def new_flow(self, email: str, req: Requester, language: str | None = None, **context: Any) -> Flow:
         now = self.deps.clock.now()
         return Flow(
@@ -165,9 +129,60 @@ class EmailCodeFlow(ABC):
         if not tx.flows.save(flow, expected_state):
             raise WrongState()
 
+    def _account_for(self, tx: Transaction, flow: Flow) -> Account | None:
+        return tx.accounts.by_email(account_key(flow.email))
+
+
+class EmailCodeFlow(CodeFlow):
+    """A flow that opens with an address and a mailed code."""
+
+    @abstractmethod
+    def code_mail(self, tx: Transaction, flow: Flow) -> tuple[str, dict[str, Any], bool]:
+        """(template, context, include_code) for the mail carrying the code."""
+
+    # Steps -----------------------------------------------------------------
+    def start(self, raw_email: str, req: Requester, **context: Any) -> FlowView:
+        email = normalize_email(raw_email)
+        now = self.deps.clock.now()
+        suggestion = suggest_correction(email)
+        flow = self.new_flow(email, req, **context)
+        with self.deps.uow.begin() as tx:
+            if suggestion:
+                flow = flow.moved(self.machine.check(flow, "typo_suspected", now), suggestion=suggestion)
+                tx.flows.add(flow)
+                return FlowView(flow, suggestion, {})
+            flow = flow.moved(self.machine.check(flow, "email_submitted", now))
+            tx.flows.add(flow)
+            stored = self._send_code(tx, flow, req)
+        return FlowView(flow, None, email_code.status(self.deps, stored))
+
+    def answer_suggestion(self, flow_id: str, accept: bool, req: Requester) -> FlowView:
+        event = "suggestion_accepted" if accept else "suggestion_declined"
+        with self.deps.uow.begin() as tx:
+            flow = self._load(tx, flow_id, req)
+            state = self.machine.check(flow, event, self.deps.clock.now())
+            email = flow.context.get("suggestion", flow.email) if accept else flow.email
+            context = {k: v for k, v in flow.context.items() if k != "suggestion"}
+            updated = replace(flow, state=state, email=email, context=context)
+            self._save(tx, updated, flow.state)
+            stored = self._send_code(tx, updated, req)
+        return FlowView(updated, None, email_code.status(self.deps, stored))
+
+    def resend(self, flow_id: str, req: Requester) -> FlowView:
+        with self.deps.uow.begin() as tx:
+            flow = self._load(tx, flow_id, req)
+            self.machine.check(flow, "code_resent", self.deps.clock.now())
+            template, context, include = self.code_mail(tx, flow)
+            email_code.resend(self.deps, tx, flow, req, template, context, include_code=include)
+            stored = tx.codes.get(flow.id, email_code.PURPOSE)
+        return FlowView(flow, None, email_code.status(self.deps, stored))
+
+    def view(self, flow_id: str, req: Requester) -> FlowView:
+        with self.deps.uow.read() as tx:
+            flow = self._load(tx, flow_id, req, allow_finished=True)
+            stored = tx.codes.get(flow.id, email_code.PURPOSE) if flow.state == CODE_SENT else None
+        return FlowView(flow=flow, suggestion=flow.context.get("suggestion"), code=email_code.status(self.deps, stored))
+
     def _send_code(self, tx: Transaction, flow: Flow, req: Requester) -> codes.StoredCode:
         template, context, include = self.code_mail(tx, flow)
         return email_code.send_first(self.deps, tx, flow, req, template, context, include_code=include)
-
-    def _account_for(self, tx: Transaction, flow: Flow) -> Account | None:
-        return tx.accounts.by_email(account_key(flow.email))

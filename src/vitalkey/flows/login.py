@@ -2,21 +2,36 @@
 page, "Login with password instead" → password → signed in, with "Forgot your password?" →
 "Validate" → an "Update password" link mailed (see ``password_reset``).
 
-The second factor will be one more stage of this same flow, after either first factor.
+With 2FA on, either first factor leads to the second-factor stage: a code texted to the verified
+number, or "Use my recovery code" (``second_factor``). An app that cannot ask for a second
+factor is refused there, unless it signs in with one of the account's app passwords.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.emails import normalize_email
-from vitalkey.domain.errors import WrongPassword, WrongState
+from vitalkey.domain.errors import (
+    AppDoesNotSupport2fa,
+    DomainError,
+    TooManyRecoveryFailures,
+    UnknownApp,
+    WrongPassword,
+    WrongRecoveryCode,
+    WrongState,
+)
 from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
 from vitalkey.domain.passwords import normalize_password
-from vitalkey.flows import email_code, password, password_reset
+from vitalkey.domain.tokens import keyed_digest
+from vitalkey.domain.two_factor import TwoFactor, clean_app_password, clean_recovery_code, phone_hint
+from vitalkey.flows import email_code, password, password_reset, second_factor, sms_code
+from vitalkey.flows.deps import FlowDeps
 from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, NEW, EmailCodeFlow, FlowView
+from vitalkey.flows.second_factor import Challenge, SecondFactorStage, SmsStage
 from vitalkey.flows.sessions import Started, start
 from vitalkey.ports import Transaction
 
@@ -24,6 +39,8 @@ DIAGRAM = Path(__file__).with_name("login.mermaid")
 PASSWORD = "password"  # noqa: S105 (a state: "Login with password instead")
 FORGOT = "forgot_password"  # "Forgot your password?": asks to "Validate"
 RESET_SENT = "reset_sent"  # the "Update password" link has been mailed
+SMS_SENT = "sms_sent"  # the second factor: a code texted to the verified number
+RECOVERY = "recovery_code"  # "Use my recovery code"
 
 MACHINE = StateMachine(
     name="login",
@@ -46,13 +63,50 @@ MACHINE = StateMachine(
         (FORGOT, "reset_requested"): RESET_SENT,
         (RESET_SENT, "password_chosen"): PASSWORD,
         (RESET_SENT, "code_chosen"): CODE_SENT,
+        (CODE_SENT, "second_factor_required"): SMS_SENT,
+        (PASSWORD, "second_factor_required"): SMS_SENT,
+        (CODE_SENT, "app_refused"): DEAD,
+        (PASSWORD, "app_refused"): DEAD,
+        (SMS_SENT, "sms_resent"): SMS_SENT,
+        (SMS_SENT, "sms_verified"): COMPLETE,
+        (SMS_SENT, "sms_attempts_exhausted"): DEAD,
+        (SMS_SENT, "recovery_chosen"): RECOVERY,
+        (RECOVERY, "sms_chosen"): SMS_SENT,
+        (RECOVERY, "recovery_verified"): COMPLETE,
     },
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SecondFactorNeeded:
+    """The first factor was right and the account has 2FA on: the flow waits for the second."""
+
+    flow: Flow
+    challenge: Challenge
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryUsed:
+    """Signed in with the recovery code: it is spent, and this new one replaces it."""
+
+    started: Started
+    new_code: str
+
+
+SignInResult = Started | SecondFactorNeeded
+
+
+def app_password_digest(deps: FlowDeps, app_password: str) -> str:
+    return keyed_digest(deps.secret, "app-password:" + app_password)
 
 
 class LoginFlow(EmailCodeFlow):
     kind = FlowKind.LOGIN
     machine = MACHINE
+
+    def __init__(self, deps: FlowDeps) -> None:
+        super().__init__(deps)
+        self.stages: list[SecondFactorStage] = [SmsStage(deps)]
 
     def code_mail(self, tx: Transaction, flow: Flow) -> tuple[str, dict[str, Any], bool]:
         account = self._account_for(tx, flow)
@@ -61,31 +115,65 @@ class LoginFlow(EmailCodeFlow):
         name = account.profile.first_name if account.profile else ""
         return "login_code", {"first_name": name}, True
 
-    def submit_code(self, flow_id: str, code: str, req: Requester) -> Started:
-        def sign_in(tx: Transaction, flow: Flow, state: str) -> Started:
+    def begin(self, raw_email: str, req: Requester, *, app: str | None = None, method: str = "code") -> FlowView:
+        """Start a sign-in, from a registered ``app`` if one is named (it says whether it can ask
+        for a second factor); with the password straight away if ``method`` is "password"."""
+        context: dict[str, Any] = {}
+        if app is not None:
+            with self.deps.uow.read() as tx:
+                if tx.apps.get(app) is None:
+                    raise UnknownApp()
+            context["app"] = app
+        if method == "password":
+            return self.start_with_password(raw_email, req, **context)
+        return self.start(raw_email, req, **context)
+
+    def submit_code(self, flow_id: str, code: str, req: Requester) -> SignInResult:
+        def passed(tx: Transaction, flow: Flow, state: str) -> SignInResult | DomainError:
             account = self._account_for(tx, flow)
             if account is None:  # no code was ever mailed for an unknown address
                 raise WrongState()
-            self._save(tx, flow.moved(state, account_id=account.id), flow.state)
             password.succeeded(self.deps, tx, flow.email)  # the mailbox is proved: the password opens
-            return start(self.deps, tx, account, req, ("email_code",))
+            return self._first_factor_passed(tx, flow, state, account, "email_code", req)
 
-        return self.verify_code(flow_id, code, req, sign_in)
+        return _raise_refusal(self.verify_code(flow_id, code, req, passed))
+
+    def _first_factor_passed(
+        self, tx: Transaction, flow: Flow, state: str, account: Account, method: str, req: Requester
+    ) -> SignInResult | DomainError:
+        """The next stage: signed in, or a second factor asked for, or the app refused."""
+        for stage in self.stages:
+            factor = stage.applies(tx, account)
+            if factor is None:
+                continue
+            app = tx.apps.get(flow.context["app"]) if "app" in flow.context else None
+            if app is not None and not app.supports_2fa:
+                self._save(tx, flow.moved(self.machine.next(flow.state, "app_refused")), flow.state)
+                tx.audit.record("login.app_refused", self.deps.clock.now(), account.id, app=app.client_id)
+                return AppDoesNotSupport2fa()  # raised once the refusal is committed
+            moved = flow.moved(
+                self.machine.next(flow.state, "second_factor_required"), account_id=account.id, first_factor=method
+            )
+            self._save(tx, moved, flow.state)
+            return SecondFactorNeeded(moved, stage.begin(tx, moved, factor, req))
+        self._save(tx, flow.moved(state, account_id=account.id), flow.state)
+        return start(self.deps, tx, account, req, (method,))
 
     # The password stage ------------------------------------------------------------
-    CHOICES = frozenset({"password_chosen", "code_chosen", "forgot_chosen"})
+    CHOICES = frozenset({"password_chosen", "code_chosen", "forgot_chosen", "recovery_chosen", "sms_chosen"})
 
-    def start_with_password(self, raw_email: str, req: Requester) -> FlowView:
+    def start_with_password(self, raw_email: str, req: Requester, **context: Any) -> FlowView:
         """An API client that wants the password straight away: no code is mailed (one is, if
         the user turns to the code later). Known and unknown addresses take the same path."""
-        flow = self.new_flow(normalize_email(raw_email), req)
+        flow = self.new_flow(normalize_email(raw_email), req, **context)
         flow = flow.moved(self.machine.check(flow, "password_started", self.deps.clock.now()))
         with self.deps.uow.begin() as tx:
             tx.flows.add(flow)
         return FlowView(flow, None, {})
 
     def choose(self, flow_id: str, event: str, req: Requester) -> Flow:
-        """Move between the code, the password and "Forgot your password?" (``CHOICES``)."""
+        """Move between the code, the password, "Forgot your password?", the texted code and the
+        recovery code (``CHOICES``)."""
         if event not in self.CHOICES:
             raise WrongState()
         with self.deps.uow.begin() as tx:
@@ -107,29 +195,57 @@ class LoginFlow(EmailCodeFlow):
             password_reset.send_link(self.deps, tx, flow, req, now)
         return moved
 
-    async def submit_password(self, flow_id: str, raw_password: str, req: Requester) -> Started:
+    async def submit_password(self, flow_id: str, raw_password: str, req: Requester) -> SignInResult:
         """Check the password off the event loop (argon2id takes tens of milliseconds) between
         two short transactions: the attempt is counted before the check, the outcome after it.
         An unknown address or an account without a password costs the same check and gets the
-        same answer as a wrong password."""
-        flow, account, stored = await self.deps.uow.run(self._count_password_attempt, flow_id, req)
+        same answer as a wrong password. An app that cannot ask for a second factor may give one
+        of the account's app passwords for it instead (a keyed digest: no slow hash needed)."""
         given = normalize_password(raw_password)
+        flow, account, stored, by_app_password = await self.deps.uow.run(
+            self._count_password_attempt, flow_id, given, req
+        )
+        if by_app_password is not None:
+            return by_app_password
         right = await self.deps.hasher.verify(stored, given)
         if not right or account is None or stored is None:
             await self.deps.uow.run(self._password_refused, flow)
             raise WrongPassword()
         rehashed = await self.deps.hasher.hash(given) if self.deps.hasher.needs_rehash(stored) else None
-        return await self.deps.uow.run(self._password_accepted, flow, account, stored, rehashed, req)
+        result = await self.deps.uow.run(self._password_accepted, flow, account, stored, rehashed, req)
+        return _raise_refusal(result)
 
-    def _count_password_attempt(self, flow_id: str, req: Requester) -> tuple[Flow, Account | None, str | None]:
+    def _count_password_attempt(
+        self, flow_id: str, given: str, req: Requester
+    ) -> tuple[Flow, Account | None, str | None, Started | None]:
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
             flow = self._load(tx, flow_id, req)
-            self.machine.check(flow, "password_verified", now)
+            state = self.machine.check(flow, "password_verified", now)
             password.count_attempt(self.deps, tx, flow.email, req, now)
             account = self._account_for(tx, flow)
             stored = tx.passwords.hash_of(account.id) if account else None
-        return flow, account, stored
+            app_id = flow.context.get("app")
+            if account is not None and app_id is not None:
+                started = self._app_password(tx, flow, state, account, app_id, given, req)
+                if started is not None:
+                    return flow, account, stored, started
+        return flow, account, stored, None
+
+    def _app_password(
+        self, tx: Transaction, flow: Flow, state: str, account: Account, app_id: str, given: str, req: Requester
+    ) -> Started | None:
+        try:
+            cleaned = clean_app_password(given)
+        except WrongPassword:
+            return None
+        used = tx.apps.use_password(account.id, app_id, app_password_digest(self.deps, cleaned), self.deps.clock.now())
+        if used is None:
+            return None
+        self._save(tx, flow.moved(state, account_id=account.id), flow.state)
+        password.succeeded(self.deps, tx, flow.email)
+        tx.audit.record("login.app_password", self.deps.clock.now(), account.id, app=app_id, app_password=used.id)
+        return start(self.deps, tx, account, req, ("app_password",))
 
     def _password_refused(self, flow: Flow) -> None:
         with self.deps.uow.begin() as tx:
@@ -137,12 +253,102 @@ class LoginFlow(EmailCodeFlow):
 
     def _password_accepted(
         self, flow: Flow, account: Account, stored: str, rehashed: str | None, req: Requester
-    ) -> Started:
+    ) -> SignInResult | DomainError:
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
-            state = self.machine.check(flow, "password_verified", now)
-            self._save(tx, flow.moved(state, account_id=account.id), flow.state)
+            current = self._load(tx, flow.id, req)  # as it is now: a parallel attempt may have moved it
+            state = self.machine.check(current, "password_verified", now)
             password.succeeded(self.deps, tx, flow.email)
             if rehashed:
                 tx.passwords.rehash(account.id, stored, rehashed)
-            return start(self.deps, tx, account, req, ("password",))
+            return self._first_factor_passed(tx, current, state, account, "password", req)
+
+    # The second factor --------------------------------------------------------------
+    def submit_sms(self, flow_id: str, code: str, req: Requester) -> Started:
+        def signed_in(tx: Transaction, flow: Flow, state: str) -> Started:
+            account = tx.accounts.get(int(flow.context["account_id"]))
+            if account is None:
+                raise WrongState()
+            self._save(tx, flow.moved(state), flow.state)
+            return start(self.deps, tx, account, req, (str(flow.context["first_factor"]), "sms"))
+
+        return self.verify_code(
+            flow_id,
+            code,
+            req,
+            signed_in,
+            purpose=sms_code.PURPOSE,
+            event="sms_verified",
+            exhausted="sms_attempts_exhausted",
+        )
+
+    def resend_sms(self, flow_id: str, req: Requester) -> SecondFactorNeeded:
+        with self.deps.uow.begin() as tx:
+            flow = self._load(tx, flow_id, req)
+            self.machine.check(flow, "sms_resent", self.deps.clock.now())
+            stage, factor = self._stage_of(tx, flow)
+            return SecondFactorNeeded(flow, stage.resend(tx, flow, factor, req))
+
+    def challenge(self, flow: Flow) -> Challenge | None:
+        """What the second-factor page shows for ``flow`` (None before that stage)."""
+        if flow.state not in (SMS_SENT, RECOVERY):
+            return None
+        with self.deps.uow.read() as tx:
+            stage, factor = self._stage_of(tx, flow)
+            stored = tx.codes.get(flow.id, sms_code.PURPOSE)
+        return Challenge(stage.method, phone_hint(factor.phone), stored)
+
+    def _stage_of(self, tx: Transaction, flow: Flow) -> tuple[SecondFactorStage, TwoFactor]:
+        account = tx.accounts.get(int(flow.context["account_id"]))
+        for stage in self.stages:
+            factor = stage.applies(tx, account) if account else None
+            if factor is not None:
+                return stage, factor
+        raise WrongState()  # 2FA was turned off meanwhile: start again
+
+    def submit_recovery(self, flow_id: str, raw_code: str, req: Requester) -> RecoveryUsed:
+        """Sign in once with the recovery code: it is spent (a conditional UPDATE swaps it for a
+        new one, so parallel uses give one sign-in), the new one is shown, the user is mailed.
+        Wrong codes are capped per account, and the attempt counts even when refused."""
+        code = clean_recovery_code(raw_code)
+        now = self.deps.clock.now()
+        count, window = self.deps.two_factor.recovery_failures
+        refused: DomainError | None = None
+        with self.deps.uow.begin() as tx:
+            flow = self._load(tx, flow_id, req)
+            state = self.machine.check(flow, "recovery_verified", now)
+            account = tx.accounts.get(int(flow.context["account_id"]))
+            factor = tx.two_factor.get(account.id) if account else None
+            if account is None or factor is None:
+                raise WrongState()
+            failures = f"recovery:fail:{account.id}"
+            if self.deps.limiter.exceeded(tx, failures, count, window, now):
+                raise TooManyRecoveryFailures()
+            new = second_factor.issue_recovery(self.deps, account.id)
+            given = second_factor.recovery_digest(self.deps, account.id, code)
+            if factor.recovery_digest == given and tx.two_factor.replace_recovery(
+                account.id, given, new.digest, new.sealed, now
+            ):
+                self._save(tx, flow.moved(state), flow.state)
+                second_factor.notify(self.deps, tx, account, "recovery_used", now)
+                started = start(self.deps, tx, account, req, (str(flow.context["first_factor"]), "recovery_code"))
+                return RecoveryUsed(started, new.code)
+            self.deps.limiter.hit(tx, failures, count, window, now)
+            tx.audit.record("recovery.rejected", now, account.id)
+            refused = WrongRecoveryCode()
+        raise refused
+
+    def view(self, flow_id: str, req: Requester) -> FlowView:
+        view = super().view(flow_id, req)
+        if view.flow.state == SMS_SENT:
+            with self.deps.uow.read() as tx:
+                stored = tx.codes.get(flow_id, sms_code.PURPOSE)
+            return FlowView(view.flow, None, email_code.status(self.deps, stored))
+        return view
+
+
+def _raise_refusal(result: SignInResult | DomainError) -> SignInResult:
+    """A refusal decided inside a transaction that had to commit (the flow's end) is raised here."""
+    if isinstance(result, DomainError):
+        raise result
+    return result

@@ -9,6 +9,7 @@ from vitalkey.domain.errors import NotAuthenticated, SessionNotFound
 from vitalkey.domain.flows import Channel, Requester
 from vitalkey.domain.sessions import Session, SessionKind
 from vitalkey.domain.tokens import is_digest, new_token, token_digest
+from vitalkey.domain.two_factor import SECOND_FACTORS
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.ports import Transaction
 
@@ -30,13 +31,15 @@ def start(deps: FlowDeps, tx: Transaction, account: Account, req: Requester, met
     """A new session with a new id: ids are never reused across sign-ins (rotation)."""
     now = deps.clock.now()
     token = new_token(32)
+    policy = deps.session_policy
+    lifetime = policy.absolute_two_factor if SECOND_FACTORS.intersection(methods) else policy.absolute
     session = Session(
         id=token_digest(token),
         account_id=account.id,
         kind=SessionKind.WEB if req.channel is Channel.BROWSER else SessionKind.API,
         created_at=now,
         last_seen_at=now,
-        expires_at=now + deps.session_policy.absolute,
+        expires_at=now + lifetime,
         user_agent=req.user_agent[:300],
         ip=req.ip,
         methods=methods,

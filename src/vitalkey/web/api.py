@@ -14,13 +14,16 @@ from vitalkey.domain.accounts import Account
 from vitalkey.domain.errors import DomainError, NotAuthenticated
 from vitalkey.domain.flows import Channel, Flow, StateMachine
 from vitalkey.domain.i18n import N_
+from vitalkey.domain.two_factor import SECOND_FACTORS, grouped
+from vitalkey.flows import email_code
 from vitalkey.flows.email_flow import EmailCodeFlow, FlowView
-from vitalkey.flows.login import LoginFlow
+from vitalkey.flows.login import RECOVERY, SMS_SENT, LoginFlow, SecondFactorNeeded, SignInResult
 from vitalkey.flows.password import count_estimate
+from vitalkey.flows.second_factor import Challenge
 from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.flows.signup import SignupFlow
 from vitalkey.i18n import translations
-from vitalkey.observability import CODE_FAILURES, SIGNINS, SIGNUPS
+from vitalkey.observability import CODE_FAILURES, SIGNINS, SIGNUPS, SMS_COMPLETED, SMS_REFUSED
 from vitalkey.web import schemas as s
 from vitalkey.web.context import blocking, language, password_strength, read_json, requester
 from vitalkey.web.errors import HttpError, status_of
@@ -29,7 +32,24 @@ from vitalkey.web.render import translate
 
 Handler = Callable[[Request, Any], Awaitable[Any]]
 _encoder = msgspec.json.Encoder()
-CODE_ERRORS = {"wrong_code", "code_expired", "code_used", "flow_dead", "malformed_code", "too_many_code_failures"}
+CODE_ERRORS = {
+    "wrong_code",
+    "code_expired",
+    "code_used",
+    "flow_dead",
+    "malformed_code",
+    "too_many_code_failures",
+    "wrong_recovery_code",
+    "malformed_recovery_code",
+}
+
+
+def count_refusal(error: DomainError) -> None:
+    """The metrics of refused codes and of texts not sent because of a limit."""
+    if error.code in CODE_ERRORS:
+        CODE_FAILURES.labels(reason=error.code).inc()
+    elif error.code in ("sms_limited", "sms_unavailable"):
+        SMS_REFUSED.labels(limit=str(error.params.get("limit", ""))).inc()
 
 
 def json_response(value: Any, status: int = 200) -> Response:
@@ -69,6 +89,7 @@ class Api:
         auth: bool = False,
         errors: tuple[int, ...] = (),
         tag: str = "account",
+        also: tuple[tuple[int, type[msgspec.Struct], str], ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
@@ -78,15 +99,14 @@ class Api:
                     payload = await read_json(request, body) if body is not None else None
                     result = await handler(request, payload)
                 except DomainError as error:
-                    if error.code in CODE_ERRORS:
-                        CODE_FAILURES.labels(reason=error.code).inc()
+                    count_refusal(error)
                     return error_response(request, error)
                 if isinstance(result, Response):
                     return result
                 return json_response(result, status)
 
             self.routes.append(Route(path, endpoint, methods=[method]))
-            self.described.append(ApiRoute(method, path, summary, body, response, status, auth, errors, (tag,)))
+            self.described.append(ApiRoute(method, path, summary, body, response, status, auth, errors, (tag,), also))
             return handler
 
         return register
@@ -105,9 +125,13 @@ async def authenticate(request: Request) -> Authenticated:
     return auth
 
 
-def flow_out(view: FlowView, machine: StateMachine, policy_version: str) -> s.FlowOut:
+def flow_out(
+    view: FlowView, machine: StateMachine, policy_version: str, challenge: Challenge | None = None
+) -> s.FlowOut:
     flow = view.flow
     return s.FlowOut(
+        second_factor=challenge.method if challenge else None,
+        phone_hint=challenge.hint if challenge else None,
         id=flow.id,
         kind=flow.kind.value,
         state=flow.state,
@@ -122,7 +146,7 @@ def flow_out(view: FlowView, machine: StateMachine, policy_version: str) -> s.Fl
     )
 
 
-def account_out(account: Account) -> s.AccountOut:
+def account_out(account: Account, two_factor: bool = False) -> s.AccountOut:
     profile = account.profile
     return s.AccountOut(
         id=account.id,
@@ -137,13 +161,35 @@ def account_out(account: Account) -> s.AccountOut:
         units=profile.units.value if profile else None,
         has_password=account.password_changed_at is not None,
         password_changed_at=account.password_changed_at,
+        two_factor=two_factor,
     )
 
 
 def signed_in(started: Started) -> s.SignedIn:
     return s.SignedIn(
-        session_token=started.token, expires_at=started.session.expires_at, account=account_out(started.account)
+        session_token=started.token,
+        expires_at=started.session.expires_at,
+        account=account_out(started.account, not SECOND_FACTORS.isdisjoint(started.session.methods)),
     )
+
+
+SECOND_FACTOR_ANSWER = (
+    (202, s.FlowOut, 'The account has 2FA on: a code was texted; the flow is in "sms_sent" (see phone_hint)'),
+)
+
+
+def sign_in_answer(request: Request, result: SignInResult, method: str) -> s.SignedIn | Response:
+    """Signed in (200), or a second factor is needed (202 with the flow)."""
+    if isinstance(result, SecondFactorNeeded):
+        request.app.state.container.relay.wake()
+        view = FlowView(result.flow, None, email_code_status(request, result))
+        return json_response(_out(request, "login", view, result.challenge), 202)
+    SIGNINS.labels(method=method).inc()
+    return signed_in(result)
+
+
+def email_code_status(request: Request, result: SecondFactorNeeded) -> dict[str, Any]:
+    return email_code.status(request.app.state.container.deps, result.challenge.code)
 
 
 api = Api()
@@ -161,8 +207,11 @@ async def _view(request: Request, kind: str, flow_id: str) -> s.FlowOut:
     return _out(request, kind, view)
 
 
-def _out(request: Request, kind: str, view: FlowView) -> s.FlowOut:
-    return flow_out(view, _flows(request, kind).machine, request.app.state.container.settings.privacy_policy_version)
+def _out(request: Request, kind: str, view: FlowView, challenge: Challenge | None = None) -> s.FlowOut:
+    container = request.app.state.container
+    if challenge is None and kind == "login" and view.flow.state in (SMS_SENT, RECOVERY):
+        challenge = container.login.challenge(view.flow)
+    return flow_out(view, _flows(request, kind).machine, container.settings.privacy_policy_version, challenge)
 
 
 def _register_email_steps(kind: str, label: str) -> None:
@@ -180,12 +229,13 @@ def _register_email_steps(kind: str, label: str) -> None:
     )
     async def start(request: Request, body: s.StartFlow) -> s.FlowOut:
         flows = _flows(request, kind)
-        begin = flows.start
-        if body.method == "password":
-            if not isinstance(flows, LoginFlow):
-                raise HttpError("invalid_request", N_('"method": "password" is for signing in only.'), 400)
-            begin = flows.start_with_password
-        view = await blocking(request, begin, body.email, requester(request, Channel.API))
+        req = requester(request, Channel.API)
+        if isinstance(flows, LoginFlow):
+            view = await blocking(request, flows.begin, body.email, req, app=body.app, method=body.method)
+        elif body.method == "password" or body.app is not None:
+            raise HttpError("invalid_request", N_('"method" and "app" are for signing in only.'), 400)
+        else:
+            view = await blocking(request, flows.start, body.email, req)
         request.app.state.container.relay.wake()
         return _out(request, kind, view)
 
@@ -303,19 +353,19 @@ async def signup_finish(request: Request, body: s.TwoFactorChoice) -> s.SignedIn
 @api.route(
     "POST",
     "/api/v1/login/{flow_id}/code",
-    "Sign in with the mailed code",
+    "Sign in with the mailed code (or go on to the second factor)",
     body=s.SubmitCode,
     response=s.SignedIn,
-    errors=FLOW_ERRORS,
+    errors=(*FLOW_ERRORS, 403),
     tag="login",
+    also=SECOND_FACTOR_ANSWER,
 )
-async def login_code(request: Request, body: s.SubmitCode) -> s.SignedIn:
+async def login_code(request: Request, body: s.SubmitCode) -> s.SignedIn | Response:
     container = request.app.state.container
-    started = await blocking(
+    result = await blocking(
         request, container.login.submit_code, request.path_params["flow_id"], body.code, requester(request, Channel.API)
     )
-    SIGNINS.labels(method="email_code").inc()
-    return signed_in(started)
+    return sign_in_answer(request, result, "email_code")
 
 
 def _register_login_move(path: str, summary: str, event: str) -> None:
@@ -333,6 +383,10 @@ _register_login_move(
 )
 _register_login_move(
     "/api/v1/login/{flow_id}/code-instead", "Go back from the password to the mailed code", "code_chosen"
+)
+_register_login_move("/api/v1/login/{flow_id}/recovery-instead", '"Use my recovery code"', "recovery_chosen")
+_register_login_move(
+    "/api/v1/login/{flow_id}/sms-instead", "Go back from the recovery code to the texted code", "sms_chosen"
 )
 
 
@@ -356,19 +410,82 @@ async def login_password_reset(request: Request, _: None) -> s.FlowOut:
 @api.route(
     "POST",
     "/api/v1/login/{flow_id}/password",
-    "Sign in with the password",
+    "Sign in with the password, or with an app password from an app without 2FA support",
     body=s.SubmitPassword,
+    response=s.SignedIn,
+    errors=(*FLOW_ERRORS, 403),
+    tag="login",
+    also=SECOND_FACTOR_ANSWER,
+)
+async def login_password(request: Request, body: s.SubmitPassword) -> s.SignedIn | Response:
+    login: LoginFlow = request.app.state.container.login
+    result = await login.submit_password(request.path_params["flow_id"], body.password, requester(request, Channel.API))
+    return sign_in_answer(request, result, "password")
+
+
+@api.route(
+    "POST",
+    "/api/v1/login/{flow_id}/sms",
+    "Second factor: the code texted to the verified number",
+    body=s.SubmitCode,
     response=s.SignedIn,
     errors=FLOW_ERRORS,
     tag="login",
 )
-async def login_password(request: Request, body: s.SubmitPassword) -> s.SignedIn:
-    login: LoginFlow = request.app.state.container.login
-    started = await login.submit_password(
-        request.path_params["flow_id"], body.password, requester(request, Channel.API)
+async def login_sms(request: Request, body: s.SubmitCode) -> s.SignedIn:
+    container = request.app.state.container
+    started = await blocking(
+        request, container.login.submit_sms, request.path_params["flow_id"], body.code, requester(request, Channel.API)
     )
-    SIGNINS.labels(method="password").inc()
+    SMS_COMPLETED.labels(purpose="login").inc()
+    SIGNINS.labels(method="sms").inc()
     return signed_in(started)
+
+
+@api.route(
+    "POST",
+    "/api/v1/login/{flow_id}/sms/resend",
+    "Text a new code (after 60 s, at most 5 times; the tries already used stay used)",
+    response=s.FlowOut,
+    errors=FLOW_ERRORS,
+    tag="login",
+)
+async def login_sms_resend(request: Request, _: None) -> s.FlowOut:
+    container = request.app.state.container
+    result = await blocking(
+        request, container.login.resend_sms, request.path_params["flow_id"], requester(request, Channel.API)
+    )
+    container.relay.wake()
+    return _out(request, "login", FlowView(result.flow, None, email_code_status(request, result)), result.challenge)
+
+
+@api.route(
+    "POST",
+    "/api/v1/login/{flow_id}/recovery",
+    '"Use my recovery code": signs in once; the answer holds the new recovery code',
+    body=s.SubmitRecovery,
+    response=s.SignedInWithRecovery,
+    errors=FLOW_ERRORS,
+    tag="login",
+)
+async def login_recovery(request: Request, body: s.SubmitRecovery) -> s.SignedInWithRecovery:
+    container = request.app.state.container
+    used = await blocking(
+        request,
+        container.login.submit_recovery,
+        request.path_params["flow_id"],
+        body.recovery_code,
+        requester(request, Channel.API),
+    )
+    container.relay.wake()
+    SIGNINS.labels(method="recovery_code").inc()
+    base = signed_in(used.started)
+    return s.SignedInWithRecovery(
+        session_token=base.session_token,
+        expires_at=base.expires_at,
+        account=base.account,
+        new_recovery_code=grouped(used.new_code),
+    )
 
 
 # Passwords ---------------------------------------------------------------------------
@@ -504,7 +621,9 @@ async def password_change(request: Request, body: s.ChangePassword) -> s.Passwor
 
 @api.route("GET", "/api/v1/account", "The signed-in account", response=s.AccountOut, auth=True)
 async def get_account(request: Request, _: None) -> s.AccountOut:
-    return account_out(request.state.auth.account)
+    account = request.state.auth.account
+    factor = await blocking(request, request.app.state.container.two_factor.status, account.id)
+    return account_out(account, factor is not None)
 
 
 @api.route("PATCH", "/api/v1/account", "Change the profile", body=s.ProfileUpdate, response=s.AccountOut, auth=True)

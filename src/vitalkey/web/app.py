@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from vitalkey.container import Container
 from vitalkey.domain.i18n import N_
 from vitalkey.i18n import warm
-from vitalkey.web import ops, pages, password_pages
+from vitalkey.web import ops, pages, password_pages, two_factor_api  # noqa: F401 (registers its routes)
 from vitalkey.web.api import api, error_response
 from vitalkey.web.errors import HttpError
 from vitalkey.web.middleware import EdgeMiddleware

@@ -21,12 +21,14 @@ class ApiRoute:
     auth: bool = False
     errors: tuple[int, ...] = ()
     tags: tuple[str, ...] = field(default=())
+    also: tuple[tuple[int, type[msgspec.Struct], str], ...] = ()  # further answers: (status, body, meaning)
 
 
 def document(routes: list[ApiRoute], title: str, version: str, server_url: str) -> dict[str, Any]:
     structs: list[Any] = [Error]
     for route in routes:
         structs.extend(kind for kind in (route.body, route.response) if kind is not None)
+        structs.extend(kind for _, kind, _ in route.also if kind not in structs)
     schemas, components = msgspec.json.schema_components(structs, ref_template="#/components/schemas/{name}")
     by_type = dict(zip(structs, schemas, strict=True))
     paths: dict[str, dict[str, Any]] = {}
@@ -52,6 +54,11 @@ def document(routes: list[ApiRoute], title: str, version: str, server_url: str) 
         if route.response is not None:
             ok["content"] = {"application/json": {"schema": by_type[route.response]}}
         operation["responses"][str(route.status)] = ok
+        for status, kind, meaning in route.also:
+            operation["responses"][str(status)] = {
+                "description": meaning,
+                "content": {"application/json": {"schema": by_type[kind]}},
+            }
         error_statuses = set(route.errors) | {400}
         if route.auth:
             error_statuses.add(401)

@@ -25,6 +25,18 @@ class StartFlow(Struct, forbid_unknown_fields=True):
         Literal["code", "password"],
         Meta(description='Sign-in only: "password" goes straight to the password, without mailing a code'),
     ] = "code"
+    app: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=64,
+                description="Sign-in only: the registered app signing in (GET /api/v1/apps); an app that cannot ask "
+                "for a second factor is refused with app_does_not_support_2fa when the account has 2FA on",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class AnswerSuggestion(Struct, forbid_unknown_fields=True):
@@ -110,6 +122,8 @@ class FlowOut(Struct):
     resend_available_at: datetime | None = None
     attempts_left: int | None = None
     policy_version: str | None = None
+    second_factor: str | None = None  # "sms" while a texted code is asked for
+    phone_hint: str | None = None  # the number the code went to, masked: "+33 •••• 78"
 
 
 class AccountOut(Struct):
@@ -125,12 +139,91 @@ class AccountOut(Struct):
     units: str | None = None
     has_password: bool = False
     password_changed_at: datetime | None = None
+    two_factor: bool = False
 
 
 class SignedIn(Struct):
     session_token: str
     expires_at: datetime
     account: AccountOut
+
+
+class SignedInWithRecovery(SignedIn):
+    new_recovery_code: str = ""  # the used one is spent: show this one and ask the user to keep it
+
+
+RecoveryCode = Annotated[str, Meta(min_length=1, max_length=64, description="ABCD-EFGH-JKMN-PQRS")]
+
+
+class SubmitRecovery(Struct, forbid_unknown_fields=True):
+    recovery_code: RecoveryCode
+
+
+class PhoneIn(Struct, forbid_unknown_fields=True):
+    phone: Annotated[str, Meta(min_length=1, max_length=64, description="Mobile number, best with +country code")]
+    country: Annotated[str, Meta(max_length=2, description="ISO country for a number without +code")] = ""
+
+
+class TwoFactorOut(Struct):
+    enabled: bool
+    method: str | None = None
+    phone_hint: str | None = None
+    enabled_at: datetime | None = None
+    recovery_issued_at: datetime | None = None
+    fresh_until: datetime | None = None  # changes need a sign-in this recent, with the second factor
+    countries: list[str] = []  # where texts may go
+
+
+class SetupOut(Struct):
+    flow_id: str
+    state: Literal["sms_sent", "recovery_shown", "complete", "dead"]
+    phone_hint: str
+    actions: list[str]
+    code_expires_at: datetime | None = None
+    resend_available_at: datetime | None = None
+    attempts_left: int | None = None
+    recovery_code: str | None = None  # once 2FA is on: keep it somewhere safe, not on the phone
+
+
+class RecoveryCodeOut(Struct):
+    recovery_code: str
+    issued_at: datetime
+
+
+class TwoFactorDisabled(Struct):
+    app_passwords_revoked: int
+
+
+class AppOut(Struct):
+    client_id: str
+    name: str
+    first_party: bool
+    supports_2fa: bool
+
+
+class AppList(Struct):
+    apps: list[AppOut]
+
+
+class NewAppPassword(Struct, forbid_unknown_fields=True):
+    app: Annotated[str, Meta(min_length=1, max_length=64, description="client_id of an app without 2FA support")]
+    name: Annotated[str, Meta(max_length=100)] = ""
+
+
+class AppPasswordOut(Struct):
+    id: str
+    app: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
+class AppPasswordList(Struct):
+    app_passwords: list[AppPasswordOut]
+
+
+class CreatedAppPasswordOut(AppPasswordOut):
+    password: str = ""  # shown this once; only a digest is kept
 
 
 class ProfileUpdate(Details, forbid_unknown_fields=True):

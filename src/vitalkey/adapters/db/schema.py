@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Date,
     Dialect,
@@ -99,6 +100,47 @@ password_resets = Table(
     Index("ix_password_resets_account_id", "account_id"),
 )
 
+# The second factor of an account (one method today: a verified phone number for SMS codes).
+two_factor = Table(
+    "two_factor",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("method", String(16), nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("enabled_at", UtcTimestamp, nullable=False),
+    Column("recovery_digest", String(64), nullable=False),  # keyed digest: checks a typed code
+    Column("recovery_sealed", String(400), nullable=False),  # encrypted: shows the code again
+    Column("recovery_issued_at", UtcTimestamp, nullable=False),
+)
+
+# Registered apps (clients) and whether they can ask for a second factor; the OAuth provider
+# adds its columns here.
+apps = Table(
+    "apps",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("first_party", Boolean, nullable=False),
+    Column("supports_2fa", Boolean, nullable=False),
+    Column("created_at", UtcTimestamp, nullable=False),
+)
+
+# Per-app passwords for apps that cannot ask for a second factor; only a keyed digest is kept.
+app_passwords = Table(
+    "app_passwords",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("app_id", String(64), ForeignKey("apps.client_id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", UtcTimestamp, nullable=False),
+    Column("last_used_at", UtcTimestamp),
+    Column("revoked_at", UtcTimestamp),
+    Index("ix_app_passwords_account_id", "account_id"),
+    UniqueConstraint("digest", name="uq_app_passwords_digest"),
+)
+
 flows = Table(
     "flows",
     metadata,
@@ -176,6 +218,16 @@ dev_mail = Table(
     Column("html", Text, nullable=False),
     Column("created_at", UtcTimestamp, nullable=False),
     Index("ix_dev_mail_recipient", "recipient"),
+)
+
+dev_sms = Table(
+    "dev_sms",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("recipient", String(20), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UtcTimestamp, nullable=False),
+    Index("ix_dev_sms_recipient", "recipient"),
 )
 
 audit = Table(

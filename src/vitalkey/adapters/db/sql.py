@@ -17,6 +17,9 @@ ACCOUNT_COLUMNS = (
     "id, email, language, first_name, last_name, birth_date, sex, height_cm, units, policy_version, "
     "policy_accepted_at, created_at, password_changed_at"
 )
+TWO_FACTOR_COLUMNS = "account_id, method, phone, enabled_at, recovery_digest, recovery_sealed, recovery_issued_at"
+APP_COLUMNS = "client_id, name, first_party, supports_2fa, created_at"
+APP_PASSWORD_COLUMNS = "id, account_id, app_id, name, created_at, last_used_at"  # noqa: S105
 SESSION_COLUMNS = "id, account_id, kind, methods, user_agent, ip, created_at, last_seen_at, expires_at"
 
 STATEMENTS: dict[str, str] = {
@@ -57,6 +60,30 @@ STATEMENTS: dict[str, str] = {
     "outbox_insert": "INSERT INTO outbox (channel, recipient, template, language, payload, idempotency_key, "
     "created_at, next_attempt_at, attempts) VALUES ('email', :recipient, :template, :language, :payload, "
     ":idempotency_key, :now, :now, 0)",
+    "sms_outbox_insert": "INSERT INTO outbox (channel, recipient, template, language, payload, idempotency_key, "
+    "created_at, next_attempt_at, attempts) VALUES ('sms', :recipient, :template, :language, :payload, "
+    ":idempotency_key, :now, :now, 0)",
+    "two_factor_get": f"SELECT {TWO_FACTOR_COLUMNS} FROM two_factor WHERE account_id = :account_id",
+    "two_factor_insert": f"INSERT INTO two_factor ({TWO_FACTOR_COLUMNS}) VALUES (:account_id, :method, :phone, "
+    ":enabled_at, :recovery_digest, :recovery_sealed, :recovery_issued_at) ON CONFLICT (account_id) DO NOTHING",
+    "two_factor_set_phone": "UPDATE two_factor SET phone = :phone WHERE account_id = :account_id",
+    "two_factor_replace_recovery": "UPDATE two_factor SET recovery_digest = :digest, recovery_sealed = :sealed, "
+    "recovery_issued_at = :now WHERE account_id = :account_id AND recovery_digest = :old_digest",
+    "two_factor_delete": "DELETE FROM two_factor WHERE account_id = :account_id",
+    "app_get": f"SELECT {APP_COLUMNS} FROM apps WHERE client_id = :client_id",
+    "app_all": f"SELECT {APP_COLUMNS} FROM apps ORDER BY first_party DESC, name",
+    "app_insert": f"INSERT INTO apps ({APP_COLUMNS}) VALUES (:client_id, :name, :first_party, :supports_2fa, "
+    ":created_at) ON CONFLICT (client_id) DO NOTHING",
+    "app_password_list": f"SELECT {APP_PASSWORD_COLUMNS} FROM app_passwords WHERE account_id = :account_id "
+    "AND revoked_at IS NULL ORDER BY created_at",
+    "app_password_insert": f"INSERT INTO app_passwords ({APP_PASSWORD_COLUMNS}, digest) VALUES (:id, :account_id, "
+    ":app_id, :name, :created_at, NULL, :digest)",
+    "app_password_use": "UPDATE app_passwords SET last_used_at = :now WHERE account_id = :account_id "
+    f"AND app_id = :app_id AND digest = :digest AND revoked_at IS NULL RETURNING {APP_PASSWORD_COLUMNS}",
+    "app_password_revoke": "UPDATE app_passwords SET revoked_at = :now WHERE id = :id AND account_id = :account_id "
+    "AND revoked_at IS NULL",
+    "app_password_revoke_all": "UPDATE app_passwords SET revoked_at = :now WHERE account_id = :account_id "
+    "AND revoked_at IS NULL",
     "audit_insert": "INSERT INTO audit (at, account_id, event, details) VALUES (:at, :account_id, :event, :details)",
     "password_hash_get": "SELECT password_hash FROM accounts WHERE id = :id",
     "password_set": "UPDATE accounts SET password_hash = :hash, password_changed_at = :now, updated_at = :now "

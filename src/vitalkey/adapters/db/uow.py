@@ -22,7 +22,8 @@ from vitalkey.domain.accounts import Account, Profile, Sex, Units
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.flows import Channel, Flow, FlowKind
 from vitalkey.domain.sessions import Session, SessionKind
-from vitalkey.ports import OutgoingMail
+from vitalkey.domain.two_factor import App, AppPassword, TwoFactor
+from vitalkey.ports import OutgoingMail, QueuedSms
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -324,17 +325,132 @@ class SqlOutbox:
         self.db = db
 
     def enqueue(self, mail: OutgoingMail, now: datetime) -> None:
+        self._insert("outbox_insert", mail.to, mail.template, mail.language, mail.context, mail.idempotency_key, now)
+
+    def enqueue_sms(self, sms: QueuedSms, now: datetime) -> None:
+        self._insert("sms_outbox_insert", sms.to, sms.template, sms.language, sms.context, sms.idempotency_key, now)
+
+    def _insert(
+        self, statement: str, to: str, template: str, language: str, context: dict[str, Any], key: str, now: datetime
+    ) -> None:
         self.db.run(
-            "outbox_insert",
+            statement,
             {
-                "recipient": mail.to,
-                "template": mail.template,
-                "language": mail.language,
-                "payload": json.dumps(mail.context),
-                "idempotency_key": mail.idempotency_key,
+                "recipient": to,
+                "template": template,
+                "language": language,
+                "payload": json.dumps(context),
+                "idempotency_key": key,
                 "now": us(now),
             },
         )
+
+
+class SqlTwoFactor:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def get(self, account_id: int) -> TwoFactor | None:
+        row = self.db.row("two_factor_get", {"account_id": account_id})
+        if row is None:
+            return None
+        return TwoFactor(
+            account_id=int(row[0]),
+            method=row[1],
+            phone=row[2],
+            enabled_at=_at(row[3]),
+            recovery_digest=row[4],
+            recovery_sealed=row[5],
+            recovery_issued_at=_at(row[6]),
+        )
+
+    def enable(self, factor: TwoFactor) -> bool:
+        params = {
+            "account_id": factor.account_id,
+            "method": factor.method,
+            "phone": factor.phone,
+            "enabled_at": us(factor.enabled_at),
+            "recovery_digest": factor.recovery_digest,
+            "recovery_sealed": factor.recovery_sealed,
+            "recovery_issued_at": us(factor.recovery_issued_at),
+        }
+        return self.db.run("two_factor_insert", params) == 1
+
+    def set_phone(self, account_id: int, phone: str) -> bool:
+        return self.db.run("two_factor_set_phone", {"account_id": account_id, "phone": phone}) == 1
+
+    def replace_recovery(self, account_id: int, old_digest: str, digest: str, sealed: str, now: datetime) -> bool:
+        params = {
+            "account_id": account_id,
+            "old_digest": old_digest,
+            "digest": digest,
+            "sealed": sealed,
+            "now": us(now),
+        }
+        return self.db.run("two_factor_replace_recovery", params) == 1
+
+    def disable(self, account_id: int) -> bool:
+        return self.db.run("two_factor_delete", {"account_id": account_id}) == 1
+
+
+class SqlApps:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def get(self, client_id: str) -> App | None:
+        row = self.db.row("app_get", {"client_id": client_id})
+        return None if row is None else _app(row)
+
+    def all(self) -> list[App]:
+        return [_app(row) for row in self.db.rows("app_all", {})]
+
+    def add(self, app: App) -> bool:
+        params = {
+            "client_id": app.client_id,
+            "name": app.name,
+            "first_party": app.first_party,
+            "supports_2fa": app.supports_2fa,
+            "created_at": us(app.created_at),
+        }
+        return self.db.run("app_insert", params) == 1
+
+    def passwords(self, account_id: int) -> list[AppPassword]:
+        return [_app_password(row) for row in self.db.rows("app_password_list", {"account_id": account_id})]
+
+    def add_password(self, password: AppPassword, digest: str) -> None:
+        params = {
+            "id": password.id,
+            "account_id": password.account_id,
+            "app_id": password.app_id,
+            "name": password.name,
+            "created_at": us(password.created_at),
+            "digest": digest,
+        }
+        self.db.run("app_password_insert", params)
+
+    def use_password(self, account_id: int, app_id: str, digest: str, now: datetime) -> AppPassword | None:
+        params = {"account_id": account_id, "app_id": app_id, "digest": digest, "now": us(now)}
+        row = self.db.row("app_password_use", params)
+        return None if row is None else _app_password(row)
+
+    def revoke_password(self, account_id: int, password_id: str, now: datetime) -> bool:
+        params = {"account_id": account_id, "id": password_id, "now": us(now)}
+        return self.db.run("app_password_revoke", params) == 1
+
+    def revoke_passwords(self, account_id: int, now: datetime) -> int:
+        return self.db.run("app_password_revoke_all", {"account_id": account_id, "now": us(now)})
+
+
+def _app(row: Any) -> App:
+    return App(
+        client_id=row[0], name=row[1], first_party=bool(row[2]), supports_2fa=bool(row[3]), created_at=_at(row[4])
+    )
+
+
+def _app_password(row: Any) -> AppPassword:
+    return AppPassword(
+        id=row[0], account_id=int(row[1]), app_id=row[2], name=row[3], created_at=_at(row[4]), last_used_at=at(row[5])
+    )
 
 
 class SqlAudit:
@@ -422,6 +538,8 @@ class SqlTransaction:
         self.outbox = SqlOutbox(db)
         self.audit = SqlAudit(db)
         self.counters = SqlCounters(db)
+        self.two_factor = SqlTwoFactor(db)
+        self.apps = SqlApps(db)
 
 
 class SqlUnitOfWork:

@@ -1,0 +1,113 @@
+"""What every second-factor step shares: the recovery code (issued, sealed, checked, replaced),
+the mails that every 2FA change sends, freshness, and the SMS stage of the login flow.
+
+The login flow runs its stages in order (DESIGN.md: allauth ``stages``): first factor, then each
+:class:`SecondFactorStage` that applies to the account. SMS is the one stage today; TOTP and
+passkeys will be further classes, not further ifs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from vitalkey.domain.accounts import Account
+from vitalkey.domain.codes import StoredCode
+from vitalkey.domain.errors import ReauthenticationRequired
+from vitalkey.domain.flows import Flow, Requester
+from vitalkey.domain.tokens import keyed_digest, new_token
+from vitalkey.domain.two_factor import TwoFactor, is_fresh, new_recovery_code, phone_hint
+from vitalkey.flows import sms_code
+from vitalkey.flows.deps import FlowDeps
+from vitalkey.flows.sessions import Authenticated
+from vitalkey.ports import OutgoingMail, Transaction
+
+# The events mailed to the account address (SPEC: "Every 2FA change and every recovery is emailed").
+EVENTS = frozenset(
+    {"enabled", "disabled", "phone_changed", "recovery_used", "recovery_renewed", "app_password_created"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecoveryCode:
+    code: str  # shown to the user; never stored in the clear
+    digest: str
+    sealed: str
+
+
+def recovery_digest(deps: FlowDeps, account_id: int, code: str) -> str:
+    return keyed_digest(deps.secret, f"recovery:{account_id}:{code}")
+
+
+def issue_recovery(deps: FlowDeps, account_id: int) -> NewRecoveryCode:
+    code = new_recovery_code()
+    return NewRecoveryCode(code, recovery_digest(deps, account_id, code), deps.two_factor.sealer.seal(code))
+
+
+def notify(deps: FlowDeps, tx: Transaction, account: Account, event: str, now: datetime, **details: Any) -> None:
+    """Mail the account address about a change of its second factor, and audit it."""
+    assert event in EVENTS
+    tx.outbox.enqueue(
+        OutgoingMail(
+            to=account.email,
+            template="two_factor_changed",
+            language=account.language,
+            context={
+                "event": event,
+                "when": now.strftime("%Y-%m-%d %H:%M UTC"),
+                "first_name": account.profile.first_name if account.profile else "",
+                **details,
+            },
+            idempotency_key=f"two_factor:{account.id}:{event}:{new_token(12)}",
+        ),
+        now,
+    )
+    tx.audit.record(f"two_factor.{event}", now, account.id, **{k: v for k, v in details.items() if k != "phone"})
+
+
+def require_fresh(deps: FlowDeps, tx: Transaction, auth: Authenticated) -> TwoFactor | None:
+    """The account's second factor, if the session is a recent enough sign-in to change it
+    (ASVS 7.5.1): within ``reauth_window`` and with the current second factor."""
+    factor = tx.two_factor.get(auth.account.id)
+    if not is_fresh(auth.session, factor is not None, deps.clock.now(), deps.two_factor.reauth_window):
+        raise ReauthenticationRequired()
+    return factor
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """A second factor asked for: what the page shows (never the number itself)."""
+
+    method: str
+    hint: str
+    code: StoredCode | None
+
+
+class SecondFactorStage(Protocol):
+    method: str
+
+    def applies(self, tx: Transaction, account: Account) -> TwoFactor | None: ...
+    def begin(self, tx: Transaction, flow: Flow, factor: TwoFactor, req: Requester) -> Challenge: ...
+    def resend(self, tx: Transaction, flow: Flow, factor: TwoFactor, req: Requester) -> Challenge: ...
+
+
+class SmsStage:
+    """A code texted to the verified number (SP 800-63B §3.1.3.3: a restricted authenticator)."""
+
+    method = "sms"
+
+    def __init__(self, deps: FlowDeps) -> None:
+        self.deps = deps
+
+    def applies(self, tx: Transaction, account: Account) -> TwoFactor | None:
+        factor = tx.two_factor.get(account.id)
+        return factor if factor is not None and factor.method == self.method else None
+
+    def begin(self, tx: Transaction, flow: Flow, factor: TwoFactor, req: Requester) -> Challenge:
+        stored = sms_code.send_first(self.deps, tx, flow, factor.phone, factor.account_id, req, "login")
+        return Challenge(self.method, phone_hint(factor.phone), stored)
+
+    def resend(self, tx: Transaction, flow: Flow, factor: TwoFactor, req: Requester) -> Challenge:
+        stored = sms_code.resend(self.deps, tx, flow, factor.phone, factor.account_id, req, "login")
+        return Challenge(self.method, phone_hint(factor.phone), stored)

@@ -1,0 +1,115 @@
+"""Texted one-time codes: the rules of the mailed ones (``email_code``) plus toll-fraud limits
+(SPEC "SMS delivery and abuse"). Flows never send a text: they queue it in the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from vitalkey.domain import codes
+from vitalkey.domain.addresses import network_of
+from vitalkey.domain.codes import StoredCode
+from vitalkey.domain.errors import CodeUsed, FlowDead, ResendTooSoon, SmsLimited, SmsUnavailable
+from vitalkey.domain.flows import Flow, Requester
+from vitalkey.domain.phones import range_of, region_of
+from vitalkey.domain.tokens import keyed_digest
+from vitalkey.flows.deps import FlowDeps
+from vitalkey.ports import QueuedSms, Transaction
+
+PURPOSE = "sms"
+DAY = 86400
+
+
+def check_limits(deps: FlowDeps, tx: Transaction, phone: str, account_id: int, req: Requester, now: datetime) -> None:
+    """Count one text against every limit; refuse (and send nothing) when one is used up. With the
+    SQL limiter a refusal rolls the other counts back with the transaction. The error's ``limit``
+    names the limit for the metrics (never for the user: it would help an attacker tune)."""
+    limits = deps.two_factor.sms_limits
+    number = keyed_digest(deps.secret, phone)
+    checks = [
+        ("sms:number:" + number, limits.per_number),
+        ("sms:range:" + keyed_digest(deps.secret, range_of(phone)), limits.per_range),
+        ("sms:country:" + region_of(phone), limits.per_country),
+        ("sms:ip:" + network_of(req.ip), limits.per_ip),
+        (f"sms:account:{account_id}", limits.per_account),
+    ]
+    for key, (count, window) in checks:
+        if not deps.limiter.hit(tx, key, count, window, now):
+            raise SmsLimited(limit=key.split(":")[1])
+    if not deps.limiter.hit(tx, "sms:all", limits.daily_cap, DAY, now):
+        raise SmsUnavailable(limit="daily_cap")
+
+
+def send_first(
+    deps: FlowDeps, tx: Transaction, flow: Flow, phone: str, account_id: int, req: Requester, purpose: str
+) -> StoredCode:
+    """Create the flow's SMS code and queue the text. ``purpose`` names the text's wording."""
+    now = deps.clock.now()
+    check_limits(deps, tx, phone, account_id, req, now)
+    code = codes.new_code()
+    stored = StoredCode(
+        flow_id=flow.id,
+        purpose=PURPOSE,
+        code_hmac=codes.code_hmac(deps.secret, flow.id, PURPOSE, code),
+        expires_at=now + deps.code_policy.ttl,
+        attempts=0,
+        sends=1,
+        last_sent_at=now,
+        used_at=None,
+    )
+    tx.codes.add(stored)
+    _queue(deps, tx, flow, phone, code, purpose, account_id, sends=1, now=now)
+    return stored
+
+
+def resend(
+    deps: FlowDeps, tx: Transaction, flow: Flow, phone: str, account_id: int, req: Requester, purpose: str
+) -> StoredCode:
+    """A new code after the cooldown; the attempts already made stay counted."""
+    now = deps.clock.now()
+    stored = tx.codes.get(flow.id, PURPOSE)
+    if stored is None or stored.used_at is not None:
+        raise CodeUsed()
+    if stored.attempts >= deps.code_policy.max_attempts:
+        raise FlowDead()
+    codes.check_resend(deps.code_policy, stored, now)
+    check_limits(deps, tx, phone, account_id, req, now)
+    code = codes.new_code()
+    code_hmac = codes.code_hmac(deps.secret, flow.id, PURPOSE, code)
+    if not tx.codes.replace(flow.id, PURPOSE, code_hmac, now + deps.code_policy.ttl, now, stored.sends):
+        raise ResendTooSoon(seconds=int(deps.code_policy.resend_cooldown.total_seconds()))  # a parallel resend won
+    _queue(deps, tx, flow, phone, code, purpose, account_id, sends=stored.sends + 1, now=now)
+    replaced = tx.codes.get(flow.id, PURPOSE)
+    assert replaced is not None
+    return replaced
+
+
+def _queue(
+    deps: FlowDeps,
+    tx: Transaction,
+    flow: Flow,
+    phone: str,
+    code: str,
+    purpose: str,
+    account_id: int,
+    *,
+    sends: int,
+    now: datetime,
+) -> None:
+    expires_at = now + deps.code_policy.ttl
+    tx.outbox.enqueue_sms(
+        QueuedSms(
+            to=phone,
+            template="sms_code",
+            language=flow.language,
+            context={
+                "code": code,
+                "purpose": purpose,
+                "minutes": int(deps.code_policy.ttl.total_seconds() // 60),
+                # A text that arrives after its code expired is worthless: the relay gives up then.
+                "expires_at": (expires_at - timedelta(seconds=5)).isoformat(),
+            },
+            idempotency_key=f"{flow.kind}:{flow.id}:{PURPOSE}:{sends}",
+        ),
+        now,
+    )
+    tx.audit.record("sms.queued", now, account_id, flow_kind=flow.kind.value, purpose=purpose, send=sends)

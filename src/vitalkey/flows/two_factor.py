@@ -1,0 +1,264 @@
+"""Account & Security → Two-factor authentication: set up ("Text message" → number → "Next" →
+code → "Continue" → recovery code → "Next"), change the number, turn it off, Account Recovery →
+Recovery code (view, renew), and app passwords for the apps that cannot ask for a second factor.
+
+Every change needs a fresh sign-in with the current second factor (``second_factor.require_fresh``)
+and is mailed to the account address.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from vitalkey.domain.accounts import Account
+from vitalkey.domain.codes import StoredCode
+from vitalkey.domain.errors import (
+    AppExists,
+    AppHasTwoFactor,
+    AppPasswordNotFound,
+    FlowNotFound,
+    InvalidInput,
+    TwoFactorOff,
+    UnknownApp,
+    WrongState,
+)
+from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
+from vitalkey.domain.phones import normalize_phone
+from vitalkey.domain.tokens import new_token
+from vitalkey.domain.two_factor import App, AppPassword, TwoFactor, grouped, new_app_password, phone_hint
+from vitalkey.flows import email_code, second_factor, sms_code
+from vitalkey.flows.deps import FlowDeps
+from vitalkey.flows.email_flow import COMPLETE, DEAD, NEW, CodeFlow
+from vitalkey.flows.login import app_password_digest
+from vitalkey.flows.sessions import Authenticated
+from vitalkey.ports import Transaction
+
+DIAGRAM = Path(__file__).with_name("two_factor.mermaid")
+SMS_SENT = "sms_sent"
+RECOVERY_SHOWN = "recovery_shown"  # "save it somewhere safe, not on your phone" → "Next"
+
+MACHINE = StateMachine(
+    name="two_factor",
+    initial=NEW,
+    transitions={
+        (NEW, "phone_submitted"): SMS_SENT,
+        (SMS_SENT, "sms_resent"): SMS_SENT,
+        (SMS_SENT, "sms_verified"): RECOVERY_SHOWN,  # 2FA turned on
+        (SMS_SENT, "phone_verified"): COMPLETE,  # the number of an account with 2FA changed
+        (SMS_SENT, "attempts_exhausted"): DEAD,
+        (RECOVERY_SHOWN, "recovery_saved"): COMPLETE,
+    },
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SetupView:
+    flow: Flow
+    hint: str  # the number being verified, masked
+    code: dict[str, object]  # the texted code's status (expiry, resend, attempts left)
+    recovery_code: str | None = None  # grouped for reading; only while the flow shows it
+
+
+class TwoFactorSetup(CodeFlow):
+    kind = FlowKind.TWO_FACTOR
+    machine = MACHINE
+
+    def status(self, account_id: int) -> TwoFactor | None:
+        with self.deps.uow.read() as tx:
+            return tx.two_factor.get(account_id)
+
+    def begin(self, auth: Authenticated, raw_phone: str, region: str, req: Requester) -> SetupView:
+        """Text a confirmation code to a new number: the first one (2FA turns on) or a new one."""
+        config = self.deps.two_factor
+        phone = normalize_phone(raw_phone, config.regions, region.upper() if region in config.regions else None)
+        account = auth.account
+        with self.deps.uow.begin() as tx:
+            factor = second_factor.require_fresh(self.deps, tx, auth)
+            flow = self.new_flow(
+                account.email,
+                req,
+                account.language,
+                account_id=account.id,
+                session=auth.session.id,
+                phone=phone,
+                mode="enable" if factor is None else "change",
+            )
+            flow = flow.moved(self.machine.next(flow.state, "phone_submitted"))
+            tx.flows.add(flow)
+            stored = sms_code.send_first(self.deps, tx, flow, phone, account.id, req, "setup")
+        return self._view(flow, stored)
+
+    def resend(self, auth: Authenticated, flow_id: str, req: Requester) -> SetupView:
+        with self.deps.uow.begin() as tx:
+            flow = self._load_for(tx, auth, flow_id, req)
+            self.machine.check(flow, "sms_resent", self.deps.clock.now())
+            stored = sms_code.resend(self.deps, tx, flow, flow.context["phone"], auth.account.id, req, "setup")
+        return self._view(flow, stored)
+
+    def confirm(self, auth: Authenticated, flow_id: str, code: str, req: Requester) -> SetupView:
+        """The texted code proves the number: 2FA turns on with a new recovery code, or the
+        number is replaced. Either way the account address is mailed."""
+        with self.deps.uow.read() as tx:
+            flow = self._load_for(tx, auth, flow_id, req)
+        enabling = flow.context["mode"] == "enable"
+
+        def verified(tx: Transaction, flow: Flow, state: str) -> SetupView:
+            now = self.deps.clock.now()
+            account = auth.account
+            phone = str(flow.context["phone"])
+            self._save(tx, flow.moved(state), flow.state)
+            if not enabling:
+                if not tx.two_factor.set_phone(account.id, phone):
+                    raise WrongState()  # turned off meanwhile
+                second_factor.notify(self.deps, tx, account, "phone_changed", now, phone=phone_hint(phone))
+                return SetupView(flow.moved(state), phone_hint(phone), {})
+            recovery = second_factor.issue_recovery(self.deps, account.id)
+            factor = TwoFactor(account.id, "sms", phone, now, recovery.digest, recovery.sealed, now)
+            if not tx.two_factor.enable(factor):
+                raise WrongState()  # set up from another page meanwhile
+            second_factor.notify(self.deps, tx, account, "enabled", now, phone=phone_hint(phone))
+            return SetupView(flow.moved(state), phone_hint(phone), {}, grouped(recovery.code))
+
+        event = "sms_verified" if enabling else "phone_verified"
+        return self.verify_code(flow_id, code, req, verified, purpose=sms_code.PURPOSE, event=event)
+
+    def view(self, auth: Authenticated, flow_id: str, req: Requester) -> SetupView:
+        """The flow as its page shows it; while it shows the recovery code, the code itself."""
+        with self.deps.uow.read() as tx:
+            flow = self._load_for(tx, auth, flow_id, req, allow_finished=True)
+            stored = tx.codes.get(flow.id, sms_code.PURPOSE) if flow.state == SMS_SENT else None
+            factor = tx.two_factor.get(auth.account.id) if flow.state == RECOVERY_SHOWN else None
+        view = self._view(flow, stored)
+        if factor is not None:
+            code = grouped(self.deps.two_factor.sealer.open(factor.recovery_sealed))
+            return SetupView(view.flow, view.hint, view.code, code)
+        return view
+
+    def finish(self, auth: Authenticated, flow_id: str, req: Requester) -> Flow:
+        """ "Next" after the recovery code: the set-up is done."""
+        with self.deps.uow.begin() as tx:
+            flow = self._load_for(tx, auth, flow_id, req)
+            moved = flow.moved(self.machine.check(flow, "recovery_saved", self.deps.clock.now()))
+            self._save(tx, moved, flow.state)
+        return moved
+
+    def disable(self, auth: Authenticated, req: Requester) -> int:
+        """Turn 2FA off; the app passwords go with it (they stood in for it). The number revoked."""
+        now = self.deps.clock.now()
+        with self.deps.uow.begin() as tx:
+            factor = second_factor.require_fresh(self.deps, tx, auth)
+            if factor is None or not tx.two_factor.disable(auth.account.id):
+                raise TwoFactorOff()
+            revoked = tx.apps.revoke_passwords(auth.account.id, now)
+            second_factor.notify(self.deps, tx, auth.account, "disabled", now, app_passwords_revoked=revoked)
+        return revoked
+
+    def recovery_code(self, auth: Authenticated) -> tuple[str, TwoFactor]:
+        """Account Recovery → Recovery code: shown again after a fresh check of the second factor."""
+        with self.deps.uow.read() as tx:
+            factor = self._fresh_factor(tx, auth)
+        return grouped(self.deps.two_factor.sealer.open(factor.recovery_sealed)), factor
+
+    def renew_recovery(self, auth: Authenticated, req: Requester) -> str:
+        """A new recovery code; the old one stops working at once."""
+        now = self.deps.clock.now()
+        with self.deps.uow.begin() as tx:
+            factor = self._fresh_factor(tx, auth)
+            new = second_factor.issue_recovery(self.deps, auth.account.id)
+            if not tx.two_factor.replace_recovery(auth.account.id, factor.recovery_digest, new.digest, new.sealed, now):
+                raise WrongState()  # used or renewed meanwhile
+            second_factor.notify(self.deps, tx, auth.account, "recovery_renewed", now)
+        return grouped(new.code)
+
+    # Helpers -------------------------------------------------------------------------
+    def _fresh_factor(self, tx: Transaction, auth: Authenticated) -> TwoFactor:
+        factor = second_factor.require_fresh(self.deps, tx, auth)
+        if factor is None:
+            raise TwoFactorOff()
+        return factor
+
+    def _load_for(
+        self, tx: Transaction, auth: Authenticated, flow_id: str, req: Requester, *, allow_finished: bool = False
+    ) -> Flow:
+        """The flow, if this very session started it."""
+        flow = self._load(tx, flow_id, req, allow_finished=allow_finished)
+        if flow.context.get("account_id") != auth.account.id or flow.context.get("session") != auth.session.id:
+            raise FlowNotFound()
+        return flow
+
+    def _view(self, flow: Flow, stored: StoredCode | None) -> SetupView:
+        return SetupView(flow, phone_hint(str(flow.context["phone"])), email_code.status(self.deps, stored))
+
+
+# App passwords ---------------------------------------------------------------------------
+_CLIENT_ID = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedAppPassword:
+    password: AppPassword
+    secret: str  # shown once, grouped ("abcd efgh ijkl mnop"); only its digest is kept
+
+
+class AppPasswords:
+    """Named, revocable, per-app passwords that let an app without 2FA support sign in while
+    2FA stays on. High-entropy and random, so a keyed digest suffices (no slow hash)."""
+
+    def __init__(self, deps: FlowDeps) -> None:
+        self.deps = deps
+
+    def for_account(self, account_id: int) -> list[AppPassword]:
+        with self.deps.uow.read() as tx:
+            return tx.apps.passwords(account_id)
+
+    def apps_needing_one(self) -> list[App]:
+        with self.deps.uow.read() as tx:
+            return [app for app in tx.apps.all() if not app.supports_2fa]
+
+    def create(self, auth: Authenticated, app_id: str, name: str, req: Requester) -> CreatedAppPassword:
+        now = self.deps.clock.now()
+        label = " ".join(name.split())[:100]
+        with self.deps.uow.begin() as tx:
+            app = tx.apps.get(app_id[:64])
+            if app is None:
+                raise UnknownApp()
+            if app.supports_2fa:
+                raise AppHasTwoFactor()
+            if tx.two_factor.get(auth.account.id) is None:
+                raise TwoFactorOff()
+            second_factor.require_fresh(self.deps, tx, auth)
+            secret = new_app_password()
+            password = AppPassword(new_token(16), auth.account.id, app.client_id, label or app.name, now, None)
+            tx.apps.add_password(password, app_password_digest(self.deps, secret))
+            second_factor.notify(
+                self.deps, tx, auth.account, "app_password_created", now, app=app.name, name=password.name
+            )
+        return CreatedAppPassword(password, grouped(secret, separator=" "))
+
+    def revoke(self, account: Account, password_id: str) -> None:
+        with self.deps.uow.begin() as tx:
+            if not tx.apps.revoke_password(account.id, password_id[:32], self.deps.clock.now()):
+                raise AppPasswordNotFound()
+            tx.audit.record("app_password.revoked", self.deps.clock.now(), account.id, app_password=password_id)
+
+
+class AppRegistry:
+    """The registered apps (``vitalkey apps list|add``)."""
+
+    def __init__(self, deps: FlowDeps) -> None:
+        self.deps = deps
+
+    def all(self) -> list[App]:
+        with self.deps.uow.read() as tx:
+            return tx.apps.all()
+
+    def add(self, client_id: str, name: str, *, supports_2fa: bool, first_party: bool) -> App:
+        if not _CLIENT_ID.fullmatch(client_id) or not name.strip() or len(name) > 100:
+            raise InvalidInput()
+        app = App(client_id, name.strip(), first_party, supports_2fa, self.deps.clock.now())
+        with self.deps.uow.begin() as tx:
+            if not tx.apps.add(app):
+                raise AppExists()
+        return app
