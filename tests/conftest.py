@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import secrets
@@ -16,8 +18,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -221,7 +225,9 @@ def make_container(tmp_path: Path, database_url: str) -> Iterator[ContainerFacto
     def factory(**overrides: Any) -> Container:
         clock = overrides.pop("clock", None)
         sender = overrides.pop("sender", None)
-        container = build(make_settings(tmp_path, database_url, **overrides), clock=clock, sender=sender)
+        sms_sender = overrides.pop("sms_sender", None)
+        settings = make_settings(tmp_path, database_url, **overrides)
+        container = build(settings, clock=clock, sender=sender, sms_sender=sms_sender)
         made.append(container)
         return container
 
@@ -238,6 +244,67 @@ def container(make_container: ContainerFactory, clock: FrozenClock) -> Container
 @pytest.fixture
 def smtp_sender(smtp_server: tuple[Mailbox, int]) -> SmtpSender:
     return SmtpSender("127.0.0.1", smtp_server[1], security="none", timeout=5)
+
+
+# A real HTTP server playing a Twilio-compatible SMS gateway ------------------------------
+@dataclass
+class Gateway:
+    """What the fake gateway received, and how it answers the next requests."""
+
+    url: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 201
+    delay_s: float = 0.0
+
+    def texts_to(self, phone: str) -> list[str]:
+        return [r["form"]["Body"] for r in self.received if r["form"].get("To") == phone]
+
+    def last_code(self, phone: str) -> str:
+        """The code of the newest text to ``phone`` (its last line: ``@host #123456``)."""
+        texts = self.texts_to(phone)
+        assert texts, f"no text to {phone}"
+        found = re.search(r"#(\d{6})\s*$", texts[-1])
+        assert found, "no code in the text"
+        return found.group(1)
+
+
+@pytest.fixture
+def gateway() -> Iterator[Gateway]:
+    port = free_port()
+    state = Gateway(url=f"http://127.0.0.1:{port}")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["content-length"])
+            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+            user, _, secret = base64.b64decode(self.headers["authorization"].split()[1]).decode().partition(":")
+            state.received.append(
+                {
+                    "path": self.path,
+                    "form": form,
+                    "auth": (user, secret),
+                    "idempotency": self.headers.get("i-twilio-idempotency-token"),
+                    "content_type": self.headers["content-type"],
+                }
+            )
+            time.sleep(state.delay_s)
+            body = {"sid": "SM0001", "status": "queued"} if state.status < 300 else {"code": 21211, "message": "bad"}
+            payload = json.dumps(body).encode()
+            self.send_response(state.status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
 
 
 # A real server process -----------------------------------------------------------------

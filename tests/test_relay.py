@@ -112,7 +112,7 @@ def test_international_domains_are_delivered_in_ascii_form(
 
 def test_a_claim_outlasts_the_slowest_batch(make_container: ContainerFactory, clock: FrozenClock) -> None:
     """Rows claimed by one relay are not taken again by another while they may still be sending."""
-    container = make_container(clock=clock, relay_batch=10, smtp_timeout_s=5)
+    container = make_container(clock=clock, relay_batch=10, smtp_timeout_s=5, sms_timeout_s=2)
     container.login.start("ann@example.org", BROWSER)
     assert len(container.relay.claim()) == 1
     row = queued(container, "ann@example.org")[0]

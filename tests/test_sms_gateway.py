@@ -4,72 +4,16 @@ the request shape, its failures and time-outs, and the fail-over to a second pro
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import Gateway, free_port
 from vitalkey.adapters.sms import FailoverSms, TwilioGateway
 from vitalkey.ports import OutgoingSms, SmsFailed
 
 SMS = OutgoingSms(to="+33612345678", body="Your VitalKey code: 123456", idempotency_key="sms:flow:1")
-
-
-@dataclass
-class Gateway:
-    """What the fake gateway received, and how it answers the next requests."""
-
-    url: str
-    received: list[dict[str, Any]] = field(default_factory=list)
-    status: int = 201
-    delay_s: float = 0.0
-
-
-@pytest.fixture
-def gateway() -> Iterator[Gateway]:
-    port = free_port()
-    state = Gateway(url=f"http://127.0.0.1:{port}")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers["content-length"])
-            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-            user, _, secret = base64.b64decode(self.headers["authorization"].split()[1]).decode().partition(":")
-            state.received.append(
-                {
-                    "path": self.path,
-                    "form": form,
-                    "auth": (user, secret),
-                    "idempotency": self.headers.get("i-twilio-idempotency-token"),
-                    "content_type": self.headers["content-type"],
-                }
-            )
-            time.sleep(state.delay_s)
-            body = {"sid": "SM0001", "status": "queued"} if state.status < 300 else {"code": 21211, "message": "bad"}
-            payload = json.dumps(body).encode()
-            self.send_response(state.status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
 
 
 def gateway_client(url: str, name: str = "primary", timeout_s: float = 2.0) -> TwilioGateway:

@@ -101,5 +101,68 @@ def worker(config: str | None) -> None:
     asyncio.run(run())
 
 
+def _container(config: str | None) -> Any:
+    from vitalkey.container import build
+
+    return build(_settings(config))
+
+
+@main.group()
+def apps() -> None:
+    """The registered apps and whether they can ask for a second factor."""
+
+
+@apps.command("list")
+@click.option("--config", type=click.Path(dir_okay=False))
+def apps_list(config: str | None) -> None:
+    """List the registered apps."""
+    container = _container(config)
+    click.echo(f"{'client_id':<28} {'2FA':<4} {'party':<6} name")
+    for app in container.apps.all():
+        party = "first" if app.first_party else "third"
+        click.echo(f"{app.client_id:<28} {'yes' if app.supports_2fa else 'no':<4} {party:<6} {app.name}")
+
+
+@apps.command("add")
+@click.argument("client_id")
+@click.option("--name", required=True, help="The name users see.")
+@click.option("--supports-2fa/--no-2fa", default=True, help="Whether the app can ask for a second factor.")
+@click.option("--first-party/--third-party", default=True)
+@click.option("--config", type=click.Path(dir_okay=False))
+def apps_add(client_id: str, name: str, supports_2fa: bool, first_party: bool, config: str | None) -> None:
+    """Register an app."""
+    from vitalkey.domain.errors import DomainError
+
+    container = _container(config)
+    try:
+        app = container.apps.add(client_id, name, supports_2fa=supports_2fa, first_party=first_party)
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message_id}") from exc
+    click.echo(f"added {app.client_id} ({'supports' if app.supports_2fa else 'does not support'} 2FA)")
+
+
+@main.group()
+def keys() -> None:
+    """Server keys: the ones that seal recovery codes."""
+
+
+@keys.command("new")
+def keys_new() -> None:
+    """Print a new sealing key (put it first in VITALKEY_ENCRYPTION_KEYS)."""
+    from vitalkey.adapters.sealing import new_key
+
+    click.echo(new_key())
+
+
+@keys.command("reseal")
+@click.option("--config", type=click.Path(dir_okay=False))
+def keys_reseal(config: str | None) -> None:
+    """Re-encrypt every recovery code under the newest key; then older keys can be dropped."""
+    from vitalkey.adapters.reseal import reseal_recovery_codes
+
+    container = _container(config)
+    click.echo(f"resealed {reseal_recovery_codes(container.engine, container.sealer)} recovery codes")
+
+
 if __name__ == "__main__":
     main()

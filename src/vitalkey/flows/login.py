@@ -9,7 +9,7 @@ factor is refused there, unless it signs in with one of the account's app passwo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -115,10 +115,19 @@ class LoginFlow(EmailCodeFlow):
         name = account.profile.first_name if account.profile else ""
         return "login_code", {"first_name": name}, True
 
-    def begin(self, raw_email: str, req: Requester, *, app: str | None = None, method: str = "code") -> FlowView:
+    def begin(
+        self,
+        raw_email: str,
+        req: Requester,
+        *,
+        app: str | None = None,
+        method: str = "code",
+        return_to: str | None = None,
+    ) -> FlowView:
         """Start a sign-in, from a registered ``app`` if one is named (it says whether it can ask
-        for a second factor); with the password straight away if ``method`` is "password"."""
-        context: dict[str, Any] = {}
+        for a second factor); with the password straight away if ``method`` is "password";
+        ``return_to``: the page a re-authentication goes back to (a fixed local path)."""
+        context: dict[str, Any] = {"return_to": return_to} if return_to else {}
         if app is not None:
             with self.deps.uow.read() as tx:
                 if tx.apps.get(app) is None:
@@ -157,7 +166,7 @@ class LoginFlow(EmailCodeFlow):
             self._save(tx, moved, flow.state)
             return SecondFactorNeeded(moved, stage.begin(tx, moved, factor, req))
         self._save(tx, flow.moved(state, account_id=account.id), flow.state)
-        return start(self.deps, tx, account, req, (method,))
+        return self._start(tx, flow, account, req, (method,))
 
     # The password stage ------------------------------------------------------------
     CHOICES = frozenset({"password_chosen", "code_chosen", "forgot_chosen", "recovery_chosen", "sms_chosen"})
@@ -245,7 +254,12 @@ class LoginFlow(EmailCodeFlow):
         self._save(tx, flow.moved(state, account_id=account.id), flow.state)
         password.succeeded(self.deps, tx, flow.email)
         tx.audit.record("login.app_password", self.deps.clock.now(), account.id, app=app_id, app_password=used.id)
-        return start(self.deps, tx, account, req, ("app_password",))
+        return self._start(tx, flow, account, req, ("app_password",))
+
+    def _start(
+        self, tx: Transaction, flow: Flow, account: Account, req: Requester, methods: tuple[str, ...]
+    ) -> Started:
+        return replace(start(self.deps, tx, account, req, methods), return_to=flow.context.get("return_to"))
 
     def _password_refused(self, flow: Flow) -> None:
         with self.deps.uow.begin() as tx:
@@ -270,7 +284,7 @@ class LoginFlow(EmailCodeFlow):
             if account is None:
                 raise WrongState()
             self._save(tx, flow.moved(state), flow.state)
-            return start(self.deps, tx, account, req, (str(flow.context["first_factor"]), "sms"))
+            return self._start(tx, flow, account, req, (str(flow.context["first_factor"]), "sms"))
 
         return self.verify_code(
             flow_id,
@@ -331,7 +345,7 @@ class LoginFlow(EmailCodeFlow):
             ):
                 self._save(tx, flow.moved(state), flow.state)
                 second_factor.notify(self.deps, tx, account, "recovery_used", now)
-                started = start(self.deps, tx, account, req, (str(flow.context["first_factor"]), "recovery_code"))
+                started = self._start(tx, flow, account, req, (str(flow.context["first_factor"]), "recovery_code"))
                 return RecoveryUsed(started, new.code)
             self.deps.limiter.hit(tx, failures, count, window, now)
             tx.audit.record("recovery.rejected", now, account.id)

@@ -19,6 +19,7 @@ class Started:
     token: str  # given to the client once; only its digest is stored
     session: Session
     account: Account
+    return_to: str | None = None  # where a sign-in that re-authenticated for a change goes back to
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from vitalkey.container import Container
 from vitalkey.domain.i18n import N_
 from vitalkey.i18n import warm
-from vitalkey.web import ops, pages, password_pages, two_factor_api  # noqa: F401 (registers its routes)
+from vitalkey.web import ops, pages, password_pages, two_factor_api, two_factor_pages  # noqa: F401 (API routes)
 from vitalkey.web.api import api, error_response
 from vitalkey.web.errors import HttpError
 from vitalkey.web.middleware import EdgeMiddleware
@@ -59,6 +59,7 @@ def create_app(container: Container, *, run_relay: bool | None = None) -> Starle
         routes=[
             *api.routes,  # first: the JSON API is the hot path
             *password_pages.routes,  # before /account/{action}
+            *two_factor_pages.routes,
             *pages.routes,
             *ops.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),

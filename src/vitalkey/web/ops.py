@@ -1,4 +1,4 @@
-"""Operations and developer endpoints: health, readiness, metrics, API docs, the dev mail outbox."""
+"""Operations and developer endpoints: health, readiness, metrics, API docs, the dev mail and SMS outboxes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from vitalkey.adapters.mail.senders import DevMailbox
+from vitalkey.adapters.sms import DevSmsOutbox
 from vitalkey.web.api import api, json_response
 from vitalkey.web.context import blocking
 from vitalkey.web.openapi import document
@@ -66,6 +67,17 @@ async def dev_mail(request: Request) -> Response:
     return page(request, "dev_mail.html", mails=mails, to=to)
 
 
+async def dev_sms(request: Request) -> Response:
+    outbox: DevSmsOutbox | None = request.app.state.container.dev_sms
+    if outbox is None:
+        return page(request, "not_found.html", status=404)
+    to = request.query_params.get("to", "")[:20]
+    texts = await asyncio.to_thread(outbox.newest, to)
+    if "application/json" in request.headers.get("accept", ""):
+        return json_response({"texts": [{k: v for k, v in m.items() if k != "created_at"} for m in texts]})
+    return page(request, "dev_sms.html", texts=texts, to=to)
+
+
 async def dev_mail_html(request: Request) -> Response:
     mailbox = _dev_mailbox(request)
     mail_id = request.path_params["mail_id"]
@@ -91,4 +103,5 @@ routes = [
     Route("/api/docs", api_docs, methods=["GET"]),
     Route("/dev/mail", dev_mail, methods=["GET"]),
     Route("/dev/mail/{mail_id}", dev_mail_html, methods=["GET"]),
+    Route("/dev/sms", dev_sms, methods=["GET"]),
 ]

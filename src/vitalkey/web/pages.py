@@ -10,16 +10,25 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from vitalkey.domain.accounts import Units, feet_inches
-from vitalkey.domain.errors import CsrfFailed, DomainError, FlowDead, FlowExpired, FlowNotFound, NotAuthenticated
+from vitalkey.domain.errors import (
+    CsrfFailed,
+    DomainError,
+    FlowDead,
+    FlowExpired,
+    FlowNotFound,
+    NotAuthenticated,
+    WrongState,
+)
 from vitalkey.domain.flows import Channel
 from vitalkey.domain.i18n import N_
 from vitalkey.domain.passwords import STRENGTH_LABELS
+from vitalkey.domain.two_factor import phone_hint
 from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, EmailCodeFlow
-from vitalkey.flows.login import FORGOT, PASSWORD, RESET_SENT
+from vitalkey.flows.login import FORGOT, PASSWORD, RECOVERY, RESET_SENT, SMS_SENT, SecondFactorNeeded, SignInResult
 from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.i18n import supported
-from vitalkey.observability import CODE_FAILURES, SIGNINS, SIGNUPS
-from vitalkey.web.api import CODE_ERRORS
+from vitalkey.observability import SIGNINS, SIGNUPS, SMS_COMPLETED
+from vitalkey.web.api import count_refusal
 from vitalkey.web.context import blocking, check_csrf, cookie_name, read_form, requester, rotate_csrf, set_csrf_cookie
 from vitalkey.web.errors import HttpError, status_of
 from vitalkey.web.middleware import LANG_COOKIE
@@ -49,7 +58,18 @@ async def current_user(request: Request) -> Authenticated | None:
     return auth
 
 
-def sign_in(request: Request, started: Started, to: str = "/account") -> Response:
+# Where a sign-in may go back to after re-authenticating for a change (never a free URL).
+RETURN_PAGES = frozenset({"/account/two-factor", "/account/two-factor/recovery-code", "/account/app-passwords"})
+
+
+async def sign_in(request: Request, started: Started, to: str = "/account") -> Response:
+    """Set the new session's cookie. A session this browser already had is ended: signing in
+    again (to re-authenticate) replaces it rather than leaving two."""
+    previous = await current_user(request)
+    if previous is not None and previous.session.id != started.session.id:
+        await blocking(request, request.app.state.container.sessions.end, previous.session, previous.session.id)
+    if started.return_to in RETURN_PAGES:
+        to = started.return_to
     response = see_other(request, to)
     settings = request.app.state.container.settings
     response.set_cookie(
@@ -103,15 +123,20 @@ def _kind(request: Request) -> str:
 
 
 def error_status(error: DomainError) -> int:
-    if error.code in CODE_ERRORS:
-        CODE_FAILURES.labels(reason=error.code).inc()
+    count_refusal(error)
     return error.status if isinstance(error, HttpError) else status_of(error)
 
 
 # Flow steps ---------------------------------------------------------------------------
-LOGIN_CHOICES = {"password_instead": "password_chosen", "code_instead": "code_chosen", "forgot": "forgot_chosen"}
+LOGIN_CHOICES = {
+    "password_instead": "password_chosen",
+    "code_instead": "code_chosen",
+    "forgot": "forgot_chosen",
+    "recovery_instead": "recovery_chosen",
+    "sms_instead": "sms_chosen",
+}
 # Never written back into a page: codes and passwords are typed again after an error.
-SECRET_FIELDS = frozenset({"csrf_token", "code", "password", "current_password", "new_password"})
+SECRET_FIELDS = frozenset({"csrf_token", "code", "password", "current_password", "new_password", "recovery_code"})
 
 
 async def flow_page(request: Request) -> Response:
@@ -150,7 +175,15 @@ async def _show(
         PASSWORD: "login_password.html",
         FORGOT: "login_forgot.html",
         RESET_SENT: "login_reset_sent.html",
+        SMS_SENT: "login_sms.html",
+        RECOVERY: "login_recovery.html",
     }[flow.state]
+    challenge = None
+    if kind == "login" and flow.state in (SMS_SENT, RECOVERY):
+        try:
+            challenge = await blocking(request, request.app.state.container.login.challenge, flow)
+        except WrongState as off:  # 2FA was turned off meanwhile
+            return page(request, "flow_gone.html", status=409, error=off, kind=kind)
     now = request.app.state.container.clock.now()
     resend_at = view.code.get("resend_available_at")
     return page(
@@ -163,7 +196,8 @@ async def _show(
         suggestion=view.suggestion,
         code=view.code,
         resend_wait=max(0, int((resend_at - now).total_seconds())) if resend_at else None,
-        resend_exhausted=flow.state == CODE_SENT and resend_at is None,
+        resend_exhausted=flow.state in (CODE_SENT, SMS_SENT) and resend_at is None,
+        challenge=challenge,
         policy_version=settings.privacy_policy_version,
         values=values or {},
         units=[u.value for u in Units],
@@ -191,13 +225,25 @@ async def _flow_post(request: Request, kind: str, flow_id: str) -> Response:
             await blocking(request, container.login.request_reset, flow_id, req)
             container.relay.wake()
         elif action == "password" and kind == "login":
-            started = await container.login.submit_password(flow_id, form.get("password", ""), req)
-            SIGNINS.labels(method="password").inc()
-            return sign_in(request, started)
+            result = await container.login.submit_password(flow_id, form.get("password", ""), req)
+            return await _first_factor_done(request, flow_id, result, "password")
         elif action == "code" and kind == "login":
-            started = await blocking(request, container.login.submit_code, flow_id, form.get("code", ""), req)
-            SIGNINS.labels(method="email_code").inc()
-            return sign_in(request, started)
+            result = await blocking(request, container.login.submit_code, flow_id, form.get("code", ""), req)
+            return await _first_factor_done(request, flow_id, result, "email_code")
+        elif action == "sms" and kind == "login":
+            started = await blocking(request, container.login.submit_sms, flow_id, form.get("code", ""), req)
+            SMS_COMPLETED.labels(purpose="login").inc()
+            SIGNINS.labels(method="sms").inc()
+            return await sign_in(request, started)
+        elif action == "sms_resend" and kind == "login":
+            await blocking(request, container.login.resend_sms, flow_id, req)
+            container.relay.wake()
+            return see_other(request, f"/login/{flow_id}?resent=1")
+        elif action == "recovery" and kind == "login":
+            used = await blocking(request, container.login.submit_recovery, flow_id, form.get("recovery_code", ""), req)
+            container.relay.wake()
+            SIGNINS.labels(method="recovery_code").inc()
+            return await sign_in(request, used.started, "/account/two-factor/recovery-code?used=1")
         elif action == "code":
             await blocking(request, container.signup.submit_code, flow_id, form.get("code", ""), req)
         elif action == "policy" and kind == "signup":
@@ -207,8 +253,10 @@ async def _flow_post(request: Request, kind: str, flow_id: str) -> Response:
         elif action in ("skip_two_factor", "setup_two_factor") and kind == "signup":
             started = await blocking(request, container.signup.finish, flow_id, action == "setup_two_factor", req)
             SIGNUPS.inc()
-            return sign_in(
-                request, started, "/account?welcome=1" + ("#two-factor" if action == "setup_two_factor" else "")
+            return await sign_in(
+                request,
+                started,
+                "/account/two-factor?welcome=1" if action == "setup_two_factor" else "/account?welcome=1",
             )
         else:
             raise HttpError("unknown_action", N_("This action is not available."), 400)
@@ -216,6 +264,15 @@ async def _flow_post(request: Request, kind: str, flow_id: str) -> Response:
         values = {k: v[:254] for k, v in form.items() if k not in SECRET_FIELDS}
         return await _show(request, kind, flow_id, error=error, status=error_status(error), values=values)
     return see_other(request, f"/{kind}/{flow_id}")
+
+
+async def _first_factor_done(request: Request, flow_id: str, result: SignInResult, method: str) -> Response:
+    """Signed in, or on to the second factor's page."""
+    if isinstance(result, SecondFactorNeeded):
+        request.app.state.container.relay.wake()
+        return see_other(request, f"/login/{flow_id}")
+    SIGNINS.labels(method=method).inc()
+    return await sign_in(request, result)
 
 
 # Account ----------------------------------------------------------------------------
@@ -235,6 +292,7 @@ async def _account(
     notice: str | None = None,
 ) -> Response:
     sessions = await blocking(request, request.app.state.container.sessions.list, auth.account.id)
+    factor = await blocking(request, request.app.state.container.two_factor.status, auth.account.id)
     profile = auth.account.profile
     defaults: dict[str, Any] = {}
     if profile:
@@ -256,6 +314,8 @@ async def _account(
         error=error,
         auth=auth,
         sessions=sessions,
+        factor=factor,
+        phone_hint=phone_hint(factor.phone) if factor else "",
         values={**defaults, **(values or {})},
         units=[u.value for u in Units],
         notice=notice or request.query_params.get("notice"),

@@ -1,0 +1,295 @@
+"""Account & Security → Two-factor authentication (set-up, number, turning it off), Account
+Recovery → Recovery code, and App passwords: the pages. Changes need a fresh sign-in with the
+current second factor; when the session is older, the page offers to sign in again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import phonenumbers
+from babel import Locale
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from vitalkey.domain.errors import (
+    DomainError,
+    FlowDead,
+    FlowExpired,
+    FlowNotFound,
+    ReauthenticationRequired,
+    TwoFactorOff,
+    WrongState,
+)
+from vitalkey.domain.flows import Channel
+from vitalkey.domain.i18n import N_
+from vitalkey.domain.two_factor import TwoFactor, is_fresh, phone_hint
+from vitalkey.flows.email_flow import DEAD
+from vitalkey.flows.sessions import Authenticated
+from vitalkey.flows.two_factor import RECOVERY_SHOWN, SMS_SENT
+from vitalkey.observability import SMS_COMPLETED
+from vitalkey.web.context import blocking, language, requester
+from vitalkey.web.errors import HttpError
+from vitalkey.web.pages import RETURN_PAGES, SECRET_FIELDS, current_user, error_status, posted_form, see_other
+from vitalkey.web.render import page
+
+# The country a number without "+code" most likely belongs to, by page language.
+LIKELY_COUNTRY = {"en": "US", "de": "DE", "fr": "FR", "ja": "JP", "zh-Hans": "CN"}
+SETUP = "/account/two-factor"
+
+
+def countries(request: Request) -> list[dict[str, str]]:
+    """The allowed countries for the phone form, named in the page's language, with their code."""
+    lang = language(request)
+    names = Locale.parse(lang.replace("-", "_")).territories
+    regions = request.app.state.container.deps.two_factor.regions
+    listed = [
+        {"code": code, "name": names.get(code, code), "dial": f"+{phonenumbers.country_code_for_region(code)}"}
+        for code in regions
+    ]
+    return sorted(listed, key=lambda c: c["name"])
+
+
+async def _fresh(request: Request, auth: Authenticated, factor: TwoFactor | None) -> bool:
+    container = request.app.state.container
+    now = container.clock.now()
+    return is_fresh(auth.session, factor is not None, now, container.deps.two_factor.reauth_window)
+
+
+async def reauthenticate(request: Request, auth: Authenticated, return_to: str) -> Response:
+    """Sign in again (every factor) and come back to ``return_to``."""
+    if return_to not in RETURN_PAGES:
+        return_to = SETUP
+    container = request.app.state.container
+    view = await blocking(
+        request,
+        container.login.begin,
+        auth.account.email,
+        requester(request, Channel.BROWSER),
+        return_to=return_to,
+    )
+    container.relay.wake()
+    return see_other(request, f"/login/{view.flow.id}")
+
+
+# Account & Security → Two-factor authentication -------------------------------------------
+async def two_factor_page(request: Request) -> Response:
+    auth = await current_user(request)
+    if auth is None:
+        return see_other(request, "/login")
+    if request.method == "POST":
+        return await _two_factor_post(request, auth)
+    return await _two_factor_show(request, auth)
+
+
+async def _two_factor_show(
+    request: Request,
+    auth: Authenticated,
+    error: DomainError | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    container = request.app.state.container
+    factor = await blocking(request, container.two_factor.status, auth.account.id)
+    chosen = (values or {}).get("country") or LIKELY_COUNTRY.get(language(request), "")
+    return page(
+        request,
+        "two_factor.html",
+        status=error_status(error) if error else 200,
+        error=error,
+        auth=auth,
+        factor=factor,
+        hint=phone_hint(factor.phone) if factor else "",
+        fresh=await _fresh(request, auth, factor),
+        countries=countries(request),
+        chosen_country=chosen,
+        values=values or {},
+        notice=request.query_params.get("notice"),
+        welcome=request.query_params.get("welcome") == "1",
+    )
+
+
+async def _two_factor_post(request: Request, auth: Authenticated) -> Response:
+    container = request.app.state.container
+    form: dict[str, str] = {}
+    try:
+        form = await posted_form(request)
+        action = form.get("action", "")
+        req = requester(request, Channel.BROWSER)
+        if action == "reauth":
+            return await reauthenticate(request, auth, form.get("return_to", SETUP))
+        if action == "phone":
+            view = await blocking(
+                request, container.two_factor.begin, auth, form.get("phone", ""), form.get("country", ""), req
+            )
+            container.relay.wake()
+            return see_other(request, f"{SETUP}/{view.flow.id}")
+        if action == "disable":
+            await blocking(request, container.two_factor.disable, auth, req)
+            container.relay.wake()
+            return see_other(request, f"{SETUP}?notice=disabled")
+        raise HttpError("unknown_action", N_("This action is not available."), 400)
+    except DomainError as error:
+        values = {k: v[:64] for k, v in form.items() if k not in SECRET_FIELDS}
+        return await _two_factor_show(request, auth, error, values)
+
+
+# The set-up flow: code → recovery code → done ---------------------------------------------
+async def setup_flow_page(request: Request) -> Response:
+    auth = await current_user(request)
+    if auth is None:
+        return see_other(request, "/login")
+    flow_id = request.path_params["flow_id"]
+    if request.method == "POST":
+        return await _setup_post(request, auth, flow_id)
+    return await _setup_show(request, auth, flow_id)
+
+
+async def _setup_show(
+    request: Request, auth: Authenticated, flow_id: str, error: DomainError | None = None
+) -> Response:
+    container = request.app.state.container
+    try:
+        view = await blocking(request, container.two_factor.view, auth, flow_id, requester(request, Channel.BROWSER))
+    except (FlowNotFound, FlowExpired) as gone:
+        return await _two_factor_show(request, auth, gone)
+    if view.flow.state == DEAD:
+        return await _two_factor_show(request, auth, error or FlowDead())
+    if view.flow.state not in (SMS_SENT, RECOVERY_SHOWN):
+        return see_other(request, SETUP)
+    now = container.clock.now()
+    resend_at: Any = view.code.get("resend_available_at")
+    return page(
+        request,
+        "two_factor_code.html" if view.flow.state == SMS_SENT else "two_factor_recovery.html",
+        status=error_status(error) if error else 200,
+        error=error,
+        view=view,
+        code=view.code,
+        resend_wait=max(0, int((resend_at - now).total_seconds())) if resend_at else None,
+        resend_exhausted=view.flow.state == SMS_SENT and resend_at is None,
+    )
+
+
+async def _setup_post(request: Request, auth: Authenticated, flow_id: str) -> Response:
+    container = request.app.state.container
+    try:
+        form = await posted_form(request)
+        action = form.get("action", "")
+        req = requester(request, Channel.BROWSER)
+        if action == "code":
+            view = await blocking(request, container.two_factor.confirm, auth, flow_id, form.get("code", ""), req)
+            container.relay.wake()
+            SMS_COMPLETED.labels(purpose="setup").inc()
+            if view.recovery_code is None:
+                return see_other(request, f"{SETUP}?notice=phone_changed")
+            return see_other(request, f"{SETUP}/{flow_id}")
+        if action == "resend":
+            await blocking(request, container.two_factor.resend, auth, flow_id, req)
+            container.relay.wake()
+            return see_other(request, f"{SETUP}/{flow_id}?resent=1")
+        if action == "done":
+            await blocking(request, container.two_factor.finish, auth, flow_id, req)
+            return see_other(request, f"{SETUP}?notice=enabled")
+        raise HttpError("unknown_action", N_("This action is not available."), 400)
+    except (FlowNotFound, FlowExpired, WrongState) as gone:
+        return await _two_factor_show(request, auth, gone)
+    except DomainError as error:
+        return await _setup_show(request, auth, flow_id, error)
+
+
+# Account Recovery → Recovery code --------------------------------------------------------
+async def recovery_code_page(request: Request) -> Response:
+    auth = await current_user(request)
+    if auth is None:
+        return see_other(request, "/login")
+    container = request.app.state.container
+    error: DomainError | None = None
+    notice = request.query_params.get("notice") or ("used" if request.query_params.get("used") else None)
+    if request.method == "POST":
+        try:
+            form = await posted_form(request)
+            if form.get("action") == "reauth":
+                return await reauthenticate(request, auth, "/account/two-factor/recovery-code")
+            if form.get("action") != "renew":
+                raise HttpError("unknown_action", N_("This action is not available."), 400)
+            await blocking(request, container.two_factor.renew_recovery, auth, requester(request, Channel.BROWSER))
+            container.relay.wake()
+            return see_other(request, "/account/two-factor/recovery-code?notice=renewed")
+        except DomainError as refused:
+            error = refused
+    code = factor = None
+    try:
+        code, factor = await blocking(request, container.two_factor.recovery_code, auth)
+    except TwoFactorOff:
+        return see_other(request, SETUP)
+    except ReauthenticationRequired:
+        pass  # the page offers to sign in again
+    return page(
+        request,
+        "recovery_code.html",
+        status=error_status(error) if error else 200,
+        error=error,
+        recovery_code=code,
+        factor=factor,
+        notice=notice,
+    )
+
+
+# App passwords ------------------------------------------------------------------------------
+async def app_passwords_page(request: Request) -> Response:
+    auth = await current_user(request)
+    if auth is None:
+        return see_other(request, "/login")
+    container = request.app.state.container
+    error: DomainError | None = None
+    created = None
+    values: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            form = await posted_form(request)
+            values = {k: v[:100] for k, v in form.items() if k not in SECRET_FIELDS}
+            action = form.get("action", "")
+            if action == "reauth":
+                return await reauthenticate(request, auth, "/account/app-passwords")
+            if action == "revoke":
+                await blocking(request, container.app_passwords.revoke, auth.account, form.get("id", ""))
+                return see_other(request, "/account/app-passwords?notice=revoked")
+            if action != "create":
+                raise HttpError("unknown_action", N_("This action is not available."), 400)
+            # Shown on this answer only (no redirect): the password is never stored in the clear.
+            created = await blocking(
+                request,
+                container.app_passwords.create,
+                auth,
+                form.get("app", ""),
+                form.get("name", ""),
+                requester(request, Channel.BROWSER),
+            )
+            container.relay.wake()
+        except DomainError as refused:
+            error = refused
+    factor = await blocking(request, container.two_factor.status, auth.account.id)
+    passwords = await blocking(request, container.app_passwords.for_account, auth.account.id)
+    apps = await blocking(request, container.app_passwords.apps_needing_one)
+    return page(
+        request,
+        "app_passwords.html",
+        status=error_status(error) if error else 200,
+        error=error,
+        factor=factor,
+        fresh=await _fresh(request, auth, factor),
+        passwords=passwords,
+        apps=apps,
+        app_names={app.client_id: app.name for app in apps},
+        created=created,
+        values=values,
+        notice=request.query_params.get("notice"),
+    )
+
+
+routes = [
+    Route(SETUP, two_factor_page, methods=["GET", "POST"]),
+    Route("/account/two-factor/recovery-code", recovery_code_page, methods=["GET", "POST"]),
+    Route("/account/two-factor/{flow_id}", setup_flow_page, methods=["GET", "POST"]),
+    Route("/account/app-passwords", app_passwords_page, methods=["GET", "POST"]),
+]
