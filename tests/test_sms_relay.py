@@ -1,0 +1,100 @@
+"""Texts through the transactional outbox: the relay renders them and hands them to the gateway
+(a real local HTTP server) with the idempotency key; gives up on refusals and expired codes,
+retries time-outs; in dev mode without a gateway they land in the dev SMS outbox."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from tests.conftest import ContainerFactory, Gateway
+from tests.flows.helpers import BROWSER, queued
+from tests.flows.test_login_flow import make_account
+from tests.flows.test_two_factor import PHONE, signed_in
+from vitalkey.adapters.clock import FrozenClock
+from vitalkey.adapters.db import schema as t
+from vitalkey.adapters.sms import TwilioGateway
+from vitalkey.container import Container
+
+
+def gateway_container(make_container: ContainerFactory, clock: FrozenClock, gateway: Gateway) -> Container:
+    sender = TwilioGateway(gateway.url, "AC123", "token", "+15005550006", timeout_s=1.0)
+    return make_container(clock=clock, sms_sender=sender)
+
+
+def queue_setup_text(container: Container) -> dict[str, object]:
+    make_account(container)
+    auth = signed_in(container)
+    container.two_factor.begin(auth, PHONE, "", BROWSER)
+    return queued(container, PHONE)[-1]
+
+
+def test_a_queued_text_reaches_the_gateway_once_with_its_idempotency_key(
+    make_container: ContainerFactory, clock: FrozenClock, gateway: Gateway
+) -> None:
+    container = gateway_container(make_container, clock, gateway)
+    row = queue_setup_text(container)
+    code = row["payload"]["code"]  # type: ignore[index]
+    assert asyncio.run(container.relay.run_once()) >= 1
+    [request] = gateway.received
+    assert request["path"] == "/2010-04-01/Accounts/AC123/Messages.json"
+    assert request["form"]["To"] == PHONE and request["form"]["From"] == "+15005550006"
+    assert code in request["form"]["Body"] and request["form"]["Body"].endswith(f"@127.0.0.1 #{code}")
+    assert request["idempotency"] == row["idempotency_key"]
+    sent = queued(container, PHONE)[-1]
+    assert sent["sent_at"] is not None and sent["payload"] == {}  # the code is not kept
+    assert asyncio.run(container.relay.run_once()) == 0 and len(gateway.received) == 1
+
+
+def test_a_text_is_in_the_language_of_the_account(
+    make_container: ContainerFactory, clock: FrozenClock, gateway: Gateway
+) -> None:
+    container = gateway_container(make_container, clock, gateway)
+    make_account(container)
+    with container.uow.begin() as tx:
+        tx.accounts.set_language(1, "fr")
+    auth = signed_in(container)
+    container.two_factor.begin(auth, PHONE, "", BROWSER)
+    asyncio.run(container.relay.run_once())
+    body = gateway.received[-1]["form"]["Body"]
+    assert "code" in body and "minutes" in body and "expires" not in body
+
+
+def test_refused_texts_are_given_up_and_time_outs_retried(
+    make_container: ContainerFactory, clock: FrozenClock, gateway: Gateway
+) -> None:
+    container = gateway_container(make_container, clock, gateway)
+    queue_setup_text(container)
+    gateway.status = 503
+    asyncio.run(container.relay.run_once())
+    row = queued(container, PHONE)[-1]
+    assert row["sent_at"] is None and row["failed_at"] is None and row["attempts"] == 1
+    assert "503" in row["last_error"] and row["payload"]["code"]  # kept for the retry
+    clock.advance(seconds=10)
+    gateway.status = 400  # e.g. a number the provider cannot reach: no retry helps
+    asyncio.run(container.relay.run_once())
+    row = queued(container, PHONE)[-1]
+    assert row["failed_at"] is not None and row["payload"] == {} and "400" in row["last_error"]
+
+
+def test_a_text_whose_code_expired_is_not_sent(
+    make_container: ContainerFactory, clock: FrozenClock, gateway: Gateway
+) -> None:
+    container = gateway_container(make_container, clock, gateway)
+    queue_setup_text(container)
+    clock.advance(minutes=10)
+    asyncio.run(container.relay.run_once())
+    assert gateway.received == []
+    row = queued(container, PHONE)[-1]
+    assert row["failed_at"] is not None and row["last_error"] == "expired before it could be sent"
+
+
+def test_dev_mode_without_a_gateway_keeps_texts_in_the_dev_outbox(container: Container) -> None:
+    queue_setup_text(container)
+    asyncio.run(container.relay.run_once())
+    assert container.dev_sms is not None
+    [text] = container.dev_sms.newest(PHONE)
+    assert text["recipient"] == PHONE and "#" in text["body"]
+    with container.engine.connect() as conn:
+        assert conn.execute(select(t.dev_sms.c.body)).scalar_one() == text["body"]
