@@ -263,6 +263,20 @@ class Gateway:
     def texts_to(self, phone: str) -> list[str]:
         return [r["form"]["Body"] for r in self.received if r["form"].get("To") == phone]
 
+    def wait_for(self, phone: str, number: int = 1, timeout: float = 10.0) -> str:
+        """The ``number``-th text to ``phone``, once the server's relay has sent it."""
+        deadline = time.monotonic() + timeout
+        while len(self.texts_to(phone)) < number:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no text number {number} to {phone}")
+            time.sleep(0.02)
+        return self.texts_to(phone)[number - 1]
+
+    def code(self, phone: str, number: int = 1) -> str:
+        found = re.search(r"#(\d{6})\s*$", self.wait_for(phone, number))
+        assert found, "no code in the text"
+        return found.group(1)
+
     def last_code(self, phone: str) -> str:
         """The code of the newest text to ``phone`` (its last line: ``@host #123456``)."""
         texts = self.texts_to(phone)
