@@ -126,7 +126,7 @@ def test_a_legacy_app_is_refused_with_the_way_out_then_signs_in_with_an_app_pass
     # The sign-up session has no second factor: creating an app password needs one.
     stale = client.post("/api/v1/account/app-passwords", json={"app": "vitalkey-baby"}, headers=bearer(token))
     assert stale.status_code == 403 and stale.json()["error"] == "reauthentication_required"
-    flow, answer = first_factor(client, mailbox, 4)
+    flow, _ = first_factor(client, mailbox, 4)
     fresh = client.post(f"/api/v1/login/{flow['id']}/sms", json={"code": gateway.code(PHONE, 2)}).json()[
         "session_token"
     ]
