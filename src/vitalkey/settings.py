@@ -214,7 +214,9 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("sms_provider_url needs sms_account_sid, sms_auth_token and sms_from")
     fallback = (settings.sms_fallback_account_sid, settings.sms_fallback_auth_token, settings.sms_fallback_from)
     if settings.sms_fallback_url and not all(fallback):
-        raise SettingsError("sms_fallback_url needs sms_fallback_account_sid, sms_fallback_auth_token and sms_fallback_from")
+        raise SettingsError(
+            "sms_fallback_url needs sms_fallback_account_sid, sms_fallback_auth_token and sms_fallback_from"
+        )
     if not settings.dev_mode and not settings.sms_provider_url:
         raise SettingsError("sms_provider_url is required outside dev mode (security codes would go nowhere)")
     if settings.smtp_security not in {"none", "starttls", "tls"}:

@@ -235,21 +235,22 @@ class LoginFlow(EmailCodeFlow):
             account = self._account_for(tx, flow)
             stored = tx.passwords.hash_of(account.id) if account else None
             app_id = flow.context.get("app")
-            if account is not None and app_id is not None:
+            if app_id is not None:  # known or not, the same statements run
                 started = self._app_password(tx, flow, state, account, app_id, given, req)
                 if started is not None:
                     return flow, account, stored, started
         return flow, account, stored, None
 
     def _app_password(
-        self, tx: Transaction, flow: Flow, state: str, account: Account, app_id: str, given: str, req: Requester
+        self, tx: Transaction, flow: Flow, state: str, account: Account | None, app_id: str, given: str, req: Requester
     ) -> Started | None:
         try:
             cleaned = clean_app_password(given)
         except WrongPassword:
             return None
-        used = tx.apps.use_password(account.id, app_id, app_password_digest(self.deps, cleaned), self.deps.clock.now())
-        if used is None:
+        digest = app_password_digest(self.deps, cleaned)
+        used = tx.apps.use_password(account.id if account else 0, app_id, digest, self.deps.clock.now())
+        if used is None or account is None:
             return None
         self._save(tx, flow.moved(state, account_id=account.id), flow.state)
         password.succeeded(self.deps, tx, flow.email)
