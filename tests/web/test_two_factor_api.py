@@ -4,6 +4,7 @@ the recovery code, legacy apps and app passwords, errors as {"error", "message"}
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -186,3 +187,38 @@ def test_turning_off_through_the_api(sms_client: TestClient, mailbox: Mailbox, g
     assert "off" in mailbox.wait_for(EMAIL, 4)["subject"]
     _, answer = first_factor(client, mailbox, 5)
     assert answer.status_code == 200 and answer.json()["session_token"]
+
+
+def metric(client: TestClient, name: str, labels: str) -> float:
+    found = re.search(rf"^{name}\{{{re.escape(labels)}\}} (\S+)$", client.get("/metrics").text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_texts_sent_and_codes_completed_are_counted(sms_client: TestClient, mailbox: Mailbox, gateway: Gateway) -> None:
+    client = sms_client
+    token = api_sign_up(client, mailbox, EMAIL)["session_token"]
+    sent = metric(client, "vitalkey_sms_codes_sent_total", 'country="FR",purpose="setup"')
+    completed = metric(client, "vitalkey_sms_codes_completed_total", 'purpose="setup"')
+    turn_on(client, gateway, token)
+    assert metric(client, "vitalkey_sms_codes_sent_total", 'country="FR",purpose="setup"') == sent + 1
+    assert metric(client, "vitalkey_sms_codes_completed_total", 'purpose="setup"') == completed + 1
+
+
+def test_a_text_over_a_limit_is_refused_with_a_clear_message_and_counted(
+    make_client: ClientFactory, mailbox: Mailbox, gateway: Gateway
+) -> None:
+    client = make_client(
+        sms_sender=TwilioGateway(gateway.url, "AC1", "token", "+15005550006", timeout_s=2),
+        sms_limit_per_number="1/3600",
+    )
+    token = api_sign_up(client, mailbox, EMAIL)["session_token"]
+    refused = metric(client, "vitalkey_sms_refused_total", 'limit="number"')
+    first = client.post("/api/v1/account/two-factor/sms", json={"phone": PHONE}, headers=bearer(token))
+    assert first.status_code == 201
+    second = client.post("/api/v1/account/two-factor/sms", json={"phone": PHONE}, headers=bearer(token))
+    assert second.status_code == 429 and second.json()["error"] == "sms_limited"
+    assert second.json()["message"] == "Too many text messages have been requested. Please wait a while and try again."
+    assert second.headers["retry-after"]
+    assert metric(client, "vitalkey_sms_refused_total", 'limit="number"') == refused + 1
+    gateway.wait_for(PHONE)
+    assert len(gateway.texts_to(PHONE)) == 1
