@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,11 +76,18 @@ def send_first(
     but the same work is done so that the answer's timing does not tell the two apart."""
     now = deps.clock.now()
     check_mail_limits(deps, tx, flow.email, req, now)
+    code, stored = issue(deps, tx, flow, PURPOSE, now)
+    _queue(deps, tx, flow, template, mail_context, code if include_code else None, sends=1, now=now)
+    return stored
+
+
+def issue(deps: FlowDeps, tx: Transaction, flow: Flow, purpose: str, now: datetime) -> tuple[str, StoredCode]:
+    """A flow's first code for ``purpose``: the code (to send) and what is stored of it."""
     code = codes.new_code()
     stored = StoredCode(
         flow_id=flow.id,
-        purpose=PURPOSE,
-        code_hmac=codes.code_hmac(deps.secret, flow.id, PURPOSE, code),
+        purpose=purpose,
+        code_hmac=codes.code_hmac(deps.secret, flow.id, purpose, code),
         expires_at=now + deps.code_policy.ttl,
         attempts=0,
         sends=1,
@@ -87,8 +95,27 @@ def send_first(
         used_at=None,
     )
     tx.codes.add(stored)
-    _queue(deps, tx, flow, template, mail_context, code if include_code else None, sends=1, now=now)
-    return stored
+    return code, stored
+
+
+def reissue(
+    deps: FlowDeps, tx: Transaction, flow: Flow, purpose: str, now: datetime, count_send: Callable[[], None]
+) -> tuple[str, int]:
+    """A resend: (the new code, its send number). Past the cooldown and the resend cap only, and
+    never after the flow's attempts are used up; the attempts already made stay counted.
+    ``count_send`` counts the message against the channel's limits before anything changes."""
+    stored = tx.codes.get(flow.id, purpose)
+    if stored is None or stored.used_at is not None:
+        raise CodeUsed()
+    if stored.attempts >= deps.code_policy.max_attempts:
+        raise FlowDead()
+    codes.check_resend(deps.code_policy, stored, now)
+    count_send()
+    code = codes.new_code()
+    code_hmac = codes.code_hmac(deps.secret, flow.id, purpose, code)
+    if not tx.codes.replace(flow.id, purpose, code_hmac, now + deps.code_policy.ttl, now, stored.sends):
+        raise ResendTooSoon(seconds=int(deps.code_policy.resend_cooldown.total_seconds()))  # a parallel resend won
+    return code, stored.sends + 1
 
 
 def resend(
@@ -102,18 +129,8 @@ def resend(
     include_code: bool,
 ) -> None:
     now = deps.clock.now()
-    stored = tx.codes.get(flow.id, PURPOSE)
-    if stored is None or stored.used_at is not None:
-        raise CodeUsed()
-    if stored.attempts >= deps.code_policy.max_attempts:
-        raise FlowDead()
-    codes.check_resend(deps.code_policy, stored, now)
-    check_mail_limits(deps, tx, flow.email, req, now)
-    code = codes.new_code()
-    code_hmac = codes.code_hmac(deps.secret, flow.id, PURPOSE, code)
-    if not tx.codes.replace(flow.id, PURPOSE, code_hmac, now + deps.code_policy.ttl, now, stored.sends):
-        raise ResendTooSoon(seconds=int(deps.code_policy.resend_cooldown.total_seconds()))  # a parallel resend won
-    _queue(deps, tx, flow, template, mail_context, code if include_code else None, sends=stored.sends + 1, now=now)
+    code, sends = reissue(deps, tx, flow, PURPOSE, now, lambda: check_mail_limits(deps, tx, flow.email, req, now))
+    _queue(deps, tx, flow, template, mail_context, code if include_code else None, sends=sends, now=now)
 
 
 def _queue(

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from vitalkey.domain import codes
 from vitalkey.domain.addresses import network_of
 from vitalkey.domain.codes import StoredCode
-from vitalkey.domain.errors import CodeUsed, FlowDead, ResendTooSoon, SmsLimited, SmsUnavailable
+from vitalkey.domain.errors import SmsLimited, SmsUnavailable
 from vitalkey.domain.flows import Flow, Requester
 from vitalkey.domain.phones import range_of, region_of
 from vitalkey.domain.tokens import keyed_digest
+from vitalkey.flows import email_code
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.ports import QueuedSms, Transaction
 
@@ -45,18 +45,7 @@ def send_first(
     """Create the flow's SMS code and queue the text. ``purpose`` names the text's wording."""
     now = deps.clock.now()
     check_limits(deps, tx, phone, account_id, req, now)
-    code = codes.new_code()
-    stored = StoredCode(
-        flow_id=flow.id,
-        purpose=PURPOSE,
-        code_hmac=codes.code_hmac(deps.secret, flow.id, PURPOSE, code),
-        expires_at=now + deps.code_policy.ttl,
-        attempts=0,
-        sends=1,
-        last_sent_at=now,
-        used_at=None,
-    )
-    tx.codes.add(stored)
+    code, stored = email_code.issue(deps, tx, flow, PURPOSE, now)
     _queue(deps, tx, flow, phone, code, purpose, account_id, sends=1, now=now)
     return stored
 
@@ -66,18 +55,10 @@ def resend(
 ) -> StoredCode:
     """A new code after the cooldown; the attempts already made stay counted."""
     now = deps.clock.now()
-    stored = tx.codes.get(flow.id, PURPOSE)
-    if stored is None or stored.used_at is not None:
-        raise CodeUsed()
-    if stored.attempts >= deps.code_policy.max_attempts:
-        raise FlowDead()
-    codes.check_resend(deps.code_policy, stored, now)
-    check_limits(deps, tx, phone, account_id, req, now)
-    code = codes.new_code()
-    code_hmac = codes.code_hmac(deps.secret, flow.id, PURPOSE, code)
-    if not tx.codes.replace(flow.id, PURPOSE, code_hmac, now + deps.code_policy.ttl, now, stored.sends):
-        raise ResendTooSoon(seconds=int(deps.code_policy.resend_cooldown.total_seconds()))  # a parallel resend won
-    _queue(deps, tx, flow, phone, code, purpose, account_id, sends=stored.sends + 1, now=now)
+    code, sends = email_code.reissue(
+        deps, tx, flow, PURPOSE, now, lambda: check_limits(deps, tx, phone, account_id, req, now)
+    )
+    _queue(deps, tx, flow, phone, code, purpose, account_id, sends=sends, now=now)
     replaced = tx.codes.get(flow.id, PURPOSE)
     assert replaced is not None
     return replaced
