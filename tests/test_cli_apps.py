@@ -21,3 +21,30 @@ def test_apps_are_listed_and_added(tmp_path: Path) -> None:
     assert line.split()[1:3] == ["no", "third"] and line.endswith("Coach Pro")
     again = runner.invoke(main, ["apps", "add", "coach-pro", "--name", "Other"])
     assert again.exit_code != 0 and "app_exists" in again.output
+
+
+def test_client_commands_print_the_secret_once(tmp_path: Path) -> None:
+    env = {"VITALKEY_DATA_DIR": str(tmp_path), "VITALKEY_SECRET_KEY": "cli-test-secret-0123456789abcdef"}
+    runner = CliRunner(env=env)
+    created = runner.invoke(
+        main,
+        [
+            "client", "create", "--name", "Acme Portal",
+            "--redirect-uri", "https://portal.example.com/callback",
+            "--scope", "user.info,user.metrics", "--scope", "user.activity",
+        ],
+    )  # fmt: skip
+    assert created.exit_code == 0, created.output
+    client_id = created.output.split("client_id:")[1].split()[0]
+    secret = created.output.split("client_secret:")[1].split()[0]
+    shown = runner.invoke(main, ["client", "show", client_id])
+    assert "confidential (has a secret)" in shown.output and "user.info user.metrics user.activity" in shown.output
+    assert secret not in shown.output and secret not in runner.invoke(main, ["client", "list"]).output
+    rotated = runner.invoke(main, ["client", "rotate-secret", client_id])
+    assert rotated.exit_code == 0 and rotated.output.split("client_secret:")[1].split()[0] != secret
+    bad = runner.invoke(
+        main, ["client", "create", "--name", "X", "--redirect-uri", "http://x.example/cb", "--scope", "user.info"]
+    )
+    assert bad.exit_code != 0 and "invalid_client_metadata" in bad.output
+    assert runner.invoke(main, ["client", "delete", client_id]).exit_code == 0
+    assert runner.invoke(main, ["client", "show", client_id]).exit_code != 0

@@ -137,8 +137,127 @@ def apps_add(client_id: str, name: str, supports_2fa: bool, first_party: bool, c
     try:
         app = container.apps.add(client_id, name, supports_2fa=supports_2fa, first_party=first_party)
     except DomainError as exc:
-        raise click.ClickException(f"{exc.code}: {exc.message_id}") from exc
+        raise _fail(exc) from exc
     click.echo(f"added {app.client_id} ({'supports' if app.supports_2fa else 'does not support'} 2FA)")
+
+
+@main.group()
+def client() -> None:
+    """OAuth clients (partner apps): the id and secret are printed once."""
+
+
+def _show(app: Any) -> None:
+    click.echo(f"client_id:     {app.client_id}")
+    click.echo(f"name:          {app.name}")
+    click.echo(f"type:          {app.client_type.value}{' (has a secret)' if app.secret_digest else ''}")
+    click.echo(f"party:         {'first' if app.first_party else 'third'}")
+    click.echo(f"supports 2FA:  {'yes' if app.supports_2fa else 'no'}")
+    click.echo(f"redirect URIs: {' '.join(app.redirect_uris) or '-'}")
+    click.echo(f"scopes:        {' '.join(app.scopes) or '-'}")
+    if app.logo_url or app.policy_url:
+        click.echo(f"logo, policy:  {app.logo_url or '-'} {app.policy_url or '-'}")
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(f"{getattr(exc, 'code', 'error')}: {getattr(exc, 'message_id', exc)}")
+
+
+@client.command("create")
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True, help="Exact; repeat for several.")
+@click.option("--scope", "scopes", multiple=True, required=True, help="Allowed scope; repeat for several.")
+@click.option("--public", is_flag=True, help="A mobile or browser app: no secret, PKCE required.")
+@click.option("--first-party", is_flag=True)
+@click.option("--no-2fa", "no_2fa", is_flag=True, help="The app cannot ask for a second factor.")
+@click.option("--logo-url", default="")
+@click.option("--policy-url", default="", help="Its privacy policy, linked on the consent page.")
+@click.option("--client-id", default="", help="Default: 32 random hex digits.")
+@click.option("--config", type=click.Path(dir_okay=False))
+def client_create(
+    name: str,
+    redirect_uris: tuple[str, ...],
+    scopes: tuple[str, ...],
+    public: bool,
+    first_party: bool,
+    no_2fa: bool,
+    logo_url: str,
+    policy_url: str,
+    client_id: str,
+    config: str | None,
+) -> None:
+    """Register a client; prints its id and (confidential clients) its secret, once."""
+    from vitalkey.domain.apps import ClientType
+    from vitalkey.domain.errors import DomainError
+    from vitalkey.flows.clients import NewClient
+
+    new = NewClient(
+        name=name,
+        client_type=ClientType.PUBLIC if public else ClientType.CONFIDENTIAL,
+        redirect_uris=redirect_uris,
+        scopes=tuple(part for scope in scopes for part in scope.replace(",", " ").split()),
+        first_party=first_party,
+        supports_2fa=not no_2fa,
+        logo_url=logo_url,
+        policy_url=policy_url,
+        client_id=client_id,
+    )
+    try:
+        registered = _container(config).apps.register(new)
+    except DomainError as exc:
+        raise _fail(exc) from exc
+    _show(registered.app)
+    if registered.secret:
+        click.echo(f"client_secret: {registered.secret}")
+        click.echo("Keep the secret now: it is stored only as a digest and cannot be shown again.")
+
+
+@client.command("list")
+@click.option("--config", type=click.Path(dir_okay=False))
+def client_list(config: str | None) -> None:
+    """List the clients."""
+    for app in _container(config).apps.all():
+        click.echo(f"{app.client_id:<34} {app.client_type.value:<12} {app.name}")
+
+
+@client.command("show")
+@click.argument("client_id")
+@click.option("--config", type=click.Path(dir_okay=False))
+def client_show(client_id: str, config: str | None) -> None:
+    """Show one client (never its secret)."""
+    from vitalkey.domain.errors import DomainError
+
+    try:
+        _show(_container(config).apps.get(client_id))
+    except DomainError as exc:
+        raise _fail(exc) from exc
+
+
+@client.command("rotate-secret")
+@click.argument("client_id")
+@click.option("--config", type=click.Path(dir_okay=False))
+def client_rotate_secret(client_id: str, config: str | None) -> None:
+    """Give a confidential client a new secret (printed once); the old one stops working."""
+    from vitalkey.domain.errors import DomainError
+
+    try:
+        secret = _container(config).apps.rotate_secret(client_id)
+    except DomainError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"client_secret: {secret}")
+
+
+@client.command("delete")
+@click.argument("client_id")
+@click.option("--config", type=click.Path(dir_okay=False))
+def client_delete(client_id: str, config: str | None) -> None:
+    """Delete a client."""
+    from vitalkey.domain.errors import DomainError
+
+    try:
+        _container(config).apps.delete(client_id)
+    except DomainError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"deleted {client_id}")
 
 
 @main.group()

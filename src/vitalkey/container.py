@@ -23,13 +23,14 @@ from vitalkey.domain.codes import CodePolicy
 from vitalkey.domain.passwords import PasswordPolicy
 from vitalkey.domain.sessions import SessionPolicy
 from vitalkey.flows.account import AccountService
+from vitalkey.flows.clients import AppRegistry
 from vitalkey.flows.deps import FlowDeps, MailLimits, SmsLimits, TwoFactorConfig
 from vitalkey.flows.login import LoginFlow
 from vitalkey.flows.password_reset import PasswordResets
 from vitalkey.flows.password_settings import PasswordChange, PasswordSetFlow
 from vitalkey.flows.sessions import SessionService
 from vitalkey.flows.signup import SignupFlow
-from vitalkey.flows.two_factor import AppPasswords, AppRegistry, TwoFactorSetup
+from vitalkey.flows.two_factor import AppPasswords, TwoFactorSetup
 from vitalkey.ports import Clock, RateLimiter, SmsSender
 from vitalkey.settings import Settings, parse_limit
 

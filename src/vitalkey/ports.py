@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from vitalkey.domain.accounts import Account, Profile
+from vitalkey.domain.apps import App
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.flows import Flow
 from vitalkey.domain.sessions import Session
-from vitalkey.domain.two_factor import App, AppPassword, TwoFactor
+from vitalkey.domain.two_factor import AppPassword, TwoFactor
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -139,6 +140,11 @@ class AppRepository(Protocol):
     def get(self, client_id: str) -> App | None: ...
     def all(self) -> list[App]: ...
     def add(self, app: App) -> bool: ...
+    def set_secret(self, client_id: str, secret_digest: str) -> bool:
+        """A confidential client's new secret; the old one stops working."""
+        ...
+
+    def delete(self, client_id: str) -> bool: ...
     def passwords(self, account_id: int) -> list[AppPassword]: ...
     def add_password(self, password: AppPassword, digest: str) -> None: ...
     def use_password(self, account_id: int, app_id: str, digest: str, now: datetime) -> AppPassword | None:

@@ -24,7 +24,7 @@ from vitalkey.domain.errors import (
     AppPasswordNotFound,
     DomainError,
     FlowDead,
-    InvalidInput,
+    InvalidClientMetadata,
     SmsLimited,
     SmsUnavailable,
     TwoFactorOff,
@@ -55,7 +55,7 @@ def test_apps_can_be_added_once(container: Container) -> None:
     assert app in container.apps.all()
     with pytest.raises(AppExists):
         container.apps.add("coach-pro", "Coach Pro 2", supports_2fa=True, first_party=False)
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidClientMetadata):
         container.apps.add("Not Valid!", "x", supports_2fa=True, first_party=False)
 
 

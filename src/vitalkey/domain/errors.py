@@ -227,3 +227,10 @@ class AppExists(DomainError):
     code = "app_exists"
     message = N_("An app with this client id already exists.")
     field = "client_id"
+
+
+class InvalidClientMetadata(DomainError):
+    """A client registration that cannot be used (RFC 7591 §3.2.2). For operators: not translated."""
+
+    code = "invalid_client_metadata"
+    message = "The client settings are not valid."

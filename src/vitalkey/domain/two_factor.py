@@ -37,17 +37,6 @@ class TwoFactor:
 
 
 @dataclass(frozen=True, slots=True)
-class App:
-    """A registered app (client). The OAuth issue adds its protocol settings."""
-
-    client_id: str
-    name: str
-    first_party: bool
-    supports_2fa: bool
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class AppPassword:
     id: str
     account_id: int

@@ -8,18 +8,16 @@ and is mailed to the account address.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from vitalkey.domain.accounts import Account
+from vitalkey.domain.apps import App
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.errors import (
-    AppExists,
     AppHasTwoFactor,
     AppPasswordNotFound,
     FlowNotFound,
-    InvalidInput,
     TwoFactorOff,
     UnknownApp,
     WrongState,
@@ -27,7 +25,7 @@ from vitalkey.domain.errors import (
 from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
 from vitalkey.domain.phones import normalize_phone
 from vitalkey.domain.tokens import new_token
-from vitalkey.domain.two_factor import App, AppPassword, TwoFactor, grouped, new_app_password, phone_hint
+from vitalkey.domain.two_factor import AppPassword, TwoFactor, grouped, new_app_password, phone_hint
 from vitalkey.flows import email_code, second_factor, sms_code
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.flows.email_flow import COMPLETE, DEAD, NEW, CodeFlow
@@ -193,9 +191,6 @@ class TwoFactorSetup(CodeFlow):
 
 
 # App passwords ---------------------------------------------------------------------------
-_CLIENT_ID = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
-
-
 @dataclass(frozen=True, slots=True)
 class CreatedAppPassword:
     password: AppPassword
@@ -242,23 +237,3 @@ class AppPasswords:
             if not tx.apps.revoke_password(account.id, password_id[:32], self.deps.clock.now()):
                 raise AppPasswordNotFound()
             tx.audit.record("app_password.revoked", self.deps.clock.now(), account.id, app_password=password_id)
-
-
-class AppRegistry:
-    """The registered apps (``vitalkey apps list|add``)."""
-
-    def __init__(self, deps: FlowDeps) -> None:
-        self.deps = deps
-
-    def all(self) -> list[App]:
-        with self.deps.uow.read() as tx:
-            return tx.apps.all()
-
-    def add(self, client_id: str, name: str, *, supports_2fa: bool, first_party: bool) -> App:
-        if not _CLIENT_ID.fullmatch(client_id) or not name.strip() or len(name) > 100:
-            raise InvalidInput()
-        app = App(client_id, name.strip(), first_party, supports_2fa, self.deps.clock.now())
-        with self.deps.uow.begin() as tx:
-            if not tx.apps.add(app):
-                raise AppExists()
-        return app

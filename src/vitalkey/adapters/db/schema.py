@@ -123,6 +123,13 @@ apps = Table(
     Column("first_party", Boolean, nullable=False),
     Column("supports_2fa", Boolean, nullable=False),
     Column("created_at", UtcTimestamp, nullable=False),
+    # OAuth (issue #5). Lists are space-separated, as in OAuth itself (neither may hold a space).
+    Column("client_type", String(16), nullable=False, server_default="public"),
+    Column("redirect_uris", Text, nullable=False, server_default=""),
+    Column("scopes", String(200), nullable=False, server_default=""),
+    Column("logo_url", String(500), nullable=False, server_default=""),
+    Column("policy_url", String(500), nullable=False, server_default=""),
+    Column("secret_digest", String(64), nullable=False, server_default=""),
 )
 
 # Per-app passwords for apps that cannot ask for a second factor; only a keyed digest is kept.

@@ -18,7 +18,10 @@ ACCOUNT_COLUMNS = (
     "policy_accepted_at, created_at, password_changed_at"
 )
 TWO_FACTOR_COLUMNS = "account_id, method, phone, enabled_at, recovery_digest, recovery_sealed, recovery_issued_at"
-APP_COLUMNS = "client_id, name, first_party, supports_2fa, created_at"
+APP_COLUMNS = (
+    "client_id, name, first_party, supports_2fa, created_at, client_type, redirect_uris, scopes, logo_url, "
+    "policy_url, secret_digest"
+)
 APP_PASSWORD_COLUMNS = "id, account_id, app_id, name, created_at, last_used_at"  # noqa: S105
 SESSION_COLUMNS = "id, account_id, kind, methods, user_agent, ip, created_at, last_seen_at, expires_at"
 
@@ -73,7 +76,11 @@ STATEMENTS: dict[str, str] = {
     "app_get": f"SELECT {APP_COLUMNS} FROM apps WHERE client_id = :client_id",
     "app_all": f"SELECT {APP_COLUMNS} FROM apps ORDER BY first_party DESC, name",
     "app_insert": f"INSERT INTO apps ({APP_COLUMNS}) VALUES (:client_id, :name, :first_party, :supports_2fa, "
-    ":created_at) ON CONFLICT (client_id) DO NOTHING",
+    ":created_at, :client_type, :redirect_uris, :scopes, :logo_url, :policy_url, :secret_digest) "
+    "ON CONFLICT (client_id) DO NOTHING",
+    "app_set_secret": "UPDATE apps SET secret_digest = :secret_digest WHERE client_id = :client_id "
+    "AND client_type = 'confidential'",
+    "app_delete": "DELETE FROM apps WHERE client_id = :client_id",
     "app_password_list": f"SELECT {APP_PASSWORD_COLUMNS} FROM app_passwords WHERE account_id = :account_id "
     "AND revoked_at IS NULL ORDER BY created_at",
     "app_password_insert": f"INSERT INTO app_passwords ({APP_PASSWORD_COLUMNS}, digest) VALUES (:id, :account_id, "

@@ -19,10 +19,11 @@ from vitalkey.adapters.db.batch import GroupCommit, joined
 from vitalkey.adapters.db.engine import is_sqlite, writing
 from vitalkey.adapters.db.sql import for_dialect
 from vitalkey.domain.accounts import Account, Profile, Sex, Units
+from vitalkey.domain.apps import App, ClientType
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.flows import Channel, Flow, FlowKind
 from vitalkey.domain.sessions import Session, SessionKind
-from vitalkey.domain.two_factor import App, AppPassword, TwoFactor
+from vitalkey.domain.two_factor import AppPassword, TwoFactor
 from vitalkey.ports import OutgoingMail, QueuedSms
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -411,8 +412,20 @@ class SqlApps:
             "first_party": app.first_party,
             "supports_2fa": app.supports_2fa,
             "created_at": us(app.created_at),
+            "client_type": app.client_type.value,
+            "redirect_uris": " ".join(app.redirect_uris),
+            "scopes": " ".join(app.scopes),
+            "logo_url": app.logo_url,
+            "policy_url": app.policy_url,
+            "secret_digest": app.secret_digest,
         }
         return self.db.run("app_insert", params) == 1
+
+    def set_secret(self, client_id: str, secret_digest: str) -> bool:
+        return self.db.run("app_set_secret", {"client_id": client_id, "secret_digest": secret_digest}) == 1
+
+    def delete(self, client_id: str) -> bool:
+        return self.db.run("app_delete", {"client_id": client_id}) == 1
 
     def passwords(self, account_id: int) -> list[AppPassword]:
         return [_app_password(row) for row in self.db.rows("app_password_list", {"account_id": account_id})]
@@ -443,7 +456,17 @@ class SqlApps:
 
 def _app(row: Any) -> App:
     return App(
-        client_id=row[0], name=row[1], first_party=bool(row[2]), supports_2fa=bool(row[3]), created_at=_at(row[4])
+        client_id=row[0],
+        name=row[1],
+        first_party=bool(row[2]),
+        supports_2fa=bool(row[3]),
+        created_at=_at(row[4]),
+        client_type=ClientType(row[5]),
+        redirect_uris=tuple(row[6].split()),
+        scopes=tuple(row[7].split()),
+        logo_url=row[8],
+        policy_url=row[9],
+        secret_digest=row[10],
     )
 
 

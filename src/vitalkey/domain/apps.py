@@ -1,0 +1,74 @@
+"""Registered apps (OAuth clients): first- or third-party, confidential or public, their exact
+redirect URIs and allowed scopes, whether they can ask for a second factor, and what the consent
+page shows about them (SPEC "OAuth Link Device", SECURITY "OAuth 2.0 / OIDC")."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from vitalkey.domain.errors import InvalidClientMetadata
+
+# The Withings scopes (withings-api.md) and the OpenID Connect ones.
+SCOPES = ("user.info", "user.metrics", "user.activity", "user.sleepevents", "openid", "profile", "email")
+_CLIENT_ID = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+
+
+class ClientType(StrEnum):
+    CONFIDENTIAL = "confidential"  # a server that keeps a secret
+    PUBLIC = "public"  # a mobile or browser app: no secret, PKCE required
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    client_id: str
+    name: str
+    first_party: bool
+    supports_2fa: bool
+    created_at: datetime
+    client_type: ClientType = ClientType.PUBLIC
+    redirect_uris: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    logo_url: str = ""
+    policy_url: str = ""
+    secret_digest: str = field(default="", repr=False)  # keyed digest of the secret; confidential only
+
+
+def check_client_id(client_id: str) -> str:
+    if not _CLIENT_ID.fullmatch(client_id):
+        raise InvalidClientMetadata("A client id has 2 to 64 lowercase letters, digits, dots, dashes or underscores.")
+    return client_id
+
+
+def check_redirect_uri(uri: str) -> str:
+    """An absolute https URI, an http one on the loopback interface (native apps), or a private
+    scheme (``com.example.app:/callback``); never a fragment (RFC 9700 §2.1)."""
+    parts = urlsplit(uri)
+    if not uri or len(uri) > 500 or parts.fragment or any(ch.isspace() for ch in uri):
+        raise InvalidClientMetadata("A redirect URI must be absolute, without a fragment.")
+    if parts.scheme == "https" and parts.netloc:
+        return uri
+    if parts.scheme == "http" and (parts.hostname or "") in {"127.0.0.1", "::1", "localhost"}:
+        return uri
+    if "." in parts.scheme and parts.scheme not in ("http", "https") and not parts.netloc:
+        return uri  # a native app's private-use scheme (RFC 8252 §7.1)
+    raise InvalidClientMetadata(
+        "A redirect URI must use https (or http on the loopback interface, or a private scheme)."
+    )
+
+
+def check_scopes(scopes: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [scope for scope in scopes if scope not in SCOPES]
+    if unknown or not scopes:
+        raise InvalidClientMetadata("Allowed scopes are: " + ", ".join(SCOPES) + ".")
+    return tuple(dict.fromkeys(scopes))
+
+
+def check_url(url: str) -> str:
+    """A logo or privacy-policy address shown on the consent page: https only."""
+    if url and (not url.startswith("https://") or len(url) > 500 or not urlsplit(url).netloc):
+        raise InvalidClientMetadata("Logo and privacy-policy addresses must be https URLs.")
+    return url
