@@ -109,6 +109,9 @@ class Settings:
     # Keys that seal recovery codes (Fernet, newest first); none: one derived from secret_key.
     encryption_keys: tuple[str, ...] = ()
 
+    # The admin API (/api/v1/admin/…): off while empty; a bearer token of at least 32 characters.
+    admin_token: str = ""
+
     # Sessions.
     session_idle_s: int = 3600
     session_absolute_s: int = 30 * 24 * 3600
@@ -217,6 +220,8 @@ def _validate(settings: Settings) -> None:
         raise SettingsError(
             "sms_fallback_url needs sms_fallback_account_sid, sms_fallback_auth_token and sms_fallback_from"
         )
+    if settings.admin_token and len(settings.admin_token) < 32:
+        raise SettingsError("admin_token must have at least 32 characters (or be empty: no admin API)")
     if not settings.dev_mode and not settings.sms_provider_url:
         raise SettingsError("sms_provider_url is required outside dev mode (security codes would go nowhere)")
     if settings.smtp_security not in {"none", "starttls", "tls"}:

@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from vitalkey.container import Container
 from vitalkey.domain.i18n import N_
 from vitalkey.i18n import warm
-from vitalkey.web import ops, pages, password_pages, two_factor_api, two_factor_pages  # noqa: F401 (API routes)
+from vitalkey.web import admin_api, ops, pages, password_pages, two_factor_api, two_factor_pages  # noqa: F401
 from vitalkey.web.api import api, error_response
 from vitalkey.web.errors import HttpError
 from vitalkey.web.middleware import EdgeMiddleware

@@ -226,6 +226,45 @@ class CreatedAppPasswordOut(AppPasswordOut):
     password: str = ""  # shown this once; only a digest is kept
 
 
+class ClientIn(Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=100)]
+    redirect_uris: Annotated[list[Annotated[str, Meta(max_length=500)]], Meta(min_length=1, max_length=20)]
+    scopes: Annotated[list[Annotated[str, Meta(max_length=32)]], Meta(min_length=1, max_length=10)]
+    client_type: Literal["confidential", "public"] = "confidential"
+    first_party: bool = False
+    supports_2fa: bool = True
+    logo_url: Annotated[str, Meta(max_length=500)] = ""
+    policy_url: Annotated[str, Meta(max_length=500)] = ""
+    client_id: Annotated[str, Meta(max_length=64)] = ""
+
+
+class ClientOut(Struct):
+    client_id: str
+    name: str
+    client_type: str
+    first_party: bool
+    supports_2fa: bool
+    redirect_uris: list[str]
+    scopes: list[str]
+    logo_url: str
+    policy_url: str
+    created_at: datetime
+    has_secret: bool
+
+
+class ClientCreated(ClientOut):
+    client_secret: str | None = None  # shown this once
+
+
+class ClientList(Struct):
+    clients: list[ClientOut]
+
+
+class ClientSecret(Struct):
+    client_id: str
+    client_secret: str
+
+
 class ProfileUpdate(Details, forbid_unknown_fields=True):
     language: Literal["en", "de", "fr", "ja", "zh-Hans"] | None = None
 
