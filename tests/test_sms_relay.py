@@ -8,7 +8,7 @@ import asyncio
 
 from sqlalchemy import select
 
-from tests.conftest import ContainerFactory, Gateway
+from tests.conftest import ContainerFactory, Gateway, free_port
 from tests.flows.helpers import BROWSER, queued
 from tests.flows.test_login_flow import make_account
 from tests.flows.test_two_factor import PHONE, signed_in
@@ -98,3 +98,28 @@ def test_dev_mode_without_a_gateway_keeps_texts_in_the_dev_outbox(container: Con
     assert text["recipient"] == PHONE and "#" in text["body"]
     with container.engine.connect() as conn:
         assert conn.execute(select(t.dev_sms.c.body)).scalar_one() == text["body"]
+
+
+def test_the_configured_second_gateway_takes_over_when_the_first_is_down(
+    make_container: ContainerFactory, clock: FrozenClock, gateway: Gateway
+) -> None:
+    """The settings' gateways, as `build` wires them: the first unreachable, the second a real server."""
+    container = make_container(
+        clock=clock,
+        sms_provider_url=f"http://127.0.0.1:{free_port()}",
+        sms_account_sid="ACdown",
+        sms_auth_token="t1",
+        sms_from="+15005550006",
+        sms_fallback_url=gateway.url,
+        sms_fallback_account_sid="ACup",
+        sms_fallback_auth_token="t2",
+        sms_fallback_from="+15005550007",
+        sms_timeout_s=1,
+    )
+    assert container.dev_sms is None  # a gateway is configured: no dev outbox
+    queue_setup_text(container)
+    asyncio.run(container.relay.run_once())
+    [request] = gateway.received
+    assert request["path"] == "/2010-04-01/Accounts/ACup/Messages.json" and request["auth"] == ("ACup", "t2")
+    assert request["form"]["From"] == "+15005550007" and request["form"]["To"] == PHONE
+    assert queued(container, PHONE)[-1]["sent_at"] is not None

@@ -76,3 +76,29 @@ def test_every_language_translates_the_sign_in_title() -> None:
     titles = {lang: translations(lang).gettext("Sign in") for lang in LANGUAGES}
     assert titles["en"] == "Sign in"
     assert len(set(titles.values())) == len(LANGUAGES)
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({"dev_mode": "false", "smtp_host": "mail.example.org"}, "sms_provider_url is required outside dev mode"),
+        ({"sms_provider_url": "https://api.twilio.com"}, "needs sms_account_sid"),
+        (
+            {"sms_fallback_url": "https://fallback.example", "sms_fallback_account_sid": "AC1"},
+            "needs sms_fallback_account_sid, sms_fallback_auth_token and sms_fallback_from",
+        ),
+        ({"sms_limit_per_range": "lots"}, "count/seconds"),
+        ({"sms_daily_cap": "0"}, "sms_daily_cap must be at least 1"),
+        ({"admin_token": "short"}, "at least 32 characters"),
+        ({"reauth_window_s": "5"}, "reauth_window_s must be at least 60"),
+    ],
+)
+def test_two_factor_settings_are_checked(values: dict[str, str], reason: str) -> None:
+    environ = {f"VITALKEY_{name.upper()}": value for name, value in values.items()}
+    with pytest.raises(SettingsError, match=reason):
+        load_settings(environ=environ)
+
+
+def test_sms_regions_are_read_as_a_list() -> None:
+    settings = load_settings(environ={"VITALKEY_SMS_REGIONS": "FR, DE,US"})
+    assert settings.sms_regions == ("FR", "DE", "US")

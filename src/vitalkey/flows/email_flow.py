@@ -8,9 +8,10 @@ statement; only the mail's template differs.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from types import MappingProxyType
+from typing import Any, ClassVar, TypeVar
 
 from vitalkey.domain import codes
 from vitalkey.domain.accounts import Account
@@ -177,10 +178,14 @@ class EmailCodeFlow(CodeFlow):
             stored = tx.codes.get(flow.id, email_code.PURPOSE)
         return FlowView(flow, None, email_code.status(self.deps, stored))
 
+    # The states that wait for a code, and that code's purpose (the login flow adds the texted one).
+    CODE_STATES: ClassVar[Mapping[str, str]] = MappingProxyType({CODE_SENT: email_code.PURPOSE})
+
     def view(self, flow_id: str, req: Requester) -> FlowView:
         with self.deps.uow.read() as tx:
             flow = self._load(tx, flow_id, req, allow_finished=True)
-            stored = tx.codes.get(flow.id, email_code.PURPOSE) if flow.state == CODE_SENT else None
+            purpose = self.CODE_STATES.get(flow.state)
+            stored = tx.codes.get(flow.id, purpose) if purpose else None
         return FlowView(flow=flow, suggestion=flow.context.get("suggestion"), code=email_code.status(self.deps, stored))
 
     def _send_code(self, tx: Transaction, flow: Flow, req: Requester) -> codes.StoredCode:

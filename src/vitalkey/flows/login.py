@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from vitalkey.domain.accounts import Account
@@ -103,6 +104,7 @@ def app_password_digest(deps: FlowDeps, app_password: str) -> str:
 class LoginFlow(EmailCodeFlow):
     kind = FlowKind.LOGIN
     machine = MACHINE
+    CODE_STATES = MappingProxyType({CODE_SENT: email_code.PURPOSE, SMS_SENT: sms_code.PURPOSE})
 
     def __init__(self, deps: FlowDeps) -> None:
         super().__init__(deps)
@@ -352,14 +354,6 @@ class LoginFlow(EmailCodeFlow):
             tx.audit.record("recovery.rejected", now, account.id)
             refused = WrongRecoveryCode()
         raise refused
-
-    def view(self, flow_id: str, req: Requester) -> FlowView:
-        view = super().view(flow_id, req)
-        if view.flow.state == SMS_SENT:
-            with self.deps.uow.read() as tx:
-                stored = tx.codes.get(flow_id, sms_code.PURPOSE)
-            return FlowView(view.flow, None, email_code.status(self.deps, stored))
-        return view
 
 
 def _raise_refusal(result: SignInResult | DomainError) -> SignInResult:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.apps import App
@@ -55,7 +56,7 @@ MACHINE = StateMachine(
 class SetupView:
     flow: Flow
     hint: str  # the number being verified, masked
-    code: dict[str, object]  # the texted code's status (expiry, resend, attempts left)
+    code: dict[str, Any]  # the texted code's status (expiry, resend, attempts left)
     recovery_code: str | None = None  # grouped for reading; only while the flow shows it
 
 
@@ -143,7 +144,7 @@ class TwoFactorSetup(CodeFlow):
         return moved
 
     def disable(self, auth: Authenticated, req: Requester) -> int:
-        """Turn 2FA off; the app passwords go with it (they stood in for it). The number revoked."""
+        """Turn 2FA off; the app passwords go with it (they stood in for it). Their number, returned."""
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
             factor = second_factor.require_fresh(self.deps, tx, auth)

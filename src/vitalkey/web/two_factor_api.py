@@ -23,9 +23,9 @@ def setup_out(request: Request, view: SetupView) -> s.SetupOut:
         state=view.flow.state,  # type: ignore[arg-type]
         phone_hint=view.hint,
         actions=machine.events_from(view.flow.state),
-        code_expires_at=view.code.get("code_expires_at"),  # type: ignore[arg-type]
-        resend_available_at=view.code.get("resend_available_at"),  # type: ignore[arg-type]
-        attempts_left=view.code.get("attempts_left"),  # type: ignore[arg-type]
+        code_expires_at=view.code.get("code_expires_at"),
+        resend_available_at=view.code.get("resend_available_at"),
+        attempts_left=view.code.get("attempts_left"),
         recovery_code=view.recovery_code,
     )
 
