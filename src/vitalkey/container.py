@@ -20,10 +20,13 @@ from vitalkey.adapters.relay import OutboxRelay
 from vitalkey.adapters.sealing import FernetSealer
 from vitalkey.adapters.sms import DevSmsOutbox, FailoverSms, SmsRenderer, TwilioGateway
 from vitalkey.domain.codes import CodePolicy
+from vitalkey.domain.oauth import TokenPolicy
 from vitalkey.domain.passwords import PasswordPolicy
 from vitalkey.domain.sessions import SessionPolicy
 from vitalkey.flows.account import AccountService
+from vitalkey.flows.authorize import AuthorizeRequests
 from vitalkey.flows.clients import AppRegistry
+from vitalkey.flows.connected_apps import ConnectedApps
 from vitalkey.flows.deps import FlowDeps, MailLimits, SmsLimits, TwoFactorConfig
 from vitalkey.flows.login import LoginFlow
 from vitalkey.flows.password_reset import PasswordResets
@@ -31,6 +34,9 @@ from vitalkey.flows.password_settings import PasswordChange, PasswordSetFlow
 from vitalkey.flows.sessions import SessionService
 from vitalkey.flows.signup import SignupFlow
 from vitalkey.flows.two_factor import AppPasswords, TwoFactorSetup
+from vitalkey.oauth.keys import SigningKeys
+from vitalkey.oauth.provider import OAuthProvider
+from vitalkey.oauth.withings import WithingsOAuth
 from vitalkey.ports import Clock, RateLimiter, SmsSender
 from vitalkey.settings import Settings, parse_limit
 
@@ -52,6 +58,11 @@ class Container:
     two_factor: TwoFactorSetup
     app_passwords: AppPasswords
     apps: AppRegistry
+    connected_apps: ConnectedApps
+    authorize_requests: AuthorizeRequests
+    oauth: OAuthProvider
+    withings: WithingsOAuth
+    signing_keys: SigningKeys
     relay: OutboxRelay
     sealer: FernetSealer
     web_key: bytes  # signs CSRF tokens and binds flows to a browser
@@ -129,6 +140,23 @@ def build(
             sealer=sealer,
         ),
     )
+    token_policy = TokenPolicy(
+        code_ttl=timedelta(seconds=settings.oauth_code_ttl_s),
+        access_ttl=timedelta(seconds=settings.oauth_access_ttl_s),
+        refresh_ttl=timedelta(seconds=settings.oauth_refresh_ttl_s),
+        refresh_grace=timedelta(seconds=settings.oauth_refresh_grace_s),
+        id_token_ttl=timedelta(seconds=settings.id_token_ttl_s),
+    )
+    signing_keys = SigningKeys(uow, clock, sealer, settings.id_token_alg, token_policy)
+    oauth = OAuthProvider(
+        uow,
+        clock,
+        issuer=settings.public_url,
+        policy=token_policy,
+        server_secret=deps.secret,
+        sealer=sealer,
+        keys=signing_keys,
+    )
     renderer = MailRenderer(settings.brand, settings.mail_from, settings.public_url.rstrip("/"))
     dev_sms = DevSmsOutbox(engine, clock) if settings.dev_mode and not settings.sms_provider_url else None
     relay = OutboxRelay(
@@ -160,6 +188,11 @@ def build(
         two_factor=TwoFactorSetup(deps),
         app_passwords=AppPasswords(deps),
         apps=AppRegistry(deps),
+        connected_apps=ConnectedApps(deps),
+        authorize_requests=AuthorizeRequests(deps),
+        oauth=oauth,
+        withings=WithingsOAuth(oauth),
+        signing_keys=signing_keys,
         relay=relay,
         sealer=sealer,
         web_key=secrets.derive(master, "web"),

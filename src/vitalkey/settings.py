@@ -112,6 +112,14 @@ class Settings:
     # The admin API (/api/v1/admin/…): off while empty; a bearer token of at least 32 characters.
     admin_token: str = ""
 
+    # OAuth (withings-api.md: codes 30 s, access tokens 3 h, refresh tokens 1 year, 8 h grace).
+    oauth_code_ttl_s: int = 30
+    oauth_access_ttl_s: int = 3 * 3600
+    oauth_refresh_ttl_s: int = 365 * 24 * 3600
+    oauth_refresh_grace_s: int = 8 * 3600
+    id_token_ttl_s: int = 3600
+    id_token_alg: str = "ES256"  # noqa: S105 (or RS256)
+
     # Sessions.
     session_idle_s: int = 3600
     session_absolute_s: int = 30 * 24 * 3600
@@ -220,6 +228,8 @@ def _validate(settings: Settings) -> None:
         raise SettingsError(
             "sms_fallback_url needs sms_fallback_account_sid, sms_fallback_auth_token and sms_fallback_from"
         )
+    if settings.id_token_alg not in ("ES256", "RS256"):
+        raise SettingsError("id_token_alg must be ES256 or RS256")
     if settings.admin_token and len(settings.admin_token) < 32:
         raise SettingsError("admin_token must have at least 32 characters (or be empty: no admin API)")
     if not settings.dev_mode and not settings.sms_provider_url:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from vitalkey.domain.flows import StateMachine
-from vitalkey.flows import login, password_settings, signup, two_factor
+from vitalkey.flows import authorize, login, password_settings, signup, two_factor
 
 
 def mermaid_edges(path: Path) -> set[tuple[str, str, str]]:
@@ -27,6 +27,7 @@ def mermaid_edges(path: Path) -> set[tuple[str, str, str]]:
         (signup.MACHINE, signup.DIAGRAM),
         (password_settings.MACHINE, password_settings.DIAGRAM),
         (two_factor.MACHINE, two_factor.DIAGRAM),
+        (authorize.MACHINE, authorize.DIAGRAM),
     ],
 )
 def test_diagram_matches_table(machine: StateMachine, diagram: Path) -> None:

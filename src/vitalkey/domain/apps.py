@@ -35,6 +35,7 @@ class App:
     logo_url: str = ""
     policy_url: str = ""
     secret_digest: str = field(default="", repr=False)  # keyed digest of the secret; confidential only
+    secret_sealed: str = field(default="", repr=False)  # the secret sealed: checks Withings signatures
 
 
 def check_client_id(client_id: str) -> str:

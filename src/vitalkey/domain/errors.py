@@ -234,3 +234,8 @@ class InvalidClientMetadata(DomainError):
 
     code = "invalid_client_metadata"
     message = "The client settings are not valid."
+
+
+class ConnectedAppNotFound(DomainError):
+    code = "connected_app_not_found"
+    message = N_("This app has no access to your account.")

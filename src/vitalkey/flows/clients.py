@@ -84,6 +84,7 @@ class AppRegistry:
             logo_url=check_url(new.logo_url),
             policy_url=check_url(new.policy_url),
             secret_digest=self._digest(secret) if secret else "",
+            secret_sealed=self.deps.two_factor.sealer.seal(secret) if secret else "",
         )
         self._insert(app)
         return Registered(app, secret)
@@ -95,7 +96,8 @@ class AppRegistry:
             app = tx.apps.get(client_id[:64])
             if app is None:
                 raise UnknownApp()
-            if not tx.apps.set_secret(app.client_id, self._digest(secret)):
+            sealed = self.deps.two_factor.sealer.seal(secret)
+            if not tx.apps.set_secret(app.client_id, self._digest(secret), sealed):
                 raise InvalidClientMetadata("Only confidential clients have a secret.")
             tx.audit.record("client.secret_rotated", self.deps.clock.now(), None, client_id=app.client_id)
         return secret

@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from vitalkey.container import Container
 from vitalkey.domain.i18n import N_
 from vitalkey.i18n import warm
-from vitalkey.web import admin_api, ops, pages, password_pages, two_factor_api, two_factor_pages  # noqa: F401
+from vitalkey.web import admin_api, oauth, ops, pages, password_pages, two_factor_api, two_factor_pages  # noqa: F401
 from vitalkey.web.api import api, error_response
 from vitalkey.web.errors import HttpError
 from vitalkey.web.middleware import EdgeMiddleware
@@ -60,6 +60,7 @@ def create_app(container: Container, *, run_relay: bool | None = None) -> Starle
             *api.routes,  # first: the JSON API is the hot path
             *password_pages.routes,  # before /account/{action}
             *two_factor_pages.routes,
+            *oauth.routes,
             *pages.routes,
             *ops.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -28,6 +28,7 @@ STATUS: dict[str, int] = {
     "app_password_not_found": 404,
     "app_supports_2fa": 409,
     "app_exists": 409,
+    "connected_app_not_found": 404,
     "not_authenticated": 401,
     "csrf_failed": 403,
     "account_exists": 409,

@@ -22,6 +22,7 @@ from vitalkey.domain.errors import (
 from vitalkey.domain.flows import Channel
 from vitalkey.domain.i18n import N_
 from vitalkey.domain.passwords import STRENGTH_LABELS
+from vitalkey.domain.tokens import is_token
 from vitalkey.domain.two_factor import phone_hint
 from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, EmailCodeFlow
 from vitalkey.flows.login import FORGOT, PASSWORD, RECOVERY, RESET_SENT, SMS_SENT, SecondFactorNeeded, SignInResult
@@ -60,6 +61,18 @@ async def current_user(request: Request) -> Authenticated | None:
 
 # Where a sign-in may go back to after re-authenticating for a change (never a free URL).
 RETURN_PAGES = frozenset({"/account/two-factor", "/account/two-factor/recovery-code", "/account/app-passwords"})
+AUTHORIZE_CONTINUE = "/oauth2/authorize/"  # + the id of a kept authorization request
+
+
+def continue_path(flow_id: str) -> str | None:
+    """The page an OAuth authorization request waits on, for a sign-in that starts from it."""
+    return AUTHORIZE_CONTINUE + flow_id if is_token(flow_id) else None
+
+
+def may_return_to(path: str | None) -> bool:
+    if not path:
+        return False
+    return path in RETURN_PAGES or (path.startswith(AUTHORIZE_CONTINUE) and is_token(path[len(AUTHORIZE_CONTINUE) :]))
 
 
 async def sign_in(request: Request, started: Started, to: str = "/account") -> Response:
@@ -68,8 +81,8 @@ async def sign_in(request: Request, started: Started, to: str = "/account") -> R
     previous = await current_user(request)
     if previous is not None and previous.session.id != started.session.id:
         await blocking(request, request.app.state.container.sessions.end, previous.session, previous.session.id)
-    if started.return_to in RETURN_PAGES:
-        to = started.return_to
+    if may_return_to(started.return_to):
+        to = started.return_to or to
     response = see_other(request, to)
     settings = request.app.state.container.settings
     response.set_cookie(
@@ -83,6 +96,14 @@ async def sign_in(request: Request, started: Started, to: str = "/account") -> R
     )
     rotate_csrf(request, response)  # a signed-in browser gets a new CSRF secret too
     return response
+
+
+async def posted_form_or_empty(request: Request) -> dict[str, str]:
+    """The posted form without the CSRF check (done later), or nothing if it cannot be read."""
+    try:
+        return await read_form(request)
+    except DomainError:
+        return {}
 
 
 async def posted_form(request: Request) -> dict[str, str]:
@@ -99,20 +120,36 @@ def _flow_of(request: Request, kind: str) -> EmailCodeFlow:
 
 
 async def start_page(request: Request) -> Response:
+    """``continue``: an OAuth authorization request waiting for this sign-in (even by someone
+    already signed in, for ``prompt=login`` or ``max_age``)."""
     kind = _kind(request)
-    if await current_user(request):
+    values = request.query_params if request.method == "GET" else await posted_form_or_empty(request)
+    waiting = continue_path(values.get("continue", "")) if kind == "login" else None
+    auth = await current_user(request)
+    if auth and not waiting:
         return see_other(request, "/account")
     if request.method == "GET":
-        return page(request, f"{kind}_email.html", email=request.query_params.get("email", "")[:254])
+        email = request.query_params.get("email", "") or (auth.account.email if auth else "")
+        return page(request, f"{kind}_email.html", email=email[:254], waiting=values.get("continue", ""))
     form: dict[str, str] = {}
     try:
         form = await posted_form(request)
+        context = {"return_to": waiting} if waiting else {}
         view = await blocking(
-            request, _flow_of(request, kind).start, form.get("email", ""), requester(request, Channel.BROWSER)
+            request,
+            _flow_of(request, kind).start,
+            form.get("email", ""),
+            requester(request, Channel.BROWSER),
+            **context,
         )
     except DomainError as error:
         return page(
-            request, f"{kind}_email.html", status=error_status(error), error=error, email=form.get("email", "")[:254]
+            request,
+            f"{kind}_email.html",
+            status=error_status(error),
+            error=error,
+            email=form.get("email", "")[:254],
+            waiting=form.get("continue", "") if waiting else "",
         )
     request.app.state.container.relay.wake()
     return see_other(request, f"/{kind}/{view.flow.id}")

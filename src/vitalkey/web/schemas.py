@@ -294,3 +294,17 @@ class Health(Struct):
 
 def to_builtins(value: Struct) -> object:
     return msgspec.to_builtins(value)
+
+
+class ConnectedAppOut(Struct):
+    client_id: str
+    name: str
+    scopes: list[str]
+    first_allowed_at: datetime
+    last_used_at: datetime | None = None
+    logo_url: str = ""
+    policy_url: str = ""
+
+
+class ConnectedAppList(Struct):
+    connected_apps: list[ConnectedAppOut]

@@ -130,6 +130,90 @@ apps = Table(
     Column("logo_url", String(500), nullable=False, server_default=""),
     Column("policy_url", String(500), nullable=False, server_default=""),
     Column("secret_digest", String(64), nullable=False, server_default=""),
+    # Sealed (Fernet) only to check Withings request signatures, which are keyed by the secret.
+    Column("secret_sealed", Text, nullable=False, server_default=""),
+)
+
+# OAuth (issue #5). Codes and tokens are kept as SHA-256 digests; a code's family names the
+# tokens its redemption issued, so a second redemption can revoke them.
+oauth_codes = Table(
+    "oauth_codes",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("client_id", String(64), ForeignKey("apps.client_id", ondelete="CASCADE"), nullable=False),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("redirect_uri", String(500), nullable=False),
+    Column("scopes", String(200), nullable=False),
+    Column("scope_text", String(300), nullable=False),
+    Column("nonce", String(300), nullable=False),
+    Column("code_challenge", String(128), nullable=False),
+    Column("code_challenge_method", String(8), nullable=False),
+    Column("auth_time", UtcTimestamp, nullable=False),
+    Column("methods", String(100), nullable=False),
+    Column("family_id", String(32), nullable=False),
+    Column("created_at", UtcTimestamp, nullable=False),
+    Column("expires_at", UtcTimestamp, nullable=False),
+    Column("used_at", UtcTimestamp),
+    Index("ix_oauth_codes_account_id", "account_id", "client_id"),
+)
+
+# One row per generation of a grant: an access token and the refresh token issued with it.
+oauth_tokens = Table(
+    "oauth_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("family_id", String(32), nullable=False),
+    Column("parent_id", String(32), nullable=False),
+    Column("client_id", String(64), ForeignKey("apps.client_id", ondelete="CASCADE"), nullable=False),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("scopes", String(200), nullable=False),
+    Column("scope_text", String(300), nullable=False),
+    Column("access_digest", String(64), nullable=False),
+    Column("refresh_digest", String(64), nullable=False),
+    Column("created_at", UtcTimestamp, nullable=False),
+    Column("access_expires_at", UtcTimestamp, nullable=False),
+    Column("refresh_expires_at", UtcTimestamp, nullable=False),
+    Column("access_used_at", UtcTimestamp),
+    Column("retire_at", UtcTimestamp),
+    Column("revoked_at", UtcTimestamp),
+    UniqueConstraint("access_digest", name="uq_oauth_tokens_access_digest"),
+    UniqueConstraint("refresh_digest", name="uq_oauth_tokens_refresh_digest"),
+    Index("ix_oauth_tokens_family_id", "family_id"),
+    Index("ix_oauth_tokens_account_id", "account_id", "client_id"),
+)
+
+# What a user allowed each app: the consent page is shown again only for new scopes.
+oauth_consents = Table(
+    "oauth_consents",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("client_id", String(64), ForeignKey("apps.client_id", ondelete="CASCADE"), primary_key=True),
+    Column("scopes", String(200), nullable=False),
+    Column("first_allowed_at", UtcTimestamp, nullable=False),
+    Column("last_used_at", UtcTimestamp),
+)
+
+# Withings signature nonces (POST /v2/signature action=getnonce): single use, short-lived.
+oauth_nonces = Table(
+    "oauth_nonces",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("expires_at", UtcTimestamp, nullable=False),
+    Column("used_at", UtcTimestamp),
+)
+
+# ID-token signing keys; the private half is sealed with the encryption keys.
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(8), nullable=False),
+    Column("public_jwk", Text, nullable=False),
+    Column("private_sealed", Text, nullable=False),
+    Column("created_at", UtcTimestamp, nullable=False),
+    Column("retired_at", UtcTimestamp),
+    Column("publish_until", UtcTimestamp),
 )
 
 # Per-app passwords for apps that cannot ask for a second factor; only a keyed digest is kept.

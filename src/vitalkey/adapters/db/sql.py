@@ -20,9 +20,19 @@ ACCOUNT_COLUMNS = (
 TWO_FACTOR_COLUMNS = "account_id, method, phone, enabled_at, recovery_digest, recovery_sealed, recovery_issued_at"
 APP_COLUMNS = (
     "client_id, name, first_party, supports_2fa, created_at, client_type, redirect_uris, scopes, logo_url, "
-    "policy_url, secret_digest"
+    "policy_url, secret_digest, secret_sealed"
 )
 APP_PASSWORD_COLUMNS = "id, account_id, app_id, name, created_at, last_used_at"  # noqa: S105
+OAUTH_CODE_COLUMNS = (
+    "digest, client_id, account_id, redirect_uri, scopes, scope_text, nonce, code_challenge, code_challenge_method, "
+    "auth_time, methods, family_id, created_at, expires_at, used_at"
+)
+OAUTH_TOKEN_COLUMNS = (
+    "id, family_id, parent_id, client_id, account_id, scopes, scope_text, created_at, access_expires_at, "  # noqa: S105
+    "refresh_expires_at, access_used_at, retire_at, revoked_at"
+)
+CONSENT_COLUMNS = "account_id, client_id, scopes, first_allowed_at, last_used_at"
+SIGNING_KEY_COLUMNS = "kid, alg, public_jwk, private_sealed, created_at, retired_at, publish_until"
 SESSION_COLUMNS = "id, account_id, kind, methods, user_agent, ip, created_at, last_seen_at, expires_at"
 
 STATEMENTS: dict[str, str] = {
@@ -76,9 +86,9 @@ STATEMENTS: dict[str, str] = {
     "app_get": f"SELECT {APP_COLUMNS} FROM apps WHERE client_id = :client_id",
     "app_all": f"SELECT {APP_COLUMNS} FROM apps ORDER BY first_party DESC, name",
     "app_insert": f"INSERT INTO apps ({APP_COLUMNS}) VALUES (:client_id, :name, :first_party, :supports_2fa, "
-    ":created_at, :client_type, :redirect_uris, :scopes, :logo_url, :policy_url, :secret_digest) "
+    ":created_at, :client_type, :redirect_uris, :scopes, :logo_url, :policy_url, :secret_digest, :secret_sealed) "
     "ON CONFLICT (client_id) DO NOTHING",
-    "app_set_secret": "UPDATE apps SET secret_digest = :secret_digest WHERE client_id = :client_id "
+    "app_set_secret": "UPDATE apps SET secret_digest = :secret_digest, secret_sealed = :secret_sealed WHERE client_id = :client_id "
     "AND client_type = 'confidential'",
     "app_delete": "DELETE FROM apps WHERE client_id = :client_id",
     "app_password_list": f"SELECT {APP_PASSWORD_COLUMNS} FROM app_passwords WHERE account_id = :account_id "
@@ -109,6 +119,45 @@ STATEMENTS: dict[str, str] = {
     "AND expires_at > :now",
     "reset_consume": "UPDATE password_resets SET used_at = :now WHERE token_digest = :digest AND used_at IS NULL "
     "AND expires_at > :now RETURNING account_id",
+    "oauth_code_insert": f"INSERT INTO oauth_codes ({OAUTH_CODE_COLUMNS}) VALUES (:digest, :client_id, "
+    ":account_id, :redirect_uri, :scopes, :scope_text, :nonce, :code_challenge, :code_challenge_method, :auth_time, "
+    ":methods, :family_id, :created_at, :expires_at, NULL)",
+    "oauth_code_use": "UPDATE oauth_codes SET used_at = :now WHERE digest = :digest AND used_at IS NULL "
+    f"AND expires_at > :now RETURNING {OAUTH_CODE_COLUMNS}",
+    "oauth_code_get": f"SELECT {OAUTH_CODE_COLUMNS} FROM oauth_codes WHERE digest = :digest",
+    "oauth_token_insert": f"INSERT INTO oauth_tokens ({OAUTH_TOKEN_COLUMNS}, access_digest, refresh_digest) VALUES "
+    "(:id, :family_id, :parent_id, :client_id, :account_id, :scopes, :scope_text, :created_at, :access_expires_at, "
+    ":refresh_expires_at, NULL, NULL, NULL, :access_digest, :refresh_digest)",
+    "oauth_token_by_access": f"SELECT {OAUTH_TOKEN_COLUMNS} FROM oauth_tokens WHERE access_digest = :digest",
+    "oauth_token_by_refresh": f"SELECT {OAUTH_TOKEN_COLUMNS} FROM oauth_tokens WHERE refresh_digest = :digest",
+    "oauth_token_first_use": "UPDATE oauth_tokens SET access_used_at = :now WHERE id = :id AND access_used_at IS NULL",
+    "oauth_token_retire": "UPDATE oauth_tokens SET retire_at = :at WHERE id = :id "
+    "AND (retire_at IS NULL OR retire_at > :at)",
+    "oauth_token_revoke_family": "UPDATE oauth_tokens SET revoked_at = :now WHERE family_id = :family_id "
+    "AND revoked_at IS NULL",
+    "oauth_token_revoke_app": "UPDATE oauth_tokens SET revoked_at = :now WHERE account_id = :account_id "
+    "AND client_id = :client_id AND revoked_at IS NULL",
+    "oauth_code_spend_app": "UPDATE oauth_codes SET used_at = :now WHERE account_id = :account_id "
+    "AND client_id = :client_id AND used_at IS NULL",
+    "consent_get": f"SELECT {CONSENT_COLUMNS} FROM oauth_consents WHERE account_id = :account_id "
+    "AND client_id = :client_id",
+    "consent_list": f"SELECT {CONSENT_COLUMNS} FROM oauth_consents WHERE account_id = :account_id "
+    "ORDER BY first_allowed_at",
+    "consent_allow": f"INSERT INTO oauth_consents ({CONSENT_COLUMNS}) VALUES (:account_id, :client_id, :scopes, "
+    ":now, NULL) ON CONFLICT (account_id, client_id) DO UPDATE SET scopes = :scopes",
+    "consent_used": "UPDATE oauth_consents SET last_used_at = :now WHERE account_id = :account_id "
+    "AND client_id = :client_id",
+    "consent_delete": "DELETE FROM oauth_consents WHERE account_id = :account_id AND client_id = :client_id",
+    "oauth_nonce_insert": "INSERT INTO oauth_nonces (nonce, client_id, expires_at) VALUES (:nonce, :client_id, "
+    ":expires_at)",
+    "oauth_nonce_use": "UPDATE oauth_nonces SET used_at = :now WHERE nonce = :nonce AND client_id = :client_id "
+    "AND used_at IS NULL AND expires_at > :now",
+    "oauth_nonce_purge": "DELETE FROM oauth_nonces WHERE expires_at < :now",
+    "signing_key_list": f"SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys ORDER BY created_at DESC",
+    "signing_key_insert": f"INSERT INTO signing_keys ({SIGNING_KEY_COLUMNS}) VALUES (:kid, :alg, :public_jwk, "
+    ":private_sealed, :created_at, NULL, NULL)",
+    "signing_key_retire": "UPDATE signing_keys SET retired_at = :now, publish_until = :publish_until "
+    "WHERE alg = :alg AND retired_at IS NULL",
     "counter_get": "SELECT count FROM rate_counters WHERE key = :key AND window_start = :window_start",
     "counter_hit": "INSERT INTO rate_counters (key, window_start, count) VALUES (:key, :window_start, 1) "
     "ON CONFLICT (key, window_start) DO UPDATE SET count = rate_counters.count + 1 RETURNING count",

@@ -22,6 +22,7 @@ from vitalkey.domain.accounts import Account, Profile, Sex, Units
 from vitalkey.domain.apps import App, ClientType
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.flows import Channel, Flow, FlowKind
+from vitalkey.domain.oauth import AuthorizationCode, Consent, SigningKey, TokenRecord
 from vitalkey.domain.sessions import Session, SessionKind
 from vitalkey.domain.two_factor import AppPassword, TwoFactor
 from vitalkey.ports import OutgoingMail, QueuedSms
@@ -418,11 +419,13 @@ class SqlApps:
             "logo_url": app.logo_url,
             "policy_url": app.policy_url,
             "secret_digest": app.secret_digest,
+            "secret_sealed": app.secret_sealed,
         }
         return self.db.run("app_insert", params) == 1
 
-    def set_secret(self, client_id: str, secret_digest: str) -> bool:
-        return self.db.run("app_set_secret", {"client_id": client_id, "secret_digest": secret_digest}) == 1
+    def set_secret(self, client_id: str, secret_digest: str, secret_sealed: str) -> bool:
+        params = {"client_id": client_id, "secret_digest": secret_digest, "secret_sealed": secret_sealed}
+        return self.db.run("app_set_secret", params) == 1
 
     def delete(self, client_id: str) -> bool:
         return self.db.run("app_delete", {"client_id": client_id}) == 1
@@ -467,12 +470,189 @@ def _app(row: Any) -> App:
         logo_url=row[8],
         policy_url=row[9],
         secret_digest=row[10],
+        secret_sealed=row[11],
     )
 
 
 def _app_password(row: Any) -> AppPassword:
     return AppPassword(
         id=row[0], account_id=int(row[1]), app_id=row[2], name=row[3], created_at=_at(row[4]), last_used_at=at(row[5])
+    )
+
+
+class SqlOAuth:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def add_code(self, code: AuthorizationCode) -> None:
+        params = {
+            "digest": code.digest,
+            "client_id": code.client_id,
+            "account_id": code.account_id,
+            "redirect_uri": code.redirect_uri,
+            "scopes": " ".join(code.scopes),
+            "scope_text": code.scope_text,
+            "nonce": code.nonce,
+            "code_challenge": code.code_challenge,
+            "code_challenge_method": code.code_challenge_method,
+            "auth_time": us(code.auth_time),
+            "methods": " ".join(code.methods),
+            "family_id": code.family_id,
+            "created_at": us(code.created_at),
+            "expires_at": us(code.expires_at),
+        }
+        self.db.run("oauth_code_insert", params)
+
+    def use_code(self, digest: str, now: datetime) -> AuthorizationCode | None:
+        row = self.db.row("oauth_code_use", {"digest": digest, "now": us(now)})
+        return None if row is None else _oauth_code(row)
+
+    def code(self, digest: str) -> AuthorizationCode | None:
+        row = self.db.row("oauth_code_get", {"digest": digest})
+        return None if row is None else _oauth_code(row)
+
+    def add_token(self, token: TokenRecord, access_digest: str, refresh_digest: str) -> None:
+        params = {
+            "id": token.id,
+            "family_id": token.family_id,
+            "parent_id": token.parent_id,
+            "client_id": token.client_id,
+            "account_id": token.account_id,
+            "scopes": " ".join(token.scopes),
+            "scope_text": token.scope_text,
+            "created_at": us(token.created_at),
+            "access_expires_at": us(token.access_expires_at),
+            "refresh_expires_at": us(token.refresh_expires_at),
+            "access_digest": access_digest,
+            "refresh_digest": refresh_digest,
+        }
+        self.db.run("oauth_token_insert", params)
+
+    def by_access(self, digest: str) -> TokenRecord | None:
+        row = self.db.row("oauth_token_by_access", {"digest": digest})
+        return None if row is None else _token(row)
+
+    def by_refresh(self, digest: str) -> TokenRecord | None:
+        row = self.db.row("oauth_token_by_refresh", {"digest": digest})
+        return None if row is None else _token(row)
+
+    def first_use(self, token: TokenRecord, now: datetime) -> bool:
+        if self.db.run("oauth_token_first_use", {"id": token.id, "now": us(now)}) != 1:
+            return False
+        if token.parent_id:
+            self.db.run("oauth_token_retire", {"id": token.parent_id, "at": us(now)})
+        return True
+
+    def rotate(self, token_id: str, retire_at: datetime) -> None:
+        self.db.run("oauth_token_retire", {"id": token_id, "at": us(retire_at)})
+
+    def revoke_family(self, family_id: str, now: datetime) -> int:
+        return self.db.run("oauth_token_revoke_family", {"family_id": family_id, "now": us(now)})
+
+    def revoke_app(self, account_id: int, client_id: str, now: datetime) -> int:
+        params = {"account_id": account_id, "client_id": client_id, "now": us(now)}
+        self.db.run("oauth_code_spend_app", params)
+        return self.db.run("oauth_token_revoke_app", params)
+
+    def consent(self, account_id: int, client_id: str) -> Consent | None:
+        row = self.db.row("consent_get", {"account_id": account_id, "client_id": client_id})
+        return None if row is None else _consent(row)
+
+    def consents(self, account_id: int) -> list[Consent]:
+        return [_consent(row) for row in self.db.rows("consent_list", {"account_id": account_id})]
+
+    def allow(self, account_id: int, client_id: str, scopes: tuple[str, ...], now: datetime) -> None:
+        params = {"account_id": account_id, "client_id": client_id, "scopes": " ".join(scopes), "now": us(now)}
+        self.db.run("consent_allow", params)
+
+    def used(self, account_id: int, client_id: str, now: datetime) -> None:
+        self.db.run("consent_used", {"account_id": account_id, "client_id": client_id, "now": us(now)})
+
+    def forget(self, account_id: int, client_id: str) -> bool:
+        return self.db.run("consent_delete", {"account_id": account_id, "client_id": client_id}) == 1
+
+    def add_nonce(self, nonce: str, client_id: str, expires_at: datetime) -> None:
+        self.db.run("oauth_nonce_purge", {"now": us(expires_at) - 86_400_000_000})
+        self.db.run("oauth_nonce_insert", {"nonce": nonce, "client_id": client_id, "expires_at": us(expires_at)})
+
+    def use_nonce(self, nonce: str, client_id: str, now: datetime) -> bool:
+        return self.db.run("oauth_nonce_use", {"nonce": nonce, "client_id": client_id, "now": us(now)}) == 1
+
+    def keys(self) -> list[SigningKey]:
+        return [_signing_key(row) for row in self.db.rows("signing_key_list", {})]
+
+    def add_key(self, key: SigningKey) -> None:
+        params = {
+            "kid": key.kid,
+            "alg": key.alg,
+            "public_jwk": json.dumps(key.public_jwk),
+            "private_sealed": key.private_sealed,
+            "created_at": us(key.created_at),
+        }
+        self.db.run("signing_key_insert", params)
+
+    def retire_keys(self, alg: str, now: datetime, publish_until: datetime) -> int:
+        params = {"alg": alg, "now": us(now), "publish_until": us(publish_until)}
+        return self.db.run("signing_key_retire", params)
+
+
+def _oauth_code(row: Any) -> AuthorizationCode:
+    return AuthorizationCode(
+        digest=row[0],
+        client_id=row[1],
+        account_id=int(row[2]),
+        redirect_uri=row[3],
+        scopes=tuple(row[4].split()),
+        scope_text=row[5],
+        nonce=row[6],
+        code_challenge=row[7],
+        code_challenge_method=row[8],
+        auth_time=_at(row[9]),
+        methods=tuple(row[10].split()),
+        family_id=row[11],
+        created_at=_at(row[12]),
+        expires_at=_at(row[13]),
+        used_at=at(row[14]),
+    )
+
+
+def _token(row: Any) -> TokenRecord:
+    return TokenRecord(
+        id=row[0],
+        family_id=row[1],
+        parent_id=row[2],
+        client_id=row[3],
+        account_id=int(row[4]),
+        scopes=tuple(row[5].split()),
+        scope_text=row[6],
+        created_at=_at(row[7]),
+        access_expires_at=_at(row[8]),
+        refresh_expires_at=_at(row[9]),
+        access_used_at=at(row[10]),
+        retire_at=at(row[11]),
+        revoked_at=at(row[12]),
+    )
+
+
+def _consent(row: Any) -> Consent:
+    return Consent(
+        account_id=int(row[0]),
+        client_id=row[1],
+        scopes=tuple(row[2].split()),
+        first_allowed_at=_at(row[3]),
+        last_used_at=at(row[4]),
+    )
+
+
+def _signing_key(row: Any) -> SigningKey:
+    return SigningKey(
+        kid=row[0],
+        alg=row[1],
+        public_jwk=json.loads(row[2]),
+        private_sealed=row[3],
+        created_at=_at(row[4]),
+        retired_at=at(row[5]),
+        publish_until=at(row[6]),
     )
 
 
@@ -563,6 +743,7 @@ class SqlTransaction:
         self.counters = SqlCounters(db)
         self.two_factor = SqlTwoFactor(db)
         self.apps = SqlApps(db)
+        self.oauth = SqlOAuth(db)
 
 
 class SqlUnitOfWork:

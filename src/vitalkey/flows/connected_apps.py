@@ -1,0 +1,48 @@
+"""Account & Security → Connected apps: the apps a user allowed, what they read, when they were
+first allowed and last used, and "Remove access", which revokes their tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from vitalkey.domain.apps import App
+from vitalkey.domain.errors import ConnectedAppNotFound
+from vitalkey.domain.oauth import Consent
+from vitalkey.flows.deps import FlowDeps
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectedApp:
+    app: App
+    scopes: tuple[str, ...]
+    first_allowed_at: datetime
+    last_used_at: datetime | None
+
+
+class ConnectedApps:
+    def __init__(self, deps: FlowDeps) -> None:
+        self.deps = deps
+
+    def for_account(self, account_id: int) -> list[ConnectedApp]:
+        with self.deps.uow.read() as tx:
+            consents = tx.oauth.consents(account_id)
+            apps = {consent.client_id: tx.apps.get(consent.client_id) for consent in consents}
+        return [_connected(consent, app) for consent in consents if (app := apps[consent.client_id]) is not None]
+
+    def remove(self, account_id: int, client_id: str) -> None:
+        """Forget the consent and revoke every token and unused code of the app (data
+        notification subscriptions will go with it when they exist)."""
+        now = self.deps.clock.now()
+        with self.deps.uow.begin() as tx:
+            if not tx.oauth.forget(account_id, client_id[:64]):
+                raise ConnectedAppNotFound()
+            revoked = tx.oauth.revoke_app(account_id, client_id, now)
+            tx.audit.record("oauth.access_removed", now, account_id, client_id=client_id, tokens=revoked)
+
+
+def _connected(consent: Consent, app: App) -> ConnectedApp:
+    return ConnectedApp(app, consent.scopes, consent.first_allowed_at, consent.last_used_at)
+
+
+__all__ = ["ConnectedApp", "ConnectedApps"]

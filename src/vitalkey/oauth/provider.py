@@ -1,0 +1,301 @@
+"""What the web edge asks of the authorization server: authorize (login, consent, code), the
+token endpoints, revocation, introspection, bearer tokens, discovery and the JWKS.
+
+Each call is one transaction around a fresh Authlib ``Server``; the web layer only turns the
+answers into responses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Error
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+
+from vitalkey.domain.accounts import Account
+from vitalkey.domain.apps import SCOPES, App
+from vitalkey.domain.oauth import TokenKind, TokenPolicy, TokenRecord, parse_scope
+from vitalkey.domain.tokens import new_token
+from vitalkey.oauth.keys import SigningKeys
+from vitalkey.oauth.server import (
+    SECRET_AUTH,
+    WITHINGS_SIGNATURE,
+    Answer,
+    Context,
+    Request,
+    Server,
+    find_token,
+    user_info,
+)
+from vitalkey.ports import Clock, Sealer, Transaction, UnitOfWork
+
+AUTHORIZE_PATH = "/oauth2/authorize"
+ID_TOKEN_CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "at_hash", "locale")
+TOKEN_PATH = "/oauth2/token"  # noqa: S105 (a path)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    account: Account
+    auth_time: datetime
+    methods: tuple[str, ...]
+
+
+# What an authorization request leads to.
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    location: str  # back to the client: a code, or an error (with state and iss)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorPage:
+    """Unknown client or unregistered redirect URI: never redirect (SECURITY.md)."""
+
+    error: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoginNeeded:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentNeeded:
+    app: App
+    scopes: tuple[str, ...]
+    new_scopes: tuple[str, ...]  # those not allowed before (all of them the first time)
+
+
+Outcome = Redirect | ErrorPage | LoginNeeded | ConsentNeeded
+
+
+@dataclass(frozen=True, slots=True)
+class TokenAnswer:
+    answer: Answer
+    account_id: int | None = None  # the user the tokens were issued for
+    scope_text: str = ""  # the scope as the client first wrote it (Withings echoes it)
+
+
+@dataclass(frozen=True, slots=True)
+class Bearer:
+    """A live access token and whose it is."""
+
+    account: Account
+    token: TokenRecord
+
+
+class InvalidToken(Exception):
+    """The bearer token is missing, unknown, expired or revoked (RFC 6750 ``invalid_token``)."""
+
+
+class OAuthProvider:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        *,
+        issuer: str,
+        policy: TokenPolicy,
+        server_secret: bytes,
+        sealer: Sealer,
+        keys: SigningKeys,
+    ) -> None:
+        self.uow, self.clock, self.issuer, self.policy = uow, clock, issuer.rstrip("/"), policy
+        self.server_secret, self.sealer, self.keys = server_secret, sealer, keys
+
+    # Authorization endpoint ------------------------------------------------------------
+    def authorize(
+        self,
+        values: list[tuple[str, str]],
+        user: SignedIn | None,
+        *,
+        signed_in_since_request: bool = False,
+        decision: bool | None = None,
+    ) -> Outcome:
+        """Validate the request (Authlib), then: sign in if needed (``prompt=login``,
+        ``max_age``), ask for consent unless every scope was allowed before (``prompt=consent``
+        asks again), and issue the code. ``decision``: the answer on the consent page."""
+        now = self.clock.now()
+        with self.uow.begin() as tx:
+            context = self._context(tx, now, user)
+            server = Server(context)
+            request = Request("GET", self.issuer + AUTHORIZE_PATH, {}, values)
+            try:
+                grant = server.get_consent_grant(request, end_user=user.account if user else None)
+            except OAuth2Error as error:
+                return self._failed(error, request)
+            data = request.payload.data
+            prompts = set(data.get("prompt", "").split())
+            if user is None or (not signed_in_since_request and self._must_sign_in(prompts, data, user, now)):
+                if "none" in prompts:
+                    return self._failed(LoginRequiredError(redirect_uri=grant.redirect_uri), request)
+                return LoginNeeded()
+            app: App = request.client.app
+            scopes = parse_scope(request.scope)
+            consent = tx.oauth.consent(user.account.id, app.client_id)
+            new = tuple(scope for scope in scopes if consent is None or scope not in consent.scopes)
+            asking = not app.first_party and (bool(new) or "consent" in prompts)
+            if asking and decision is None:
+                if "none" in prompts:
+                    return self._failed(ConsentRequiredError(redirect_uri=grant.redirect_uri), request)
+                return ConsentNeeded(app, scopes, new or scopes)
+            if decision is False:
+                tx.audit.record("oauth.denied", now, user.account.id, client_id=app.client_id)
+                return self._failed(AccessDeniedError(redirect_uri=grant.redirect_uri), request)
+            if new or consent is None:
+                allowed = tuple(dict.fromkeys((*(consent.scopes if consent else ()), *scopes)))
+                tx.oauth.allow(user.account.id, app.client_id, allowed, now)
+                tx.audit.record("oauth.allowed", now, user.account.id, client_id=app.client_id, scopes=list(scopes))
+            answer = server.create_authorization_response(request, grant_user=user.account, grant=grant)
+            return Redirect(answer.location or "")
+
+    def _must_sign_in(self, prompts: set[str], data: dict[str, str], user: SignedIn, now: datetime) -> bool:
+        if "login" in prompts or "select_account" in prompts:
+            return True
+        max_age = data.get("max_age", "")
+        return max_age.isdigit() and now - user.auth_time > timedelta(seconds=int(max_age))
+
+    def _failed(self, error: OAuth2Error, request: Request) -> Redirect | ErrorPage:
+        if not error.redirect_uri:
+            return ErrorPage(error.error or "invalid_request", error.description or "")
+        error.state = request.payload.state
+        _, _, headers = error()
+        location = dict(headers)["Location"]
+        return Redirect(add_params_to_uri(location, [("iss", self.issuer)]))
+
+    # Token endpoint ---------------------------------------------------------------------
+    def token(self, values: list[tuple[str, str]], headers: dict[str, str]) -> TokenAnswer:
+        """RFC 6749 §4.1.3 and §6: the code and refresh grants."""
+        alg, kid, key = self.keys.signing_key()  # cached; loaded outside the transaction
+        now = self.clock.now()
+        with self.uow.begin() as tx:
+            context = self._context(tx, now, None)
+            context.signing = (alg, kid, key)
+            request = Request("POST", self.issuer + TOKEN_PATH, headers, values)
+            answer = Server(context).create_token_response(request)
+            if answer.status != 200:
+                return TokenAnswer(answer)
+            return TokenAnswer(answer, request.user.id, request.scope_text)
+
+    def revoke(self, values: list[tuple[str, str]], headers: dict[str, str]) -> Answer:
+        return self._endpoint("revocation", "/oauth2/revoke", values, headers)
+
+    def introspect(self, values: list[tuple[str, str]], headers: dict[str, str]) -> Answer:
+        return self._endpoint("introspection", "/oauth2/introspect", values, headers)
+
+    def _endpoint(self, name: str, path: str, values: list[tuple[str, str]], headers: dict[str, str]) -> Answer:
+        now = self.clock.now()
+        with self.uow.begin() as tx:
+            request = Request("POST", self.issuer + path, headers, values)
+            answer: Answer = Server(self._context(tx, now, None)).create_endpoint_response(name, request)
+            return answer
+
+    # Withings signatures and unlinking ----------------------------------------------------
+    def new_nonce(self, client_id: str, signature: str, timestamp: str) -> str | None:
+        """A nonce for a client whose ``getnonce`` signature is right; None otherwise."""
+        now = self.clock.now()
+        with self.uow.begin() as tx:
+            client = Server(self._context(tx, now, None)).query_client(client_id)
+            if client is None or not client.check_withings_signature(signature, "getnonce", client_id, timestamp):
+                return None
+            nonce = new_token(24)
+            tx.oauth.add_nonce(nonce, client.client_id, now + self.policy.nonce_ttl)
+            return nonce
+
+    def unlink(self, values: list[tuple[str, str]], headers: dict[str, str], account_id: int) -> None:
+        """Withings ``action=revoke``: the authenticated client gives up its access to the user."""
+        now = self.clock.now()
+        with self.uow.begin() as tx:
+            server = Server(self._context(tx, now, None))
+            request = Request("POST", self.issuer + "/v2/oauth2", headers, values)
+            client = server.authenticate_client(request, [*SECRET_AUTH, WITHINGS_SIGNATURE], "revocation")
+            revoked = tx.oauth.revoke_app(account_id, client.client_id, now)
+            tx.oauth.forget(account_id, client.client_id)
+            tx.audit.record("oauth.unlinked", now, account_id, client_id=client.client_id, tokens=revoked)
+
+    # Bearer tokens --------------------------------------------------------------------
+    def bearer(self, access_token: str) -> Bearer:
+        """The live access token and its user. Its first use retires the refresh token it
+        replaced (the Withings rotation rule) and counts as the app's last use."""
+        now = self.clock.now()
+        with self.uow.read() as tx:
+            token = find_token(self._context(tx, now, None), access_token, TokenKind.ACCESS)
+            account = tx.accounts.get(token.record.account_id) if token is not None else None
+        if token is None or token.kind is not TokenKind.ACCESS or account is None:
+            raise InvalidToken()
+        if not token.record.access_alive(now):
+            raise InvalidToken()
+        if token.record.access_used_at is None:
+            with self.uow.begin() as tx:
+                if tx.oauth.first_use(token.record, now):
+                    tx.oauth.used(account.id, token.record.client_id, now)
+        return Bearer(account, token.record)
+
+    def userinfo(self, access_token: str) -> dict[str, Any]:
+        bearer = self.bearer(access_token)
+        if "openid" not in bearer.token.scopes:
+            raise PermissionError("the token was not issued with the openid scope")
+        return dict(user_info(bearer.account, " ".join(bearer.token.scopes)))
+
+    # Metadata -----------------------------------------------------------------------------
+    def jwks(self) -> dict[str, Any]:
+        return self.keys.jwks()
+
+    def metadata(self) -> dict[str, Any]:
+        """OpenID Connect Discovery 1.0 and RFC 8414."""
+        base = self.issuer
+        return {
+            "issuer": base,
+            "authorization_endpoint": base + AUTHORIZE_PATH,
+            "token_endpoint": base + TOKEN_PATH,
+            "userinfo_endpoint": base + "/oauth2/userinfo",
+            "jwks_uri": base + "/oauth2/jwks",
+            "revocation_endpoint": base + "/oauth2/revoke",
+            "introspection_endpoint": base + "/oauth2/introspect",
+            "scopes_supported": list(SCOPES),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [self.keys.alg],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "code_challenge_methods_supported": ["S256"],
+            "claims_supported": [*ID_TOKEN_CLAIMS, "name", "given_name", "family_name", "email", "email_verified"],
+            "prompt_values_supported": ["none", "login", "consent"],
+            "authorization_response_iss_parameter_supported": True,
+            "claims_parameter_supported": False,
+            "request_parameter_supported": False,
+            "request_uri_parameter_supported": False,
+        }
+
+    def _context(self, tx: Transaction, now: datetime, user: SignedIn | None) -> Context:
+        return Context(
+            tx=tx,
+            now=now,
+            issuer=self.issuer,
+            policy=self.policy,
+            server_secret=self.server_secret,
+            sealer=self.sealer,
+            auth_time=user.auth_time if user else None,
+            methods=user.methods if user else (),
+        )
+
+
+__all__ = [
+    "Bearer",
+    "ConsentNeeded",
+    "ErrorPage",
+    "InvalidToken",
+    "LoginNeeded",
+    "OAuthProvider",
+    "Outcome",
+    "Redirect",
+    "SignedIn",
+    "TokenAnswer",
+]

@@ -1,0 +1,301 @@
+"""The authorization server's edge: the authorize and consent pages, the token endpoints (RFC 6749
+and the Withings envelope), revocation, introspection, userinfo, discovery and the JWKS. Thin:
+read the request, call ``container.oauth`` (Authlib underneath), write the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from vitalkey.domain.errors import CsrfFailed, DomainError, FlowExpired, FlowNotFound
+from vitalkey.domain.flows import Channel, Flow
+from vitalkey.domain.i18n import N_
+from vitalkey.domain.oauth import SCOPE_WORDS
+from vitalkey.flows.authorize import parameters
+from vitalkey.oauth.provider import (
+    ConsentNeeded,
+    ErrorPage,
+    InvalidToken,
+    LoginNeeded,
+    Outcome,
+    Redirect,
+    SignedIn,
+)
+from vitalkey.oauth.server import Answer
+from vitalkey.web import schemas as s
+from vitalkey.web.api import api
+from vitalkey.web.context import MAX_FORM_FIELDS, blocking, requester
+from vitalkey.web.errors import HttpError
+from vitalkey.web.pages import current_user, posted_form, see_other
+from vitalkey.web.render import page
+
+NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
+FORM = "application/x-www-form-urlencoded"
+
+
+def oauth_error(error: str, description: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": error, "error_description": description}, status, headers=NO_STORE)
+
+
+async def oauth_values(request: Request, *, with_query: bool = False) -> list[tuple[str, str]]:
+    """The form's fields (and the query's, for Withings clients), in order, repeats kept: Authlib
+    refuses a repeated parameter. Raises ``HttpError`` for a body that is not a readable form."""
+    values = list(request.query_params.multi_items()) if with_query else []
+    body = await request.body()
+    if not body:
+        return values
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
+        raise HttpError("invalid_request", N_("Send the parameters as a form."), 400)
+    try:
+        values += parse_qsl(
+            body.decode("utf-8"), keep_blank_values=True, errors="strict", max_num_fields=MAX_FORM_FIELDS
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HttpError("invalid_request", N_("The form contains characters that could not be read."), 400) from exc
+    return values
+
+
+def client_headers(request: Request) -> dict[str, str]:
+    """Only what client authentication reads."""
+    authorization = request.headers.get("authorization")
+    return {"Authorization": authorization} if authorization else {}
+
+
+def answer_response(answer: Answer) -> Response:
+    headers = {name: value for name, value in answer.headers if name.lower() != "content-type"}
+    return JSONResponse(answer.body, answer.status, headers={**headers, **NO_STORE})
+
+
+# Authorization endpoint and consent page ---------------------------------------------
+async def authorize(request: Request) -> Response:
+    """GET /oauth2/authorize and /oauth2_user/authorize2 (the Withings path)."""
+    return await _authorize(request, list(request.query_params.multi_items()), None)
+
+
+async def authorize_continue(request: Request) -> Response:
+    """The kept request after signing in (GET), and the consent page's answer (POST)."""
+    container = request.app.state.container
+    try:
+        flow: Flow = await blocking(request, container.authorize_requests.get, request.path_params["flow_id"])
+        decision = None
+        if request.method == "POST":
+            form = await posted_form(request)
+            decision = form.get("decision") == "allow"
+    except (FlowNotFound, FlowExpired, CsrfFailed) as error:
+        return page(request, "oauth_error.html", status=400, problem=error.message_id)
+    return await _authorize(request, parameters(flow), flow, decision)
+
+
+async def _authorize(
+    request: Request, values: list[tuple[str, str]], flow: Flow | None, decision: bool | None = None
+) -> Response:
+    container = request.app.state.container
+    auth = await current_user(request)
+    user = SignedIn(auth.account, auth.session.created_at, auth.session.methods) if auth else None
+    since = flow is not None and auth is not None and auth.session.created_at >= flow.created_at
+    outcome: Outcome = await blocking(
+        request, container.oauth.authorize, values, user, signed_in_since_request=since, decision=decision
+    )
+    if isinstance(outcome, Redirect):
+        if flow is not None and not await blocking(request, container.authorize_requests.answered, flow):
+            return page(request, "oauth_error.html", status=400, problem=FlowNotFound.message)
+        return RedirectResponse(outcome.location, status_code=302, headers=NO_STORE)
+    if isinstance(outcome, ErrorPage):
+        return page(request, "oauth_error.html", status=400, oauth_error=outcome.error, description=outcome.description)
+    kept: Flow = (
+        flow
+        if flow is not None
+        else await blocking(request, container.authorize_requests.keep, values, requester(request, Channel.BROWSER))
+    )
+    if isinstance(outcome, LoginNeeded):
+        return see_other(request, f"/login?continue={kept.id}")
+    assert isinstance(outcome, ConsentNeeded)
+    return page(
+        request,
+        "consent.html",
+        app=outcome.app,
+        scopes=[(scope, SCOPE_WORDS[scope], scope in outcome.new_scopes) for scope in outcome.scopes],
+        flow_id=kept.id,
+    )
+
+
+# Token endpoints ----------------------------------------------------------------------------
+async def token(request: Request) -> Response:
+    """POST /oauth2/token: RFC 6749 JSON answers."""
+    try:
+        values = await oauth_values(request)
+    except HttpError as error:
+        return oauth_error("invalid_request", str(error.message_id))
+    result = await blocking(request, request.app.state.container.oauth.token, values, client_headers(request))
+    return answer_response(result.answer)
+
+
+async def withings_oauth2(request: Request) -> Response:
+    """POST /v2/oauth2 ``action=requesttoken|revoke``: the Withings envelope, always HTTP 200."""
+    try:
+        values = await oauth_values(request, with_query=True)
+    except HttpError as error:
+        return JSONResponse({"status": 503, "body": {}, "error": f"Invalid Params: {error.message_id}"})
+    withings = request.app.state.container.withings
+    return JSONResponse(await blocking(request, withings.oauth2, values, client_headers(request)), headers=NO_STORE)
+
+
+async def withings_signature(request: Request) -> Response:
+    """POST /v2/signature ``action=getnonce``."""
+    try:
+        values = await oauth_values(request, with_query=True)
+    except HttpError as error:
+        return JSONResponse({"status": 503, "body": {}, "error": f"Invalid Params: {error.message_id}"})
+    withings = request.app.state.container.withings
+    return JSONResponse(await blocking(request, withings.get_nonce, values), headers=NO_STORE)
+
+
+async def revoke(request: Request) -> Response:
+    """RFC 7009."""
+    return await _token_endpoint(request, "revoke")
+
+
+async def introspect(request: Request) -> Response:
+    """RFC 7662."""
+    return await _token_endpoint(request, "introspect")
+
+
+async def _token_endpoint(request: Request, name: str) -> Response:
+    try:
+        values = await oauth_values(request)
+    except HttpError as error:
+        return oauth_error("invalid_request", str(error.message_id))
+    answer = await blocking(request, getattr(request.app.state.container.oauth, name), values, client_headers(request))
+    return answer_response(answer)
+
+
+# Userinfo, discovery, keys --------------------------------------------------------------
+async def userinfo(request: Request) -> Response:
+    scheme, _, access_token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not access_token.strip():
+        challenge = 'Bearer realm="vitalkey"'
+        return JSONResponse(
+            {"error": "invalid_request", "error_description": "A bearer token is required."},
+            401,
+            headers={**NO_STORE, "www-authenticate": challenge},
+        )
+    try:
+        claims: dict[str, Any] = await blocking(
+            request, request.app.state.container.oauth.userinfo, access_token.strip()
+        )
+    except InvalidToken:
+        challenge = 'Bearer realm="vitalkey", error="invalid_token"'
+        return JSONResponse(
+            {"error": "invalid_token", "error_description": "The access token is not valid."},
+            401,
+            headers={**NO_STORE, "www-authenticate": challenge},
+        )
+    except PermissionError:
+        challenge = 'Bearer realm="vitalkey", error="insufficient_scope", scope="openid"'
+        return JSONResponse(
+            {"error": "insufficient_scope", "error_description": "The openid scope is required."},
+            403,
+            headers={**NO_STORE, "www-authenticate": challenge},
+        )
+    return JSONResponse(claims, headers=NO_STORE)
+
+
+async def discovery(request: Request) -> Response:
+    return JSONResponse(request.app.state.container.oauth.metadata(), headers={"cache-control": "public, max-age=3600"})
+
+
+async def jwks(request: Request) -> Response:
+    keys = await blocking(request, request.app.state.container.oauth.jwks)
+    return JSONResponse(keys, headers={"cache-control": "public, max-age=300"})
+
+
+# Account & Security → Connected apps ---------------------------------------------------------
+async def connected_apps_page(request: Request) -> Response:
+    auth = await current_user(request)
+    if auth is None:
+        return see_other(request, "/login")
+    container = request.app.state.container
+    notice = request.query_params.get("notice", "")
+    error: DomainError | None = None
+    if request.method == "POST":
+        try:
+            form = await posted_form(request)
+            await blocking(request, container.connected_apps.remove, auth.account.id, form.get("client_id", ""))
+            return see_other(request, "/account/connected-apps?notice=removed")
+        except DomainError as failed:
+            error = failed
+    apps = await blocking(request, container.connected_apps.for_account, auth.account.id)
+    return page(
+        request,
+        "connected_apps.html",
+        status=400 if error else 200,
+        error=error,
+        apps=apps,
+        scope_words=SCOPE_WORDS,
+        notice=notice,
+    )
+
+
+routes = [
+    Route("/oauth2/authorize", authorize, methods=["GET"]),
+    Route("/oauth2_user/authorize2", authorize, methods=["GET"]),
+    Route("/oauth2/authorize/{flow_id}", authorize_continue, methods=["GET", "POST"]),
+    Route("/oauth2/token", token, methods=["POST"]),
+    Route("/oauth2/revoke", revoke, methods=["POST"]),
+    Route("/oauth2/introspect", introspect, methods=["POST"]),
+    Route("/oauth2/userinfo", userinfo, methods=["GET", "POST"]),
+    Route("/oauth2/jwks", jwks, methods=["GET"]),
+    Route("/.well-known/openid-configuration", discovery, methods=["GET"]),
+    Route("/.well-known/oauth-authorization-server", discovery, methods=["GET"]),
+    Route("/v2/oauth2", withings_oauth2, methods=["POST"]),
+    Route("/v2/signature", withings_signature, methods=["POST"]),
+    Route("/account/connected-apps", connected_apps_page, methods=["GET", "POST"]),
+]
+
+
+@api.route(
+    "GET",
+    "/api/v1/account/connected-apps",
+    "The apps the user allowed to read their data: scopes, first allowed, last used",
+    response=s.ConnectedAppList,
+    auth=True,
+    tag="connected-apps",
+)
+async def list_connected_apps(request: Request, _: None) -> s.ConnectedAppList:
+    container = request.app.state.container
+    apps = await blocking(request, container.connected_apps.for_account, request.state.auth.account.id)
+    return s.ConnectedAppList(
+        connected_apps=[
+            s.ConnectedAppOut(
+                client_id=c.app.client_id,
+                name=c.app.name,
+                scopes=list(c.scopes),
+                first_allowed_at=c.first_allowed_at,
+                last_used_at=c.last_used_at,
+                logo_url=c.app.logo_url,
+                policy_url=c.app.policy_url,
+            )
+            for c in apps
+        ]
+    )
+
+
+@api.route(
+    "DELETE",
+    "/api/v1/account/connected-apps/{client_id}",
+    "Remove an app's access: its tokens are revoked and the consent forgotten",
+    response=s.Ended,
+    auth=True,
+    errors=(404,),
+    tag="connected-apps",
+)
+async def remove_connected_app(request: Request, _: None) -> s.Ended:
+    container = request.app.state.container
+    await blocking(
+        request, container.connected_apps.remove, request.state.auth.account.id, request.path_params["client_id"]
+    )
+    return s.Ended(ended=1)

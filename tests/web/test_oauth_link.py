@@ -1,0 +1,87 @@
+"""Link Device from the partner's side (seeds/partner-link-device.txt): redirect to sign-in,
+"Allow this app" the first time only, back to the partner with a code, tokens in the Withings
+envelope."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+from tests.conftest import Mailbox, code_in
+from tests.web.conftest import ClientFactory, csrf_of
+from tests.web.oauth_kit import (
+    CALLBACK,
+    allow,
+    authorize_url,
+    code_for,
+    query_of,
+    register,
+    signed_up,
+    withings_token,
+)
+
+
+def test_link_device_signs_in_asks_once_and_returns_a_code(make_client: ClientFactory, mailbox: Mailbox) -> None:
+    client = make_client()
+    container = client.app.state.container  # type: ignore[attr-defined]
+    partner = register(container)
+    signed_up(client, mailbox)
+    client.post("/account/logout", data={"csrf_token": csrf_of(client.get("/account").text)})
+    client.cookies.clear()
+
+    # Step 3: redirected to the login page, which says an app is waiting.
+    start = client.get(authorize_url(partner), follow_redirects=False)
+    assert start.status_code == 303 and start.headers["location"].startswith("/login?continue=")
+    login = client.get(start.headers["location"])
+    assert "An app is asking to connect to your account" in login.text
+    answer = client.post(
+        "/login", data={"csrf_token": csrf_of(login.text), "email": "ann@example.com", "continue": login.url.params["continue"]}
+    )
+    code = code_in(mailbox.wait_for("ann@example.com", 2))
+    consent = client.post(str(answer.url.path), data={"csrf_token": csrf_of(answer.text), "action": "code", "code": code})
+    # Step 4: the consent page names the app and the data, in plain words.
+    assert consent.url.path.startswith("/oauth2/authorize/")
+    assert "Acme Wellness Portal" in consent.text and "Allow this app" in consent.text
+    assert "Your body measurements" in consent.text and "Your profile" in consent.text
+    assert "Your sleep" not in consent.text
+    back = allow(client, consent)
+    assert back.status_code == 302
+    params = query_of(back.headers["location"])
+    assert back.headers["location"].startswith(CALLBACK)
+    assert params["state"] == "xyz-state" and params["iss"] == container.settings.public_url and params["code"]
+
+    tokens = withings_token(client, partner, grant_type="authorization_code", code=params["code"], redirect_uri=CALLBACK)
+    assert tokens["status"] == 0, tokens
+    body = tokens["body"]
+    assert isinstance(body["userid"], int) and body["scope"] == "user.info,user.metrics"
+    assert body["expires_in"] == 10800 and body["token_type"] == "Bearer" and body["refresh_token"]
+
+    # The second link skips the consent page; a new scope brings it back, naming only that one.
+    again = client.get(authorize_url(partner), follow_redirects=False)
+    assert again.status_code == 302 and query_of(again.headers["location"])["code"]
+    wider = client.get(authorize_url(partner, scope="user.info,user.metrics,user.sleepevents"))
+    assert wider.status_code == 200 and "Your sleep" in wider.text
+    assert code_for(client, partner, scope="user.sleepevents")["code"]
+
+
+def test_deny_sends_access_denied_back(client: TestClient, mailbox: Mailbox) -> None:
+    partner = register(client.app.state.container)  # type: ignore[attr-defined]
+    signed_up(client, mailbox)
+    consent = client.get(authorize_url(partner))
+    back = allow(client, consent, decision="deny")
+    params = query_of(back.headers["location"])
+    assert params["error"] == "access_denied" and params["state"] == "xyz-state" and params["iss"]
+    # The kept request was answered: it cannot be answered again.
+    assert allow(client, consent).status_code == 400
+
+
+def test_unknown_client_or_redirect_uri_gets_an_error_page_never_a_redirect(client: TestClient, mailbox: Mailbox) -> None:
+    partner = register(client.app.state.container)  # type: ignore[attr-defined]
+    signed_up(client, mailbox)
+    for url in (
+        authorize_url(partner, client_id="nobody"),
+        authorize_url(partner, redirect_uri="https://evil.example.com/steal"),
+        authorize_url(partner, redirect_uri=CALLBACK + "/more"),
+    ):
+        answer = client.get(url, follow_redirects=False)
+        assert answer.status_code == 400 and "location" not in answer.headers
+        assert "cannot be completed" in answer.text
