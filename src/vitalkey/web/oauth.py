@@ -66,7 +66,7 @@ def client_headers(request: Request) -> dict[str, str]:
 
 
 def answer_response(answer: Answer) -> Response:
-    headers = {name: value for name, value in answer.headers if name.lower() != "content-type"}
+    headers = {name.lower(): value for name, value in answer.headers if name.lower() != "content-type"}
     return JSONResponse(answer.body, answer.status, headers={**headers, **NO_STORE})
 
 
