@@ -48,3 +48,18 @@ def test_client_commands_print_the_secret_once(tmp_path: Path) -> None:
     assert bad.exit_code != 0 and "invalid_client_metadata" in bad.output
     assert runner.invoke(main, ["client", "delete", client_id]).exit_code == 0
     assert runner.invoke(main, ["client", "show", client_id]).exit_code != 0
+
+
+def test_signing_keys_rotate_and_everything_sealed_reseals(tmp_path: Path) -> None:
+    env = {"VITALKEY_DATA_DIR": str(tmp_path), "VITALKEY_SECRET_KEY": "cli-test-secret-0123456789abcdef"}
+    runner = CliRunner(env=env)
+    first = runner.invoke(main, ["keys", "rotate"])
+    assert first.exit_code == 0 and "(ES256)" in first.output, first.output
+    second = runner.invoke(main, ["keys", "rotate", "--alg", "RS256"])
+    assert "(RS256)" in second.output
+    created = runner.invoke(
+        main, ["client", "create", "--name", "P", "--redirect-uri", "https://p.example/cb", "--scope", "user.info"]
+    )
+    assert created.exit_code == 0
+    resealed = runner.invoke(main, ["keys", "reseal"])
+    assert "resealed 1 in apps" in resealed.output and "resealed 2 in signing_keys" in resealed.output

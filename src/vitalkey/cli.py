@@ -262,7 +262,7 @@ def client_delete(client_id: str, config: str | None) -> None:
 
 @main.group()
 def keys() -> None:
-    """Server keys: the ones that seal recovery codes."""
+    """Server keys: the ones that seal secrets at rest, and the ones that sign ID tokens."""
 
 
 @keys.command("new")
@@ -276,11 +276,24 @@ def keys_new() -> None:
 @keys.command("reseal")
 @click.option("--config", type=click.Path(dir_okay=False))
 def keys_reseal(config: str | None) -> None:
-    """Re-encrypt every recovery code under the newest key; then older keys can be dropped."""
-    from vitalkey.adapters.reseal import reseal_recovery_codes
+    """Re-encrypt every sealed value (recovery codes, client secrets for Withings signatures,
+    ID-token keys) under the newest key; then older keys can be dropped."""
+    from vitalkey.adapters.reseal import reseal_all
 
     container = _container(config)
-    click.echo(f"resealed {reseal_recovery_codes(container.engine, container.sealer)} recovery codes")
+    counts = reseal_all(container.engine, container.sealer)
+    click.echo(", ".join(f"resealed {count} in {table}" for table, count in counts.items()))
+
+
+@keys.command("rotate")
+@click.option("--alg", type=click.Choice(["ES256", "RS256"]), default=None, help="Default: id_token_alg.")
+@click.option("--config", type=click.Path(dir_okay=False))
+def keys_rotate(alg: str | None, config: str | None) -> None:
+    """A new ID-token signing key. The old one stops signing and stays in the JWKS until the ID
+    tokens it signed have expired (id_token_ttl_s); servers pick the new key up within a minute."""
+    container = _container(config)
+    key = container.signing_keys.rotate(alg)
+    click.echo(f"new signing key {key.kid} ({key.alg})")
 
 
 if __name__ == "__main__":
