@@ -12,7 +12,8 @@ from joserfc.jwk import KeySet
 from starlette.testclient import TestClient
 
 from tests.conftest import Mailbox
-from tests.web.conftest import ClientFactory
+from tests.conftest import code_in
+from tests.web.conftest import ClientFactory, csrf_of
 from tests.web.oauth_kit import (
     CALLBACK,
     Partner,
@@ -397,8 +398,6 @@ def test_connected_apps_page_and_api(make_client: ClientFactory, mailbox: Mailbo
     assert (
         "Acme Wellness Portal" in page.text and "Your body measurements" in page.text and "Remove access" in page.text
     )
-    from tests.web.conftest import csrf_of
-
     removed = client.post(
         "/account/connected-apps", data={"csrf_token": csrf_of(page.text), "client_id": partner.client_id}
     )
@@ -408,3 +407,21 @@ def test_connected_apps_page_and_api(make_client: ClientFactory, mailbox: Mailbo
         "/account/connected-apps", data={"csrf_token": csrf_of(page.text), "client_id": partner.client_id}
     )
     assert gone.status_code == 400 and "no access to your account" in gone.text
+
+
+def test_connected_apps_json_api(make_client: ClientFactory, mailbox: Mailbox) -> None:
+    client, partner = linked(make_client, mailbox)
+    tokens = redeem(client, partner, code_for(client, partner)["code"]).json()
+    login = client.post("/api/v1/login", json={"email": "ann@example.com"}).json()
+    code = code_in(mailbox.wait_for("ann@example.com", 2))
+    session = client.post(f"/api/v1/login/{login['id']}/code", json={"code": code}).json()
+    bearer = {"authorization": f"Bearer {session['session_token']}"}
+    listed = client.get("/api/v1/account/connected-apps", headers=bearer).json()["connected_apps"]
+    assert [(c["client_id"], c["scopes"]) for c in listed] == [(partner.client_id, ["user.info", "user.metrics"])]
+    assert listed[0]["last_used_at"] and listed[0]["policy_url"] == "https://portal.example.com/privacy"
+    assert client.delete(f"/api/v1/account/connected-apps/{partner.client_id}", headers=bearer).json() == {"ended": 1}
+    assert client.get("/api/v1/account/connected-apps", headers=bearer).json() == {"connected_apps": []}
+    again = client.delete(f"/api/v1/account/connected-apps/{partner.client_id}", headers=bearer)
+    assert again.status_code == 404 and again.json()["error"] == "connected_app_not_found"
+    gone = token(client, partner, grant_type="refresh_token", refresh_token=tokens["refresh_token"])
+    assert gone.json()["error"] == "invalid_grant"
