@@ -167,3 +167,27 @@ def test_dev_sms_outbox_shows_texts_in_dev_mode_only(make_client: ClientFactory,
         time.sleep(0.05)
     assert texts and texts[0]["recipient"] == PHONE and re.search(r"#\d{6}$", texts[0]["body"])
     assert PHONE in client.get("/dev/sms").text
+
+
+def test_link_device_with_two_factor_on_asks_for_the_texted_code_then_consent(
+    sms_client: TestClient, mailbox: Mailbox, gateway: Gateway
+) -> None:
+    from tests.web.oauth_kit import CALLBACK, allow, authorize_url, query_of, register
+
+    client = sms_client
+    partner = register(client.app.state.container)  # type: ignore[attr-defined]
+    web_sign_up(client, mailbox, EMAIL)
+    set_up(client, gateway)
+    client.post("/account/logout", data={"csrf_token": csrf_of(client.get("/account").text)})
+    start = client.get(authorize_url(partner), follow_redirects=False)
+    login = client.get(start.headers["location"])
+    answer = client.post(
+        "/login", data={"csrf_token": csrf_of(login.text), "email": EMAIL, "continue": login.url.params["continue"]}
+    )
+    flow_url = str(answer.url.path)
+    answer = post_form(client, flow_url, {"action": "code", "code": code_in(mailbox.wait_for(EMAIL, 3))})
+    assert "Enter your security code" in answer.text
+    consent = post_form(client, flow_url, {"action": "sms", "code": gateway.code(PHONE, 2)})
+    assert consent.url.path.startswith("/oauth2/authorize/") and "Allow this app" in consent.text
+    back = allow(client, consent)
+    assert back.headers["location"].startswith(CALLBACK) and query_of(back.headers["location"])["code"]
