@@ -4,8 +4,8 @@ authorize URL to a code."""
 from __future__ import annotations
 
 import base64
-import re
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any

@@ -34,10 +34,13 @@ def test_link_device_signs_in_asks_once_and_returns_a_code(make_client: ClientFa
     login = client.get(start.headers["location"])
     assert "An app is asking to connect to your account" in login.text
     answer = client.post(
-        "/login", data={"csrf_token": csrf_of(login.text), "email": "ann@example.com", "continue": login.url.params["continue"]}
+        "/login",
+        data={"csrf_token": csrf_of(login.text), "email": "ann@example.com", "continue": login.url.params["continue"]},
     )
     code = code_in(mailbox.wait_for("ann@example.com", 2))
-    consent = client.post(str(answer.url.path), data={"csrf_token": csrf_of(answer.text), "action": "code", "code": code})
+    consent = client.post(
+        str(answer.url.path), data={"csrf_token": csrf_of(answer.text), "action": "code", "code": code}
+    )
     # Step 4: the consent page names the app and the data, in plain words.
     assert consent.url.path.startswith("/oauth2/authorize/")
     assert "Acme Wellness Portal" in consent.text and "Allow this app" in consent.text
@@ -49,7 +52,9 @@ def test_link_device_signs_in_asks_once_and_returns_a_code(make_client: ClientFa
     assert back.headers["location"].startswith(CALLBACK)
     assert params["state"] == "xyz-state" and params["iss"] == container.settings.public_url and params["code"]
 
-    tokens = withings_token(client, partner, grant_type="authorization_code", code=params["code"], redirect_uri=CALLBACK)
+    tokens = withings_token(
+        client, partner, grant_type="authorization_code", code=params["code"], redirect_uri=CALLBACK
+    )
     assert tokens["status"] == 0, tokens
     body = tokens["body"]
     assert isinstance(body["userid"], int) and body["scope"] == "user.info,user.metrics"
@@ -74,7 +79,9 @@ def test_deny_sends_access_denied_back(client: TestClient, mailbox: Mailbox) -> 
     assert allow(client, consent).status_code == 400
 
 
-def test_unknown_client_or_redirect_uri_gets_an_error_page_never_a_redirect(client: TestClient, mailbox: Mailbox) -> None:
+def test_unknown_client_or_redirect_uri_gets_an_error_page_never_a_redirect(
+    client: TestClient, mailbox: Mailbox
+) -> None:
     partner = register(client.app.state.container)  # type: ignore[attr-defined]
     signed_up(client, mailbox)
     for url in (

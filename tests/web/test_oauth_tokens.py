@@ -11,8 +11,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from starlette.testclient import TestClient
 
-from tests.conftest import Mailbox
-from tests.conftest import code_in
+from tests.conftest import Mailbox, code_in
 from tests.web.conftest import ClientFactory, csrf_of
 from tests.web.oauth_kit import (
     CALLBACK,
