@@ -20,6 +20,9 @@ SIGNINS = Counter("vitalkey_signins_total", "Completed sign-ins", ["method"])
 CODE_FAILURES = Counter("vitalkey_code_failures_total", "Rejected one-time codes", ["reason"])
 # Sent vs completed SMS codes: a country whose codes are sent but never entered is being pumped.
 SMS_SENT = Counter("vitalkey_sms_codes_sent_total", "SMS codes accepted by a gateway", ["purpose", "country"])
+OAUTH_TOKENS = Counter(
+    "vitalkey_oauth_token_requests_total", "Token endpoint answers (RFC 6749 and Withings)", ["grant", "outcome"]
+)
 SMS_COMPLETED = Counter("vitalkey_sms_codes_completed_total", "SMS codes entered right", ["purpose"])
 SMS_FAILURES = Counter("vitalkey_sms_failures_total", "SMS sending attempts that failed", ["kind"])
 SMS_REFUSED = Counter("vitalkey_sms_refused_total", "SMS not sent because a limit was reached", ["limit"])

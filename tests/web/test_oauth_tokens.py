@@ -55,6 +55,8 @@ def test_a_code_is_single_use_and_its_reuse_revokes_what_it_gave(make_client: Cl
     assert userinfo(client, tokens["access_token"]).status_code == 200
     second = redeem(client, partner, code)
     assert second.status_code == 400 and second.json()["error"] == "invalid_grant"
+    metrics = client.get("/metrics").text
+    assert 'vitalkey_oauth_token_requests_total{grant="authorization_code",outcome="invalid_grant"}' in metrics
     assert userinfo(client, tokens["access_token"]).status_code == 401
     refreshed = token(client, partner, grant_type="refresh_token", refresh_token=tokens["refresh_token"])
     assert refreshed.json()["error"] == "invalid_grant"

@@ -26,6 +26,7 @@ from vitalkey.oauth.provider import (
     SignedIn,
 )
 from vitalkey.oauth.server import Answer
+from vitalkey.observability import OAUTH_TOKENS
 from vitalkey.web import schemas as s
 from vitalkey.web.api import api
 from vitalkey.web.context import MAX_FORM_FIELDS, blocking, requester
@@ -35,6 +36,7 @@ from vitalkey.web.render import page
 
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 FORM = "application/x-www-form-urlencoded"
+GRANTS = frozenset({"authorization_code", "refresh_token"})
 
 
 def oauth_error(error: str, description: str, status: int = 400) -> JSONResponse:
@@ -63,6 +65,11 @@ def client_headers(request: Request) -> dict[str, str]:
     """Only what client authentication reads."""
     authorization = request.headers.get("authorization")
     return {"Authorization": authorization} if authorization else {}
+
+
+def count_token_request(values: list[tuple[str, str]], outcome: str) -> None:
+    grant = dict(values).get("grant_type", "")
+    OAUTH_TOKENS.labels(grant=grant if grant in GRANTS else "other", outcome=outcome[:40]).inc()
 
 
 def answer_response(answer: Answer) -> Response:
@@ -131,6 +138,7 @@ async def token(request: Request) -> Response:
     except HttpError as error:
         return oauth_error("invalid_request", str(error.message_id))
     result = await blocking(request, request.app.state.container.oauth.token, values, client_headers(request))
+    count_token_request(values, result.answer.body.get("error", "issued"))
     return answer_response(result.answer)
 
 
@@ -141,7 +149,10 @@ async def withings_oauth2(request: Request) -> Response:
     except HttpError as error:
         return JSONResponse({"status": 503, "body": {}, "error": f"Invalid Params: {error.message_id}"})
     withings = request.app.state.container.withings
-    return JSONResponse(await blocking(request, withings.oauth2, values, client_headers(request)), headers=NO_STORE)
+    answer = await blocking(request, withings.oauth2, values, client_headers(request))
+    if dict(values).get("action") == "requesttoken":
+        count_token_request(values, "issued" if answer["status"] == 0 else f"withings_{answer['status']}")
+    return JSONResponse(answer, headers=NO_STORE)
 
 
 async def withings_signature(request: Request) -> Response:
