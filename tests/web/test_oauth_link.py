@@ -37,6 +37,7 @@ def test_link_device_signs_in_asks_once_and_returns_a_code(make_client: ClientFa
         "/login",
         data={"csrf_token": csrf_of(login.text), "email": "ann@example.com", "continue": login.url.params["continue"]},
     )
+    assert "form-action 'self' https://portal.example.com;" in answer.headers["content-security-policy"]
     code = code_in(mailbox.wait_for("ann@example.com", 2))
     consent = client.post(
         str(answer.url.path), data={"csrf_token": csrf_of(answer.text), "action": "code", "code": code}
@@ -46,6 +47,10 @@ def test_link_device_signs_in_asks_once_and_returns_a_code(make_client: ClientFa
     assert "Acme Wellness Portal" in consent.text and "Allow this app" in consent.text
     assert "Your body measurements" in consent.text and "Your profile" in consent.text
     assert "Your sleep" not in consent.text
+    # Its forms may end in the redirect to the app, and it shows the app's logo; nothing else.
+    policy = consent.headers["content-security-policy"]
+    assert "form-action 'self' https://portal.example.com;" in policy
+    assert "img-src 'self' data: https://portal.example.com;" in policy
     back = allow(client, consent)
     assert back.status_code == 302
     params = query_of(back.headers["location"])

@@ -61,6 +61,34 @@ def check_redirect_uri(uri: str) -> str:
     )
 
 
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def _loopback(uri: str) -> bool:
+    parts = urlsplit(uri)
+    return parts.scheme == "http" and (parts.hostname or "") in _LOOPBACK
+
+
+def _without_port(uri: str) -> tuple[str, str, str, str]:
+    parts = urlsplit(uri)
+    return parts.scheme, parts.hostname or "", parts.path, parts.query
+
+
+def redirect_uri_allowed(app: App, uri: str) -> bool:
+    """Exact string match; only a loopback URI's port may vary (RFC 8252 §7.3)."""
+    if uri in app.redirect_uris:
+        return True
+    return _loopback(uri) and any(
+        _loopback(known) and _without_port(known) == _without_port(uri) for known in app.redirect_uris
+    )
+
+
+def origin_of(uri: str) -> str:
+    """The CSP source of a redirect URI: its origin, or a private scheme (``com.example.app:``)."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
+
+
 def check_scopes(scopes: tuple[str, ...]) -> tuple[str, ...]:
     unknown = [scope for scope in scopes if scope not in SCOPES]
     if unknown or not scopes:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from hashlib import sha256
 from typing import Any, ClassVar
-from urllib.parse import urlsplit, urlunsplit
 
 from authlib.oauth2.rfc6749 import (
     AuthorizationServer,
@@ -31,7 +30,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import AuthorizationCodeMixin, OpenIDCode, UserInfo
 
 from vitalkey.domain.accounts import Account
-from vitalkey.domain.apps import SCOPES, App, ClientType
+from vitalkey.domain.apps import SCOPES, App, ClientType, redirect_uri_allowed
 from vitalkey.domain.oauth import (
     AuthorizationCode,
     TokenKind,
@@ -104,17 +103,6 @@ class Request(OAuth2Request):
 
 
 # Models -------------------------------------------------------------------------------
-def _loopback(uri: str) -> bool:
-    parts = urlsplit(uri)
-    return parts.scheme == "http" and (parts.hostname or "") in {"127.0.0.1", "::1", "localhost"}
-
-
-def _without_port(uri: str) -> str:
-    parts = urlsplit(uri)
-    host = parts.hostname or ""
-    return urlunsplit((parts.scheme, f"[{host}]" if ":" in host else host, parts.path, parts.query, ""))
-
-
 class Client(ClientMixin):
     def __init__(self, app: App, context: Context) -> None:
         self.app = app
@@ -139,12 +127,7 @@ class Client(ClientMixin):
         return " ".join(requested) if set(requested) <= set(self.app.scopes) else None
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        """Exact string match; only a loopback URI's port may vary (RFC 8252 §7.3)."""
-        if redirect_uri in self.app.redirect_uris:
-            return True
-        return _loopback(redirect_uri) and any(
-            _loopback(known) and _without_port(known) == _without_port(redirect_uri) for known in self.app.redirect_uris
-        )
+        return redirect_uri_allowed(self.app, redirect_uri)
 
     def check_client_secret(self, client_secret: str) -> bool:
         given = keyed_digest(self.context.server_secret, "client-secret:" + client_secret[:MAX_TOKEN])

@@ -22,10 +22,20 @@ TOO_LARGE = N_("The request is too large (more than 64 KiB).")
 SERVER_ERROR = N_("Something went wrong on our side. Please try again.")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
-CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
-)
+
+def content_security_policy(form_targets: tuple[str, ...] = (), images: tuple[str, ...] = ()) -> str:
+    """Forms post to this site only, images come from it only — except on the pages of an OAuth
+    authorization: their forms end in a redirect to the app (which Chromium checks against
+    ``form-action``), and the consent page shows the app's logo."""
+    image_sources = " ".join(("'self'", "data:", *images))
+    form_sources = " ".join(("'self'", *form_targets))
+    return (
+        f"default-src 'self'; img-src {image_sources}; style-src 'self'; script-src 'self'; "
+        f"frame-ancestors 'none'; form-action {form_sources}; base-uri 'none'; object-src 'none'"
+    )
+
+
+CSP = content_security_policy()
 
 
 class BodyTooLarge(Exception):

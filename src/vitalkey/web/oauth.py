@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from vitalkey.domain.apps import origin_of
 from vitalkey.domain.errors import CsrfFailed, DomainError, FlowExpired, FlowNotFound
 from vitalkey.domain.flows import Channel, Flow
 from vitalkey.domain.i18n import N_
@@ -121,6 +122,10 @@ async def _authorize(
     if isinstance(outcome, LoginNeeded):
         return see_other(request, f"/login?continue={kept.id}")
     assert isinstance(outcome, ConsentNeeded)
+    uri = dict(values).get("redirect_uri") or outcome.app.redirect_uris[0]
+    request.state.form_targets = (origin_of(uri),)  # "Allow"/"Deny" end in the redirect to the app
+    if outcome.app.logo_url:
+        request.state.images = (origin_of(outcome.app.logo_url),)
     return page(
         request,
         "consent.html",

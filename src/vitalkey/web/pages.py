@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from vitalkey.domain.accounts import Units, feet_inches
+from vitalkey.domain.apps import origin_of, redirect_uri_allowed
 from vitalkey.domain.errors import (
     CsrfFailed,
     DomainError,
@@ -24,6 +25,7 @@ from vitalkey.domain.i18n import N_
 from vitalkey.domain.passwords import STRENGTH_LABELS
 from vitalkey.domain.tokens import is_token
 from vitalkey.domain.two_factor import phone_hint
+from vitalkey.flows.authorize import parameters
 from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, EmailCodeFlow
 from vitalkey.flows.login import FORGOT, PASSWORD, RECOVERY, RESET_SENT, SMS_SENT, SecondFactorNeeded, SignInResult
 from vitalkey.flows.sessions import Authenticated, Started
@@ -67,6 +69,24 @@ AUTHORIZE_CONTINUE = "/oauth2/authorize/"  # + the id of a kept authorization re
 def continue_path(flow_id: str) -> str | None:
     """The page an OAuth authorization request waits on, for a sign-in that starts from it."""
     return AUTHORIZE_CONTINUE + flow_id if is_token(flow_id) else None
+
+
+async def allow_partner_redirect(request: Request, return_to: str | None) -> None:
+    """On the pages of a sign-in that an OAuth app waits for, let the forms end in the redirect
+    to the app (browsers check a form's whole redirect chain against ``form-action``) — only to
+    a redirect URI the app registered."""
+    if not return_to or not may_return_to(return_to) or not return_to.startswith(AUTHORIZE_CONTINUE):
+        return
+    container = request.app.state.container
+    try:
+        kept = await blocking(request, container.authorize_requests.get, return_to[len(AUTHORIZE_CONTINUE) :])
+        wanted = dict(parameters(kept))
+        app = await blocking(request, container.apps.get, wanted.get("client_id", ""))
+    except DomainError:
+        return
+    uri = wanted.get("redirect_uri") or (app.redirect_uris[0] if len(app.redirect_uris) == 1 else "")
+    if uri and redirect_uri_allowed(app, uri):
+        request.state.form_targets = (origin_of(uri),)
 
 
 def may_return_to(path: str | None) -> bool:
@@ -200,6 +220,8 @@ async def _show(
     flow = view.flow
     if flow.state == COMPLETE:
         return see_other(request, "/account")
+    if kind == "login":
+        await allow_partner_redirect(request, flow.context.get("return_to"))
     settings = request.app.state.container.settings
     if flow.state == DEAD:
         return page(request, "flow_gone.html", status=status if error else 410, error=error or FlowDead(), kind=kind)
