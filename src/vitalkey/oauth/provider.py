@@ -25,6 +25,7 @@ from vitalkey.oauth.server import (
     WITHINGS_SIGNATURE,
     Answer,
     Context,
+    MalformedParameter,
     Request,
     Server,
     find_token,
@@ -176,7 +177,10 @@ class OAuthProvider:
             context = self._context(tx, now, None)
             context.signing = (alg, kid, key)
             request = Request("POST", self.issuer + TOKEN_PATH, headers, values)
-            answer = Server(context).create_token_response(request)
+            try:
+                answer = Server(context).create_token_response(request)
+            except MalformedParameter as error:
+                answer = Answer(*error())
             if answer.status != 200:
                 return TokenAnswer(answer)
             return TokenAnswer(answer, request.user.id, request.scope_text)
@@ -191,7 +195,10 @@ class OAuthProvider:
         now = self.clock.now()
         with self.uow.begin() as tx:
             request = Request("POST", self.issuer + path, headers, values)
-            answer: Answer = Server(self._context(tx, now, None)).create_endpoint_response(name, request)
+            try:
+                answer: Answer = Server(self._context(tx, now, None)).create_endpoint_response(name, request)
+            except MalformedParameter as error:
+                answer = Answer(*error())
             return answer
 
     # Withings signatures and unlinking ----------------------------------------------------

@@ -9,6 +9,7 @@ appends), so every lookup it makes and every row it writes commit or roll back t
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from hashlib import sha256
@@ -87,11 +88,21 @@ class Payload(OAuth2Payload):
         return self._datalist
 
 
+# Parameters Authlib may quote in an error description, which allows only printable ASCII
+# without '"' and '\\' (RFC 6749 §5.2); such a value is refused before Authlib sees it.
+QUOTED = ("response_type", "grant_type", "client_id", "redirect_uri", "scope", "code_challenge_method",
+          "token_type_hint", "prompt")  # fmt: skip
+_DESCRIBABLE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+
+
 class Request(OAuth2Request):
     def __init__(self, method: str, uri: str, headers: dict[str, str], values: list[tuple[str, str]]) -> None:
         super().__init__(method, uri, headers=headers)
         self.payload: Payload = Payload(values)
         self.scope_text = ""  # the scope as the client wrote it, for the Withings answer
+        self.malformed = next(
+            (name for name, value in values if name in QUOTED and not _DESCRIBABLE.fullmatch(value)), ""
+        )
 
     @property
     def args(self) -> dict[str, str]:
@@ -425,6 +436,10 @@ class Introspection(IntrospectionEndpoint):
         }
 
 
+class MalformedParameter(InvalidRequestError):
+    """Raised before Authlib reads the request: it would fail to describe the value in an error."""
+
+
 # The server ---------------------------------------------------------------------------------
 @dataclass
 class Answer:
@@ -509,6 +524,8 @@ class Server(AuthorizationServer):
         context.tx.oauth.used(record.account_id, record.client_id, context.now)
 
     def create_oauth2_request(self, request: Request) -> Request:
+        if request.malformed:
+            raise MalformedParameter(f"The parameter '{request.malformed}' holds characters that are not allowed.")
         return request
 
     def create_json_request(self, request: Any) -> Any:
