@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 
 class Connection:
@@ -14,14 +15,20 @@ class Connection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async def request(
+        self, method: str, path: str, body: Any = None, *, form: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """``body`` is sent as JSON, ``form`` as an application/x-www-form-urlencoded form."""
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
-        payload = json.dumps(body).encode() if body is not None else b""
+        if form is not None:
+            payload, content_type = urlencode(form).encode(), "application/x-www-form-urlencoded"
+        else:
+            payload, content_type = (json.dumps(body).encode() if body is not None else b""), "application/json"
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(payload)}\r\n\r\n"
         )
         self.writer.write(head.encode() + payload)
         status_line = await self.reader.readline()

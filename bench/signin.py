@@ -122,8 +122,9 @@ def drop_database(url: str) -> None:
 
 
 def start(
-    url: str, folder: Path, workers: int, extra_env: dict[str, str] | None = None
+    url: str, folder: Path, workers: int, extra_env: dict[str, str] | None = None, log: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], int, float]:
+    """``log``: a file for the server's output (warnings and errors only), else none is kept."""
     port = free_port()
     env = {
         **os.environ,
@@ -137,12 +138,13 @@ def start(
         **(extra_env or {}),
     }
     began = time.perf_counter()
-    process = subprocess.Popen(
-        [VITALKEY, "serve", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with open(log or os.devnull, "ab") as output:  # the child keeps its own copy
+        process = subprocess.Popen(
+            [VITALKEY, "serve", "--port", str(port), "--workers", str(workers)],
+            env=env,
+            stdout=output,
+            stderr=output,
+        )
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
