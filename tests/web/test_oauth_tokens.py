@@ -262,6 +262,7 @@ def test_id_tokens_jwks_and_key_rotation(make_client: ClientFactory, mailbox: Ma
     meta = client.get("/.well-known/openid-configuration").json()
     assert meta["issuer"] == container.settings.public_url and meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["authorization_response_iss_parameter_supported"] is True
+    assert len(client.get("/oauth2/jwks").json()["keys"]) == 1  # there before the first ID token
     code = code_for(client, partner, scope="openid email", nonce="n-0S6_WzA2Mj")["code"]
     tokens = redeem(client, partner, code).json()
     keys = KeySet.import_key_set(client.get("/oauth2/jwks").json())

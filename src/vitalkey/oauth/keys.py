@@ -49,6 +49,9 @@ class SigningKeys:
         return self.signing_key()
 
     def jwks(self) -> dict[str, Any]:
+        """The published public keys; a new installation makes its first key here, so clients
+        that fetch the JWKS before any ID token exists find the key that will sign it."""
+        self.signing_key()
         now = self.clock.now()
         return {"keys": [key.public_jwk for key in self._current() if key.published(now)]}
 
