@@ -11,6 +11,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from vitalkey.domain.errors import InvalidClientMetadata
+from vitalkey.domain.tokens import keyed_digest
 
 # The Withings scopes (withings-api.md) and the OpenID Connect ones.
 SCOPES = ("user.info", "user.metrics", "user.activity", "user.sleepevents", "openid", "profile", "email")
@@ -36,6 +37,11 @@ class App:
     policy_url: str = ""
     secret_digest: str = field(default="", repr=False)  # keyed digest of the secret; confidential only
     secret_sealed: str = field(default="", repr=False)  # the secret sealed: checks Withings signatures
+
+
+def client_secret_digest(key: bytes, secret: str) -> str:
+    """How a client secret is kept: a keyed digest (256 random bits need no slow hash)."""
+    return keyed_digest(key, "client-secret:" + secret[:200])
 
 
 def check_client_id(client_id: str) -> str:

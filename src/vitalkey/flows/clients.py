@@ -16,9 +16,10 @@ from vitalkey.domain.apps import (
     check_redirect_uri,
     check_scopes,
     check_url,
+    client_secret_digest,
 )
 from vitalkey.domain.errors import AppExists, InvalidClientMetadata, UnknownApp
-from vitalkey.domain.tokens import keyed_digest, new_token, same
+from vitalkey.domain.tokens import new_token, same
 from vitalkey.flows.deps import FlowDeps
 
 
@@ -113,7 +114,7 @@ class AppRegistry:
         with self.deps.uow.read() as tx:
             app = tx.apps.get(client_id[:64])
         expected = app.secret_digest if app is not None else self._digest("never-a-secret")
-        right = same(expected, self._digest(secret[:200]))
+        right = same(expected, self._digest(secret))
         return app if app is not None and app.secret_digest and right else None
 
     def _insert(self, app: App) -> None:
@@ -123,7 +124,7 @@ class AppRegistry:
             tx.audit.record("client.registered", self.deps.clock.now(), None, client_id=app.client_id)
 
     def _digest(self, secret: str) -> str:
-        return keyed_digest(self.deps.secret, "client-secret:" + secret)
+        return client_secret_digest(self.deps.secret, secret)
 
 
 __all__ = ["AppRegistry", "NewClient", "Registered"]

@@ -93,6 +93,10 @@ class InvalidToken(Exception):
     """The bearer token is missing, unknown, expired or revoked (RFC 6750 ``invalid_token``)."""
 
 
+class InsufficientScope(Exception):
+    """The token is live but was not issued for what is asked (RFC 6750 ``insufficient_scope``)."""
+
+
 class OAuthProvider:
     def __init__(
         self,
@@ -245,7 +249,7 @@ class OAuthProvider:
     def userinfo(self, access_token: str) -> dict[str, Any]:
         bearer = self.bearer(access_token)
         if "openid" not in bearer.token.scopes:
-            raise PermissionError("the token was not issued with the openid scope")
+            raise InsufficientScope("openid")
         return dict(user_info(bearer.account, " ".join(bearer.token.scopes)))
 
     # Metadata -----------------------------------------------------------------------------
@@ -298,6 +302,7 @@ __all__ = [
     "Bearer",
     "ConsentNeeded",
     "ErrorPage",
+    "InsufficientScope",
     "InvalidToken",
     "LoginNeeded",
     "OAuthProvider",

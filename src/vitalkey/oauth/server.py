@@ -31,7 +31,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import AuthorizationCodeMixin, OpenIDCode, UserInfo
 
 from vitalkey.domain.accounts import Account
-from vitalkey.domain.apps import SCOPES, App, ClientType, redirect_uri_allowed
+from vitalkey.domain.apps import SCOPES, App, ClientType, client_secret_digest, redirect_uri_allowed
 from vitalkey.domain.oauth import (
     AuthorizationCode,
     TokenKind,
@@ -40,7 +40,7 @@ from vitalkey.domain.oauth import (
     parse_scope,
     withings_signature_message,
 )
-from vitalkey.domain.tokens import keyed_digest, new_token, same, token_digest
+from vitalkey.domain.tokens import new_token, same, token_digest
 from vitalkey.oauth.keys import Key
 from vitalkey.ports import Sealer, Transaction
 
@@ -141,7 +141,7 @@ class Client(ClientMixin):
         return redirect_uri_allowed(self.app, redirect_uri)
 
     def check_client_secret(self, client_secret: str) -> bool:
-        given = keyed_digest(self.context.server_secret, "client-secret:" + client_secret[:MAX_TOKEN])
+        given = client_secret_digest(self.context.server_secret, client_secret)
         return bool(self.app.secret_digest) and same(self.app.secret_digest, given)
 
     def check_withings_signature(self, signature: str, *values: str) -> bool:

@@ -20,6 +20,7 @@ from vitalkey.flows.authorize import parameters
 from vitalkey.oauth.provider import (
     ConsentNeeded,
     ErrorPage,
+    InsufficientScope,
     InvalidToken,
     LoginNeeded,
     Outcome,
@@ -210,7 +211,7 @@ async def userinfo(request: Request) -> Response:
             401,
             headers={**NO_STORE, "www-authenticate": challenge},
         )
-    except PermissionError:
+    except InsufficientScope:
         challenge = 'Bearer realm="vitalkey", error="insufficient_scope", scope="openid"'
         return JSONResponse(
             {"error": "insufficient_scope", "error_description": "The openid scope is required."},
