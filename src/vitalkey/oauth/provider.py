@@ -1,18 +1,20 @@
 """What the web edge asks of the authorization server: authorize (login, consent, code), the
 token endpoints, revocation, introspection, bearer tokens, discovery and the JWKS.
 
-Each call is one transaction around a fresh Authlib ``Server``; the web layer only turns the
-answers into responses.
+Each call is one transaction, run by Authlib's ``Server`` (one per thread); the web layer only
+turns the answers into responses.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from authlib.common.security import is_secure_transport
 from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Error
+from authlib.oauth2.rfc6749 import AccessDeniedError, InsecureTransportError, OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 
 from vitalkey.domain.accounts import Account
@@ -111,6 +113,8 @@ class OAuthProvider:
     ) -> None:
         self.uow, self.clock, self.issuer, self.policy = uow, clock, issuer.rstrip("/"), policy
         self.server_secret, self.sealer, self.keys = server_secret, sealer, keys
+        self.secure_issuer = is_secure_transport(self.issuer)
+        self._per_thread = threading.local()
 
     # Authorization endpoint ------------------------------------------------------------
     def authorize(
@@ -127,9 +131,10 @@ class OAuthProvider:
         now = self.clock.now()
         with self.uow.begin() as tx:
             context = self._context(tx, now, user)
-            server = Server(context)
+            server = self._server(context)
             request = Request("GET", self.issuer + AUTHORIZE_PATH, {}, values)
             try:
+                self._check_transport()
                 grant = server.get_consent_grant(request, end_user=user.account if user else None)
             except OAuth2Error as error:
                 return self._failed(error, request)
@@ -182,8 +187,9 @@ class OAuthProvider:
             context.signing = (alg, kid, key)
             request = Request("POST", self.issuer + TOKEN_PATH, headers, values)
             try:
-                answer = Server(context).create_token_response(request)
-            except MalformedParameter as error:
+                self._check_transport()
+                answer = self._server(context).create_token_response(request)
+            except (MalformedParameter, InsecureTransportError) as error:
                 answer = Answer(*error())
             if answer.status != 200:
                 return TokenAnswer(answer)
@@ -200,8 +206,9 @@ class OAuthProvider:
         with self.uow.begin() as tx:
             request = Request("POST", self.issuer + path, headers, values)
             try:
-                answer: Answer = Server(self._context(tx, now, None)).create_endpoint_response(name, request)
-            except MalformedParameter as error:
+                self._check_transport()
+                answer: Answer = self._server(self._context(tx, now, None)).create_endpoint_response(name, request)
+            except (MalformedParameter, InsecureTransportError) as error:
                 answer = Answer(*error())
             return answer
 
@@ -210,7 +217,7 @@ class OAuthProvider:
         """A nonce for a client whose ``getnonce`` signature is right; None otherwise."""
         now = self.clock.now()
         with self.uow.begin() as tx:
-            client = Server(self._context(tx, now, None)).query_client(client_id)
+            client = self._server(self._context(tx, now, None)).query_client(client_id)
             if client is None or not client.check_withings_signature(signature, "getnonce", client_id, timestamp):
                 return None
             nonce = new_token(24)
@@ -221,8 +228,9 @@ class OAuthProvider:
         """Withings ``action=revoke``: the authenticated client gives up its access to the user."""
         now = self.clock.now()
         with self.uow.begin() as tx:
-            server = Server(self._context(tx, now, None))
+            server = self._server(self._context(tx, now, None))
             request = Request("POST", self.issuer + "/v2/oauth2", headers, values)
+            self._check_transport()
             client = server.authenticate_client(request, [*SECRET_AUTH, WITHINGS_SIGNATURE], "revocation")
             revoked = tx.oauth.revoke_app(account_id, client.client_id, now)
             tx.oauth.forget(account_id, client.client_id)
@@ -284,6 +292,18 @@ class OAuthProvider:
             "request_parameter_supported": False,
             "request_uri_parameter_supported": False,
         }
+
+    def _server(self, context: Context) -> Server:
+        server: Server | None = getattr(self._per_thread, "server", None)
+        if server is None:
+            server = self._per_thread.server = Server(self.issuer)
+        server.context = context
+        return server
+
+    def _check_transport(self) -> None:
+        """OAuth 2.0 needs HTTPS (loopback addresses aside): checked once, answered every time."""
+        if not self.secure_issuer:
+            raise InsecureTransportError()
 
     def _context(self, tx: Transaction, now: datetime, user: SignedIn | None) -> Context:
         return Context(

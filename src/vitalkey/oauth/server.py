@@ -2,8 +2,8 @@
 
 Authlib owns the grammar (RFC 6749 grants, RFC 7636, RFC 7009, RFC 7662, OpenID Connect Core,
 RFC 9207); this module gives it our records: clients are apps, codes and tokens are rows kept
-as digests, users are accounts. A ``Server`` lives for one transaction (it is cheap: a few list
-appends), so every lookup it makes and every row it writes commit or roll back together.
+as digests, users are accounts. Each call works in one transaction (the ``Context`` it is given),
+so every lookup it makes and every row it writes commit or roll back together.
 """
 
 from __future__ import annotations
@@ -97,7 +97,16 @@ _DESCRIBABLE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
 class Request(OAuth2Request):
     def __init__(self, method: str, uri: str, headers: dict[str, str], values: list[tuple[str, str]]) -> None:
-        super().__init__(method, uri, headers=headers)
+        # OAuth2Request.__init__ without its HTTPS check, which parses the URI on every request:
+        # the issuer's transport is checked once, when the provider is made (``OAuthProvider``).
+        self.method, self.uri, self.headers, self._body = method, uri, headers, None
+        self.client: Any = None
+        self.auth_method: str | None = None
+        self.user: Any = None
+        self.authorization_code: Any = None
+        self.refresh_token: Any = None
+        self.credential: Any = None
+        self._scope: str | None = None
         self.payload: Payload = Payload(values)
         self.scope_text = ""  # the scope as the client wrote it, for the Withings answer
         self.malformed = next(
@@ -355,9 +364,13 @@ def user_info(account: Account, scope: str) -> UserInfo:
 
 
 class OpenIdCode(OpenIDCode):
-    def __init__(self, context: Context) -> None:
+    def __init__(self, server: Server) -> None:
         super().__init__(require_nonce=False)
-        self.context = context
+        self.server = server
+
+    @property
+    def context(self) -> Context:
+        return self.server.context
 
     def exists_nonce(self, nonce: str, request: Request) -> bool:
         return False  # the nonce is the client's replay check: we only echo it in the ID token
@@ -459,16 +472,20 @@ class Answer:
 
 
 class Server(AuthorizationServer):
-    def __init__(self, context: Context) -> None:
+    """Built once per thread (registering the grants costs more than a grant); each call of the
+    provider hands it that call's :class:`Context` (calls on one thread never interleave)."""
+
+    context: Context
+
+    def __init__(self, issuer: str) -> None:
         super().__init__(scopes_supported=list(SCOPES))
-        self.context = context
         self.register_token_generator("default", self._generate_token)
         self.register_client_auth_method(WITHINGS_SIGNATURE, _withings_signature)
-        self.register_grant(AuthorizationCodeGrant, [Pkce(required=True), OpenIdCode(context)])
+        self.register_grant(AuthorizationCodeGrant, [Pkce(required=True), OpenIdCode(self)])
         self.register_grant(RefreshTokenGrant)
         self.register_endpoint(Revocation)
         self.register_endpoint(Introspection)
-        self.register_extension(Issuer(context.issuer))
+        self.register_extension(Issuer(issuer))
 
     def query_client(self, client_id: str) -> Client | None:
         if not client_id or len(client_id) > 64:

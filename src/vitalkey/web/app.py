@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from vitalkey.container import Container
 from vitalkey.domain.i18n import N_
@@ -22,6 +24,7 @@ from vitalkey.web.api import api, error_response
 from vitalkey.web.errors import HttpError
 from vitalkey.web.middleware import EdgeMiddleware
 from vitalkey.web.render import make_environment, page
+from vitalkey.web.routing import IndexedRouter
 
 STATIC = __file__.rsplit("/", 1)[0] + "/static"
 
@@ -39,7 +42,17 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return page(request, "not_found.html", status=status, error=error)
 
 
-def create_app(container: Container, *, run_relay: bool | None = None) -> Starlette:
+class VitalKeyApp(Starlette):
+    def build_middleware_stack(self) -> ASGIApp:
+        """Starlette's stack without its ServerErrorMiddleware: EdgeMiddleware, outermost, answers
+        unexpected errors itself (with the security headers, in the user's language)."""
+        app: ASGIApp = ExceptionMiddleware(self.router, handlers=dict(self.exception_handlers))
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return app
+
+
+def create_app(container: Container, *, run_relay: bool | None = None) -> VitalKeyApp:
     settings = container.settings
     relay_inside = settings.relay_in_process if run_relay is None else run_relay
 
@@ -55,9 +68,14 @@ def create_app(container: Container, *, run_relay: bool | None = None) -> Starle
             if task is not None:
                 await task
 
-    app = Starlette(
-        routes=[
-            *api.routes,  # first: the JSON API is the hot path
+    app = VitalKeyApp(
+        middleware=[Middleware(EdgeMiddleware, max_body=settings.max_body_bytes, https=settings.https)],
+        exception_handlers={HTTPException: http_error},  # unexpected errors: EdgeMiddleware
+        lifespan=lifespan,
+    )
+    app.router = IndexedRouter(
+        [
+            *api.routes,
             *password_pages.routes,  # before /account/{action}
             *two_factor_pages.routes,
             *oauth.routes,
@@ -65,8 +83,6 @@ def create_app(container: Container, *, run_relay: bool | None = None) -> Starle
             *ops.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
-        middleware=[Middleware(EdgeMiddleware, max_body=settings.max_body_bytes, https=settings.https)],
-        exception_handlers={HTTPException: http_error},  # unexpected errors: EdgeMiddleware
         lifespan=lifespan,
     )
     app.state.container = container

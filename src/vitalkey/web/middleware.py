@@ -36,6 +36,7 @@ def content_security_policy(form_targets: tuple[str, ...] = (), images: tuple[st
 
 
 CSP = content_security_policy()
+CSP_BYTES = CSP.encode()
 
 
 class BodyTooLarge(Exception):
@@ -43,25 +44,32 @@ class BodyTooLarge(Exception):
 
 
 class EdgeMiddleware:
+    """Runs for every request, so it does little per request: the headers it adds are made once,
+    metric series are looked up once, and the access log is the logger configured at start-up."""
+
     def __init__(self, app: ASGIApp, max_body: int, https: bool) -> None:
         self.app, self.max_body, self.https = app, max_body, https
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._always = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY")]
+        if https:
+            self._always.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+        self._log = log.bind()  # resolved now, not on every request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        incoming = length = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+            elif name == b"content-length":
+                length = value
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else secrets.token_hex(8)
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
-        status_holder = {"status": 500}
-        is_api = scope["path"].startswith("/api/")
-
-        length = headers.get(b"content-length")
+        status = 500
         too_large = length is not None and (not length.isdigit() or int(length) > self.max_body)
-
         received = 0
 
         async def limited_receive() -> Message:
@@ -73,14 +81,13 @@ class EdgeMiddleware:
                     raise BodyTooLarge()
             return message
 
-        response_started = False
+        responded = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal response_started
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                response_started = True
-                status_holder["status"] = message["status"]
-                message["headers"] = self._with_security_headers(list(message.get("headers", [])), request_id)
+                status, responded = message["status"], True
+                message["headers"] = self._with_security_headers(list(message.get("headers", ())), request_id)
             await send(message)
 
         try:
@@ -88,31 +95,30 @@ class EdgeMiddleware:
                 raise BodyTooLarge()
             await self.app(scope, limited_receive, send_with_headers)
         except BodyTooLarge:
-            status_holder["status"] = 413
-            await self._answer(send_with_headers, 413, is_api, "body_too_large", TOO_LARGE, headers)
+            status = 413
+            await self._answer(send_with_headers, 413, scope, "body_too_large", TOO_LARGE)
         except Exception as exc:  # a bug: answer 500 ourselves, so it too has our headers
-            status_holder["status"] = 500
+            status = 500
             log.error("unhandled", error=type(exc).__name__, route=_route_of(scope))
-            if not response_started:
-                await self._answer(send_with_headers, 500, is_api, "server_error", SERVER_ERROR, headers)
+            if not responded:
+                await self._answer(send_with_headers, 500, scope, "server_error", SERVER_ERROR)
         finally:
-            self._finish(scope, status_holder["status"], started)
+            self._finish(scope, status, started)
             structlog.contextvars.unbind_contextvars("request_id")
 
     def _with_security_headers(self, headers: list[tuple[bytes, bytes]], request_id: str) -> list[tuple[bytes, bytes]]:
-        existing = {name.lower() for name, _ in headers}
-        extra = [
-            (b"x-request-id", request_id.encode()),
-            (b"x-content-type-options", b"nosniff"),
-            (b"x-frame-options", b"DENY"),
-        ]
-        if b"content-security-policy" not in existing:
-            extra.append((b"content-security-policy", CSP.encode()))
-        if b"referrer-policy" not in existing:
-            extra.append((b"referrer-policy", b"same-origin"))
-        if self.https:
-            extra.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
-        return headers + extra
+        has_csp = has_referrer = False
+        for name, _ in headers:
+            lowered = name.lower()
+            has_csp = has_csp or lowered == b"content-security-policy"
+            has_referrer = has_referrer or lowered == b"referrer-policy"
+        headers.append((b"x-request-id", request_id.encode()))
+        headers += self._always
+        if not has_csp:
+            headers.append((b"content-security-policy", CSP_BYTES))
+        if not has_referrer:
+            headers.append((b"referrer-policy", b"same-origin"))
+        return headers
 
     def _finish(self, scope: Scope, status: int, started: float) -> None:
         route = _route_of(scope)
@@ -127,14 +133,13 @@ class EdgeMiddleware:
             self._series[key] = counted
         counted[0].inc()
         counted[1].observe(elapsed)
-        log.info("request", method=scope["method"], route=route, status=status, ms=round(elapsed * 1000, 2))
+        self._log.info("request", method=scope["method"], route=route, status=status, ms=round(elapsed * 1000, 2))
 
-    async def _answer(
-        self, send: Send, status: int, is_api: bool, code: str, message_id: str, headers: dict[bytes, bytes]
-    ) -> None:
+    async def _answer(self, send: Send, status: int, scope: Scope, code: str, message_id: str) -> None:
         """A short answer made here, before or instead of the app's (body too large, server error)."""
+        headers = dict(scope["headers"])
         message = translations(_language(headers)).gettext(message_id)
-        if is_api:
+        if scope["path"].startswith("/api/"):
             body = msgspec.json.encode({"error": code, "message": message})
             content_type = b"application/json"
         else:

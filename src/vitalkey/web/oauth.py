@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
+import msgspec
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from vitalkey.domain.apps import origin_of
@@ -41,8 +42,15 @@ FORM = "application/x-www-form-urlencoded"
 GRANTS = frozenset({"authorization_code", "refresh_token"})
 
 
-def oauth_error(error: str, description: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": error, "error_description": description}, status, headers=NO_STORE)
+_encoder = msgspec.json.Encoder()
+
+
+def json_answer(body: Any, status: int = 200, headers: dict[str, str] = NO_STORE) -> Response:
+    return Response(_encoder.encode(body), status, headers=headers, media_type="application/json")
+
+
+def oauth_error(error: str, description: str, status: int = 400) -> Response:
+    return json_answer({"error": error, "error_description": description}, status)
 
 
 async def oauth_values(request: Request, *, with_query: bool = False) -> list[tuple[str, str]]:
@@ -69,14 +77,21 @@ def client_headers(request: Request) -> dict[str, str]:
     return {"Authorization": authorization} if authorization else {}
 
 
+_token_series: dict[tuple[str, str], Any] = {}
+
+
 def count_token_request(values: list[tuple[str, str]], outcome: str) -> None:
-    grant = dict(values).get("grant_type", "")
-    OAUTH_TOKENS.labels(grant=grant if grant in GRANTS else "other", outcome=outcome[:40]).inc()
+    grant = next((value for name, value in values if name == "grant_type"), "")
+    key = (grant if grant in GRANTS else "other", outcome[:40])
+    series = _token_series.get(key)
+    if series is None:  # looked up once per label pair: labels() is slow on the token path
+        series = _token_series[key] = OAUTH_TOKENS.labels(grant=key[0], outcome=key[1])
+    series.inc()
 
 
 def answer_response(answer: Answer) -> Response:
     headers = {name.lower(): value for name, value in answer.headers if name.lower() != "content-type"}
-    return JSONResponse(answer.body, answer.status, headers={**headers, **NO_STORE})
+    return json_answer(answer.body, answer.status, {**headers, **NO_STORE})
 
 
 # Authorization endpoint and consent page ---------------------------------------------
@@ -153,12 +168,12 @@ async def withings_oauth2(request: Request) -> Response:
     try:
         values = await oauth_values(request, with_query=True)
     except HttpError as error:
-        return JSONResponse({"status": 503, "body": {}, "error": f"Invalid Params: {error.message_id}"})
+        return json_answer({"status": 503, "body": {}, "error": f"Invalid Params: {error.message_id}"})
     withings = request.app.state.container.withings
     answer = await blocking(request, withings.oauth2, values, client_headers(request))
     if dict(values).get("action") == "requesttoken":
         count_token_request(values, "issued" if answer["status"] == 0 else f"withings_{answer['status']}")
-    return JSONResponse(answer, headers=NO_STORE)
+    return json_answer(answer)
 
 
 async def withings_signature(request: Request) -> Response:
@@ -166,9 +181,9 @@ async def withings_signature(request: Request) -> Response:
     try:
         values = await oauth_values(request, with_query=True)
     except HttpError as error:
-        return JSONResponse({"status": 503, "body": {}, "error": f"Invalid Params: {error.message_id}"})
+        return json_answer({"status": 503, "body": {}, "error": f"Invalid Params: {error.message_id}"})
     withings = request.app.state.container.withings
-    return JSONResponse(await blocking(request, withings.get_nonce, values), headers=NO_STORE)
+    return json_answer(await blocking(request, withings.get_nonce, values))
 
 
 async def revoke(request: Request) -> Response:
@@ -195,7 +210,7 @@ async def userinfo(request: Request) -> Response:
     scheme, _, access_token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not access_token.strip():
         challenge = 'Bearer realm="vitalkey"'
-        return JSONResponse(
+        return json_answer(
             {"error": "invalid_request", "error_description": "A bearer token is required."},
             401,
             headers={**NO_STORE, "www-authenticate": challenge},
@@ -206,28 +221,28 @@ async def userinfo(request: Request) -> Response:
         )
     except InvalidToken:
         challenge = 'Bearer realm="vitalkey", error="invalid_token"'
-        return JSONResponse(
+        return json_answer(
             {"error": "invalid_token", "error_description": "The access token is not valid."},
             401,
             headers={**NO_STORE, "www-authenticate": challenge},
         )
     except InsufficientScope:
         challenge = 'Bearer realm="vitalkey", error="insufficient_scope", scope="openid"'
-        return JSONResponse(
+        return json_answer(
             {"error": "insufficient_scope", "error_description": "The openid scope is required."},
             403,
             headers={**NO_STORE, "www-authenticate": challenge},
         )
-    return JSONResponse(claims, headers=NO_STORE)
+    return json_answer(claims)
 
 
 async def discovery(request: Request) -> Response:
-    return JSONResponse(request.app.state.container.oauth.metadata(), headers={"cache-control": "public, max-age=3600"})
+    return json_answer(request.app.state.container.oauth.metadata(), headers={"cache-control": "public, max-age=3600"})
 
 
 async def jwks(request: Request) -> Response:
     keys = await blocking(request, request.app.state.container.oauth.jwks)
-    return JSONResponse(keys, headers={"cache-control": "public, max-age=300"})
+    return json_answer(keys, headers={"cache-control": "public, max-age=300"})
 
 
 # Account & Security → Connected apps ---------------------------------------------------------

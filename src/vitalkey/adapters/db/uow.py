@@ -9,7 +9,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, ParamSpec, TypeVar
 
 import anyio.to_thread
@@ -732,18 +732,54 @@ class SqlPasswords:
 
 
 class SqlTransaction:
+    """The repositories of one transaction, each made when first used (most units use two)."""
+
     def __init__(self, db: Db) -> None:
-        self.passwords = SqlPasswords(db)
-        self.flows = SqlFlows(db)
-        self.codes = SqlCodes(db)
-        self.accounts = SqlAccounts(db)
-        self.sessions = SqlSessions(db)
-        self.outbox = SqlOutbox(db)
-        self.audit = SqlAudit(db)
-        self.counters = SqlCounters(db)
-        self.two_factor = SqlTwoFactor(db)
-        self.apps = SqlApps(db)
-        self.oauth = SqlOAuth(db)
+        self.db = db
+
+    @cached_property
+    def passwords(self) -> SqlPasswords:
+        return SqlPasswords(self.db)
+
+    @cached_property
+    def flows(self) -> SqlFlows:
+        return SqlFlows(self.db)
+
+    @cached_property
+    def codes(self) -> SqlCodes:
+        return SqlCodes(self.db)
+
+    @cached_property
+    def accounts(self) -> SqlAccounts:
+        return SqlAccounts(self.db)
+
+    @cached_property
+    def sessions(self) -> SqlSessions:
+        return SqlSessions(self.db)
+
+    @cached_property
+    def outbox(self) -> SqlOutbox:
+        return SqlOutbox(self.db)
+
+    @cached_property
+    def audit(self) -> SqlAudit:
+        return SqlAudit(self.db)
+
+    @cached_property
+    def counters(self) -> SqlCounters:
+        return SqlCounters(self.db)
+
+    @cached_property
+    def two_factor(self) -> SqlTwoFactor:
+        return SqlTwoFactor(self.db)
+
+    @cached_property
+    def apps(self) -> SqlApps:
+        return SqlApps(self.db)
+
+    @cached_property
+    def oauth(self) -> SqlOAuth:
+        return SqlOAuth(self.db)
 
 
 class SqlUnitOfWork:
