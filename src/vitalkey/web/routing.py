@@ -31,7 +31,8 @@ class IndexedRouter(Router):
                 self._by_path[route.path] = [
                     other
                     for other in self.routes
-                    if (other.path == route.path if _is_fixed(other) else _matches_path(other, route.path))
+                    if (_is_fixed(other) and getattr(other, "path", None) == route.path)
+                    or (not _is_fixed(other) and _matches_path(other, route.path))
                 ]
 
     def candidates(self, scope: Scope) -> list[BaseRoute]:
