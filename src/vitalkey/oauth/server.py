@@ -226,6 +226,13 @@ class Token(TokenMixin):
         return self.user
 
 
+@dataclass(frozen=True, slots=True)
+class TokenOwner:
+    """The user of a refresh grant, as far as the grant needs to know."""
+
+    id: int
+
+
 def find_token(context: Context, token: str, hint: str | None) -> Token | None:
     """An access or refresh token by its digest (the hint is tried first, RFC 7009 §2.1)."""
     if not token or len(token) > MAX_TOKEN:
@@ -331,8 +338,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         self.request.scope_text = record.scope_text
         return token
 
-    def authenticate_user(self, refresh_token: Token) -> Account | None:
-        return self.context.tx.accounts.get(refresh_token.record.account_id)
+    def authenticate_user(self, refresh_token: Token) -> TokenOwner:
+        """No lookup: an account's tokens are deleted with it (ON DELETE CASCADE), so a live token
+        names a live account, and a refresh needs only its id (no ID token is issued here)."""
+        return TokenOwner(refresh_token.record.account_id)
 
     def revoke_old_credential(self, refresh_token: Token) -> None:
         context = self.context
@@ -569,4 +578,4 @@ def _withings_signature(query_client: Any, request: Request) -> Client | None:
     return client if context.tx.oauth.use_nonce(nonce[:64], client_id, context.now) else None
 
 
-__all__ = ["Answer", "Client", "Context", "Request", "Server", "Token", "find_token", "user_info"]
+__all__ = ["Answer", "Client", "Context", "Request", "Server", "Token", "TokenOwner", "find_token", "user_info"]

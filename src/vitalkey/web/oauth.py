@@ -5,17 +5,16 @@ read the request, call ``container.oauth`` (Authlib underneath), write the answe
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from vitalkey.container import Container
 from vitalkey.domain.apps import origin_of
 from vitalkey.domain.errors import CsrfFailed, DomainError, FlowExpired, FlowNotFound
 from vitalkey.domain.flows import Channel, Flow
-from vitalkey.domain.i18n import N_
 from vitalkey.domain.oauth import SCOPE_WORDS
 from vitalkey.flows.authorize import parameters
 from vitalkey.oauth.provider import (
@@ -32,13 +31,12 @@ from vitalkey.oauth.server import Answer
 from vitalkey.observability import OAUTH_TOKENS
 from vitalkey.web import schemas as s
 from vitalkey.web.api import api
-from vitalkey.web.context import MAX_FORM_FIELDS, blocking, requester
-from vitalkey.web.errors import HttpError
+from vitalkey.web.context import blocking, requester
+from vitalkey.web.form_endpoint import FormEndpoint, FormRequest, JsonAnswer
 from vitalkey.web.pages import current_user, posted_form, see_other
 from vitalkey.web.render import page
 
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
-FORM = "application/x-www-form-urlencoded"
 GRANTS = frozenset({"authorization_code", "refresh_token"})
 
 
@@ -47,34 +45,6 @@ _encoder = msgspec.json.Encoder()
 
 def json_answer(body: Any, status: int = 200, headers: dict[str, str] = NO_STORE) -> Response:
     return Response(_encoder.encode(body), status, headers=headers, media_type="application/json")
-
-
-def oauth_error(error: str, description: str, status: int = 400) -> Response:
-    return json_answer({"error": error, "error_description": description}, status)
-
-
-async def oauth_values(request: Request, *, with_query: bool = False) -> list[tuple[str, str]]:
-    """The form's fields (and the query's, for Withings clients), in order, repeats kept: Authlib
-    refuses a repeated parameter. Raises ``HttpError`` for a body that is not a readable form."""
-    values = list(request.query_params.multi_items()) if with_query else []
-    body = await request.body()
-    if not body:
-        return values
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
-        raise HttpError("invalid_request", N_("Send the parameters as a form."), 400)
-    try:
-        values += parse_qsl(
-            body.decode("utf-8"), keep_blank_values=True, errors="strict", max_num_fields=MAX_FORM_FIELDS
-        )
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise HttpError("invalid_request", N_("The form contains characters that could not be read."), 400) from exc
-    return values
-
-
-def client_headers(request: Request) -> dict[str, str]:
-    """Only what client authentication reads."""
-    authorization = request.headers.get("authorization")
-    return {"Authorization": authorization} if authorization else {}
 
 
 _token_series: dict[tuple[str, str], Any] = {}
@@ -87,11 +57,6 @@ def count_token_request(values: list[tuple[str, str]], outcome: str) -> None:
     if series is None:  # looked up once per label pair: labels() is slow on the token path
         series = _token_series[key] = OAUTH_TOKENS.labels(grant=key[0], outcome=key[1])
     series.inc()
-
-
-def answer_response(answer: Answer) -> Response:
-    headers = {name.lower(): value for name, value in answer.headers if name.lower() != "content-type"}
-    return json_answer(answer.body, answer.status, {**headers, **NO_STORE})
 
 
 # Authorization endpoint and consent page ---------------------------------------------
@@ -151,58 +116,58 @@ async def _authorize(
     )
 
 
-# Token endpoints ----------------------------------------------------------------------------
-async def token(request: Request) -> Response:
+# Token endpoints (bare ASGI: see form_endpoint) -----------------------------------------
+NO_STORE_HEADERS = list(NO_STORE.items())
+
+
+def oauth_refusal(message_id: str) -> JsonAnswer:
+    """RFC 6749 §5.2 for a body that is not a readable form."""
+    return JsonAnswer({"error": "invalid_request", "error_description": message_id}, 400, NO_STORE_HEADERS)
+
+
+def withings_refusal(message_id: str) -> JsonAnswer:
+    return JsonAnswer({"status": 503, "body": {}, "error": f"Invalid Params: {message_id}"}, 200, NO_STORE_HEADERS)
+
+
+def from_answer(answer: Answer) -> JsonAnswer:
+    """Authlib's answer with no-store (RFC 6749 §5.1) and its other headers (WWW-Authenticate)."""
+    headers = [(n, v) for n, v in answer.headers if n.lower() not in ("content-type", "cache-control", "pragma")]
+    return JsonAnswer(answer.body, answer.status, headers + NO_STORE_HEADERS)
+
+
+def auth_headers(form: FormRequest) -> dict[str, str]:
+    """Only what client authentication reads."""
+    return {"Authorization": form.authorization} if form.authorization else {}
+
+
+async def token(container: Container, form: FormRequest) -> JsonAnswer:
     """POST /oauth2/token: RFC 6749 JSON answers."""
-    try:
-        values = await oauth_values(request)
-    except HttpError as error:
-        return oauth_error("invalid_request", str(error.message_id))
-    result = await blocking(request, request.app.state.container.oauth.token, values, client_headers(request))
-    count_token_request(values, result.answer.body.get("error", "issued"))
-    return answer_response(result.answer)
+    result = await container.uow.run(container.oauth.token, form.values, auth_headers(form))
+    count_token_request(form.values, result.answer.body.get("error", "issued"))
+    return from_answer(result.answer)
 
 
-async def withings_oauth2(request: Request) -> Response:
+async def withings_oauth2(container: Container, form: FormRequest) -> JsonAnswer:
     """POST /v2/oauth2 ``action=requesttoken|revoke``: the Withings envelope, always HTTP 200."""
-    try:
-        values = await oauth_values(request, with_query=True)
-    except HttpError as error:
-        return json_answer({"status": 503, "body": {}, "error": f"Invalid Params: {error.message_id}"})
-    withings = request.app.state.container.withings
-    answer = await blocking(request, withings.oauth2, values, client_headers(request))
-    if dict(values).get("action") == "requesttoken":
-        count_token_request(values, "issued" if answer["status"] == 0 else f"withings_{answer['status']}")
-    return json_answer(answer)
+    answer = await container.uow.run(container.withings.oauth2, form.values, auth_headers(form))
+    if dict(form.values).get("action") == "requesttoken":
+        count_token_request(form.values, "issued" if answer["status"] == 0 else f"withings_{answer['status']}")
+    return JsonAnswer(answer, 200, NO_STORE_HEADERS)
 
 
-async def withings_signature(request: Request) -> Response:
+async def withings_signature(container: Container, form: FormRequest) -> JsonAnswer:
     """POST /v2/signature ``action=getnonce``."""
-    try:
-        values = await oauth_values(request, with_query=True)
-    except HttpError as error:
-        return json_answer({"status": 503, "body": {}, "error": f"Invalid Params: {error.message_id}"})
-    withings = request.app.state.container.withings
-    return json_answer(await blocking(request, withings.get_nonce, values))
+    return JsonAnswer(await container.uow.run(container.withings.get_nonce, form.values), 200, NO_STORE_HEADERS)
 
 
-async def revoke(request: Request) -> Response:
+async def revoke(container: Container, form: FormRequest) -> JsonAnswer:
     """RFC 7009."""
-    return await _token_endpoint(request, "revoke")
+    return from_answer(await container.uow.run(container.oauth.revoke, form.values, auth_headers(form)))
 
 
-async def introspect(request: Request) -> Response:
+async def introspect(container: Container, form: FormRequest) -> JsonAnswer:
     """RFC 7662."""
-    return await _token_endpoint(request, "introspect")
-
-
-async def _token_endpoint(request: Request, name: str) -> Response:
-    try:
-        values = await oauth_values(request)
-    except HttpError as error:
-        return oauth_error("invalid_request", str(error.message_id))
-    answer = await blocking(request, getattr(request.app.state.container.oauth, name), values, client_headers(request))
-    return answer_response(answer)
+    return from_answer(await container.uow.run(container.oauth.introspect, form.values, auth_headers(form)))
 
 
 # Userinfo, discovery, keys --------------------------------------------------------------
@@ -276,15 +241,15 @@ routes = [
     Route("/oauth2/authorize", authorize, methods=["GET"]),
     Route("/oauth2_user/authorize2", authorize, methods=["GET"]),
     Route("/oauth2/authorize/{flow_id}", authorize_continue, methods=["GET", "POST"]),
-    Route("/oauth2/token", token, methods=["POST"]),
-    Route("/oauth2/revoke", revoke, methods=["POST"]),
-    Route("/oauth2/introspect", introspect, methods=["POST"]),
+    Route("/oauth2/token", FormEndpoint(token, oauth_refusal), methods=["POST"]),
+    Route("/oauth2/revoke", FormEndpoint(revoke, oauth_refusal), methods=["POST"]),
+    Route("/oauth2/introspect", FormEndpoint(introspect, oauth_refusal), methods=["POST"]),
     Route("/oauth2/userinfo", userinfo, methods=["GET", "POST"]),
     Route("/oauth2/jwks", jwks, methods=["GET"]),
     Route("/.well-known/openid-configuration", discovery, methods=["GET"]),
     Route("/.well-known/oauth-authorization-server", discovery, methods=["GET"]),
-    Route("/v2/oauth2", withings_oauth2, methods=["POST"]),
-    Route("/v2/signature", withings_signature, methods=["POST"]),
+    Route("/v2/oauth2", FormEndpoint(withings_oauth2, withings_refusal, with_query=True), methods=["POST"]),
+    Route("/v2/signature", FormEndpoint(withings_signature, withings_refusal, with_query=True), methods=["POST"]),
     Route("/account/connected-apps", connected_apps_page, methods=["GET", "POST"]),
 ]
 
