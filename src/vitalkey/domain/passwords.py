@@ -13,8 +13,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from zxcvbn import zxcvbn
-
 from vitalkey.domain.errors import DomainError
 from vitalkey.domain.i18n import N_
 
@@ -133,6 +131,8 @@ STRENGTH_LABELS = (
 def estimate(password: str, personal: Iterable[str] = ()) -> Strength:
     if not password:  # zxcvbn fails on the empty string
         return Strength(score=0, length=0, recommended_length=RECOMMENDED_LENGTH, warning="")
+    from zxcvbn import zxcvbn  # noqa: PLC0415 (here, not at start-up: its dictionaries take 15 MB a process)
+
     result = zxcvbn(password[:ESTIMATE_PREFIX], user_inputs=list(personal))
     score = int(result["score"])
     if len(password) < RECOMMENDED_LENGTH:
