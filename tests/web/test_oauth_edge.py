@@ -4,6 +4,8 @@ and an issuer that is not HTTPS."""
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 
 from starlette.testclient import TestClient
 
@@ -81,3 +83,13 @@ def test_an_issuer_without_https_is_refused_not_a_server_error(make_client: Clie
     assert answer.status_code == 400 and answer.json()["error"] == "insecure_transport"
     page = client.get(authorize_url(partner), follow_redirects=False)
     assert page.status_code == 400 and "insecure_transport" in page.text
+
+
+def test_a_server_starts_without_the_password_dictionaries() -> None:
+    """zxcvbn's 15 MB are loaded when a password is first rated, not by every worker at start-up."""
+    script = (
+        "import sys; import vitalkey.web.asgi; assert 'zxcvbn' not in sys.modules, 'loaded at start-up'; "
+        "from vitalkey.domain.passwords import estimate; estimate('correct horse battery'); "
+        "assert 'zxcvbn' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)

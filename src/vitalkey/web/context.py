@@ -131,20 +131,20 @@ def requester(request: Request, channel: Channel) -> Requester:
     )
 
 
+UNREADABLE_FORM = N_("The form contains characters that could not be read.")
+
+
+def form_pairs(body: bytes) -> list[tuple[str, str]]:
+    """A urlencoded body's fields in order, repeats kept: strict UTF-8, at most MAX_FORM_FIELDS.
+    Raises ValueError (UnicodeDecodeError is one) for a body that is not such a form."""
+    return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict", max_num_fields=MAX_FORM_FIELDS)
+
+
 async def read_form(request: Request) -> dict[str, str]:
-    body = await request.body()
     try:
-        text = body.decode("utf-8")
-        pairs = parse_qsl(
-            text,
-            keep_blank_values=True,
-            strict_parsing=False,
-            encoding="utf-8",
-            errors="strict",
-            max_num_fields=MAX_FORM_FIELDS,
-        )
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise HttpError("invalid_encoding", N_("The form contains characters that could not be read."), 400) from exc
+        pairs = form_pairs(await request.body())
+    except ValueError as exc:
+        raise HttpError("invalid_encoding", UNREADABLE_FORM, 400) from exc
     form: dict[str, str] = {}
     for key, value in pairs:
         form.setdefault(key, value)

@@ -18,11 +18,10 @@ from starlette.types import Receive, Scope, Send
 
 from vitalkey.container import Container
 from vitalkey.domain.i18n import N_
-from vitalkey.web.context import MAX_FORM_FIELDS
+from vitalkey.web.context import MAX_FORM_FIELDS, UNREADABLE_FORM, form_pairs
 
 FORM = b"application/x-www-form-urlencoded"
 NOT_A_FORM = N_("Send the parameters as a form.")
-UNREADABLE = N_("The form contains characters that could not be read.")
 
 _encoder = msgspec.json.Encoder()
 
@@ -91,9 +90,9 @@ def parse_form(body: bytes, content_type: bytes) -> list[tuple[str, str]]:
     if content_type.split(b";")[0].strip().lower() != FORM:
         raise MalformedForm(NOT_A_FORM)
     try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict", max_num_fields=MAX_FORM_FIELDS)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedForm(UNREADABLE) from exc
+        return form_pairs(body)
+    except ValueError as exc:
+        raise MalformedForm(UNREADABLE_FORM) from exc
 
 
 async def _body(receive: Receive) -> bytes | None:
