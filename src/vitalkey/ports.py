@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from vitalkey.domain.accounts import Account, Profile
@@ -172,11 +172,14 @@ class OAuthRepository(Protocol):
         """Record the first use of an access token and retire its parent's refresh token now."""
         ...
 
-    def rotate(self, token_id: str, retire_at: datetime) -> None:
+    def rotate(self, token_id: int, retire_at: datetime) -> None:
         """A child was issued: this refresh token retires at ``retire_at`` at the latest."""
         ...
 
-    def revoke_family(self, family_id: str, now: datetime) -> int: ...
+    def revoke_family(self, account_id: int, client_id: str, family_id: str, now: datetime) -> int:
+        """Revoke every generation of one grant (a code's redemption and its refreshes)."""
+        ...
+
     def revoke_app(self, account_id: int, client_id: str, now: datetime) -> int:
         """Revoke every token of the app for the account and spend its unused codes."""
         ...
@@ -187,7 +190,10 @@ class OAuthRepository(Protocol):
         """Remember (or widen) what the user allowed the app."""
         ...
 
-    def used(self, account_id: int, client_id: str, now: datetime) -> None: ...
+    def used(self, account_id: int, client_id: str, now: datetime, precision: timedelta) -> None:
+        """The app was used now: remembered unless a use within ``precision`` was."""
+        ...
+
     def forget(self, account_id: int, client_id: str) -> bool: ...
     def add_nonce(self, nonce: str, client_id: str, expires_at: datetime) -> None: ...
     def use_nonce(self, nonce: str, client_id: str, now: datetime) -> bool: ...

@@ -169,7 +169,7 @@ def test_withings_sync_exchanges_the_code_then_refreshes_at_once(
         rows = conn.execute(select(t.oauth_tokens).where(t.oauth_tokens.c.client_id == partner.client_id)).all()
     engine.dispose()
     assert len(rows) == 2 and rows[0].family_id == rows[1].family_id
-    first, second = sorted(rows, key=lambda row: row.parent_id != "")
+    first, second = sorted(rows, key=lambda row: row.parent_id is not None)
     assert second.parent_id == first.id and first.retire_at is not None
     assert second.refresh_digest == token_digest(saved["refresh_token"])
     assert second.access_digest == token_digest(saved["access_token"])

@@ -17,9 +17,9 @@ def test_scopes_are_read_with_commas_or_spaces_once_each() -> None:
 
 def record(**changes: object) -> TokenRecord:
     values: dict[str, object] = {
-        "id": "t1",
+        "id": 1,
         "family_id": "f1",
-        "parent_id": "",
+        "parent_id": None,
         "client_id": "portal",
         "account_id": 1,
         "scopes": ("user.info",),

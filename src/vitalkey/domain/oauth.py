@@ -47,6 +47,9 @@ class TokenPolicy:
     id_token_ttl: timedelta = timedelta(hours=1)
     nonce_ttl: timedelta = timedelta(minutes=10)  # a Withings signature nonce
     signature_skew: timedelta = timedelta(minutes=5)  # allowed clock difference of a signed getnonce
+    # "Last used" of a connected app is kept to this precision: a partner refreshing often
+    # does not rewrite its consent on every grant.
+    last_used_precision: timedelta = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +80,14 @@ class TokenRecord:
 
     Every refresh adds a generation to the family. The parent's refresh token stays usable until
     the child's access token is first used or ``refresh_grace`` passes (``retire_at``); presented
-    after that it is a replay, and the whole family is revoked."""
+    after that it is a replay, and the whole family is revoked.
 
-    id: str
+    ``id`` is the store's (0 until the record is stored); ``parent_id`` is None for the first
+    generation, issued for a code."""
+
+    id: int
     family_id: str
-    parent_id: str
+    parent_id: int | None
     client_id: str
     account_id: int
     scopes: tuple[str, ...]

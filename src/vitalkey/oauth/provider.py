@@ -251,7 +251,7 @@ class OAuthProvider:
         if token.record.access_used_at is None:
             with self.uow.begin() as tx:
                 if tx.oauth.first_use(token.record, now):
-                    tx.oauth.used(account.id, token.record.client_id, now)
+                    tx.oauth.used(account.id, token.record.client_id, now, self.policy.last_used_precision)
         return Bearer(account, token.record)
 
     def userinfo(self, access_token: str) -> dict[str, Any]:

@@ -293,7 +293,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if record is None:
             spent = context.tx.oauth.code(digest)
             if spent is not None and spent.used_at is not None:
-                revoked = context.tx.oauth.revoke_family(spent.family_id, context.now)
+                revoked = context.tx.oauth.revoke_family(
+                    spent.account_id, spent.client_id, spent.family_id, context.now
+                )
                 context.tx.audit.record(
                     "oauth.code_reused", context.now, spent.account_id, client_id=spent.client_id, revoked=revoked
                 )
@@ -328,7 +330,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         record = token.record
         if record.revoked_at is None and record.replayed(context.now):
-            revoked = context.tx.oauth.revoke_family(record.family_id, context.now)
+            revoked = context.tx.oauth.revoke_family(record.account_id, record.client_id, record.family_id, context.now)
             context.tx.audit.record(
                 "oauth.refresh_replayed", context.now, record.account_id, client_id=record.client_id, revoked=revoked
             )
@@ -425,7 +427,8 @@ class Revocation(RevocationEndpoint):
 
     def revoke_token(self, token: Token, request: Request) -> None:
         context: Context = self.server.context
-        context.tx.oauth.revoke_family(token.record.family_id, context.now)
+        record = token.record
+        context.tx.oauth.revoke_family(record.account_id, record.client_id, record.family_id, context.now)
         context.tx.audit.record(
             "oauth.token_revoked", context.now, token.record.account_id, client_id=token.record.client_id
         )
@@ -527,15 +530,16 @@ class Server(AuthorizationServer):
         parent: Token | None = request.refresh_token
         code: Code | None = request.authorization_code
         scopes = parse_scope(token["scope"])
+        parent_id: int | None = None
         if parent is not None:
             family, parent_id = parent.record.family_id, parent.record.id
             if request.payload.data.get("scope"):
                 request.scope_text = request.payload.scope_text  # a narrower scope, as written
         else:
             assert code is not None
-            family, parent_id = code.record.family_id, ""
+            family = code.record.family_id
         record = TokenRecord(
-            id=new_token(16),
+            id=0,  # numbered by the store
             family_id=family,
             parent_id=parent_id,
             client_id=request.client.get_client_id(),
@@ -547,7 +551,7 @@ class Server(AuthorizationServer):
             refresh_expires_at=context.now + context.policy.refresh_ttl,
         )
         context.tx.oauth.add_token(record, token_digest(token["access_token"]), token_digest(token["refresh_token"]))
-        context.tx.oauth.used(record.account_id, record.client_id, context.now)
+        context.tx.oauth.used(record.account_id, record.client_id, context.now, context.policy.last_used_precision)
 
     def create_oauth2_request(self, request: Request) -> Request:
         if request.malformed:

@@ -161,9 +161,9 @@ oauth_codes = Table(
 oauth_tokens = Table(
     "oauth_tokens",
     metadata,
-    Column("id", String(32), primary_key=True),
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),  # SQLite: the row id
     Column("family_id", String(32), nullable=False),
-    Column("parent_id", String(32), nullable=False),
+    Column("parent_id", BigInteger),  # the generation this one replaced (none for the first)
     Column("client_id", String(64), ForeignKey("apps.client_id", ondelete="CASCADE"), nullable=False),
     Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("scopes", String(200), nullable=False),
@@ -178,8 +178,7 @@ oauth_tokens = Table(
     Column("revoked_at", UtcTimestamp),
     UniqueConstraint("access_digest", name="uq_oauth_tokens_access_digest"),
     UniqueConstraint("refresh_digest", name="uq_oauth_tokens_refresh_digest"),
-    Index("ix_oauth_tokens_family_id", "family_id"),
-    Index("ix_oauth_tokens_account_id", "account_id", "client_id"),
+    Index("ix_oauth_tokens_account_family", "account_id", "client_id", "family_id"),
 )
 
 # What a user allowed each app: the consent page is shown again only for new scopes.

@@ -27,10 +27,11 @@ OAUTH_CODE_COLUMNS = (
     "digest, client_id, account_id, redirect_uri, scopes, scope_text, nonce, code_challenge, code_challenge_method, "
     "auth_time, methods, family_id, created_at, expires_at, used_at"
 )
-OAUTH_TOKEN_COLUMNS = (
-    "id, family_id, parent_id, client_id, account_id, scopes, scope_text, created_at, access_expires_at, "  # noqa: S105
+OAUTH_TOKEN_COLUMNS_NEW = (  # those a new generation is given (the store numbers it)
+    "family_id, parent_id, client_id, account_id, scopes, scope_text, created_at, access_expires_at, "  # noqa: S105
     "refresh_expires_at, access_used_at, retire_at, revoked_at"
 )
+OAUTH_TOKEN_COLUMNS = f"id, {OAUTH_TOKEN_COLUMNS_NEW}"
 CONSENT_COLUMNS = "account_id, client_id, scopes, first_allowed_at, last_used_at"
 SIGNING_KEY_COLUMNS = "kid, alg, public_jwk, private_sealed, created_at, retired_at, publish_until"
 SESSION_COLUMNS = "id, account_id, kind, methods, user_agent, ip, created_at, last_seen_at, expires_at"
@@ -125,16 +126,16 @@ STATEMENTS: dict[str, str] = {
     "oauth_code_use": "UPDATE oauth_codes SET used_at = :now WHERE digest = :digest AND used_at IS NULL "
     f"AND expires_at > :now RETURNING {OAUTH_CODE_COLUMNS}",
     "oauth_code_get": f"SELECT {OAUTH_CODE_COLUMNS} FROM oauth_codes WHERE digest = :digest",
-    "oauth_token_insert": f"INSERT INTO oauth_tokens ({OAUTH_TOKEN_COLUMNS}, access_digest, refresh_digest) VALUES "
-    "(:id, :family_id, :parent_id, :client_id, :account_id, :scopes, :scope_text, :created_at, :access_expires_at, "
+    "oauth_token_insert": f"INSERT INTO oauth_tokens ({OAUTH_TOKEN_COLUMNS_NEW}, access_digest, refresh_digest) "
+    "VALUES (:family_id, :parent_id, :client_id, :account_id, :scopes, :scope_text, :created_at, :access_expires_at, "
     ":refresh_expires_at, NULL, NULL, NULL, :access_digest, :refresh_digest)",
     "oauth_token_by_access": f"SELECT {OAUTH_TOKEN_COLUMNS} FROM oauth_tokens WHERE access_digest = :digest",
     "oauth_token_by_refresh": f"SELECT {OAUTH_TOKEN_COLUMNS} FROM oauth_tokens WHERE refresh_digest = :digest",
     "oauth_token_first_use": "UPDATE oauth_tokens SET access_used_at = :now WHERE id = :id AND access_used_at IS NULL",
     "oauth_token_retire": "UPDATE oauth_tokens SET retire_at = :at WHERE id = :id "
     "AND (retire_at IS NULL OR retire_at > :at)",
-    "oauth_token_revoke_family": "UPDATE oauth_tokens SET revoked_at = :now WHERE family_id = :family_id "
-    "AND revoked_at IS NULL",
+    "oauth_token_revoke_family": "UPDATE oauth_tokens SET revoked_at = :now WHERE account_id = :account_id "
+    "AND client_id = :client_id AND family_id = :family_id AND revoked_at IS NULL",
     "oauth_token_revoke_app": "UPDATE oauth_tokens SET revoked_at = :now WHERE account_id = :account_id "
     "AND client_id = :client_id AND revoked_at IS NULL",
     "oauth_code_spend_app": "UPDATE oauth_codes SET used_at = :now WHERE account_id = :account_id "
@@ -146,7 +147,7 @@ STATEMENTS: dict[str, str] = {
     "consent_allow": f"INSERT INTO oauth_consents ({CONSENT_COLUMNS}) VALUES (:account_id, :client_id, :scopes, "
     ":now, NULL) ON CONFLICT (account_id, client_id) DO UPDATE SET scopes = :scopes",
     "consent_used": "UPDATE oauth_consents SET last_used_at = :now WHERE account_id = :account_id "
-    "AND client_id = :client_id",
+    "AND client_id = :client_id AND (last_used_at IS NULL OR last_used_at <= :since)",
     "consent_delete": "DELETE FROM oauth_consents WHERE account_id = :account_id AND client_id = :client_id",
     "oauth_nonce_insert": "INSERT INTO oauth_nonces (nonce, client_id, expires_at) VALUES (:nonce, :client_id, "
     ":expires_at)",

@@ -8,7 +8,7 @@ import json
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property, partial
 from typing import Any, ParamSpec, TypeVar
 
@@ -513,7 +513,6 @@ class SqlOAuth:
 
     def add_token(self, token: TokenRecord, access_digest: str, refresh_digest: str) -> None:
         params = {
-            "id": token.id,
             "family_id": token.family_id,
             "parent_id": token.parent_id,
             "client_id": token.client_id,
@@ -539,15 +538,16 @@ class SqlOAuth:
     def first_use(self, token: TokenRecord, now: datetime) -> bool:
         if self.db.run("oauth_token_first_use", {"id": token.id, "now": us(now)}) != 1:
             return False
-        if token.parent_id:
+        if token.parent_id is not None:
             self.db.run("oauth_token_retire", {"id": token.parent_id, "at": us(now)})
         return True
 
-    def rotate(self, token_id: str, retire_at: datetime) -> None:
+    def rotate(self, token_id: int, retire_at: datetime) -> None:
         self.db.run("oauth_token_retire", {"id": token_id, "at": us(retire_at)})
 
-    def revoke_family(self, family_id: str, now: datetime) -> int:
-        return self.db.run("oauth_token_revoke_family", {"family_id": family_id, "now": us(now)})
+    def revoke_family(self, account_id: int, client_id: str, family_id: str, now: datetime) -> int:
+        params = {"account_id": account_id, "client_id": client_id, "family_id": family_id, "now": us(now)}
+        return self.db.run("oauth_token_revoke_family", params)
 
     def revoke_app(self, account_id: int, client_id: str, now: datetime) -> int:
         params = {"account_id": account_id, "client_id": client_id, "now": us(now)}
@@ -565,8 +565,9 @@ class SqlOAuth:
         params = {"account_id": account_id, "client_id": client_id, "scopes": " ".join(scopes), "now": us(now)}
         self.db.run("consent_allow", params)
 
-    def used(self, account_id: int, client_id: str, now: datetime) -> None:
-        self.db.run("consent_used", {"account_id": account_id, "client_id": client_id, "now": us(now)})
+    def used(self, account_id: int, client_id: str, now: datetime, precision: timedelta) -> None:
+        params = {"account_id": account_id, "client_id": client_id, "now": us(now), "since": us(now - precision)}
+        self.db.run("consent_used", params)
 
     def forget(self, account_id: int, client_id: str) -> bool:
         return self.db.run("consent_delete", {"account_id": account_id, "client_id": client_id}) == 1
@@ -618,7 +619,7 @@ def _oauth_code(row: Any) -> AuthorizationCode:
 
 def _token(row: Any) -> TokenRecord:
     return TokenRecord(
-        id=row[0],
+        id=int(row[0]),
         family_id=row[1],
         parent_id=row[2],
         client_id=row[3],

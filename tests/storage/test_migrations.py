@@ -1,0 +1,130 @@
+"""Migrations that move data keep it: 0006 renumbers token generations and keeps their links."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from tests.conftest import IN_CI, PG_ADMIN_URL
+from vitalkey.adapters.db import migrate
+from vitalkey.adapters.db import schema as t
+from vitalkey.adapters.db.engine import make_engine
+from vitalkey.adapters.db.uow import us
+
+NOW = us(datetime(2026, 11, 1, tzinfo=UTC))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database of its own (the shared test databases are already at the head)."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+        yield engine
+        engine.dispose()
+        return
+    name = f"vk_migrate_{secrets.token_hex(4)}"
+    admin = create_engine(
+        PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    engine = make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+    yield engine
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def old_token(token_id: str, family: str, parent: str, created: int) -> dict[str, object]:
+    return {
+        "id": token_id,
+        "family_id": family,
+        "parent_id": parent,
+        "client_id": "portal",
+        "account_id": 1,
+        "scopes": "user.metrics",
+        "scope_text": "user.metrics",
+        "access_digest": f"a-{token_id}",
+        "refresh_digest": f"r-{token_id}",
+        "created_at": created,
+        "access_expires_at": created + 10,
+        "refresh_expires_at": created + 20,
+    }
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    config = migrate.alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+
+def test_0006_renumbers_token_generations_in_order_and_keeps_their_parents(empty_engine: Engine) -> None:
+    migrate.upgrade(empty_engine, "0005")
+    columns = ", ".join(old_token("x", "", "", 0))
+    with empty_engine.begin() as conn:
+        conn.execute(
+            t.accounts.insert(),
+            {"email": "ann@example.org", "email_key": "ann@example.org", "language": "en", "first_name": "Ann",
+             "last_name": "Lee", "birth_date": date(1990, 1, 1), "sex": "female", "height_cm": 170.0,
+             "units": "metric", "policy_version": "2026-01", "policy_accepted_at": datetime.now(UTC),
+             "created_at": datetime.now(UTC), "updated_at": datetime.now(UTC)},
+        )  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO apps (client_id, name, first_party, supports_2fa, created_at, client_type, "
+                "redirect_uris, scopes, logo_url, policy_url, secret_digest, secret_sealed) VALUES ('portal', "
+                "'Portal', false, false, 0, 'confidential', 'https://p.example/cb', 'user.metrics', '', '', '', '')"
+            )
+        )
+        rows = [  # inserted out of order: ids follow creation
+            old_token("zz-child", "fam-a", "aa-first", NOW + 2),
+            old_token("aa-first", "fam-a", "", NOW + 1),
+            old_token("mm-other", "fam-b", "", NOW + 3),
+        ]
+        for row in rows:
+            values = ", ".join(f":{name}" for name in row)
+            conn.execute(text(f"INSERT INTO oauth_tokens ({columns}) VALUES ({values})"), row)
+
+    migrate.upgrade(empty_engine)
+    with empty_engine.begin() as conn:
+        found = conn.execute(text("SELECT id, parent_id, family_id, access_digest FROM oauth_tokens ORDER BY id")).all()
+        assert [tuple(row) for row in found] == [
+            (1, None, "fam-a", "a-aa-first"),
+            (2, 1, "fam-a", "a-zz-child"),
+            (3, None, "fam-b", "a-mm-other"),
+        ]
+        new = old_token("ignored", "fam-c", "", NOW + 4)
+        del new["id"]
+        new["parent_id"] = None
+        values = ", ".join(f":{name}" for name in new)
+        inserted = conn.execute(
+            text(f"INSERT INTO oauth_tokens ({', '.join(new)}) VALUES ({values}) RETURNING id"), new
+        ).scalar_one()
+        assert inserted == 4  # numbering goes on after the copied rows (PostgreSQL's sequence too)
+
+    downgrade(empty_engine, "0005")
+    with empty_engine.connect() as conn:
+        found = conn.execute(text("SELECT id, parent_id, family_id FROM oauth_tokens ORDER BY created_at")).all()
+    assert [tuple(row) for row in found] == [
+        ("1", "", "fam-a"),
+        ("2", "1", "fam-a"),
+        ("3", "", "fam-b"),
+        ("4", "", "fam-c"),
+    ]
+    migrate.upgrade(empty_engine)
+    assert migrate.current(empty_engine) == migrate.HEAD
