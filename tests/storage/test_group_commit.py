@@ -17,6 +17,7 @@ from vitalkey.adapters.db.batch import joined
 from vitalkey.adapters.db.engine import make_engine, write_lock
 from vitalkey.adapters.db.uow import SqlUnitOfWork
 from vitalkey.domain.accounts import Profile, Sex, Units
+from vitalkey.domain.apps import App, ClientType
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 
@@ -184,3 +185,41 @@ def test_two_processes_writing_together_lose_nothing(sqlite_url: str) -> None:
     events = committed_events(sqlite_url)
     assert len(events) == 400 and len(set(events)) == 400
     assert Path(sqlite_url.removeprefix("sqlite:///") + ".lock").exists()
+
+
+def test_units_in_a_batch_share_the_apps_read_and_never_a_stale_or_rolled_back_one(uow: SqlUnitOfWork) -> None:
+    """The batch remembers the apps it read (every token request looks its client up), and
+    forgets them when a unit changes an app or rolls back."""
+    with uow.begin() as tx:
+        tx.apps.add(App("portal", "Portal", False, False, NOW, ClientType.CONFIDENTIAL, secret_digest="first"))
+
+    def secret() -> str | None:
+        with uow.read() as tx:
+            app = tx.apps.get("portal")
+        return None if app is None else app.secret_digest
+
+    def rotate() -> None:
+        with uow.begin() as tx:
+            assert tx.apps.set_secret("portal", "second", "")
+
+    def delete_then_fail() -> None:
+        with uow.begin() as tx:
+            tx.apps.delete("portal")
+            assert tx.apps.get("portal") is None
+            raise ValueError("refused")
+
+    async def scenario() -> list[object]:
+        return await asyncio.gather(
+            uow.run(secret),
+            uow.run(rotate),
+            uow.run(secret),
+            uow.run(delete_then_fail),
+            uow.run(secret),
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(scenario())
+    assert results[0] == "first" and results[2] == "second" and results[4] == "second"
+    assert isinstance(results[3], ValueError)
+    group = next(iter(uow._group_commits.values()))
+    assert group.commits == 1  # all in one transaction

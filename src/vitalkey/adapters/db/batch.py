@@ -36,21 +36,24 @@ class Batch:
     def __init__(self, engine: Engine, connection: Any, committed: asyncio.Future[None]) -> None:
         self.engine = engine
         self.connection = connection
+        self.dbapi_connection = connection.dbapi_connection  # the units' cursors come from it directly
+        self.cursor = self.dbapi_connection.cursor()
         self.committed = committed
         self.open = True
         self.awaited = 0  # woken waiters whose units have not run yet (0: end in the next turn)
+        self.memo: dict[str, Any] = {}  # what the transaction read and may read again (uow.Db)
 
     @contextmanager
     def savepoint(self) -> Iterator[Any]:
-        cursor = self.connection.cursor()
-        cursor.execute("SAVEPOINT unit")
+        self.cursor.execute("SAVEPOINT unit")
         try:
-            yield self.connection
+            yield self.dbapi_connection
         except BaseException:
-            cursor.execute("ROLLBACK TO unit")
-            cursor.execute("RELEASE unit")
+            self.cursor.execute("ROLLBACK TO unit")
+            self.cursor.execute("RELEASE unit")
+            self.memo.clear()  # it may hold what the unit wrote
             raise
-        cursor.execute("RELEASE unit")
+        self.cursor.execute("RELEASE unit")
 
 
 # The batch that the running unit of work joined (set by GroupCommit.run for its call only).

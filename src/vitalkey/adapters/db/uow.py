@@ -52,11 +52,14 @@ def _json(value: Any) -> Any:
 
 
 class Db:
-    """Runs named statements on one DBAPI cursor."""
+    """Runs named statements on one DBAPI cursor. ``memo`` holds what the transaction read and
+    may read again (the apps: every token request looks its client up), shared by the units of
+    a group commit; repositories forget what they change."""
 
-    def __init__(self, connection: Any, statements: dict[str, str]) -> None:
+    def __init__(self, connection: Any, statements: dict[str, str], memo: dict[str, Any] | None = None) -> None:
         self.cursor = connection.cursor()
         self.statements = statements
+        self.memo: dict[str, Any] = {} if memo is None else memo
 
     def row(self, name: str, params: dict[str, Any]) -> Any:
         self.cursor.execute(self.statements[name], params)
@@ -398,10 +401,14 @@ class SqlTwoFactor:
 class SqlApps:
     def __init__(self, db: Db) -> None:
         self.db = db
+        self.known: dict[str, App | None] = db.memo.setdefault("apps", {})
 
     def get(self, client_id: str) -> App | None:
+        if client_id in self.known:
+            return self.known[client_id]
         row = self.db.row("app_get", {"client_id": client_id})
-        return None if row is None else _app(row)
+        app = self.known[client_id] = None if row is None else _app(row)
+        return app
 
     def all(self) -> list[App]:
         return [_app(row) for row in self.db.rows("app_all", {})]
@@ -421,13 +428,16 @@ class SqlApps:
             "secret_digest": app.secret_digest,
             "secret_sealed": app.secret_sealed,
         }
+        self.known.clear()
         return self.db.run("app_insert", params) == 1
 
     def set_secret(self, client_id: str, secret_digest: str, secret_sealed: str) -> bool:
         params = {"client_id": client_id, "secret_digest": secret_digest, "secret_sealed": secret_sealed}
+        self.known.clear()
         return self.db.run("app_set_secret", params) == 1
 
     def delete(self, client_id: str) -> bool:
+        self.known.clear()
         return self.db.run("app_delete", {"client_id": client_id}) == 1
 
     def passwords(self, account_id: int) -> list[AppPassword]:
@@ -812,7 +822,7 @@ class SqlUnitOfWork:
         batch = joined.get()
         if batch is not None and batch.open and batch.engine is self.engine:
             with batch.savepoint() as connection:
-                yield SqlTransaction(Db(connection, self.statements))
+                yield SqlTransaction(Db(connection, self.statements, batch.memo))
             return
         if self.sqlite:
             self._refuse_on_busy_loop()
@@ -826,7 +836,7 @@ class SqlUnitOfWork:
         batch = joined.get()
         if batch is not None and batch.open and batch.engine is self.engine:
             with batch.savepoint() as connection:  # sees the writes of the batch so far
-                yield SqlTransaction(Db(connection, self.statements))
+                yield SqlTransaction(Db(connection, self.statements, batch.memo))
             return
         with self._transaction("BEGIN" if self.sqlite else "") as tx:
             yield tx
