@@ -2,15 +2,17 @@
 
 SQLite has one writer at a time, and each commit costs a WAL write. When the server runs its
 flows inline on the event loop, the requests that are ready together share one write
-transaction: the write lock is awaited without blocking the loop (a helper thread waits for it
-when another process holds it), each request's unit of work runs in its own SAVEPOINT inside
-the shared transaction, and one COMMIT ends the batch in the next turn of the loop. No request
-is answered before the commit that holds its writes: :meth:`GroupCommit.run` returns only then.
+transaction: their units of work are queued during a turn of the loop, and at the start of the
+next turn the write lock is taken (without blocking the loop: a helper thread waits for it when
+another process holds it), the queued units run one after another, each in its own SAVEPOINT of
+one transaction, and one COMMIT ends the batch. No request is answered before the commit that
+holds its writes: :meth:`GroupCommit.run` returns only then.
 
-Requests in a batch run one after another on one connection, so they see each other's writes
-exactly as they would in separate transactions run in that order; a failed unit of work rolls
-back to its savepoint and leaves the others alone; a failed COMMIT fails every request of the
-batch.
+The lock is held only while the units run and commit, never while the loop serves HTTP, so
+several server processes spend little time waiting for each other. Units in a batch see each
+other's writes exactly as they would in separate transactions run in that order; a failed unit
+of work rolls back to its savepoint and leaves the others alone; a failed COMMIT fails every
+request of the batch. A unit whose caller was cancelled before the batch ran is not run.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import contextvars
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Engine
@@ -31,16 +34,14 @@ R = TypeVar("R")
 
 
 class Batch:
-    """The open shared transaction of one event loop."""
+    """The shared transaction that the queued units of one turn run in."""
 
-    def __init__(self, engine: Engine, connection: Any, committed: asyncio.Future[None]) -> None:
+    def __init__(self, engine: Engine, connection: Any) -> None:
         self.engine = engine
         self.connection = connection
         self.dbapi_connection = connection.dbapi_connection  # the units' cursors come from it directly
         self.cursor = self.dbapi_connection.cursor()
-        self.committed = committed
         self.open = True
-        self.awaited = 0  # woken waiters whose units have not run yet (0: end in the next turn)
         self.memo: dict[str, Any] = {}  # what the transaction read and may read again (uow.Db)
 
     @contextmanager
@@ -56,8 +57,19 @@ class Batch:
         self.cursor.execute("RELEASE unit")
 
 
-# The batch that the running unit of work joined (set by GroupCommit.run for its call only).
+# The batch that the running unit of work joined (set by GroupCommit for its call only).
 joined: contextvars.ContextVar[Batch | None] = contextvars.ContextVar("vitalkey_batch", default=None)
+
+
+@dataclass(slots=True)
+class Unit:
+    """A queued call, with its caller's context (request id for the logs) and its answer."""
+
+    call: Callable[[], Any]
+    context: contextvars.Context
+    answer: asyncio.Future[Any]
+    result: Any = None
+    error: BaseException | None = None
 
 
 class GroupCommit:
@@ -67,108 +79,100 @@ class GroupCommit:
         self.engine = engine
         self.loop = loop
         self.lock: SqliteWriteLock = write_lock(engine)
-        self.batch: Batch | None = None
-        self.waiters: list[asyncio.Future[None]] = []
-        self.acquiring = False
+        self.queue: list[Unit] = []
+        self.scheduled = False  # a flush is due in the next turn
+        self.acquiring = False  # the helper thread is waiting for the lock
         self.commits = 0  # batches ended, and units of work run in them: the batching achieved
         self.units = 0
         self.helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vitalkey-write-lock")
 
     async def run(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run ``function`` (blocking database work) inside the loop's batch; return after the
-        batch's COMMIT, or raise what the function or the COMMIT raised."""
-        while self.batch is None:
-            await self._wait_for_batch()
-        batch = self.batch
-        self.units += 1
-        token = joined.set(batch)
-        try:
-            result = function(*args, **kwargs)
-        except BaseException:
-            self._unit_done(batch)
-            await asyncio.shield(batch.committed)
-            raise
-        finally:
-            joined.reset(token)
-        self._unit_done(batch)
-        await asyncio.shield(batch.committed)
-        return result
+        """Run ``function`` (blocking database work) in the next batch; return after the batch's
+        COMMIT, or raise what the function or the COMMIT raised."""
+        answer: asyncio.Future[R] = self.loop.create_future()
+        self.queue.append(Unit(lambda: function(*args, **kwargs), contextvars.copy_context(), answer))
+        if not self.scheduled and not self.acquiring:
+            self.scheduled = True
+            self.loop.call_soon(self._flush)
+        return await answer
 
-    def _unit_done(self, batch: Batch) -> None:
-        """A batch opened after a wait ends as soon as the units that waited for it have run:
-        another process is waiting for the lock."""
-        if batch.awaited:
-            batch.awaited -= 1
-            if batch.awaited == 0:
-                self._flush(batch)
-
-    async def _wait_for_batch(self) -> None:
-        waiter = self.loop.create_future()
-        self.waiters.append(waiter)
-        if not self.acquiring:
+    def _flush(self) -> None:
+        self.scheduled = False
+        if not self.queue or self.acquiring:
+            return
+        if self.lock.try_acquire():
+            self._run_batch()
+        else:  # another process (or the relay thread) writes: wait for it off the loop
             self.acquiring = True
-            if self.lock.try_acquire():
-                self._open(waited=False)
-            else:
-                self.loop.run_in_executor(self.helper, self.lock.acquire).add_done_callback(self._acquired)
-        await waiter
+            self.loop.run_in_executor(self.helper, self.lock.acquire).add_done_callback(self._acquired)
 
     def _acquired(self, done: asyncio.Future[None]) -> None:
+        self.acquiring = False
         error = done.exception()
         if error is not None:
-            self._fail_waiters(error)
+            units, self.queue = self.queue, []
+            self._answer(units, error)
         else:
-            self._open(waited=True)
+            self._run_batch()
 
-    def _open(self, *, waited: bool) -> None:
+    def _run_batch(self) -> None:
+        """With the write lock held: run the queued units in one transaction, commit, answer."""
+        units, self.queue = [unit for unit in self.queue if not unit.answer.cancelled()], []
+        try:
+            failure = self._transaction(units) if units else None
+        finally:
+            self.lock.release()
+        self._answer(units, failure)
+
+    def _transaction(self, units: list[Unit]) -> BaseException | None:
+        """The batch's transaction; what made it fail, if it did."""
         try:
             connection = self.engine.raw_connection()
-            try:
-                connection.cursor().execute("BEGIN IMMEDIATE")
-            except BaseException:
-                connection.close()
-                raise
         except Exception as error:
-            self.lock.release()
-            self._fail_waiters(error)
-            return
-        batch = self.batch = Batch(self.engine, connection, self.loop.create_future())
-        self.acquiring = False
-        waiters, self.waiters = self.waiters, []
-        for waiter in waiters:  # each waiter runs its unit of work before the flush below
-            if not waiter.done():
-                waiter.set_result(None)
-                batch.awaited += waited
-        self.loop.call_soon(self._flush, batch)  # at the latest; units joining in this turn share it
-
-    def _fail_waiters(self, error: BaseException) -> None:
-        self.acquiring = False
-        waiters, self.waiters = self.waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_exception(error)
-
-    def _flush(self, batch: Batch) -> None:
-        if not batch.open:
-            return
-        self.batch = None
-        batch.open = False
-        self.commits += 1
+            return error
         try:
-            batch.connection.commit()
+            connection.cursor().execute("BEGIN IMMEDIATE")
+            batch = Batch(self.engine, connection)
+            for unit in units:
+                unit.context.run(self._run_unit, batch, unit)
+            batch.open = False
+            self.commits += 1
+            self.units += len(units)
+            connection.commit()
         except Exception as error:
-            batch.connection.rollback()
-            batch.committed.set_exception(error)
-        else:
-            batch.committed.set_result(None)
+            connection.rollback()
+            return error
         finally:
-            batch.connection.close()  # back to the pool
-            self.lock.release()
+            connection.close()  # back to the pool
+        return None
+
+    @staticmethod
+    def _run_unit(batch: Batch, unit: Unit) -> None:
+        token = joined.set(batch)
+        try:
+            unit.result = unit.call()
+        except Exception as error:  # the unit's own failure: its savepoint is rolled back
+            unit.error = error
+        finally:
+            joined.reset(token)
+
+    @staticmethod
+    def _answer(units: list[Unit], failure: BaseException | None) -> None:
+        for unit in units:
+            if unit.answer.done():
+                continue
+            error = failure or unit.error
+            if error is not None:
+                unit.answer.set_exception(error)
+            else:
+                unit.answer.set_result(unit.result)
+        units.clear()  # no reference cycles through the answers' tracebacks
 
     @property
     def busy(self) -> bool:
-        """Whether this loop holds, or is waiting for, the write lock."""
-        return self.acquiring or self.batch is not None
+        """Whether this loop has units waiting for the write lock (a direct write on its thread
+        could wait for the helper thread that holds it for them)."""
+        return self.acquiring or bool(self.queue)
 
     def close(self) -> None:
         self.helper.shutdown(wait=False)
