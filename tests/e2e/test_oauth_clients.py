@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -31,6 +32,7 @@ from withings_sync import withings2
 from tests.conftest import LiveServer, Mailbox
 from tests.e2e.live_oauth import Partner, WebUser, introspect, query_of, register, sign_up
 from vitalkey.adapters.db import schema as t
+from vitalkey.domain.oauth import split_token
 from vitalkey.domain.tokens import token_digest
 
 EMAIL = "ann@example.org"
@@ -171,8 +173,9 @@ def test_withings_sync_exchanges_the_code_then_refreshes_at_once(
     assert len(rows) == 2 and rows[0].family_id == rows[1].family_id
     first, second = sorted(rows, key=lambda row: row.parent_id is not None)
     assert second.parent_id == first.id and first.retire_at is not None
-    assert second.refresh_digest == token_digest(saved["refresh_token"])
-    assert second.access_digest == token_digest(saved["access_token"])
+    assert split_token(saved["refresh_token"]) == (second.id, ANY)  # tokens carry their row id
+    assert second.refresh_digest == token_digest(split_token(saved["refresh_token"])[1])
+    assert second.access_digest == token_digest(split_token(saved["access_token"])[1])
     assert second.scope_text == "user.metrics"
     found = introspect(live_server, partner, saved["access_token"])
     assert found["active"] is True and found["sub"] == str(saved["userid"]) and found["scope"] == "user.metrics"

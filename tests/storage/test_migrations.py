@@ -73,7 +73,9 @@ def downgrade(engine: Engine, revision: str) -> None:
         command.downgrade(config, revision)
 
 
-def test_0006_renumbers_token_generations_in_order_and_keeps_their_parents(empty_engine: Engine) -> None:
+def test_0006_and_0007_renumber_token_generations_keep_their_parents_and_find_older_tokens(
+    empty_engine: Engine,
+) -> None:
     migrate.upgrade(empty_engine, "0005")
     columns = ", ".join(old_token("x", "", "", 0))
     with empty_engine.begin() as conn:
@@ -116,6 +118,11 @@ def test_0006_renumbers_token_generations_in_order_and_keeps_their_parents(empty
             text(f"INSERT INTO oauth_tokens ({', '.join(new)}) VALUES ({values}) RETURNING id"), new
         ).scalar_one()
         assert inserted == 4  # numbering goes on after the copied rows (PostgreSQL's sequence too)
+        legacy = conn.execute(text("SELECT digest, token_id FROM oauth_legacy_tokens ORDER BY digest")).all()
+        assert [tuple(row) for row in legacy] == [  # 0007: the tokens issued before, by digest
+            ("a-aa-first", 1), ("a-mm-other", 3), ("a-zz-child", 2),
+            ("r-aa-first", 1), ("r-mm-other", 3), ("r-zz-child", 2),
+        ]  # fmt: skip
 
     downgrade(empty_engine, "0005")
     with empty_engine.connect() as conn:

@@ -98,6 +98,9 @@ class TokenRecord:
     access_used_at: datetime | None = None
     retire_at: datetime | None = None
     revoked_at: datetime | None = None
+    # The digests of the two tokens' secrets (see ``split_token``), as the store keeps them.
+    access_digest: str = field(default="", repr=False)
+    refresh_digest: str = field(default="", repr=False)
 
     def access_alive(self, now: datetime) -> bool:
         return self.revoked_at is None and now < self.access_expires_at
@@ -108,6 +111,22 @@ class TokenRecord:
     def replayed(self, now: datetime) -> bool:
         """Presenting this refresh token now is the reuse of a rotated one."""
         return self.retire_at is not None and now >= self.retire_at
+
+
+def join_token(token_id: int, secret: str) -> str:
+    """An access or refresh token as issued: its generation's row id, a dot, a random secret.
+    The id finds the row (no index over secrets to maintain on every refresh); only the secret's
+    digest is kept, and compared in constant time."""
+    return f"{token_id}.{secret}"
+
+
+def split_token(token: str) -> tuple[int | None, str]:
+    """(row id, secret) of an issued token; (None, token) for one issued before the row id was
+    part of it (migration 0007), found through its digest."""
+    selector, dot, secret = token.partition(".")
+    if dot and secret and selector.isascii() and selector.isdigit() and len(selector) <= 18 and selector[0] != "0":
+        return int(selector), secret
+    return None, token
 
 
 @dataclass(frozen=True, slots=True)

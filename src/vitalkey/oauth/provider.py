@@ -242,7 +242,7 @@ class OAuthProvider:
         replaced (the Withings rotation rule) and counts as the app's last use."""
         now = self.clock.now()
         with self.uow.read() as tx:
-            token = find_token(self._context(tx, now, None), access_token, TokenKind.ACCESS)
+            token = find_token(self._context(tx, now, None), access_token)
             account = tx.accounts.get(token.record.account_id) if token is not None else None
         if token is None or token.kind is not TokenKind.ACCESS or account is None:
             raise InvalidToken()

@@ -37,7 +37,9 @@ from vitalkey.domain.oauth import (
     TokenKind,
     TokenPolicy,
     TokenRecord,
+    join_token,
     parse_scope,
+    split_token,
     withings_signature_message,
 )
 from vitalkey.domain.tokens import new_token, same, token_digest
@@ -233,19 +235,24 @@ class TokenOwner:
     id: int
 
 
-def find_token(context: Context, token: str, hint: str | None) -> Token | None:
-    """An access or refresh token by its digest (the hint is tried first, RFC 7009 §2.1)."""
+def find_token(context: Context, token: str) -> Token | None:
+    """An access or refresh token: its generation's row (by the id the token carries, or for an
+    older token by its digest), if the token's secret is that row's access or refresh secret.
+    Either kind is found whatever the caller's hint (RFC 7009 §2.1 allows it)."""
     if not token or len(token) > MAX_TOKEN:
         return None
-    digest = token_digest(token)
-    kinds = (
-        [TokenKind.REFRESH, TokenKind.ACCESS] if hint == TokenKind.REFRESH else [TokenKind.ACCESS, TokenKind.REFRESH]
-    )
-    for kind in kinds:
-        repo = context.tx.oauth
-        record = repo.by_access(digest) if kind is TokenKind.ACCESS else repo.by_refresh(digest)
-        if record is not None:
-            return Token(record, kind, context.now)
+    token_id, secret = split_token(token)
+    digest = token_digest(secret)
+    repo = context.tx.oauth
+    if token_id is None:
+        token_id = repo.legacy_token_id(digest)
+    record = repo.token(token_id) if token_id is not None else None
+    if record is None:
+        return None
+    if same(record.access_digest, digest):
+        return Token(record, TokenKind.ACCESS, context.now)
+    if same(record.refresh_digest, digest):
+        return Token(record, TokenKind.REFRESH, context.now)
     return None
 
 
@@ -325,7 +332,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
         context = self.context
-        token = find_token(context, refresh_token, TokenKind.REFRESH)
+        token = find_token(context, refresh_token)
         if token is None or token.kind is not TokenKind.REFRESH:
             return None
         record = token.record
@@ -423,7 +430,7 @@ class Revocation(RevocationEndpoint):
     CLIENT_AUTH_METHODS: ClassVar[list[str]] = [*SECRET_AUTH, "none"]
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
-        return find_token(self.server.context, token_string, token_type_hint)
+        return find_token(self.server.context, token_string)
 
     def revoke_token(self, token: Token, request: Request) -> None:
         context: Context = self.server.context
@@ -440,7 +447,7 @@ class Introspection(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = SECRET_AUTH
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
-        return find_token(self.server.context, token_string, token_type_hint)
+        return find_token(self.server.context, token_string)
 
     def check_permission(self, token: Token, client: Client, request: Request) -> bool:
         return token.check_client(client)
@@ -549,8 +556,13 @@ class Server(AuthorizationServer):
             created_at=context.now,
             access_expires_at=context.now + context.policy.access_ttl,
             refresh_expires_at=context.now + context.policy.refresh_ttl,
+            access_digest=token_digest(token["access_token"]),
+            refresh_digest=token_digest(token["refresh_token"]),
         )
-        context.tx.oauth.add_token(record, token_digest(token["access_token"]), token_digest(token["refresh_token"]))
+        token_id = context.tx.oauth.add_token(record)
+        # What the client gets: the secrets behind their row id (the response is this dict).
+        token["access_token"] = join_token(token_id, token["access_token"])
+        token["refresh_token"] = join_token(token_id, token["refresh_token"])
         context.tx.oauth.used(record.account_id, record.client_id, context.now, context.policy.last_used_precision)
 
     def create_oauth2_request(self, request: Request) -> Request:

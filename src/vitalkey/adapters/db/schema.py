@@ -168,7 +168,7 @@ oauth_tokens = Table(
     Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("scopes", String(200), nullable=False),
     Column("scope_text", String(300), nullable=False),
-    Column("access_digest", String(64), nullable=False),
+    Column("access_digest", String(64), nullable=False),  # of the tokens' secrets: tokens name their row
     Column("refresh_digest", String(64), nullable=False),
     Column("created_at", UtcTimestamp, nullable=False),
     Column("access_expires_at", UtcTimestamp, nullable=False),
@@ -176,9 +176,16 @@ oauth_tokens = Table(
     Column("access_used_at", UtcTimestamp),
     Column("retire_at", UtcTimestamp),
     Column("revoked_at", UtcTimestamp),
-    UniqueConstraint("access_digest", name="uq_oauth_tokens_access_digest"),
-    UniqueConstraint("refresh_digest", name="uq_oauth_tokens_refresh_digest"),
     Index("ix_oauth_tokens_account_family", "account_id", "client_id", "family_id"),
+)
+
+# Tokens issued before they carried their row id (migration 0007): digest → row. Never added to.
+oauth_legacy_tokens = Table(
+    "oauth_legacy_tokens",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("token_id", BigInteger, ForeignKey("oauth_tokens.id", ondelete="CASCADE"), nullable=False),
+    Index("ix_oauth_legacy_tokens_token_id", "token_id"),
 )
 
 # What a user allowed each app: the consent page is shown again only for new scopes.

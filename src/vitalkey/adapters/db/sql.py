@@ -128,9 +128,9 @@ STATEMENTS: dict[str, str] = {
     "oauth_code_get": f"SELECT {OAUTH_CODE_COLUMNS} FROM oauth_codes WHERE digest = :digest",
     "oauth_token_insert": f"INSERT INTO oauth_tokens ({OAUTH_TOKEN_COLUMNS_NEW}, access_digest, refresh_digest) "
     "VALUES (:family_id, :parent_id, :client_id, :account_id, :scopes, :scope_text, :created_at, :access_expires_at, "
-    ":refresh_expires_at, NULL, NULL, NULL, :access_digest, :refresh_digest)",
-    "oauth_token_by_access": f"SELECT {OAUTH_TOKEN_COLUMNS} FROM oauth_tokens WHERE access_digest = :digest",
-    "oauth_token_by_refresh": f"SELECT {OAUTH_TOKEN_COLUMNS} FROM oauth_tokens WHERE refresh_digest = :digest",
+    ":refresh_expires_at, NULL, NULL, NULL, :access_digest, :refresh_digest) RETURNING id",
+    "oauth_token_get": f"SELECT {OAUTH_TOKEN_COLUMNS}, access_digest, refresh_digest FROM oauth_tokens WHERE id = :id",
+    "oauth_token_legacy": "SELECT token_id FROM oauth_legacy_tokens WHERE digest = :digest",
     "oauth_token_first_use": "UPDATE oauth_tokens SET access_used_at = :now WHERE id = :id AND access_used_at IS NULL",
     "oauth_token_retire": "UPDATE oauth_tokens SET retire_at = :at WHERE id = :id "
     "AND (retire_at IS NULL OR retire_at > :at)",

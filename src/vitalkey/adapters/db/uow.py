@@ -521,7 +521,7 @@ class SqlOAuth:
         row = self.db.row("oauth_code_get", {"digest": digest})
         return None if row is None else _oauth_code(row)
 
-    def add_token(self, token: TokenRecord, access_digest: str, refresh_digest: str) -> None:
+    def add_token(self, token: TokenRecord) -> int:
         params = {
             "family_id": token.family_id,
             "parent_id": token.parent_id,
@@ -532,18 +532,18 @@ class SqlOAuth:
             "created_at": us(token.created_at),
             "access_expires_at": us(token.access_expires_at),
             "refresh_expires_at": us(token.refresh_expires_at),
-            "access_digest": access_digest,
-            "refresh_digest": refresh_digest,
+            "access_digest": token.access_digest,
+            "refresh_digest": token.refresh_digest,
         }
-        self.db.run("oauth_token_insert", params)
+        return int(self.db.row("oauth_token_insert", params)[0])
 
-    def by_access(self, digest: str) -> TokenRecord | None:
-        row = self.db.row("oauth_token_by_access", {"digest": digest})
+    def token(self, token_id: int) -> TokenRecord | None:
+        row = self.db.row("oauth_token_get", {"id": token_id})
         return None if row is None else _token(row)
 
-    def by_refresh(self, digest: str) -> TokenRecord | None:
-        row = self.db.row("oauth_token_by_refresh", {"digest": digest})
-        return None if row is None else _token(row)
+    def legacy_token_id(self, digest: str) -> int | None:
+        row = self.db.row("oauth_token_legacy", {"digest": digest})
+        return None if row is None else int(row[0])
 
     def first_use(self, token: TokenRecord, now: datetime) -> bool:
         if self.db.run("oauth_token_first_use", {"id": token.id, "now": us(now)}) != 1:
@@ -642,6 +642,8 @@ def _token(row: Any) -> TokenRecord:
         access_used_at=at(row[10]),
         retire_at=at(row[11]),
         revoked_at=at(row[12]),
+        access_digest=row[13],
+        refresh_digest=row[14],
     )
 
 
