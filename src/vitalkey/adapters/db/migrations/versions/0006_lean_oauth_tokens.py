@@ -23,9 +23,9 @@ branch_labels = None
 depends_on = None
 
 
-def _token_table(name: str, id_type: sa.types.TypeEngine, parent: sa.Column) -> None:  # type: ignore[type-arg]
+def _token_table(id_type: sa.types.TypeEngine, parent: sa.Column) -> None:  # type: ignore[type-arg]
     op.create_table(
-        name,
+        "oauth_tokens",
         sa.Column("id", id_type, nullable=False),
         sa.Column("family_id", sa.String(length=32), nullable=False),
         parent,
@@ -71,7 +71,6 @@ def upgrade() -> None:
     _set_aside()
     # INTEGER PRIMARY KEY is SQLite's row id; BIGINT on PostgreSQL (a token per refresh adds up).
     _token_table(
-        "oauth_tokens",
         sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
         sa.Column("parent_id", sa.BigInteger(), nullable=True),
     )
@@ -104,7 +103,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     _set_aside()
     _token_table(
-        "oauth_tokens",
         sa.String(length=32),
         sa.Column("parent_id", sa.String(length=32), nullable=False),
     )
