@@ -6,7 +6,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 from vitalkey.domain.accounts import Account, Profile
 from vitalkey.domain.apps import App
@@ -18,6 +18,7 @@ from vitalkey.domain.two_factor import AppPassword, TwoFactor
 
 P = ParamSpec("P")
 R = TypeVar("R")
+S = TypeVar("S")
 
 
 class Clock(Protocol):
@@ -178,8 +179,9 @@ class OAuthRepository(Protocol):
         """Record the first use of an access token and retire its parent's refresh token now."""
         ...
 
-    def rotate(self, token_id: int, retire_at: datetime) -> None:
-        """A child was issued: this refresh token retires at ``retire_at`` at the latest."""
+    def rotate(self, token_id: int, now: datetime, retire_at: datetime) -> bool:
+        """A child is issued: this refresh token retires at ``retire_at`` at the latest, if it is
+        still live at ``now`` (not revoked, not retired); whether it was (atomic)."""
         ...
 
     def revoke_family(self, account_id: int, client_id: str, family_id: str, now: datetime) -> int:
@@ -289,9 +291,27 @@ class Transaction(Protocol):
     def oauth(self) -> OAuthRepository: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Pending(Generic[R]):
+    """What work that read (without waiting for the writer) found it must still write: ``write``
+    runs as one write transaction and re-checks what the read saw (if that changed, it does the
+    whole work again in its transaction)."""
+
+    write: Callable[[], R]
+
+    def then(self, after: Callable[[R], S]) -> Pending[S]:
+        return Pending(lambda: after(self.write()))
+
+
 class UnitOfWork(Protocol):
     async def run(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run blocking work that uses this unit of work from the event loop."""
+        ...
+
+    async def run_optimistic(self, prepare: Callable[P, R | Pending[R]], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run work that reads first (``prepare``, in read transactions) and may then have to
+        write (a :class:`Pending` answer, whose ``write`` then runs like :meth:`run`'s work): the
+        write transaction holds the database's writer only for the writes."""
         ...
 
     def begin(self) -> AbstractContextManager[Transaction]:

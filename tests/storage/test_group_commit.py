@@ -18,6 +18,7 @@ from vitalkey.adapters.db.engine import make_engine, write_lock
 from vitalkey.adapters.db.uow import SqlUnitOfWork
 from vitalkey.domain.accounts import Profile, Sex, Units
 from vitalkey.domain.apps import App, ClientType
+from vitalkey.ports import Pending
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 
@@ -223,3 +224,43 @@ def test_units_in_a_batch_share_the_apps_read_and_never_a_stale_or_rolled_back_o
     assert isinstance(results[3], ValueError)
     group = next(iter(uow._group_commits.values()))
     assert group.commits == 1  # all in one transaction
+
+
+def test_optimistic_work_reads_together_without_the_lock_and_writes_only_what_is_pending(
+    uow: SqlUnitOfWork, sqlite_url: str
+) -> None:
+    """The reads of a turn share one read transaction, taken while another process holds the
+    write lock; only the answers that are :class:`Pending` go on to the group commit."""
+    record(uow, "seen")
+
+    def prepare(event: str) -> str | Pending[str]:
+        with uow.read() as tx:
+            assert tx.apps.get("none") is None
+        if event.startswith("read-only"):
+            return event
+        return Pending(lambda: record(uow, event))
+
+    def write_in_a_read() -> str:
+        with uow.begin() as tx:
+            tx.audit.record("never", NOW)
+        return "written"
+
+    async def scenario() -> list[object]:
+        lock = write_lock(uow.engine)
+        await asyncio.to_thread(lock.acquire)  # as if another process were writing
+        prepared = [
+            asyncio.ensure_future(uow.run_optimistic(prepare, name)) for name in ("read-only-1", "w1", "read-only-2")
+        ]
+        refused = asyncio.ensure_future(uow.run_optimistic(write_in_a_read))
+        await asyncio.sleep(0.05)
+        reads = uow._group_reads[asyncio.get_running_loop()]
+        assert (reads.commits, reads.units) == (1, 4)  # one read transaction, lock or no lock
+        assert prepared[0].result() == "read-only-1" and prepared[2].result() == "read-only-2"
+        assert not prepared[1].done()  # its write waits for the lock
+        lock.release()
+        return [*await asyncio.gather(*prepared), *await asyncio.gather(refused, return_exceptions=True)]
+
+    results = asyncio.run(scenario())
+    assert results[:3] == ["read-only-1", "w1", "read-only-2"]
+    assert isinstance(results[3], RuntimeError)
+    assert committed_events(sqlite_url) == ["seen", "w1"]

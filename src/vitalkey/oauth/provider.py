@@ -27,13 +27,16 @@ from vitalkey.oauth.server import (
     WITHINGS_SIGNATURE,
     Answer,
     Context,
+    DeferredGeneration,
     MalformedParameter,
     Request,
     Server,
+    WriteNeeded,
     find_token,
+    store_deferred,
     user_info,
 )
-from vitalkey.ports import Clock, Sealer, Transaction, UnitOfWork
+from vitalkey.ports import Clock, Pending, Sealer, Transaction, UnitOfWork
 
 AUTHORIZE_PATH = "/oauth2/authorize"
 ID_TOKEN_CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "at_hash", "locale")
@@ -179,21 +182,59 @@ class OAuthProvider:
 
     # Token endpoint ---------------------------------------------------------------------
     def token(self, values: list[tuple[str, str]], headers: dict[str, str]) -> TokenAnswer:
-        """RFC 6749 §4.1.3 and §6: the code and refresh grants."""
+        """RFC 6749 §4.1.3 and §6: the code and refresh grants, in one write transaction."""
         alg, kid, key = self.keys.signing_key()  # cached; loaded outside the transaction
         now = self.clock.now()
         with self.uow.begin() as tx:
             context = self._context(tx, now, None)
             context.signing = (alg, kid, key)
-            request = Request("POST", self.issuer + TOKEN_PATH, headers, values)
-            try:
-                self._check_transport()
-                answer = self._server(context).create_token_response(request)
-            except (MalformedParameter, InsecureTransportError) as error:
-                answer = Answer(*error())
+            request, answer = self._token_request(context, values, headers)
             if answer.status != 200:
                 return TokenAnswer(answer)
             return TokenAnswer(answer, request.user.id, request.scope_text)
+
+    def prepare_token(
+        self, values: list[tuple[str, str]], headers: dict[str, str]
+    ) -> TokenAnswer | Pending[TokenAnswer]:
+        """:meth:`token` for :meth:`UnitOfWork.run_optimistic`. A refresh grant (by far the most
+        frequent request) is checked on a read transaction, so that the database's one writer is
+        held only to store its generation: a refused one is answered without writing; an accepted
+        one is stored if its parent is still live then (nothing revoked or retired it since the
+        read), and is otherwise run again whole, as is every other request."""
+        whole = Pending(lambda: self.token(values, headers))
+        if not any(name == "grant_type" and value == "refresh_token" for name, value in values):
+            return whole
+        now = self.clock.now()
+        deferred = DeferredGeneration()
+        with self.uow.read() as tx:
+            context = self._context(tx, now, None)
+            context.deferred = deferred
+            try:
+                request, answer = self._token_request(context, values, headers)
+            except WriteNeeded:
+                return whole
+        if answer.status != 200:
+            return TokenAnswer(answer)
+        account_id, scope_text = request.user.id, request.scope_text
+
+        def store() -> TokenAnswer:
+            with self.uow.begin() as tx:
+                stored = store_deferred(tx, deferred, now, self.policy)
+            if not stored:
+                return self.token(values, headers)
+            return TokenAnswer(Answer(answer.status, deferred.token, answer.headers), account_id, scope_text)
+
+        return Pending(store)
+
+    def _token_request(
+        self, context: Context, values: list[tuple[str, str]], headers: dict[str, str]
+    ) -> tuple[Request, Answer]:
+        request = Request("POST", self.issuer + TOKEN_PATH, headers, values)
+        try:
+            self._check_transport()
+            return request, self._server(context).create_token_response(request)
+        except (MalformedParameter, InsecureTransportError) as error:
+            return request, Answer(*error())
 
     def revoke(self, values: list[tuple[str, str]], headers: dict[str, str]) -> Answer:
         return self._endpoint("revocation", "/oauth2/revoke", values, headers)

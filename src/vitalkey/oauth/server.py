@@ -52,9 +52,28 @@ TOKEN_AUTH = [*SECRET_AUTH, WITHINGS_SIGNATURE, "none"]
 MAX_TOKEN = 200  # longer strings are never ours: refused before a digest is computed
 
 
+class WriteNeeded(Exception):
+    """A request checked on a read transaction must write more than a refresh's new generation
+    (a replayed token revokes its family, a signed request spends its nonce): it is run again
+    whole, in a write transaction."""
+
+
+@dataclass
+class DeferredGeneration:
+    """A refresh checked on a read: the generation to store and the parent to rotate, written
+    later by :func:`store_deferred` if the parent is still live then."""
+
+    parent_id: int = 0
+    retire_at: datetime | None = None
+    record: TokenRecord | None = None
+    token: dict[str, Any] = field(default_factory=dict)  # the answer's body, completed when stored
+
+
 @dataclass
 class Context:
-    """What one transaction of the engine knows: the records, the time, who signed in."""
+    """What one transaction of the engine knows: the records, the time, who signed in. With
+    ``deferred`` set, the transaction only reads: a refresh's writes are kept there, and any
+    other write raises :class:`WriteNeeded`."""
 
     tx: Transaction
     now: datetime
@@ -65,6 +84,13 @@ class Context:
     signing: tuple[str, str, Key] | None = None  # (alg, kid, private key) for ID tokens
     auth_time: datetime | None = None  # when the signed-in user last authenticated
     methods: tuple[str, ...] = ()
+    deferred: DeferredGeneration | None = None
+
+    def writing(self) -> Transaction:
+        """The transaction, for a write; refused on a read (:class:`WriteNeeded`)."""
+        if self.deferred is not None:
+            raise WriteNeeded()
+        return self.tx
 
 
 # Requests -----------------------------------------------------------------------------
@@ -296,7 +322,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if not code or len(code) > MAX_TOKEN:
             return None
         digest = token_digest(code)
-        record = context.tx.oauth.use_code(digest, context.now)
+        record = context.writing().oauth.use_code(digest, context.now)
         if record is None:
             spent = context.tx.oauth.code(digest)
             if spent is not None and spent.used_at is not None:
@@ -337,7 +363,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         record = token.record
         if record.revoked_at is None and record.replayed(context.now):
-            revoked = context.tx.oauth.revoke_family(record.account_id, record.client_id, record.family_id, context.now)
+            revoked = context.writing().oauth.revoke_family(
+                record.account_id, record.client_id, record.family_id, context.now
+            )
             context.tx.audit.record(
                 "oauth.refresh_replayed", context.now, record.account_id, client_id=record.client_id, revoked=revoked
             )
@@ -353,8 +381,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return TokenOwner(refresh_token.record.account_id)
 
     def revoke_old_credential(self, refresh_token: Token) -> None:
+        """Checked when the grant began, in this transaction: the parent is live (or, deferred,
+        checked again when the child is stored)."""
         context = self.context
-        context.tx.oauth.rotate(refresh_token.record.id, context.now + context.policy.refresh_grace)
+        retire_at = context.now + context.policy.refresh_grace
+        if context.deferred is not None:
+            context.deferred.parent_id, context.deferred.retire_at = refresh_token.record.id, retire_at
+        else:
+            context.tx.oauth.rotate(refresh_token.record.id, context.now, retire_at)
 
 
 class Pkce(CodeChallenge):
@@ -559,11 +593,10 @@ class Server(AuthorizationServer):
             access_digest=token_digest(token["access_token"]),
             refresh_digest=token_digest(token["refresh_token"]),
         )
-        token_id = context.tx.oauth.add_token(record)
-        # What the client gets: the secrets behind their row id (the response is this dict).
-        token["access_token"] = join_token(token_id, token["access_token"])
-        token["refresh_token"] = join_token(token_id, token["refresh_token"])
-        context.tx.oauth.used(record.account_id, record.client_id, context.now, context.policy.last_used_precision)
+        if context.deferred is not None:
+            context.deferred.record, context.deferred.token = record, token
+        else:
+            store_generation(context.tx, record, token, context.policy)
 
     def create_oauth2_request(self, request: Request) -> Request:
         if request.malformed:
@@ -580,6 +613,25 @@ class Server(AuthorizationServer):
         """No signals: the engine writes its own audit rows."""
 
 
+def store_generation(tx: Transaction, record: TokenRecord, token: dict[str, Any], policy: TokenPolicy) -> None:
+    """Store a generation and complete the answer ``token``: what the client gets is each secret
+    behind the row id."""
+    token_id = tx.oauth.add_token(record)
+    token["access_token"] = join_token(token_id, token["access_token"])
+    token["refresh_token"] = join_token(token_id, token["refresh_token"])
+    tx.oauth.used(record.account_id, record.client_id, record.created_at, policy.last_used_precision)
+
+
+def store_deferred(tx: Transaction, deferred: DeferredGeneration, now: datetime, policy: TokenPolicy) -> bool:
+    """Write a refresh checked on a read: rotate the parent if it is still live (nothing was
+    revoked or retired since the read), then store the child; whether it was."""
+    assert deferred.record is not None and deferred.retire_at is not None
+    if not tx.oauth.rotate(deferred.parent_id, now, deferred.retire_at):
+        return False
+    store_generation(tx, deferred.record, deferred.token, policy)
+    return True
+
+
 def _withings_signature(query_client: Any, request: Request) -> Client | None:
     """Withings' signed token request: ``nonce`` and ``signature`` (HMAC of
     ``action,client_id,nonce``) instead of the secret; the nonce is spent."""
@@ -591,7 +643,20 @@ def _withings_signature(query_client: Any, request: Request) -> Client | None:
     if client is None or not client.check_withings_signature(signature, data.get("action", ""), client_id, nonce):
         return None
     context = client.context
-    return client if context.tx.oauth.use_nonce(nonce[:64], client_id, context.now) else None
+    return client if context.writing().oauth.use_nonce(nonce[:64], client_id, context.now) else None
 
 
-__all__ = ["Answer", "Client", "Context", "Request", "Server", "Token", "TokenOwner", "find_token", "user_info"]
+__all__ = [
+    "Answer",
+    "Client",
+    "Context",
+    "DeferredGeneration",
+    "Request",
+    "Server",
+    "Token",
+    "TokenOwner",
+    "WriteNeeded",
+    "find_token",
+    "store_deferred",
+    "user_info",
+]

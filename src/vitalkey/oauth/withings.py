@@ -10,7 +10,8 @@ from typing import Any
 from authlib.oauth2.rfc6749 import OAuth2Error
 
 from vitalkey.domain.tokens import new_token
-from vitalkey.oauth.provider import OAuthProvider
+from vitalkey.oauth.provider import OAuthProvider, TokenAnswer
+from vitalkey.ports import Pending
 
 OK = 0
 AUTHENTICATION_FAILED = 401
@@ -33,6 +34,25 @@ def _failure(body: dict[str, Any]) -> dict[str, Any]:
     return envelope(INVALID_PARAMS, error=f"Invalid Params: {error}: {description}")
 
 
+def token_envelope(result: TokenAnswer) -> dict[str, Any]:
+    """A token answer in the Withings envelope."""
+    body = result.answer.body
+    if result.answer.status != 200:
+        return _failure(body)
+    return envelope(
+        OK,
+        {
+            "userid": result.account_id,  # an integer, as withings-api's model requires
+            "access_token": body["access_token"],
+            "refresh_token": body["refresh_token"],
+            "expires_in": body["expires_in"],
+            "scope": result.scope_text,  # exactly as requested: oauthlib compares the strings
+            "csrf_token": new_token(16),
+            "token_type": "Bearer",
+        },
+    )
+
+
 class WithingsOAuth:
     def __init__(self, provider: OAuthProvider) -> None:
         self.provider = provider
@@ -45,23 +65,20 @@ class WithingsOAuth:
             return self.revoke(values, headers)
         return envelope(NOT_IMPLEMENTED, error=f"Not implemented: action '{action[:40]}'")
 
+    def prepare_oauth2(
+        self, values: list[tuple[str, str]], headers: dict[str, str]
+    ) -> dict[str, Any] | Pending[dict[str, Any]]:
+        """:meth:`oauth2` for :meth:`UnitOfWork.run_optimistic`: a token request is checked on a
+        read first (:meth:`OAuthProvider.prepare_token`)."""
+        if dict(values).get("action", "") != "requesttoken":
+            return Pending(lambda: self.oauth2(values, headers))
+        outcome = self.provider.prepare_token(values, headers)
+        if isinstance(outcome, Pending):
+            return outcome.then(token_envelope)
+        return token_envelope(outcome)
+
     def request_token(self, values: list[tuple[str, str]], headers: dict[str, str]) -> dict[str, Any]:
-        result = self.provider.token(values, headers)
-        body = result.answer.body
-        if result.answer.status != 200:
-            return _failure(body)
-        return envelope(
-            OK,
-            {
-                "userid": result.account_id,  # an integer, as withings-api's model requires
-                "access_token": body["access_token"],
-                "refresh_token": body["refresh_token"],
-                "expires_in": body["expires_in"],
-                "scope": result.scope_text,  # exactly as requested: oauthlib compares the strings
-                "csrf_token": new_token(16),
-                "token_type": "Bearer",
-            },
-        )
+        return token_envelope(self.provider.token(values, headers))
 
     def get_nonce(self, values: list[tuple[str, str]]) -> dict[str, Any]:
         """A single-use nonce for a signed request; the request is signed over

@@ -142,14 +142,14 @@ def auth_headers(form: FormRequest) -> dict[str, str]:
 
 async def token(container: Container, form: FormRequest) -> JsonAnswer:
     """POST /oauth2/token: RFC 6749 JSON answers."""
-    result = await container.uow.run(container.oauth.token, form.values, auth_headers(form))
+    result = await container.uow.run_optimistic(container.oauth.prepare_token, form.values, auth_headers(form))
     count_token_request(form.values, result.answer.body.get("error", "issued"))
     return from_answer(result.answer)
 
 
 async def withings_oauth2(container: Container, form: FormRequest) -> JsonAnswer:
     """POST /v2/oauth2 ``action=requesttoken|revoke``: the Withings envelope, always HTTP 200."""
-    answer = await container.uow.run(container.withings.oauth2, form.values, auth_headers(form))
+    answer = await container.uow.run_optimistic(container.withings.prepare_oauth2, form.values, auth_headers(form))
     if dict(form.values).get("action") == "requesttoken":
         count_token_request(form.values, "issued" if answer["status"] == 0 else f"withings_{answer['status']}")
     return JsonAnswer(answer, 200, NO_STORE_HEADERS)

@@ -13,6 +13,9 @@ several server processes spend little time waiting for each other. Units in a ba
 other's writes exactly as they would in separate transactions run in that order; a failed unit
 of work rolls back to its savepoint and leaves the others alone; a failed COMMIT fails every
 request of the batch. A unit whose caller was cancelled before the batch ran is not run.
+
+Work that only reads is batched the same way (``write=False``): the units of a turn share one
+read transaction, without the lock (WAL readers never wait for the writer) or savepoints.
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ R = TypeVar("R")
 class Batch:
     """The shared transaction that the queued units of one turn run in."""
 
-    def __init__(self, engine: Engine, connection: Any) -> None:
+    def __init__(self, engine: Engine, connection: Any, *, writable: bool = True) -> None:
         self.engine = engine
         self.connection = connection
+        self.writable = writable
         self.dbapi_connection = connection.dbapi_connection  # the units' cursors come from it directly
         self.cursor = self.dbapi_connection.cursor()
         self.open = True
@@ -46,6 +50,10 @@ class Batch:
 
     @contextmanager
     def savepoint(self) -> Iterator[Any]:
+        """One unit's part of the transaction (nothing to undo in a read-only batch)."""
+        if not self.writable:
+            yield self.dbapi_connection
+            return
         self.cursor.execute("SAVEPOINT unit")
         try:
             yield self.dbapi_connection
@@ -73,12 +81,14 @@ class Unit:
 
 
 class GroupCommit:
-    """Batches the write transactions of one event loop (one per loop and database)."""
+    """Batches the write transactions of one event loop (one per loop and database), or with
+    ``write=False`` its read-only work."""
 
-    def __init__(self, engine: Engine, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, engine: Engine, loop: asyncio.AbstractEventLoop, *, write: bool = True) -> None:
         self.engine = engine
         self.loop = loop
-        self.lock: SqliteWriteLock = write_lock(engine)
+        self.write = write
+        self.lock: SqliteWriteLock | None = write_lock(engine) if write else None
         self.queue: list[Unit] = []
         self.scheduled = False  # a flush is due in the next turn
         self.acquiring = False  # the helper thread is waiting for the lock
@@ -100,13 +110,13 @@ class GroupCommit:
         self.scheduled = False
         if not self.queue or self.acquiring:
             return
-        if self.lock.try_acquire():
+        if self.lock is None or self.lock.try_acquire():
             self._run_batch()
         else:  # another process (or the relay thread) writes: wait for it off the loop
             self.acquiring = True
             self.loop.run_in_executor(self.helper, self.lock.acquire).add_done_callback(self._acquired)
 
-    def _acquired(self, done: asyncio.Future[None]) -> None:
+    def _acquired(self, done: asyncio.Future[None]) -> None:  # with a lock only
         self.acquiring = False
         error = done.exception()
         if error is not None:
@@ -116,12 +126,14 @@ class GroupCommit:
             self._run_batch()
 
     def _run_batch(self) -> None:
-        """With the write lock held: run the queued units in one transaction, commit, answer."""
+        """With the write lock held (if writing): run the queued units in one transaction,
+        commit, answer."""
         units, self.queue = [unit for unit in self.queue if not unit.answer.cancelled()], []
         try:
             failure = self._transaction(units) if units else None
         finally:
-            self.lock.release()
+            if self.lock is not None:
+                self.lock.release()
         self._answer(units, failure)
 
     def _transaction(self, units: list[Unit]) -> BaseException | None:
@@ -131,8 +143,8 @@ class GroupCommit:
         except Exception as error:
             return error
         try:
-            connection.cursor().execute("BEGIN IMMEDIATE")
-            batch = Batch(self.engine, connection)
+            connection.cursor().execute("BEGIN IMMEDIATE" if self.write else "BEGIN")
+            batch = Batch(self.engine, connection, writable=self.write)
             for unit in units:
                 unit.context.run(self._run_unit, batch, unit)
             batch.open = False

@@ -134,6 +134,8 @@ STATEMENTS: dict[str, str] = {
     "oauth_token_first_use": "UPDATE oauth_tokens SET access_used_at = :now WHERE id = :id AND access_used_at IS NULL",
     "oauth_token_retire": "UPDATE oauth_tokens SET retire_at = :at WHERE id = :id "
     "AND (retire_at IS NULL OR retire_at > :at)",
+    "oauth_token_rotate": "UPDATE oauth_tokens SET retire_at = CASE WHEN retire_at IS NULL OR retire_at > :at "
+    "THEN :at ELSE retire_at END WHERE id = :id AND revoked_at IS NULL AND (retire_at IS NULL OR retire_at > :now)",
     "oauth_token_revoke_family": "UPDATE oauth_tokens SET revoked_at = :now WHERE account_id = :account_id "
     "AND client_id = :client_id AND family_id = :family_id AND revoked_at IS NULL",
     "oauth_token_revoke_app": "UPDATE oauth_tokens SET revoked_at = :now WHERE account_id = :account_id "

@@ -25,7 +25,7 @@ from vitalkey.domain.flows import Channel, Flow, FlowKind
 from vitalkey.domain.oauth import AuthorizationCode, Consent, SigningKey, TokenRecord
 from vitalkey.domain.sessions import Session, SessionKind
 from vitalkey.domain.two_factor import AppPassword, TwoFactor
-from vitalkey.ports import OutgoingMail, QueuedSms
+from vitalkey.ports import OutgoingMail, Pending, QueuedSms
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -552,8 +552,8 @@ class SqlOAuth:
             self.db.run("oauth_token_retire", {"id": token.parent_id, "at": us(now)})
         return True
 
-    def rotate(self, token_id: int, retire_at: datetime) -> None:
-        self.db.run("oauth_token_retire", {"id": token_id, "at": us(retire_at)})
+    def rotate(self, token_id: int, now: datetime, retire_at: datetime) -> bool:
+        return self.db.run("oauth_token_rotate", {"id": token_id, "now": us(now), "at": us(retire_at)}) == 1
 
     def revoke_family(self, account_id: int, client_id: str, family_id: str, now: datetime) -> int:
         params = {"account_id": account_id, "client_id": client_id, "family_id": family_id, "now": us(now)}
@@ -795,12 +795,20 @@ class SqlTransaction:
         return SqlOAuth(self.db)
 
 
+def _settle(prepare: Callable[P, R | Pending[R]], *args: P.args, **kwargs: P.kwargs) -> R:
+    outcome = prepare(*args, **kwargs)
+    return outcome.write() if isinstance(outcome, Pending) else outcome
+
+
 class SqlUnitOfWork:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.statements = for_dialect(engine.dialect.name)
         self.sqlite = is_sqlite(engine)
         self._group_commits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommit] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._group_reads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommit] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -813,6 +821,22 @@ class SqlUnitOfWork:
             return await anyio.to_thread.run_sync(partial(function, *args, **kwargs))
         return await self._group_commit(asyncio.get_running_loop()).run(function, *args, **kwargs)
 
+    async def run_optimistic(self, prepare: Callable[P, R | Pending[R]], *args: P.args, **kwargs: P.kwargs) -> R:
+        """On SQLite the reads run inline, sharing one read transaction with the other reads of
+        the loop's turn (WAL readers never wait for the writer), and only the pending writes join
+        the group commit, so the write lock is held for them alone; elsewhere both steps run in
+        one worker thread."""
+        if not self.sqlite:
+            return await anyio.to_thread.run_sync(partial(_settle, prepare, *args, **kwargs))
+        loop = asyncio.get_running_loop()
+        reads = self._group_reads.get(loop)
+        if reads is None:
+            reads = self._group_reads[loop] = GroupCommit(self.engine, loop, write=False)
+        outcome = await reads.run(prepare, *args, **kwargs)
+        if isinstance(outcome, Pending):
+            return await self._group_commit(loop).run(outcome.write)
+        return outcome
+
     def _group_commit(self, loop: asyncio.AbstractEventLoop) -> GroupCommit:
         group = self._group_commits.get(loop)
         if group is None:
@@ -823,6 +847,8 @@ class SqlUnitOfWork:
     def begin(self) -> Iterator[SqlTransaction]:
         batch = joined.get()
         if batch is not None and batch.open and batch.engine is self.engine:
+            if not batch.writable:
+                raise RuntimeError("a read-only unit of work cannot write")
             with batch.savepoint() as connection:
                 yield SqlTransaction(Db(connection, self.statements, batch.memo))
             return
