@@ -13,8 +13,11 @@ References, measured in the same run against the same server with the same clien
 concurrency: ``GET /healthz`` requests per second (VitalKey's, and a trivial Koa middleware in
 front of oidc-provider's routes, answering ``{"status": "ok"}``).
 
-    .venv/bin/python bench/oauth_grants.py [--seconds 10] [--concurrency 64] [--processes 1,2]
-        [--targets vitalkey-sqlite,node,vitalkey-postgresql] [--codes-per-client 1000]
+    .venv/bin/python bench/oauth_grants.py [--seconds 10] [--rounds 4] [--concurrency 64]
+        [--processes 1,2] [--targets vitalkey-sqlite,node,vitalkey-postgresql] [--codes-per-client 1000]
+
+The servers of one process count run side by side; refresh grants are measured in alternating
+rounds (A B, B A, …), since the machine's speed drifts during a run.
 """
 
 from __future__ import annotations
@@ -394,48 +397,114 @@ def largest_worker_rss(pid: int) -> float:
     return max(memory[1:] or memory)
 
 
-def measure(
-    name: str, process: subprocess.Popen[bytes], client: Client, workers: int, args: argparse.Namespace
-) -> list[Row]:
-    rss_ready = largest_worker_rss(process.pid)
-    uvloop.run(refresh_rate(client, 1.0, args.concurrency))  # warm up
-    reference = uvloop.run(healthz_rate(client.port, args.seconds, args.concurrency))
+@dataclass
+class Target:
+    """One running server under measurement."""
+
+    name: str
+    workers: int
+    process: subprocess.Popen[bytes]
+    client: Client
+    folder: Path
+    url: str = ""  # VitalKey's database, dropped at the end
+    rss_ready: float = 0.0
+    reference: float = 0.0
+    refresh_rounds: list[Tally] = field(default_factory=list)
+    refresh_cpu_s: float = 0.0
+
+    def start_measuring(self) -> float:
+        return cpu_seconds(self.process.pid)[0]
+
+    def row(self, grant: str, tally: Tally, cpu_s: float) -> Row:
+        cpu_ms = cpu_s * 1000 / max(tally.done, 1)
+        rss_after = largest_worker_rss(self.process.pid)
+        return Row(self.name, self.workers, grant, tally, self.reference, cpu_ms, self.rss_ready, rss_after)
+
+
+def start_target(target: str, workers: int, args: argparse.Namespace) -> Target:
+    folder = Path(tempfile.mkdtemp(prefix="vk-oauth-bench-"))
+    if target == "node":
+        process, client = start_node(folder, workers)
+        return Target("oidc-provider (in memory)", workers, process, client, folder)
+    engine = target.removeprefix("vitalkey-")
+    codes = args.concurrency * (args.codes_per_client + args.rounds + 2)
+    process, client, url = start_vitalkey(engine, folder, workers, codes)
+    return Target(f"VitalKey ({engine})", workers, process, client, folder, url)
+
+
+def stop_target(target: Target, failed: bool) -> None:
+    target.process.terminate()
+    target.process.wait(timeout=10)
+    if target.url:
+        drop_database(target.url)
+    if failed:
+        print(f"  {target.name} x{target.workers}: server output kept in {target.folder / 'server.log'}", flush=True)
+    else:
+        shutil.rmtree(target.folder, ignore_errors=True)
+
+
+def measure(targets: list[Target], args: argparse.Namespace) -> list[Row]:
+    """The servers run side by side, each idle while another is measured. Refresh grants are
+    measured in ``--rounds`` rounds of ``--seconds / --rounds`` each, the servers taking turns in
+    the order A B, B A, A B … (the machine's speed drifts: each server gets as much of every
+    part of the run); code redemptions once each."""
+    for target in targets:
+        target.rss_ready = largest_worker_rss(target.process.pid)
+        uvloop.run(refresh_rate(target.client, 1.0, args.concurrency))  # warm up
+    for target in targets:
+        target.reference = uvloop.run(healthz_rate(target.client.port, args.seconds, args.concurrency))
+    for round_ in range(args.rounds):
+        for target in targets if round_ % 2 == 0 else targets[::-1]:
+            before = target.start_measuring()
+            tally = uvloop.run(refresh_rate(target.client, args.seconds / args.rounds, args.concurrency))
+            target.refresh_cpu_s += target.start_measuring() - before
+            target.refresh_rounds.append(tally)
     rows = []
-    for grant in ("refresh", "code"):
-        server_before, _ = cpu_seconds(process.pid)
-        if grant == "refresh":
-            tally = uvloop.run(refresh_rate(client, args.seconds, args.concurrency))
-        else:
-            # Codes made before the run (oidc-provider makes them through the connection, so
-            # its CPU counter starts after that).
-            tally = uvloop.run(code_rate(client, args.seconds, args.concurrency, args.codes_per_client))
-        server_after, _ = cpu_seconds(process.pid)
-        cpu_ms = (server_after - server_before) * 1000 / max(tally.done, 1)
-        rows.append(Row(name, workers, grant, tally, reference, cpu_ms, rss_ready, largest_worker_rss(process.pid)))
-        if tally.first_failure:
-            print(f"  {name} x{workers} {grant}: first failure: {tally.first_failure}", flush=True)
+    for target in targets:
+        total = Tally(
+            done=sum(t.done for t in target.refresh_rounds),
+            failures=sum(t.failures for t in target.refresh_rounds),
+            elapsed=sum(t.elapsed for t in target.refresh_rounds),
+            first_failure=next((t.first_failure for t in target.refresh_rounds if t.first_failure), ""),
+        )
+        rows.append(target.row("refresh", total, target.refresh_cpu_s))
+    for target in targets:
+        # Codes are made before the run (oidc-provider makes them through the connection, so its
+        # CPU counter starts after that).
+        before = target.start_measuring()
+        tally = uvloop.run(code_rate(target.client, args.seconds, args.concurrency, args.codes_per_client))
+        rows.append(target.row("code", tally, target.start_measuring() - before))
         if tally.ran_out:
-            print(f"  {name} x{workers} {grant}: codes ran out after {tally.elapsed:.1f} s", flush=True)
+            print(f"  {target.name} x{target.workers} code: codes ran out after {tally.elapsed:.1f} s", flush=True)
+    for row in rows:
+        if row.tally.first_failure:
+            print(f"  {row.server} x{row.processes} {row.grant}: first failure: {row.tally.first_failure}", flush=True)
+    print(
+        f"  refresh grants/s per round (x{targets[0].workers}): "
+        + "; ".join(f"{t.name}: " + " / ".join(f"{r.rate:,.0f}" for r in t.refresh_rounds) for t in targets),
+        flush=True,
+    )
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=10, help="per measurement (refresh: over all rounds)")
+    parser.add_argument("--rounds", type=int, default=4, help="refresh measurements alternate this many times")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--processes", default="1,2")
     parser.add_argument("--targets", default="vitalkey-sqlite,node", help="vitalkey-sqlite,vitalkey-postgresql,node")
     parser.add_argument("--codes-per-client", type=int, default=1000, help="codes issued per client before a run")
     args = parser.parse_args()
-    targets = args.targets.split(",")
+    names = args.targets.split(",")
     install_server()
     versions = ""
-    if "node" in targets:
+    if "node" in names:
         node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout.strip()
         versions = f"; node {node}, oidc-provider {install_node()}"
     print(
-        f"machine: {os.cpu_count()} cores; {args.seconds:.0f} s per measurement; "
-        f"concurrency {args.concurrency}{versions}"
+        f"machine: {os.cpu_count()} cores; {args.seconds:.0f} s per measurement, refresh in {args.rounds} "
+        f"alternating rounds; concurrency {args.concurrency}{versions}"
     )
     print(
         "| server | processes | grant | grants/s | healthz req/s (own reference) | grants / own reference "
@@ -443,34 +512,19 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for workers in (int(n) for n in args.processes.split(",")):
-        vitalkey_reference: float | None = None
-        for target in targets:
-            folder = Path(tempfile.mkdtemp(prefix="vk-oauth-bench-"))
-            url = ""
-            if target == "node":
-                process, client = start_node(folder, workers)
-                name = "oidc-provider (in memory)"
-            else:
-                engine = target.removeprefix("vitalkey-")
-                codes = args.concurrency * (args.codes_per_client + 2)
-                process, client, url = start_vitalkey(engine, folder, workers, codes)
-                name = f"VitalKey ({engine})"
-            rows: list[Row] = []
-            try:
-                rows = measure(name, process, client, workers, args)
-            finally:
-                process.terminate()
-                process.wait(timeout=10)
-                if url:
-                    drop_database(url)
-                if rows and not any(row.tally.failures for row in rows):
-                    shutil.rmtree(folder, ignore_errors=True)
-                else:
-                    print(f"  {name} x{workers}: server output kept in {folder / 'server.log'}", flush=True)
-            if target.startswith("vitalkey") and vitalkey_reference is None:
-                vitalkey_reference = rows[0].reference
-            for row in rows:
-                print(row.markdown(vitalkey_reference), flush=True)
+        targets: list[Target] = []
+        rows: list[Row] = []
+        try:
+            for name in names:
+                targets.append(start_target(name, workers, args))
+            rows = measure(targets, args)
+        finally:
+            failed = not rows or any(row.tally.failures for row in rows)
+            for target in targets:
+                stop_target(target, failed)
+        vitalkey_reference = next((t.reference for t in targets if t.name.startswith("VitalKey")), None)
+        for row in rows:
+            print(row.markdown(vitalkey_reference), flush=True)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from functools import cached_property, partial
-from typing import Any, ParamSpec, TypeVar
+from functools import partial
+from typing import Any, Generic, ParamSpec, TypeVar
 
 import anyio.to_thread
 from sqlalchemy import Engine
@@ -31,6 +31,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 def us(moment: datetime) -> int:
@@ -744,55 +745,40 @@ class SqlPasswords:
         return None if row is None else int(row[0])
 
 
+class _Repository(Generic[T]):
+    """A repository made when a transaction first uses it, then kept on the transaction:
+    ``functools.cached_property`` without the lock it takes on every access before Python 3.12,
+    which cost more than making the repository."""
+
+    def __init__(self, make: Callable[[Db], T]) -> None:
+        self.make = make
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, tx: SqlTransaction, owner: type | None = None) -> T:
+        repository = tx.__dict__[self.name] = self.make(tx.db)
+        return repository
+
+
 class SqlTransaction:
     """The repositories of one transaction, each made when first used (most units use two)."""
 
     def __init__(self, db: Db) -> None:
         self.db = db
 
-    @cached_property
-    def passwords(self) -> SqlPasswords:
-        return SqlPasswords(self.db)
-
-    @cached_property
-    def flows(self) -> SqlFlows:
-        return SqlFlows(self.db)
-
-    @cached_property
-    def codes(self) -> SqlCodes:
-        return SqlCodes(self.db)
-
-    @cached_property
-    def accounts(self) -> SqlAccounts:
-        return SqlAccounts(self.db)
-
-    @cached_property
-    def sessions(self) -> SqlSessions:
-        return SqlSessions(self.db)
-
-    @cached_property
-    def outbox(self) -> SqlOutbox:
-        return SqlOutbox(self.db)
-
-    @cached_property
-    def audit(self) -> SqlAudit:
-        return SqlAudit(self.db)
-
-    @cached_property
-    def counters(self) -> SqlCounters:
-        return SqlCounters(self.db)
-
-    @cached_property
-    def two_factor(self) -> SqlTwoFactor:
-        return SqlTwoFactor(self.db)
-
-    @cached_property
-    def apps(self) -> SqlApps:
-        return SqlApps(self.db)
-
-    @cached_property
-    def oauth(self) -> SqlOAuth:
-        return SqlOAuth(self.db)
+    passwords = _Repository(SqlPasswords)
+    flows = _Repository(SqlFlows)
+    codes = _Repository(SqlCodes)
+    accounts = _Repository(SqlAccounts)
+    sessions = _Repository(SqlSessions)
+    outbox = _Repository(SqlOutbox)
+    audit = _Repository(SqlAudit)
+    counters = _Repository(SqlCounters)
+    two_factor = _Repository(SqlTwoFactor)
+    apps = _Repository(SqlApps)
+    oauth = _Repository(SqlOAuth)
 
 
 def _settle(prepare: Callable[P, R | Pending[R]], *args: P.args, **kwargs: P.kwargs) -> R:
