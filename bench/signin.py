@@ -172,7 +172,7 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
 
 
 def rss_mb(pid: int) -> list[float]:
-    """Resident memory of the server's worker processes (the children of the granian main process)."""
+    """Resident memory of the server's worker processes (the children of the server's main process)."""
     children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout.split()
     sizes = []
     for child in [str(pid), *children]:

@@ -1,4 +1,5 @@
-"""Entry point for ASGI servers: ``granian --interface asgi --factory vitalkey.web.asgi:create``."""
+"""Entry point for ASGI servers: ``uvicorn --factory vitalkey.web.asgi:create`` (what ``vitalkey serve``
+runs)."""
 
 from __future__ import annotations
 
