@@ -40,12 +40,13 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
     import uvicorn
 
     from vitalkey.adapters.db import migrate as migrations
-    from vitalkey.adapters.db.engine import make_engine
     from vitalkey.adapters.secrets import load_or_create
 
     settings = _settings(config, host=host, port=port, workers=workers)
     load_or_create(settings.secret_key, settings.data_dir)  # once, before the workers race for it
-    if settings.auto_migrate:
+    if settings.auto_migrate and migrations.due(settings.effective_database_url):
+        from vitalkey.adapters.db.engine import make_engine
+
         engine = make_engine(settings.effective_database_url)
         migrations.upgrade(engine)
         engine.dispose()

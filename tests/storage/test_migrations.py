@@ -119,3 +119,21 @@ def test_0006_and_0007_renumber_token_generations_keep_their_parents_and_find_ol
     ]
     migrate.upgrade(empty_engine)
     assert migrate.current(empty_engine) == migrate.HEAD
+
+
+def test_a_due_migration_is_seen_on_sqlite_without_sqlalchemy(tmp_path: Path) -> None:
+    """``vitalkey serve`` asks ``due`` before it starts its workers (stdlib sqlite3 only)."""
+    url = f"sqlite:///{tmp_path / 'vitalkey.sqlite3'}"
+    assert migrate.due(url)  # no database yet
+    engine = make_engine(url)
+    try:
+        migrate.upgrade(engine, "0006")
+        assert migrate.due(url)  # an older revision
+        migrate.upgrade(engine)
+        assert not migrate.due(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE alembic_version"))
+        assert migrate.due(url)  # unreadable revision: let upgrade decide
+    finally:
+        engine.dispose()
+    assert migrate.due("postgresql://localhost/vitalkey")  # elsewhere upgrade checks with one query

@@ -6,11 +6,13 @@ second to import) is loaded only when there is something to migrate.
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 HEAD = "0007"  # the newest revision in migrations/versions; a test keeps the two in step
@@ -30,7 +32,27 @@ def head() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def due(url: str) -> bool:
+    """Whether the database at ``url`` may need migrating. On SQLite the stored revision is read
+    with the standard library, so that ``vitalkey serve`` starts its worker processes without
+    importing SQLAlchemy first when nothing is due; elsewhere :func:`upgrade` checks."""
+    if not url.startswith("sqlite:///") or url.endswith(":memory:"):
+        return True
+    path = Path(url.removeprefix("sqlite:///"))
+    if not path.exists():
+        return True
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error:
+        return True
+    return row is None or row[0] != HEAD
+
+
 def current(engine: Engine) -> str | None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
     try:
         with engine.connect() as conn:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
