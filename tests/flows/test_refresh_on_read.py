@@ -5,7 +5,10 @@ would give."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
+
+import pytest
 
 from vitalkey.adapters.clock import FrozenClock
 from vitalkey.container import Container
@@ -156,3 +159,24 @@ def test_the_withings_envelope_is_made_after_the_write(container: Container) -> 
     assert answer["status"] == 0 and answer["body"]["userid"] == grant.account_id
     assert split_token(answer["body"]["refresh_token"])[0] == grant.generations()[1].id
     assert token_envelope(settle(grant.prepare("unknown")))["status"] == 503
+
+
+def test_through_the_unit_of_work_the_read_and_the_write_take_one_connection_on_postgresql(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: the read joins the turn's read batch, the write the group commit. PostgreSQL: one
+    transaction on one connection (no writer lock to spare there, and each costs round trips)."""
+    grant = Grant(container)
+    engine = container.engine
+    checkouts = []
+    monkeypatch.setattr(engine, "raw_connection", lambda: checkouts.append(1) or type(engine).raw_connection(engine))
+
+    async def refresh(token: str) -> TokenAnswer:
+        return await container.uow.run_optimistic(container.oauth.prepare_token, grant.values(token), {})
+
+    answer = asyncio.run(refresh(grant.refresh)).answer
+    assert answer.status == 200 and len(grant.generations()) == 2
+    if engine.dialect.name == "postgresql":
+        assert len(checkouts) == 2  # the refresh, then the read of generations() above
+    refused = asyncio.run(refresh(join_token(grant.first_id, "wrong"))).answer
+    assert refused.status == 400 and len(grant.generations()) == 2

@@ -37,12 +37,14 @@ R = TypeVar("R")
 
 
 class Batch:
-    """The shared transaction that the queued units of one turn run in."""
+    """The shared transaction that the queued units of one turn run in (or, without savepoints,
+    the one transaction of a single piece of work that reads, then writes)."""
 
-    def __init__(self, engine: Engine, connection: Any, *, writable: bool = True) -> None:
+    def __init__(self, engine: Engine, connection: Any, *, writable: bool = True, savepoints: bool = True) -> None:
         self.engine = engine
         self.connection = connection
         self.writable = writable
+        self.savepoints = savepoints and writable  # without them, a failing unit fails the transaction
         self.dbapi_connection = connection.dbapi_connection  # the units' cursors come from it directly
         self.cursor = self.dbapi_connection.cursor()
         self.open = True
@@ -51,7 +53,7 @@ class Batch:
     @contextmanager
     def savepoint(self) -> Iterator[Any]:
         """One unit's part of the transaction (nothing to undo in a read-only batch)."""
-        if not self.writable:
+        if not self.savepoints:
             yield self.dbapi_connection
             return
         self.cursor.execute("SAVEPOINT unit")

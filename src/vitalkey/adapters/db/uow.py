@@ -15,7 +15,7 @@ from typing import Any, Generic, ParamSpec, TypeVar
 import anyio.to_thread
 from sqlalchemy import Engine
 
-from vitalkey.adapters.db.batch import GroupCommit, joined
+from vitalkey.adapters.db.batch import Batch, GroupCommit, joined
 from vitalkey.adapters.db.engine import is_sqlite, writing
 from vitalkey.adapters.db.sql import for_dialect
 from vitalkey.domain.accounts import Account, Profile, Sex, Units
@@ -781,11 +781,6 @@ class SqlTransaction:
     oauth = _Repository(SqlOAuth)
 
 
-def _settle(prepare: Callable[P, R | Pending[R]], *args: P.args, **kwargs: P.kwargs) -> R:
-    outcome = prepare(*args, **kwargs)
-    return outcome.write() if isinstance(outcome, Pending) else outcome
-
-
 class SqlUnitOfWork:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -810,10 +805,11 @@ class SqlUnitOfWork:
     async def run_optimistic(self, prepare: Callable[P, R | Pending[R]], *args: P.args, **kwargs: P.kwargs) -> R:
         """On SQLite the reads run inline, sharing one read transaction with the other reads of
         the loop's turn (WAL readers never wait for the writer), and only the pending writes join
-        the group commit, so the write lock is held for them alone; elsewhere both steps run in
-        one worker thread."""
+        the group commit, so the write lock is held for them alone. Elsewhere there is no one
+        writer to spare, and a transaction costs round trips: both steps run in one worker
+        thread, in one transaction."""
         if not self.sqlite:
-            return await anyio.to_thread.run_sync(partial(_settle, prepare, *args, **kwargs))
+            return await anyio.to_thread.run_sync(partial(self._settle, prepare, *args, **kwargs))
         loop = asyncio.get_running_loop()
         reads = self._group_reads.get(loop)
         if reads is None:
@@ -822,6 +818,24 @@ class SqlUnitOfWork:
         if isinstance(outcome, Pending):
             return await self._group_commit(loop).run(outcome.write)
         return outcome
+
+    def _settle(self, prepare: Callable[P, R | Pending[R]], *args: P.args, **kwargs: P.kwargs) -> R:
+        """``prepare`` and its pending write in one transaction: their reads and writes join it."""
+        connection = self.engine.raw_connection()
+        try:
+            token = joined.set(Batch(self.engine, connection, savepoints=False))
+            try:
+                outcome = prepare(*args, **kwargs)
+                result = outcome.write() if isinstance(outcome, Pending) else outcome
+            finally:
+                joined.reset(token)
+            connection.commit()
+            return result
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()  # back to the pool
 
     def _group_commit(self, loop: asyncio.AbstractEventLoop) -> GroupCommit:
         group = self._group_commits.get(loop)
