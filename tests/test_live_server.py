@@ -18,11 +18,13 @@ from vitalkey.adapters.db import migrate
 from vitalkey.adapters.db import schema as t
 
 
-def call(url: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+def call(
+    url: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(
         url,
         data=json.dumps(body).encode() if body is not None else None,
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **(headers or {})},
         method="POST" if body is not None else "GET",
     )
     try:
@@ -62,6 +64,29 @@ def test_fifty_parallel_right_codes_over_http(live_server: LiveServer, mailbox: 
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.sessions)).scalar_one() == 2  # sign-up + this one
     engine.dispose()
+
+
+def test_the_http_server_neither_trusts_forwarded_addresses_nor_names_itself(
+    live_server: LiveServer, mailbox: Mailbox
+) -> None:
+    """Which proxy may say who the client is is the app's setting (``trusted_proxies``, empty
+    here), not the HTTP server's: a forged X-Forwarded-For from a local client changes nothing."""
+    forged = {"x-forwarded-for": "203.0.113.7", "x-forwarded-proto": "https"}
+    _, flow = call(live_server.url + "/api/v1/signup", {"email": "bo@example.org"}, forged)
+    base = f"{live_server.url}/api/v1/signup/{flow['id']}"
+    call(base + "/code", {"code": code_in(mailbox.wait_for("bo@example.org"))}, forged)
+    call(base + "/policy", {"accept": True}, forged)
+    details = {"first_name": "B", "last_name": "O", "birth_date": "1990-01-01", "sex": "male", "units": "metric"}
+    call(base + "/details", {**details, "height_cm": 180}, forged)
+    status, done = call(base + "/two-factor", {"choice": "skip"}, forged)
+    assert status == 200, done
+    bearer = {**forged, "authorization": f"Bearer {done['session_token']}"}
+    status, listed = call(live_server.url + "/api/v1/sessions", None, bearer)
+    assert status == 200
+    assert [session["ip"] for session in listed["sessions"]] == ["127.0.0.1"]
+    with urllib.request.urlopen(live_server.url + "/healthz", timeout=10) as answer:
+        assert answer.headers.get("server") is None
+        assert answer.headers.get("x-content-type-options") == "nosniff"
 
 
 def test_embedded_default_starts_and_prints_its_url(tmp_path: Path) -> None:
