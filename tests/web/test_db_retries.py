@@ -92,7 +92,6 @@ def test_code_and_refresh_grants_answer_as_without_the_failure(
     assert userinfo(client, tokens)["sub"] == userinfo(client, plain.json())["sub"]
     stored_keys = KeySet.import_key_set(client.get("/oauth2/jwks").json())
     decoded = jwt.decode(tokens["id_token"], stored_keys)
-    assert decoded.header["kid"] in {key["kid"] for key in client.get("/oauth2/jwks").json()["keys"]}
     with faults.engine.connect() as conn:
         assert decoded.header["kid"] == conn.exec_driver_sql("SELECT kid FROM signing_keys").scalar_one()
 
