@@ -26,6 +26,12 @@ OAUTH_TOKENS = Counter(
 SMS_COMPLETED = Counter("vitalkey_sms_codes_completed_total", "SMS codes entered right", ["purpose"])
 SMS_FAILURES = Counter("vitalkey_sms_failures_total", "SMS sending attempts that failed", ["kind"])
 SMS_REFUSED = Counter("vitalkey_sms_refused_total", "SMS not sent because a limit was reached", ["limit"])
+# Units of work run again after the database aborted their transaction (40001, 40P01), and those
+# that still failed when the attempts ran out.
+DB_RETRIES = Counter("vitalkey_db_retries_total", "Units of work run again after a transient conflict", ["sqlstate"])
+DB_RETRIES_EXHAUSTED = Counter(
+    "vitalkey_db_retries_exhausted_total", "Units of work that failed after their last attempt", ["sqlstate"]
+)
 
 # Keys whose values must never be logged, whatever a caller passes in.
 _SECRET_KEYS = re.compile(r"(code|token|password|secret|session|cookie|authorization|csrf)", re.I)

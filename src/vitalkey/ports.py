@@ -303,15 +303,30 @@ class Pending(Generic[R]):
         return Pending(lambda: after(self.write()))
 
 
+class DatabaseBusy(Exception):
+    """The database could not complete this work: it kept aborting the work's transaction for
+    conflicts with concurrent ones (a serialization failure or a deadlock) until the retries of
+    :meth:`UnitOfWork.run` ran out. The transaction was rolled back; the same request may well
+    succeed if sent again (over HTTP: a 503, not a 500)."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"the database aborted the transaction again and again (SQLSTATE {sqlstate})")
+        self.sqlstate = sqlstate
+
+
 class UnitOfWork(Protocol):
     async def run(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run blocking work that uses this unit of work from the event loop."""
+        """Run blocking work that uses this unit of work from the event loop. Work whose
+        transaction the database aborted for a conflict with another one runs again whole, a few
+        times, then raises :class:`DatabaseBusy`: it must do nothing outside its transactions that
+        cannot be done twice (its caller counts, wakes and sends after it returns)."""
         ...
 
     async def run_optimistic(self, prepare: Callable[P, R | Pending[R]], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run work that reads first (``prepare``, in read transactions) and may then have to
         write (a :class:`Pending` answer, whose ``write`` then runs like :meth:`run`'s work): the
-        write transaction holds the database's writer only for the writes."""
+        write transaction holds the database's writer only for the writes. Retried as :meth:`run`
+        is: where both steps share one transaction, both run again."""
         ...
 
     def begin(self) -> AbstractContextManager[Transaction]:

@@ -45,8 +45,12 @@ class SigningKeys:
         for key in self._current():
             if key.alg == self.alg and key.retired_at is None:
                 return key.alg, key.kid, self._open(key)
-        self.rotate()  # the first ID token of a new installation
-        return self.signing_key()
+        # The first ID token of a new installation. The new key is used as made, not read back
+        # into the cache: the transaction that stores it may still roll back (and be run again,
+        # with another key), and a cached key that was never stored would sign ID tokens that
+        # no published key verifies.
+        key = self.rotate()
+        return key.alg, key.kid, self._open(key)
 
     def jwks(self) -> dict[str, Any]:
         """The published public keys; a new installation makes its first key here, so clients

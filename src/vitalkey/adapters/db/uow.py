@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from vitalkey.adapters.db.batch import Batch, GroupCommit, joined
 from vitalkey.adapters.db.engine import is_sqlite, writing
+from vitalkey.adapters.db.retry import Attempt, RetryPolicy, attempt, committed_write, retried_sqlstate
 from vitalkey.adapters.db.sql import for_dialect
 from vitalkey.domain.accounts import Account, Profile, Sex, Units
 from vitalkey.domain.apps import App, ClientType
@@ -25,9 +26,11 @@ from vitalkey.domain.flows import Channel, Flow, FlowKind
 from vitalkey.domain.oauth import AuthorizationCode, Consent, SigningKey, TokenRecord
 from vitalkey.domain.sessions import Session, SessionKind
 from vitalkey.domain.two_factor import AppPassword, TwoFactor
-from vitalkey.ports import OutgoingMail, Pending, QueuedSms
+from vitalkey.observability import DB_RETRIES, DB_RETRIES_EXHAUSTED, logger
+from vitalkey.ports import DatabaseBusy, OutgoingMail, Pending, QueuedSms
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+log = logger("vitalkey.db")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -782,8 +785,9 @@ class SqlTransaction:
 
 
 class SqlUnitOfWork:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, retry: RetryPolicy | None = None) -> None:
         self.engine = engine
+        self.retry = retry or RetryPolicy()
         self.statements = for_dialect(engine.dialect.name)
         self.sqlite = is_sqlite(engine)
         self._group_commits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommit] = (
@@ -797,9 +801,10 @@ class SqlUnitOfWork:
         """Run blocking work that uses this unit of work, from the event loop. On SQLite it runs
         inline in the loop's group commit (its transactions are short, and handing each to a
         thread costs more than the work); elsewhere in a worker thread, so that network waits do
-        not stall the loop."""
+        not stall the loop, and run again whole if the database aborts its transaction for a
+        conflict with another one (:mod:`vitalkey.adapters.db.retry`)."""
         if not self.sqlite:
-            return await anyio.to_thread.run_sync(partial(function, *args, **kwargs))
+            return await self._retrying(function, partial(function, *args, **kwargs))
         return await self._group_commit(asyncio.get_running_loop()).run(function, *args, **kwargs)
 
     async def run_optimistic(self, prepare: Callable[P, R | Pending[R]], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -807,9 +812,9 @@ class SqlUnitOfWork:
         the loop's turn (WAL readers never wait for the writer), and only the pending writes join
         the group commit, so the write lock is held for them alone. Elsewhere there is no one
         writer to spare, and a transaction costs round trips: both steps run in one worker
-        thread, in one transaction."""
+        thread, in one transaction, and a retry runs both again."""
         if not self.sqlite:
-            return await anyio.to_thread.run_sync(partial(self._settle, prepare, *args, **kwargs))
+            return await self._retrying(prepare, partial(self._settle, prepare, *args, **kwargs))
         loop = asyncio.get_running_loop()
         reads = self._group_reads.get(loop)
         if reads is None:
@@ -818,6 +823,40 @@ class SqlUnitOfWork:
         if isinstance(outcome, Pending):
             return await self._group_commit(loop).run(outcome.write)
         return outcome
+
+    async def _retrying(self, function: Callable[..., Any], work: Callable[[], R]) -> R:
+        """``work`` in a worker thread; again, after a short pause, while the database aborts
+        its transaction for a conflict and nothing of it has committed, up to the policy's
+        attempts; then :class:`DatabaseBusy`."""
+        name = getattr(function, "__qualname__", "")
+        for number in range(1, self.retry.attempts + 1):
+            this = Attempt()
+            try:
+                return await anyio.to_thread.run_sync(self._attempt, this, work)
+            except Exception as error:
+                sqlstate = retried_sqlstate(error)
+                if sqlstate is None:
+                    raise
+                if this.committed or number == self.retry.attempts:
+                    DB_RETRIES_EXHAUSTED.labels(sqlstate=sqlstate).inc()
+                    # committed: a transaction of the unit is stored; running it again would repeat it
+                    log.error(
+                        "db.retries_exhausted", sqlstate=sqlstate, attempts=number, work=name, committed=this.committed
+                    )
+                    raise DatabaseBusy(sqlstate) from error
+                delay = self.retry.delay(number)
+                DB_RETRIES.labels(sqlstate=sqlstate).inc()
+                log.warning("db.retry", sqlstate=sqlstate, attempt=number, work=name, delay_ms=round(delay * 1000, 1))
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    @staticmethod
+    def _attempt(this: Attempt, work: Callable[[], R]) -> R:
+        token = attempt.set(this)
+        try:
+            return work()
+        finally:
+            attempt.reset(token)
 
     def _settle(self, prepare: Callable[P, R | Pending[R]], *args: P.args, **kwargs: P.kwargs) -> R:
         """``prepare`` and its pending write in one transaction: their reads and writes join it."""
@@ -856,7 +895,7 @@ class SqlUnitOfWork:
             self._refuse_on_busy_loop()
         # SQLite has one writer at a time: writers queue on one lock (threads and processes)
         # instead of in SQLite's busy handler, which sleeps and retries and collapses under load.
-        with writing(self.engine), self._transaction("BEGIN IMMEDIATE" if self.sqlite else "") as tx:
+        with writing(self.engine), self._transaction("BEGIN IMMEDIATE" if self.sqlite else "", write=True) as tx:
             yield tx
 
     @contextmanager
@@ -866,7 +905,7 @@ class SqlUnitOfWork:
             with batch.savepoint() as connection:  # sees the writes of the batch so far
                 yield SqlTransaction(Db(connection, self.statements, batch.memo))
             return
-        with self._transaction("BEGIN" if self.sqlite else "") as tx:
+        with self._transaction("BEGIN" if self.sqlite else "", write=False) as tx:
             yield tx
 
     def _refuse_on_busy_loop(self) -> None:
@@ -881,7 +920,7 @@ class SqlUnitOfWork:
             raise RuntimeError("database writes on the event loop must go through UnitOfWork.run")
 
     @contextmanager
-    def _transaction(self, begin: str) -> Iterator[SqlTransaction]:
+    def _transaction(self, begin: str, *, write: bool) -> Iterator[SqlTransaction]:
         connection = self.engine.raw_connection()
         try:
             db = Db(connection, self.statements)
@@ -889,6 +928,8 @@ class SqlUnitOfWork:
                 db.cursor.execute(begin)
             yield SqlTransaction(db)
             connection.commit()
+            if write:
+                committed_write()  # from now on, running the unit again would repeat this
         except BaseException:
             connection.rollback()
             raise
