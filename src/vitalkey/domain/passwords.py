@@ -130,9 +130,11 @@ def personal_words(
 
 
 def _date_forms(day: date) -> list[str]:
-    """1987-03-12 as 1987, 1203, 0312, 120387, 031287, 870312, 12031987, 03121987, 19870312."""
+    """1987-03-12 as 1987, 1203, 0312, 120387, 031287, 870312, 12031987, 03121987, 19870312, and
+    written with separators (1987-03-12, 12.03.1987, 12/03/1987, 03/12/1987, 12-03-1987, 12.03.87)."""
     y, yy, m, d = f"{day.year:04d}", f"{day.year % 100:02d}", f"{day.month:02d}", f"{day.day:02d}"
     forms = [y, d + m, m + d, d + m + yy, m + d + yy, yy + m + d, d + m + y, m + d + y, y + m + d]
+    forms += [f"{y}-{m}-{d}", f"{d}.{m}.{y}", f"{d}/{m}/{y}", f"{m}/{d}/{y}", f"{d}-{m}-{y}", f"{d}.{m}.{yy}"]
     return forms
 
 
