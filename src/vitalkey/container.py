@@ -98,6 +98,7 @@ def build(
         time_cost=settings.argon2_time_cost,
         parallelism=settings.argon2_parallelism,
         reset_ttl=timedelta(seconds=settings.password_reset_ttl_s),
+        context_words=(settings.brand,),
     )
     deps = FlowDeps(
         uow=uow,

@@ -89,7 +89,8 @@ def test_a_server_starts_without_the_password_dictionaries() -> None:
     """zxcvbn's 15 MB are loaded when a password is first rated, not by every worker at start-up."""
     script = (
         "import sys; import vitalkey.web.asgi; assert 'zxcvbn' not in sys.modules, 'loaded at start-up'; "
-        "from vitalkey.domain.passwords import estimate; estimate('correct horse battery'); "
+        "from vitalkey.domain.passwords import PasswordPolicy, rate; "
+        "rate('correct horse battery', PasswordPolicy(), is_common=lambda _: False, personal=()); "
         "assert 'zxcvbn' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", script], check=True)

@@ -121,7 +121,7 @@ def test_forgot_validate_mail_link_page_and_single_use(client: TestClient, mailb
     assert '<meta name="referrer" content="no-referrer">' in form.text
     assert form.headers["cache-control"] == "no-store"
     weak = post_form(client, path, {"password": "ann@example.org!", "end_sessions": "yes"})
-    assert weak.status_code == 400 and "built from your email address or your name" in weak.text
+    assert weak.status_code == 400 and "built from your name, your email address, your birth date" in weak.text
     assert "Strength: " in weak.text  # the meter, without JavaScript
     assert weak.headers["referrer-policy"] == "no-referrer"
     done = post_form(client, path, {"password": NEW, "end_sessions": "yes"}, follow_redirects=False)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+import anyio
+
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.addresses import network_of
 from vitalkey.domain.emails import account_key
 from vitalkey.domain.errors import PasswordLocked, PasswordThrottled, RateLimited
 from vitalkey.domain.flows import Requester
-from vitalkey.domain.passwords import Strength, check_password, estimate, normalize_password, personal_words
+from vitalkey.domain.passwords import Strength, check_password, normalize_password, personal_words, rate
 from vitalkey.domain.tokens import keyed_digest, new_token
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.ports import OutgoingMail, Transaction
@@ -51,15 +53,26 @@ def succeeded(deps: FlowDeps, tx: Transaction, email: str) -> None:
     tx.passwords.clear_failures(throttle_key(deps, email))
 
 
-def own_words(account: Account) -> list[str]:
-    names = (account.profile.first_name, account.profile.last_name) if account.profile else ()
-    return personal_words(account.email, names)
+def own_words(deps: FlowDeps, account: Account | None, email: str = "") -> list[str]:
+    """What a password must not be built from: the account's names, address and birth date
+    (or the address typed, before there is an account) and the service's name."""
+    context = deps.password_policy.context_words
+    if account is None:
+        return personal_words(email, (), None, context)
+    profile = account.profile
+    names = (profile.first_name, profile.last_name) if profile else ()
+    return personal_words(account.email, names, profile.birth_date if profile else None, context)
 
 
-def check_new_password(deps: FlowDeps, password: str, account: Account) -> str:
-    """The NFKC form of an acceptable new password, or PasswordRejected with the reason."""
+async def check_new_password(deps: FlowDeps, password: str, account: Account) -> str:
+    """The NFKC form of an acceptable new password, or PasswordRejected with the reason. In a
+    worker thread: zxcvbn takes 10-30 ms of CPU."""
     normalized = normalize_password(password)
-    check_password(normalized, deps.password_policy, is_common=deps.is_common_password, personal=own_words(account))
+    await anyio.to_thread.run_sync(
+        lambda: check_password(
+            normalized, deps.password_policy, is_common=deps.is_common_password, personal=own_words(deps, account)
+        )
+    )
     return normalized
 
 
@@ -74,10 +87,14 @@ def count_estimate(deps: FlowDeps, req: Requester) -> None:
             raise RateLimited()
 
 
-def strength_of(password: str, account: Account | None = None, email: str = "") -> Strength:
-    """The meter's estimate, counting the user's own address and names as known words."""
-    words = own_words(account) if account else personal_words(email, ()) if email else []
-    return estimate(normalize_password(password), words)
+def strength_of(deps: FlowDeps, password: str, account: Account | None = None, email: str = "") -> Strength:
+    """The meter's estimate, with the same user data as the rules (at most "Weak" if refused)."""
+    return rate(
+        normalize_password(password),
+        deps.password_policy,
+        is_common=deps.is_common_password,
+        personal=own_words(deps, account, email),
+    )
 
 
 def notify_changed(

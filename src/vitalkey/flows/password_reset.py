@@ -77,7 +77,7 @@ class PasswordResets:
         """Set the new password with the link, once. argon2id runs off the event loop, before
         the transaction that uses the link up (a conditional UPDATE: one winner in a race)."""
         account = await self.deps.uow.run(self.account_of, token)
-        normalized = password.check_new_password(self.deps, new_password, account)
+        normalized = await password.check_new_password(self.deps, new_password, account)
         hashed = await self.deps.hasher.hash(normalized)
         ended = await self.deps.uow.run(self._use, token, account, hashed, end_sessions)
         return ResetDone(account=account, sessions_ended=ended)

@@ -59,7 +59,7 @@ class PasswordSetFlow(EmailCodeFlow):
 
     async def set_password(self, flow_id: str, account: Account, code: str, new_password: str, req: Requester) -> None:
         await self.deps.uow.run(self.load_for, flow_id, account, req)
-        normalized = password.check_new_password(self.deps, new_password, account)
+        normalized = await password.check_new_password(self.deps, new_password, account)
         codes.clean_code(code)  # a malformed code is refused before the slow hash
         hashed = await self.deps.hasher.hash(normalized)
 
@@ -86,7 +86,7 @@ class PasswordChange:
     ) -> int:
         """Change it; the number of other sessions ended."""
         account = auth.account
-        normalized = password.check_new_password(self.deps, new_password, account)
+        normalized = await password.check_new_password(self.deps, new_password, account)
         stored = await self.deps.uow.run(self._count_attempt, account, req)
         if not await self.deps.hasher.verify(stored, normalize_password(current)):
             await self.deps.uow.run(self._refused, account)

@@ -495,7 +495,7 @@ STRENGTH_KEYS = ("very_weak", "weak", "fair", "strong", "very_strong")
 async def strength_out(
     request: Request, password: str, account: Account | None = None, email: str = ""
 ) -> s.StrengthOut:
-    estimate = await password_strength(password, account, email)
+    estimate = await password_strength(request, password, account, email)
     return s.StrengthOut(
         score=estimate.score,
         label=STRENGTH_KEYS[estimate.score],  # type: ignore[arg-type]

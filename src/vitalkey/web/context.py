@@ -39,9 +39,12 @@ async def blocking(request: Request, function: Callable[P, R], *args: P.args, **
     return await container.uow.run(function, *args, **kwargs)
 
 
-async def password_strength(password: str, account: Account | None = None, email: str = "") -> Strength:
+async def password_strength(
+    request: Request, password: str, account: Account | None = None, email: str = ""
+) -> Strength:
     """The meter's estimate, in a worker thread: zxcvbn takes 10-30 ms of CPU per password."""
-    return await anyio.to_thread.run_sync(partial(strength_of, password, account, email))
+    deps = request.app.state.container.deps
+    return await anyio.to_thread.run_sync(partial(strength_of, deps, password, account, email))
 
 
 MAX_FORM_FIELDS = 50

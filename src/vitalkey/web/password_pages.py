@@ -87,7 +87,7 @@ async def _account_password_post(request: Request, auth: Authenticated) -> Respo
                 form.get("flow", ""), auth.account, form.get("code", ""), typed, req
             )
             container.relay.wake()
-            score = (await password_strength(typed, auth.account)).score
+            score = (await password_strength(request, typed, auth.account)).score
             return see_other(request, f"/account?notice=password_set&strength={score}#password")
         if action == "change":
             typed = form.get("new_password", "")
@@ -95,7 +95,7 @@ async def _account_password_post(request: Request, auth: Authenticated) -> Respo
                 auth, form.get("current_password", ""), typed, end_others=form.get("end_others") == "yes", req=req
             )
             container.relay.wake()
-            score = (await password_strength(typed, auth.account)).score
+            score = (await password_strength(request, typed, auth.account)).score
             return see_other(request, f"/account?notice=password_changed&strength={score}#password")
         raise HttpError("unknown_action", N_("This action is not available."), 400)
     except DomainError as error:
@@ -105,7 +105,7 @@ async def _account_password_post(request: Request, auth: Authenticated) -> Respo
             auth,
             flow_id=form.get("flow", "")[:64],
             error=error,
-            strength=await password_strength(typed, auth.account) if typed else None,
+            strength=await password_strength(request, typed, auth.account) if typed else None,
         )
 
 
@@ -136,7 +136,7 @@ async def reset_link(request: Request) -> Response:
             account.email,
             end_sessions=form.get("end_sessions") == "yes",
             error=error,
-            strength=await password_strength(typed, account) if typed else None,
+            strength=await password_strength(request, typed, account) if typed else None,
         )
     return _no_referrer(see_other(request, "/password/updated"))
 
