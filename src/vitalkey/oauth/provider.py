@@ -135,7 +135,7 @@ class OAuthProvider:
         with self.uow.begin() as tx:
             context = self._context(tx, now, user)
             server = self._server(context)
-            request = Request("GET", self.issuer + AUTHORIZE_PATH, {}, values)
+            request = Request("GET", self.issuer + AUTHORIZE_PATH, {}, values, limits={})
             try:
                 self._check_transport()
                 grant = server.get_consent_grant(request, end_user=user.account if user else None)
