@@ -201,7 +201,7 @@ class Client(ClientMixin):
             return False
         secret = self.context.sealer.open(self.app.secret_sealed)
         expected = hmac.new(secret.encode(), withings_signature_message(*values).encode(), sha256).hexdigest()
-        return same(expected, signature.lower()[:64])
+        return same(expected, signature.lower())
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.app.client_type is ClientType.PUBLIC:
@@ -674,7 +674,7 @@ def _withings_signature(query_client: Any, request: Request) -> Client | None:
     if client is None or not client.check_withings_signature(signature, data.get("action", ""), client_id, nonce):
         return None
     context = client.context
-    return client if context.writing().oauth.use_nonce(nonce[:64], client_id, context.now) else None
+    return client if context.writing().oauth.use_nonce(nonce, client_id, context.now) else None
 
 
 __all__ = [
