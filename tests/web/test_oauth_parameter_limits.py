@@ -50,7 +50,16 @@ def test_an_over_long_nonce_or_state_is_refused_not_cut(make_client: ClientFacto
     refused = refusal(client, authorize_url(partner, state=state))
     assert refused["error"] == "invalid_request" and "'state'" in refused["error_description"]
     assert refused["state"] == state  # echoed whole, as received (RFC 6749 §4.1.2.1)
-    for name in ("login_hint", "ui_locales", "acr_values", "code_challenge", "prompt", "max_age", "mode"):
+    for name in (
+        "login_hint",
+        "ui_locales",
+        "acr_values",
+        "code_challenge",
+        "prompt",
+        "max_age",
+        "mode",
+        "id_token_hint",
+    ):
         answer = refusal(client, authorize_url(partner, **{name: "x" * (AUTHORIZE_PARAMETERS[name] + 1)}))
         assert answer["error"] == "invalid_request" and f"'{name}'" in answer["error_description"], name
     twice = client.get(authorize_url(partner) + "&nonce=a&nonce=b", follow_redirects=False)

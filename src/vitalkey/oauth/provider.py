@@ -19,7 +19,7 @@ from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.apps import SCOPES, App
-from vitalkey.domain.oauth import TokenKind, TokenPolicy, TokenRecord, parse_scope
+from vitalkey.domain.oauth import AUTHORIZE_PARAMETERS, TokenKind, TokenPolicy, TokenRecord, parse_scope
 from vitalkey.domain.tokens import new_token
 from vitalkey.oauth.keys import SigningKeys
 from vitalkey.oauth.server import (
@@ -134,7 +134,8 @@ class OAuthProvider:
         scope was allowed before (``prompt=consent`` asks again), and issue the code.
         ``decision``: the answer on the consent page."""
         hint = next((value for name, value in values if name == "id_token_hint"), "")
-        hinted = self.keys.signed_claims(hint) if hint else None  # keys are read outside the transaction
+        readable = 0 < len(hint) <= AUTHORIZE_PARAMETERS["id_token_hint"]  # a longer one is refused below
+        hinted = self.keys.signed_claims(hint) if readable else None  # keys are read outside the transaction
         now = self.clock.now()
         with self.uow.begin() as tx:
             context = self._context(tx, now, user)
