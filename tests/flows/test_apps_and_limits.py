@@ -25,6 +25,7 @@ from vitalkey.domain.errors import (
     DomainError,
     FlowDead,
     InvalidClientMetadata,
+    InvalidInput,
     SmsLimited,
     SmsUnavailable,
     TwoFactorOff,
@@ -120,6 +121,16 @@ def test_an_app_password_lets_its_app_sign_in_without_turning_2fa_off(container:
         app_sign_in(container, LEGACY, created.secret)
     with pytest.raises(AppPasswordNotFound):
         container.app_passwords.revoke(auth.account, created.password.id)
+
+
+def test_an_app_password_name_too_long_is_refused_not_cut(container: Container) -> None:
+    account_id = make_account(container)
+    enable_sms(container)
+    auth = signed_in(container)
+    with pytest.raises(InvalidInput) as too_long:
+        container.app_passwords.create(auth, LEGACY, "t" * 101, BROWSER)
+    assert too_long.value.field_name == "name" and container.app_passwords.for_account(account_id) == []
+    assert container.app_passwords.create(auth, LEGACY, " " + "t" * 100, BROWSER).password.name == "t" * 100
 
 
 def test_app_passwords_need_2fa_on_and_die_when_it_is_turned_off(container: Container) -> None:

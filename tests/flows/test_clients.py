@@ -3,6 +3,8 @@ and kept as a keyed digest, rotation, deletion."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import select
 
@@ -77,8 +79,6 @@ def test_public_clients_have_no_secret(container: Container) -> None:
     ],
 )
 def test_registrations_that_cannot_be_used_are_refused(container: Container, bad: dict[str, object]) -> None:
-    from dataclasses import replace
-
     with pytest.raises(InvalidClientMetadata):
         container.apps.register(replace(PORTAL, **bad))  # type: ignore[arg-type]
 
@@ -90,3 +90,17 @@ def test_deleting_a_client(container: Container) -> None:
         container.apps.get(registered.app.client_id)
     with pytest.raises(UnknownApp):
         container.apps.delete(registered.app.client_id)
+
+
+def test_a_longer_client_id_is_not_cut_to_find_another_client(container: Container) -> None:
+    """A client id is looked up whole: one character more than a registered 64-character id
+    names no client (it used to be cut to 64 and found, deleted or authenticated)."""
+    registered = container.apps.register(replace(PORTAL, client_id="p" * 64))
+    longer = registered.app.client_id + "x"
+    assert registered.secret is not None
+    assert container.apps.authenticate(longer, registered.secret) is None
+    assert container.apps.authenticate(registered.app.client_id, registered.secret + "x" * 300) is None
+    for operation in (container.apps.get, container.apps.rotate_secret, container.apps.delete):
+        with pytest.raises(UnknownApp):
+            operation(longer)
+    assert container.apps.authenticate(registered.app.client_id, registered.secret) is not None

@@ -37,6 +37,13 @@ def test_clients_through_the_admin_api(make_client: ClientFactory) -> None:
     assert rotated["client_secret"] != secret
     bad = client.post("/api/v1/admin/clients", json={**PORTAL, "redirect_uris": ["http://x.example/cb"]}, headers=admin)
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_client_metadata"
+    for hostile in (
+        "https://evil.example@portal.example.com/cb",
+        "https://portal.example.com/cb#",
+        "http://u@127.0.0.1/",
+    ):
+        refused = client.post("/api/v1/admin/clients", json={**PORTAL, "redirect_uris": [hostile]}, headers=admin)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_client_metadata", hostile
     public = client.post(
         "/api/v1/admin/clients", json={**PORTAL, "client_type": "public", "client_id": "coach"}, headers=admin
     )

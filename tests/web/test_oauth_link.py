@@ -13,6 +13,7 @@ from tests.web.oauth_kit import (
     allow,
     authorize_url,
     code_for,
+    pkce,
     query_of,
     register,
     signed_up,
@@ -97,3 +98,35 @@ def test_unknown_client_or_redirect_uri_gets_an_error_page_never_a_redirect(
         answer = client.get(url, follow_redirects=False)
         assert answer.status_code == 400 and "location" not in answer.headers
         assert "cannot be completed" in answer.text
+
+
+def test_a_hostile_redirect_uri_gets_the_error_page_never_a_redirect(client: TestClient, mailbox: Mailbox) -> None:
+    """A public client registered with a loopback URI (its port may vary, nothing else): userinfo,
+    a fragment, another spelling of the host or a backslash is refused on the error page, even
+    for a signed-in user who allowed the app before."""
+    partner = register(client.app.state.container, public=True)  # type: ignore[attr-defined]
+    signed_up(client, mailbox)
+    challenge = pkce()[1]
+    pkce_params = {"code_challenge": challenge, "code_challenge_method": "S256"}
+    assert code_for(client, partner, **pkce_params)["code"]  # allowed once: no consent page below
+    moved = client.get(
+        authorize_url(partner, redirect_uri="http://127.0.0.1:51234/callback", **pkce_params), follow_redirects=False
+    )
+    assert moved.headers["location"].startswith("http://127.0.0.1:51234/callback?code=")
+    for uri in (
+        "http://evil.example@127.0.0.1:51234/callback",
+        "http://127.0.0.1:51234@evil.example/callback",
+        "http://127.0.0.1:51234/callback#frag",
+        "http://127.0.0.1:51234/callback#",
+        "http://localhost:51234/callback",
+        "http://127.0.0.1./callback",
+        "http://127.0.0.1:51234\\@evil.example/callback",
+        "http://127.0.0.1:51234/%63allback",
+        "HTTP://127.0.0.1/callback",
+    ):
+        for prompt in ("none", "consent"):
+            answer = client.get(
+                authorize_url(partner, redirect_uri=uri, prompt=prompt, **pkce_params), follow_redirects=False
+            )
+            assert answer.status_code == 400 and "location" not in answer.headers, uri
+            assert "cannot be completed" in answer.text

@@ -373,6 +373,45 @@ def test_withings_signed_requests_and_revoke(make_client: ClientFactory, mailbox
         },
     )
     assert bad.json()["status"] == 401
+    padded = nonce()  # a signature is compared whole: a right one with more after it is wrong
+    longer = client.post(
+        "/v2/oauth2",
+        data={
+            "action": "requesttoken",
+            "client_id": partner.client_id,
+            "nonce": padded,
+            "signature": sign("requesttoken", partner.client_id, padded) + "00",
+            "grant_type": "refresh_token",
+            "refresh_token": answer.json()["body"]["refresh_token"],
+        },
+    )
+    assert longer.json()["status"] == 401
+    far = str(int(clock.now().timestamp())) + "000"  # milliseconds: too long, not cut to seconds
+    assert (
+        client.post(
+            "/v2/signature",
+            data={
+                "action": "getnonce",
+                "client_id": partner.client_id,
+                "timestamp": far,
+                "signature": sign("getnonce", partner.client_id, far),
+            },
+        ).json()["error"]
+        == "Invalid Params: the timestamp is too long"
+    )
+    # A user id longer than any is refused, not cut to another user's.
+    fourth = nonce()
+    overlong = client.post(
+        "/v2/oauth2",
+        data={
+            "action": "revoke",
+            "client_id": partner.client_id,
+            "nonce": fourth,
+            "signature": sign("revoke", partner.client_id, fourth),
+            "userid": str(userid).ljust(19, "0"),
+        },
+    )
+    assert overlong.json()["status"] == 503
     # action=revoke: the partner unlinks the user; its tokens die and the consent is forgotten.
     third = nonce()
     revoke = client.post(

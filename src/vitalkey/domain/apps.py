@@ -41,7 +41,7 @@ class App:
 
 def client_secret_digest(key: bytes, secret: str) -> str:
     """How a client secret is kept: a keyed digest (256 random bits need no slow hash)."""
-    return keyed_digest(key, "client-secret:" + secret[:200])
+    return keyed_digest(key, "client-secret:" + secret)
 
 
 def check_client_id(client_id: str) -> str:
@@ -50,43 +50,63 @@ def check_client_id(client_id: str) -> str:
     return client_id
 
 
+# A loopback redirect URI, the one kind whose port may vary (RFC 8252 §7.3): http, a loopback
+# host spelled exactly so (no other case, no trailing dot, no other spelling of the address),
+# an optional port, then the path and query that must equal the registered ones.
+_LOOPBACK_URI = re.compile(r"http://(?P<host>127\.0\.0\.1|\[::1\]|localhost)(?::(?P<port>[0-9]{1,5}))?(?P<rest>/.*)?")
+_PRIVATE_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*\.[a-z0-9+.-]*[a-z0-9]")  # com.example.app (RFC 8252 §7.1)
+
+
+def _unsafe(uri: str) -> bool:
+    """What no redirect URI may hold, registered or requested: a fragment (RFC 6749 §3.1.2),
+    userinfo (``http://evil.example@127.0.0.1/``: a reader may take either side for the host), a
+    backslash (which browsers read as a slash), spaces or control characters, or non-ASCII."""
+    if not uri or len(uri) > 500 or not uri.isascii() or "#" in uri or "\\" in uri:
+        return True
+    if any(ch <= " " or ch == "\x7f" for ch in uri):
+        return True
+    parts = urlsplit(uri)
+    return "@" in parts.netloc
+
+
+def _loopback(uri: str) -> tuple[str, str] | None:
+    """(host, path and query) of a loopback redirect URI — everything but its port — or None."""
+    found = _LOOPBACK_URI.fullmatch(uri)
+    if found is None or (found["port"] is not None and not 0 < int(found["port"]) < 65536):
+        return None
+    return found["host"], found["rest"] or ""
+
+
 def check_redirect_uri(uri: str) -> str:
     """An absolute https URI, an http one on the loopback interface (native apps), or a private
-    scheme (``com.example.app:/callback``); never a fragment (RFC 9700 §2.1)."""
+    scheme (``com.example.app:/callback``); never a fragment (RFC 9700 §2.1) or userinfo."""
+    if _unsafe(uri):
+        raise InvalidClientMetadata("A redirect URI must be absolute, without a fragment or user name.")
     parts = urlsplit(uri)
-    if not uri or len(uri) > 500 or parts.fragment or any(ch.isspace() for ch in uri):
-        raise InvalidClientMetadata("A redirect URI must be absolute, without a fragment.")
-    if parts.scheme == "https" and parts.netloc:
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not a number in range)
+    except ValueError:
+        raise InvalidClientMetadata("A redirect URI must be absolute, without a fragment or user name.") from None
+    if uri.startswith("https://") and parts.hostname:
         return uri
-    if parts.scheme == "http" and (parts.hostname or "") in {"127.0.0.1", "::1", "localhost"}:
+    if _loopback(uri) is not None:
         return uri
-    if "." in parts.scheme and parts.scheme not in ("http", "https") and not parts.netloc:
+    if _PRIVATE_SCHEME.fullmatch(parts.scheme) and uri.startswith(parts.scheme + ":/") and not parts.netloc:
         return uri  # a native app's private-use scheme (RFC 8252 §7.1)
     raise InvalidClientMetadata(
         "A redirect URI must use https (or http on the loopback interface, or a private scheme)."
     )
 
 
-_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
-
-
-def _loopback(uri: str) -> bool:
-    parts = urlsplit(uri)
-    return parts.scheme == "http" and (parts.hostname or "") in _LOOPBACK
-
-
-def _without_port(uri: str) -> tuple[str, str, str, str]:
-    parts = urlsplit(uri)
-    return parts.scheme, parts.hostname or "", parts.path, parts.query
-
-
 def redirect_uri_allowed(app: App, uri: str) -> bool:
-    """Exact string match; only a loopback URI's port may vary (RFC 8252 §7.3)."""
+    """Simple string comparison (RFC 6749 §3.1.2.3, RFC 9700 §4.1.3); only a loopback URI's port
+    may vary (RFC 8252 §7.3): host, path and query as registered, to the character."""
+    if _unsafe(uri):
+        return False
     if uri in app.redirect_uris:
         return True
-    return _loopback(uri) and any(
-        _loopback(known) and _without_port(known) == _without_port(uri) for known in app.redirect_uris
-    )
+    requested = _loopback(uri)
+    return requested is not None and any(_loopback(known) == requested for known in app.redirect_uris)
 
 
 def origin_of(uri: str) -> str:

@@ -28,6 +28,46 @@ assert set(SCOPE_WORDS) == set(SCOPES)
 _SCOPE_SEPARATORS = re.compile(r"[\s,]+")
 
 
+# Every parameter the authorization endpoint reads, with the longest value it takes (README,
+# "OAuth limits"): the lengths the database keeps (nonce, redirect_uri, scope, code_challenge)
+# or bounds no honest client reaches. A longer value, or one given twice, is refused with
+# invalid_request naming it — never cut. Parameters not listed are not ours: ignored (RFC 6749
+# §3.1) and not kept with a request waiting for a sign-in.
+AUTHORIZE_PARAMETERS: dict[str, int] = {
+    "response_type": 32,
+    "client_id": 64,
+    "redirect_uri": 500,
+    "scope": 300,
+    "state": 2000,
+    "nonce": 300,
+    "code_challenge": 128,
+    "code_challenge_method": 16,
+    "prompt": 64,
+    "max_age": 10,
+    "id_token_hint": 4096,
+    "login_hint": 254,
+    "ui_locales": 100,
+    "claims_locales": 100,
+    "acr_values": 300,
+    "display": 16,
+    "response_mode": 32,
+    "mode": 16,  # Withings: mode=demo
+}
+# What the token endpoints keep of a request as written: a refresh's narrower scope.
+TOKEN_PARAMETERS: dict[str, int] = {"scope": 300}
+
+
+def parameter_problem(values: dict[str, list[str]], limits: dict[str, int]) -> str:
+    """Why a request's parameters are refused (a message naming the first bad one), or ''."""
+    for name, limit in limits.items():
+        given = values.get(name, [])
+        if len(given) > 1:
+            return f"The parameter '{name}' is given more than once."
+        if given and len(given[0]) > limit:
+            return f"The parameter '{name}' is longer than {limit} characters."
+    return ""
+
+
 def parse_scope(raw: str) -> tuple[str, ...]:
     """Withings sends ``user.info,user.metrics``; RFC 6749 sends ``user.info user.metrics``."""
     return tuple(dict.fromkeys(part for part in _SCOPE_SEPARATORS.split(raw or "") if part))

@@ -1,7 +1,8 @@
 """An OAuth authorization request kept while the user signs in or reads the consent page.
 
-The request's parameters are stored as they came (Authlib validates them again at every step,
-so nothing stored is trusted), and it is answered once. It is not bound to the browser's CSRF
+The parameters the authorization endpoint reads are stored as they came, whole (the endpoint
+refused the request if one was too long; Authlib validates them again at every step, so nothing
+stored is trusted); others are not ours and are not kept. It is answered once. It is not bound to the browser's CSRF
 secret, which signing in renews: opening a kept request is no more than opening its authorize
 URL, and answering it needs the user's session and the page's CSRF token."""
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from vitalkey.domain.errors import FlowNotFound
 from vitalkey.domain.flows import Channel, Flow, FlowKind, Requester, StateMachine
+from vitalkey.domain.oauth import AUTHORIZE_PARAMETERS
 from vitalkey.domain.tokens import is_token, new_token
 from vitalkey.flows.deps import FlowDeps
 
@@ -22,7 +24,6 @@ MACHINE = StateMachine(
     transitions={(PENDING, "answered"): ANSWERED},
 )
 DIAGRAM = Path(__file__).with_name("authorize.mermaid")
-MAX_PARAMETERS = 30
 
 
 class AuthorizeRequests:
@@ -39,7 +40,7 @@ class AuthorizeRequests:
             created_at=now,
             expires_at=now + self.deps.flow_ttl,
             language=req.language,
-            context={"query": [[key[:64], value[:2000]] for key, value in values[:MAX_PARAMETERS]]},
+            context={"query": [[key, value] for key, value in values if key in AUTHORIZE_PARAMETERS]},
         )
         with self.deps.uow.begin() as tx:
             tx.flows.add(flow)

@@ -52,7 +52,7 @@ class AppRegistry:
 
     def get(self, client_id: str) -> App:
         with self.deps.uow.read() as tx:
-            app = tx.apps.get(client_id[:64])
+            app = tx.apps.get(client_id)
         if app is None:
             raise UnknownApp()
         return app
@@ -94,7 +94,7 @@ class AppRegistry:
         """A new secret for a confidential client; the old one stops working at once."""
         secret = new_token(32)
         with self.deps.uow.begin() as tx:
-            app = tx.apps.get(client_id[:64])
+            app = tx.apps.get(client_id)
             if app is None:
                 raise UnknownApp()
             sealed = self.deps.two_factor.sealer.seal(secret)
@@ -105,14 +105,14 @@ class AppRegistry:
 
     def delete(self, client_id: str) -> None:
         with self.deps.uow.begin() as tx:
-            if not tx.apps.delete(client_id[:64]):
+            if not tx.apps.delete(client_id):
                 raise UnknownApp()
             tx.audit.record("client.deleted", self.deps.clock.now(), None, client_id=client_id)
 
     def authenticate(self, client_id: str, secret: str) -> App | None:
         """The confidential client with this id and secret, or None (compared in constant time)."""
         with self.deps.uow.read() as tx:
-            app = tx.apps.get(client_id[:64])
+            app = tx.apps.get(client_id)
         expected = app.secret_digest if app is not None else self._digest("never-a-secret")
         right = same(expected, self._digest(secret))
         return app if app is not None and app.secret_digest and right else None

@@ -35,7 +35,7 @@ class ConnectedApps:
         notification subscriptions will go with it when they exist)."""
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
-            if not tx.oauth.forget(account_id, client_id[:64]):
+            if not tx.oauth.forget(account_id, client_id):
                 raise ConnectedAppNotFound()
             revoked = tx.oauth.revoke_app(account_id, client_id, now)
             tx.audit.record("oauth.access_removed", now, account_id, client_id=client_id, tokens=revoked)

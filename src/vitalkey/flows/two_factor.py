@@ -12,18 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vitalkey.domain.accounts import Account
+from vitalkey.domain.accounts import NAME_MAX, Account
 from vitalkey.domain.apps import App
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.errors import (
     AppHasTwoFactor,
     AppPasswordNotFound,
     FlowNotFound,
+    InvalidInput,
     TwoFactorOff,
     UnknownApp,
     WrongState,
 )
 from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
+from vitalkey.domain.i18n import N_
 from vitalkey.domain.phones import normalize_phone
 from vitalkey.domain.tokens import new_token
 from vitalkey.domain.two_factor import AppPassword, TwoFactor, grouped, new_app_password, phone_hint
@@ -215,9 +217,11 @@ class AppPasswords:
 
     def create(self, auth: Authenticated, app_id: str, name: str, req: Requester) -> CreatedAppPassword:
         now = self.deps.clock.now()
-        label = " ".join(name.split())[:100]
+        label = " ".join(name.split())
+        if len(label) > NAME_MAX:  # refused, never cut
+            raise InvalidInput(N_("This name is too long (at most 100 characters)."), field="name")
         with self.deps.uow.begin() as tx:
-            app = tx.apps.get(app_id[:64])
+            app = tx.apps.get(app_id)
             if app is None:
                 raise UnknownApp()
             if app.supports_2fa:
@@ -235,6 +239,6 @@ class AppPasswords:
 
     def revoke(self, account: Account, password_id: str) -> None:
         with self.deps.uow.begin() as tx:
-            if not tx.apps.revoke_password(account.id, password_id[:32], self.deps.clock.now()):
+            if not tx.apps.revoke_password(account.id, password_id, self.deps.clock.now()):
                 raise AppPasswordNotFound()
             tx.audit.record("app_password.revoked", self.deps.clock.now(), account.id, app_password=password_id)

@@ -11,7 +11,9 @@ import time
 from datetime import datetime
 from typing import Any
 
-from joserfc.jwk import ECKey, RSAKey
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from vitalkey.domain.oauth import ID_TOKEN_ALGS, SigningKey, TokenPolicy
 from vitalkey.ports import Clock, Sealer, UnitOfWork
@@ -58,6 +60,20 @@ class SigningKeys:
         self.signing_key()
         now = self.clock.now()
         return {"keys": [key.public_jwk for key in self._current() if key.published(now)]}
+
+    def signed_claims(self, token: str) -> dict[str, Any] | None:
+        """The claims of a JWT signed by one of our published keys (a retired key no longer
+        published signs nothing valid), or None. Only the signature is checked here: what the
+        claims must say (issuer, audience; expiry or not) is the caller's rule."""
+        now = self.clock.now()
+        published = [key.public_jwk for key in self._current() if key.published(now)]
+        if not published or token.count(".") != 2:  # a compact JWS, nothing else
+            return None
+        try:
+            decoded = jwt.decode(token, KeySet.import_key_set({"keys": published}), algorithms=list(ID_TOKEN_ALGS))
+        except (JoseError, ValueError, TypeError):
+            return None
+        return dict(decoded.claims)
 
     def rotate(self, alg: str | None = None) -> SigningKey:
         """A new signing key; the old ones of its algorithm stop signing and stay published for

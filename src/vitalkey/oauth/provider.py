@@ -14,12 +14,12 @@ from typing import Any
 
 from authlib.common.security import is_secure_transport
 from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc6749 import AccessDeniedError, InsecureTransportError, OAuth2Error
+from authlib.oauth2.rfc6749 import AccessDeniedError, InsecureTransportError, InvalidRequestError, OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.apps import SCOPES, App
-from vitalkey.domain.oauth import TokenKind, TokenPolicy, TokenRecord, parse_scope
+from vitalkey.domain.oauth import AUTHORIZE_PARAMETERS, TokenKind, TokenPolicy, TokenRecord, parse_scope
 from vitalkey.domain.tokens import new_token
 from vitalkey.oauth.keys import SigningKeys
 from vitalkey.oauth.server import (
@@ -41,6 +41,7 @@ from vitalkey.ports import Clock, Pending, Sealer, Transaction, UnitOfWork
 AUTHORIZE_PATH = "/oauth2/authorize"
 ID_TOKEN_CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "at_hash", "locale")
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 (a path)
+INVALID_HINT = "The id_token_hint is not an ID token this server issued to this client."
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,13 +130,17 @@ class OAuthProvider:
         decision: bool | None = None,
     ) -> Outcome:
         """Validate the request (Authlib), then: sign in if needed (``prompt=login``,
-        ``max_age``), ask for consent unless every scope was allowed before (``prompt=consent``
-        asks again), and issue the code. ``decision``: the answer on the consent page."""
+        ``max_age``, an ``id_token_hint`` naming someone else), ask for consent unless every
+        scope was allowed before (``prompt=consent`` asks again), and issue the code.
+        ``decision``: the answer on the consent page."""
+        hint = next((value for name, value in values if name == "id_token_hint"), "")
+        readable = 0 < len(hint) <= AUTHORIZE_PARAMETERS["id_token_hint"]  # a longer one is refused below
+        hinted = self.keys.signed_claims(hint) if readable else None  # keys are read outside the transaction
         now = self.clock.now()
         with self.uow.begin() as tx:
             context = self._context(tx, now, user)
             server = self._server(context)
-            request = Request("GET", self.issuer + AUTHORIZE_PATH, {}, values)
+            request = Request("GET", self.issuer + AUTHORIZE_PATH, {}, values, limits={})
             try:
                 self._check_transport()
                 grant = server.get_consent_grant(request, end_user=user.account if user else None)
@@ -143,8 +148,19 @@ class OAuthProvider:
                 return self._failed(error, request)
             data = request.payload.data
             prompts = set(data.get("prompt", "").split())
-            if user is None or (not signed_in_since_request and self._must_sign_in(prompts, data, user, now)):
-                if "none" in prompts:
+            subject = self._hinted_subject(hinted, request.client.get_client_id()) if hint else None
+            if hint and subject is None:
+                invalid = InvalidRequestError(INVALID_HINT, redirect_uri=grant.redirect_uri)
+                return self._failed(invalid, request)
+            someone_else = subject is not None and user is not None and str(user.account.id) != subject
+            if (
+                user is None
+                or someone_else
+                or (not signed_in_since_request and self._must_sign_in(prompts, data, user, now))
+            ):
+                # Signed in for this very request and still not the user the hint names: the
+                # client learns it (OIDC Core §3.1.2.1), rather than a code for someone else.
+                if "none" in prompts or (someone_else and signed_in_since_request):
                     return self._failed(LoginRequiredError(redirect_uri=grant.redirect_uri), request)
                 return LoginNeeded()
             app: App = request.client.app
@@ -165,6 +181,17 @@ class OAuthProvider:
                 tx.audit.record("oauth.allowed", now, user.account.id, client_id=app.client_id, scopes=list(scopes))
             answer = server.create_authorization_response(request, grant_user=user.account, grant=grant)
             return Redirect(answer.location or "")
+
+    def _hinted_subject(self, claims: dict[str, Any] | None, client_id: str) -> str | None:
+        """The user an ``id_token_hint`` names, if it is an ID token we issued (signed by a key
+        still published) to this client; None otherwise. Its expiry may have passed (OIDC Core
+        §3.1.2.1: the hint says who, not that they are signed in)."""
+        if claims is None or claims.get("iss") != self.issuer:
+            return None
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        subject = claims.get("sub")
+        return subject if client_id in audiences and isinstance(subject, str) and subject else None
 
     def _must_sign_in(self, prompts: set[str], data: dict[str, str], user: SignedIn, now: datetime) -> bool:
         if "login" in prompts or "select_account" in prompts:

@@ -33,11 +33,14 @@ from authlib.oidc.core import AuthorizationCodeMixin, OpenIDCode, UserInfo
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.apps import SCOPES, App, ClientType, client_secret_digest, redirect_uri_allowed
 from vitalkey.domain.oauth import (
+    AUTHORIZE_PARAMETERS,
+    TOKEN_PARAMETERS,
     AuthorizationCode,
     TokenKind,
     TokenPolicy,
     TokenRecord,
     join_token,
+    parameter_problem,
     parse_scope,
     split_token,
     withings_signature_message,
@@ -124,7 +127,17 @@ _DESCRIBABLE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
 
 class Request(OAuth2Request):
-    def __init__(self, method: str, uri: str, headers: dict[str, str], values: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        method: str,
+        uri: str,
+        headers: dict[str, str],
+        values: list[tuple[str, str]],
+        limits: dict[str, int] = TOKEN_PARAMETERS,
+    ) -> None:
+        """``limits``: the parameters refused before Authlib reads the request when too long
+        (an authorization request checks its own once its redirect URI is known:
+        :class:`ParameterLimits`)."""
         # OAuth2Request.__init__ without its HTTPS check, which parses the URI on every request:
         # the issuer's transport is checked once, when the provider is made (``OAuthProvider``).
         self.method, self.uri, self.headers, self._body = method, uri, headers, None
@@ -140,6 +153,7 @@ class Request(OAuth2Request):
         self.malformed = next(
             (name for name, value in values if name in QUOTED and not _DESCRIBABLE.fullmatch(value)), ""
         )
+        self.too_long = parameter_problem(self.payload.datalist, limits) if limits else ""
 
     @property
     def args(self) -> dict[str, str]:
@@ -187,7 +201,7 @@ class Client(ClientMixin):
             return False
         secret = self.context.sealer.open(self.app.secret_sealed)
         expected = hmac.new(secret.encode(), withings_signature_message(*values).encode(), sha256).hexdigest()
-        return same(expected, signature.lower()[:64])
+        return same(expected, signature.lower())
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.app.client_type is ClientType.PUBLIC:
@@ -304,7 +318,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             redirect_uri=data.get("redirect_uri", ""),
             scopes=parse_scope(request.scope),
             scope_text=request.payload.scope_text or ",".join(parse_scope(request.scope)),
-            nonce=data.get("nonce", "")[:300],
+            nonce=data.get("nonce", ""),  # within its column: ParameterLimits
             code_challenge=data.get("code_challenge", ""),
             code_challenge_method=data.get("code_challenge_method", "") if data.get("code_challenge") else "",
             auth_time=context.auth_time,
@@ -389,6 +403,21 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             context.deferred.parent_id, context.deferred.retire_at = refresh_token.record.id, retire_at
         else:
             context.tx.oauth.rotate(refresh_token.record.id, context.now, retire_at)
+
+
+class ParameterLimits:
+    """Every parameter of an authorization request that we read is at most as long as we keep it
+    (``AUTHORIZE_PARAMETERS``) and given once. Checked once the client and its redirect URI are
+    known, so the refusal goes back to the client (RFC 6749 §4.1.2.1); before that, a client id
+    or redirect URI longer than any registered one is unknown: the error page."""
+
+    def __call__(self, grant: grants.AuthorizationCodeGrant) -> None:
+        grant.register_hook("before_validate_authorization_request_payload", self.check)
+
+    def check(self, grant: grants.AuthorizationCodeGrant, redirect_uri: str) -> None:
+        problem = parameter_problem(grant.request.payload.datalist, AUTHORIZE_PARAMETERS)
+        if problem:
+            raise InvalidRequestError(problem)
 
 
 class Pkce(CodeChallenge):
@@ -534,7 +563,7 @@ class Server(AuthorizationServer):
         super().__init__(scopes_supported=list(SCOPES))
         self.register_token_generator("default", self._generate_token)
         self.register_client_auth_method(WITHINGS_SIGNATURE, _withings_signature)
-        self.register_grant(AuthorizationCodeGrant, [Pkce(required=True), OpenIdCode(self)])
+        self.register_grant(AuthorizationCodeGrant, [ParameterLimits(), Pkce(required=True), OpenIdCode(self)])
         self.register_grant(RefreshTokenGrant)
         self.register_endpoint(Revocation)
         self.register_endpoint(Introspection)
@@ -601,6 +630,8 @@ class Server(AuthorizationServer):
     def create_oauth2_request(self, request: Request) -> Request:
         if request.malformed:
             raise MalformedParameter(f"The parameter '{request.malformed}' holds characters that are not allowed.")
+        if request.too_long:
+            raise MalformedParameter(request.too_long)
         return request
 
     def create_json_request(self, request: Any) -> Any:
@@ -643,7 +674,7 @@ def _withings_signature(query_client: Any, request: Request) -> Client | None:
     if client is None or not client.check_withings_signature(signature, data.get("action", ""), client_id, nonce):
         return None
     context = client.context
-    return client if context.writing().oauth.use_nonce(nonce[:64], client_id, context.now) else None
+    return client if context.writing().oauth.use_nonce(nonce, client_id, context.now) else None
 
 
 __all__ = [

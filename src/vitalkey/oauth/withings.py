@@ -93,8 +93,10 @@ class WithingsOAuth:
         )
         if not (client_id and timestamp.isdigit() and signature):
             return envelope(INVALID_PARAMS, error="Invalid Params: client_id, timestamp and signature are required")
+        if len(timestamp) > 12:  # Unix seconds; never cut to fit
+            return envelope(INVALID_PARAMS, error="Invalid Params: the timestamp is too long")
         skew = self.provider.policy.signature_skew.total_seconds()
-        if abs(self.provider.clock.now().timestamp() - int(timestamp[:12])) > skew:
+        if abs(self.provider.clock.now().timestamp() - int(timestamp)) > skew:
             return envelope(INVALID_PARAMS, error="Invalid Params: the timestamp is too far from the server's time")
         nonce = self.provider.new_nonce(client_id, signature, timestamp)
         if nonce is None:
@@ -104,10 +106,10 @@ class WithingsOAuth:
     def revoke(self, values: list[tuple[str, str]], headers: dict[str, str]) -> dict[str, Any]:
         """The partner unlinks a user: its tokens die and the consent is forgotten."""
         userid = dict(values).get("userid", "")
-        if not userid.isdigit():
-            return envelope(INVALID_PARAMS, error="Invalid Params: userid is required")
+        if not userid.isdigit() or len(userid) > 18:  # a user id, never cut to fit
+            return envelope(INVALID_PARAMS, error="Invalid Params: userid is required (at most 18 digits)")
         try:
-            self.provider.unlink(values, headers, int(userid[:18]))
+            self.provider.unlink(values, headers, int(userid))
         except OAuth2Error as error:
             return _failure(dict(error.get_body()))
         return envelope(OK)

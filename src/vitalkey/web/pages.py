@@ -404,7 +404,7 @@ async def account_action(request: Request) -> Response:
                 await blocking(request, container.accounts.set_language, account, supported(form.get("language")))
             return see_other(request, "/account?notice=profile_saved")
         if action == "end-session":
-            await blocking(request, container.sessions.end, auth.session, form.get("session_id", "")[:64])
+            await blocking(request, container.sessions.end, auth.session, form.get("session_id", ""))
             if form.get("session_id") == auth.session.id:
                 return _signed_out(request)
             return see_other(request, "/account?notice=session_ended")
