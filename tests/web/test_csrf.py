@@ -99,6 +99,9 @@ def test_cross_site_post_without_cookies_sets_none(client: TestClient, mailbox: 
         assert refused.status_code == 403 and EXPIRED in refused.text
         assert "set-cookie" not in refused.headers
     assert queued(client.app.state.container, "ann@example.org") == []  # type: ignore[attr-defined]
+    for path, status in (("/nothing-here", 404), ("/account", 405)):  # answered by the router
+        answer = fresh.post(path, data={"email": "ann@example.org"}, headers={"sec-fetch-site": "cross-site"})
+        assert answer.status_code == status and "set-cookie" not in answer.headers
 
 
 def test_a_bad_token_sets_no_cookie_and_keeps_the_secret(client: TestClient) -> None:

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vitalkey.domain.errors import CsrfFailed, DomainError
+from vitalkey.observability import logger
 from vitalkey.web.context import UNREADABLE_FORM, check_csrf, form_of
 from vitalkey.web.errors import HttpError
 from vitalkey.web.render import page
@@ -34,6 +35,7 @@ EXEMPT_PATHS = frozenset(
 # a posted page); no other site can cause it, so it is as trustworthy as "same-origin".
 OWN_SITES = frozenset({"same-origin", "none"})
 NO_REFERRER = "no-referrer"
+log = logger("vitalkey.csrf")
 
 
 @lru_cache(maxsize=16)
@@ -85,22 +87,24 @@ class CsrfGuard:
             return
         request = Request(scope, receive)
         if not from_our_pages(request.headers, own_origin(request)):
-            await self._refuse(request, CsrfFailed(), 403)(scope, receive, send)
+            await self._refuse(request, CsrfFailed(), 403, "origin")(scope, receive, send)
             return
         body = await request.body()
         try:
             form = form_of(body)
         except ValueError:
-            await self._refuse(request, HttpError("invalid_encoding", UNREADABLE_FORM, 400), 400)(scope, receive, send)
+            unreadable = HttpError("invalid_encoding", UNREADABLE_FORM, 400)
+            await self._refuse(request, unreadable, 400, "unreadable")(scope, receive, send)
             return
         if not check_csrf(request, form):
-            await self._refuse(request, CsrfFailed(), 403)(scope, receive, send)
+            await self._refuse(request, CsrfFailed(), 403, "token")(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
 
-    def _refuse(self, request: Request, error: DomainError, status: int) -> ASGIApp:
+    def _refuse(self, request: Request, error: DomainError, status: int, reason: str) -> ASGIApp:
         """A dead end that sets no cookie (``set_csrf_cookie`` answers GETs only): another site
         must not replace the browser's secret. No referrer: the address may be a reset link."""
+        log.info("form_refused", reason=reason, route=getattr(request.scope.get("route"), "path", "unmatched"))
         retry = quote(request.url.path) if self.retry_here else "/"
         response = page(
             request, "form_expired.html", status=status, error=error, retry=retry, referrer_policy=NO_REFERRER
