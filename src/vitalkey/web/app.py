@@ -21,6 +21,7 @@ from vitalkey.domain.i18n import N_
 from vitalkey.i18n import warm
 from vitalkey.web import admin_api, oauth, ops, pages, password_pages, two_factor_api, two_factor_pages  # noqa: F401
 from vitalkey.web.api import api, error_response
+from vitalkey.web.csrf import guard_pages
 from vitalkey.web.errors import HttpError
 from vitalkey.web.middleware import EdgeMiddleware
 from vitalkey.web.render import make_environment, page
@@ -85,6 +86,7 @@ def create_app(container: Container, *, run_relay: bool | None = None) -> VitalK
         ],
         lifespan=lifespan,
     )
+    guard_pages(app.router.routes)  # the CSRF check of every page that takes a POST
     app.state.container = container
     app.state.templates = make_environment()
     warm()

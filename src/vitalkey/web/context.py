@@ -105,7 +105,10 @@ def browser_binding(request: Request) -> str:
 
 
 def set_csrf_cookie(request: Request, response: Response) -> None:
-    if getattr(request.state, "csrf_new", False):
+    """A new secret goes out with the answer to a GET only. A POST without one is refused (see
+    web/csrf.py), and another site can send such POSTs at will (SameSite=Lax keeps the cookie
+    home): answering them with a new secret would replace the browser's and expire its forms."""
+    if getattr(request.state, "csrf_new", False) and request.method in ("GET", "HEAD"):
         _write_csrf_cookie(request, response, csrf_secret(request))
 
 
@@ -149,15 +152,19 @@ def form_pairs(body: bytes) -> list[tuple[str, str]]:
     return [(name, value) for name, _, value in (field.partition("=") for field in text.split("&") if field)]
 
 
-async def read_form(request: Request) -> dict[str, str]:
-    try:
-        pairs = form_pairs(await request.body())
-    except ValueError as exc:
-        raise HttpError("invalid_encoding", UNREADABLE_FORM, 400) from exc
+def form_of(body: bytes) -> dict[str, str]:
+    """A urlencoded body's fields, the first of repeated ones. Raises ValueError as form_pairs."""
     form: dict[str, str] = {}
-    for key, value in pairs:
+    for key, value in form_pairs(body):
         form.setdefault(key, value)
     return form
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    try:
+        return form_of(await request.body())
+    except ValueError as exc:
+        raise HttpError("invalid_encoding", UNREADABLE_FORM, 400) from exc
 
 
 async def read_json(request: Request, kind: type[T]) -> T:

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from vitalkey.container import Container
 from vitalkey.domain.apps import origin_of
-from vitalkey.domain.errors import CsrfFailed, DomainError, FlowExpired, FlowNotFound
+from vitalkey.domain.errors import DomainError, FlowExpired, FlowNotFound
 from vitalkey.domain.flows import Channel, Flow
 from vitalkey.domain.oauth import SCOPE_WORDS
 from vitalkey.flows.authorize import parameters
@@ -74,7 +74,7 @@ async def authorize_continue(request: Request) -> Response:
         if request.method == "POST":
             form = await posted_form(request)
             decision = form.get("decision") == "allow"
-    except (FlowNotFound, FlowExpired, CsrfFailed) as error:
+    except (FlowNotFound, FlowExpired) as error:
         return page(request, "oauth_error.html", status=400, problem=error.message_id)
     return await _authorize(request, parameters(flow), flow, decision)
 

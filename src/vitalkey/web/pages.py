@@ -12,7 +12,6 @@ from starlette.routing import Route
 from vitalkey.domain.accounts import Units, feet_inches
 from vitalkey.domain.apps import origin_of, redirect_uri_allowed
 from vitalkey.domain.errors import (
-    CsrfFailed,
     DomainError,
     FlowDead,
     FlowExpired,
@@ -32,7 +31,8 @@ from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.i18n import supported
 from vitalkey.observability import SIGNINS, SIGNUPS, SMS_COMPLETED
 from vitalkey.web.api import count_refusal
-from vitalkey.web.context import blocking, check_csrf, cookie_name, read_form, requester, rotate_csrf, set_csrf_cookie
+from vitalkey.web.context import blocking, cookie_name, read_form, requester, rotate_csrf, set_csrf_cookie
+from vitalkey.web.csrf import from_our_pages, own_origin
 from vitalkey.web.errors import HttpError, status_of
 from vitalkey.web.middleware import LANG_COOKIE
 from vitalkey.web.render import page
@@ -119,7 +119,7 @@ async def sign_in(request: Request, started: Started, to: str = "/account") -> R
 
 
 async def posted_form_or_empty(request: Request) -> dict[str, str]:
-    """The posted form without the CSRF check (done later), or nothing if it cannot be read."""
+    """The posted form, or nothing if it cannot be read."""
     try:
         return await read_form(request)
     except DomainError:
@@ -127,10 +127,8 @@ async def posted_form_or_empty(request: Request) -> dict[str, str]:
 
 
 async def posted_form(request: Request) -> dict[str, str]:
-    form = await read_form(request)
-    if not check_csrf(request, form):
-        raise CsrfFailed()
-    return form
+    """The posted form: its origin and CSRF token were checked before the page ran (web/csrf.py)."""
+    return await read_form(request)
 
 
 # Start pages --------------------------------------------------------------------------
@@ -438,6 +436,8 @@ async def choose_language(request: Request) -> Response:
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
         target = "/"  # never an open redirect
     response = see_other(request, quote(target, safe="/?=&#%-_.~"))
+    if not from_our_pages(request.headers, own_origin(request)):
+        return response  # a link on another site does not choose the language for the user
     response.set_cookie(
         LANG_COOKIE,
         chosen,
