@@ -303,6 +303,12 @@ class Pending(Generic[R]):
         return Pending(lambda: after(self.write()))
 
 
+class StorageUnavailable(Exception):
+    """The database cannot be reached now (connection refused or lost, its file cannot be opened)
+    or asked for the work to be tried again later: a temporary failure, not a bug. The unit of
+    work raises it; the web edge answers 503 with Retry-After."""
+
+
 class UnitOfWork(Protocol):
     async def run(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run blocking work that uses this unit of work from the event loop."""
