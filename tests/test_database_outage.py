@@ -4,21 +4,33 @@ Its standard error is one JSON object per line throughout, tracebacks included."
 
 from __future__ import annotations
 
+import asyncio
 import http.cookiejar
+import io
 import json
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from tests.conftest import PG_ADMIN_URL, Mailbox, free_port, new_pg_database, start_server, stop_server
+from tests.conftest import (
+    PG_ADMIN_URL,
+    ContainerFactory,
+    Mailbox,
+    free_port,
+    new_pg_database,
+    start_server,
+    stop_server,
+)
 from tests.web.conftest import csrf_of
 from vitalkey.adapters.db import migrate
 from vitalkey.adapters.db.engine import make_engine
+from vitalkey.observability import configure_logging
 
 TOKEN_FORM = {"grant_type": "refresh_token", "refresh_token": "1.x", "client_id": "nobody", "client_secret": "s"}
 
@@ -125,3 +137,38 @@ def test_a_database_outage_answers_503_everywhere_and_passes(
     assert {event["route"] for event in failures} >= {"/login", "/api/v1/signup", "/oauth2/token", "/v2/oauth2"}
     assert all(event["exception"][0]["exc_type"] == "StorageUnavailable" for event in failures)
     assert all("Traceback" not in line for line in lines)
+
+
+def test_the_relay_logs_an_unreachable_database_and_its_own_bugs_as_single_json_lines(
+    make_container: ContainerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relay = make_container().relay
+    working, refused = relay.engine, make_engine("postgresql://postgres@127.0.0.1:1/nowhere")
+    claim, run_once, stop = relay.claim, relay.run_once, asyncio.Event()
+
+    def claim_or_fail() -> object:
+        if relay.engine is refused:
+            return claim()  # connection refused
+        raise RuntimeError("secret-value-123")  # a bug of the relay's own
+
+    async def one_round() -> int:
+        try:
+            return await run_once()
+        finally:
+            stop.set()
+
+    monkeypatch.setattr(relay, "claim", claim_or_fail)
+    monkeypatch.setattr(relay, "run_once", one_round)
+    stream = io.StringIO()
+    with redirect_stderr(stream):
+        configure_logging("warning", json=True)
+        for engine in (refused, working):
+            monkeypatch.setattr(relay, "engine", engine)
+            stop.clear()
+            asyncio.run(relay.run_forever(stop))
+    refused.dispose()
+    unreachable, bug = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert unreachable["event"] == "relay.storage_unavailable" and unreachable["reason"] == "psycopg.OperationalError"
+    assert "exception" not in unreachable
+    assert bug["event"] == "relay.error" and bug["exception"][0]["exc_type"] == "RuntimeError"
+    assert "secret-value-123" not in stream.getvalue()
