@@ -33,7 +33,7 @@ _SQLITE_NAMES = ("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_READONLY_DBMOVED")
 
 
 def unreachable(error: BaseException) -> bool:
-    if isinstance(error, sa.DisconnectionError | sa.TimeoutError):
+    if isinstance(error, StorageUnavailable | sa.DisconnectionError | sa.TimeoutError):
         return True
     if isinstance(error, sa.DBAPIError):
         if error.connection_invalidated:
@@ -64,7 +64,7 @@ def storage_errors(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, C
             return await method(*args, **kwargs)
         except StorageUnavailable:
             raise
-        except Exception as error:
+        except Exception as error:  # classified here, not in every caller
             if unreachable(error):
                 raise StorageUnavailable(reason(error)) from error
             raise
