@@ -20,7 +20,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import parse_qs
 
 import pytest
@@ -339,8 +339,11 @@ class LiveServer:
     log_handle: Any
 
 
-def start_server(data_dir: Path, port: int, env: dict[str, str], workers: int = 1) -> LiveServer:
-    """``vitalkey serve`` in its own process, as a user starts it; returns once /readyz answers."""
+def start_server(
+    data_dir: Path, port: int, env: dict[str, str], workers: int = 1, stderr: IO[bytes] | None = None
+) -> LiveServer:
+    """``vitalkey serve`` in its own process, as a user starts it; returns once /readyz answers.
+    Its output goes to ``server.log``, its standard error there too unless ``stderr`` is given."""
     log = data_dir / "server.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     full_env = {
@@ -355,7 +358,7 @@ def start_server(data_dir: Path, port: int, env: dict[str, str], workers: int = 
         [str(Path(sys.executable).with_name("vitalkey")), "serve", "--port", str(port), "--workers", str(workers)],
         env=full_env,
         stdout=handle,
-        stderr=subprocess.STDOUT,
+        stderr=stderr or subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

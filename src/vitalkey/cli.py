@@ -41,8 +41,11 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
 
     from vitalkey.adapters.db import migrate as migrations
     from vitalkey.adapters.secrets import load_or_create
+    from vitalkey.observability import capture_process_errors, configure_logging
 
     settings = _settings(config, host=host, port=port, workers=workers)
+    configure_logging(settings.log_level, settings.log_json)  # uvicorn's supervisor logs here too
+    capture_process_errors()
     load_or_create(settings.secret_key, settings.data_dir)  # once, before the workers race for it
     if settings.auto_migrate and migrations.due(settings.effective_database_url):
         from vitalkey.adapters.db.engine import make_engine
@@ -93,10 +96,11 @@ def migrate(config: str | None) -> None:
 def worker(config: str | None) -> None:
     """Relay the outbox (for deployments that run it outside the web processes)."""
     from vitalkey.container import build
-    from vitalkey.observability import configure_logging
+    from vitalkey.observability import capture_process_errors, configure_logging
 
     settings = _settings(config)
     configure_logging(settings.log_level, settings.log_json)
+    capture_process_errors()
     container = build(settings)
 
     async def run() -> None:

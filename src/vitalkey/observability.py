@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 from prometheus_client import Counter, Histogram
+from structlog.processors import ExceptionRenderer
+from structlog.tracebacks import ExceptionDictTransformer
 
 REQUESTS = Counter("vitalkey_http_requests_total", "HTTP requests", ["method", "route", "status"])
 REQUEST_SECONDS = Histogram("vitalkey_http_request_seconds", "HTTP request duration", ["route"])
@@ -44,20 +47,76 @@ def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutable
     return event
 
 
+class _Traceback:
+    """An exception as one JSON field: each exception of the chain with its type and frames
+    (file, line, function), no local variables and no message — drivers and libraries put
+    values in their messages (SQL parameters, a duplicate key), and no value may reach a log."""
+
+    def __init__(self) -> None:
+        self._stacks = ExceptionDictTransformer(show_locals=False, use_rich=False)
+
+    def __call__(self, exc_info: Any) -> list[dict[str, Any]]:
+        stacks = self._stacks(exc_info)
+        for stack in stacks:
+            stack.pop("exc_value", None)
+            stack.pop("exc_notes", None)
+        return stacks
+
+
+_HANDLER = "vitalkey"
+
+
 def configure_logging(level: str = "info", json: bool = True) -> None:
+    """structlog's JSON lines on stderr, and the standard library's loggers (uvicorn's, asyncio's,
+    SQLAlchemy's pool, warnings) rendered the same way: one line per event, a traceback in one
+    ``exception`` field, never multi-line text."""
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    # ConsoleRenderer prints tracebacks itself (readable, multi-line: for development only).
+    exceptions: list[Any] = [ExceptionRenderer(_Traceback())] if json else []
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    threshold = logging.getLevelName(level.upper())
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        processors=[*shared, redact, *exceptions, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redact, *exceptions, renderer],
+        )
+    )
+    handler.set_name(_HANDLER)
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if h.get_name() != _HANDLER and type(h) is not logging.StreamHandler]
+    root.addHandler(handler)
+    # Other libraries' loggers from warnings up only (as Python's own last-resort handler did):
+    # their debug lines may quote what they handle (an SMTP library logs the mail it sends).
+    root.setLevel(max(threshold, logging.WARNING))
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
+        named = logging.getLogger(name)  # uvicorn's own handlers, if it made any: ours instead
+        named.handlers, named.propagate = [], True
+
+
+def capture_process_errors() -> None:
+    """For server processes (not tests, whose runner watches these itself): warnings and the
+    exceptions that end a thread go to the log too, as JSON lines."""
+    logging.captureWarnings(True)
+    threading.excepthook = _log_thread_exception
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    """A thread that dies of an exception: one JSON line, not the default multi-line print."""
+    if args.exc_type is SystemExit or args.exc_value is None:
+        return
+    thread = args.thread.name if args.thread else ""
+    logger("vitalkey.thread").error("thread_died", thread=thread, exc_info=args.exc_value)
 
 
 def logger(name: str) -> Any:

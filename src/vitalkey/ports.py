@@ -303,7 +303,13 @@ class Pending(Generic[R]):
         return Pending(lambda: after(self.write()))
 
 
-class DatabaseBusy(Exception):
+class StorageUnavailable(Exception):
+    """The database cannot be reached now (connection refused or lost, its file cannot be opened)
+    or asked for the work to be tried again later: a temporary failure, not a bug. The unit of
+    work raises it; the web edge answers 503 with Retry-After."""
+
+
+class DatabaseBusy(StorageUnavailable):
     """The database could not complete this work: it kept aborting the work's transaction for
     conflicts with concurrent ones (a serialization failure or a deadlock) until the retries of
     :meth:`UnitOfWork.run` ran out. The transaction was rolled back; the same request may well

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, and_, delete, or_, select, update
 
 from vitalkey.adapters.db import schema as t
 from vitalkey.adapters.db.engine import writing
+from vitalkey.adapters.db.unavailable import reason, unreachable
 from vitalkey.adapters.mail.render import MailRenderer
 from vitalkey.adapters.mail.senders import MailSender
 from vitalkey.adapters.sms import SmsRenderer
@@ -217,7 +218,7 @@ class OutboxRelay:
             return ("retry" if failure.temporary else "give_up"), str(failure)[:300]
         except Exception as exc:  # a sender or template bug: retry later like a failed attempt
             SMS_FAILURES.labels(kind="error").inc()
-            log.error("sms.error", outbox_id=item.id, error=type(exc).__name__)
+            log.error("sms.error", outbox_id=item.id, error=type(exc).__name__, exc_info=exc)
             return "retry", f"send: {type(exc).__name__}"
         SMS_SENT.labels(purpose=str(item.payload.get("purpose", "")), country=region_of(item.recipient)).inc()
         return "sent", ""
@@ -236,7 +237,10 @@ class OutboxRelay:
                 if rounds % 600 == 0:
                     await asyncio.to_thread(self.housekeeping)
             except Exception as exc:  # the database may be briefly away: keep the relay alive
-                log.error("relay.error", error=f"{type(exc).__name__}")
+                if unreachable(exc):
+                    log.warning("relay.storage_unavailable", reason=reason(exc))
+                else:
+                    log.error("relay.error", error=type(exc).__name__, exc_info=exc)
                 done = 0
             if done >= self.batch:
                 continue

@@ -17,30 +17,61 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from vitalkey.container import Container
-from vitalkey.domain.i18n import N_
-from vitalkey.i18n import warm
+from vitalkey.i18n import translations, warm
+from vitalkey.observability import logger
+from vitalkey.ports import StorageUnavailable
 from vitalkey.web import admin_api, oauth, ops, pages, password_pages, two_factor_api, two_factor_pages  # noqa: F401
 from vitalkey.web.api import api, error_response
+from vitalkey.web.context import language
 from vitalkey.web.csrf import guard_pages
-from vitalkey.web.errors import HttpError
-from vitalkey.web.middleware import EdgeMiddleware
+from vitalkey.web.errors import (
+    HTTP_ERROR,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    RETRY_AFTER_S,
+    UNAVAILABLE,
+    Family,
+    HttpError,
+    family_of,
+    json_problem,
+)
+from vitalkey.web.middleware import EdgeMiddleware, route_of
 from vitalkey.web.render import make_environment, page
 from vitalkey.web.routing import IndexedRouter
 
+log = logger("vitalkey.http")
 STATIC = __file__.rsplit("/", 1)[0] + "/static"
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
+    """404, 405 and Starlette's other HTTP errors: a page, or JSON on the API, OAuth and Withings paths."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    if status == 404:
-        error = HttpError("not_found", N_("This page does not exist."), 404)
-    elif status == 405:
-        error = HttpError("method_not_allowed", N_("This method is not allowed here."), 405)
-    else:
-        error = HttpError("http_error", N_("The request could not be processed."), status)
-    if request.url.path.startswith("/api/"):
+    problem = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED}.get(status, HTTP_ERROR)
+    family = family_of(request.url.path)
+    error = HttpError(problem.code, problem.message, status)
+    if family is Family.PAGE:
+        return page(request, "not_found.html", status=status, error=error)
+    if family is Family.API:
         return error_response(request, error)
-    return page(request, "not_found.html", status=status, error=error)
+    answer = json_problem(problem, family, "", status)
+    headers = dict(answer.headers)
+    if status == 405 and isinstance(exc, HTTPException) and exc.headers:
+        headers.update(exc.headers)  # Allow
+    return Response(answer.body, answer.status, headers=headers, media_type="application/json")
+
+
+async def storage_unavailable(request: Request, exc: Exception) -> Response:
+    """The database cannot be reached (``ports.StorageUnavailable``): 503 with Retry-After, a
+    page saying to try again in a moment, or the family's JSON (``unavailable``, RFC 6749's
+    ``temporarily_unavailable``, Withings' 601)."""
+    log.error("storage_unavailable", route=route_of(request.scope), reason=str(exc), exc_info=exc)
+    family = family_of(request.url.path)
+    if family is Family.PAGE:
+        answer = page(request, "unavailable.html", status=503)
+        answer.headers["retry-after"] = str(RETRY_AFTER_S)
+        return answer
+    problem = json_problem(UNAVAILABLE, family, translations(language(request)).gettext(UNAVAILABLE.message))
+    return Response(problem.body, problem.status, headers=dict(problem.headers), media_type="application/json")
 
 
 class VitalKeyApp(Starlette):
@@ -71,7 +102,8 @@ def create_app(container: Container, *, run_relay: bool | None = None) -> VitalK
 
     app = VitalKeyApp(
         middleware=[Middleware(EdgeMiddleware, max_body=settings.max_body_bytes, https=settings.https)],
-        exception_handlers={HTTPException: http_error},  # unexpected errors: EdgeMiddleware
+        # unexpected errors: EdgeMiddleware
+        exception_handlers={HTTPException: http_error, StorageUnavailable: storage_unavailable},
         lifespan=lifespan,
     )
     app.router = IndexedRouter(

@@ -8,7 +8,7 @@ import gc
 from starlette.applications import Starlette
 
 from vitalkey.container import build
-from vitalkey.observability import configure_logging
+from vitalkey.observability import capture_process_errors, configure_logging
 from vitalkey.settings import load_settings
 from vitalkey.web.app import create_app
 
@@ -20,6 +20,7 @@ YOUNG_GENERATION_THRESHOLD = 10_000
 def create() -> Starlette:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_json)
+    capture_process_errors()
     app = create_app(build(settings))
     tune_garbage_collector()
     return app

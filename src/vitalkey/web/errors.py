@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
+import msgspec
+
 from vitalkey.domain.errors import DomainError
+from vitalkey.domain.i18n import N_
 
 STATUS: dict[str, int] = {
     "flow_not_found": 404,
@@ -54,3 +59,88 @@ class HttpError(DomainError):
 
     def __str__(self) -> str:
         return self.http_code
+
+
+# Answers the edge makes itself (no route answered, or it failed), shaped for the path's kind ---
+class Family(Enum):
+    """What a path's clients parse: the JSON API, RFC 6749 JSON, the Withings envelope, or pages."""
+
+    API = "api"
+    OAUTH = "oauth"
+    WITHINGS = "withings"
+    PAGE = "page"
+
+
+WITHINGS_PATHS = ("/measure", "/notify")  # besides everything under /v2/
+
+
+def family_of(path: str) -> Family:
+    if path.startswith("/api/"):
+        return Family.PAGE if path == "/api/docs" else Family.API
+    if path.startswith("/v2/") or path in WITHINGS_PATHS:
+        return Family.WITHINGS
+    if path.startswith("/.well-known/") or (path.startswith("/oauth2/") and not path.startswith("/oauth2/authorize")):
+        return Family.OAUTH  # the authorize and consent pages are pages
+    return Family.PAGE
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One kind of edge answer: the HTTP status, and its code in each family's vocabulary."""
+
+    status: int
+    code: str  # the JSON API's ``error``
+    oauth_code: str  # RFC 6749's ``error``
+    withings_status: int  # the Withings envelope's ``status``
+    message: str  # a message id (translated for the API and pages; as is in OAuth and Withings)
+
+
+RETRY_AFTER_S = 5  # an unreachable database: a restart or a fail-over takes seconds
+# Withings: 601 ("too many requests") is the documented status real clients retry (withings-sync
+# retries it, honouring body.wait_seconds; withings-api raises TooManyRequestsException); 5000
+# is in the "error occurred" family (not "unauthorized", which would ask the user to relink);
+# 2554 is what an unknown action gets; 503 is "invalid params".
+UNAVAILABLE = Problem(
+    503,
+    "unavailable",
+    "temporarily_unavailable",
+    601,
+    N_("The service is temporarily unavailable. Please try again in a moment."),
+)
+SERVER_ERROR = Problem(
+    500, "server_error", "server_error", 5000, N_("Something went wrong on our side. Please try again.")
+)
+TOO_LARGE = Problem(413, "body_too_large", "invalid_request", 503, N_("The request is too large (more than 64 KiB)."))
+NOT_FOUND = Problem(404, "not_found", "not_found", 2554, N_("This page does not exist."))
+METHOD_NOT_ALLOWED = Problem(405, "method_not_allowed", "invalid_request", 2554, N_("This method is not allowed here."))
+HTTP_ERROR = Problem(400, "http_error", "invalid_request", 503, N_("The request could not be processed."))
+
+
+def json_problem(problem: Problem, family: Family, translated: str, status: int | None = None) -> JsonProblem:
+    """The JSON answer to ``problem`` in ``family`` (not PAGE): its status, body and headers.
+    ``translated`` is the message in the visitor's language (the API's only: OAuth descriptions are
+    ASCII by RFC 6749, and Withings clients read English)."""
+    status = status or problem.status
+    body: dict[str, Any]
+    if family is Family.API:
+        body = {"error": problem.code, "message": translated}
+    elif family is Family.OAUTH:
+        body = {"error": problem.oauth_code, "error_description": problem.message}
+    else:
+        body = {"status": problem.withings_status, "body": {}, "error": problem.message}
+        if problem.status == 503:
+            body["body"] = {"wait_seconds": RETRY_AFTER_S}
+    headers = [("cache-control", "no-store")]
+    if problem.status == 503:
+        headers.append(("retry-after", str(RETRY_AFTER_S)))
+    return JsonProblem(status, _encoder.encode(body), headers)
+
+
+@dataclass(frozen=True, slots=True)
+class JsonProblem:
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]]
+
+
+_encoder = msgspec.json.Encoder()

@@ -8,18 +8,15 @@ import secrets
 import time
 from typing import Any
 
-import msgspec
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vitalkey.domain.i18n import N_
 from vitalkey.i18n import negotiate, supported, translations
 from vitalkey.observability import REQUEST_SECONDS, REQUESTS, logger
+from vitalkey.web.errors import SERVER_ERROR, TOO_LARGE, Family, Problem, family_of, json_problem
 
 log = logger("vitalkey.http")
 LANG_COOKIE = "vk_lang"
-TOO_LARGE = N_("The request is too large (more than 64 KiB).")
-SERVER_ERROR = N_("Something went wrong on our side. Please try again.")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -96,12 +93,12 @@ class EdgeMiddleware:
             await self.app(scope, limited_receive, send_with_headers)
         except BodyTooLarge:
             status = 413
-            await self._answer(send_with_headers, 413, scope, "body_too_large", TOO_LARGE)
+            await self._answer(send_with_headers, TOO_LARGE, scope)
         except Exception as exc:  # a bug: answer 500 ourselves, so it too has our headers
             status = 500
-            log.error("unhandled", error=type(exc).__name__, route=_route_of(scope))
+            log.error("unhandled", error=type(exc).__name__, route=route_of(scope), exc_info=exc)
             if not responded:
-                await self._answer(send_with_headers, 500, scope, "server_error", SERVER_ERROR)
+                await self._answer(send_with_headers, SERVER_ERROR, scope)
         finally:
             self._finish(scope, status, started)
             structlog.contextvars.unbind_contextvars("request_id")
@@ -121,7 +118,7 @@ class EdgeMiddleware:
         return headers
 
     def _finish(self, scope: Scope, status: int, started: float) -> None:
-        route = _route_of(scope)
+        route = route_of(scope)
         elapsed = time.perf_counter() - started
         key = (scope["method"], route, status)
         counted = self._series.get(key)
@@ -135,28 +132,22 @@ class EdgeMiddleware:
         counted[1].observe(elapsed)
         self._log.info("request", method=scope["method"], route=route, status=status, ms=round(elapsed * 1000, 2))
 
-    async def _answer(self, send: Send, status: int, scope: Scope, code: str, message_id: str) -> None:
-        """A short answer made here, before or instead of the app's (body too large, server error)."""
-        headers = dict(scope["headers"])
-        message = translations(_language(headers)).gettext(message_id)
-        if scope["path"].startswith("/api/"):
-            body = msgspec.json.encode({"error": code, "message": message})
-            content_type = b"application/json"
-        else:
+    async def _answer(self, send: Send, problem: Problem, scope: Scope) -> None:
+        """A short answer made here, before or instead of the app's (body too large, server
+        error), in the shape the path's clients parse: JSON on the API, OAuth and Withings paths."""
+        family = family_of(scope["path"])
+        message = translations(_language(dict(scope["headers"]))).gettext(problem.message)
+        if family is Family.PAGE:
+            status, content_type = problem.status, b"text/html; charset=utf-8"
             body = f"<!doctype html><title>{status}</title><p>{html.escape(message)}</p>".encode()
-            content_type = b"text/html; charset=utf-8"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", content_type),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"cache-control", b"no-store"),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
+            extra: list[tuple[str, str]] = [("cache-control", "no-store")]
+        else:
+            answer = json_problem(problem, family, message)
+            status, content_type, body, extra = answer.status, b"application/json", answer.body, answer.headers
+        headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+        headers += [(name.encode(), value.encode()) for name, value in extra]
+        headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
@@ -169,7 +160,7 @@ def _language(headers: dict[bytes, bytes]) -> str:
     return chosen or negotiate(headers.get(b"accept-language", b"").decode("latin-1"))
 
 
-def _route_of(scope: Scope) -> str:
+def route_of(scope: Scope) -> str:
     route: Any = scope.get("route")
     path = getattr(route, "path", None)
     return str(path) if path else "unmatched"

@@ -112,9 +112,15 @@ class GroupCommit:
         self.scheduled = False
         if not self.queue or self.acquiring:
             return
-        if self.lock is None or self.lock.try_acquire():
+        try:
+            free = self.lock is None or self.lock.try_acquire()
+        except Exception as error:  # the lock cannot be taken at all: every queued unit fails
+            units, self.queue = self.queue, []
+            self._answer(units, error)
+            return
+        if free:
             self._run_batch()
-        else:  # another process (or the relay thread) writes: wait for it off the loop
+        elif self.lock is not None:  # another process (or the relay thread) writes: wait off the loop
             self.acquiring = True
             self.loop.run_in_executor(self.helper, self.lock.acquire).add_done_callback(self._acquired)
 

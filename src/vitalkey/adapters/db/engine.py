@@ -13,6 +13,9 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
+
+from vitalkey.ports import StorageUnavailable
 
 
 def normalize_url(url: str) -> str:
@@ -50,12 +53,38 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    if database and database != ":memory:":
+        _refuse_moved_file(engine, database)
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         read_only = connection.get_execution_options().get("vitalkey_read", False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _refuse_moved_file(engine: Engine, database: str) -> None:
+    """An open SQLite connection keeps reading and writing its file after the file was deleted
+    or replaced (its directory removed, a volume gone): what it writes is then lost. Each
+    connection remembers which file it opened and is given out only while that file is still at
+    the path; otherwise the pool opens a new one, which fails if the file cannot be opened."""
+
+    def identity() -> tuple[int, int] | None:
+        try:
+            found = os.stat(database)
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino
+
+    @event.listens_for(engine, "connect")
+    def _remember(_dbapi_connection: Any, record: Any) -> None:
+        record.info["vitalkey_file"] = identity()
+
+    @event.listens_for(engine, "checkout")
+    def _check(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.info.get("vitalkey_file") != identity():
+            raise DisconnectionError("the database file is no longer at its path")
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -129,7 +158,10 @@ class SqliteWriteLock:
         if not self.path:
             return None
         if self.fd is None or self.pid != os.getpid():  # a forked worker opens its own
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as error:  # its directory is gone or unwritable: so is the database
+                raise StorageUnavailable("the write lock beside the database cannot be opened") from error
             self.pid = os.getpid()
         return self.fd
 

@@ -19,6 +19,7 @@ from vitalkey.adapters.db.batch import Batch, GroupCommit, joined
 from vitalkey.adapters.db.engine import is_sqlite, writing
 from vitalkey.adapters.db.retry import Attempt, RetryPolicy, attempt, committed_write, retried_sqlstate
 from vitalkey.adapters.db.sql import for_dialect
+from vitalkey.adapters.db.unavailable import storage_errors
 from vitalkey.domain.accounts import Account, Profile, Sex, Units
 from vitalkey.domain.apps import App, ClientType
 from vitalkey.domain.codes import StoredCode
@@ -797,6 +798,7 @@ class SqlUnitOfWork:
             weakref.WeakKeyDictionary()
         )
 
+    @storage_errors
     async def run(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run blocking work that uses this unit of work, from the event loop. On SQLite it runs
         inline in the loop's group commit (its transactions are short, and handing each to a
@@ -807,6 +809,7 @@ class SqlUnitOfWork:
             return await self._retrying(function, partial(function, *args, **kwargs))
         return await self._group_commit(asyncio.get_running_loop()).run(function, *args, **kwargs)
 
+    @storage_errors
     async def run_optimistic(self, prepare: Callable[P, R | Pending[R]], *args: P.args, **kwargs: P.kwargs) -> R:
         """On SQLite the reads run inline, sharing one read transaction with the other reads of
         the loop's turn (WAL readers never wait for the writer), and only the pending writes join
