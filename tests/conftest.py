@@ -117,6 +117,47 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+REDIS_URL = os.environ.get("VITALKEY_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"Redis is expected at {REDIS_URL} in CI: {exc}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL}")
+    return REDIS_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "redis"])
+def make_limited_container(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ContainerFactory]:
+    """Like ``make_container``, with the rate limits counted in SQLite, PostgreSQL or Redis (on
+    SQLite; a secret of its own keeps its Redis keys apart from every other test's)."""
+    if request.param == "postgresql":
+        database: str = request.getfixturevalue("pg_database")
+        _truncate(database)
+    else:
+        database = request.getfixturevalue("sqlite_url")
+    backend: dict[str, Any] = {}
+    if request.param == "redis":
+        backend = {"redis_url": request.getfixturevalue("redis_url"), "secret_key": "test-" + secrets.token_hex(16)}
+    made: list[Container] = []
+
+    def factory(**overrides: Any) -> Container:
+        clock = overrides.pop("clock", None)
+        container = build(make_settings(tmp_path, database, **backend, **overrides), clock=clock)
+        made.append(container)
+        return container
+
+    yield factory
+    for container in made:
+        container.close()
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
     target = tmp_path / "vitalkey.sqlite3"

@@ -38,7 +38,7 @@ from vitalkey.oauth.keys import SigningKeys
 from vitalkey.oauth.provider import OAuthProvider
 from vitalkey.oauth.withings import WithingsOAuth
 from vitalkey.ports import Clock, RateLimiter, SmsSender
-from vitalkey.settings import Settings, parse_limit
+from vitalkey.settings import Settings, longest_rate_window_s, parse_limit
 
 
 @dataclass
@@ -172,6 +172,7 @@ def build(
         send_timeout_s=max(settings.smtp_timeout_s, 2 * settings.sms_timeout_s),
         sms_sender=sms_sender or dev_sms or default_sms_sender(settings),
         sms_renderer=SmsRenderer(settings.brand, settings.public_url),
+        rate_counts_kept=timedelta(seconds=longest_rate_window_s(settings)),
     )
     return Container(
         settings=settings,

@@ -224,11 +224,20 @@ class AuditLog(Protocol):
 
 
 class Counters(Protocol):
-    def hit(self, key: str, window_start: datetime) -> int:
-        """Add one to the counter of ``key`` in the window and return the new count."""
+    """Rate-limit buckets: hits per key and bucket start (integer microseconds since the epoch)."""
+
+    def lock(self, key: str) -> None:
+        """Hold ``key`` until the transaction ends, so that its hits are counted one by one."""
         ...
 
-    def count(self, key: str, window_start: datetime) -> int: ...
+    def since(self, key: str, start_us: int) -> list[tuple[int, int]]:
+        """(bucket start, hits) of ``key`` from ``start_us`` on, oldest first."""
+        ...
+
+    def add(self, key: str, bucket_us: int) -> None: ...
+    def take_back(self, key: str, bucket_us: int) -> None:
+        """One hit fewer in the bucket, if it still holds one."""
+        ...
 
 
 class PasswordRepository(Protocol):
@@ -345,12 +354,16 @@ class UnitOfWork(Protocol):
 
 
 class RateLimiter(Protocol):
-    def hit(self, tx: Transaction, key: str, limit: int, window_s: int, now: datetime) -> bool:
-        """Count one hit; False when ``limit`` hits in ``window_s`` are already used."""
+    """Sliding windows: never more than ``limit`` hits in any ``window_s`` seconds (no window
+    restarts on a calendar boundary). A refused hit counts nothing."""
+
+    def hit(self, tx: Transaction, key: str, limit: int, window_s: int, now: datetime) -> datetime | None:
+        """Count one hit and answer None; or, when the last ``window_s`` seconds hold ``limit``
+        hits already, answer the moment the next hit can succeed."""
         ...
 
-    def exceeded(self, tx: Transaction, key: str, limit: int, window_s: int, now: datetime) -> bool:
-        """Whether ``limit`` hits in ``window_s`` are used up (counts nothing)."""
+    def forgive(self, tx: Transaction, key: str, window_s: int, at: datetime) -> None:
+        """Take back a hit counted at ``at`` (an attempt counted before it was judged, then right)."""
         ...
 
 

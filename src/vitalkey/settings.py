@@ -213,14 +213,24 @@ def load_settings(config_file: str | None = None, environ: dict[str, str] | None
     return settings
 
 
+RATE_LIMITS = (
+    "mail_limit_per_address",
+    "mail_limit_per_ip",
+    "code_failures_per_address",
+    "password_attempts_per_ip",
+    *(f"sms_limit_per_{name}" for name in ("number", "range", "country", "ip", "account")),
+    "recovery_failures_per_account",
+)
+
+
+def longest_rate_window_s(settings: Settings) -> int:
+    """The longest window of any rate limit (the SMS cap's day included): older counts are useless."""
+    return max(86400, *(parse_limit(getattr(settings, name))[1] for name in RATE_LIMITS))
+
+
 def _validate(settings: Settings) -> None:
-    parse_limit(settings.mail_limit_per_address)
-    parse_limit(settings.mail_limit_per_ip)
-    parse_limit(settings.code_failures_per_address)
-    parse_limit(settings.password_attempts_per_ip)
-    for name in ("number", "range", "country", "ip", "account"):
-        parse_limit(getattr(settings, f"sms_limit_per_{name}"))
-    parse_limit(settings.recovery_failures_per_account)
+    for name in RATE_LIMITS:
+        parse_limit(getattr(settings, name))
     if settings.sms_provider_url and not (settings.sms_account_sid and settings.sms_auth_token and settings.sms_from):
         raise SettingsError("sms_provider_url needs sms_account_sid, sms_auth_token and sms_from")
     fallback = (settings.sms_fallback_account_sid, settings.sms_fallback_auth_token, settings.sms_fallback_from)

@@ -157,6 +157,14 @@ def setup_attempt(container: Container, phone: str, ip: str = "203.0.113.7", ema
     return "sent"
 
 
+def refusal_wait(container: Container, phone: str, ip: str = "203.0.113.7", email: str = EMAIL) -> int:
+    """The seconds a refused text asks to wait (the answer's Retry-After)."""
+    auth = signed_in(container, email)
+    with pytest.raises((SmsLimited, SmsUnavailable)) as refused:
+        container.two_factor.begin(auth, phone, "", replace(BROWSER, ip=ip))
+    return int(refused.value.params["seconds"])
+
+
 @pytest.mark.parametrize(
     ("limit", "phones", "ips"),
     [
@@ -178,7 +186,12 @@ def test_each_sms_limit_refuses_the_text_that_would_exceed_it(
     with container.engine.connect() as conn:
         texts = conn.execute(select(func.count()).select_from(t.outbox).where(t.outbox.c.channel == "sms"))
         assert texts.scalar_one() == 2
-    clock.advance(hours=1)
+    clock.advance(minutes=30)
+    wait = refusal_wait(container, phones[2], ips[2])
+    assert wait == 31 * 60  # the first texts' minute leaves the sliding hour
+    clock.advance(seconds=wait - 1)
+    assert setup_attempt(container, phones[2], ips[2]) == "sms_limited"
+    clock.advance(seconds=1)
     assert setup_attempt(container, phones[2], ips[2]) == "sent"
 
 
@@ -191,6 +204,11 @@ def test_the_daily_cap_stops_all_texts(make_container: object, clock: FrozenCloc
     with pytest.raises(SmsUnavailable):
         auth = signed_in(container, "bob@example.org")
         container.two_factor.begin(auth, "+447400123456", "", BROWSER)
+    clock.advance(hours=23)  # a sliding 24 hours: no midnight opens a fresh day
+    wait = refusal_wait(container, "+447400123456", email="bob@example.org")
+    assert 3600 < wait <= 3600 + 24 * 60  # when the texts' 24-minute bucket leaves the day
+    clock.advance(seconds=wait)
+    assert setup_attempt(container, "+447400123456", email="bob@example.org") == "sent"
 
 
 def test_a_sign_in_over_a_limit_keeps_its_emailed_code_for_later(make_container: object, clock: FrozenClock) -> None:
@@ -201,7 +219,7 @@ def test_a_sign_in_over_a_limit_keeps_its_emailed_code_for_later(make_container:
     flow = container.login.start(EMAIL, BROWSER).flow
     with pytest.raises(SmsLimited):
         container.login.submit_code(flow.id, last_code(container, EMAIL), BROWSER)
-    clock.advance(hours=1)  # the emailed code is still unused (but expired now): start again
+    clock.advance(hours=1, minutes=1)  # the emailed code is still unused (but expired now): start again
     assert isinstance(sign_in_by_code(container), SecondFactorNeeded)
 
 

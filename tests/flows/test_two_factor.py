@@ -217,8 +217,21 @@ def test_wrong_recovery_codes_are_capped_per_account(make_container: object, clo
     for _ in range(3):
         with pytest.raises(WrongRecoveryCode):
             container.login.submit_recovery(result.flow.id, "ABCD-EFGH-JKMN-PQRS", BROWSER)  # type: ignore[union-attr]
-    with pytest.raises(TooManyRecoveryFailures):  # even the right one, until the window ends
+    with pytest.raises(TooManyRecoveryFailures) as refused:  # even the right one, until the window ends
         container.login.submit_recovery(result.flow.id, code, BROWSER)  # type: ignore[union-attr]
+    wait = refused.value.params["seconds"]  # the answer's Retry-After: the real wait
+    assert 86400 - 24 * 60 < wait <= 86400 + 24 * 60
+
+    def recovery_sign_in() -> object:
+        again = sign_in_by_code(container)
+        container.login.choose(again.flow.id, "recovery_chosen", BROWSER)  # type: ignore[union-attr]
+        return container.login.submit_recovery(again.flow.id, code, BROWSER)  # type: ignore[union-attr]
+
+    clock.advance(seconds=wait - 1)
+    with pytest.raises(TooManyRecoveryFailures):
+        recovery_sign_in()
+    clock.advance(seconds=1)
+    assert recovery_sign_in().new_code  # type: ignore[attr-defined]
 
 
 def test_viewing_and_renewing_the_recovery_code_need_a_fresh_second_factor(

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from vitalkey.adapters.db import migrate
 from vitalkey.adapters.db import schema as t
 from vitalkey.adapters.db.engine import make_engine
-from vitalkey.adapters.ratelimit import SqlRateLimiter
 from vitalkey.container import Container
 from vitalkey.domain.accounts import Profile, Sex, Units
 from vitalkey.domain.apps import ClientType
@@ -38,16 +37,6 @@ def test_timestamps_round_trip_exactly(container: Container) -> None:
         tx.audit.record("test.event", moment, None, note="x")
     with container.engine.connect() as conn:
         assert conn.execute(select(t.audit.c.at)).scalar_one() == moment
-
-
-def test_counters_count_per_window(container: Container) -> None:
-    limiter = SqlRateLimiter()
-    now = datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC)
-    with container.uow.begin() as tx:
-        results = [limiter.hit(tx, "k", 2, 60, now) for _ in range(3)]
-    assert results == [True, True, False]
-    with container.uow.begin() as tx:
-        assert limiter.hit(tx, "k", 2, 60, now + timedelta(seconds=30))  # a new window
 
 
 def test_a_failed_transaction_leaves_nothing(container: Container) -> None:

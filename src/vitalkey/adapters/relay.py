@@ -63,7 +63,9 @@ class OutboxRelay:
         max_attempts: int = 12,
         poll_s: float = 1.0,
         send_timeout_s: float = 10.0,
+        rate_counts_kept: timedelta = timedelta(days=1),
     ) -> None:
+        self.rate_counts_kept = rate_counts_kept
         self.engine, self.renderer, self.sender, self.clock = engine, renderer, sender, clock
         self.sms_sender, self.sms_renderer = sms_sender, sms_renderer
         self.batch, self.max_attempts, self.poll_s = batch, max_attempts, poll_s
@@ -138,7 +140,9 @@ class OutboxRelay:
         now = self.clock.now()
         with writing(self.engine), self.engine.begin() as conn:
             conn.execute(delete(t.flows).where(t.flows.c.expires_at < now - timedelta(days=1)))
-            conn.execute(delete(t.rate_counters).where(t.rate_counters.c.window_start < now - timedelta(days=2)))
+            # Buckets older than the longest window and its oldest bucket count for nothing.
+            kept_since = now - 2 * self.rate_counts_kept
+            conn.execute(delete(t.rate_counters).where(t.rate_counters.c.window_start < kept_since))
             conn.execute(delete(t.outbox).where(t.outbox.c.sent_at < now - timedelta(days=30)))
             conn.execute(delete(t.dev_sms).where(t.dev_sms.c.created_at < now - timedelta(days=7)))
 

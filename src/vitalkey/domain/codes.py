@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from vitalkey.domain.errors import MalformedCode, ResendLimit, ResendTooSoon
+from vitalkey.domain.errors import MalformedCode, ResendLimit, ResendTooSoon, wait_seconds
 
 CODE_DIGITS = 6
 
@@ -63,7 +63,7 @@ def check_resend(policy: CodePolicy, stored: StoredCode, now: datetime) -> None:
         raise ResendLimit()
     ready_at = stored.last_sent_at + policy.resend_cooldown
     if now < ready_at:
-        raise ResendTooSoon(seconds=int((ready_at - now).total_seconds()) + 1)
+        raise ResendTooSoon(seconds=wait_seconds(ready_at, now))
 
 
 def resend_available_at(policy: CodePolicy, stored: StoredCode) -> datetime | None:

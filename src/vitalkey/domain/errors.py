@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import Any, ClassVar
 
 from vitalkey.domain.i18n import N_
+
+
+def wait_seconds(until: datetime, now: datetime) -> int:
+    """The whole seconds from ``now`` until ``until``, rounded up and at least 1: a refusal's
+    ``seconds`` (the HTTP answer's Retry-After), after which the next attempt can succeed."""
+    return max(1, math.ceil((until - now).total_seconds()))
 
 
 class DomainError(Exception):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from vitalkey.domain import codes
@@ -13,53 +13,25 @@ from vitalkey.domain.emails import account_key
 from vitalkey.domain.errors import (
     CodeExpired,
     CodeUsed,
-    DomainError,
     FlowDead,
     RateLimited,
     ResendTooSoon,
-    TooManyCodeFailures,
     WrongCode,
 )
 from vitalkey.domain.flows import Flow, Requester
 from vitalkey.domain.tokens import keyed_digest
+from vitalkey.flows import rate_limits
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.ports import OutgoingMail, Transaction
 
 PURPOSE = "email"
 
 
-def _window_start(now: datetime, window_s: int) -> datetime:
-    epoch = int(now.timestamp())
-    return datetime.fromtimestamp(epoch - epoch % window_s, UTC)
-
-
 def check_mail_limits(deps: FlowDeps, tx: Transaction, address: str, req: Requester, now: datetime) -> None:
     """Count one mail against the address and the IP; refuse when either is used up."""
-    count, window = deps.mail_limits.per_address
     address_key = "mail:addr:" + keyed_digest(deps.secret, account_key(address))
-    if not deps.limiter.hit(tx, address_key, count, window, now):
-        raise RateLimited()
-    count, window = deps.mail_limits.per_ip
-    if not deps.limiter.hit(tx, "mail:ip:" + network_of(req.ip), count, window, now):
-        raise RateLimited()
-
-
-def _failure_key(deps: FlowDeps, flow: Flow) -> str:
-    return "codefail:" + keyed_digest(deps.secret, account_key(flow.email))
-
-
-def check_address_failures(deps: FlowDeps, tx: Transaction, flow: Flow, now: datetime) -> None:
-    """Wrong codes are capped per flow (5) and also per address across flows, so that opening
-    flow after flow does not give an attacker endless guesses."""
-    count, window = deps.code_failure_limit
-    if deps.limiter.exceeded(tx, _failure_key(deps, flow), count, window, now):
-        raise TooManyCodeFailures()
-
-
-def count_address_failure(deps: FlowDeps, tx: Transaction, flow: Flow, refused: DomainError, now: datetime) -> None:
-    if isinstance(refused, WrongCode | FlowDead):
-        count, window = deps.code_failure_limit
-        deps.limiter.hit(tx, _failure_key(deps, flow), count, window, now)
+    rate_limits.take(deps, tx, address_key, deps.mail_limits.per_address, now, RateLimited)
+    rate_limits.take(deps, tx, "mail:ip:" + network_of(req.ip), deps.mail_limits.per_ip, now, RateLimited)
 
 
 def send_first(

@@ -16,10 +16,10 @@ from typing import Any, ClassVar, TypeVar
 from vitalkey.domain import codes
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.emails import account_key, normalize_email, suggest_correction
-from vitalkey.domain.errors import DomainError, FlowDead, FlowNotFound, WrongState
+from vitalkey.domain.errors import DomainError, FlowDead, FlowNotFound, TooManyCodeFailures, WrongCode, WrongState
 from vitalkey.domain.flows import Channel, Flow, FlowKind, Requester, StateMachine
 from vitalkey.domain.tokens import is_token, new_token, same
-from vitalkey.flows import email_code
+from vitalkey.flows import email_code, rate_limits
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.ports import Transaction
 
@@ -77,15 +77,20 @@ class CodeFlow(ABC):
             state = self.machine.check(flow, event, now)
             stored = tx.codes.count_attempt(flow.id, purpose)
             try:
-                email_code.check_address_failures(self.deps, tx, flow, now)
-                email_code.judge(self.deps, stored, code, now)
-            except FlowDead as dead:
-                tx.flows.save(flow.moved(self.machine.next(flow.state, exhausted)), flow.state)
-                refused = dead
-            except DomainError as wrong:
-                refused = wrong  # leave the block normally: the counted attempt is committed
+                rate_limits.count_failure(self.deps, tx, flow.email, now)  # across flows and factors
+            except TooManyCodeFailures as too_many:
+                refused = too_many  # nothing was counted
+            else:
+                try:
+                    email_code.judge(self.deps, stored, code, now)
+                except FlowDead as dead:
+                    tx.flows.save(flow.moved(self.machine.next(flow.state, exhausted)), flow.state)
+                    refused = dead
+                except DomainError as wrong:
+                    refused = wrong  # leave the block normally: the counted attempt is committed
+                if not isinstance(refused, WrongCode | FlowDead):  # right, or no guess (expired, used)
+                    rate_limits.forgive_failure(self.deps, tx, flow.email, now)
             if refused is not None:
-                email_code.count_address_failure(self.deps, tx, flow, refused, now)
                 tx.audit.record("code.rejected", now, None, flow_kind=flow.kind.value, reason=refused.code)
             if refused is None:
                 email_code.consume(self.deps, tx, flow, purpose)

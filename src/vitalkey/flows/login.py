@@ -10,6 +10,7 @@ factor is refused there, unless it signs in with one of the account's app passwo
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -29,7 +30,7 @@ from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
 from vitalkey.domain.passwords import normalize_password
 from vitalkey.domain.tokens import keyed_digest
 from vitalkey.domain.two_factor import TwoFactor, clean_app_password, clean_recovery_code, phone_hint
-from vitalkey.flows import email_code, password, password_reset, second_factor, sms_code
+from vitalkey.flows import email_code, password, password_reset, rate_limits, second_factor, sms_code
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, NEW, EmailCodeFlow, FlowView
 from vitalkey.flows.second_factor import Challenge, SecondFactorStage, SmsStage
@@ -213,8 +214,9 @@ class LoginFlow(EmailCodeFlow):
         same answer as a wrong password. An app that cannot ask for a second factor may give one
         of the account's app passwords for it instead (a keyed digest: no slow hash needed)."""
         given = normalize_password(raw_password)
+        counted_at = self.deps.clock.now()
         flow, account, stored, by_app_password = await self.deps.uow.run(
-            self._count_password_attempt, flow_id, given, req
+            self._count_password_attempt, flow_id, given, req, counted_at
         )
         if by_app_password is not None:
             return by_app_password
@@ -223,13 +225,12 @@ class LoginFlow(EmailCodeFlow):
             await self.deps.uow.run(self._password_refused, flow)
             raise WrongPassword()
         rehashed = await self.deps.hasher.hash(given) if self.deps.hasher.needs_rehash(stored) else None
-        result = await self.deps.uow.run(self._password_accepted, flow, account, stored, rehashed, req)
+        result = await self.deps.uow.run(self._password_accepted, flow, account, stored, rehashed, req, counted_at)
         return _raise_refusal(result)
 
     def _count_password_attempt(
-        self, flow_id: str, given: str, req: Requester
+        self, flow_id: str, given: str, req: Requester, now: datetime
     ) -> tuple[Flow, Account | None, str | None, Started | None]:
-        now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
             flow = self._load(tx, flow_id, req)
             state = self.machine.check(flow, "password_verified", now)
@@ -238,13 +239,21 @@ class LoginFlow(EmailCodeFlow):
             stored = tx.passwords.hash_of(account.id) if account else None
             app_id = flow.context.get("app")
             if app_id is not None:  # known or not, the same statements run
-                started = self._app_password(tx, flow, state, account, app_id, given, req)
+                started = self._app_password(tx, flow, state, account, app_id, given, req, now)
                 if started is not None:
                     return flow, account, stored, started
         return flow, account, stored, None
 
     def _app_password(
-        self, tx: Transaction, flow: Flow, state: str, account: Account | None, app_id: str, given: str, req: Requester
+        self,
+        tx: Transaction,
+        flow: Flow,
+        state: str,
+        account: Account | None,
+        app_id: str,
+        given: str,
+        req: Requester,
+        counted_at: datetime,
     ) -> Started | None:
         try:
             cleaned = clean_app_password(given)
@@ -255,7 +264,7 @@ class LoginFlow(EmailCodeFlow):
         if used is None or account is None:
             return None
         self._save(tx, flow.moved(state, account_id=account.id), flow.state)
-        password.succeeded(self.deps, tx, flow.email)
+        password.right_password(self.deps, tx, flow.email, counted_at)
         tx.audit.record("login.app_password", self.deps.clock.now(), account.id, app=app_id, app_password=used.id)
         return self._start(tx, flow, account, req, ("app_password",))
 
@@ -269,13 +278,13 @@ class LoginFlow(EmailCodeFlow):
             tx.audit.record("password.rejected", self.deps.clock.now(), None, flow_kind=flow.kind.value)
 
     def _password_accepted(
-        self, flow: Flow, account: Account, stored: str, rehashed: str | None, req: Requester
+        self, flow: Flow, account: Account, stored: str, rehashed: str | None, req: Requester, counted_at: datetime
     ) -> SignInResult | DomainError:
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
             current = self._load(tx, flow.id, req)  # as it is now: a parallel attempt may have moved it
             state = self.machine.check(current, "password_verified", now)
-            password.succeeded(self.deps, tx, flow.email)
+            password.right_password(self.deps, tx, flow.email, counted_at)
             if rehashed:
                 tx.passwords.rehash(account.id, stored, rehashed)
             return self._first_factor_passed(tx, current, state, account, "password", req)
@@ -326,10 +335,11 @@ class LoginFlow(EmailCodeFlow):
     def submit_recovery(self, flow_id: str, raw_code: str, req: Requester) -> RecoveryUsed:
         """Sign in once with the recovery code: it is spent (a conditional UPDATE swaps it for a
         new one, so parallel uses give one sign-in), the new one is shown, the user is mailed.
-        Wrong codes are capped per account, and the attempt counts even when refused."""
+        Wrong codes are capped per account and, with the other factors, per address: the
+        attempt is counted before it is judged, and taken back when it is right."""
         code = clean_recovery_code(raw_code)
         now = self.deps.clock.now()
-        count, window = self.deps.two_factor.recovery_failures
+        limit = self.deps.two_factor.recovery_failures
         refused: DomainError | None = None
         with self.deps.uow.begin() as tx:
             flow = self._load(tx, flow_id, req)
@@ -339,18 +349,19 @@ class LoginFlow(EmailCodeFlow):
             if account is None or factor is None:
                 raise WrongState()
             failures = f"recovery:fail:{account.id}"
-            if self.deps.limiter.exceeded(tx, failures, count, window, now):
-                raise TooManyRecoveryFailures()
+            rate_limits.take(self.deps, tx, failures, limit, now, TooManyRecoveryFailures)
+            rate_limits.count_failure(self.deps, tx, flow.email, now)
             new = second_factor.issue_recovery(self.deps, account.id)
             given = second_factor.recovery_digest(self.deps, account.id, code)
             if factor.recovery_digest == given and tx.two_factor.replace_recovery(
                 account.id, given, new.digest, new.sealed, now
             ):
+                self.deps.limiter.forgive(tx, failures, limit[1], now)
+                rate_limits.forgive_failure(self.deps, tx, flow.email, now)
                 self._save(tx, flow.moved(state), flow.state)
                 second_factor.notify(self.deps, tx, account, "recovery_used", now)
                 started = self._start(tx, flow, account, req, (str(flow.context["first_factor"]), "recovery_code"))
                 return RecoveryUsed(started, new.code)
-            self.deps.limiter.hit(tx, failures, count, window, now)
             tx.audit.record("recovery.rejected", now, account.id)
             refused = WrongRecoveryCode()
         raise refused

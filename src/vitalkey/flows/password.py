@@ -9,7 +9,6 @@ network are limited as well.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
 import anyio
@@ -17,10 +16,11 @@ import anyio
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.addresses import network_of
 from vitalkey.domain.emails import account_key
-from vitalkey.domain.errors import PasswordLocked, PasswordThrottled, RateLimited
+from vitalkey.domain.errors import PasswordLocked, PasswordThrottled, RateLimited, wait_seconds
 from vitalkey.domain.flows import Requester
 from vitalkey.domain.passwords import Strength, check_password, normalize_password, personal_words, rate
 from vitalkey.domain.tokens import keyed_digest, new_token
+from vitalkey.flows import rate_limits
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.ports import OutgoingMail, Transaction
 
@@ -32,20 +32,26 @@ def throttle_key(deps: FlowDeps, email: str) -> str:
 def count_attempt(deps: FlowDeps, tx: Transaction, email: str, req: Requester, now: datetime) -> None:
     """Refuse while the address waits or is locked; otherwise count this attempt as a failure
     (cleared by :func:`succeeded`) and set the wait that follows it if it fails."""
-    count, window = deps.password_limit_per_ip
-    if not deps.limiter.hit(tx, "password:ip:" + network_of(req.ip), count, window, now):
-        raise RateLimited()
+    rate_limits.take(deps, tx, "password:ip:" + network_of(req.ip), deps.password_limit_per_ip, now, RateLimited)
     policy = deps.password_policy
     key = throttle_key(deps, email)
     consecutive, blocked_until = tx.passwords.failures(key)
     if consecutive >= policy.lockout_failures:
         raise PasswordLocked()
     if now < blocked_until:
-        raise PasswordThrottled(seconds=math.ceil((blocked_until - now).total_seconds()))
+        raise PasswordThrottled(seconds=wait_seconds(blocked_until, now))
+    rate_limits.count_failure(deps, tx, email, now)  # the cap across every factor; a right password forgives it
     consecutive, _ = tx.passwords.count_failure(key)
     wait = policy.wait_after(consecutive)
     if wait:
         tx.passwords.block(key, now + wait)
+
+
+def right_password(deps: FlowDeps, tx: Transaction, email: str, counted_at: datetime) -> None:
+    """The attempt counted at ``counted_at`` was right: the consecutive failures restart and the
+    attempt leaves the failures across factors."""
+    succeeded(deps, tx, email)
+    rate_limits.forgive_failure(deps, tx, email, counted_at)
 
 
 def succeeded(deps: FlowDeps, tx: Transaction, email: str) -> None:
@@ -81,10 +87,8 @@ ESTIMATES_PER_IP = (600, 3600)  # the meter asks as the user types; zxcvbn costs
 
 def count_estimate(deps: FlowDeps, req: Requester) -> None:
     """Refuse the meter to a network that asks far more often than typing would."""
-    count, window = ESTIMATES_PER_IP
     with deps.uow.begin() as tx:
-        if not deps.limiter.hit(tx, "strength:ip:" + network_of(req.ip), count, window, deps.clock.now()):
-            raise RateLimited()
+        rate_limits.take(deps, tx, "strength:ip:" + network_of(req.ip), ESTIMATES_PER_IP, deps.clock.now(), RateLimited)
 
 
 def strength_of(deps: FlowDeps, password: str, account: Account | None = None, email: str = "") -> Strength:

@@ -3,6 +3,7 @@ the current one. Either way the user is mailed, and argon2id runs off the event 
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,16 +88,16 @@ class PasswordChange:
         """Change it; the number of other sessions ended."""
         account = auth.account
         normalized = await password.check_new_password(self.deps, new_password, account)
-        stored = await self.deps.uow.run(self._count_attempt, account, req)
+        counted_at = self.deps.clock.now()
+        stored = await self.deps.uow.run(self._count_attempt, account, req, counted_at)
         if not await self.deps.hasher.verify(stored, normalize_password(current)):
             await self.deps.uow.run(self._refused, account)
             raise WrongPassword(field="current_password")
         hashed = await self.deps.hasher.hash(normalized)
-        ended: int = await self.deps.uow.run(self._store, auth, hashed, end_others)
+        ended: int = await self.deps.uow.run(self._store, auth, hashed, end_others, counted_at)
         return ended
 
-    def _count_attempt(self, account: Account, req: Requester) -> str:
-        now = self.deps.clock.now()
+    def _count_attempt(self, account: Account, req: Requester, now: datetime) -> str:
         with self.deps.uow.begin() as tx:
             stored = tx.passwords.hash_of(account.id)
             if stored is None:
@@ -108,12 +109,12 @@ class PasswordChange:
         with self.deps.uow.begin() as tx:
             tx.audit.record("password.change_refused", self.deps.clock.now(), account.id)
 
-    def _store(self, auth: Authenticated, hashed: str, end_others: bool) -> int:
+    def _store(self, auth: Authenticated, hashed: str, end_others: bool, counted_at: datetime) -> int:
         now = self.deps.clock.now()
         account = auth.account
         with self.deps.uow.begin() as tx:
             tx.passwords.set(account.id, hashed, now)
-            password.succeeded(self.deps, tx, account.email)
+            password.right_password(self.deps, tx, account.email, counted_at)
             ended = tx.sessions.revoke_all_except(account.id, auth.session.id, now) if end_others else 0
             password.notify_changed(self.deps, tx, account, "changed", now, sessions_ended=ended > 0)
         return ended

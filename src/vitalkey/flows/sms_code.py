@@ -11,7 +11,7 @@ from vitalkey.domain.errors import SmsLimited, SmsUnavailable
 from vitalkey.domain.flows import Flow, Requester
 from vitalkey.domain.phones import range_of, region_of
 from vitalkey.domain.tokens import keyed_digest
-from vitalkey.flows import email_code
+from vitalkey.flows import email_code, rate_limits
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.ports import QueuedSms, Transaction
 
@@ -32,11 +32,10 @@ def check_limits(deps: FlowDeps, tx: Transaction, phone: str, account_id: int, r
         ("sms:ip:" + network_of(req.ip), limits.per_ip),
         (f"sms:account:{account_id}", limits.per_account),
     ]
-    for key, (count, window) in checks:
-        if not deps.limiter.hit(tx, key, count, window, now):
-            raise SmsLimited(limit=key.split(":")[1])
-    if not deps.limiter.hit(tx, "sms:all", limits.daily_cap, DAY, now):
-        raise SmsUnavailable(limit="daily_cap")
+    for key, limit in checks:
+        rate_limits.take(deps, tx, key, limit, now, SmsLimited, limit=key.split(":")[1])
+    # "A day" as a sliding 24 hours, like every other limit: no midnight that opens a fresh day.
+    rate_limits.take(deps, tx, "sms:all", (limits.daily_cap, DAY), now, SmsUnavailable, limit="daily_cap")
 
 
 def send_first(

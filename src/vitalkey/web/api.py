@@ -26,7 +26,7 @@ from vitalkey.i18n import translations
 from vitalkey.observability import CODE_FAILURES, SIGNINS, SIGNUPS, SMS_COMPLETED, SMS_REFUSED
 from vitalkey.web import schemas as s
 from vitalkey.web.context import blocking, language, password_strength, read_json, requester
-from vitalkey.web.errors import HttpError, status_of
+from vitalkey.web.errors import HttpError, retry_after, status_of
 from vitalkey.web.openapi import ApiRoute
 from vitalkey.web.render import translate
 
@@ -63,8 +63,8 @@ def error_response(request: Request, error: DomainError) -> Response:
     code = error.http_code if isinstance(error, HttpError) else error.code
     body = s.Error(error=code, message=translate(language(request), error), field=error.field_name)
     headers = {"cache-control": "no-store"}
-    if status == 429:
-        headers["retry-after"] = str(error.params.get("seconds", 60))
+    if (wait := retry_after(error)) is not None:
+        headers["retry-after"] = wait
     if status == 401:
         headers["www-authenticate"] = 'Bearer realm="vitalkey"'
     return Response(_encoder.encode(body), status_code=status, media_type="application/json", headers=headers)

@@ -18,9 +18,9 @@ STATUS: dict[str, int] = {
     "rate_limited": 429,
     "too_many_code_failures": 429,
     "resend_too_soon": 429,
-    "resend_limit": 429,
+    "resend_limit": 409,  # no wait helps: a new sign-in does
     "password_throttled": 429,
-    "password_locked": 429,
+    "password_locked": 409,  # no wait helps: an emailed code or a reset does
     "reset_link_invalid": 410,
     "no_password": 409,
     "password_already_set": 409,
@@ -47,6 +47,12 @@ STATUS: dict[str, int] = {
 
 def status_of(error: DomainError) -> int:
     return STATUS.get(error.code, 400)
+
+
+def retry_after(error: DomainError) -> str | None:
+    """A 429's Retry-After: the whole seconds after which the next attempt can succeed."""
+    seconds = error.params.get("seconds")
+    return str(seconds) if seconds is not None and status_of(error) == 429 else None
 
 
 class HttpError(DomainError):

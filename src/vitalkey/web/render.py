@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse
 from vitalkey.domain.errors import DomainError
 from vitalkey.i18n import LANGUAGES, translations
 from vitalkey.web.context import csrf_token, language, set_csrf_cookie
+from vitalkey.web.errors import retry_after
 from vitalkey.web.middleware import content_security_policy
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -69,6 +70,8 @@ def page(request: Request, template: str, status: int = 200, **values: Any) -> H
     html = request.app.state.templates.get_template(template).render(context)
     response = HTMLResponse(html, status_code=status)
     response.headers["Cache-Control"] = "no-store"
+    if error is not None and (wait := retry_after(error)) is not None:
+        response.headers["Retry-After"] = wait
     form_targets = getattr(request.state, "form_targets", ())
     images = getattr(request.state, "images", ())
     if form_targets or images:

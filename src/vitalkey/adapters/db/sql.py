@@ -161,9 +161,15 @@ STATEMENTS: dict[str, str] = {
     ":private_sealed, :created_at, NULL, NULL)",
     "signing_key_retire": "UPDATE signing_keys SET retired_at = :now, publish_until = :publish_until "
     "WHERE alg = :alg AND retired_at IS NULL",
-    "counter_get": "SELECT count FROM rate_counters WHERE key = :key AND window_start = :window_start",
-    "counter_hit": "INSERT INTO rate_counters (key, window_start, count) VALUES (:key, :window_start, 1) "
-    "ON CONFLICT (key, window_start) DO UPDATE SET count = rate_counters.count + 1 RETURNING count",
+    # The per-key row (window_start 0, never in a window) that serializes the hits of one key.
+    "counter_lock": "INSERT INTO rate_counters (key, window_start, count) VALUES (:key, 0, 0) "
+    "ON CONFLICT (key, window_start) DO UPDATE SET count = 0",
+    "counter_since": "SELECT window_start, count FROM rate_counters WHERE key = :key AND window_start >= :start "
+    "ORDER BY window_start",
+    "counter_add": "INSERT INTO rate_counters (key, window_start, count) VALUES (:key, :bucket, 1) "
+    "ON CONFLICT (key, window_start) DO UPDATE SET count = rate_counters.count + 1",
+    "counter_take_back": "UPDATE rate_counters SET count = count - 1 WHERE key = :key AND window_start = :bucket "
+    "AND count > 0",
 }
 
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")

@@ -694,12 +694,19 @@ class SqlCounters:
     def __init__(self, db: Db) -> None:
         self.db = db
 
-    def count(self, key: str, window_start: datetime) -> int:
-        row = self.db.row("counter_get", {"key": key, "window_start": us(window_start)})
-        return 0 if row is None else int(row[0])
+    def lock(self, key: str) -> None:
+        self.db.run("counter_lock", {"key": key})
 
-    def hit(self, key: str, window_start: datetime) -> int:
-        return int(self.db.row("counter_hit", {"key": key, "window_start": us(window_start)})[0])
+    def since(self, key: str, start_us: int) -> list[tuple[int, int]]:
+        return [
+            (int(start), int(hits)) for start, hits in self.db.rows("counter_since", {"key": key, "start": start_us})
+        ]
+
+    def add(self, key: str, bucket_us: int) -> None:
+        self.db.run("counter_add", {"key": key, "bucket": bucket_us})
+
+    def take_back(self, key: str, bucket_us: int) -> None:
+        self.db.run("counter_take_back", {"key": key, "bucket": bucket_us})
 
 
 class SqlPasswords:
