@@ -273,3 +273,18 @@ def test_the_strength_meter_is_limited_per_network(client: TestClient, monkeypat
     answers = [client.post("/api/v1/password/strength", json={"password": f"guess {i}"}) for i in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert answers[-1].json()["error"] == "rate_limited" and answers[-1].headers["retry-after"]
+
+
+def test_the_strength_meter_counts_the_names_and_birth_date_it_is_given(client: TestClient) -> None:
+    """The account page's live meter sends what the page knows of its user, so that it rates a
+    password built from them as the rules will (a submit refuses it)."""
+    password = "Danafox1987!x"
+    stranger = client.post("/api/v1/password/strength", json={"password": password, "email": "sam@example.org"})
+    own = client.post(
+        "/api/v1/password/strength",
+        json={"password": password, "email": "d@example.org", "names": ["Dana", "Fox"], "birth_date": "1987-06-02"},
+    )
+    assert stranger.json()["score"] >= 2
+    assert own.status_code == 200 and own.json()["score"] <= 1
+    too_many = client.post("/api/v1/password/strength", json={"password": password, "names": ["a"] * 5})
+    assert too_many.status_code == 400 and too_many.json()["error"] == "invalid_request"

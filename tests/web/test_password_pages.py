@@ -160,3 +160,14 @@ def test_a_tampered_link_is_refused_with_a_clear_page(client: TestClient) -> Non
     for path in ("/password/reset/not-a-real-token", "/password/reset/" + "x" * 300, "/password/reset/%00%ff"):
         page = client.get(path)
         assert page.status_code == 410 and "no longer valid" in page.text, path
+
+
+def test_the_live_meter_of_the_account_page_knows_the_users_names_and_birth_date(
+    client: TestClient, mailbox: Mailbox
+) -> None:
+    web_sign_up(client, mailbox, "meter@example.org")
+    page = post_form(client, "/account/password", {"action": "send_code"})  # the form with the new password
+    field = re.search(r'<input id="f-password"[^>]*>', page.text)
+    assert field, page.text
+    assert 'data-email="meter@example.org"' in field.group(0)
+    assert 'data-names="Ann\nLee"' in field.group(0) and 'data-birth-date="1990-05-01"' in field.group(0)

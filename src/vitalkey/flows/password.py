@@ -9,7 +9,8 @@ network are limited as well.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime
 
 import anyio
 
@@ -59,12 +60,14 @@ def succeeded(deps: FlowDeps, tx: Transaction, email: str) -> None:
     tx.passwords.clear_failures(throttle_key(deps, email))
 
 
-def own_words(deps: FlowDeps, account: Account | None, email: str = "") -> list[str]:
+def own_words(
+    deps: FlowDeps, account: Account | None, email: str = "", names: Sequence[str] = (), birth_date: date | None = None
+) -> list[str]:
     """What a password must not be built from: the account's names, address and birth date
-    (or the address typed, before there is an account) and the service's name."""
+    (or, without an account, what the page knows of the user) and the service's name."""
     context = deps.password_policy.context_words
     if account is None:
-        return personal_words(email, (), None, context)
+        return personal_words(email, names, birth_date, context)
     profile = account.profile
     names = (profile.first_name, profile.last_name) if profile else ()
     return personal_words(account.email, names, profile.birth_date if profile else None, context)
@@ -91,13 +94,20 @@ def count_estimate(deps: FlowDeps, req: Requester) -> None:
         rate_limits.take(deps, tx, "strength:ip:" + network_of(req.ip), ESTIMATES_PER_IP, deps.clock.now(), RateLimited)
 
 
-def strength_of(deps: FlowDeps, password: str, account: Account | None = None, email: str = "") -> Strength:
+def strength_of(
+    deps: FlowDeps,
+    password: str,
+    account: Account | None = None,
+    email: str = "",
+    names: Sequence[str] = (),
+    birth_date: date | None = None,
+) -> Strength:
     """The meter's estimate, with the same user data as the rules (at most "Weak" if refused)."""
     return rate(
         normalize_password(password),
         deps.password_policy,
         is_common=deps.is_common_password,
-        personal=own_words(deps, account, email),
+        personal=own_words(deps, account, email, names, birth_date),
     )
 
 

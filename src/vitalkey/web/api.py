@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
 from typing import Any
 
 import msgspec
@@ -493,9 +494,14 @@ STRENGTH_KEYS = ("very_weak", "weak", "fair", "strong", "very_strong")
 
 
 async def strength_out(
-    request: Request, password: str, account: Account | None = None, email: str = ""
+    request: Request,
+    password: str,
+    account: Account | None = None,
+    email: str = "",
+    names: Sequence[str] = (),
+    birth_date: date | None = None,
 ) -> s.StrengthOut:
-    estimate = await password_strength(request, password, account, email)
+    estimate = await password_strength(request, password, account, email, names, birth_date)
     return s.StrengthOut(
         score=estimate.score,
         label=STRENGTH_KEYS[estimate.score],  # type: ignore[arg-type]
@@ -517,7 +523,7 @@ async def strength_out(
 )
 async def password_strength_api(request: Request, body: s.StrengthQuery) -> s.StrengthOut:
     await blocking(request, count_estimate, request.app.state.container.deps, requester(request, Channel.API))
-    return await strength_out(request, body.password, email=body.email[:254])
+    return await strength_out(request, body.password, email=body.email, names=body.names, birth_date=body.birth_date)
 
 
 @api.route(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import date
 from functools import partial
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from urllib.parse import parse_qsl
@@ -40,11 +41,16 @@ async def blocking(request: Request, function: Callable[P, R], *args: P.args, **
 
 
 async def password_strength(
-    request: Request, password: str, account: Account | None = None, email: str = ""
+    request: Request,
+    password: str,
+    account: Account | None = None,
+    email: str = "",
+    names: Sequence[str] = (),
+    birth_date: date | None = None,
 ) -> Strength:
     """The meter's estimate, in a worker thread: zxcvbn takes 10-30 ms of CPU per password."""
     deps = request.app.state.container.deps
-    return await anyio.to_thread.run_sync(partial(strength_of, deps, password, account, email))
+    return await anyio.to_thread.run_sync(partial(strength_of, deps, password, account, email, names, birth_date))
 
 
 MAX_FORM_FIELDS = 50

@@ -58,6 +58,11 @@ class SubmitPassword(Struct, forbid_unknown_fields=True):
 class StrengthQuery(Struct, forbid_unknown_fields=True):
     password: Password
     email: Annotated[str, Meta(max_length=320, description="The user's address: counted as a known word")] = ""
+    names: Annotated[
+        list[Annotated[str, Meta(max_length=200)]],
+        Meta(max_length=4, description="The user's names, as the account page knows them: counted as known words"),
+    ] = msgspec.field(default_factory=list)
+    birth_date: date | None = msgspec.field(default=None)
 
 
 class StrengthOut(Struct):

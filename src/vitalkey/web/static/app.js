@@ -46,7 +46,12 @@ document.addEventListener("DOMContentLoaded", () => {
         const answer = await fetch("/api/v1/password/strength", {
           method: "POST",
           headers: { "content-type": "application/json" },
-          body: JSON.stringify({ password: input.value, email: input.dataset.email || "" }),
+          body: JSON.stringify({
+            password: input.value,
+            email: input.dataset.email || "",
+            names: (input.dataset.names || "").split("\n").filter(Boolean),
+            birth_date: input.dataset.birthDate || null,
+          }),
         });
         if (!answer.ok || mine !== asked) return;
         const strength = await answer.json();
