@@ -164,6 +164,7 @@ def build(
         renderer,
         sender or default_sender(settings, engine),
         clock,
+        key=secrets.derive(master, "outbox"),
         batch=settings.relay_batch,
         max_attempts=settings.relay_max_attempts,
         poll_s=settings.relay_poll_s,

@@ -1,9 +1,9 @@
 """The outbox relay: claims pending messages, renders and delivers them, retries with backoff.
 
 Mail goes to the mail sender in one batch; texts (channel ``sms``) go one by one to the SMS
-sender, and are given up once the code they carry has expired. Delivery is at least once; the
-outbox row's idempotency key becomes the Message-ID (and the gateway's idempotency token), so a
-repeated delivery after a crash is recognisable. Several relays may run at once: rows are
+sender, and are given up once the code they carry has expired. Delivery is at least once; a
+keyed digest of the outbox row's idempotency key becomes the Message-ID (and the gateway's
+idempotency token), so a repeated delivery after a crash is recognisable. Several relays may run at once: rows are
 claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite serialises writers anyway).
 """
 
@@ -25,10 +25,18 @@ from vitalkey.adapters.mail.render import MailRenderer
 from vitalkey.adapters.mail.senders import MailSender
 from vitalkey.adapters.sms import SmsRenderer
 from vitalkey.domain.phones import region_of
+from vitalkey.domain.tokens import keyed_digest
 from vitalkey.observability import MAIL_FAILURES, MAILS_SENT, SMS_FAILURES, SMS_SENT, logger
 from vitalkey.ports import Clock, OutgoingSms, RenderedMail, SmsFailed, SmsSender
 
 log = logger("vitalkey.relay")
+
+
+def delivery_key(key: bytes, outbox_key: str) -> str:
+    """The idempotency key a receiver sees (the Message-ID's local part, the SMS gateway's token):
+    a keyed digest of the outbox row's key, so that it names none of our ids (the flow's) and is
+    the same for every attempt at one message."""
+    return keyed_digest(key, outbox_key)[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +64,7 @@ class OutboxRelay:
         renderer: MailRenderer,
         sender: MailSender,
         clock: Clock,
+        key: bytes,
         sms_sender: SmsSender | None = None,
         sms_renderer: SmsRenderer | None = None,
         batch: int = 100,
@@ -64,12 +73,16 @@ class OutboxRelay:
         send_timeout_s: float = 10.0,
     ) -> None:
         self.engine, self.renderer, self.sender, self.clock = engine, renderer, sender, clock
+        self.key = key
         self.sms_sender, self.sms_renderer = sms_sender, sms_renderer
         self.batch, self.max_attempts, self.poll_s = batch, max_attempts, poll_s
         # A claim must outlast the slowest delivery of a whole batch, or another relay would take
         # the rows again while they are still being sent.
         self.claim_for = timedelta(seconds=60 + batch * send_timeout_s)
         self._wake: asyncio.Event | None = None
+
+    def delivery_key(self, outbox_key: str) -> str:
+        return delivery_key(self.key, outbox_key)
 
     # Claiming and marking (blocking; run in a thread from the loop) ----------------
     def claim(self) -> list[Claimed]:
@@ -160,7 +173,7 @@ class OutboxRelay:
         for item in claimed:
             try:
                 mail = self.renderer.render(
-                    item.template, item.language, item.recipient, item.payload, item.idempotency_key
+                    item.template, item.language, item.recipient, item.payload, self.delivery_key(item.idempotency_key)
                 )
             except Exception as exc:  # a broken template must not stop the other mails
                 failed.append((item, f"render: {type(exc).__name__}"))
@@ -210,7 +223,7 @@ class OutboxRelay:
             return "give_up", "expired before it could be sent"
         try:
             body = self.sms_renderer.render(item.template, item.language, item.payload)
-            await self.sms_sender.send(OutgoingSms(item.recipient, body, item.idempotency_key))
+            await self.sms_sender.send(OutgoingSms(item.recipient, body, self.delivery_key(item.idempotency_key)))
         except SmsFailed as failure:
             SMS_FAILURES.labels(kind="temporary" if failure.temporary else "refused").inc()
             log.warning("sms.failed", outbox_id=item.id, attempts=item.attempts + 1, error=str(failure)[:200])
