@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -12,6 +13,9 @@ from tests.flows.helpers import BROWSER, queued
 from vitalkey.adapters.clock import FrozenClock
 from vitalkey.adapters.db import schema as t
 from vitalkey.adapters.mail.senders import SmtpSender
+from vitalkey.adapters.relay import LEASE_S, OutboxRelay
+from vitalkey.container import Container
+from vitalkey.ports import RenderedMail
 
 
 def test_mail_is_delivered_over_smtp_with_text_and_html(
@@ -24,9 +28,12 @@ def test_mail_is_delivered_over_smtp_with_text_and_html(
     assert message["Subject"] == "Sign-in attempt to VitalKey"
     assert "no account uses this address" in text_of(message)
     assert "<a href=" in html_of(message) and "/signup" in html_of(message)
-    assert message["Message-ID"] and message["X-Idempotency-Key"]
     assert mailbox.envelopes[-1] == ("no-reply@vitalkey.localhost", ["ann@example.org"])
     row = queued(container, "ann@example.org")[0]
+    # The keyed digest that texts carry too: the receiver learns none of our ids (the flow's).
+    key = container.relay.delivery_key(row["idempotency_key"])
+    assert message["X-Idempotency-Key"] == key and message["Message-ID"] == f"<{key}@vitalkey.localhost>"
+    assert row["idempotency_key"].split(":")[1] not in message.as_string()
     assert row["sent_at"] == clock.now() and row["payload"] == {}
 
 
@@ -110,14 +117,81 @@ def test_international_domains_are_delivered_in_ascii_form(
     assert queued(container, "ann@bücher.example")[0]["sent_at"] is not None
 
 
-def test_a_claim_outlasts_the_slowest_batch(make_container: ContainerFactory, clock: FrozenClock) -> None:
-    """Rows claimed by one relay are not taken again by another while they may still be sending."""
-    container = make_container(clock=clock, relay_batch=10, smtp_timeout_s=5, sms_timeout_s=2)
+def test_a_dead_relays_claim_is_taken_once_its_lease_runs_out(
+    make_container: ContainerFactory, clock: FrozenClock
+) -> None:
+    """The longest a crashed relay keeps a message from the others: one lease."""
+    first, second = make_container(clock=clock), make_container(clock=clock)
+    first.login.start("ann@example.org", BROWSER)
+    assert len(first.relay.claim()) == 1
+    row = queued(first, "ann@example.org")[0]
+    assert row["claimed_by"] == first.relay.relay_id
+    assert row["claimed_until"] == clock.now() + timedelta(seconds=LEASE_S)
+    clock.advance(seconds=LEASE_S - 1)
+    assert second.relay.claim() == []  # still the first relay's
+    clock.advance(seconds=2)  # the first relay died: nothing renewed its lease
+    assert len(second.relay.claim()) == 1
+    assert queued(first, "ann@example.org")[0]["claimed_by"] == second.relay.relay_id
+
+
+def test_a_renewed_lease_is_not_taken_and_a_lost_one_is_not_taken_back(
+    make_container: ContainerFactory, clock: FrozenClock
+) -> None:
+    first, second = make_container(clock=clock), make_container(clock=clock)
+    first.login.start("ann@example.org", BROWSER)
+    [item] = first.relay.claim()
+    clock.advance(seconds=LEASE_S - 2)
+    assert first.relay.renew([item.id]) == 1
+    clock.advance(seconds=LEASE_S - 2)
+    assert second.relay.claim() == []  # past the first lease, but renewed
+    clock.advance(seconds=3)
+    assert len(second.relay.claim()) == 1  # the renewals stopped
+    # The first relay, late, neither renews nor releases (by failing) what the second has now.
+    assert first.relay.renew([item.id]) == 0
+    first.relay.mark([], [(item, "timed out")])
+    row = queued(first, "ann@example.org")[0]
+    assert row["claimed_by"] == second.relay.relay_id and row["attempts"] == 0 and row["last_error"] is None
+
+
+class HeldSender:
+    """A delivery that lasts until the test lets it finish."""
+
+    def __init__(self) -> None:
+        self.started, self.finish = asyncio.Event(), asyncio.Event()
+
+    async def deliver(self, mails: Sequence[RenderedMail], now: datetime) -> list[str | None]:
+        self.started.set()
+        await self.finish.wait()
+        return [None] * len(mails)
+
+
+def test_a_live_relays_slow_delivery_is_never_taken_from_it(
+    make_container: ContainerFactory, clock: FrozenClock
+) -> None:
+    """The relay renews its lease while it works: three leases' time later, the row is still its own."""
+    container, other = make_container(clock=clock), make_container(clock=clock)
     container.login.start("ann@example.org", BROWSER)
-    assert len(container.relay.claim()) == 1
+    lease = timedelta(seconds=0.4)
+
+    async def scenario() -> None:
+        sender = HeldSender()
+        relay = OutboxRelay(container.engine, container.relay.renderer, sender, clock, key=b"k", lease_s=0.4)
+        working = asyncio.create_task(relay.run_once())
+        await sender.started.wait()
+        for _ in range(3):
+            clock.advance(seconds=0.3)
+            await claimed_until(container, clock.now() + lease)  # the heartbeat renewed it
+            assert await asyncio.to_thread(other.relay.claim) == []
+        sender.finish.set()
+        assert await working == 1
+
+    asyncio.run(scenario())
     row = queued(container, "ann@example.org")[0]
-    assert row["claimed_until"] == clock.now() + timedelta(seconds=60 + 10 * 5)
-    clock.advance(seconds=60 + 10 * 5 - 1)
-    assert container.relay.claim() == []  # still someone else's
-    clock.advance(seconds=2)
-    assert len(container.relay.claim()) == 1  # the lease ran out: the mail is not lost
+    assert row["sent_at"] is not None and row["attempts"] == 1 and row["claimed_by"] is None
+
+
+async def claimed_until(container: Container, expected: datetime) -> None:
+    deadline = asyncio.get_running_loop().time() + 5
+    while (await asyncio.to_thread(queued, container, "ann@example.org"))[0]["claimed_until"] != expected:
+        assert asyncio.get_running_loop().time() < deadline, "the lease was not renewed"
+        await asyncio.sleep(0.01)

@@ -5,6 +5,8 @@ retries time-outs; in dev mode without a gateway they land in the dev SMS outbox
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 
 from sqlalchemy import select
 
@@ -41,10 +43,33 @@ def test_a_queued_text_reaches_the_gateway_once_with_its_idempotency_key(
     assert request["path"] == "/2010-04-01/Accounts/AC123/Messages.json"
     assert request["form"]["To"] == PHONE and request["form"]["From"] == "+15005550006"
     assert code in request["form"]["Body"] and request["form"]["Body"].endswith(f"@127.0.0.1 #{code}")
-    assert request["idempotency"] == row["idempotency_key"]
+    assert request["idempotency"] == container.relay.delivery_key(row["idempotency_key"])  # type: ignore[arg-type]
     sent = queued(container, PHONE)[-1]
     assert sent["sent_at"] is not None and sent["payload"] == {}  # the code is not kept
     assert asyncio.run(container.relay.run_once()) == 0 and len(gateway.received) == 1
+
+
+def test_the_gateway_learns_none_of_our_ids_and_a_retry_carries_the_same_key(
+    make_container: ContainerFactory, clock: FrozenClock, gateway: Gateway
+) -> None:
+    """The outbox key names the flow (``two_factor:<flow id>:sms:1``); the gateway gets a keyed
+    digest of it: the same for every try of one text, another for the next text."""
+    container = gateway_container(make_container, clock, gateway)
+    row = queue_setup_text(container)
+    outbox_key = str(row["idempotency_key"])
+    flow_id = outbox_key.split(":")[1]
+    gateway.status = 503
+    asyncio.run(container.relay.run_once())
+    gateway.status = 201
+    clock.advance(seconds=10)
+    asyncio.run(container.relay.run_once())
+    first, retry = gateway.received
+    key = first["idempotency"]
+    assert key == retry["idempotency"]
+    assert re.fullmatch(r"[0-9a-f]{32}", key) and flow_id not in key
+    assert key != hashlib.sha256(outbox_key.encode()).hexdigest()[:32]  # keyed: nobody can check a guess
+    other = make_container(clock=clock, secret_key="another-server-key-0123456789abcdef")
+    assert other.relay.delivery_key(outbox_key) != key
 
 
 def test_a_text_is_in_the_language_of_the_account(

@@ -165,11 +165,10 @@ def build(
         renderer,
         sender or default_sender(settings, engine),
         clock,
+        key=secrets.derive(master, "outbox"),
         batch=settings.relay_batch,
         max_attempts=settings.relay_max_attempts,
         poll_s=settings.relay_poll_s,
-        # A claim outlasts a batch's slowest delivery: texts go out together, each trying up to two gateways.
-        send_timeout_s=max(settings.smtp_timeout_s, 2 * settings.sms_timeout_s),
         sms_sender=sms_sender or dev_sms or default_sms_sender(settings),
         sms_renderer=SmsRenderer(settings.brand, settings.public_url),
         rate_counts_kept=timedelta(seconds=longest_rate_window_s(settings)),

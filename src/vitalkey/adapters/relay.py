@@ -1,10 +1,14 @@
 """The outbox relay: claims pending messages, renders and delivers them, retries with backoff.
 
 Mail goes to the mail sender in one batch; texts (channel ``sms``) go one by one to the SMS
-sender, and are given up once the code they carry has expired. Delivery is at least once; the
-outbox row's idempotency key becomes the Message-ID (and the gateway's idempotency token), so a
-repeated delivery after a crash is recognisable. Several relays may run at once: rows are
-claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite serialises writers anyway).
+sender, and are given up once the code they carry has expired. Delivery is at least once; a
+keyed digest of the outbox row's idempotency key becomes the Message-ID (and the gateway's
+idempotency token), so a repeated delivery after a crash is recognisable.
+
+Several relays may run at once: rows are claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL
+(SQLite serialises writers anyway). A claim is a short lease in the relay's name, renewed while
+the relay works on the rows: a relay that dies leaves them to the next one within the lease, and
+a live relay's slow delivery is never taken from it.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Sequence
+import secrets
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,10 +31,21 @@ from vitalkey.adapters.mail.render import MailRenderer
 from vitalkey.adapters.mail.senders import MailSender
 from vitalkey.adapters.sms import SmsRenderer
 from vitalkey.domain.phones import region_of
+from vitalkey.domain.tokens import keyed_digest
 from vitalkey.observability import MAIL_FAILURES, MAILS_SENT, SMS_FAILURES, SMS_SENT, logger
 from vitalkey.ports import Clock, OutgoingSms, RenderedMail, SmsFailed, SmsSender
 
 log = logger("vitalkey.relay")
+
+# How long a claim lasts unless renewed: the longest a dead relay keeps a message from the others.
+LEASE_S = 10.0
+
+
+def delivery_key(key: bytes, outbox_key: str) -> str:
+    """The idempotency key a receiver sees (the Message-ID's local part, the SMS gateway's token):
+    a keyed digest of the outbox row's key, so that it names none of our ids (the flow's) and is
+    the same for every attempt at one message."""
+    return keyed_digest(key, outbox_key)[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,22 +73,28 @@ class OutboxRelay:
         renderer: MailRenderer,
         sender: MailSender,
         clock: Clock,
+        key: bytes,
         sms_sender: SmsSender | None = None,
         sms_renderer: SmsRenderer | None = None,
         batch: int = 100,
         max_attempts: int = 12,
         poll_s: float = 1.0,
-        send_timeout_s: float = 10.0,
+        lease_s: float = LEASE_S,
         rate_counts_kept: timedelta = timedelta(days=1),
     ) -> None:
         self.rate_counts_kept = rate_counts_kept
         self.engine, self.renderer, self.sender, self.clock = engine, renderer, sender, clock
+        self.key = key
         self.sms_sender, self.sms_renderer = sms_sender, sms_renderer
         self.batch, self.max_attempts, self.poll_s = batch, max_attempts, poll_s
-        # A claim must outlast the slowest delivery of a whole batch, or another relay would take
-        # the rows again while they are still being sent.
-        self.claim_for = timedelta(seconds=60 + batch * send_timeout_s)
+        self.lease = timedelta(seconds=lease_s)
+        # Renewed four times a lease: a renewal may be late or fail twice before the lease runs out.
+        self.renew_every_s = lease_s / 4
+        self.relay_id = secrets.token_hex(8)  # whose claim a row is: renew and release only our own
         self._wake: asyncio.Event | None = None
+
+    def delivery_key(self, outbox_key: str) -> str:
+        return delivery_key(self.key, outbox_key)
 
     # Claiming and marking (blocking; run in a thread from the loop) ----------------
     def claim(self) -> list[Claimed]:
@@ -91,7 +113,11 @@ class OutboxRelay:
             if not rows:
                 return []
             ids = [row["id"] for row in rows]
-            conn.execute(update(t.outbox).where(t.outbox.c.id.in_(ids)).values(claimed_until=now + self.claim_for))
+            conn.execute(
+                update(t.outbox)
+                .where(t.outbox.c.id.in_(ids))
+                .values(claimed_by=self.relay_id, claimed_until=now + self.lease)
+            )
         return [
             Claimed(
                 id=row["id"],
@@ -106,6 +132,14 @@ class OutboxRelay:
             for row in rows
         ]
 
+    def renew(self, ids: Sequence[int]) -> int:
+        """Extend our claim on rows still being worked on; a row another relay took (our lease
+        ran out) stays theirs. Returns how many rows are still ours."""
+        ours = and_(t.outbox.c.id.in_(ids), t.outbox.c.claimed_by == self.relay_id)
+        with writing(self.engine), self.engine.begin() as conn:
+            renewed = conn.execute(update(t.outbox).where(ours).values(claimed_until=self.clock.now() + self.lease))
+        return renewed.rowcount
+
     def mark(
         self,
         delivered: list[int],
@@ -119,21 +153,31 @@ class OutboxRelay:
                 conn.execute(
                     update(t.outbox)
                     .where(t.outbox.c.id.in_(delivered))
-                    .values(sent_at=now, payload={}, claimed_until=None, attempts=t.outbox.c.attempts + 1)
+                    .values(
+                        sent_at=now,
+                        payload={},
+                        claimed_by=None,
+                        claimed_until=None,
+                        attempts=t.outbox.c.attempts + 1,
+                    )
                 )
+            # A failure is ours to record only while the row is ours: if our lease ran out,
+            # another relay has it now, and releasing it would let a third take it as well.
+            released = {"claimed_by": None, "claimed_until": None}
             for item, error in failed:
                 attempts = item.attempts + 1
-                values: dict[str, Any] = {"attempts": attempts, "last_error": error, "claimed_until": None}
+                values: dict[str, Any] = {"attempts": attempts, "last_error": error, **released}
                 if attempts >= self.max_attempts:
                     values.update(failed_at=now, payload={})
                 else:
                     values["next_attempt_at"] = now + backoff(attempts)
-                conn.execute(update(t.outbox).where(t.outbox.c.id == item.id).values(**values))
+                conn.execute(update(t.outbox).where(self._ours(item.id)).values(**values))
             for item, error in given_up:  # no later try can succeed (refused, or the code expired)
-                values = {"attempts": item.attempts + 1, "last_error": error, "claimed_until": None}
-                conn.execute(
-                    update(t.outbox).where(t.outbox.c.id == item.id).values(failed_at=now, payload={}, **values)
-                )
+                values = {"attempts": item.attempts + 1, "last_error": error, **released}
+                conn.execute(update(t.outbox).where(self._ours(item.id)).values(failed_at=now, payload={}, **values))
+
+    def _ours(self, row_id: int) -> Any:
+        return and_(t.outbox.c.id == row_id, t.outbox.c.claimed_by == self.relay_id)
 
     def housekeeping(self) -> None:
         """Forget what nobody needs any more: old flows, rate-limit windows, delivered rows."""
@@ -151,11 +195,37 @@ class OutboxRelay:
         claimed = await asyncio.to_thread(self.claim)
         if not claimed:
             return 0
-        texts = [item for item in claimed if item.channel == "sms"]
-        delivered, failed, given_up = await self._send_texts(texts)
-        mails_delivered, mails_failed = await self._send_mails([item for item in claimed if item.channel != "sms"])
+        async with self._holding([item.id for item in claimed]):
+            texts = [item for item in claimed if item.channel == "sms"]
+            delivered, failed, given_up = await self._send_texts(texts)
+            mails = [item for item in claimed if item.channel != "sms"]
+            mails_delivered, mails_failed = await self._send_mails(mails)
+        # Still ours: the last renewal left most of a lease.
         await asyncio.to_thread(self.mark, delivered + mails_delivered, failed + mails_failed, given_up)
         return len(claimed)
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, ids: list[int]) -> AsyncIterator[None]:
+        """Renew the lease on ``ids`` while the body runs (the heartbeat of a live relay)."""
+
+        async def heartbeat() -> None:
+            while True:
+                await asyncio.sleep(self.renew_every_s)
+                try:
+                    kept = await asyncio.to_thread(self.renew, ids)
+                except Exception as exc:  # the database may be briefly away: try again at the next beat
+                    log.warning("relay.renew_failed", error=type(exc).__name__)
+                    continue
+                if kept < len(ids):
+                    log.warning("relay.lease_lost", rows=len(ids) - kept)
+
+        beating = asyncio.create_task(heartbeat())
+        try:
+            yield
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
 
     async def _send_mails(self, claimed: list[Claimed]) -> tuple[list[int], list[tuple[Claimed, str]]]:
         if not claimed:
@@ -165,7 +235,7 @@ class OutboxRelay:
         for item in claimed:
             try:
                 mail = self.renderer.render(
-                    item.template, item.language, item.recipient, item.payload, item.idempotency_key
+                    item.template, item.language, item.recipient, item.payload, self.delivery_key(item.idempotency_key)
                 )
             except Exception as exc:  # a broken template must not stop the other mails
                 failed.append((item, f"render: {type(exc).__name__}"))
@@ -215,7 +285,7 @@ class OutboxRelay:
             return "give_up", "expired before it could be sent"
         try:
             body = self.sms_renderer.render(item.template, item.language, item.payload)
-            await self.sms_sender.send(OutgoingSms(item.recipient, body, item.idempotency_key))
+            await self.sms_sender.send(OutgoingSms(item.recipient, body, self.delivery_key(item.idempotency_key)))
         except SmsFailed as failure:
             SMS_FAILURES.labels(kind="temporary" if failure.temporary else "refused").inc()
             log.warning("sms.failed", outbox_id=item.id, attempts=item.attempts + 1, error=str(failure)[:200])

@@ -296,6 +296,7 @@ outbox = Table(
     Column("created_at", UtcTimestamp, nullable=False),
     Column("next_attempt_at", UtcTimestamp, nullable=False),
     Column("claimed_until", UtcTimestamp),
+    Column("claimed_by", String(32)),  # the relay whose lease claimed_until is
     Column("attempts", Integer, nullable=False, default=0),
     Column("sent_at", UtcTimestamp),
     Column("failed_at", UtcTimestamp),

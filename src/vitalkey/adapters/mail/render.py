@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +39,9 @@ class MailRenderer:
         )
         self.env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
 
-    def render(
-        self, template: str, language: str, to: str, context: dict[str, Any], idempotency_key: str
-    ) -> RenderedMail:
+    def render(self, template: str, language: str, to: str, context: dict[str, Any], delivery_key: str) -> RenderedMail:
+        """``delivery_key``: the same for every attempt of one message (the relay's
+        ``delivery_key``); it becomes the Message-ID, so receivers can drop repeats."""
         tmpl = self.env.get_template(f"{template}.jinja")
         values = {
             **context,
@@ -63,12 +62,6 @@ class MailRenderer:
             subject=" ".join(parts["subject"].split()),
             text=parts["text"] + "\n",
             html=parts["html"],
-            message_id=message_id(idempotency_key, domain),
-            idempotency_key=idempotency_key,
+            message_id=f"<{delivery_key}@{domain}>",
+            idempotency_key=delivery_key,
         )
-
-
-def message_id(idempotency_key: str, domain: str) -> str:
-    """The same Message-ID for every delivery attempt of one message, so receivers can drop repeats."""
-    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
-    return f"<{digest}@{domain}>"
