@@ -42,7 +42,12 @@ class HoldingMailbox:
             (self.held if hold else self.accepted).append(message)
             self.arrived.set()
         if hold:
-            await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 60)
+            transport = server.transport
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 60)
+            finally:
+                # The client died: aiosmtpd cancels this handler on the EOF but leaves the socket open.
+                transport.close()
             return "451 4.3.0 Never answered in time"  # the client is gone by now
         return "250 OK"
 
