@@ -6,18 +6,15 @@ nothing, set no cookie, and the user's open form still works afterwards."""
 from __future__ import annotations
 
 import html
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import LiveServer, Mailbox, code_in, free_port
-from tests.e2e.conftest import CHROMIUM
+from tests.e2e.conftest import CHROMIUM, another_site
 from tests.e2e.live_oauth import sign_up
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
@@ -38,34 +35,20 @@ def attack_site(live_server: LiveServer) -> Iterator[AttackSite]:
     port = free_port()
     site = AttackSite(url=f"http://localhost:{port}", target=live_server.url)
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path not in site.forms:
-                self.send_error(404)
-                return
-            action, fields = site.forms[self.path]
-            inputs = "".join(
-                f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in fields.items()
-            )
-            body = (
-                f'<!doctype html><title>Win a prize</title><form method="post" action="{site.target}{action}">'
-                f"{inputs}</form><script>document.forms[0].submit()</script>"
-            ).encode()
-            self.send_response(200)
-            self.send_header("content-type", "text/html; charset=utf-8")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def page_for(path: str) -> str | None:
+        if path not in site.forms:
+            return None
+        action, fields = site.forms[path]
+        inputs = "".join(
+            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in fields.items()
+        )
+        return (
+            f'<!doctype html><title>Win a prize</title><form method="post" action="{site.target}{action}">'
+            f"{inputs}</form><script>document.forms[0].submit()</script>"
+        )
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield site
-    server.shutdown()
-    server.server_close()
+    with another_site(port, page_for):
+        yield site
 
 
 def our_cookies(page: Page, server: LiveServer) -> dict[str, str]:

@@ -9,10 +9,8 @@ from __future__ import annotations
 import html
 import re
 import secrets
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -22,7 +20,7 @@ import pytest
 from playwright.sync_api import Frame, Page, expect
 
 from tests.conftest import LiveServer, Mailbox, code_in, free_port
-from tests.e2e.conftest import CHROMIUM
+from tests.e2e.conftest import CHROMIUM, another_site
 from tests.e2e.live_oauth import Partner, WebUser, register, sign_up
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
@@ -96,37 +94,23 @@ def partner_site(live_server: LiveServer, sqlite_url: str) -> Iterator[PartnerSi
         scopes=("user.info", "user.metrics", "user.activity"),
     )
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            if parts.path == "/":
-                content = f'<p><a href="{html.escape(site.authorize_url())}">Link Device</a></p>'
-            elif parts.path == "/callback":
-                linked, detail = site.finish({k: v[0] for k, v in parse_qs(parts.query).items()})
-                content = (
-                    f'<p id="status" style="color: rgb(0, 128, 0)">✓ Linked</p><p>{html.escape(detail)}</p>'
-                    if linked
-                    else f'<p id="status" style="color: rgb(200, 0, 0)">Not linked: {html.escape(detail)}</p>'
-                )
-            else:
-                self.send_error(404)
-                return
-            body = PAGE.format(content=content).encode()
-            self.send_response(200)
-            self.send_header("content-type", "text/html; charset=utf-8")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def page_for(path: str) -> str | None:
+        parts = urlsplit(path)
+        if parts.path == "/":
+            content = f'<p><a href="{html.escape(site.authorize_url())}">Link Device</a></p>'
+        elif parts.path == "/callback":
+            linked, detail = site.finish({k: v[0] for k, v in parse_qs(parts.query).items()})
+            content = (
+                f'<p id="status" style="color: rgb(0, 128, 0)">✓ Linked</p><p>{html.escape(detail)}</p>'
+                if linked
+                else f'<p id="status" style="color: rgb(200, 0, 0)">Not linked: {html.escape(detail)}</p>'
+            )
+        else:
+            return None
+        return PAGE.format(content=content)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield site
-    server.shutdown()
-    server.server_close()
+    with another_site(port, page_for):
+        yield site
 
 
 class Tab:
