@@ -53,3 +53,21 @@ def test_each_field_is_checked_with_its_own_message(change: dict[str, str], fiel
         clean_profile({**GOOD, **change}, TODAY)
     assert refused.value.field_name == field
     assert refused.value.message_id
+
+
+def test_a_profile_reports_every_wrong_field_at_once() -> None:
+    from vitalkey.domain.errors import InvalidFields
+
+    with pytest.raises(InvalidFields) as raised:
+        clean_profile({"units": "metric"}, TODAY)
+    assert [p.field_name for p in raised.value.problems] == [
+        "first_name",
+        "last_name",
+        "birth_date",
+        "sex",
+        "height_cm",
+    ]
+    assert raised.value.field_name == "first_name"
+    with pytest.raises(InvalidInput) as one:  # a single wrong field stays a plain error
+        clean_profile({**GOOD, "sex": "x"}, TODAY)
+    assert one.value.problems == (one.value,) and one.value.field_name == "sex"

@@ -190,6 +190,7 @@ def test_passwords_through_the_api(client: TestClient, mailbox: Mailbox) -> None
         "error": "password_rejected",
         "message": "",
         "field": "password",
+        "errors": [{"field": "password", "message": weak.json()["message"]}],
     }
     assert "at least 8 characters" in weak.json()["message"]
     saved = client.post(
@@ -288,3 +289,18 @@ def test_the_strength_meter_counts_the_names_and_birth_date_it_is_given(client: 
     assert own.status_code == 200 and own.json()["score"] <= 1
     too_many = client.post("/api/v1/password/strength", json={"password": password, "names": ["a"] * 5})
     assert too_many.status_code == 400 and too_many.json()["error"] == "invalid_request"
+
+
+def test_every_wrong_detail_is_listed_in_the_json_error(client: TestClient, mailbox: Mailbox) -> None:
+    flow = client.post("/api/v1/signup", json={"email": "list@example.org"}).json()
+    client.post(f"/api/v1/signup/{flow['id']}/code", json={"code": code_in(mailbox.wait_for("list@example.org"))})
+    client.post(f"/api/v1/signup/{flow['id']}/policy", json={"accept": True})
+    wrong = {**DETAILS, "first_name": "", "birth_date": "2999-01-01", "height_cm": 20}
+    answer = client.post(f"/api/v1/signup/{flow['id']}/details", json=wrong)
+    body = answer.json()
+    assert answer.status_code == 400 and body["error"] == "invalid_input"
+    assert [e["field"] for e in body["errors"]] == ["first_name", "birth_date", "height_cm"]
+    assert body["field"] == "first_name" and body["message"] == body["errors"][0]["message"]
+    assert "future" in body["errors"][1]["message"]
+    fixed = client.post(f"/api/v1/signup/{flow['id']}/details", json=DETAILS)
+    assert fixed.status_code == 200  # nothing was lost: the same flow goes on

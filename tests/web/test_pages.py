@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.testclient import TestClient
 
 from tests.conftest import PROD_SMS, Mailbox, text_of
@@ -206,3 +208,31 @@ def test_security_headers_on_pages(client: TestClient) -> None:
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
     assert page.headers["x-request-id"]
+
+
+def test_an_empty_details_form_shows_every_fields_error_beside_it(client: TestClient, mailbox: Mailbox) -> None:
+    """Each wrong field says what is wrong next to it, and a summary at the top links to each."""
+    from tests.conftest import code_in
+
+    flow = post_form(client, "/signup", {"email": "all@example.org"})
+    post_form(client, str(flow.url.path), {"action": "code", "code": code_in(mailbox.wait_for("all@example.org"))})
+    post_form(client, str(flow.url.path), {"action": "policy", "accept": "yes"})
+    empty = post_form(client, str(flow.url.path), {"action": "details", "units": "metric"})
+    assert empty.status_code == 400
+    wanted = {
+        "first_name": "Please enter your name.",
+        "last_name": "Please enter your name.",
+        "birth_date": "Please enter your birth date",
+        "sex": "Please choose female or male.",
+        "height_cm": "Please enter your height.",
+    }
+    for name, message in wanted.items():
+        beside = re.search(rf'<p class="field-error" id="e-{name}">([^<]*)</p>', empty.text)
+        assert beside and beside.group(1).startswith(message), name
+        assert f'<li><a href="#f-{name}">' in empty.text, name  # in the summary, linked
+        assert f'id="f-{name}"' in empty.text
+    assert 'aria-describedby="e-first_name"' in empty.text and 'aria-invalid="true"' in empty.text
+    translated = post_form(
+        client, str(flow.url.path), {"action": "details", "units": "metric"}, headers={"accept-language": "de"}
+    )
+    assert translated.text.count('class="field-error"') == 5

@@ -5,14 +5,16 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
-from vitalkey.domain.errors import InvalidInput
+from vitalkey.domain.errors import InvalidFields, InvalidInput
 from vitalkey.domain.i18n import N_
 
+T = TypeVar("T")
 NAME_MAX = 100
 MIN_AGE_YEARS = 13
 MAX_AGE_YEARS = 120
@@ -134,12 +136,28 @@ def feet_inches(height_cm: float) -> tuple[int, int]:
 
 
 def clean_profile(data: dict[str, Any], today: date) -> Profile:
-    units = clean_units(data.get("units"))
-    return Profile(
-        first_name=clean_name(data.get("first_name"), "first_name"),
-        last_name=clean_name(data.get("last_name"), "last_name"),
-        birth_date=clean_birth_date(data.get("birth_date"), today),
-        sex=clean_sex(data.get("sex")),
-        height_cm=clean_height_cm(data.get("height_cm"), data.get("height_ft"), data.get("height_in"), units=units),
-        units=units,
+    """The profile, or every wrong field at once (``InvalidFields``), not only the first."""
+    problems: list[InvalidInput] = []
+
+    def checked(clean: Callable[[], T]) -> T | None:
+        try:
+            return clean()
+        except InvalidInput as problem:
+            problems.append(problem)
+            return None
+
+    units = checked(lambda: clean_units(data.get("units")))
+    first_name = checked(lambda: clean_name(data.get("first_name"), "first_name"))
+    last_name = checked(lambda: clean_name(data.get("last_name"), "last_name"))
+    birth_date = checked(lambda: clean_birth_date(data.get("birth_date"), today))
+    sex = checked(lambda: clean_sex(data.get("sex")))
+    height_cm = checked(
+        lambda: clean_height_cm(
+            data.get("height_cm"), data.get("height_ft"), data.get("height_in"), units=units or Units.METRIC
+        )
     )
+    if problems:
+        raise problems[0] if len(problems) == 1 else InvalidFields(problems)
+    values = (first_name, last_name, birth_date, sex, height_cm, units)
+    assert all(value is not None for value in values)  # each was checked above
+    return Profile(*values)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -26,10 +27,28 @@ class DomainError(Exception):
         self.params = params
         super().__init__(self.code)
 
+    @property
+    def problems(self) -> tuple[DomainError, ...]:
+        """Each wrong field with its own message (forms show each beside its field)."""
+        return (self,)
+
 
 class InvalidInput(DomainError):
     code = "invalid_input"
     message = N_("Please check what you entered.")
+
+
+class InvalidFields(InvalidInput):
+    """Several fields of one form are wrong at once; the first is the error's own message."""
+
+    def __init__(self, problems: Sequence[DomainError]) -> None:
+        first = problems[0]
+        super().__init__(first.message_id, field=first.field_name, **first.params)
+        self._problems = tuple(problems)
+
+    @property
+    def problems(self) -> tuple[DomainError, ...]:
+        return self._problems
 
 
 class InvalidEmail(DomainError):

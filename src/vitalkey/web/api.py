@@ -62,7 +62,13 @@ def json_response(value: Any, status: int = 200) -> Response:
 def error_response(request: Request, error: DomainError) -> Response:
     status = error.status if isinstance(error, HttpError) else status_of(error)
     code = error.http_code if isinstance(error, HttpError) else error.code
-    body = s.Error(error=code, message=translate(language(request), error), field=error.field_name)
+    lang = language(request)
+    body = s.Error(
+        error=code,
+        message=translate(lang, error),
+        field=error.field_name,
+        errors=[s.FieldError(p.field_name, translate(lang, p)) for p in error.problems if p.field_name],
+    )
     headers = {"cache-control": "no-store"}
     if (wait := retry_after(error)) is not None:
         headers["retry-after"] = wait

@@ -62,6 +62,8 @@ def page(request: Request, template: str, status: int = 200, **values: Any) -> H
         "_translations": translations(lang),
         "error": translate(lang, error) if error else None,
         "error_field": error.field_name if error else None,
+        # Every wrong field with its message, shown beside it and linked from the summary.
+        "field_errors": {p.field_name: translate(lang, p) for p in error.problems if p.field_name} if error else {},
         "error_code": error.code if error else None,
         "path": request.url.path,
         "password_min": container.settings.password_min_length,

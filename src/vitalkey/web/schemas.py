@@ -13,10 +13,16 @@ Code = Annotated[str, Meta(min_length=1, max_length=32, description="The 6-digit
 Name = Annotated[str, Meta(max_length=200)]
 
 
+class FieldError(Struct):
+    field: str
+    message: str
+
+
 class Error(Struct):
     error: str
     message: str
     field: str | None = None
+    errors: list[FieldError] = msgspec.field(default_factory=list)  # every wrong field, the first included
 
 
 class StartFlow(Struct, forbid_unknown_fields=True):
