@@ -145,7 +145,7 @@ def test_profile_edit(client: TestClient, mailbox: Mailbox) -> None:
     saved = post_form(client, "/account", data, action_url="/account/profile")
     assert 'value="Anna"' in saved.text and 'value="167.6"' in saved.text
     bad = post_form(client, "/account", {**data, "first_name": ""}, action_url="/account/profile")
-    assert bad.status_code == 400 and "Please enter your name." in bad.text
+    assert bad.status_code == 400 and "Please enter your first name." in bad.text
     assert 'value="Anna"' in client.get("/account").text  # nothing was lost
 
 
@@ -220,8 +220,8 @@ def test_an_empty_details_form_shows_every_fields_error_beside_it(client: TestCl
     empty = post_form(client, str(flow.url.path), {"action": "details", "units": "metric"})
     assert empty.status_code == 400
     wanted = {
-        "first_name": "Please enter your name.",
-        "last_name": "Please enter your name.",
+        "first_name": "Please enter your first name.",
+        "last_name": "Please enter your last name.",
         "birth_date": "Please enter your birth date",
         "sex": "Please choose female or male.",
         "height_cm": "Please enter your height.",

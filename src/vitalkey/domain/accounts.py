@@ -57,10 +57,13 @@ class Account:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+_MISSING_NAME = {"first_name": N_("Please enter your first name."), "last_name": N_("Please enter your last name.")}
+
+
 def clean_name(raw: Any, field: str) -> str:
     text = unicodedata.normalize("NFC", str(raw or "")).strip()
     if not text:
-        raise InvalidInput(N_("Please enter your name."), field=field)
+        raise InvalidInput(_MISSING_NAME.get(field, N_("Please enter your name.")), field=field)
     if len(text) > NAME_MAX:
         raise InvalidInput(N_("This name is too long (at most 100 characters)."), field=field)
     if _CONTROL.search(text) or "<" in text or ">" in text:
