@@ -12,6 +12,7 @@ from vitalkey.cli import main
 def test_apps_are_listed_and_added(tmp_path: Path) -> None:
     env = {"VITALKEY_DATA_DIR": str(tmp_path), "VITALKEY_SECRET_KEY": "cli-test-secret-0123456789abcdef"}
     runner = CliRunner(env=env)
+    assert runner.invoke(main, ["migrate"]).exit_code == 0  # the data the server would have made
     listed = runner.invoke(main, ["apps", "list"])
     assert listed.exit_code == 0, listed.output
     assert "vitalkey-app" in listed.output and "vitalkey-home-camera" in listed.output
@@ -26,6 +27,7 @@ def test_apps_are_listed_and_added(tmp_path: Path) -> None:
 def test_client_commands_print_the_secret_once(tmp_path: Path) -> None:
     env = {"VITALKEY_DATA_DIR": str(tmp_path), "VITALKEY_SECRET_KEY": "cli-test-secret-0123456789abcdef"}
     runner = CliRunner(env=env)
+    assert runner.invoke(main, ["migrate"]).exit_code == 0  # the data the server would have made
     created = runner.invoke(
         main,
         [
@@ -53,6 +55,7 @@ def test_client_commands_print_the_secret_once(tmp_path: Path) -> None:
 def test_signing_keys_rotate_and_everything_sealed_reseals(tmp_path: Path) -> None:
     env = {"VITALKEY_DATA_DIR": str(tmp_path), "VITALKEY_SECRET_KEY": "cli-test-secret-0123456789abcdef"}
     runner = CliRunner(env=env)
+    assert runner.invoke(main, ["migrate"]).exit_code == 0  # the data the server would have made
     first = runner.invoke(main, ["keys", "rotate"])
     assert first.exit_code == 0 and "(ES256)" in first.output, first.output
     second = runner.invoke(main, ["keys", "rotate", "--alg", "RS256"])

@@ -1,4 +1,4 @@
-"""``vitalkey serve | migrate | worker`` — the command line."""
+"""``vitalkey serve | migrate | worker | apps | client | keys`` — the command line."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import asyncio
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
-from vitalkey.settings import Settings, SettingsError, load_settings
+from vitalkey.settings import SQLITE_FILE, Settings, SettingsError, load_settings
 
 
 def _settings(config: str | None, **overrides: Any) -> Settings:
@@ -25,9 +26,51 @@ def _settings(config: str | None, **overrides: Any) -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
+def _data_files(settings: Settings) -> dict[str, Path]:
+    """What the server keeps in its data folder: the embedded database and the generated server
+    key, each unless configured elsewhere (database_url, secret_key)."""
+    from vitalkey.adapters.secrets import KEY_FILE
+
+    folder = Path(settings.data_dir)
+    files: dict[str, Path] = {}
+    if not settings.database_url:
+        files["database"] = folder / SQLITE_FILE
+    if not settings.secret_key:
+        files["server key"] = folder / KEY_FILE
+    return files
+
+
+def _missing_data(settings: Settings) -> list[str]:
+    return [name for name, path in _data_files(settings).items() if not path.exists()]
+
+
+def _existing_data(settings: Settings) -> Settings:
+    """Commands on the server's data never create a data folder: one made by mistake (a command
+    run from another folder) would hold clients and keys the running server never sees."""
+    missing = _missing_data(settings)
+    if missing:
+        raise click.ClickException(
+            f"No VitalKey data in {settings.data_dir} (no {' and no '.join(missing)} there); nothing was "
+            "created. Start the server once with ./vk serve (or run the migrate command), or set "
+            "VITALKEY_DATA_DIR or --config to the server's data folder."
+        )
+    return settings
+
+
+def _announce_new_data(settings: Settings) -> None:
+    """The commands that may create the data (serve, migrate) say so, naming the folder."""
+    missing = _missing_data(settings)
+    if missing:
+        click.echo(f"No VitalKey data in {settings.data_dir} yet: creating the {' and the '.join(missing)} there")
+
+
 @click.group()
 def main() -> None:
-    """VitalKey account server."""
+    """VitalKey account server.
+
+    The commands work on the data serve uses: data_dir (default ./vitalkey-data of the working
+    directory; ./vk cli runs from the project's root) and database_url, from VITALKEY_* or
+    --config. Only serve and migrate create it."""
 
 
 @main.command()
@@ -46,6 +89,7 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
     settings = _settings(config, host=host, port=port, workers=workers)
     configure_logging(settings.log_level, settings.log_json)  # uvicorn's supervisor logs here too
     capture_process_errors()
+    _announce_new_data(settings)
     load_or_create(settings.secret_key, settings.data_dir)  # once, before the workers race for it
     if settings.auto_migrate and migrations.due(settings.effective_database_url):
         from vitalkey.adapters.db.engine import make_engine
@@ -53,10 +97,12 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         engine = make_engine(settings.effective_database_url)
         migrations.upgrade(engine)
         engine.dispose()
-    mode = "dev mode: mail at /dev/mail" if settings.dev_mode else "production mode"
     click.echo(
-        f"VitalKey is running at http://{settings.host}:{settings.port} ({mode}; public URL {settings.public_url})"
+        f"VitalKey is running at http://{settings.host}:{settings.port} ({_mode(settings)}; "
+        f"public URL {settings.public_url})"
     )
+    if _data_files(settings):
+        click.echo(f"Data folder: {settings.data_dir}")
     sys.stdout.flush()
     # Uvicorn (httptools, uvloop): each process parses HTTP and runs the app on one thread. With
     # two processes on two cores it served ~20% more refresh grants than Granian, whose I/O thread
@@ -77,14 +123,25 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
     )
 
 
+def _mode(settings: Settings) -> str:
+    """Where a newcomer reads the mail and the texts: the dev outboxes (texts only without a gateway)."""
+    if not settings.dev_mode:
+        return "production mode"
+    texts = "" if settings.sms_provider_url else ", texts at /dev/sms"
+    return f"dev mode: mail at /dev/mail{texts}"
+
+
 @main.command()
 @click.option("--config", type=click.Path(dir_okay=False))
 def migrate(config: str | None) -> None:
-    """Bring the database schema up to date."""
+    """Bring the database schema up to date (creating the data folder when there is none)."""
     from vitalkey.adapters.db import migrate as migrations
     from vitalkey.adapters.db.engine import make_engine
+    from vitalkey.adapters.secrets import load_or_create
 
     settings = _settings(config)
+    _announce_new_data(settings)
+    load_or_create(settings.secret_key, settings.data_dir)  # the data folder is whole: database and key
     engine = make_engine(settings.effective_database_url)
     before = migrations.current(engine)
     migrations.upgrade(engine)
@@ -98,7 +155,7 @@ def worker(config: str | None) -> None:
     from vitalkey.container import build
     from vitalkey.observability import capture_process_errors, configure_logging
 
-    settings = _settings(config)
+    settings = _existing_data(_settings(config))
     configure_logging(settings.log_level, settings.log_json)
     capture_process_errors()
     container = build(settings)
@@ -116,7 +173,7 @@ def worker(config: str | None) -> None:
 def _container(config: str | None) -> Any:
     from vitalkey.container import build
 
-    return build(_settings(config))
+    return build(_existing_data(_settings(config)))
 
 
 @main.group()

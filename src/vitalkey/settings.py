@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "VITALKEY_"
+SQLITE_FILE = "vitalkey.sqlite3"  # the embedded database, in data_dir
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
@@ -32,7 +33,8 @@ class Settings:
     dev_mode: bool = True
     brand: str = "VitalKey"
 
-    # Storage. The embedded default is an SQLite file under data_dir.
+    # Storage. The embedded default is an SQLite file under data_dir, a path relative to the
+    # working directory (./vk runs from the project's root), made absolute once by load_settings.
     data_dir: str = "./vitalkey-data"
     database_url: str = ""
     redis_url: str = ""
@@ -142,7 +144,7 @@ class Settings:
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{Path(self.data_dir).resolve() / 'vitalkey.sqlite3'}"
+        return f"sqlite:///{Path(self.data_dir).resolve() / SQLITE_FILE}"
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -209,6 +211,8 @@ def load_settings(config_file: str | None = None, environ: dict[str, str] | None
     settings = Settings(**coerced)
     if not settings.public_url:
         settings = settings.replace(public_url=f"http://{settings.host}:{settings.port}")
+    # Absolute once, so that every message names the folder in full.
+    settings = settings.replace(data_dir=str(Path(settings.data_dir).expanduser().resolve()))
     _validate(settings)
     return settings
 

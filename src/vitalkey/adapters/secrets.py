@@ -9,11 +9,13 @@ import os
 import secrets
 from pathlib import Path
 
+KEY_FILE = "secret.key"  # in the data folder, when no secret_key is configured
+
 
 def load_or_create(configured: str, data_dir: str) -> bytes:
     if configured:
         return configured.encode()
-    path = Path(data_dir) / "secret.key"
+    path = Path(data_dir) / KEY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
