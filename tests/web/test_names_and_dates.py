@@ -4,13 +4,15 @@ does not contradict the browser's own date format."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime
 
 import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import Mailbox, html_of, text_of
 from tests.web.conftest import post_form, web_sign_up
-from vitalkey.domain.accounts import display_name, greeting_name
+from vitalkey.domain.accounts import Account, Profile, Sex, Units, display_name, greeting_name
+from vitalkey.oauth.server import user_info
 
 
 def _field_order(html: str) -> list[str]:
@@ -75,3 +77,11 @@ def test_display_name() -> None:
     assert display_name("John", "Smith", "zh-Hans") == "Smith John"  # Latin letters keep their space
     assert display_name("Ann", "", "ja") == "Ann"
     assert greeting_name("Ann", "Lee", "fr") == "Ann" and greeting_name("伟", "张", "zh-Hans") == "张伟"
+
+
+@pytest.mark.parametrize(("language", "name"), [("ja", "山田 太郎"), ("zh-Hans", "山田太郎"), ("de", "太郎 山田")])
+def test_oidc_name_claim_in_the_accounts_order(language: str, name: str) -> None:
+    profile = Profile("太郎", "山田", date(1990, 5, 1), Sex.MALE, 170.0, Units.METRIC)
+    account = Account(1, "t@example.org", datetime(2026, 1, 1, tzinfo=UTC), language, profile, "2026-01", None)
+    claims = user_info(account, "openid profile")
+    assert claims["name"] == name and claims["given_name"] == "太郎" and claims["family_name"] == "山田"
