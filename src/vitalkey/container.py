@@ -15,6 +15,7 @@ from vitalkey.adapters.db.uow import SqlUnitOfWork
 from vitalkey.adapters.mail.render import MailRenderer
 from vitalkey.adapters.mail.senders import ConsoleSender, DevMailbox, FanOut, MailSender, SmtpSender
 from vitalkey.adapters.passwords import Argon2Hasher, CommonPasswords
+from vitalkey.adapters.policy import PrivacyPolicy, load_privacy_policy
 from vitalkey.adapters.ratelimit import RedisRateLimiter, SqlRateLimiter
 from vitalkey.adapters.relay import OutboxRelay
 from vitalkey.adapters.sealing import FernetSealer
@@ -65,6 +66,7 @@ class Container:
     signing_keys: SigningKeys
     relay: OutboxRelay
     sealer: FernetSealer
+    privacy_policy: PrivacyPolicy  # the operator's text per language, or the built-in one
     web_key: bytes  # signs CSRF tokens and binds flows to a browser
     dev_mailbox: DevMailbox | None  # dev mode only: the mail shown at /dev/mail
     dev_sms: DevSmsOutbox | None  # dev mode without a gateway: the texts shown at /dev/sms
@@ -83,6 +85,8 @@ def build(
     sender: MailSender | None = None,
     sms_sender: SmsSender | None = None,
 ) -> Container:
+    # read first: a bad file stops the start before anything is opened
+    privacy_policy = load_privacy_policy(settings.privacy_policy_dir, settings.privacy_policy_version)
     clock = clock or SystemClock()
     engine = make_engine(settings.effective_database_url)
     if settings.auto_migrate:
@@ -196,6 +200,7 @@ def build(
         signing_keys=signing_keys,
         relay=relay,
         sealer=sealer,
+        privacy_policy=privacy_policy,
         web_key=secrets.derive(master, "web"),
         dev_mailbox=DevMailbox(engine) if settings.dev_mode else None,
         dev_sms=dev_sms,

@@ -64,7 +64,8 @@ class Settings:
     code_max_attempts: int = 5
     code_resend_cooldown_s: int = 60
     code_max_resends: int = 5
-    privacy_policy_version: str = "2026-01"
+    privacy_policy_version: str = "2026-01"  # recorded on each account at sign-up
+    privacy_policy_dir: str = ""  # the operator's policy: en.txt (required), de.txt, fr.txt, ja.txt, zh-Hans.txt
 
     # Rate limits on outgoing mail: "count/seconds".
     mail_limit_per_address: str = "10/3600"
@@ -233,6 +234,16 @@ def longest_rate_window_s(settings: Settings) -> int:
 
 
 def _validate(settings: Settings) -> None:
+    if not 0 < len(settings.privacy_policy_version.strip()) <= 32:
+        raise SettingsError("privacy_policy_version must have 1 to 32 characters")
+    if settings.privacy_policy_dir:
+        policy_dir = Path(settings.privacy_policy_dir)
+        if not policy_dir.is_dir():
+            raise SettingsError(f"privacy_policy_dir: {policy_dir} is not a folder")
+        if not (policy_dir / "en.txt").is_file():
+            raise SettingsError(
+                f"privacy_policy_dir: {policy_dir / 'en.txt'} is missing (the English text is required)"
+            )
     for name in RATE_LIMITS:
         parse_limit(getattr(settings, name))
     if settings.sms_provider_url and not (settings.sms_account_sid and settings.sms_auth_token and settings.sms_from):

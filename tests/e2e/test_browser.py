@@ -28,6 +28,8 @@ def test_sign_up_then_sign_in(page: Page, live_server: LiveServer, mailbox: Mail
     page.get_by_role("button", name="Next").click()
     page.get_by_label("First name").fill("Chris")
     page.get_by_label("Last name").fill("Martin")
+    # Chromium shows mm/dd/yyyy in its date picker (en-US): no hint beside it may say another format
+    expect(page.locator(".field", has=page.get_by_label("Birth date"))).not_to_contain_text("YYYY")
     page.get_by_label("Birth date").fill("1988-07-14")
     page.get_by_label("Male", exact=True).check()
     page.get_by_label("Imperial (ft, lb)").check()

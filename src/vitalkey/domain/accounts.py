@@ -54,6 +54,37 @@ class Account:
     password_changed_at: datetime | None = None  # None: the account has no password
 
 
+# Languages whose users write the family name first (姓 before 名): their forms ask for it first,
+# and their mails and pages name the user family name first.
+FAMILY_NAME_FIRST = frozenset({"ja", "zh-Hans"})
+
+
+def family_name_first(language: str) -> bool:
+    return language in FAMILY_NAME_FIRST
+
+
+def display_name(first: str, last: str, language: str) -> str:
+    """The full name in the order of ``language``: "Ann Lee" in en/de/fr, "山田 太郎" in Japanese,
+    "张伟" in Chinese (written without a space, unless a name is in Latin letters)."""
+    if not family_name_first(language):
+        return f"{first} {last}".strip()
+    latin = any(ch.isascii() and ch.isalpha() for ch in first + last)
+    separator = "" if language == "zh-Hans" and not latin else " "
+    return separator.join(part for part in (last, first) if part)
+
+
+def greeting_name(first: str, last: str, language: str) -> str:
+    """Whom a mail greets: the given name in en/de/fr ("Hello Ann,"), the full name in Japanese
+    and Chinese, where greeting by the given name alone is too familiar ("山田 太郎 様")."""
+    return display_name(first, last, language) if family_name_first(language) else first or last
+
+
+def mail_names(account: Account | None) -> dict[str, str]:
+    """The names a mail greets the user with; the mail renderer orders them for its language."""
+    profile = account.profile if account else None
+    return {"first_name": profile.first_name, "last_name": profile.last_name} if profile else {}
+
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -74,6 +105,8 @@ def clean_name(raw: Any, field: str) -> str:
 def clean_birth_date(raw: Any, today: date) -> date:
     if isinstance(raw, date):
         born = raw
+    elif not str(raw or "").strip():  # the date picker sends nothing until a date is chosen
+        raise InvalidInput(N_("Please enter your birth date."), field="birth_date")
     else:
         try:
             born = date.fromisoformat(str(raw or "").strip())

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from vitalkey.domain.accounts import Account
+from vitalkey.domain.accounts import Account, mail_names
 from vitalkey.domain.emails import normalize_email
 from vitalkey.domain.errors import (
     AppDoesNotSupport2fa,
@@ -115,8 +115,7 @@ class LoginFlow(EmailCodeFlow):
         account = self._account_for(tx, flow)
         if account is None:
             return "login_unknown", {"signup_url": f"{self.deps.public_url}/signup"}, False
-        name = account.profile.first_name if account.profile else ""
-        return "login_code", {"first_name": name}, True
+        return "login_code", mail_names(account), True
 
     def begin(
         self,

@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 import anyio
 
-from vitalkey.domain.accounts import Account
+from vitalkey.domain.accounts import Account, mail_names
 from vitalkey.domain.addresses import network_of
 from vitalkey.domain.emails import account_key
 from vitalkey.domain.errors import PasswordLocked, PasswordThrottled, RateLimited, wait_seconds
@@ -123,7 +123,7 @@ def notify_changed(
             context={
                 "event": event,
                 "when": now.strftime("%Y-%m-%d %H:%M UTC"),
-                "first_name": account.profile.first_name if account.profile else "",
+                **mail_names(account),
                 "sessions_ended": sessions_ended,
             },
             idempotency_key=f"password_changed:{account.id}:{new_token(12)}",

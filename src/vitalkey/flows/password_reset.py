@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from vitalkey.domain.accounts import Account
+from vitalkey.domain.accounts import Account, mail_names
 from vitalkey.domain.emails import account_key
 from vitalkey.domain.errors import ResetLinkInvalid
 from vitalkey.domain.flows import Flow, Requester
@@ -41,7 +41,7 @@ def send_link(deps: FlowDeps, tx: Transaction, flow: Flow, req: Requester, now: 
         template = "password_reset"
         context = {
             "link": deps.public_url + LINK_PATH + token,
-            "first_name": account.profile.first_name if account.profile else "",
+            **mail_names(account),
         }
     else:
         template, context = "password_reset_unknown", {"signup_url": f"{deps.public_url}/signup"}

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vitalkey.domain import codes
-from vitalkey.domain.accounts import Account
+from vitalkey.domain.accounts import Account, mail_names
 from vitalkey.domain.errors import FlowNotFound, NoPassword, PasswordAlreadySet, WrongPassword
 from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
 from vitalkey.domain.passwords import normalize_password
@@ -40,7 +40,7 @@ class PasswordSetFlow(EmailCodeFlow):
 
     def code_mail(self, tx: Transaction, flow: Flow) -> tuple[str, dict[str, Any], bool]:
         account = self._account_for(tx, flow)
-        return "password_code", {"first_name": account.profile.first_name if account and account.profile else ""}, True
+        return "password_code", mail_names(account), True
 
     def begin_for(self, account: Account, req: Requester) -> FlowView:
         flow = self.new_flow(account.email, req, account.language, account_id=account.id)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from vitalkey.domain.accounts import Account
+from vitalkey.domain.accounts import Account, mail_names
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.errors import ReauthenticationRequired
 from vitalkey.domain.flows import Flow, Requester
@@ -56,7 +56,7 @@ def notify(deps: FlowDeps, tx: Transaction, account: Account, event: str, now: d
             context={
                 "event": event,
                 "when": now.strftime("%Y-%m-%d %H:%M UTC"),
-                "first_name": account.profile.first_name if account.profile else "",
+                **mail_names(account),
                 **details,
             },
             idempotency_key=f"two_factor:{account.id}:{event}:{new_token(12)}",

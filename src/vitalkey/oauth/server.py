@@ -30,7 +30,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import AuthorizationCodeMixin, OpenIDCode, UserInfo
 
-from vitalkey.domain.accounts import Account
+from vitalkey.domain.accounts import Account, display_name
 from vitalkey.domain.apps import SCOPES, App, ClientType, client_secret_digest, redirect_uri_allowed
 from vitalkey.domain.oauth import (
     AUTHORIZE_PARAMETERS,
@@ -439,7 +439,8 @@ def user_info(account: Account, scope: str) -> UserInfo:
     claims: dict[str, Any] = {"sub": str(account.id), "email": account.email, "email_verified": True}
     if account.profile is not None:
         first, last = account.profile.first_name, account.profile.last_name
-        claims.update(name=f"{first} {last}".strip(), given_name=first, family_name=last)
+        name = display_name(first, last, account.language)  # OIDC: "ordered according to the End-User's locale"
+        claims.update(name=name, given_name=first, family_name=last)
     claims["locale"] = account.language
     return UserInfo(claims).filter(scope)
 

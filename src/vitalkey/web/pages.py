@@ -31,7 +31,7 @@ from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.i18n import supported
 from vitalkey.observability import SIGNINS, SIGNUPS, SMS_COMPLETED
 from vitalkey.web.api import count_refusal
-from vitalkey.web.context import blocking, cookie_name, read_form, requester, rotate_csrf, set_csrf_cookie
+from vitalkey.web.context import blocking, cookie_name, language, read_form, requester, rotate_csrf, set_csrf_cookie
 from vitalkey.web.csrf import from_our_pages, own_origin
 from vitalkey.web.errors import HttpError, status_of
 from vitalkey.web.middleware import LANG_COOKIE
@@ -220,7 +220,8 @@ async def _show(
         return see_other(request, "/account")
     if kind == "login":
         await allow_partner_redirect(request, flow.context.get("return_to"))
-    settings = request.app.state.container.settings
+    container = request.app.state.container
+    settings = container.settings
     if flow.state == DEAD:
         return page(request, "flow_gone.html", status=status if error else 410, error=error or FlowDead(), kind=kind)
     template = {
@@ -256,6 +257,7 @@ async def _show(
         resend_exhausted=flow.state in (CODE_SENT, SMS_SENT) and resend_at is None,
         challenge=challenge,
         policy_version=settings.privacy_policy_version,
+        policy_text=container.privacy_policy.paragraphs(language(request)),
         values=values or {},
         units=[u.value for u in Units],
     )
@@ -450,6 +452,14 @@ async def choose_language(request: Request) -> Response:
     return response
 
 
+async def privacy_page(request: Request) -> Response:
+    """The privacy policy the sign-up asks to accept, for anyone to read again."""
+    policy = request.app.state.container.privacy_policy
+    return page(
+        request, "privacy.html", policy_version=policy.version, policy_text=policy.paragraphs(language(request))
+    )
+
+
 async def home(request: Request) -> Response:
     return see_other(request, "/account" if await current_user(request) else "/login")
 
@@ -463,4 +473,5 @@ routes = [
     Route("/account", account_page, methods=["GET"]),
     Route("/account/{action}", account_action, methods=["POST"]),
     Route("/lang/{lang}", choose_language, methods=["GET"]),
+    Route("/privacy", privacy_page, methods=["GET"]),
 ]

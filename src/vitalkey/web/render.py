@@ -10,6 +10,7 @@ from jinja2.runtime import Context
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from vitalkey.domain.accounts import family_name_first
 from vitalkey.domain.errors import DomainError
 from vitalkey.i18n import LANGUAGES, translations
 from vitalkey.web.context import csrf_token, language, set_csrf_cookie
@@ -39,6 +40,7 @@ def make_environment() -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["family_name_first"] = family_name_first  # 姓 before 名 in the name fields
     return env
 
 

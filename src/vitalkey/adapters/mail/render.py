@@ -8,6 +8,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
 
+from vitalkey.domain.accounts import greeting_name
 from vitalkey.i18n import translations
 from vitalkey.ports import RenderedMail
 
@@ -50,6 +51,7 @@ class MailRenderer:
             "to": to,
             "_translations": translations(language),
             "language": language,
+            "greeting_name": greeting_name(context.get("first_name", ""), context.get("last_name", ""), language),
         }
         parts = {}
         for block in ("subject", "text", "html"):
