@@ -7,6 +7,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -29,6 +30,11 @@ def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
     return str(context["_translations"].ngettext(singular, plural, n))
 
 
+def nowrap(text: str) -> Markup:
+    """Text kept on one line (a date and time a narrow screen must not split)."""
+    return Markup('<span class="nowrap">%s</span>') % text
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -39,6 +45,7 @@ def make_environment() -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["nowrap"] = nowrap
     return env
 
 
