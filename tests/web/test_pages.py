@@ -206,3 +206,18 @@ def test_security_headers_on_pages(client: TestClient) -> None:
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
     assert page.headers["x-request-id"]
+
+
+def test_footer_contact_link_on_every_page_and_dev_links_only_in_dev_mode(make_client: ClientFactory) -> None:
+    """The seeds' "Contact us button at the bottom of the page", to the configured support."""
+    dev = make_client(support_url="https://help.example.com/contact")
+    for url in ("/login", "/signup", "/no-such-page", "/account/connected-apps"):
+        footer = dev.get(url).text.split('<footer class="foot">')[1]
+        assert '<a href="https://help.example.com/contact">Contact us</a>' in footer, url
+        assert 'href="/dev/mail"' in footer and 'href="/dev/sms"' in footer, url
+    german = dev.get("/login", headers={"accept-language": "de"}).text.split('<footer class="foot">')[1]
+    assert ">Kontakt</a>" in german
+    prod = make_client(dev_mode=False, smtp_host="127.0.0.1", support_url="help@example.com", **PROD_SMS)
+    footer = prod.get("/login").text.split('<footer class="foot">')[1]
+    assert '<a href="mailto:help@example.com">Contact us</a>' in footer
+    assert "/dev/" not in footer

@@ -66,6 +66,7 @@ def page(request: Request, template: str, status: int = 200, **values: Any) -> H
         "csrf_token": csrf_token(request),
         "account": getattr(request.state, "account", None),
         "dev_mode": container.settings.dev_mode,
+        "support_href": container.settings.support_href,
         "_translations": translations(lang),
         "error": translate(lang, error) if error else None,
         "error_field": error.field_name if error else None,
