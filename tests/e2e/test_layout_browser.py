@@ -86,9 +86,8 @@ def check_layout(page: Page, shots: Path, label: str) -> None:
 
 @pytest.fixture
 def signed_up(live_server: LiveServer, mailbox: Mailbox, sqlite_url: str) -> dict[str, Any]:
-    """An account with a connected app, its browser cookies (signed in, with a "Set a password"
-    code flow open), another browser's cookies on the sign-in password page, and an "Update
-    password" link."""
+    """An account without a password, with a connected app: its signed-in browser cookies and
+    an "Update password" link."""
     sign_up(live_server, mailbox, EMAIL)
     partner = register(
         live_server,
