@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field, fields
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "VITALKEY_"
 SQLITE_FILE = "vitalkey.sqlite3"  # the embedded database, in data_dir
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+# An address good enough for a mailto: link (one @, a dot in the domain, nothing that breaks a URL).
+MAIL_ADDRESS = re.compile(r"[^@\s:/?#<>\"]+@[^@\s:/?#<>\"]+\.[^@\s:/?#<>\"]+")
 
 
 class SettingsError(ValueError):
@@ -32,6 +37,9 @@ class Settings:
     workers: int = 1
     dev_mode: bool = True
     brand: str = "VitalKey"
+    # Where "Contact us" in every page's footer leads: an https:// URL, a mailto: link or an
+    # email address; empty: the address in mail_from.
+    support_url: str = ""
 
     # Storage. The embedded default is an SQLite file under data_dir, a path relative to the
     # working directory (./vk runs from the project's root), made absolute once by load_settings.
@@ -146,6 +154,12 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{Path(self.data_dir).resolve() / SQLITE_FILE}"
+
+    @property
+    def support_href(self) -> str:
+        """The "Contact us" link: support_url as a link, by default a mail to mail_from's address."""
+        target = self.support_url or parseaddr(self.mail_from)[1]
+        return target if target.startswith(("https://", "mailto:")) else f"mailto:{target}"
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -263,6 +277,7 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("smtp_security must be none, starttls or tls")
     if settings.public_url and not settings.public_url.startswith(("http://", "https://")):
         raise SettingsError("public_url must start with http:// or https://")
+    _validate_support_url(settings.support_url)
     if settings.dev_mode and (settings.https or settings.host not in LOOPBACK):
         # Dev mode shows every mail, codes included, at /dev/mail: only ever on this machine.
         raise SettingsError(
@@ -305,3 +320,16 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("password_reset_ttl_s must be at most one day (NIST SP 800-63B §4.2)")
     if settings.relay_poll_s <= 0 or settings.smtp_timeout_s <= 0 or settings.sms_timeout_s <= 0:
         raise SettingsError("relay_poll_s, smtp_timeout_s and sms_timeout_s must be positive")
+
+
+def _validate_support_url(value: str) -> None:
+    """A link a visitor can follow safely: https://host/…, mailto:address or a bare address."""
+    if not value:
+        return
+    if value.startswith("https://"):
+        parts = urlsplit(value)
+        if parts.hostname and not any(char.isspace() for char in value):
+            return
+    elif MAIL_ADDRESS.fullmatch(value.removeprefix("mailto:")):
+        return
+    raise SettingsError(f"support_url {value!r} must be an https:// URL, a mailto: link or an email address")

@@ -102,3 +102,24 @@ def test_two_factor_settings_are_checked(values: dict[str, str], reason: str) ->
 def test_sms_regions_are_read_as_a_list() -> None:
     settings = load_settings(environ={"VITALKEY_SMS_REGIONS": "FR, DE,US"})
     assert settings.sms_regions == ("FR", "DE", "US")
+
+
+@pytest.mark.parametrize(
+    ("value", "link"),
+    [
+        ("", "mailto:no-reply@vitalkey.localhost"),  # the default: mail_from's address
+        ("https://help.example.com/contact?from=vitalkey", "https://help.example.com/contact?from=vitalkey"),
+        ("mailto:help@example.com", "mailto:help@example.com"),
+        ("help@example.com", "mailto:help@example.com"),
+    ],
+)
+def test_support_url_becomes_the_contact_link(value: str, link: str) -> None:
+    assert load_settings(environ={"VITALKEY_SUPPORT_URL": value}).support_href == link
+
+
+@pytest.mark.parametrize(
+    "value", ["javascript:alert(1)", "http://help.example.com", "https://", "help@", "mailto:a b@example.com", "/help"]
+)
+def test_support_url_must_be_a_safe_link(value: str) -> None:
+    with pytest.raises(SettingsError, match="support_url"):
+        load_settings(environ={"VITALKEY_SUPPORT_URL": value})

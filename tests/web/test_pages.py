@@ -8,6 +8,7 @@ from starlette.testclient import TestClient
 
 from tests.conftest import PROD_SMS, Mailbox, text_of
 from tests.web.conftest import ClientFactory, csrf_of, post_form, web_sign_in, web_sign_up
+from vitalkey.web.render import TEMPLATES
 
 
 def test_sign_up_end_to_end(client: TestClient, mailbox: Mailbox) -> None:
@@ -236,3 +237,32 @@ def test_an_empty_details_form_shows_every_fields_error_beside_it(client: TestCl
         client, str(flow.url.path), {"action": "details", "units": "metric"}, headers={"accept-language": "de"}
     )
     assert translated.text.count('class="field-error"') == 5
+
+
+def test_footer_contact_link_on_every_page_and_dev_links_only_in_dev_mode(make_client: ClientFactory) -> None:
+    """The seeds' "Contact us button at the bottom of the page", to the configured support."""
+    dev = make_client(support_url="https://help.example.com/contact")
+    for url in ("/login", "/signup", "/no-such-page", "/account/connected-apps"):
+        footer = dev.get(url).text.split('<footer class="foot">')[1]
+        assert '<a href="https://help.example.com/contact">Contact us</a>' in footer, url
+        assert 'href="/dev/mail"' in footer and 'href="/dev/sms"' in footer, url
+    german = dev.get("/login", headers={"accept-language": "de"}).text.split('<footer class="foot">')[1]
+    assert ">Kontakt</a>" in german
+    prod = make_client(dev_mode=False, smtp_host="127.0.0.1", support_url="help@example.com", **PROD_SMS)
+    footer = prod.get("/login").text.split('<footer class="foot">')[1]
+    assert '<a href="mailto:help@example.com">Contact us</a>' in footer
+    assert "/dev/" not in footer
+
+
+def test_every_page_has_one_h1(client: TestClient) -> None:
+    """Error pages included: the 404 page showed only an alert, the expired-form page a button."""
+    missing = client.get("/no-such-page")
+    assert missing.status_code == 404
+    assert re.findall(r"<h1>(.*?)</h1>", missing.text) == ["This page does not exist."]
+    assert 'role="alert"' not in missing.text  # the message is the heading, not said twice
+    expired = client.post("/login", data={"email": "ann@example.org"})
+    assert expired.status_code == 403
+    assert re.findall(r"<h1>(.*?)</h1>", expired.text) == ["Please start again"]
+    assert "Your form has expired. Please try again." in expired.text
+    pages = [path for path in TEMPLATES.glob("*.html") if not path.name.startswith("_") and path.name != "base.html"]
+    assert pages and [path.name for path in pages if "<h1" not in path.read_text()] == []

@@ -7,6 +7,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -30,6 +31,11 @@ def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
     return str(context["_translations"].ngettext(singular, plural, n))
 
 
+def nowrap(text: str) -> Markup:
+    """Text kept on one line (a date and time a narrow screen must not split)."""
+    return Markup('<span class="nowrap">%s</span>') % text
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -41,6 +47,7 @@ def make_environment() -> Environment:
     )
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals["family_name_first"] = family_name_first  # 姓 before 名 in the name fields
+    env.filters["nowrap"] = nowrap
     return env
 
 
@@ -61,6 +68,7 @@ def page(request: Request, template: str, status: int = 200, **values: Any) -> H
         "csrf_token": csrf_token(request),
         "account": getattr(request.state, "account", None),
         "dev_mode": container.settings.dev_mode,
+        "support_href": container.settings.support_href,
         "_translations": translations(lang),
         "error": translate(lang, error) if error else None,
         "error_field": error.field_name if error else None,
