@@ -113,7 +113,7 @@ def test_recovery_code_page_and_sign_in_with_it(sms_client: TestClient, mailbox:
     web_sign_up(client, mailbox, EMAIL)
     recovery = set_up(client, gateway)
     page = client.get("/account/two-factor/recovery-code").text
-    assert "please sign in again" in page and recovery not in page  # the sign-up had no second factor
+    assert recovery in page  # the set-up just proved the second factor within this session
     client.post("/account/logout", data={"csrf_token": csrf_of(client.get("/account").text)})
     flow_url = sign_in_to_sms_page(client, mailbox, 3)
     answer = post_form(client, flow_url, {"action": "recovery_instead"})
@@ -191,3 +191,22 @@ def test_link_device_with_two_factor_on_asks_for_the_texted_code_then_consent(
     assert consent.url.path.startswith("/oauth2/authorize/") and "Allow this app" in consent.text
     back = allow(client, consent)
     assert back.headers["location"].startswith(CALLBACK) and query_of(back.headers["location"])["code"]
+
+
+def test_a_set_up_just_completed_counts_as_a_fresh_sign_in_for_changes(
+    sms_client: TestClient, mailbox: Mailbox, gateway: Gateway, clock: FrozenClock
+) -> None:
+    client = sms_client
+    web_sign_up(client, mailbox, EMAIL)
+    clock.advance(minutes=4)  # the sign-up's sign-in alone would be fresh for one more minute
+    set_up(client, gateway)
+    clock.advance(minutes=4)
+    page = client.get("/account/two-factor").text
+    assert "please sign in again to continue" not in page and 'value="disable"' in page
+    answer = post_form(client, "/account/two-factor", {"action": "phone", "country": "FR", "phone": "06 98 76 54 32"})
+    assert (
+        answer.status_code == 200 and "A confirmation code has been sent by text message to +33 •••• 32" in answer.text
+    )
+    clock.advance(minutes=2)  # five minutes after the set-up: changes ask for a sign-in again
+    page = client.get("/account/two-factor").text
+    assert "please sign in again to continue" in page and 'value="disable"' not in page

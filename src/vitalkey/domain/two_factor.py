@@ -84,6 +84,6 @@ def phone_hint(phone: str) -> str:
 def is_fresh(session: Session, has_two_factor: bool, now: datetime, window: timedelta) -> bool:
     """A sign-in recent enough for changing a second factor (ASVS 7.5.1): within ``window``, and
     with the current second factor when the account has one."""
-    if now - session.created_at > window:
+    if now - session.authenticated_since > window:
         return False
     return not has_two_factor or bool(SECOND_FACTORS.intersection(session.methods))

@@ -120,6 +120,10 @@ class TwoFactorSetup(CodeFlow):
             if not tx.two_factor.enable(factor):
                 raise WrongState()  # set up from another page meanwhile
             second_factor.notify(self.deps, tx, account, "enabled", now, phone=phone_hint(phone))
+            # The texted code just proved the new factor within this session: it counts as a
+            # fresh sign-in with it (a change right after asks for no new sign-in).
+            policy = self.deps.session_policy
+            tx.sessions.add_factor(auth.session, factor.method, now, now + policy.absolute_two_factor)
             return SetupView(flow.moved(state), phone_hint(phone), {}, grouped(recovery.code))
 
         event = "sms_verified" if enabling else "phone_verified"
