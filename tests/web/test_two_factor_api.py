@@ -246,3 +246,22 @@ def test_a_set_up_just_completed_counts_as_a_fresh_sign_in_for_changes(
     clock.advance(minutes=2)  # five minutes after the set-up: changes ask for a sign-in again
     stale = client.post("/api/v1/account/two-factor/sms", json=change, headers=bearer(token))
     assert stale.status_code == 403 and stale.json()["error"] == "reauthentication_required"
+
+
+def test_a_territory_number_is_refused_naming_it_in_the_visitors_language(
+    sms_client: TestClient, mailbox: Mailbox
+) -> None:
+    sms_client.headers["accept-language"] = "de"  # the account's language
+    token = api_sign_up(sms_client, mailbox, EMAIL)["session_token"]
+    guernsey = {"phone": "07781 123456", "country": "GB"}  # +44, as the United Kingdom
+    refused = sms_client.post("/api/v1/account/two-factor/sms", json=guernsey, headers=bearer(token))
+    assert refused.status_code == 400 and refused.json() == {
+        "error": "country_not_allowed",
+        "message": "Diese Nummer gehört zu Guernsey: Dorthin können keine SMS gesendet werden. "
+        "Bitte verwenden Sie eine andere Nummer.",
+        "field": "phone",
+    }
+    empty = sms_client.post(
+        "/api/v1/account/two-factor/sms", json={"phone": " ", "country": "FR"}, headers=bearer(token)
+    )
+    assert empty.status_code == 400 and empty.json()["message"] == "Bitte geben Sie Ihre Mobilnummer ein."

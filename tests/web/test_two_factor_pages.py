@@ -81,7 +81,9 @@ def test_errors_on_the_phone_form_keep_what_was_typed(sms_client: TestClient, ma
     assert answer.status_code == 400 and "Please enter a valid mobile phone number" in answer.text
     assert 'value="01 42 68 53 00"' in answer.text and 'aria-invalid="true"' in answer.text
     answer = post_form(sms_client, "/account/two-factor", {"action": "phone", "phone": "+7 912 345 67 89"})
-    assert answer.status_code == 400 and "Text messages cannot be sent to numbers of this country" in answer.text
+    assert (
+        answer.status_code == 400 and "This number is from Russia: text messages cannot be sent there." in answer.text
+    )
 
 
 def test_an_old_session_is_asked_to_sign_in_again_and_comes_back(
@@ -210,3 +212,30 @@ def test_a_set_up_just_completed_counts_as_a_fresh_sign_in_for_changes(
     clock.advance(minutes=2)  # five minutes after the set-up: changes ask for a sign-in again
     page = client.get("/account/two-factor").text
     assert "please sign in again to continue" in page and 'value="disable"' not in page
+
+
+@pytest.mark.parametrize(
+    ("country", "phone", "message"),
+    [
+        ("FR", "", "Please enter your mobile phone number."),
+        ("FR", "06 12 34", "Please enter a valid mobile phone number of the country chosen in the list."),
+        # A Guernsey mobile shares +44 with the United Kingdom, but is not the UK: named, not "this country".
+        ("GB", "07781 123456", "This number is from Guernsey: text messages cannot be sent there."),
+    ],
+)
+def test_the_phone_form_errors_name_what_is_wrong_without_asking_for_a_country_code(
+    sms_client: TestClient, mailbox: Mailbox, country: str, phone: str, message: str
+) -> None:
+    web_sign_up(sms_client, mailbox, EMAIL)
+    answer = post_form(sms_client, "/account/two-factor", {"action": "phone", "country": country, "phone": phone})
+    assert answer.status_code == 400 and message in answer.text
+    assert "country code" not in answer.text.split("<main")[1]
+
+
+def test_a_number_without_country_code_is_read_with_the_country_chosen(
+    sms_client: TestClient, mailbox: Mailbox, gateway: Gateway
+) -> None:
+    web_sign_up(sms_client, mailbox, EMAIL)
+    sms_client.headers["accept-language"] = "de"  # the list's default would be Germany: the choice wins
+    answer = post_form(sms_client, "/account/two-factor", {"action": "phone", "country": "fr", "phone": "0612345678"})
+    assert answer.status_code == 200 and "+33 •••• 78" in answer.text

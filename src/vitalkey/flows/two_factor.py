@@ -73,7 +73,8 @@ class TwoFactorSetup(CodeFlow):
     def begin(self, auth: Authenticated, raw_phone: str, region: str, req: Requester) -> SetupView:
         """Text a confirmation code to a new number: the first one (2FA turns on) or a new one."""
         config = self.deps.two_factor
-        phone = normalize_phone(raw_phone, config.regions, region.upper() if region in config.regions else None)
+        chosen = region.upper()
+        phone = normalize_phone(raw_phone, config.regions, chosen if chosen in config.regions else None)
         account = auth.account
         with self.deps.uow.begin() as tx:
             factor = second_factor.require_fresh(self.deps, tx, auth)
