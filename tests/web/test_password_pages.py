@@ -207,3 +207,11 @@ def test_the_password_wait_is_said_in_the_right_plural_and_in_minutes_when_long(
     client.headers["accept-language"] = "en"
     refused = post_form(client, flow_url, {"action": "password", "password": GOOD})
     assert "Please wait 3 minutes and try again." in refused.text  # 128 s, rounded up
+
+
+def test_an_empty_current_password_is_asked_for(client: TestClient, mailbox: Mailbox) -> None:
+    web_sign_up(client, mailbox, "ann@example.org")
+    set_first_password(client, mailbox, "ann@example.org", 1)
+    refused = post_form(client, "/account/password", {"action": "change", "current_password": "", "new_password": NEW})
+    assert refused.status_code == 400 and "Please enter your current password." in refused.text
+    assert "not correct" not in refused.text
