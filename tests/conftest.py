@@ -136,7 +136,7 @@ def redis_url() -> str:
 @pytest.fixture(params=["sqlite", "postgresql", "redis"])
 def make_limited_container(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ContainerFactory]:
     """Like ``make_container``, with the rate limits counted in SQLite, PostgreSQL or Redis (on
-    SQLite; a secret of its own keeps its Redis keys apart from every other test's)."""
+    SQLite; a key prefix of its own keeps its Redis counts apart from every other test's and run's)."""
     if request.param == "postgresql":
         database: str = request.getfixturevalue("pg_database")
         _truncate(database)
@@ -144,7 +144,11 @@ def make_limited_container(request: pytest.FixtureRequest, tmp_path: Path) -> It
         database = request.getfixturevalue("sqlite_url")
     backend: dict[str, Any] = {}
     if request.param == "redis":
-        backend = {"redis_url": request.getfixturevalue("redis_url"), "secret_key": "test-" + secrets.token_hex(16)}
+        backend = {
+            "redis_url": request.getfixturevalue("redis_url"),
+            "redis_prefix": f"vitalkey-test:{secrets.token_hex(8)}:",  # counts of earlier runs live on in Redis
+            "secret_key": "test-" + secrets.token_hex(16),
+        }
     made: list[Container] = []
 
     def factory(**overrides: Any) -> Container:

@@ -27,6 +27,8 @@ def extract(target: Path) -> set[str]:
             "-k",
             "N_",
             "-k",
+            "Nn_:1,2",
+            "-k",
             "_",
             "--no-location",
             "--omit-header",

@@ -46,6 +46,7 @@ class Settings:
     data_dir: str = "./vitalkey-data"
     database_url: str = ""
     redis_url: str = ""
+    redis_prefix: str = "vitalkey:rate:"  # the keys' namespace, so installations may share one Redis
     auto_migrate: bool = True
 
     # Secrets. When empty, a random key is created once and kept in data_dir/secret.key.

@@ -28,11 +28,15 @@ def test_a_container_with_redis_limits_mail(tmp_path: Path, sqlite_url: str, red
     from vitalkey.domain.errors import RateLimited
 
     address = f"r{secrets.token_hex(4)}@example.org"
-    container = build(make_settings(tmp_path, sqlite_url, redis_url=redis_url, mail_limit_per_address="2/3600"))
+    limits = {"redis_url": redis_url, "mail_limit_per_address": "2/3600", "secret_key": "k" * 32}
+    container = build(make_settings(tmp_path, sqlite_url, redis_prefix=f"t:{secrets.token_hex(6)}:", **limits))
+    other = build(make_settings(tmp_path, sqlite_url, redis_prefix=f"t:{secrets.token_hex(6)}:", **limits))
     try:
         container.login.start(address, BROWSER)
         container.login.start(address, BROWSER)
         with pytest.raises(RateLimited):
             container.login.start(address, BROWSER)
+        assert other.login.start(address, BROWSER)  # another prefix: another installation's counts
     finally:
         container.close()
+        other.close()

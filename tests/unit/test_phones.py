@@ -40,3 +40,23 @@ def test_countries_outside_the_allow_list_are_refused() -> None:
     with pytest.raises(CountryNotAllowed):
         normalize_phone("+7 912 345-67-89", ALLOWED)  # a valid Russian mobile, not allowed here
     assert normalize_phone("+7 912 345-67-89", ALLOWED | {"RU"}) == "+79123456789"
+
+
+def test_with_a_country_chosen_the_errors_ask_for_no_country_code() -> None:
+    with pytest.raises(InvalidPhone) as empty:
+        normalize_phone("  ", ALLOWED, "FR")
+    assert empty.value.message_id == "Please enter your mobile phone number."
+    with pytest.raises(InvalidPhone) as short:
+        normalize_phone("06 12 34", ALLOWED, "FR")
+    assert short.value.message_id == "Please enter a valid mobile phone number of the country chosen in the list."
+    with pytest.raises(InvalidPhone) as bare:
+        normalize_phone("06 12 34", ALLOWED)  # no list: the country code is the only way
+    assert "country code" in bare.value.message_id
+
+
+def test_a_territory_sharing_the_countrys_prefix_is_named_or_accepted_if_allowed() -> None:
+    """A Guernsey mobile typed with the United Kingdom chosen (both +44) is Guernsey's."""
+    with pytest.raises(CountryNotAllowed) as refused:
+        normalize_phone("07781 123456", ALLOWED, "GB")
+    assert refused.value.params == {"territory": "GG"} and "%(territory)s" in refused.value.message_id
+    assert normalize_phone("07781 123456", ALLOWED | {"GG"}, "GB") == "+447781123456"

@@ -8,7 +8,8 @@ import re
 from starlette.testclient import TestClient
 
 from tests.conftest import Mailbox, code_in, html_of, text_of
-from tests.web.conftest import csrf_of, post_form, web_sign_up
+from tests.web.conftest import ClientFactory, csrf_of, post_form, web_sign_up
+from vitalkey.adapters.clock import FrozenClock
 
 GOOD = "violet tram umbrella 42"
 NEW = "quiet orbit lantern 7"
@@ -171,3 +172,46 @@ def test_the_live_meter_of_the_account_page_knows_the_users_names_and_birth_date
     assert field, page.text
     assert 'data-email="meter@example.org"' in field.group(0)
     assert 'data-names="Ann\nLee"' in field.group(0) and 'data-birth-date="1990-05-01"' in field.group(0)
+
+
+def test_an_empty_password_is_asked_for_and_not_counted(make_client: ClientFactory, clock: FrozenClock) -> None:
+    client = make_client(clock=clock)
+    flow_url = password_page(client, "nobody@example.org")
+    for _ in range(8):  # more than the 5 free failures: none is counted
+        empty = post_form(client, flow_url, {"action": "password", "password": ""})
+        assert empty.status_code == 400 and "Please enter your password." in empty.text
+        assert "not correct" not in empty.text and 'aria-invalid="true"' in empty.text
+    wrong = post_form(client, flow_url, {"action": "password", "password": GOOD})
+    assert wrong.status_code == 400 and "This password is not correct" in wrong.text
+
+
+def test_the_password_wait_is_said_in_the_right_plural_and_in_minutes_when_long(
+    make_client: ClientFactory, clock: FrozenClock
+) -> None:
+    client = make_client(clock=clock)
+    flow_url = password_page(client, "nobody@example.org")
+    for _ in range(5):  # the fifth failure closes the stage for 1 second, then 2, 4 … (doubling)
+        post_form(client, flow_url, {"action": "password", "password": GOOD})
+    refused = post_form(client, flow_url, {"action": "password", "password": GOOD})
+    assert refused.status_code == 429 and "Please wait 1 second and try again." in refused.text
+    client.headers["accept-language"] = "de"
+    refused = post_form(client, flow_url, {"action": "password", "password": GOOD})
+    assert "Bitte warten Sie 1 Sekunde und versuchen" in refused.text
+    wait = 1
+    while wait < 128:  # fail again after each wait: 2, 4 … 128 seconds
+        clock.advance(seconds=wait)
+        post_form(client, flow_url, {"action": "password", "password": GOOD})
+        wait *= 2
+    refused = post_form(client, flow_url, {"action": "password", "password": GOOD})
+    assert refused.status_code == 429 and "Bitte warten Sie 3 Minuten und versuchen" in refused.text
+    client.headers["accept-language"] = "en"
+    refused = post_form(client, flow_url, {"action": "password", "password": GOOD})
+    assert "Please wait 3 minutes and try again." in refused.text  # 128 s, rounded up
+
+
+def test_an_empty_current_password_is_asked_for(client: TestClient, mailbox: Mailbox) -> None:
+    web_sign_up(client, mailbox, "ann@example.org")
+    set_first_password(client, mailbox, "ann@example.org", 1)
+    refused = post_form(client, "/account/password", {"action": "change", "current_password": "", "new_password": NEW})
+    assert refused.status_code == 400 and "Please enter your current password." in refused.text
+    assert "not correct" not in refused.text

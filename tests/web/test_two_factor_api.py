@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from tests.conftest import Gateway, Mailbox, code_in
 from tests.web.conftest import ClientFactory
 from tests.web.test_api import api_sign_up, bearer
+from vitalkey.adapters.clock import FrozenClock
 from vitalkey.adapters.sms import TwilioGateway
 
 PHONE = "+33612345678"
@@ -20,8 +21,8 @@ EMAIL = "ann@example.org"
 
 
 @pytest.fixture
-def sms_client(make_client: ClientFactory, gateway: Gateway) -> TestClient:
-    return make_client(sms_sender=TwilioGateway(gateway.url, "AC1", "token", "+15005550006", timeout_s=2))
+def sms_client(make_client: ClientFactory, gateway: Gateway, clock: FrozenClock) -> TestClient:
+    return make_client(sms_sender=TwilioGateway(gateway.url, "AC1", "token", "+15005550006", timeout_s=2), clock=clock)
 
 
 def turn_on(client: TestClient, gateway: Gateway, token: str, text_number: int = 1) -> str:
@@ -76,10 +77,13 @@ def test_turn_on_then_sign_in_with_the_texted_code(sms_client: TestClient, mailb
     assert me["two_factor"] is True
 
 
-def test_recovery_code_sign_in_through_the_api(sms_client: TestClient, mailbox: Mailbox, gateway: Gateway) -> None:
+def test_recovery_code_sign_in_through_the_api(
+    sms_client: TestClient, mailbox: Mailbox, gateway: Gateway, clock: FrozenClock
+) -> None:
     client = sms_client
     token = api_sign_up(client, mailbox, EMAIL)["session_token"]
     code = turn_on(client, gateway, token)
+    clock.advance(minutes=6)  # the set-up no longer counts as a fresh sign-in
     flow, answer = first_factor(client, mailbox, 3)
     assert answer.status_code == 202
     moved = client.post(f"/api/v1/login/{flow['id']}/recovery-instead").json()
@@ -98,7 +102,7 @@ def test_recovery_code_sign_in_through_the_api(sms_client: TestClient, mailbox: 
     fresh = used.json()["session_token"]
     shown = client.get("/api/v1/account/two-factor/recovery-code", headers=bearer(fresh)).json()
     assert shown["recovery_code"] == new_code
-    # A session without the second factor (the sign-up's) may not see it.
+    # An older sign-in (the sign-up's) may not see it.
     old = client.get("/api/v1/account/two-factor/recovery-code", headers=bearer(token))
     assert old.status_code == 403 and old.json()["error"] == "reauthentication_required"
     renewed = client.post("/api/v1/account/two-factor/recovery-code", headers=bearer(fresh)).json()
@@ -106,11 +110,12 @@ def test_recovery_code_sign_in_through_the_api(sms_client: TestClient, mailbox: 
 
 
 def test_a_legacy_app_is_refused_with_the_way_out_then_signs_in_with_an_app_password(
-    sms_client: TestClient, mailbox: Mailbox, gateway: Gateway
+    sms_client: TestClient, mailbox: Mailbox, gateway: Gateway, clock: FrozenClock
 ) -> None:
     client = sms_client
     token = api_sign_up(client, mailbox, EMAIL)["session_token"]
     turn_on(client, gateway, token)
+    clock.advance(minutes=6)  # the set-up no longer counts as a fresh sign-in
     unknown = client.post("/api/v1/login", json={"email": EMAIL, "app": "no-such-app"})
     assert unknown.status_code == 400 and unknown.json()["error"] == "unknown_app"
     apps = client.get("/api/v1/apps").json()["apps"]
@@ -124,7 +129,7 @@ def test_a_legacy_app_is_refused_with_the_way_out_then_signs_in_with_an_app_pass
     assert refused.status_code == 403
     assert refused.json()["error"] == "app_does_not_support_2fa" and "App passwords" in refused.json()["message"]
 
-    # The sign-up session has no second factor: creating an app password needs one.
+    # The sign-up session is no recent sign-in with the second factor: creating an app password needs one.
     stale = client.post("/api/v1/account/app-passwords", json={"app": "vitalkey-baby"}, headers=bearer(token))
     assert stale.status_code == 403 and stale.json()["error"] == "reauthentication_required"
     flow, _ = first_factor(client, mailbox, 4)
@@ -172,10 +177,13 @@ def test_bad_input_gets_clear_errors(sms_client: TestClient, mailbox: Mailbox, g
     assert gateway.received == []
 
 
-def test_turning_off_through_the_api(sms_client: TestClient, mailbox: Mailbox, gateway: Gateway) -> None:
+def test_turning_off_through_the_api(
+    sms_client: TestClient, mailbox: Mailbox, gateway: Gateway, clock: FrozenClock
+) -> None:
     client = sms_client
     token = api_sign_up(client, mailbox, EMAIL)["session_token"]
     turn_on(client, gateway, token)
+    clock.advance(minutes=6)  # the set-up no longer counts as a fresh sign-in
     stale = client.delete("/api/v1/account/two-factor", headers=bearer(token))
     assert stale.status_code == 403
     flow, _ = first_factor(client, mailbox, 3)
@@ -222,3 +230,39 @@ def test_a_text_over_a_limit_is_refused_with_a_clear_message_and_counted(
     assert metric(client, "vitalkey_sms_refused_total", 'limit="number"') == refused + 1
     gateway.wait_for(PHONE)
     assert len(gateway.texts_to(PHONE)) == 1
+
+
+def test_a_set_up_just_completed_counts_as_a_fresh_sign_in_for_changes(
+    sms_client: TestClient, mailbox: Mailbox, gateway: Gateway, clock: FrozenClock
+) -> None:
+    client = sms_client
+    token = api_sign_up(client, mailbox, EMAIL)["session_token"]
+    clock.advance(minutes=4)  # the sign-up's sign-in alone would be fresh for one more minute
+    turn_on(client, gateway, token)
+    clock.advance(minutes=4)
+    change = {"phone": "06 98 76 54 32", "country": "FR"}
+    started = client.post("/api/v1/account/two-factor/sms", json=change, headers=bearer(token))
+    assert started.status_code == 201 and started.json()["phone_hint"] == "+33 •••• 32", started.text
+    clock.advance(minutes=2)  # five minutes after the set-up: changes ask for a sign-in again
+    stale = client.post("/api/v1/account/two-factor/sms", json=change, headers=bearer(token))
+    assert stale.status_code == 403 and stale.json()["error"] == "reauthentication_required"
+
+
+def test_a_territory_number_is_refused_naming_it_in_the_visitors_language(
+    sms_client: TestClient, mailbox: Mailbox
+) -> None:
+    sms_client.headers["accept-language"] = "de"  # the account's language
+    token = api_sign_up(sms_client, mailbox, EMAIL)["session_token"]
+    guernsey = {"phone": "07781 123456", "country": "GB"}  # +44, as the United Kingdom
+    refused = sms_client.post("/api/v1/account/two-factor/sms", json=guernsey, headers=bearer(token))
+    assert refused.status_code == 400 and refused.json() == {
+        "error": "country_not_allowed",
+        "message": "Diese Nummer gehört zu Guernsey: Dorthin können keine SMS gesendet werden. "
+        "Bitte verwenden Sie eine andere Nummer.",
+        "field": "phone",
+        "errors": [{"field": "phone", "message": refused.json()["message"]}],
+    }
+    empty = sms_client.post(
+        "/api/v1/account/two-factor/sms", json={"phone": " ", "country": "FR"}, headers=bearer(token)
+    )
+    assert empty.status_code == 400 and empty.json()["message"] == "Bitte geben Sie Ihre Mobilnummer ein."

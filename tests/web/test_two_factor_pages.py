@@ -81,7 +81,9 @@ def test_errors_on_the_phone_form_keep_what_was_typed(sms_client: TestClient, ma
     assert answer.status_code == 400 and "Please enter a valid mobile phone number" in answer.text
     assert 'value="01 42 68 53 00"' in answer.text and 'aria-invalid="true"' in answer.text
     answer = post_form(sms_client, "/account/two-factor", {"action": "phone", "phone": "+7 912 345 67 89"})
-    assert answer.status_code == 400 and "Text messages cannot be sent to numbers of this country" in answer.text
+    assert (
+        answer.status_code == 400 and "This number is from Russia: text messages cannot be sent there." in answer.text
+    )
 
 
 def test_an_old_session_is_asked_to_sign_in_again_and_comes_back(
@@ -113,7 +115,7 @@ def test_recovery_code_page_and_sign_in_with_it(sms_client: TestClient, mailbox:
     web_sign_up(client, mailbox, EMAIL)
     recovery = set_up(client, gateway)
     page = client.get("/account/two-factor/recovery-code").text
-    assert "please sign in again" in page and recovery not in page  # the sign-up had no second factor
+    assert recovery in page  # the set-up just proved the second factor within this session
     client.post("/account/logout", data={"csrf_token": csrf_of(client.get("/account").text)})
     flow_url = sign_in_to_sms_page(client, mailbox, 3)
     answer = post_form(client, flow_url, {"action": "recovery_instead"})
@@ -191,3 +193,49 @@ def test_link_device_with_two_factor_on_asks_for_the_texted_code_then_consent(
     assert consent.url.path.startswith("/oauth2/authorize/") and "Allow this app" in consent.text
     back = allow(client, consent)
     assert back.headers["location"].startswith(CALLBACK) and query_of(back.headers["location"])["code"]
+
+
+def test_a_set_up_just_completed_counts_as_a_fresh_sign_in_for_changes(
+    sms_client: TestClient, mailbox: Mailbox, gateway: Gateway, clock: FrozenClock
+) -> None:
+    client = sms_client
+    web_sign_up(client, mailbox, EMAIL)
+    clock.advance(minutes=4)  # the sign-up's sign-in alone would be fresh for one more minute
+    set_up(client, gateway)
+    clock.advance(minutes=4)
+    page = client.get("/account/two-factor").text
+    assert "please sign in again to continue" not in page and 'value="disable"' in page
+    answer = post_form(client, "/account/two-factor", {"action": "phone", "country": "FR", "phone": "06 98 76 54 32"})
+    assert (
+        answer.status_code == 200 and "A confirmation code has been sent by text message to +33 •••• 32" in answer.text
+    )
+    clock.advance(minutes=2)  # five minutes after the set-up: changes ask for a sign-in again
+    page = client.get("/account/two-factor").text
+    assert "please sign in again to continue" in page and 'value="disable"' not in page
+
+
+@pytest.mark.parametrize(
+    ("country", "phone", "message"),
+    [
+        ("FR", "", "Please enter your mobile phone number."),
+        ("FR", "06 12 34", "Please enter a valid mobile phone number of the country chosen in the list."),
+        # A Guernsey mobile shares +44 with the United Kingdom, but is not the UK: named, not "this country".
+        ("GB", "07781 123456", "This number is from Guernsey: text messages cannot be sent there."),
+    ],
+)
+def test_the_phone_form_errors_name_what_is_wrong_without_asking_for_a_country_code(
+    sms_client: TestClient, mailbox: Mailbox, country: str, phone: str, message: str
+) -> None:
+    web_sign_up(sms_client, mailbox, EMAIL)
+    answer = post_form(sms_client, "/account/two-factor", {"action": "phone", "country": country, "phone": phone})
+    assert answer.status_code == 400 and message in answer.text
+    assert "country code" not in answer.text.split("<main")[1]
+
+
+def test_a_number_without_country_code_is_read_with_the_country_chosen(
+    sms_client: TestClient, mailbox: Mailbox, gateway: Gateway
+) -> None:
+    web_sign_up(sms_client, mailbox, EMAIL)
+    sms_client.headers["accept-language"] = "de"  # the list's default would be Germany: the choice wins
+    answer = post_form(sms_client, "/account/two-factor", {"action": "phone", "country": "fr", "phone": "0612345678"})
+    assert answer.status_code == 200 and "+33 •••• 78" in answer.text

@@ -103,17 +103,24 @@ class SmsRenderer:
     def render(self, template: str, language: str, context: dict[str, Any]) -> str:
         if template != "sms_code":
             raise ValueError(f"no SMS template {template!r}")
-        gettext = translations(language).gettext
-        values = {"code": context["code"], "brand": self.brand, "minutes": context["minutes"]}
+        ngettext = translations(language).ngettext
+        minutes = int(context["minutes"])
+        values = {"code": context["code"], "brand": self.brand, "minutes": minutes}
         if context.get("purpose") == "setup":
-            text = gettext(
+            text = ngettext(
                 "%(code)s is your %(brand)s code to confirm this number for two-factor authentication. "
-                "It expires in %(minutes)s minutes."
+                "It expires in %(minutes)s minute.",
+                "%(code)s is your %(brand)s code to confirm this number for two-factor authentication. "
+                "It expires in %(minutes)s minutes.",
+                minutes,
             )
         else:
-            text = gettext(
+            text = ngettext(
+                "%(code)s is your %(brand)s security code. It expires in %(minutes)s minute. "
+                "Never share it: %(brand)s will never ask you for it.",
                 "%(code)s is your %(brand)s security code. It expires in %(minutes)s minutes. "
-                "Never share it: %(brand)s will never ask you for it."
+                "Never share it: %(brand)s will never ask you for it.",
+                minutes,
             )
         return f"{text % values}\n\n@{self.host} #{context['code']}"
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from vitalkey.domain.errors import MalformedCode, ResendLimit, ResendTooSoon, wait_seconds
+from vitalkey.domain.i18n import N_
 
 CODE_DIGITS = 6
 
@@ -47,6 +48,8 @@ def code_hmac(key: bytes, flow_id: str, purpose: str, code: str) -> str:
 def clean_code(raw: str) -> str:
     """Accept what people type or paste ("123 456", "123-456"); refuse anything else."""
     digits = "".join(ch for ch in raw if ch not in " -\t\u00a0")
+    if not digits:
+        raise MalformedCode(N_("Please enter the code."))
     if len(digits) != CODE_DIGITS or not digits.isascii() or not digits.isdigit():
         raise MalformedCode()
     return digits

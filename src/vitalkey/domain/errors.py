@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from vitalkey.domain.i18n import N_
+from vitalkey.domain.i18n import N_, Nn_, Plural
 
 
 def wait_seconds(until: datetime, now: datetime) -> int:
@@ -31,6 +31,24 @@ class DomainError(Exception):
     def problems(self) -> tuple[DomainError, ...]:
         """Each wrong field with its own message (forms show each beside its field)."""
         return (self,)
+
+    def counted(self) -> tuple[Plural, int] | None:
+        """A message whose wording depends on a count: its two forms and the count (``%(num)s``)."""
+        return None
+
+
+class WaitRefusal(DomainError):
+    """A refusal that says how long to wait (``seconds``): in seconds, or in whole minutes
+    (rounded up) from two minutes on."""
+
+    in_seconds: ClassVar[Plural]
+    in_minutes: ClassVar[Plural]
+
+    def counted(self) -> tuple[Plural, int] | None:
+        seconds = int(self.params["seconds"])
+        if seconds < 120:
+            return self.in_seconds, seconds
+        return self.in_minutes, math.ceil(seconds / 60)
 
 
 class InvalidInput(DomainError):
@@ -101,9 +119,17 @@ class MalformedCode(DomainError):
     field = "code"
 
 
-class ResendTooSoon(DomainError):
+class ResendTooSoon(WaitRefusal):
     code = "resend_too_soon"
-    message = N_("Please wait %(seconds)s seconds before asking for a new code.")
+    in_seconds = Nn_(
+        "Please wait %(num)s second before asking for a new code.",
+        "Please wait %(num)s seconds before asking for a new code.",
+    )
+    in_minutes = Nn_(
+        "Please wait %(num)s minute before asking for a new code.",
+        "Please wait %(num)s minutes before asking for a new code.",
+    )
+    message = in_seconds.plural
 
 
 class ResendLimit(DomainError):
@@ -155,9 +181,25 @@ class WrongPassword(DomainError):
     field = "password"
 
 
-class PasswordThrottled(DomainError):
+class PasswordThrottled(WaitRefusal):
     code = "password_throttled"
-    message = N_("Too many wrong passwords. Please wait %(seconds)s seconds and try again.")
+    in_seconds = Nn_(
+        "Too many wrong passwords. Please wait %(num)s second and try again.",
+        "Too many wrong passwords. Please wait %(num)s seconds and try again.",
+    )
+    in_minutes = Nn_(
+        "Too many wrong passwords. Please wait %(num)s minute and try again.",
+        "Too many wrong passwords. Please wait %(num)s minutes and try again.",
+    )
+    message = in_seconds.plural
+
+
+class PasswordMissing(DomainError):
+    """An empty password: nothing to judge, so nothing is counted or checked."""
+
+    code = "password_missing"
+    message = N_("Please enter your password.")
+    field = "password"
 
 
 class PasswordLocked(DomainError):

@@ -31,6 +31,13 @@ class Session:
     user_agent: str
     ip: str
     methods: tuple[str, ...]
+    # When the session last proved its factors: a second factor set up within it proves it
+    # again (flows/two_factor.py). None: at its sign-in, created_at.
+    authenticated_at: datetime | None = None
+
+    @property
+    def authenticated_since(self) -> datetime:
+        return self.authenticated_at or self.created_at
 
     def alive(self, policy: SessionPolicy, now: datetime) -> bool:
         return now < self.expires_at and now < self.last_seen_at + policy.idle

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import phonenumbers
 
 from vitalkey.domain.errors import MalformedRecoveryCode, WrongPassword
+from vitalkey.domain.i18n import N_
 from vitalkey.domain.sessions import Session
 
 # Methods a session can record (sessions.methods). The second factors are the ones 2FA asks for.
@@ -58,6 +59,8 @@ def grouped(code: str, size: int = 4, separator: str = "-") -> str:
 def clean_recovery_code(raw: str) -> str:
     """What people type: any case, spaces or dashes, O for 0 and I or L for 1."""
     text = "".join(ch for ch in raw[:64].upper() if ch not in " -\t\u00a0").translate(_LOOKALIKES)
+    if not text:
+        raise MalformedRecoveryCode(N_("Please enter your recovery code."))
     if len(text) != RECOVERY_CHARS or any(ch not in _CROCKFORD for ch in text):
         raise MalformedRecoveryCode()
     return text
@@ -84,6 +87,6 @@ def phone_hint(phone: str) -> str:
 def is_fresh(session: Session, has_two_factor: bool, now: datetime, window: timedelta) -> bool:
     """A sign-in recent enough for changing a second factor (ASVS 7.5.1): within ``window``, and
     with the current second factor when the account has one."""
-    if now - session.created_at > window:
+    if now - session.authenticated_since > window:
         return False
     return not has_two_factor or bool(SECOND_FACTORS.intersection(session.methods))

@@ -20,6 +20,7 @@ from vitalkey.domain.emails import normalize_email
 from vitalkey.domain.errors import (
     AppDoesNotSupport2fa,
     DomainError,
+    PasswordMissing,
     TooManyRecoveryFailures,
     UnknownApp,
     WrongPassword,
@@ -213,6 +214,8 @@ class LoginFlow(EmailCodeFlow):
         same answer as a wrong password. An app that cannot ask for a second factor may give one
         of the account's app passwords for it instead (a keyed digest: no slow hash needed)."""
         given = normalize_password(raw_password)
+        if not given:
+            raise PasswordMissing()  # nothing to judge: not counted, no hash computed
         counted_at = self.deps.clock.now()
         flow, account, stored, by_app_password = await self.deps.uow.run(
             self._count_password_attempt, flow_id, given, req, counted_at

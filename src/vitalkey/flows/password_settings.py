@@ -9,8 +9,9 @@ from typing import Any
 
 from vitalkey.domain import codes
 from vitalkey.domain.accounts import Account, mail_names
-from vitalkey.domain.errors import FlowNotFound, NoPassword, PasswordAlreadySet, WrongPassword
+from vitalkey.domain.errors import FlowNotFound, NoPassword, PasswordAlreadySet, PasswordMissing, WrongPassword
 from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
+from vitalkey.domain.i18n import N_
 from vitalkey.domain.passwords import normalize_password
 from vitalkey.flows import email_code, password
 from vitalkey.flows.deps import FlowDeps
@@ -87,6 +88,8 @@ class PasswordChange:
     ) -> int:
         """Change it; the number of other sessions ended."""
         account = auth.account
+        if not current:  # nothing to judge: not counted under the throttle
+            raise PasswordMissing(N_("Please enter your current password."), field="current_password")
         normalized = await password.check_new_password(self.deps, new_password, account)
         counted_at = self.deps.clock.now()
         stored = await self.deps.uow.run(self._count_attempt, account, req, counted_at)

@@ -73,7 +73,8 @@ class TwoFactorSetup(CodeFlow):
     def begin(self, auth: Authenticated, raw_phone: str, region: str, req: Requester) -> SetupView:
         """Text a confirmation code to a new number: the first one (2FA turns on) or a new one."""
         config = self.deps.two_factor
-        phone = normalize_phone(raw_phone, config.regions, region.upper() if region in config.regions else None)
+        chosen = region.upper()
+        phone = normalize_phone(raw_phone, config.regions, chosen if chosen in config.regions else None)
         account = auth.account
         with self.deps.uow.begin() as tx:
             factor = second_factor.require_fresh(self.deps, tx, auth)
@@ -120,6 +121,10 @@ class TwoFactorSetup(CodeFlow):
             if not tx.two_factor.enable(factor):
                 raise WrongState()  # set up from another page meanwhile
             second_factor.notify(self.deps, tx, account, "enabled", now, phone=phone_hint(phone))
+            # The texted code just proved the new factor within this session: it counts as a
+            # fresh sign-in with it (a change right after asks for no new sign-in).
+            policy = self.deps.session_policy
+            tx.sessions.add_factor(auth.session, factor.method, now, now + policy.absolute_two_factor)
             return SetupView(flow.moved(state), phone_hint(phone), {}, grouped(recovery.code))
 
         event = "sms_verified" if enabling else "phone_verified"

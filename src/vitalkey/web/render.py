@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
 from markupsafe import Markup
@@ -52,8 +53,19 @@ def make_environment() -> Environment:
 
 
 def translate(lang: str, error: DomainError) -> str:
-    text = translations(lang).gettext(error.message_id)
-    return text % error.params if error.params and "%(" in text else text
+    """The error's message in ``lang``: the plural form its count asks for, and a ``territory``
+    parameter (an ISO 3166 code) named in that language."""
+    params = dict(error.params)
+    counted = error.counted()
+    if counted is not None:
+        forms, params["num"] = counted
+        text = translations(lang).ngettext(forms.singular, forms.plural, params["num"])
+    else:
+        text = translations(lang).gettext(error.message_id)
+    if "territory" in params:
+        territory = str(params["territory"])
+        params["territory"] = Locale.parse(lang.replace("-", "_")).territories.get(territory, territory)
+    return text % params if params and "%(" in text else text
 
 
 def page(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:

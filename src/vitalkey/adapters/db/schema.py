@@ -280,6 +280,7 @@ sessions = Table(
     Column("last_seen_at", UtcTimestamp, nullable=False),
     Column("expires_at", UtcTimestamp, nullable=False),
     Column("revoked_at", UtcTimestamp),
+    Column("authenticated_at", UtcTimestamp),  # last proof of its factors after sign-in; NULL: created_at
     Index("ix_sessions_account_id", "account_id"),
 )
 

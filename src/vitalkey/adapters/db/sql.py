@@ -34,7 +34,9 @@ OAUTH_TOKEN_COLUMNS_NEW = (  # those a new generation is given (the store number
 OAUTH_TOKEN_COLUMNS = f"id, {OAUTH_TOKEN_COLUMNS_NEW}"
 CONSENT_COLUMNS = "account_id, client_id, scopes, first_allowed_at, last_used_at"
 SIGNING_KEY_COLUMNS = "kid, alg, public_jwk, private_sealed, created_at, retired_at, publish_until"
-SESSION_COLUMNS = "id, account_id, kind, methods, user_agent, ip, created_at, last_seen_at, expires_at"
+SESSION_COLUMNS = (
+    "id, account_id, kind, methods, user_agent, ip, created_at, last_seen_at, expires_at, authenticated_at"
+)
 
 STATEMENTS: dict[str, str] = {
     "flow_insert": f"INSERT INTO flows ({FLOW_COLUMNS}) VALUES (:id, :kind, :channel, :state, :email, :language, "
@@ -62,9 +64,14 @@ STATEMENTS: dict[str, str] = {
     "birth_date = :birth_date, sex = :sex, height_cm = :height_cm, units = :units, updated_at = :now WHERE id = :id",
     "account_set_language": "UPDATE accounts SET language = :language WHERE id = :id",
     "session_insert": f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (:id, :account_id, :kind, :methods, "
-    ":user_agent, :ip, :created_at, :last_seen_at, :expires_at)",
+    ":user_agent, :ip, :created_at, :last_seen_at, :expires_at, :authenticated_at)",
     "session_get": f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = :id AND revoked_at IS NULL",
     "session_touch": "UPDATE sessions SET last_seen_at = :now WHERE id = :id",
+    # A factor proved within the session: counted from now, and the session ends no later than
+    # a sign-in with that factor would (CASE: portable MIN).
+    "session_add_factor": "UPDATE sessions SET methods = :methods, authenticated_at = :now, "
+    "expires_at = CASE WHEN expires_at > :expires_by THEN :expires_by ELSE expires_at END "
+    "WHERE id = :id AND revoked_at IS NULL",
     "session_for_account": f"SELECT {SESSION_COLUMNS} FROM sessions WHERE account_id = :account_id "
     "AND revoked_at IS NULL AND expires_at > :now ORDER BY last_seen_at DESC",
     "session_revoke": "UPDATE sessions SET revoked_at = :now WHERE id = :id AND account_id = :account_id "

@@ -291,7 +291,15 @@ class SqlSessions:
                 "created_at": us(session.created_at),
                 "last_seen_at": us(session.last_seen_at),
                 "expires_at": us(session.expires_at),
+                "authenticated_at": us(session.authenticated_at) if session.authenticated_at else None,
             },
+        )
+
+    def add_factor(self, session: Session, method: str, now: datetime, expires_by: datetime) -> None:
+        methods = ",".join(dict.fromkeys((*session.methods, method)))
+        self.db.run(
+            "session_add_factor",
+            {"id": session.id, "methods": methods, "now": us(now), "expires_by": us(expires_by)},
         )
 
     def get(self, session_id: str) -> Session | None:
@@ -316,7 +324,7 @@ class SqlSessions:
 def _session(row: Any) -> Session | None:
     if row is None:
         return None
-    id_, account_id, kind, methods, user_agent, ip, created_at, last_seen_at, expires_at = row
+    id_, account_id, kind, methods, user_agent, ip, created_at, last_seen_at, expires_at, authenticated_at = row
     return Session(
         id=id_,
         account_id=int(account_id),
@@ -327,6 +335,7 @@ def _session(row: Any) -> Session | None:
         user_agent=user_agent,
         ip=ip,
         methods=tuple(m for m in methods.split(",") if m),
+        authenticated_at=_at(authenticated_at) if authenticated_at is not None else None,
     )
 
 
