@@ -93,7 +93,9 @@ def build(
         migrate.upgrade(engine)
     master = secrets.load_or_create(settings.secret_key, settings.data_dir)
     sealer = FernetSealer.from_settings(settings.encryption_keys, master)
-    limiter: RateLimiter = RedisRateLimiter(settings.redis_url, settings.redis_prefix) if settings.redis_url else SqlRateLimiter()
+    limiter: RateLimiter = (
+        RedisRateLimiter(settings.redis_url, settings.redis_prefix) if settings.redis_url else SqlRateLimiter()
+    )
     uow = SqlUnitOfWork(engine)
     password_policy = PasswordPolicy(
         min_length=settings.password_min_length,
