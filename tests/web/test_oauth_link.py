@@ -130,3 +130,23 @@ def test_a_hostile_redirect_uri_gets_the_error_page_never_a_redirect(client: Tes
             )
             assert answer.status_code == 400 and "location" not in answer.headers, uri
             assert "cannot be completed" in answer.text
+
+
+def test_every_link_off_the_sign_in_page_keeps_the_waiting_app(make_client: ClientFactory) -> None:
+    """ "Create an account", its "Sign in", "Use another email address": the app's request goes
+    along (only the id of a kept request: never a free URL)."""
+    client = make_client()
+    partner = register(client.app.state.container)  # type: ignore[attr-defined]
+    waiting = client.get(authorize_url(partner), follow_redirects=False).headers["location"]
+    kept = waiting.removeprefix("/login?continue=")
+    login = client.get(waiting)
+    assert f'href="/signup?continue={kept}"' in login.text
+    signup = client.get(f"/signup?continue={kept}")
+    assert f'name="continue" value="{kept}"' in signup.text and f'href="/login?continue={kept}"' in signup.text
+    code_page = client.post(
+        "/signup", data={"csrf_token": csrf_of(signup.text), "email": "bea@example.com", "continue": kept}
+    )
+    assert f"&amp;continue={kept}" in code_page.text  # "Use another email address"
+    for foreign in ("https://evil.example/", "//evil.example", "/account"):
+        page = client.get("/signup", params={"continue": foreign})
+        assert "continue" not in page.text and "evil" not in page.text
