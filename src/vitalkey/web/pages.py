@@ -267,6 +267,12 @@ async def _show(
             )
     now = request.app.state.container.clock.now()
     resend_at = view.code.get("resend_available_at")
+    resend_exhausted = flow.state in (CODE_SENT, SMS_SENT) and resend_at is None
+    resend_wait = max(0, int((resend_at - now).total_seconds())) if resend_at else None
+    if flow.state == SMS_SENT and challenge is not None and challenge.refused is not None:
+        # No text was sent (a limit): say why, offer a send once it allows, and the recovery code.
+        error = error or challenge.refused
+        resend_exhausted, resend_wait = False, int(challenge.refused.params.get("seconds", 0))
     return page(
         request,
         template,
@@ -276,8 +282,8 @@ async def _show(
         flow=flow,
         suggestion=view.suggestion,
         code=view.code,
-        resend_wait=max(0, int((resend_at - now).total_seconds())) if resend_at else None,
-        resend_exhausted=flow.state in (CODE_SENT, SMS_SENT) and resend_at is None,
+        resend_wait=resend_wait,
+        resend_exhausted=resend_exhausted,
         challenge=challenge,
         policy_version=settings.privacy_policy_version,
         values=values or {},
@@ -351,6 +357,8 @@ async def _flow_post(request: Request, kind: str, flow_id: str) -> Response:
 async def _first_factor_done(request: Request, flow_id: str, result: SignInResult, method: str) -> Response:
     """Signed in, or on to the second factor's page."""
     if isinstance(result, SecondFactorNeeded):
+        if result.challenge.refused is not None:
+            count_refusal(result.challenge.refused)
         request.app.state.container.relay.wake()
         return see_other(request, f"/login/{flow_id}")
     SIGNINS.labels(method=method).inc()
