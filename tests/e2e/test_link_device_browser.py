@@ -217,3 +217,39 @@ def test_signed_out_user_who_allowed_before_signs_in_and_goes_straight_back(
     tab.expect_linked()
     assert "/oauth2/authorize/" not in " ".join(tab.shown)  # no consent page
     assert len(partner_site.links) == 1
+
+
+NEW_EMAIL = "bea@example.org"
+
+
+def test_new_user_links_through_sign_up_and_lands_back_at_the_partner(
+    page: Page, live_server: LiveServer, mailbox: Mailbox, partner_site: PartnerSite
+) -> None:
+    """A newcomer takes "Create an account" from the sign-in page the partner sent them to: the
+    sign-up keeps the partner's request and ends on its consent page, then back at the partner."""
+    tab = Tab(page, partner_site)
+
+    tab.link_device()
+    expect(page.get_by_text("An app is asking to connect to your account")).to_be_visible()
+    page.get_by_role("link", name="Create an account").click()
+    expect(page.get_by_role("heading", name="Create your account")).to_be_visible()
+    page.get_by_label("Email address").fill(NEW_EMAIL)
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("6-digit code").fill(code_in(mailbox.wait_for(NEW_EMAIL)))
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_label("I agree to the privacy policy").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("First name").fill("Bea")
+    page.get_by_label("Last name").fill("Moreau")
+    page.get_by_label("Birth date").fill("1990-03-02")
+    page.get_by_label("Female", exact=True).check()
+    page.get_by_label("Height (cm)").fill("168")
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("heading", name="Protect your account")).to_be_visible()
+    page.get_by_role("button", name="Skip for now").click()
+
+    expect(page.get_by_role("heading", name="Acme Wellness Portal would like to access your")).to_be_visible()
+    page.get_by_role("button", name="Allow this app").click()
+    tab.expect_linked()
+    assert "/account" not in tab.paths_shown()
+    assert len(partner_site.links) == 1 and partner_site.links[0]["scope"] == SCOPE

@@ -211,16 +211,27 @@ def test_the_daily_cap_stops_all_texts(make_container: object, clock: FrozenCloc
     assert setup_attempt(container, "+447400123456", email="bob@example.org") == "sent"
 
 
-def test_a_sign_in_over_a_limit_keeps_its_emailed_code_for_later(make_container: object, clock: FrozenClock) -> None:
-    container = make_container(clock=clock, sms_limit_per_account="2/3600")  # type: ignore[operator]
+def test_a_sign_in_over_a_limit_waits_at_the_second_factor_without_a_text(
+    make_container: object, clock: FrozenClock
+) -> None:
+    """The first factor is proved even when the text is refused: the flow waits for the second
+    factor (the recovery code works), says why, and sends the text once the limit allows."""
+    container = make_container(clock=clock, sms_limit_per_account="2/600")  # type: ignore[operator]
     make_account(container)
     enable_sms(container)  # one text
     assert isinstance(sign_in_by_code(container), SecondFactorNeeded)  # two
     flow = container.login.start(EMAIL, BROWSER).flow
+    waiting = container.login.submit_code(flow.id, last_code(container, EMAIL), BROWSER)
+    assert isinstance(waiting, SecondFactorNeeded) and waiting.flow.state == "sms_sent"
+    assert isinstance(waiting.challenge.refused, SmsLimited) and waiting.challenge.code is None
+    shown = container.login.challenge(waiting.flow)
+    assert shown is not None and isinstance(shown.refused, SmsLimited) and shown.refused.params["seconds"] > 0
     with pytest.raises(SmsLimited):
-        container.login.submit_code(flow.id, last_code(container, EMAIL), BROWSER)
-    clock.advance(hours=1, minutes=1)  # the emailed code is still unused (but expired now): start again
-    assert isinstance(sign_in_by_code(container), SecondFactorNeeded)
+        container.login.resend_sms(flow.id, BROWSER)
+    clock.advance(seconds=shown.refused.params["seconds"])  # the window has let the first two texts go
+    sent = container.login.resend_sms(flow.id, BROWSER)
+    assert sent.challenge.code is not None and sent.challenge.refused is None
+    assert container.login.challenge(sent.flow).refused is None  # type: ignore[union-attr]
 
 
 def test_fifty_parallel_right_sms_codes_give_one_session(container: Container) -> None:

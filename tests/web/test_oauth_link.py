@@ -4,10 +4,12 @@ envelope."""
 
 from __future__ import annotations
 
+import re
+
 from starlette.testclient import TestClient
 
-from tests.conftest import Mailbox, code_in
-from tests.web.conftest import ClientFactory, csrf_of
+from tests.conftest import Mailbox, code_in, text_of
+from tests.web.conftest import ClientFactory, csrf_of, post_form
 from tests.web.oauth_kit import (
     CALLBACK,
     allow,
@@ -130,3 +132,55 @@ def test_a_hostile_redirect_uri_gets_the_error_page_never_a_redirect(client: Tes
             )
             assert answer.status_code == 400 and "location" not in answer.headers, uri
             assert "cannot be completed" in answer.text
+
+
+def test_every_link_off_the_sign_in_page_keeps_the_waiting_app(make_client: ClientFactory) -> None:
+    """ "Create an account", its "Sign in", "Use another email address": the app's request goes
+    along (only the id of a kept request: never a free URL)."""
+    client = make_client()
+    partner = register(client.app.state.container)  # type: ignore[attr-defined]
+    waiting = client.get(authorize_url(partner), follow_redirects=False).headers["location"]
+    kept = waiting.removeprefix("/login?continue=")
+    login = client.get(waiting)
+    assert f'href="/signup?continue={kept}"' in login.text
+    signup = client.get(f"/signup?continue={kept}")
+    assert f'name="continue" value="{kept}"' in signup.text and f'href="/login?continue={kept}"' in signup.text
+    code_page = client.post(
+        "/signup", data={"csrf_token": csrf_of(signup.text), "email": "bea@example.com", "continue": kept}
+    )
+    assert f"&amp;continue={kept}" in code_page.text  # "Use another email address"
+    for foreign in ("https://evil.example/", "//evil.example", "/account"):
+        page = client.get("/signup", params={"continue": foreign})
+        assert "continue" not in page.text and "evil" not in page.text
+
+
+def test_forgot_password_keeps_the_waiting_app_through_the_mailed_link(
+    make_client: ClientFactory, mailbox: Mailbox
+) -> None:
+    """ "Forgot your password?" from a sign-in for an app: the "Update password" link, the page
+    after it and its "Sign in" carry the app's request; a new account's mail does too."""
+    client = make_client()
+    partner = register(client.app.state.container)  # type: ignore[attr-defined]
+    signed_up(client, mailbox)
+    client.cookies.clear()
+    kept = (
+        client.get(authorize_url(partner), follow_redirects=False).headers["location"].removeprefix("/login?continue=")
+    )
+    login = client.get(f"/login?continue={kept}")
+    code_page = client.post(
+        "/login", data={"csrf_token": csrf_of(login.text), "email": "ann@example.com", "continue": kept}
+    )
+    flow_url = str(code_page.url.path)
+    post_form(client, flow_url, {"action": "password_instead"})
+    post_form(client, flow_url, {"action": "forgot"})
+    sent = post_form(client, flow_url, {"action": "validate"})
+    assert "A password update link has been sent" in sent.text
+    link = re.search(r"(http\S+/password/reset/\S+)", text_of(mailbox.wait_for("ann@example.com", 3)))
+    assert link and link.group(1).endswith(f"?continue={kept}")
+    path = link.group(1).removeprefix(client.app.state.container.settings.public_url)  # type: ignore[attr-defined]
+    form = client.get(path)
+    assert f'action="{path}"' in form.text
+    done = post_form(client, path, {"password": "correct horse battery staple 7", "end_sessions": "yes"})
+    assert done.url.path == "/password/updated" and f'href="/login?continue={kept}"' in done.text
+    forged = client.get("/password/updated", params={"continue": "https://evil.example/"})
+    assert 'href="/login"' in forged.text and "evil" not in forged.text

@@ -266,3 +266,37 @@ def test_a_territory_number_is_refused_naming_it_in_the_visitors_language(
         "/api/v1/account/two-factor/sms", json={"phone": " ", "country": "FR"}, headers=bearer(token)
     )
     assert empty.status_code == 400 and empty.json()["message"] == "Bitte geben Sie Ihre Mobilnummer ein."
+
+
+def test_a_refused_text_still_leads_to_the_second_factor_and_the_recovery_code_signs_in(
+    make_client: ClientFactory, mailbox: Mailbox, gateway: Gateway
+) -> None:
+    """At the per-number limit the right emailed code is not refused: the flow waits for the
+    second factor, says no text was sent and why, and the recovery code signs in."""
+    client = make_client(
+        sms_sender=TwilioGateway(gateway.url, "AC1", "token", "+15005550006", timeout_s=2),
+        sms_limit_per_number="1/3600",
+    )
+    token = api_sign_up(client, mailbox, EMAIL)["session_token"]
+    recovery = turn_on(client, gateway, token)  # the one text the number may get this hour
+    refused = metric(client, "vitalkey_sms_refused_total", 'limit="number"')
+    flow, answer = first_factor(client, mailbox, 3)
+    assert answer.status_code == 202, answer.text
+    waiting = answer.json()
+    assert (
+        waiting["state"] == "sms_sent" and waiting["second_factor"] == "sms" and "recovery_chosen" in waiting["actions"]
+    )
+    assert waiting["code_expires_at"] is None  # no code was texted
+    assert waiting["sms_refused"]["error"] == "sms_limited"
+    assert waiting["sms_refused"]["message"].startswith("Too many text messages have been requested.")
+    assert 3000 < waiting["sms_refused"]["retry_after"] <= 3600 + 360  # the window, to the bucket
+    assert int(answer.headers["retry-after"]) == waiting["sms_refused"]["retry_after"]
+    assert metric(client, "vitalkey_sms_refused_total", 'limit="number"') == refused + 1
+    shown = client.get(f"/api/v1/login/{flow['id']}").json()
+    assert shown["sms_refused"]["error"] == "sms_limited"
+    again = client.post(f"/api/v1/login/{flow['id']}/sms/resend")
+    assert again.status_code == 429 and again.json()["error"] == "sms_limited" and again.headers["retry-after"]
+    assert client.post(f"/api/v1/login/{flow['id']}/recovery-instead").json()["state"] == "recovery_code"
+    used = client.post(f"/api/v1/login/{flow['id']}/recovery", json={"recovery_code": recovery})
+    assert used.status_code == 200 and used.json()["account"]["two_factor"] is True
+    assert len(gateway.texts_to(PHONE)) == 1

@@ -239,3 +239,39 @@ def test_a_number_without_country_code_is_read_with_the_country_chosen(
     sms_client.headers["accept-language"] = "de"  # the list's default would be Germany: the choice wins
     answer = post_form(sms_client, "/account/two-factor", {"action": "phone", "country": "fr", "phone": "0612345678"})
     assert answer.status_code == 200 and "+33 •••• 78" in answer.text
+
+
+def test_a_refused_text_still_leads_to_the_sms_step_with_the_recovery_code(
+    make_client: ClientFactory, mailbox: Mailbox, gateway: Gateway, clock: FrozenClock
+) -> None:
+    """The per-number limit is used up: the right emailed code lands on the second-factor step,
+    which says why no text came and offers "Use my recovery code"; a text can be asked for once
+    the limit allows; the recovery code signs in."""
+    sender = TwilioGateway(gateway.url, "AC1", "token", "+15005550006", timeout_s=2)
+    client = make_client(sms_sender=sender, clock=clock, sms_limit_per_number="1/600")
+    web_sign_up(client, mailbox, EMAIL)
+    recovery = set_up(client, gateway)  # the one text the number may get this hour
+    client.post("/account/logout", data={"csrf_token": csrf_of(client.get("/account").text)})
+    answer = post_form(client, "/login", {"email": EMAIL})
+    flow_url = str(answer.url.path)
+    code = code_in(mailbox.wait_for(EMAIL, 3))
+    answer = post_form(client, flow_url, {"action": "code", "code": code})
+    assert answer.url.path == flow_url and "Enter your security code" in answer.text
+    assert "Too many text messages have been requested. Please wait a while and try again." in answer.text
+    assert "A security code has been sent" not in answer.text and "Use my recovery code" in answer.text
+    assert "No more codes can be sent" not in answer.text
+    waited = re.search(r"\(available in (\d+) s\)", answer.text)
+    assert waited and 600 <= int(waited.group(1)) <= 660  # the window, to the limiter's bucket
+    again = post_form(client, flow_url, {"action": "code", "code": code})  # the emailed code: used
+    assert "Enter your security code" in again.text and "Use my recovery code" in again.text
+    too_soon = post_form(client, flow_url, {"action": "sms_resend"})
+    assert too_soon.status_code == 429 and "Too many text messages" in too_soon.text
+    clock.advance(seconds=int(waited.group(1)))
+    sent = post_form(client, flow_url, {"action": "sms_resend"})
+    assert "A security code has been sent by text message to your phone +33 •••• 78" in sent.text
+    assert "Too many text messages" not in sent.text
+    gateway.wait_for(PHONE, 2)
+    chosen = post_form(client, flow_url, {"action": "recovery_instead"})
+    assert "Enter the recovery code you saved" in chosen.text
+    done = post_form(client, flow_url, {"action": "recovery", "recovery_code": recovery})
+    assert done.url.path == "/account/two-factor/recovery-code" and "You signed in with your recovery code" in done.text

@@ -9,8 +9,9 @@ factor is refused there, unless it signs in with one of the account's app passwo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -21,6 +22,8 @@ from vitalkey.domain.errors import (
     AppDoesNotSupport2fa,
     DomainError,
     PasswordMissing,
+    SmsLimited,
+    SmsUnavailable,
     TooManyRecoveryFailures,
     UnknownApp,
     WrongPassword,
@@ -44,6 +47,8 @@ FORGOT = "forgot_password"  # "Forgot your password?": asks to "Validate"
 RESET_SENT = "reset_sent"  # the "Update password" link has been mailed
 SMS_SENT = "sms_sent"  # the second factor: a code texted to the verified number
 RECOVERY = "recovery_code"  # "Use my recovery code"
+
+SMS_REFUSALS = (SmsLimited, SmsUnavailable)  # a text not sent: the other second factors stay open
 
 MACHINE = StateMachine(
     name="login",
@@ -167,7 +172,13 @@ class LoginFlow(EmailCodeFlow):
                 self.machine.next(flow.state, "second_factor_required"), account_id=account.id, first_factor=method
             )
             self._save(tx, moved, flow.state)
-            return SecondFactorNeeded(moved, stage.begin(tx, moved, factor, req))
+            try:
+                return SecondFactorNeeded(moved, stage.begin(tx, moved, factor, req))
+            except SMS_REFUSALS as refused:
+                # The first factor is proved all the same: the flow waits at the second-factor
+                # step, which says why no text came and offers the recovery code (and a resend
+                # once the limit allows).
+                return SecondFactorNeeded(self._text_refused(tx, moved, refused), self._refused(stage, factor, refused))
         self._save(tx, flow.moved(state, account_id=account.id), flow.state)
         return self._start(tx, flow, account, req, (method,))
 
@@ -311,10 +322,16 @@ class LoginFlow(EmailCodeFlow):
         )
 
     def resend_sms(self, flow_id: str, req: Requester) -> SecondFactorNeeded:
+        """A new text; the first one if it was refused at the limit (it is counted now)."""
         with self.deps.uow.begin() as tx:
             flow = self._load(tx, flow_id, req)
             self.machine.check(flow, "sms_resent", self.deps.clock.now())
             stage, factor = self._stage_of(tx, flow)
+            if tx.codes.get(flow.id, sms_code.PURPOSE) is None:
+                sent = flow.moved(flow.state, sms_refused=None, sms_retry_at=None)
+                challenge = stage.begin(tx, sent, factor, req)
+                self._save(tx, sent, flow.state)
+                return SecondFactorNeeded(sent, challenge)
             return SecondFactorNeeded(flow, stage.resend(tx, flow, factor, req))
 
     def challenge(self, flow: Flow) -> Challenge | None:
@@ -324,7 +341,29 @@ class LoginFlow(EmailCodeFlow):
         with self.deps.uow.read() as tx:
             stage, factor = self._stage_of(tx, flow)
             stored = tx.codes.get(flow.id, sms_code.PURPOSE)
-        return Challenge(stage.method, phone_hint(factor.phone), stored)
+        refused = self._refusal_of(flow) if stored is None else None
+        return Challenge(stage.method, phone_hint(factor.phone), stored, refused)
+
+    def _text_refused(self, tx: Transaction, flow: Flow, refused: DomainError) -> Flow:
+        """Keep why the text was refused, and until when, for the page shown after the redirect."""
+        seconds = int(refused.params.get("seconds", 0))
+        noted = flow.moved(
+            flow.state,
+            sms_refused=refused.code,
+            sms_retry_at=(self.deps.clock.now() + timedelta(seconds=seconds)).isoformat(),
+        )
+        self._save(tx, noted, flow.state)
+        return noted
+
+    def _refused(self, stage: SecondFactorStage, factor: TwoFactor, refused: DomainError) -> Challenge:
+        return Challenge(stage.method, phone_hint(factor.phone), None, refused)
+
+    def _refusal_of(self, flow: Flow) -> DomainError | None:
+        refusal = next((r for r in SMS_REFUSALS if r.code == flow.context.get("sms_refused")), None)
+        if refusal is None:
+            return None
+        retry_at = datetime.fromisoformat(str(flow.context["sms_retry_at"]))
+        return refusal(seconds=max(0, math.ceil((retry_at - self.deps.clock.now()).total_seconds())))
 
     def _stage_of(self, tx: Transaction, flow: Flow) -> tuple[SecondFactorStage, TwoFactor]:
         account = tx.accounts.get(int(flow.context["account_id"]))

@@ -22,6 +22,7 @@ from vitalkey.flows.email_code import check_mail_limits
 from vitalkey.ports import OutgoingMail, Transaction
 
 LINK_PATH = "/password/reset/"
+AUTHORIZE_PATH = "/oauth2/authorize/"  # + the id of a kept authorization request (web/pages.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,21 +31,29 @@ class ResetDone:
     sessions_ended: int
 
 
+def _waiting_query(flow: Flow) -> str:
+    """The OAuth request a sign-in was started for (its ``return_to``), as ``?continue=<id>``: the
+    link keeps it, so that signing in after the new password still ends at the app."""
+    return_to = str(flow.context.get("return_to") or "")
+    return "?continue=" + return_to.removeprefix(AUTHORIZE_PATH) if return_to.startswith(AUTHORIZE_PATH) else ""
+
+
 def send_link(deps: FlowDeps, tx: Transaction, flow: Flow, req: Requester, now: datetime) -> None:
     """Mail the flow's address a link, or, when no account uses it, a mail saying so: the same
     statements run for both, so neither the answer nor its timing tells them apart."""
     check_mail_limits(deps, tx, flow.email, req, now)
     account = tx.accounts.by_email(account_key(flow.email))
+    waiting = _waiting_query(flow)
     token = new_token(32)
     if account is not None:
         tx.passwords.add_reset(token_digest(token), account.id, now, now + deps.password_policy.reset_ttl)
         template = "password_reset"
         context = {
-            "link": deps.public_url + LINK_PATH + token,
+            "link": deps.public_url + LINK_PATH + token + waiting,
             **mail_names(account),
         }
     else:
-        template, context = "password_reset_unknown", {"signup_url": f"{deps.public_url}/signup"}
+        template, context = "password_reset_unknown", {"signup_url": f"{deps.public_url}/signup{waiting}"}
     tx.outbox.enqueue(
         OutgoingMail(
             to=flow.email,

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from vitalkey.domain.accounts import Account, mail_names
 from vitalkey.domain.codes import StoredCode
-from vitalkey.domain.errors import ReauthenticationRequired
+from vitalkey.domain.errors import DomainError, ReauthenticationRequired
 from vitalkey.domain.flows import Flow, Requester
 from vitalkey.domain.tokens import keyed_digest, new_token
 from vitalkey.domain.two_factor import TwoFactor, is_fresh, new_recovery_code, phone_hint
@@ -82,6 +82,9 @@ class Challenge:
     method: str
     hint: str
     code: StoredCode | None
+    # The text that could not be sent (SmsLimited / SmsUnavailable, with the seconds to wait):
+    # the first factor stays proved and the other ways (the recovery code) stay open.
+    refused: DomainError | None = None
 
 
 class SecondFactorStage(Protocol):

@@ -7,6 +7,7 @@ An address that already has an account walks the very same pages; its owner is m
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,9 @@ class SignupFlow(EmailCodeFlow):
             account = tx.accounts.get(int(flow.context["account_id"]))
             if account is None:
                 raise WrongState()
-            return start(self.deps, tx, account, req, ("email_code",))
+            # A sign-up started from an app's authorization request goes back to it at the end.
+            started = start(self.deps, tx, account, req, ("email_code",))
+            return replace(started, return_to=flow.context.get("return_to"))
 
     def _step(self, flow: Flow, event: str, effect: Any, **context: Any) -> Flow:
         now = self.deps.clock.now()

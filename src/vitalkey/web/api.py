@@ -133,10 +133,15 @@ async def authenticate(request: Request) -> Authenticated:
 
 
 def flow_out(
-    view: FlowView, machine: StateMachine, policy_version: str, challenge: Challenge | None = None
+    view: FlowView,
+    machine: StateMachine,
+    policy_version: str,
+    challenge: Challenge | None = None,
+    refused: s.SmsRefused | None = None,
 ) -> s.FlowOut:
     flow = view.flow
     return s.FlowOut(
+        sms_refused=refused,
         second_factor=challenge.method if challenge else None,
         phone_hint=challenge.hint if challenge else None,
         id=flow.id,
@@ -181,7 +186,12 @@ def signed_in(started: Started) -> s.SignedIn:
 
 
 SECOND_FACTOR_ANSWER = (
-    (202, s.FlowOut, 'The account has 2FA on: a code was texted; the flow is in "sms_sent" (see phone_hint)'),
+    (
+        202,
+        s.FlowOut,
+        'The account has 2FA on: the flow is in "sms_sent" and a code was texted (see phone_hint); or, when'
+        " a limit refused the text, none was (see sms_refused: resend after retry_after, or use the recovery code)",
+    ),
 )
 
 
@@ -190,7 +200,11 @@ def sign_in_answer(request: Request, result: SignInResult, method: str) -> s.Sig
     if isinstance(result, SecondFactorNeeded):
         request.app.state.container.relay.wake()
         view = FlowView(result.flow, None, email_code_status(request, result))
-        return json_response(_out(request, "login", view, result.challenge), 202)
+        answer = json_response(_out(request, "login", view, result.challenge), 202)
+        if (refused := result.challenge.refused) is not None:
+            count_refusal(refused)
+            answer.headers["retry-after"] = str(refused.params.get("seconds", 0))
+        return answer
     SIGNINS.labels(method=method).inc()
     return signed_in(result)
 
@@ -218,7 +232,11 @@ def _out(request: Request, kind: str, view: FlowView, challenge: Challenge | Non
     container = request.app.state.container
     if challenge is None and kind == "login" and view.flow.state in (SMS_SENT, RECOVERY):
         challenge = container.login.challenge(view.flow)
-    return flow_out(view, _flows(request, kind).machine, container.settings.privacy_policy_version, challenge)
+    refused = None
+    if challenge is not None and challenge.refused is not None and view.flow.state == SMS_SENT:
+        error = challenge.refused
+        refused = s.SmsRefused(error.code, translate(language(request), error), int(error.params.get("seconds", 0)))
+    return flow_out(view, _flows(request, kind).machine, container.settings.privacy_policy_version, challenge, refused)
 
 
 def _register_email_steps(kind: str, label: str) -> None:

@@ -67,8 +67,16 @@ AUTHORIZE_CONTINUE = "/oauth2/authorize/"  # + the id of a kept authorization re
 
 
 def continue_path(flow_id: str) -> str | None:
-    """The page an OAuth authorization request waits on, for a sign-in that starts from it."""
+    """The page an OAuth authorization request waits on, for a sign-in or sign-up that starts from it."""
     return AUTHORIZE_CONTINUE + flow_id if is_token(flow_id) else None
+
+
+def waiting_request(return_to: str | None) -> str:
+    """The id of the kept OAuth request a flow goes back to ("" if none): the links off its pages
+    (to sign up, sign in, start again) carry it as ``continue`` so that the app is not lost."""
+    if return_to and return_to.startswith(AUTHORIZE_CONTINUE) and may_return_to(return_to):
+        return return_to[len(AUTHORIZE_CONTINUE) :]
+    return ""
 
 
 async def allow_partner_redirect(request: Request, return_to: str | None) -> None:
@@ -138,17 +146,20 @@ def _flow_of(request: Request, kind: str) -> EmailCodeFlow:
 
 
 async def start_page(request: Request) -> Response:
-    """``continue``: an OAuth authorization request waiting for this sign-in (even by someone
-    already signed in, for ``prompt=login`` or ``max_age``)."""
+    """``continue``: an OAuth authorization request waiting for this sign-in or sign-up (a
+    sign-in even by someone already signed in, for ``prompt=login`` or ``max_age``); only the id
+    of a kept request, never a free URL."""
     kind = _kind(request)
     values = request.query_params if request.method == "GET" else await posted_form_or_empty(request)
-    waiting = continue_path(values.get("continue", "")) if kind == "login" else None
+    waiting = continue_path(values.get("continue", ""))
     auth = await current_user(request)
     if auth and not waiting:
         return see_other(request, "/account")
+    if auth and kind == "signup":
+        return see_other(request, str(waiting))  # already signed in: on to the app's request
     if request.method == "GET":
         email = request.query_params.get("email", "") or (auth.account.email if auth else "")
-        return page(request, f"{kind}_email.html", email=email[:254], waiting=values.get("continue", ""))
+        return page(request, f"{kind}_email.html", email=email[:254], waiting=waiting_request(waiting))
     form: dict[str, str] = {}
     try:
         form = await posted_form(request)
@@ -167,7 +178,7 @@ async def start_page(request: Request) -> Response:
             status=error_status(error),
             error=error,
             email=form.get("email", "")[:254],
-            waiting=form.get("continue", "") if waiting else "",
+            waiting=waiting_request(waiting),
         )
     request.app.state.container.relay.wake()
     return see_other(request, f"/{kind}/{view.flow.id}")
@@ -214,16 +225,22 @@ async def _show(
     try:
         view = await blocking(request, flows.view, flow_id, requester(request, Channel.BROWSER))
     except (FlowNotFound, FlowExpired) as gone:
-        return page(request, "flow_gone.html", status=error_status(gone), error=gone, kind=kind)
+        return page(request, "flow_gone.html", status=error_status(gone), error=gone, kind=kind, waiting="")
     flow = view.flow
     if flow.state == COMPLETE:
         return see_other(request, "/account")
-    if kind == "login":
-        await allow_partner_redirect(request, flow.context.get("return_to"))
+    await allow_partner_redirect(request, flow.context.get("return_to"))
     container = request.app.state.container
     settings = container.settings
     if flow.state == DEAD:
-        return page(request, "flow_gone.html", status=status if error else 410, error=error or FlowDead(), kind=kind)
+        return page(
+            request,
+            "flow_gone.html",
+            status=status if error else 410,
+            error=error or FlowDead(),
+            kind=kind,
+            waiting=waiting_request(flow.context.get("return_to")),
+        )
     template = {
         CONFIRM_EMAIL: "flow_suggestion.html",
         CODE_SENT: "flow_code.html",
@@ -241,9 +258,22 @@ async def _show(
         try:
             challenge = await blocking(request, request.app.state.container.login.challenge, flow)
         except WrongState as off:  # 2FA was turned off meanwhile
-            return page(request, "flow_gone.html", status=409, error=off, kind=kind)
+            return page(
+                request,
+                "flow_gone.html",
+                status=409,
+                error=off,
+                kind=kind,
+                waiting=waiting_request(flow.context.get("return_to")),
+            )
     now = request.app.state.container.clock.now()
     resend_at = view.code.get("resend_available_at")
+    resend_exhausted = flow.state in (CODE_SENT, SMS_SENT) and resend_at is None
+    resend_wait = max(0, int((resend_at - now).total_seconds())) if resend_at else None
+    if flow.state == SMS_SENT and challenge is not None and challenge.refused is not None:
+        # No text was sent (a limit): say why, offer a send once it allows, and the recovery code.
+        error = error or challenge.refused
+        resend_exhausted, resend_wait = False, int(challenge.refused.params.get("seconds", 0))
     return page(
         request,
         template,
@@ -253,13 +283,14 @@ async def _show(
         flow=flow,
         suggestion=view.suggestion,
         code=view.code,
-        resend_wait=max(0, int((resend_at - now).total_seconds())) if resend_at else None,
-        resend_exhausted=flow.state in (CODE_SENT, SMS_SENT) and resend_at is None,
+        resend_wait=resend_wait,
+        resend_exhausted=resend_exhausted,
         challenge=challenge,
         policy_version=settings.privacy_policy_version,
         policy_text=container.privacy_policy.paragraphs(language(request)),
         values=values or {},
         units=[u.value for u in Units],
+        waiting=waiting_request(flow.context.get("return_to")),
     )
 
 
@@ -328,6 +359,8 @@ async def _flow_post(request: Request, kind: str, flow_id: str) -> Response:
 async def _first_factor_done(request: Request, flow_id: str, result: SignInResult, method: str) -> Response:
     """Signed in, or on to the second factor's page."""
     if isinstance(result, SecondFactorNeeded):
+        if result.challenge.refused is not None:
+            count_refusal(result.challenge.refused)
         request.app.state.container.relay.wake()
         return see_other(request, f"/login/{flow_id}")
     SIGNINS.labels(method=method).inc()

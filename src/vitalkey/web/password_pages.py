@@ -15,7 +15,7 @@ from vitalkey.flows.email_flow import FlowView
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.web.context import blocking, password_strength, requester
 from vitalkey.web.errors import HttpError
-from vitalkey.web.pages import current_user, error_status, posted_form, see_other
+from vitalkey.web.pages import continue_path, current_user, error_status, posted_form, see_other, waiting_request
 from vitalkey.web.render import page
 
 # The link's page must not leak its address to anything it loads or links to (SECURITY).
@@ -114,6 +114,9 @@ async def reset_link(request: Request) -> Response:
     """GET shows the form (looking does not use the link up: mail scanners open links);
     POST sets the password and leads to a page that asks the user to sign in."""
     token = request.path_params["token"][:128]
+    # A sign-in for an app's authorization request: the link carries it, to the sign-in after.
+    waiting = waiting_request(continue_path(request.query_params.get("continue", "")))
+    request.state.waiting = waiting
     resets = request.app.state.container.password_resets
     try:
         account = await blocking(request, resets.account_of, token)
@@ -138,7 +141,7 @@ async def reset_link(request: Request) -> Response:
             error=error,
             strength=await password_strength(request, typed, account) if typed else None,
         )
-    return _no_referrer(see_other(request, "/password/updated"))
+    return _no_referrer(see_other(request, "/password/updated" + (f"?continue={waiting}" if waiting else "")))
 
 
 def _reset_form(
@@ -157,6 +160,7 @@ def _reset_form(
             status=error_status(error) if error else 200,
             error=error,
             token=token,
+            waiting=getattr(request.state, "waiting", ""),
             email=email,
             end_sessions=end_sessions,
             strength=strength,
@@ -166,7 +170,16 @@ def _reset_form(
 
 
 def _gone(request: Request, error: ResetLinkInvalid) -> Response:
-    return _no_referrer(page(request, "password_reset_gone.html", status=410, error=error, referrer_policy=NO_REFERRER))
+    return _no_referrer(
+        page(
+            request,
+            "password_reset_gone.html",
+            status=410,
+            error=error,
+            referrer_policy=NO_REFERRER,
+            waiting=getattr(request.state, "waiting", ""),
+        )
+    )
 
 
 def _no_referrer(response: Response) -> Response:
@@ -175,7 +188,8 @@ def _no_referrer(response: Response) -> Response:
 
 
 async def password_updated(request: Request) -> Response:
-    return page(request, "password_updated.html")
+    waiting = waiting_request(continue_path(request.query_params.get("continue", "")))
+    return page(request, "password_updated.html", waiting=waiting)
 
 
 routes = [

@@ -121,6 +121,15 @@ class TwoFactorChoice(Struct, forbid_unknown_fields=True):
     choice: Literal["skip", "setup"]
 
 
+class SmsRefused(Struct):
+    """The second factor's text that was not sent: why, in the user's language, and when to try
+    again (whole seconds, as a 429's Retry-After). The recovery code works meanwhile."""
+
+    error: str  # "sms_limited" | "sms_unavailable"
+    message: str
+    retry_after: int
+
+
 class FlowOut(Struct):
     id: str
     kind: str
@@ -135,6 +144,7 @@ class FlowOut(Struct):
     policy_version: str | None = None
     second_factor: str | None = None  # "sms" while a texted code is asked for
     phone_hint: str | None = None  # the number the code went to, masked: "+33 •••• 78"
+    sms_refused: SmsRefused | None = None  # in "sms_sent": no text was sent (a limit), see SmsRefused
 
 
 class AccountOut(Struct):
