@@ -1,5 +1,6 @@
 """The pages' layout as Chromium draws it, on a phone (390x844) and a desktop, in English and
-Japanese: the password pages' inputs are full-width padded boxes in the page's font, the
+Japanese — sign-up, sign-in, the account, app passwords, the privacy policy, a 404 and the
+password pages: the inputs are full-width padded boxes in the page's font, the
 Connected apps list keeps "Remove access" and the dates on one line, and no text overflows.
 Screenshots of each page are left in the test's tmp_path."""
 
@@ -127,7 +128,11 @@ def test_password_pages_and_connected_apps_fit_the_screen(
         context.add_cookies([{"name": "vk_lang", "value": lang, "url": live_server.url}])
         label = f"{viewport}-{lang}"
 
+        for path in ("/signup", "/privacy", "/no-such-page"):
+            page.goto(live_server.url + path)
+            check_layout(page, tmp_path, f"{label}{path.replace('/', '-')}")
         page.goto(live_server.url + "/login")
+        check_layout(page, tmp_path, f"{label}-sign-in")
         page.locator("#f-email").fill(EMAIL)
         page.locator("#f-email").press("Enter")
         page.locator("button[value=password_instead]").click()
@@ -156,4 +161,7 @@ def test_password_pages_and_connected_apps_fit_the_screen(
         assert dates and all(lines == 1 for _, lines in dates), (label, dates)
         scope = page.locator(".scopes li").first
         assert scope.evaluate("(el) => getComputedStyle(el).borderBottomWidth") == "0px", label
+        for path in ("/account", "/account/app-passwords"):
+            page.goto(live_server.url + path)
+            check_layout(page, tmp_path, f"{label}{path.replace('/', '-')}")
         context.close()
