@@ -77,7 +77,7 @@ def test_every_page_passes_axe(audited: Page, live_server: LiveServer, mailbox: 
     assert_accessible(page, seen)
 
     # The account's own pages.
-    for path in ("/account/password", "/account/connected-apps", "/account/app-passwords"):
+    for path in ("/account/password", "/account/connected-apps", "/account/app-passwords", "/account/two-factor"):
         page.goto(base + path)
         assert_accessible(page, seen)
     page.goto(base + "/account/password")
@@ -120,7 +120,9 @@ def test_every_page_passes_axe(audited: Page, live_server: LiveServer, mailbox: 
     page.get_by_role("button", name="Forgot your password?").click()
     assert_accessible(page, seen)
 
-    # Dead ends.
+    # The privacy policy, and the dead ends.
+    page.goto(base + "/privacy")
+    assert_accessible(page, seen)
     page.goto(base + "/no-such-page")
     assert_accessible(page, seen)
     page.goto(f"{base}/oauth2/authorize?response_type=code&client_id=nobody&redirect_uri=https://x.example/cb")
@@ -133,4 +135,4 @@ def test_every_page_passes_axe(audited: Page, live_server: LiveServer, mailbox: 
         expect(page.locator("html")).to_have_attribute("lang", "ja")
         assert_accessible(page, seen)
 
-    assert len(seen) >= 20, seen
+    assert len(seen) >= 22, seen
