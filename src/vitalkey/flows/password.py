@@ -10,6 +10,7 @@ network are limited as well.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import anyio
@@ -60,15 +61,23 @@ def succeeded(deps: FlowDeps, tx: Transaction, email: str) -> None:
     tx.passwords.clear_failures(throttle_key(deps, email))
 
 
-def own_words(
-    deps: FlowDeps, account: Account | None, email: str = "", names: Sequence[str] = (), birth_date: date | None = None
-) -> list[str]:
-    """What a password must not be built from: the account's names, address and birth date
-    (or, without an account, what the page knows of the user) and the service's name."""
+@dataclass(frozen=True, slots=True)
+class Typist:
+    """What a page knows of whoever types a new password, where it has no account at hand (the
+    live meter): the address, and on the account page the names and birth date it shows."""
+
+    email: str = ""
+    names: Sequence[str] = ()
+    birth_date: date | None = None
+
+
+def own_words(deps: FlowDeps, who: Account | Typist) -> list[str]:
+    """What a password must not be built from: the user's names, address and birth date, and
+    the service's name."""
     context = deps.password_policy.context_words
-    if account is None:
-        return personal_words(email, names, birth_date, context)
-    profile = account.profile
+    if isinstance(who, Typist):
+        return personal_words(who.email, who.names, who.birth_date, context)
+    account, profile = who, who.profile
     names = (profile.first_name, profile.last_name) if profile else ()
     return personal_words(account.email, names, profile.birth_date if profile else None, context)
 
@@ -94,20 +103,13 @@ def count_estimate(deps: FlowDeps, req: Requester) -> None:
         rate_limits.take(deps, tx, "strength:ip:" + network_of(req.ip), ESTIMATES_PER_IP, deps.clock.now(), RateLimited)
 
 
-def strength_of(
-    deps: FlowDeps,
-    password: str,
-    account: Account | None = None,
-    email: str = "",
-    names: Sequence[str] = (),
-    birth_date: date | None = None,
-) -> Strength:
+def strength_of(deps: FlowDeps, password: str, who: Account | Typist = Typist()) -> Strength:
     """The meter's estimate, with the same user data as the rules (at most "Weak" if refused)."""
     return rate(
         normalize_password(password),
         deps.password_policy,
         is_common=deps.is_common_password,
-        personal=own_words(deps, account, email, names, birth_date),
+        personal=own_words(deps, who),
     )
 
 

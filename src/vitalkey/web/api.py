@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import date
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -19,7 +18,7 @@ from vitalkey.domain.two_factor import SECOND_FACTORS, grouped
 from vitalkey.flows import email_code
 from vitalkey.flows.email_flow import EmailCodeFlow, FlowView
 from vitalkey.flows.login import RECOVERY, SMS_SENT, LoginFlow, SecondFactorNeeded, SignInResult
-from vitalkey.flows.password import count_estimate
+from vitalkey.flows.password import Typist, count_estimate
 from vitalkey.flows.second_factor import Challenge
 from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.flows.signup import SignupFlow
@@ -517,15 +516,8 @@ async def login_recovery(request: Request, body: s.SubmitRecovery) -> s.SignedIn
 STRENGTH_KEYS = ("very_weak", "weak", "fair", "strong", "very_strong")
 
 
-async def strength_out(
-    request: Request,
-    password: str,
-    account: Account | None = None,
-    email: str = "",
-    names: Sequence[str] = (),
-    birth_date: date | None = None,
-) -> s.StrengthOut:
-    estimate = await password_strength(request, password, account, email, names, birth_date)
+async def strength_out(request: Request, password: str, who: Account | Typist) -> s.StrengthOut:
+    estimate = await password_strength(request, password, who)
     return s.StrengthOut(
         score=estimate.score,
         label=STRENGTH_KEYS[estimate.score],  # type: ignore[arg-type]
@@ -547,7 +539,7 @@ async def strength_out(
 )
 async def password_strength_api(request: Request, body: s.StrengthQuery) -> s.StrengthOut:
     await blocking(request, count_estimate, request.app.state.container.deps, requester(request, Channel.API))
-    return await strength_out(request, body.password, email=body.email, names=body.names, birth_date=body.birth_date)
+    return await strength_out(request, body.password, Typist(body.email, tuple(body.names), body.birth_date))
 
 
 @api.route(

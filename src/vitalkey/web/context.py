@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Sequence
-from datetime import date
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from urllib.parse import parse_qsl
@@ -19,7 +18,7 @@ from vitalkey.domain.flows import Channel, Requester
 from vitalkey.domain.i18n import N_
 from vitalkey.domain.passwords import Strength
 from vitalkey.domain.tokens import keyed_digest, new_token, same
-from vitalkey.flows.password import strength_of
+from vitalkey.flows.password import Typist, strength_of
 from vitalkey.i18n import LANGUAGES, negotiate, supported
 from vitalkey.web.errors import HttpError
 from vitalkey.web.middleware import LANG_COOKIE
@@ -40,17 +39,10 @@ async def blocking(request: Request, function: Callable[P, R], *args: P.args, **
     return await container.uow.run(function, *args, **kwargs)
 
 
-async def password_strength(
-    request: Request,
-    password: str,
-    account: Account | None = None,
-    email: str = "",
-    names: Sequence[str] = (),
-    birth_date: date | None = None,
-) -> Strength:
+async def password_strength(request: Request, password: str, who: Account | Typist) -> Strength:
     """The meter's estimate, in a worker thread: zxcvbn takes 10-30 ms of CPU per password."""
     deps = request.app.state.container.deps
-    return await anyio.to_thread.run_sync(partial(strength_of, deps, password, account, email, names, birth_date))
+    return await anyio.to_thread.run_sync(partial(strength_of, deps, password, who))
 
 
 MAX_FORM_FIELDS = 50
