@@ -118,3 +118,28 @@ def test_a_refresh_scope_longer_than_kept_is_refused(make_client: ClientFactory,
         client, partner, grant_type="refresh_token", refresh_token=tokens["refresh_token"], scope="user.info"
     )
     assert narrower.status_code == 200 and narrower.json()["scope"] == "user.info"
+
+
+def test_request_objects_are_refused_not_ignored(make_client: ClientFactory, mailbox: Mailbox) -> None:
+    """OIDC Core §6: a server without request objects answers request_not_supported and
+    request_uri_not_supported, back to the client, never a code that ignored them."""
+    client, partner = linked(make_client, mailbox)
+    by_value = refusal(client, authorize_url(partner, scope="openid", request="eyJhbGciOiJub25lIn0.e30."))
+    assert by_value["error"] == "request_not_supported" and by_value["state"] == "xyz-state" and by_value["iss"]
+    by_reference = refusal(client, authorize_url(partner, scope="openid", request_uri="https://x.example/r/1"))
+    assert by_reference["error"] == "request_uri_not_supported" and by_reference["state"] == "xyz-state"
+    discovery = client.get("/.well-known/openid-configuration").json()
+    assert discovery["request_parameter_supported"] is False and discovery["request_uri_parameter_supported"] is False
+
+
+def test_a_token_request_without_grant_type_is_invalid_request(make_client: ClientFactory, mailbox: Mailbox) -> None:
+    """RFC 6749 §5.2: a missing parameter is invalid_request, an unknown grant unsupported_grant_type."""
+    client, partner = linked(make_client, mailbox)
+    code = code_for(client, partner)["code"]
+    missing = token(client, partner, code=code, redirect_uri=CALLBACK)
+    assert missing.status_code == 400 and missing.json()["error"] == "invalid_request"
+    assert "grant_type" in missing.json()["error_description"]
+    unknown = token(client, partner, grant_type="password", code=code, redirect_uri=CALLBACK)
+    assert unknown.status_code == 400 and unknown.json()["error"] == "unsupported_grant_type"
+    spent = token(client, partner, grant_type="authorization_code", code=code, redirect_uri=CALLBACK)
+    assert spent.status_code == 200  # the refused requests did not spend the code

@@ -180,7 +180,9 @@ def test_pkce_rules(make_client: ClientFactory, mailbox: Mailbox) -> None:
 
 def test_malformed_requests_get_the_right_oauth_error(make_client: ClientFactory, mailbox: Mailbox) -> None:
     client, partner = linked(make_client, mailbox)
-    assert client.post("/oauth2/token", data={}).json()["error"] == "unsupported_grant_type"
+    assert (
+        client.post("/oauth2/token", data={}).json()["error"] == "invalid_request"
+    )  # RFC 6749 §5.2: grant_type missing
     for grant in ("password", "client_credentials", "implicit", "urn:ietf:params:oauth:grant-type:device_code"):
         answer = token(client, partner, grant_type=grant, username="ann@example.com", password="x")
         assert answer.status_code == 400 and answer.json()["error"] == "unsupported_grant_type"

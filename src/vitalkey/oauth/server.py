@@ -29,6 +29,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import AuthorizationCodeMixin, OpenIDCode, UserInfo
+from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 
 from vitalkey.domain.accounts import Account, display_name
 from vitalkey.domain.apps import SCOPES, App, ClientType, client_secret_digest, redirect_uri_allowed
@@ -415,7 +416,13 @@ class ParameterLimits:
         grant.register_hook("before_validate_authorization_request_payload", self.check)
 
     def check(self, grant: grants.AuthorizationCodeGrant, redirect_uri: str) -> None:
-        problem = parameter_problem(grant.request.payload.datalist, AUTHORIZE_PARAMETERS)
+        values = grant.request.payload.datalist
+        # Request objects are not supported (discovery says so): refused, never ignored (OIDC Core §6).
+        if "request" in values:
+            raise RequestNotSupportedError("Request objects (request=) are not supported.")
+        if "request_uri" in values:
+            raise RequestURINotSupportedError("Request objects by reference (request_uri=) are not supported.")
+        problem = parameter_problem(values, AUTHORIZE_PARAMETERS)
         if problem:
             raise InvalidRequestError(problem)
 
@@ -569,6 +576,12 @@ class Server(AuthorizationServer):
         self.register_endpoint(Revocation)
         self.register_endpoint(Introspection)
         self.register_extension(Issuer(issuer))
+
+    def create_token_response(self, request: Any = None) -> Any:
+        if isinstance(request, Request) and not request.payload.grant_type:
+            # RFC 6749 §5.2: a missing parameter is invalid_request, not an unknown grant.
+            return self.handle_error_response(request, InvalidRequestError("Missing 'grant_type' parameter."))
+        return super().create_token_response(request)
 
     def query_client(self, client_id: str) -> Client | None:
         if not client_id or len(client_id) > 64:
