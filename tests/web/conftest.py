@@ -49,22 +49,24 @@ def post_form(client: TestClient, page_url: str, data: dict[str, str], action_ur
     return client.post(action_url or page_url, data={"csrf_token": csrf_of(page.text), **data}, **kw)
 
 
+# The sign-up details form as a browser posts it.
+DETAILS_FORM = {
+    "first_name": "Ann",
+    "last_name": "Lee",
+    "birth_date": "1990-05-01",
+    "sex": "female",
+    "units": "metric",
+    "height_cm": "168",
+}
+
+
 def web_sign_up(client: TestClient, mailbox: Mailbox, email: str, **details: str) -> Any:
     response = post_form(client, "/signup", {"email": email})
     flow_url = str(response.url.path)
     code = code_in(mailbox.wait_for(email))
     post_form(client, flow_url, {"action": "code", "code": code})
     post_form(client, flow_url, {"action": "policy", "accept": "yes"})
-    values = {
-        "first_name": "Ann",
-        "last_name": "Lee",
-        "birth_date": "1990-05-01",
-        "sex": "female",
-        "units": "metric",
-        "height_cm": "168",
-        **details,
-    }
-    post_form(client, flow_url, {"action": "details", **values})
+    post_form(client, flow_url, {"action": "details", **DETAILS_FORM, **details})
     return post_form(client, flow_url, {"action": "skip_two_factor"})
 
 

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from tests.conftest import Mailbox, _truncate, code_in
 from tests.pg_faults import Faults, migrated_database
-from tests.web.conftest import ClientFactory, csrf_of, post_form, web_sign_in
+from tests.web.conftest import DETAILS_FORM, ClientFactory, csrf_of, post_form, web_sign_in
 from tests.web.oauth_kit import CALLBACK, code_for, register, signed_up, token
 from vitalkey.observability import configure_logging
 
@@ -145,14 +145,7 @@ def test_a_sign_up_step_answers_as_without_the_failure(
     make_client: ClientFactory, mailbox: Mailbox, faults: Faults, sqlstate: str
 ) -> None:
     client = make_client()
-    details = {
-        "first_name": "Ann",
-        "last_name": "Lee",
-        "birth_date": "1990-05-01",
-        "sex": "female",
-        "units": "metric",
-        "height_cm": "168",
-    }
+    details = DETAILS_FORM
 
     def up_to_details(email: str) -> str:
         flow_url = str(post_form(client, "/signup", {"email": email}).url.path)
