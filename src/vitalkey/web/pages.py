@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from vitalkey.domain.accounts import Units, feet_inches
 from vitalkey.domain.apps import origin_of, redirect_uri_allowed
@@ -31,7 +31,16 @@ from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.i18n import supported
 from vitalkey.observability import SIGNINS, SIGNUPS, SMS_COMPLETED
 from vitalkey.web.api import count_refusal
-from vitalkey.web.context import blocking, cookie_name, language, read_form, requester, rotate_csrf, set_csrf_cookie
+from vitalkey.web.context import (
+    cookie_name,
+    in_unit_of_work,
+    language,
+    read_form,
+    requester_of,
+    rotate_csrf,
+    services,
+    set_csrf_cookie,
+)
 from vitalkey.web.csrf import from_our_pages, own_origin
 from vitalkey.web.errors import HttpError, status_of
 from vitalkey.web.middleware import LANG_COOKIE
@@ -51,7 +60,7 @@ async def current_user(request: Request) -> Authenticated | None:
     if not token:
         return None
     try:
-        auth: Authenticated = await blocking(request, request.app.state.container.sessions.authenticate, token)
+        auth: Authenticated = await in_unit_of_work(request, services(request).sessions.authenticate, token)
     except NotAuthenticated:
         return None
     if auth.session.kind.value != "web":
@@ -85,11 +94,11 @@ async def allow_partner_redirect(request: Request, return_to: str | None) -> Non
     a redirect URI the app registered."""
     if not return_to or not may_return_to(return_to) or not return_to.startswith(AUTHORIZE_CONTINUE):
         return
-    container = request.app.state.container
+    container = services(request)
     try:
-        kept = await blocking(request, container.authorize_requests.get, return_to[len(AUTHORIZE_CONTINUE) :])
+        kept = await in_unit_of_work(request, container.authorize_requests.get, return_to[len(AUTHORIZE_CONTINUE) :])
         wanted = dict(parameters(kept))
-        app = await blocking(request, container.apps.get, wanted.get("client_id", ""))
+        app = await in_unit_of_work(request, container.apps.get, wanted.get("client_id", ""))
     except DomainError:
         return
     uri = wanted.get("redirect_uri") or (app.redirect_uris[0] if len(app.redirect_uris) == 1 else "")
@@ -108,11 +117,11 @@ async def sign_in(request: Request, started: Started, to: str = "/account") -> R
     again (to re-authenticate) replaces it rather than leaving two."""
     previous = await current_user(request)
     if previous is not None and previous.session.id != started.session.id:
-        await blocking(request, request.app.state.container.sessions.end, previous.session, previous.session.id)
+        await in_unit_of_work(request, services(request).sessions.end, previous.session, previous.session.id)
     if may_return_to(started.return_to):
         to = started.return_to or to
     response = see_other(request, to)
-    settings = request.app.state.container.settings
+    settings = services(request).settings
     response.set_cookie(
         cookie_name(request, SESSION),
         started.token,
@@ -141,7 +150,7 @@ async def posted_form(request: Request) -> dict[str, str]:
 
 # Start pages --------------------------------------------------------------------------
 def _flow_of(request: Request, kind: str) -> EmailCodeFlow:
-    flow: EmailCodeFlow = getattr(request.app.state.container, kind)
+    flow: EmailCodeFlow = getattr(services(request), kind)
     return flow
 
 
@@ -164,11 +173,11 @@ async def start_page(request: Request) -> Response:
     try:
         form = await posted_form(request)
         context = {"return_to": waiting} if waiting else {}
-        view = await blocking(
+        view = await in_unit_of_work(
             request,
             _flow_of(request, kind).start,
             form.get("email", ""),
-            requester(request, Channel.BROWSER),
+            requester_of(request, Channel.BROWSER),
             **context,
         )
     except DomainError as error:
@@ -223,14 +232,14 @@ async def _show(
 ) -> Response:
     flows = _flow_of(request, kind)
     try:
-        view = await blocking(request, flows.view, flow_id, requester(request, Channel.BROWSER))
+        view = await in_unit_of_work(request, flows.view, flow_id, requester_of(request, Channel.BROWSER))
     except (FlowNotFound, FlowExpired) as gone:
         return page(request, "flow_gone.html", status=error_status(gone), error=gone, kind=kind, waiting="")
     flow = view.flow
     if flow.state == COMPLETE:
         return see_other(request, "/account")
     await allow_partner_redirect(request, flow.context.get("return_to"))
-    container = request.app.state.container
+    container = services(request)
     settings = container.settings
     if flow.state == DEAD:
         return page(
@@ -256,7 +265,7 @@ async def _show(
     challenge = None
     if kind == "login" and flow.state in (SMS_SENT, RECOVERY):
         try:
-            challenge = await blocking(request, request.app.state.container.login.challenge, flow)
+            challenge = await in_unit_of_work(request, services(request).login.challenge, flow)
         except WrongState as off:  # 2FA was turned off meanwhile
             return page(
                 request,
@@ -266,7 +275,7 @@ async def _show(
                 kind=kind,
                 waiting=waiting_request(flow.context.get("return_to")),
             )
-    now = request.app.state.container.clock.now()
+    now = services(request).clock.now()
     resend_at = view.code.get("resend_available_at")
     resend_exhausted = flow.state in (CODE_SENT, SMS_SENT) and resend_at is None
     resend_wait = max(0, int((resend_at - now).total_seconds())) if resend_at else None
@@ -295,53 +304,63 @@ async def _show(
 
 
 async def _flow_post(request: Request, kind: str, flow_id: str) -> Response:
-    container = request.app.state.container
+    container = services(request)
     flows = _flow_of(request, kind)
     form: dict[str, str] = {}
     try:
         form = await posted_form(request)
-        req = requester(request, Channel.BROWSER)
+        requester = requester_of(request, Channel.BROWSER)
         action = form.get("action", "")
         if action in ("accept_suggestion", "decline_suggestion"):
-            await blocking(request, flows.answer_suggestion, flow_id, action == "accept_suggestion", req)
+            await in_unit_of_work(request, flows.answer_suggestion, flow_id, action == "accept_suggestion", requester)
             container.relay.wake()
         elif action == "resend":
-            await blocking(request, flows.resend, flow_id, req)
+            await in_unit_of_work(request, flows.resend, flow_id, requester)
             container.relay.wake()
             return see_other(request, f"/{kind}/{flow_id}?resent=1")
         elif action in LOGIN_CHOICES and kind == "login":
-            await blocking(request, container.login.choose, flow_id, LOGIN_CHOICES[action], req)
+            await in_unit_of_work(request, container.login.choose, flow_id, LOGIN_CHOICES[action], requester)
         elif action == "validate" and kind == "login":
-            await blocking(request, container.login.request_reset, flow_id, req)
+            await in_unit_of_work(request, container.login.request_reset, flow_id, requester)
             container.relay.wake()
         elif action == "password" and kind == "login":
-            result = await container.login.submit_password(flow_id, form.get("password", ""), req)
+            result = await container.login.submit_password(flow_id, form.get("password", ""), requester)
             return await _first_factor_done(request, flow_id, result, "password")
         elif action == "code" and kind == "login":
-            result = await blocking(request, container.login.submit_code, flow_id, form.get("code", ""), req)
+            result = await in_unit_of_work(
+                request, container.login.submit_code, flow_id, form.get("code", ""), requester
+            )
             return await _first_factor_done(request, flow_id, result, "email_code")
         elif action == "sms" and kind == "login":
-            started = await blocking(request, container.login.submit_sms, flow_id, form.get("code", ""), req)
+            started = await in_unit_of_work(
+                request, container.login.submit_sms, flow_id, form.get("code", ""), requester
+            )
             SMS_COMPLETED.labels(purpose="login").inc()
             SIGNINS.labels(method="sms").inc()
             return await sign_in(request, started)
         elif action == "sms_resend" and kind == "login":
-            await blocking(request, container.login.resend_sms, flow_id, req)
+            await in_unit_of_work(request, container.login.resend_sms, flow_id, requester)
             container.relay.wake()
             return see_other(request, f"/login/{flow_id}?resent=1")
         elif action == "recovery" and kind == "login":
-            used = await blocking(request, container.login.submit_recovery, flow_id, form.get("recovery_code", ""), req)
+            used = await in_unit_of_work(
+                request, container.login.submit_recovery, flow_id, form.get("recovery_code", ""), requester
+            )
             container.relay.wake()
             SIGNINS.labels(method="recovery_code").inc()
             return await sign_in(request, used.started, "/account/two-factor/recovery-code?used=1")
         elif action == "code":
-            await blocking(request, container.signup.submit_code, flow_id, form.get("code", ""), req)
+            await in_unit_of_work(request, container.signup.submit_code, flow_id, form.get("code", ""), requester)
         elif action == "policy" and kind == "signup":
-            await blocking(request, container.signup.accept_policy, flow_id, form.get("accept") == "yes", None, req)
+            await in_unit_of_work(
+                request, container.signup.accept_policy, flow_id, form.get("accept") == "yes", None, requester
+            )
         elif action == "details" and kind == "signup":
-            await blocking(request, container.signup.submit_details, flow_id, form, req)
+            await in_unit_of_work(request, container.signup.submit_details, flow_id, form, requester)
         elif action in ("skip_two_factor", "setup_two_factor") and kind == "signup":
-            started = await blocking(request, container.signup.finish, flow_id, action == "setup_two_factor", req)
+            started = await in_unit_of_work(
+                request, container.signup.finish, flow_id, action == "setup_two_factor", requester
+            )
             SIGNUPS.inc()
             return await sign_in(
                 request,
@@ -383,8 +402,8 @@ async def _account(
     values: dict[str, str] | None = None,
     notice: str | None = None,
 ) -> Response:
-    sessions = await blocking(request, request.app.state.container.sessions.list, auth.account.id)
-    factor = await blocking(request, request.app.state.container.two_factor.status, auth.account.id)
+    sessions = await in_unit_of_work(request, services(request).sessions.list, auth.account.id)
+    factor = await in_unit_of_work(request, services(request).two_factor.status, auth.account.id)
     profile = auth.account.profile
     defaults: dict[str, Any] = {}
     if profile:
@@ -426,26 +445,26 @@ async def account_action(request: Request) -> Response:
     auth = await current_user(request)
     if auth is None:
         return see_other(request, "/login")
-    container = request.app.state.container
+    container = services(request)
     action = request.path_params["action"]
     form: dict[str, str] = {}
     try:
         form = await posted_form(request)
         if action == "profile":
-            account = await blocking(request, container.accounts.update_profile, auth.account, form)
-            if supported(form.get("language")):
-                await blocking(request, container.accounts.set_language, account, supported(form.get("language")))
+            account = await in_unit_of_work(request, container.accounts.update_profile, auth.account, form)
+            if chosen := supported(form.get("language")):
+                await in_unit_of_work(request, container.accounts.set_language, account, chosen)
             return see_other(request, "/account?notice=profile_saved")
         if action == "end-session":
-            await blocking(request, container.sessions.end, auth.session, form.get("session_id", ""))
+            await in_unit_of_work(request, container.sessions.end, auth.session, form.get("session_id", ""))
             if form.get("session_id") == auth.session.id:
                 return _signed_out(request)
             return see_other(request, "/account?notice=session_ended")
         if action == "end-others":
-            await blocking(request, container.sessions.end_others, auth.session)
+            await in_unit_of_work(request, container.sessions.end_others, auth.session)
             return see_other(request, "/account?notice=others_ended")
         if action == "logout":
-            await blocking(request, container.sessions.end, auth.session, auth.session.id)
+            await in_unit_of_work(request, container.sessions.end, auth.session, auth.session.id)
             return _signed_out(request)
         raise HttpError("unknown_action", N_("This action is not available."), 404)
     except DomainError as error:
@@ -458,7 +477,7 @@ def _signed_out(request: Request) -> Response:
     response.delete_cookie(
         cookie_name(request, SESSION),
         path="/",
-        secure=request.app.state.container.settings.https,
+        secure=services(request).settings.https,
         httponly=True,
         samesite="lax",
     )
@@ -479,7 +498,7 @@ async def choose_language(request: Request) -> Response:
         max_age=365 * 86400,
         samesite="lax",
         path="/",
-        secure=request.app.state.container.settings.https,
+        secure=services(request).settings.https,
         httponly=True,
     )
     return response
@@ -487,7 +506,7 @@ async def choose_language(request: Request) -> Response:
 
 async def privacy_page(request: Request) -> Response:
     """The privacy policy the sign-up asks to accept, for anyone to read again."""
-    policy = request.app.state.container.privacy_policy
+    policy = services(request).privacy_policy
     return page(
         request, "privacy.html", policy_version=policy.version, policy_text=policy.paragraphs(language(request))
     )
@@ -497,14 +516,16 @@ async def home(request: Request) -> Response:
     return see_other(request, "/account" if await current_user(request) else "/login")
 
 
-routes = [
-    Route("/", home, methods=["GET"]),
-    Route("/signup", start_page, methods=["GET", "POST"]),
-    Route("/login", start_page, methods=["GET", "POST"]),
-    Route("/signup/{flow_id}", flow_page, methods=["GET", "POST"]),
-    Route("/login/{flow_id}", flow_page, methods=["GET", "POST"]),
-    Route("/account", account_page, methods=["GET"]),
-    Route("/account/{action}", account_action, methods=["POST"]),
-    Route("/lang/{lang}", choose_language, methods=["GET"]),
-    Route("/privacy", privacy_page, methods=["GET"]),
-]
+def routes() -> list[BaseRoute]:
+    """This module's routes, in the order they are matched."""
+    return [
+        Route("/", home, methods=["GET"]),
+        Route("/signup", start_page, methods=["GET", "POST"]),
+        Route("/login", start_page, methods=["GET", "POST"]),
+        Route("/signup/{flow_id}", flow_page, methods=["GET", "POST"]),
+        Route("/login/{flow_id}", flow_page, methods=["GET", "POST"]),
+        Route("/account", account_page, methods=["GET"]),
+        Route("/account/{action}", account_action, methods=["POST"]),
+        Route("/lang/{lang}", choose_language, methods=["GET"]),
+        Route("/privacy", privacy_page, methods=["GET"]),
+    ]
