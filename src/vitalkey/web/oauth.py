@@ -16,6 +16,7 @@ from vitalkey.domain.apps import origin_of
 from vitalkey.domain.errors import DomainError, FlowExpired, FlowNotFound
 from vitalkey.domain.flows import Channel, Flow
 from vitalkey.domain.oauth import SCOPE_WORDS
+from vitalkey.flows import authorize as authorize_flow
 from vitalkey.flows.authorize import parameters
 from vitalkey.oauth.provider import (
     ConsentNeeded,
@@ -34,6 +35,7 @@ from vitalkey.web.api import ApiEndpoint, api_endpoint
 from vitalkey.web.context import in_unit_of_work, requester_of, services
 from vitalkey.web.form_endpoint import FormEndpoint, FormRequest, JsonAnswer
 from vitalkey.web.pages import current_user, posted_form, see_other
+from vitalkey.web.presentation import BROWSER_ONLY, GONE, Presentation
 from vitalkey.web.render import page
 
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
@@ -235,6 +237,15 @@ async def connected_apps_page(request: Request) -> Response:
         scope_words=SCOPE_WORDS,
         notice=notice,
     )
+
+
+# What shows each state of a kept authorization request: the consent page (or the redirect to
+# the app) while it waits, the error page once answered; no JSON route shows it.
+AUTHORIZE_PRESENTATION = Presentation(
+    authorize_flow.MACHINE,
+    pages={authorize_flow.PENDING: "consent.html", authorize_flow.ANSWERED: GONE},
+    api={authorize_flow.PENDING: BROWSER_ONLY, authorize_flow.ANSWERED: BROWSER_ONLY},
+)
 
 
 def routes() -> list[BaseRoute]:

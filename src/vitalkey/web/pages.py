@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
@@ -19,17 +23,20 @@ from vitalkey.domain.errors import (
     NotAuthenticated,
     WrongState,
 )
-from vitalkey.domain.flows import Channel
+from vitalkey.domain.flows import Channel, Requester
 from vitalkey.domain.i18n import N_
 from vitalkey.domain.passwords import STRENGTH_LABELS
 from vitalkey.domain.tokens import is_token
 from vitalkey.domain.two_factor import phone_hint
+from vitalkey.flows import login, signup
 from vitalkey.flows.authorize import parameters
-from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, EmailCodeFlow
+from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, NEW, EmailCodeFlow
 from vitalkey.flows.login import FORGOT, PASSWORD, RECOVERY, RESET_SENT, SMS_SENT, SecondFactorNeeded, SignInResult
 from vitalkey.flows.sessions import Authenticated, Started
+from vitalkey.flows.signup import DETAILS, POLICY, TWO_FACTOR_OFFER
 from vitalkey.i18n import supported
 from vitalkey.observability import SIGNINS, SIGNUPS, SMS_COMPLETED
+from vitalkey.web import schemas
 from vitalkey.web.api import count_refusal
 from vitalkey.web.context import (
     cookie_name,
@@ -44,6 +51,7 @@ from vitalkey.web.context import (
 from vitalkey.web.csrf import from_our_pages, own_origin
 from vitalkey.web.errors import HttpError, status_of
 from vitalkey.web.middleware import LANG_COOKIE
+from vitalkey.web.presentation import GONE, NOT_STORED, REDIRECT, Presentation
 from vitalkey.web.render import page
 
 SESSION = "vk_session"
@@ -203,13 +211,68 @@ def error_status(error: DomainError) -> int:
 
 
 # Flow steps ---------------------------------------------------------------------------
-LOGIN_CHOICES = {
-    "password_instead": "password_chosen",
-    "code_instead": "code_chosen",
-    "forgot": "forgot_chosen",
-    "recovery_instead": "recovery_chosen",
-    "sms_instead": "sms_chosen",
-}
+LOGIN_CHOICES = MappingProxyType(
+    {
+        "password_instead": "password_chosen",
+        "code_instead": "code_chosen",
+        "forgot": "forgot_chosen",
+        "recovery_instead": "recovery_chosen",
+        "sms_instead": "sms_chosen",
+    }
+)
+# What shows each state: the flow's page (GET /signup/{id}, /login/{id}), and the JSON API's
+# answer to the step that moved the flow there (an error's, for a flow that cannot go on).
+SIGNUP_PRESENTATION = Presentation(
+    signup.MACHINE,
+    pages={
+        NEW: NOT_STORED,
+        CONFIRM_EMAIL: "flow_suggestion.html",
+        CODE_SENT: "flow_code.html",
+        POLICY: "signup_policy.html",
+        DETAILS: "signup_details.html",
+        TWO_FACTOR_OFFER: "signup_two_factor.html",
+        COMPLETE: REDIRECT,
+        DEAD: GONE,
+    },
+    api={
+        NEW: NOT_STORED,
+        CONFIRM_EMAIL: schemas.FlowOut,
+        CODE_SENT: schemas.FlowOut,
+        POLICY: schemas.FlowOut,
+        DETAILS: schemas.FlowOut,
+        TWO_FACTOR_OFFER: schemas.FlowOut,
+        COMPLETE: schemas.SignedIn,
+        DEAD: schemas.Error,
+    },
+)
+LOGIN_PRESENTATION = Presentation(
+    login.MACHINE,
+    pages={
+        NEW: NOT_STORED,
+        CONFIRM_EMAIL: "flow_suggestion.html",
+        CODE_SENT: "flow_code.html",
+        PASSWORD: "login_password.html",
+        FORGOT: "login_forgot.html",
+        RESET_SENT: "login_reset_sent.html",
+        SMS_SENT: "login_sms.html",
+        RECOVERY: "login_recovery.html",
+        COMPLETE: REDIRECT,
+        DEAD: GONE,
+    },
+    api={
+        NEW: NOT_STORED,
+        CONFIRM_EMAIL: schemas.FlowOut,
+        CODE_SENT: schemas.FlowOut,
+        PASSWORD: schemas.FlowOut,
+        FORGOT: schemas.FlowOut,
+        RESET_SENT: schemas.FlowOut,
+        SMS_SENT: schemas.FlowOut,  # with status 202 when a first factor leads there
+        RECOVERY: schemas.FlowOut,
+        COMPLETE: schemas.SignedIn,
+        DEAD: schemas.Error,
+    },
+)
+PRESENTATIONS = MappingProxyType({"signup": SIGNUP_PRESENTATION, "login": LOGIN_PRESENTATION})
 # Never written back into a page: codes and passwords are typed again after an error.
 SECRET_FIELDS = frozenset({"csrf_token", "code", "password", "current_password", "new_password", "recovery_code"})
 
@@ -236,12 +299,13 @@ async def _show(
     except (FlowNotFound, FlowExpired) as gone:
         return page(request, "flow_gone.html", status=error_status(gone), error=gone, kind=kind, waiting="")
     flow = view.flow
-    if flow.state == COMPLETE:
+    template = PRESENTATIONS[kind].page(flow.state)
+    if template == REDIRECT:
         return see_other(request, "/account")
     await allow_partner_redirect(request, flow.context.get("return_to"))
     container = services(request)
     settings = container.settings
-    if flow.state == DEAD:
+    if template == GONE:
         return page(
             request,
             "flow_gone.html",
@@ -250,18 +314,8 @@ async def _show(
             kind=kind,
             waiting=waiting_request(flow.context.get("return_to")),
         )
-    template = {
-        CONFIRM_EMAIL: "flow_suggestion.html",
-        CODE_SENT: "flow_code.html",
-        "policy": "signup_policy.html",
-        "details": "signup_details.html",
-        "two_factor_offer": "signup_two_factor.html",
-        PASSWORD: "login_password.html",
-        FORGOT: "login_forgot.html",
-        RESET_SENT: "login_reset_sent.html",
-        SMS_SENT: "login_sms.html",
-        RECOVERY: "login_recovery.html",
-    }[flow.state]
+    if template == NOT_STORED:
+        raise LookupError(f"a {kind} flow is never stored in the state {flow.state!r}")
     challenge = None
     if kind == "login" and flow.state in (SMS_SENT, RECOVERY):
         try:
@@ -304,75 +358,157 @@ async def _show(
 
 
 async def _flow_post(request: Request, kind: str, flow_id: str) -> Response:
-    container = services(request)
-    flows = _flow_of(request, kind)
     form: dict[str, str] = {}
     try:
         form = await posted_form(request)
-        requester = requester_of(request, Channel.BROWSER)
-        action = form.get("action", "")
-        if action in ("accept_suggestion", "decline_suggestion"):
-            await in_unit_of_work(request, flows.answer_suggestion, flow_id, action == "accept_suggestion", requester)
-            container.relay.wake()
-        elif action == "resend":
-            await in_unit_of_work(request, flows.resend, flow_id, requester)
-            container.relay.wake()
-            return see_other(request, f"/{kind}/{flow_id}?resent=1")
-        elif action in LOGIN_CHOICES and kind == "login":
-            await in_unit_of_work(request, container.login.choose, flow_id, LOGIN_CHOICES[action], requester)
-        elif action == "validate" and kind == "login":
-            await in_unit_of_work(request, container.login.request_reset, flow_id, requester)
-            container.relay.wake()
-        elif action == "password" and kind == "login":
-            result = await container.login.submit_password(flow_id, form.get("password", ""), requester)
-            return await _first_factor_done(request, flow_id, result, "password")
-        elif action == "code" and kind == "login":
-            result = await in_unit_of_work(
-                request, container.login.submit_code, flow_id, form.get("code", ""), requester
-            )
-            return await _first_factor_done(request, flow_id, result, "email_code")
-        elif action == "sms" and kind == "login":
-            started = await in_unit_of_work(
-                request, container.login.submit_sms, flow_id, form.get("code", ""), requester
-            )
-            SMS_COMPLETED.labels(purpose="login").inc()
-            SIGNINS.labels(method="sms").inc()
-            return await sign_in(request, started)
-        elif action == "sms_resend" and kind == "login":
-            await in_unit_of_work(request, container.login.resend_sms, flow_id, requester)
-            container.relay.wake()
-            return see_other(request, f"/login/{flow_id}?resent=1")
-        elif action == "recovery" and kind == "login":
-            used = await in_unit_of_work(
-                request, container.login.submit_recovery, flow_id, form.get("recovery_code", ""), requester
-            )
-            container.relay.wake()
-            SIGNINS.labels(method="recovery_code").inc()
-            return await sign_in(request, used.started, "/account/two-factor/recovery-code?used=1")
-        elif action == "code":
-            await in_unit_of_work(request, container.signup.submit_code, flow_id, form.get("code", ""), requester)
-        elif action == "policy" and kind == "signup":
-            await in_unit_of_work(
-                request, container.signup.accept_policy, flow_id, form.get("accept") == "yes", None, requester
-            )
-        elif action == "details" and kind == "signup":
-            await in_unit_of_work(request, container.signup.submit_details, flow_id, form, requester)
-        elif action in ("skip_two_factor", "setup_two_factor") and kind == "signup":
-            started = await in_unit_of_work(
-                request, container.signup.finish, flow_id, action == "setup_two_factor", requester
-            )
-            SIGNUPS.inc()
-            return await sign_in(
-                request,
-                started,
-                "/account/two-factor?welcome=1" if action == "setup_two_factor" else "/account?welcome=1",
-            )
-        else:
+        action = ACTIONS[kind].get(form.get("action", ""))
+        if action is None:
             raise HttpError("unknown_action", N_("This action is not available."), 400)
+        answer = await action(Step(request, kind, flow_id, form, requester_of(request, Channel.BROWSER)))
     except DomainError as error:
         values = {k: v[:254] for k, v in form.items() if k not in SECRET_FIELDS}
         return await _show(request, kind, flow_id, error=error, status=error_status(error), values=values)
-    return see_other(request, f"/{kind}/{flow_id}")
+    return answer or see_other(request, f"/{kind}/{flow_id}")
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """An action posted on a flow's page."""
+
+    request: Request
+    kind: str
+    flow_id: str
+    form: dict[str, str]
+    requester: Requester
+
+
+Action = Callable[[Step], Awaitable[Response | None]]  # None: back to the flow's page
+
+
+async def _answer_suggestion(step: Step, *, accept: bool) -> None:
+    container = services(step.request)
+    flows = _flow_of(step.request, step.kind)
+    await in_unit_of_work(step.request, flows.answer_suggestion, step.flow_id, accept, step.requester)
+    container.relay.wake()
+
+
+async def _resend(step: Step) -> Response:
+    container = services(step.request)
+    await in_unit_of_work(step.request, _flow_of(step.request, step.kind).resend, step.flow_id, step.requester)
+    container.relay.wake()
+    return see_other(step.request, f"/{step.kind}/{step.flow_id}?resent=1")
+
+
+async def _login_choose(step: Step, *, event: str) -> None:
+    await in_unit_of_work(step.request, services(step.request).login.choose, step.flow_id, event, step.requester)
+
+
+async def _login_reset(step: Step) -> None:
+    container = services(step.request)
+    await in_unit_of_work(step.request, container.login.request_reset, step.flow_id, step.requester)
+    container.relay.wake()
+
+
+async def _login_password(step: Step) -> Response:
+    container = services(step.request)
+    result = await container.login.submit_password(step.flow_id, step.form.get("password", ""), step.requester)
+    return await _first_factor_done(step.request, step.flow_id, result, "password")
+
+
+async def _login_code(step: Step) -> Response:
+    container = services(step.request)
+    code = step.form.get("code", "")
+    result = await in_unit_of_work(step.request, container.login.submit_code, step.flow_id, code, step.requester)
+    return await _first_factor_done(step.request, step.flow_id, result, "email_code")
+
+
+async def _login_sms(step: Step) -> Response:
+    container = services(step.request)
+    code = step.form.get("code", "")
+    started = await in_unit_of_work(step.request, container.login.submit_sms, step.flow_id, code, step.requester)
+    SMS_COMPLETED.labels(purpose="login").inc()
+    SIGNINS.labels(method="sms").inc()
+    return await sign_in(step.request, started)
+
+
+async def _login_sms_resend(step: Step) -> Response:
+    container = services(step.request)
+    await in_unit_of_work(step.request, container.login.resend_sms, step.flow_id, step.requester)
+    container.relay.wake()
+    return see_other(step.request, f"/login/{step.flow_id}?resent=1")
+
+
+async def _login_recovery(step: Step) -> Response:
+    container = services(step.request)
+    code = step.form.get("recovery_code", "")
+    used = await in_unit_of_work(step.request, container.login.submit_recovery, step.flow_id, code, step.requester)
+    container.relay.wake()
+    SIGNINS.labels(method="recovery_code").inc()
+    return await sign_in(step.request, used.started, "/account/two-factor/recovery-code?used=1")
+
+
+async def _signup_code(step: Step) -> None:
+    container = services(step.request)
+    code = step.form.get("code", "")
+    await in_unit_of_work(step.request, container.signup.submit_code, step.flow_id, code, step.requester)
+
+
+async def _signup_policy(step: Step) -> None:
+    container = services(step.request)
+    accepted = step.form.get("accept") == "yes"
+    await in_unit_of_work(step.request, container.signup.accept_policy, step.flow_id, accepted, None, step.requester)
+
+
+async def _signup_details(step: Step) -> None:
+    container = services(step.request)
+    await in_unit_of_work(step.request, container.signup.submit_details, step.flow_id, step.form, step.requester)
+
+
+async def _signup_finish(step: Step, *, set_up_two_factor: bool) -> Response:
+    container = services(step.request)
+    started = await in_unit_of_work(
+        step.request, container.signup.finish, step.flow_id, set_up_two_factor, step.requester
+    )
+    SIGNUPS.inc()
+    return await sign_in(
+        step.request, started, "/account/two-factor?welcome=1" if set_up_two_factor else "/account?welcome=1"
+    )
+
+
+# The posted ``action`` of each flow's pages, and what it does.
+EMAIL_CODE_ACTIONS: Mapping[str, Action] = MappingProxyType(
+    {
+        "accept_suggestion": partial(_answer_suggestion, accept=True),
+        "decline_suggestion": partial(_answer_suggestion, accept=False),
+        "resend": _resend,
+    }
+)
+ACTIONS: Mapping[str, Mapping[str, Action]] = MappingProxyType(
+    {
+        "signup": MappingProxyType(
+            {
+                **EMAIL_CODE_ACTIONS,
+                "code": _signup_code,
+                "policy": _signup_policy,
+                "details": _signup_details,
+                "skip_two_factor": partial(_signup_finish, set_up_two_factor=False),
+                "setup_two_factor": partial(_signup_finish, set_up_two_factor=True),
+            }
+        ),
+        "login": MappingProxyType(
+            {
+                **EMAIL_CODE_ACTIONS,
+                **{action: partial(_login_choose, event=event) for action, event in LOGIN_CHOICES.items()},
+                "validate": _login_reset,
+                "password": _login_password,
+                "code": _login_code,
+                "sms": _login_sms,
+                "sms_resend": _login_sms_resend,
+                "recovery": _login_recovery,
+            }
+        ),
+    }
+)
 
 
 async def _first_factor_done(request: Request, flow_id: str, result: SignInResult, method: str) -> Response:

@@ -11,15 +11,26 @@ from vitalkey.domain.errors import DomainError, FlowDead, FlowExpired, FlowNotFo
 from vitalkey.domain.flows import Channel
 from vitalkey.domain.i18n import N_
 from vitalkey.domain.passwords import Strength
-from vitalkey.flows.email_flow import FlowView
+from vitalkey.flows import password_settings
+from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, DEAD, NEW, FlowView
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.web.context import in_unit_of_work, password_strength, requester_of, services
 from vitalkey.web.errors import HttpError
 from vitalkey.web.pages import continue_path, current_user, error_status, posted_form, see_other, waiting_request
+from vitalkey.web.presentation import GONE, NOT_STORED, REDIRECT, Presentation
 from vitalkey.web.render import page
+from vitalkey.web.schemas import Error, FlowOut, PasswordSaved
 
 # The link's page must not leak its address to anything it loads or links to (SECURITY).
 NO_REFERRER = "no-referrer"
+# What shows each state of setting a first password: Account & Security → Password (with
+# ?flow={id}), and the JSON API's answer to the step that moved the flow there.
+PASSWORD_SET_PRESENTATION = Presentation(
+    password_settings.MACHINE,
+    # COMPLETE: setting the password goes on to /account; DEAD: the page asks for a new code.
+    pages={NEW: NOT_STORED, CODE_SENT: "account_password.html", COMPLETE: REDIRECT, DEAD: GONE},
+    api={NEW: NOT_STORED, CODE_SENT: FlowOut, COMPLETE: PasswordSaved, DEAD: Error},
+)
 
 
 # Account & Security → Password -------------------------------------------------------

@@ -24,18 +24,34 @@ from vitalkey.domain.errors import (
 from vitalkey.domain.flows import Channel
 from vitalkey.domain.i18n import N_
 from vitalkey.domain.two_factor import TwoFactor, is_fresh, phone_hint
-from vitalkey.flows.email_flow import DEAD
+from vitalkey.flows import two_factor
+from vitalkey.flows.email_flow import COMPLETE, DEAD, NEW
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.flows.two_factor import RECOVERY_SHOWN, SMS_SENT
 from vitalkey.observability import SMS_COMPLETED
 from vitalkey.web.context import in_unit_of_work, language, requester_of, services
 from vitalkey.web.errors import HttpError
 from vitalkey.web.pages import RETURN_PAGES, SECRET_FIELDS, current_user, error_status, posted_form, see_other
+from vitalkey.web.presentation import GONE, NOT_STORED, REDIRECT, Presentation
 from vitalkey.web.render import page
+from vitalkey.web.schemas import Error, SetupOut
 
 # The country a number without "+code" most likely belongs to, by page language.
 LIKELY_COUNTRY = {"en": "US", "de": "DE", "fr": "FR", "ja": "JP", "zh-Hans": "CN"}
 SETUP = "/account/two-factor"
+# What shows each state of the set-up: its page (GET /account/two-factor/{id}), and the JSON API's
+# answer to the step that moved the flow there (an error's, for a flow that cannot go on).
+TWO_FACTOR_PRESENTATION = Presentation(
+    two_factor.MACHINE,
+    pages={
+        NEW: REDIRECT,  # (never stored so: the set-up page)
+        SMS_SENT: "two_factor_code.html",
+        RECOVERY_SHOWN: "two_factor_recovery.html",
+        COMPLETE: REDIRECT,
+        DEAD: GONE,
+    },
+    api={NEW: NOT_STORED, SMS_SENT: SetupOut, RECOVERY_SHOWN: SetupOut, COMPLETE: SetupOut, DEAD: Error},
+)
 
 
 def countries(request: Request) -> list[dict[str, str]]:
@@ -154,15 +170,16 @@ async def _setup_show(
         )
     except (FlowNotFound, FlowExpired) as gone:
         return await _two_factor_show(request, auth, gone)
-    if view.flow.state == DEAD:
+    template = TWO_FACTOR_PRESENTATION.page(view.flow.state)
+    if template == GONE:
         return await _two_factor_show(request, auth, error or FlowDead())
-    if view.flow.state not in (SMS_SENT, RECOVERY_SHOWN):
+    if template == REDIRECT:
         return see_other(request, SETUP)
     now = container.clock.now()
     resend_at: Any = view.code.get("resend_available_at")
     return page(
         request,
-        "two_factor_code.html" if view.flow.state == SMS_SENT else "two_factor_recovery.html",
+        template,
         status=error_status(error) if error else 200,
         error=error,
         view=view,
