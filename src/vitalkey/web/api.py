@@ -31,7 +31,7 @@ from vitalkey.web.errors import HttpError, retry_after, status_of
 from vitalkey.web.openapi import ApiRoute
 from vitalkey.web.render import translate
 
-Handler = Callable[[Request, Any], Awaitable[Any]]
+ApiHandler = Callable[[Request, Any], Awaitable[Any]]
 _encoder = msgspec.json.Encoder()
 CODE_ERRORS = frozenset(
     {
@@ -85,7 +85,7 @@ class ApiEndpoint:
     composes the modules' endpoints into routes and the document."""
 
     described: ApiRoute
-    handler: Handler
+    handler: ApiHandler
 
     def route(self) -> Route:
         return Route(self.described.path, self.answer, methods=[self.described.method])
@@ -117,10 +117,10 @@ def api_endpoint(
     errors: tuple[int, ...] = (),
     tag: str = "account",
     also: tuple[tuple[int, type[msgspec.Struct], str], ...] = (),
-) -> Callable[[Handler], ApiEndpoint]:
+) -> Callable[[ApiHandler], ApiEndpoint]:
     """Declare a handler as a JSON endpoint (nothing is registered: a module lists its endpoints)."""
 
-    def declare(handler: Handler) -> ApiEndpoint:
+    def declare(handler: ApiHandler) -> ApiEndpoint:
         return ApiEndpoint(ApiRoute(method, path, summary, body, response, status, auth, errors, (tag,), also), handler)
 
     return declare
@@ -223,14 +223,14 @@ def email_code_status(request: Request, result: SecondFactorNeeded) -> dict[str,
 FLOW_ERRORS = (404, 409, 410, 429)
 
 
-def _flows(request: Request, kind: str) -> EmailCodeFlow:
+def _email_flow(request: Request, kind: str) -> EmailCodeFlow:
     container = services(request)
-    flow: EmailCodeFlow = container.signup if kind == "signup" else container.login
-    return flow
+    email_flow: EmailCodeFlow = container.signup if kind == "signup" else container.login
+    return email_flow
 
 
 async def _view(request: Request, kind: str, flow_id: str) -> schemas.FlowOut:
-    view = await in_unit_of_work(request, _flows(request, kind).view, flow_id, requester_of(request, Channel.API))
+    view = await in_unit_of_work(request, _email_flow(request, kind).view, flow_id, requester_of(request, Channel.API))
     return _out(request, kind, view)
 
 
@@ -244,7 +244,9 @@ def _out(request: Request, kind: str, view: FlowView, challenge: Challenge | Non
         refused = schemas.SmsRefused(
             error.code, translate(language(request), error), int(error.params.get("seconds", 0))
         )
-    return flow_out(view, _flows(request, kind).machine, container.settings.privacy_policy_version, challenge, refused)
+    return flow_out(
+        view, _email_flow(request, kind).machine, container.settings.privacy_policy_version, challenge, refused
+    )
 
 
 def _email_steps(kind: str, label: str) -> list[ApiEndpoint]:
@@ -261,14 +263,16 @@ def _email_steps(kind: str, label: str) -> list[ApiEndpoint]:
         tag=kind,
     )
     async def start(request: Request, body: schemas.StartFlow) -> schemas.FlowOut:
-        flows = _flows(request, kind)
+        email_flow = _email_flow(request, kind)
         requester = requester_of(request, Channel.API)
-        if isinstance(flows, LoginFlow):
-            view = await in_unit_of_work(request, flows.begin, body.email, requester, app=body.app, method=body.method)
+        if isinstance(email_flow, LoginFlow):
+            view = await in_unit_of_work(
+                request, email_flow.begin, body.email, requester, app=body.app, method=body.method
+            )
         elif body.method == "password" or body.app is not None:
             raise HttpError("invalid_request", N_('"method" and "app" are for signing in only.'), 400)
         else:
-            view = await in_unit_of_work(request, flows.start, body.email, requester)
+            view = await in_unit_of_work(request, email_flow.start, body.email, requester)
         request.app.state.container.relay.wake()
         return _out(request, kind, view)
 
@@ -295,7 +299,7 @@ def _email_steps(kind: str, label: str) -> list[ApiEndpoint]:
     async def suggestion(request: Request, body: schemas.AnswerSuggestion) -> schemas.FlowOut:
         view = await in_unit_of_work(
             request,
-            _flows(request, kind).answer_suggestion,
+            _email_flow(request, kind).answer_suggestion,
             request.path_params["flow_id"],
             body.accept,
             requester_of(request, Channel.API),
@@ -313,7 +317,10 @@ def _email_steps(kind: str, label: str) -> list[ApiEndpoint]:
     )
     async def resend(request: Request, _: None) -> schemas.FlowOut:
         view = await in_unit_of_work(
-            request, _flows(request, kind).resend, request.path_params["flow_id"], requester_of(request, Channel.API)
+            request,
+            _email_flow(request, kind).resend,
+            request.path_params["flow_id"],
+            requester_of(request, Channel.API),
         )
         request.app.state.container.relay.wake()
         return _out(request, kind, view)
@@ -688,16 +695,16 @@ async def list_sessions(request: Request, _: None) -> schemas.SessionList:
     return schemas.SessionList(
         sessions=[
             schemas.SessionOut(
-                id=x.id,
-                kind=x.kind.value,
-                created_at=x.created_at,
-                last_seen_at=x.last_seen_at,
-                expires_at=x.expires_at,
-                ip=x.ip,
-                user_agent=x.user_agent,
-                current=x.id == auth.session.id,
+                id=session.id,
+                kind=session.kind.value,
+                created_at=session.created_at,
+                last_seen_at=session.last_seen_at,
+                expires_at=session.expires_at,
+                ip=session.ip,
+                user_agent=session.user_agent,
+                current=session.id == auth.session.id,
             )
-            for x in sessions
+            for session in sessions
         ]
     )
 

@@ -157,9 +157,9 @@ async def posted_form(request: Request) -> dict[str, str]:
 
 
 # Start pages --------------------------------------------------------------------------
-def _flow_of(request: Request, kind: str) -> EmailCodeFlow:
-    flow: EmailCodeFlow = getattr(services(request), kind)
-    return flow
+def _email_flow(request: Request, kind: str) -> EmailCodeFlow:
+    email_flow: EmailCodeFlow = getattr(services(request), kind)
+    return email_flow
 
 
 async def start_page(request: Request) -> Response:
@@ -183,7 +183,7 @@ async def start_page(request: Request) -> Response:
         context = {"return_to": waiting} if waiting else {}
         view = await in_unit_of_work(
             request,
-            _flow_of(request, kind).start,
+            _email_flow(request, kind).start,
             form.get("email", ""),
             requester_of(request, Channel.BROWSER),
             **context,
@@ -293,9 +293,9 @@ async def _show(
     status: int = 200,
     values: dict[str, Any] | None = None,
 ) -> Response:
-    flows = _flow_of(request, kind)
+    email_flow = _email_flow(request, kind)
     try:
-        view = await in_unit_of_work(request, flows.view, flow_id, requester_of(request, Channel.BROWSER))
+        view = await in_unit_of_work(request, email_flow.view, flow_id, requester_of(request, Channel.BROWSER))
     except (FlowNotFound, FlowExpired) as gone:
         return page(request, "flow_gone.html", status=error_status(gone), error=gone, kind=kind, waiting="")
     flow = view.flow
@@ -387,14 +387,14 @@ Action = Callable[[Step], Awaitable[Response | None]]  # None: back to the flow'
 
 async def _answer_suggestion(step: Step, *, accept: bool) -> None:
     container = services(step.request)
-    flows = _flow_of(step.request, step.kind)
-    await in_unit_of_work(step.request, flows.answer_suggestion, step.flow_id, accept, step.requester)
+    email_flow = _email_flow(step.request, step.kind)
+    await in_unit_of_work(step.request, email_flow.answer_suggestion, step.flow_id, accept, step.requester)
     container.relay.wake()
 
 
 async def _resend(step: Step) -> Response:
     container = services(step.request)
-    await in_unit_of_work(step.request, _flow_of(step.request, step.kind).resend, step.flow_id, step.requester)
+    await in_unit_of_work(step.request, _email_flow(step.request, step.kind).resend, step.flow_id, step.requester)
     container.relay.wake()
     return see_other(step.request, f"/{step.kind}/{step.flow_id}?resent=1")
 

@@ -200,7 +200,10 @@ async def renew_recovery_code(request: Request, _: None) -> schemas.RecoveryCode
 async def list_apps(request: Request, _: None) -> schemas.AppList:
     apps = await in_unit_of_work(request, services(request).apps.all)
     return schemas.AppList(
-        apps=[schemas.AppOut(a.client_id, a.name, first_party=a.first_party, supports_2fa=a.supports_2fa) for a in apps]
+        apps=[
+            schemas.AppOut(app.client_id, app.name, first_party=app.first_party, supports_2fa=app.supports_2fa)
+            for app in apps
+        ]
     )
 
 
