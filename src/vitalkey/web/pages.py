@@ -361,14 +361,15 @@ async def _flow_post(request: Request, kind: str, flow_id: str) -> Response:
     form: dict[str, str] = {}
     try:
         form = await posted_form(request)
+        requester = requester_of(request, Channel.BROWSER)
         action = ACTIONS[kind].get(form.get("action", ""))
         if action is None:
             raise HttpError("unknown_action", N_("This action is not available."), 400)
-        answer = await action(Step(request, kind, flow_id, form, requester_of(request, Channel.BROWSER)))
+        answer = await action(Step(request, kind, flow_id, form, requester))
     except DomainError as error:
         values = {k: v[:254] for k, v in form.items() if k not in SECRET_FIELDS}
         return await _show(request, kind, flow_id, error=error, status=error_status(error), values=values)
-    return answer or see_other(request, f"/{kind}/{flow_id}")
+    return answer if answer is not None else see_other(request, f"/{kind}/{flow_id}")
 
 
 @dataclass(frozen=True, slots=True)
