@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -75,7 +76,14 @@ class Container:
         self.engine.dispose()
 
 
-COMMON_PASSWORDS = CommonPasswords()  # loaded once per process, on first use
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The list, loaded once per process on first use (an immutable set: every container shares it)."""
+    return CommonPasswords().entries
+
+
+def is_common_password(folded_password: str) -> bool:
+    return folded_password in common_passwords()
 
 
 def build(
@@ -130,7 +138,7 @@ def build(
         public_url=settings.public_url.rstrip("/"),
         password_policy=password_policy,
         hasher=Argon2Hasher(password_policy),
-        is_common_password=COMMON_PASSWORDS.__contains__,
+        is_common_password=is_common_password,
         password_limit_per_ip=parse_limit(settings.password_attempts_per_ip),
         two_factor=TwoFactorConfig(
             sms_limits=SmsLimits(

@@ -17,8 +17,7 @@ from vitalkey.container import build
 from vitalkey.domain.accounts import Profile, Sex, Units
 from vitalkey.domain.flows import Channel, Requester
 from vitalkey.flows.sessions import start
-from vitalkey.web.api import api
-from vitalkey.web.app import create_app
+from vitalkey.web.app import api_endpoints, create_app
 
 TOKEN: dict[str, str] = {}
 
@@ -50,7 +49,7 @@ def fuzzed_app(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) 
     container.close()
 
 
-OPERATIONS = [(route.method, route.path) for route in api.described]
+OPERATIONS = [(endpoint.described.method, endpoint.described.path) for endpoint in api_endpoints()]
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)

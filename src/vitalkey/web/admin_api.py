@@ -12,9 +12,9 @@ from vitalkey.domain.errors import UnknownApp
 from vitalkey.domain.i18n import N_
 from vitalkey.domain.tokens import same
 from vitalkey.flows.clients import NewClient
-from vitalkey.web import schemas as s
-from vitalkey.web.api import api
-from vitalkey.web.context import blocking
+from vitalkey.web import schemas
+from vitalkey.web.api import ApiEndpoint, api_endpoint
+from vitalkey.web.context import in_unit_of_work, services
 from vitalkey.web.errors import HttpError
 
 ADMIN_ERRORS = (401, 404, 409)
@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 
 def require_admin(request: Request) -> None:
-    token = request.app.state.container.settings.admin_token
+    token = services(request).settings.admin_token
     if not token:
         raise HttpError("not_found", N_("This page does not exist."), 404)
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -33,13 +33,13 @@ def require_admin(request: Request) -> None:
 async def _on_client(request: Request, method: Callable[[str], T]) -> T:
     """Run a registry method on the path's client; an unknown one is a 404 here."""
     try:
-        return await blocking(request, method, request.path_params["client_id"])
+        return await in_unit_of_work(request, method, request.path_params["client_id"])
     except UnknownApp:
         raise HttpError("client_not_found", UnknownApp.message, 404) from None
 
 
-def client_out(app: App) -> s.ClientOut:
-    return s.ClientOut(
+def client_out(app: App) -> schemas.ClientOut:
+    return schemas.ClientOut(
         client_id=app.client_id,
         name=app.name,
         client_type=app.client_type.value,
@@ -54,26 +54,31 @@ def client_out(app: App) -> s.ClientOut:
     )
 
 
-@api.route(
-    "GET", "/api/v1/admin/clients", "All clients (admin token)", response=s.ClientList, errors=(401, 404), tag="admin"
+@api_endpoint(
+    "GET",
+    "/api/v1/admin/clients",
+    "All clients (admin token)",
+    response=schemas.ClientList,
+    errors=(401, 404),
+    tag="admin",
 )
-async def list_clients(request: Request, _: None) -> s.ClientList:
+async def list_clients(request: Request, _: None) -> schemas.ClientList:
     require_admin(request)
-    apps = await blocking(request, request.app.state.container.apps.all)
-    return s.ClientList(clients=[client_out(app) for app in apps])
+    apps = await in_unit_of_work(request, services(request).apps.all)
+    return schemas.ClientList(clients=[client_out(app) for app in apps])
 
 
-@api.route(
+@api_endpoint(
     "POST",
     "/api/v1/admin/clients",
     "Register a client; a confidential one's secret is in this answer only (admin token)",
-    body=s.ClientIn,
-    response=s.ClientCreated,
+    body=schemas.ClientIn,
+    response=schemas.ClientCreated,
     status=201,
     errors=ADMIN_ERRORS,
     tag="admin",
 )
-async def create_client(request: Request, body: s.ClientIn) -> s.ClientCreated:
+async def create_client(request: Request, body: schemas.ClientIn) -> schemas.ClientCreated:
     require_admin(request)
     new = NewClient(
         name=body.name,
@@ -86,47 +91,52 @@ async def create_client(request: Request, body: s.ClientIn) -> s.ClientCreated:
         policy_url=body.policy_url,
         client_id=body.client_id,
     )
-    registered = await blocking(request, request.app.state.container.apps.register, new)
+    registered = await in_unit_of_work(request, services(request).apps.register, new)
     out = client_out(registered.app)
-    return s.ClientCreated(**{f: getattr(out, f) for f in out.__struct_fields__}, client_secret=registered.secret)
+    return schemas.ClientCreated(**{f: getattr(out, f) for f in out.__struct_fields__}, client_secret=registered.secret)
 
 
-@api.route(
+@api_endpoint(
     "GET",
     "/api/v1/admin/clients/{client_id}",
     "One client (admin token)",
-    response=s.ClientOut,
+    response=schemas.ClientOut,
     errors=(401, 404),
     tag="admin",
 )
-async def show_client(request: Request, _: None) -> s.ClientOut:
+async def show_client(request: Request, _: None) -> schemas.ClientOut:
     require_admin(request)
-    return client_out(await _on_client(request, request.app.state.container.apps.get))
+    return client_out(await _on_client(request, services(request).apps.get))
 
 
-@api.route(
+@api_endpoint(
     "POST",
     "/api/v1/admin/clients/{client_id}/secret",
     "A new secret for a confidential client; the old one stops working (admin token)",
-    response=s.ClientSecret,
+    response=schemas.ClientSecret,
     errors=(401, 404),
     tag="admin",
 )
-async def rotate_client_secret(request: Request, _: None) -> s.ClientSecret:
+async def rotate_client_secret(request: Request, _: None) -> schemas.ClientSecret:
     require_admin(request)
-    secret = await _on_client(request, request.app.state.container.apps.rotate_secret)
-    return s.ClientSecret(client_id=request.path_params["client_id"], client_secret=secret)
+    secret = await _on_client(request, services(request).apps.rotate_secret)
+    return schemas.ClientSecret(client_id=request.path_params["client_id"], client_secret=secret)
 
 
-@api.route(
+@api_endpoint(
     "DELETE",
     "/api/v1/admin/clients/{client_id}",
     "Delete a client (admin token)",
-    response=s.Ended,
+    response=schemas.Ended,
     errors=(401, 404),
     tag="admin",
 )
-async def delete_client(request: Request, _: None) -> s.Ended:
+async def delete_client(request: Request, _: None) -> schemas.Ended:
     require_admin(request)
-    await _on_client(request, request.app.state.container.apps.delete)
-    return s.Ended(ended=1)
+    await _on_client(request, services(request).apps.delete)
+    return schemas.Ended(ended=1)
+
+
+def endpoints() -> list[ApiEndpoint]:
+    """This module's JSON endpoints, in the order they are matched and documented."""
+    return [list_clients, create_client, show_client, rotate_client_secret, delete_client]

@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount
+from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
@@ -20,8 +20,8 @@ from vitalkey.container import Container
 from vitalkey.i18n import translations, warm
 from vitalkey.observability import logger
 from vitalkey.ports import StorageUnavailable
-from vitalkey.web import admin_api, oauth, ops, pages, password_pages, two_factor_api, two_factor_pages  # noqa: F401
-from vitalkey.web.api import api, error_response
+from vitalkey.web import admin_api, api, oauth, ops, pages, password_pages, two_factor_api, two_factor_pages
+from vitalkey.web.api import ApiEndpoint, error_response
 from vitalkey.web.context import language
 from vitalkey.web.csrf import guard_pages
 from vitalkey.web.errors import (
@@ -74,6 +74,26 @@ async def storage_unavailable(request: Request, exc: Exception) -> Response:
     return Response(problem.body, problem.status, headers=dict(problem.headers), media_type="application/json")
 
 
+def api_endpoints() -> list[ApiEndpoint]:
+    """The JSON endpoints, module by module: matched first, and described in the OpenAPI document."""
+    return [*api.endpoints(), *admin_api.endpoints(), *oauth.endpoints(), *two_factor_api.endpoints()]
+
+
+def routes() -> list[BaseRoute]:
+    """The app's routes, module by module, in the order they are matched: a feature is a module
+    and a line here."""
+    endpoints = api_endpoints()
+    return [
+        *(endpoint.route() for endpoint in endpoints),
+        *password_pages.routes(),  # before /account/{action}
+        *two_factor_pages.routes(),
+        *oauth.routes(),
+        *pages.routes(),
+        *ops.routes([endpoint.described for endpoint in endpoints]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+
+
 class VitalKeyApp(Starlette):
     def build_middleware_stack(self) -> ASGIApp:
         """Starlette's stack without its ServerErrorMiddleware: EdgeMiddleware, outermost, answers
@@ -106,19 +126,7 @@ def create_app(container: Container, *, run_relay: bool | None = None) -> VitalK
         exception_handlers={HTTPException: http_error, StorageUnavailable: storage_unavailable},
         lifespan=lifespan,
     )
-    app.router = IndexedRouter(
-        [
-            *api.routes,
-            *password_pages.routes,  # before /account/{action}
-            *two_factor_pages.routes,
-            *oauth.routes,
-            *pages.routes,
-            *ops.routes,
-            Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        ],
-        lifespan=lifespan,
-    )
-    guard_pages(app.router.routes)  # the CSRF check of every page that takes a POST
+    app.router = IndexedRouter(guard_pages(routes()), lifespan=lifespan)  # guard: the CSRF check of every page POST
     app.state.container = container
     app.state.templates = make_environment()
     warm()

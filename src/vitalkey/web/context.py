@@ -32,16 +32,21 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-async def blocking(request: Request, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    """Run a flow (blocking database work) the way the database wants it: inline in a group
-    commit on SQLite, in the thread pool on PostgreSQL (see ``SqlUnitOfWork.run``)."""
+def services(request: Request) -> Container:
+    """The app's Container (``create_app`` keeps it in ``app.state``), typed: the web layer's one way in."""
     container: Container = request.app.state.container
-    return await container.uow.run(function, *args, **kwargs)
+    return container
+
+
+async def in_unit_of_work(request: Request, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run a flow's step (blocking database work) in a unit of work, the way the database wants
+    it: inline in a group commit on SQLite, in the thread pool on PostgreSQL (see ``SqlUnitOfWork.run``)."""
+    return await services(request).uow.run(function, *args, **kwargs)
 
 
 async def password_strength(request: Request, password: str, who: Account | Typist) -> Strength:
     """The meter's estimate, in a worker thread: zxcvbn takes 10-30 ms of CPU per password."""
-    deps = request.app.state.container.deps
+    deps = services(request).deps
     return await anyio.to_thread.run_sync(partial(strength_of, deps, password, who))
 
 
@@ -50,11 +55,11 @@ MAX_FORM_FIELDS = 50
 
 def cookie_name(request: Request, base: str) -> str:
     """``__Host-`` names need Secure, so they are used only when served over HTTPS."""
-    return f"__Host-{base}" if request.app.state.container.settings.https else base
+    return f"__Host-{base}" if services(request).settings.https else base
 
 
 def client_ip(request: Request) -> str:
-    settings = request.app.state.container.settings
+    settings = services(request).settings
     peer = request.client.host if request.client else "unknown"
     if peer in settings.trusted_proxies:
         forwarded = request.headers.get("x-forwarded-for", "")
@@ -91,7 +96,7 @@ def csrf_secret(request: Request) -> str:
 
 
 def csrf_token(request: Request) -> str:
-    return keyed_digest(request.app.state.container.web_key, "csrf:" + csrf_secret(request))
+    return keyed_digest(services(request).web_key, "csrf:" + csrf_secret(request))
 
 
 def check_csrf(request: Request, form: dict[str, str]) -> bool:
@@ -99,7 +104,7 @@ def check_csrf(request: Request, form: dict[str, str]) -> bool:
 
 
 def browser_binding(request: Request) -> str:
-    return keyed_digest(request.app.state.container.web_key, "flow:" + csrf_secret(request))
+    return keyed_digest(services(request).web_key, "flow:" + csrf_secret(request))
 
 
 def set_csrf_cookie(request: Request, response: Response) -> None:
@@ -120,12 +125,12 @@ def _write_csrf_cookie(request: Request, response: Response, secret: str) -> Non
         secret,
         httponly=True,
         samesite="lax",
-        secure=request.app.state.container.settings.https,
+        secure=services(request).settings.https,
         path="/",
     )
 
 
-def requester(request: Request, channel: Channel) -> Requester:
+def requester_of(request: Request, channel: Channel) -> Requester:
     return Requester(
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent", "")[:300],

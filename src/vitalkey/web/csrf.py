@@ -11,6 +11,7 @@ writes). A request with none of them (an old client) is judged by its token alon
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from urllib.parse import quote, urlsplit
@@ -21,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vitalkey.domain.errors import CsrfFailed, DomainError
 from vitalkey.observability import logger
-from vitalkey.web.context import UNREADABLE_FORM, check_csrf, form_of
+from vitalkey.web.context import UNREADABLE_FORM, check_csrf, form_of, services
 from vitalkey.web.errors import HttpError
 from vitalkey.web.render import page
 
@@ -57,7 +58,7 @@ def origin_of_url(url: str) -> str | None:
 
 
 def own_origin(request: Request) -> str | None:
-    return origin_of_url(request.app.state.container.settings.public_url)
+    return origin_of_url(services(request).settings.public_url)
 
 
 def from_our_pages(headers: Mapping[str, str], origin: str | None) -> bool:
@@ -131,10 +132,17 @@ def is_exempt(path: str) -> bool:
     return path.startswith(API_PREFIX) or path in EXEMPT_PATHS
 
 
-def guard_pages(routes: Iterable[BaseRoute]) -> None:
-    """Put every page route that takes a state-changing method behind the guard."""
-    for route in routes:
-        if not isinstance(route, Route) or (route.methods is not None and route.methods <= SAFE_METHODS):
-            continue  # (no methods named: it takes them all)
-        if not is_exempt(route.path) and not isinstance(route.app, CsrfGuard):
-            route.app = CsrfGuard(route.app, retry_here=route.methods is None or "GET" in route.methods)
+def guard_pages(routes: Iterable[BaseRoute]) -> list[BaseRoute]:
+    """The routes, with every page route that takes a state-changing method behind the guard:
+    a guarded copy (the routes given are left as they are, so no route is ever wrapped twice)."""
+    return [_guarded(route) for route in routes]
+
+
+def _guarded(route: BaseRoute) -> BaseRoute:
+    if not isinstance(route, Route) or (route.methods is not None and route.methods <= SAFE_METHODS):
+        return route  # (no methods named: it takes them all)
+    if is_exempt(route.path):
+        return route
+    guarded = copy.copy(route)
+    guarded.app = CsrfGuard(route.app, retry_here=route.methods is None or "GET" in route.methods)
+    return guarded

@@ -9,13 +9,14 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from vitalkey.container import Container
 from vitalkey.domain.apps import origin_of
 from vitalkey.domain.errors import DomainError, FlowExpired, FlowNotFound
 from vitalkey.domain.flows import Channel, Flow
 from vitalkey.domain.oauth import SCOPE_WORDS
+from vitalkey.flows import authorize as authorize_flow
 from vitalkey.flows.authorize import parameters
 from vitalkey.oauth.provider import (
     ConsentNeeded,
@@ -29,11 +30,12 @@ from vitalkey.oauth.provider import (
 )
 from vitalkey.oauth.server import Answer
 from vitalkey.observability import OAUTH_TOKENS
-from vitalkey.web import schemas as s
-from vitalkey.web.api import api
-from vitalkey.web.context import blocking, requester
+from vitalkey.web import schemas
+from vitalkey.web.api import ApiEndpoint, api_endpoint
+from vitalkey.web.context import in_unit_of_work, requester_of, services
 from vitalkey.web.form_endpoint import FormEndpoint, FormRequest, JsonAnswer
 from vitalkey.web.pages import current_user, posted_form, see_other
+from vitalkey.web.presentation import BROWSER_ONLY, GONE, Presentation
 from vitalkey.web.render import page
 
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
@@ -67,9 +69,9 @@ async def authorize(request: Request) -> Response:
 
 async def authorize_continue(request: Request) -> Response:
     """The kept request after signing in (GET), and the consent page's answer (POST)."""
-    container = request.app.state.container
+    container = services(request)
     try:
-        flow: Flow = await blocking(request, container.authorize_requests.get, request.path_params["flow_id"])
+        flow: Flow = await in_unit_of_work(request, container.authorize_requests.get, request.path_params["flow_id"])
         decision = None
         if request.method == "POST":
             form = await posted_form(request)
@@ -82,15 +84,15 @@ async def authorize_continue(request: Request) -> Response:
 async def _authorize(
     request: Request, values: list[tuple[str, str]], flow: Flow | None, decision: bool | None = None
 ) -> Response:
-    container = request.app.state.container
+    container = services(request)
     auth = await current_user(request)
     user = SignedIn(auth.account, auth.session.created_at, auth.session.methods) if auth else None
     since = flow is not None and auth is not None and auth.session.created_at >= flow.created_at
-    outcome: Outcome = await blocking(
+    outcome: Outcome = await in_unit_of_work(
         request, container.oauth.authorize, values, user, signed_in_since_request=since, decision=decision
     )
     if isinstance(outcome, Redirect):
-        if flow is not None and not await blocking(request, container.authorize_requests.answered, flow):
+        if flow is not None and not await in_unit_of_work(request, container.authorize_requests.answered, flow):
             return page(request, "oauth_error.html", status=400, problem=FlowNotFound.message)
         return RedirectResponse(outcome.location, status_code=302, headers=NO_STORE)
     if isinstance(outcome, ErrorPage):
@@ -98,7 +100,9 @@ async def _authorize(
     kept: Flow = (
         flow
         if flow is not None
-        else await blocking(request, container.authorize_requests.keep, values, requester(request, Channel.BROWSER))
+        else await in_unit_of_work(
+            request, container.authorize_requests.keep, values, requester_of(request, Channel.BROWSER)
+        )
     )
     if isinstance(outcome, LoginNeeded):
         return see_other(request, f"/login?continue={kept.id}")
@@ -181,9 +185,7 @@ async def userinfo(request: Request) -> Response:
             headers={**NO_STORE, "www-authenticate": challenge},
         )
     try:
-        claims: dict[str, Any] = await blocking(
-            request, request.app.state.container.oauth.userinfo, access_token.strip()
-        )
+        claims: dict[str, Any] = await in_unit_of_work(request, services(request).oauth.userinfo, access_token.strip())
     except InvalidToken:
         challenge = 'Bearer realm="vitalkey", error="invalid_token"'
         return json_answer(
@@ -202,11 +204,11 @@ async def userinfo(request: Request) -> Response:
 
 
 async def discovery(request: Request) -> Response:
-    return json_answer(request.app.state.container.oauth.metadata(), headers={"cache-control": "public, max-age=3600"})
+    return json_answer(services(request).oauth.metadata(), headers={"cache-control": "public, max-age=3600"})
 
 
 async def jwks(request: Request) -> Response:
-    keys = await blocking(request, request.app.state.container.oauth.jwks)
+    keys = await in_unit_of_work(request, services(request).oauth.jwks)
     return json_answer(keys, headers={"cache-control": "public, max-age=300"})
 
 
@@ -215,17 +217,17 @@ async def connected_apps_page(request: Request) -> Response:
     auth = await current_user(request)
     if auth is None:
         return see_other(request, "/login")
-    container = request.app.state.container
+    container = services(request)
     notice = request.query_params.get("notice", "")
     error: DomainError | None = None
     if request.method == "POST":
         try:
             form = await posted_form(request)
-            await blocking(request, container.connected_apps.remove, auth.account.id, form.get("client_id", ""))
+            await in_unit_of_work(request, container.connected_apps.remove, auth.account.id, form.get("client_id", ""))
             return see_other(request, "/account/connected-apps?notice=removed")
         except DomainError as failed:
             error = failed
-    apps = await blocking(request, container.connected_apps.for_account, auth.account.id)
+    apps = await in_unit_of_work(request, container.connected_apps.for_account, auth.account.id)
     return page(
         request,
         "connected_apps.html",
@@ -237,37 +239,48 @@ async def connected_apps_page(request: Request) -> Response:
     )
 
 
-routes = [
-    Route("/oauth2/authorize", authorize, methods=["GET"]),
-    Route("/oauth2_user/authorize2", authorize, methods=["GET"]),
-    Route("/oauth2/authorize/{flow_id}", authorize_continue, methods=["GET", "POST"]),
-    Route("/oauth2/token", FormEndpoint(token, oauth_refusal), methods=["POST"]),
-    Route("/oauth2/revoke", FormEndpoint(revoke, oauth_refusal), methods=["POST"]),
-    Route("/oauth2/introspect", FormEndpoint(introspect, oauth_refusal), methods=["POST"]),
-    Route("/oauth2/userinfo", userinfo, methods=["GET", "POST"]),
-    Route("/oauth2/jwks", jwks, methods=["GET"]),
-    Route("/.well-known/openid-configuration", discovery, methods=["GET"]),
-    Route("/.well-known/oauth-authorization-server", discovery, methods=["GET"]),
-    Route("/v2/oauth2", FormEndpoint(withings_oauth2, withings_refusal, with_query=True), methods=["POST"]),
-    Route("/v2/signature", FormEndpoint(withings_signature, withings_refusal, with_query=True), methods=["POST"]),
-    Route("/account/connected-apps", connected_apps_page, methods=["GET", "POST"]),
-]
+# What shows each state of a kept authorization request: the consent page (or the redirect to
+# the app) while it waits, the error page once answered; no JSON route shows it.
+AUTHORIZE_PRESENTATION = Presentation(
+    authorize_flow.MACHINE,
+    pages={authorize_flow.PENDING: "consent.html", authorize_flow.ANSWERED: GONE},
+    api={authorize_flow.PENDING: BROWSER_ONLY, authorize_flow.ANSWERED: BROWSER_ONLY},
+)
 
 
-@api.route(
+def routes() -> list[BaseRoute]:
+    """This module's routes, in the order they are matched."""
+    return [
+        Route("/oauth2/authorize", authorize, methods=["GET"]),
+        Route("/oauth2_user/authorize2", authorize, methods=["GET"]),
+        Route("/oauth2/authorize/{flow_id}", authorize_continue, methods=["GET", "POST"]),
+        Route("/oauth2/token", FormEndpoint(token, oauth_refusal), methods=["POST"]),
+        Route("/oauth2/revoke", FormEndpoint(revoke, oauth_refusal), methods=["POST"]),
+        Route("/oauth2/introspect", FormEndpoint(introspect, oauth_refusal), methods=["POST"]),
+        Route("/oauth2/userinfo", userinfo, methods=["GET", "POST"]),
+        Route("/oauth2/jwks", jwks, methods=["GET"]),
+        Route("/.well-known/openid-configuration", discovery, methods=["GET"]),
+        Route("/.well-known/oauth-authorization-server", discovery, methods=["GET"]),
+        Route("/v2/oauth2", FormEndpoint(withings_oauth2, withings_refusal, with_query=True), methods=["POST"]),
+        Route("/v2/signature", FormEndpoint(withings_signature, withings_refusal, with_query=True), methods=["POST"]),
+        Route("/account/connected-apps", connected_apps_page, methods=["GET", "POST"]),
+    ]
+
+
+@api_endpoint(
     "GET",
     "/api/v1/account/connected-apps",
     "The apps the user allowed to read their data: scopes, first allowed, last used",
-    response=s.ConnectedAppList,
+    response=schemas.ConnectedAppList,
     auth=True,
     tag="connected-apps",
 )
-async def list_connected_apps(request: Request, _: None) -> s.ConnectedAppList:
-    container = request.app.state.container
-    apps = await blocking(request, container.connected_apps.for_account, request.state.auth.account.id)
-    return s.ConnectedAppList(
+async def list_connected_apps(request: Request, _: None) -> schemas.ConnectedAppList:
+    container = services(request)
+    apps = await in_unit_of_work(request, container.connected_apps.for_account, request.state.auth.account.id)
+    return schemas.ConnectedAppList(
         connected_apps=[
-            s.ConnectedAppOut(
+            schemas.ConnectedAppOut(
                 client_id=c.app.client_id,
                 name=c.app.name,
                 scopes=list(c.scopes),
@@ -281,18 +294,23 @@ async def list_connected_apps(request: Request, _: None) -> s.ConnectedAppList:
     )
 
 
-@api.route(
+@api_endpoint(
     "DELETE",
     "/api/v1/account/connected-apps/{client_id}",
     "Remove an app's access: its tokens are revoked and the consent forgotten",
-    response=s.Ended,
+    response=schemas.Ended,
     auth=True,
     errors=(404,),
     tag="connected-apps",
 )
-async def remove_connected_app(request: Request, _: None) -> s.Ended:
-    container = request.app.state.container
-    await blocking(
+async def remove_connected_app(request: Request, _: None) -> schemas.Ended:
+    container = services(request)
+    await in_unit_of_work(
         request, container.connected_apps.remove, request.state.auth.account.id, request.path_params["client_id"]
     )
-    return s.Ended(ended=1)
+    return schemas.Ended(ended=1)
+
+
+def endpoints() -> list[ApiEndpoint]:
+    """This module's JSON endpoints, in the order they are matched and documented."""
+    return [list_connected_apps, remove_connected_app]

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from vitalkey.adapters.mail.senders import DevMailbox
 from vitalkey.adapters.sms import DevSmsOutbox
-from vitalkey.web.api import api, json_response
-from vitalkey.web.context import blocking
-from vitalkey.web.openapi import document
+from vitalkey.web.api import json_response
+from vitalkey.web.context import in_unit_of_work, services
+from vitalkey.web.openapi import ApiRoute, document
 from vitalkey.web.render import page
 from vitalkey.web.schemas import Health
 
@@ -24,7 +25,7 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     try:
-        await blocking(request, request.app.state.container.uow.ping)
+        await in_unit_of_work(request, services(request).uow.ping)
     except Exception:
         return json_response({"error": "not_ready", "message": "The database cannot be reached."}, 503)
     return json_response(Health(status="ready"))
@@ -34,25 +35,28 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def openapi_document(request: Request) -> dict[str, object]:
-    cached = getattr(request.app.state, "openapi", None)
-    if cached is None:
-        settings = request.app.state.container.settings
-        cached = document(api.described, f"{settings.brand} API", "1.0.0", settings.public_url.rstrip("/"))
-        request.app.state.openapi = cached
-    return dict(cached)
+class ApiDocs:
+    """The OpenAPI document of one app's JSON endpoints (built on first use), and its page."""
 
+    def __init__(self, described: Sequence[ApiRoute]) -> None:
+        self.described = list(described)
+        self._document: dict[str, object] | None = None
 
-async def openapi_json(request: Request) -> Response:
-    return json_response(openapi_document(request))
+    def document(self, request: Request) -> dict[str, object]:
+        if self._document is None:
+            settings = services(request).settings
+            self._document = document(self.described, f"{settings.brand} API", "1.0.0", settings.public_url.rstrip("/"))
+        return dict(self._document)
 
+    async def as_json(self, request: Request) -> Response:
+        return json_response(self.document(request))
 
-async def api_docs(request: Request) -> Response:
-    return page(request, "api_docs.html", doc=openapi_document(request))
+    async def as_page(self, request: Request) -> Response:
+        return page(request, "api_docs.html", doc=self.document(request))
 
 
 def _dev_mailbox(request: Request) -> DevMailbox | None:
-    mailbox: DevMailbox | None = request.app.state.container.dev_mailbox
+    mailbox: DevMailbox | None = services(request).dev_mailbox
     return mailbox
 
 
@@ -68,7 +72,7 @@ async def dev_mail(request: Request) -> Response:
 
 
 async def dev_sms(request: Request) -> Response:
-    outbox: DevSmsOutbox | None = request.app.state.container.dev_sms
+    outbox: DevSmsOutbox | None = services(request).dev_sms
     if outbox is None:
         return page(request, "not_found.html", status=404)
     to = request.query_params.get("to", "")[:20]
@@ -95,13 +99,16 @@ async def dev_mail_html(request: Request) -> Response:
     )
 
 
-routes = [
-    Route("/healthz", healthz, methods=["GET"]),
-    Route("/readyz", readyz, methods=["GET"]),
-    Route("/metrics", metrics, methods=["GET"]),
-    Route("/api/openapi.json", openapi_json, methods=["GET"]),
-    Route("/api/docs", api_docs, methods=["GET"]),
-    Route("/dev/mail", dev_mail, methods=["GET"]),
-    Route("/dev/mail/{mail_id}", dev_mail_html, methods=["GET"]),
-    Route("/dev/sms", dev_sms, methods=["GET"]),
-]
+def routes(described: Sequence[ApiRoute]) -> list[BaseRoute]:
+    """These routes, in the order they are matched; ``described``: the app's JSON endpoints, for the docs."""
+    docs = ApiDocs(described)
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/api/openapi.json", docs.as_json, methods=["GET"]),
+        Route("/api/docs", docs.as_page, methods=["GET"]),
+        Route("/dev/mail", dev_mail, methods=["GET"]),
+        Route("/dev/mail/{mail_id}", dev_mail_html, methods=["GET"]),
+        Route("/dev/sms", dev_sms, methods=["GET"]),
+    ]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from vitalkey.domain.accounts import Units, feet_inches
 from vitalkey.domain.apps import origin_of, redirect_uri_allowed
@@ -19,22 +23,35 @@ from vitalkey.domain.errors import (
     NotAuthenticated,
     WrongState,
 )
-from vitalkey.domain.flows import Channel
+from vitalkey.domain.flows import Channel, Requester
 from vitalkey.domain.i18n import N_
 from vitalkey.domain.passwords import STRENGTH_LABELS
 from vitalkey.domain.tokens import is_token
 from vitalkey.domain.two_factor import phone_hint
+from vitalkey.flows import login, signup
 from vitalkey.flows.authorize import parameters
-from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, EmailCodeFlow
+from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, NEW, EmailCodeFlow
 from vitalkey.flows.login import FORGOT, PASSWORD, RECOVERY, RESET_SENT, SMS_SENT, SecondFactorNeeded, SignInResult
 from vitalkey.flows.sessions import Authenticated, Started
+from vitalkey.flows.signup import DETAILS, POLICY, TWO_FACTOR_OFFER
 from vitalkey.i18n import supported
 from vitalkey.observability import SIGNINS, SIGNUPS, SMS_COMPLETED
+from vitalkey.web import schemas
 from vitalkey.web.api import count_refusal
-from vitalkey.web.context import blocking, cookie_name, language, read_form, requester, rotate_csrf, set_csrf_cookie
+from vitalkey.web.context import (
+    cookie_name,
+    in_unit_of_work,
+    language,
+    read_form,
+    requester_of,
+    rotate_csrf,
+    services,
+    set_csrf_cookie,
+)
 from vitalkey.web.csrf import from_our_pages, own_origin
 from vitalkey.web.errors import HttpError, status_of
 from vitalkey.web.middleware import LANG_COOKIE
+from vitalkey.web.presentation import GONE, NOT_STORED, REDIRECT, Presentation
 from vitalkey.web.render import page
 
 SESSION = "vk_session"
@@ -51,7 +68,7 @@ async def current_user(request: Request) -> Authenticated | None:
     if not token:
         return None
     try:
-        auth: Authenticated = await blocking(request, request.app.state.container.sessions.authenticate, token)
+        auth: Authenticated = await in_unit_of_work(request, services(request).sessions.authenticate, token)
     except NotAuthenticated:
         return None
     if auth.session.kind.value != "web":
@@ -85,11 +102,11 @@ async def allow_partner_redirect(request: Request, return_to: str | None) -> Non
     a redirect URI the app registered."""
     if not return_to or not may_return_to(return_to) or not return_to.startswith(AUTHORIZE_CONTINUE):
         return
-    container = request.app.state.container
+    container = services(request)
     try:
-        kept = await blocking(request, container.authorize_requests.get, return_to[len(AUTHORIZE_CONTINUE) :])
+        kept = await in_unit_of_work(request, container.authorize_requests.get, return_to[len(AUTHORIZE_CONTINUE) :])
         wanted = dict(parameters(kept))
-        app = await blocking(request, container.apps.get, wanted.get("client_id", ""))
+        app = await in_unit_of_work(request, container.apps.get, wanted.get("client_id", ""))
     except DomainError:
         return
     uri = wanted.get("redirect_uri") or (app.redirect_uris[0] if len(app.redirect_uris) == 1 else "")
@@ -108,11 +125,11 @@ async def sign_in(request: Request, started: Started, to: str = "/account") -> R
     again (to re-authenticate) replaces it rather than leaving two."""
     previous = await current_user(request)
     if previous is not None and previous.session.id != started.session.id:
-        await blocking(request, request.app.state.container.sessions.end, previous.session, previous.session.id)
+        await in_unit_of_work(request, services(request).sessions.end, previous.session, previous.session.id)
     if may_return_to(started.return_to):
         to = started.return_to or to
     response = see_other(request, to)
-    settings = request.app.state.container.settings
+    settings = services(request).settings
     response.set_cookie(
         cookie_name(request, SESSION),
         started.token,
@@ -140,9 +157,9 @@ async def posted_form(request: Request) -> dict[str, str]:
 
 
 # Start pages --------------------------------------------------------------------------
-def _flow_of(request: Request, kind: str) -> EmailCodeFlow:
-    flow: EmailCodeFlow = getattr(request.app.state.container, kind)
-    return flow
+def _email_flow(request: Request, kind: str) -> EmailCodeFlow:
+    email_flow: EmailCodeFlow = getattr(services(request), kind)
+    return email_flow
 
 
 async def start_page(request: Request) -> Response:
@@ -164,11 +181,11 @@ async def start_page(request: Request) -> Response:
     try:
         form = await posted_form(request)
         context = {"return_to": waiting} if waiting else {}
-        view = await blocking(
+        view = await in_unit_of_work(
             request,
-            _flow_of(request, kind).start,
+            _email_flow(request, kind).start,
             form.get("email", ""),
-            requester(request, Channel.BROWSER),
+            requester_of(request, Channel.BROWSER),
             **context,
         )
     except DomainError as error:
@@ -194,13 +211,68 @@ def error_status(error: DomainError) -> int:
 
 
 # Flow steps ---------------------------------------------------------------------------
-LOGIN_CHOICES = {
-    "password_instead": "password_chosen",
-    "code_instead": "code_chosen",
-    "forgot": "forgot_chosen",
-    "recovery_instead": "recovery_chosen",
-    "sms_instead": "sms_chosen",
-}
+LOGIN_CHOICES = MappingProxyType(
+    {
+        "password_instead": "password_chosen",
+        "code_instead": "code_chosen",
+        "forgot": "forgot_chosen",
+        "recovery_instead": "recovery_chosen",
+        "sms_instead": "sms_chosen",
+    }
+)
+# What shows each state: the flow's page (GET /signup/{id}, /login/{id}), and the JSON API's
+# answer to the step that moved the flow there (an error's, for a flow that cannot go on).
+SIGNUP_PRESENTATION = Presentation(
+    signup.MACHINE,
+    pages={
+        NEW: NOT_STORED,
+        CONFIRM_EMAIL: "flow_suggestion.html",
+        CODE_SENT: "flow_code.html",
+        POLICY: "signup_policy.html",
+        DETAILS: "signup_details.html",
+        TWO_FACTOR_OFFER: "signup_two_factor.html",
+        COMPLETE: REDIRECT,
+        DEAD: GONE,
+    },
+    api={
+        NEW: NOT_STORED,
+        CONFIRM_EMAIL: schemas.FlowOut,
+        CODE_SENT: schemas.FlowOut,
+        POLICY: schemas.FlowOut,
+        DETAILS: schemas.FlowOut,
+        TWO_FACTOR_OFFER: schemas.FlowOut,
+        COMPLETE: schemas.SignedIn,
+        DEAD: schemas.Error,
+    },
+)
+LOGIN_PRESENTATION = Presentation(
+    login.MACHINE,
+    pages={
+        NEW: NOT_STORED,
+        CONFIRM_EMAIL: "flow_suggestion.html",
+        CODE_SENT: "flow_code.html",
+        PASSWORD: "login_password.html",
+        FORGOT: "login_forgot.html",
+        RESET_SENT: "login_reset_sent.html",
+        SMS_SENT: "login_sms.html",
+        RECOVERY: "login_recovery.html",
+        COMPLETE: REDIRECT,
+        DEAD: GONE,
+    },
+    api={
+        NEW: NOT_STORED,
+        CONFIRM_EMAIL: schemas.FlowOut,
+        CODE_SENT: schemas.FlowOut,
+        PASSWORD: schemas.FlowOut,
+        FORGOT: schemas.FlowOut,
+        RESET_SENT: schemas.FlowOut,
+        SMS_SENT: schemas.FlowOut,  # with status 202 when a first factor leads there
+        RECOVERY: schemas.FlowOut,
+        COMPLETE: schemas.SignedIn,
+        DEAD: schemas.Error,
+    },
+)
+PRESENTATIONS = MappingProxyType({"signup": SIGNUP_PRESENTATION, "login": LOGIN_PRESENTATION})
 # Never written back into a page: codes and passwords are typed again after an error.
 SECRET_FIELDS = frozenset({"csrf_token", "code", "password", "current_password", "new_password", "recovery_code"})
 
@@ -221,18 +293,19 @@ async def _show(
     status: int = 200,
     values: dict[str, Any] | None = None,
 ) -> Response:
-    flows = _flow_of(request, kind)
+    email_flow = _email_flow(request, kind)
     try:
-        view = await blocking(request, flows.view, flow_id, requester(request, Channel.BROWSER))
+        view = await in_unit_of_work(request, email_flow.view, flow_id, requester_of(request, Channel.BROWSER))
     except (FlowNotFound, FlowExpired) as gone:
         return page(request, "flow_gone.html", status=error_status(gone), error=gone, kind=kind, waiting="")
     flow = view.flow
-    if flow.state == COMPLETE:
+    template = PRESENTATIONS[kind].page(flow.state)
+    if template == REDIRECT:
         return see_other(request, "/account")
     await allow_partner_redirect(request, flow.context.get("return_to"))
-    container = request.app.state.container
+    container = services(request)
     settings = container.settings
-    if flow.state == DEAD:
+    if template == GONE:
         return page(
             request,
             "flow_gone.html",
@@ -241,22 +314,12 @@ async def _show(
             kind=kind,
             waiting=waiting_request(flow.context.get("return_to")),
         )
-    template = {
-        CONFIRM_EMAIL: "flow_suggestion.html",
-        CODE_SENT: "flow_code.html",
-        "policy": "signup_policy.html",
-        "details": "signup_details.html",
-        "two_factor_offer": "signup_two_factor.html",
-        PASSWORD: "login_password.html",
-        FORGOT: "login_forgot.html",
-        RESET_SENT: "login_reset_sent.html",
-        SMS_SENT: "login_sms.html",
-        RECOVERY: "login_recovery.html",
-    }[flow.state]
+    if template == NOT_STORED:
+        raise LookupError(f"a {kind} flow is never stored in the state {flow.state!r}")
     challenge = None
     if kind == "login" and flow.state in (SMS_SENT, RECOVERY):
         try:
-            challenge = await blocking(request, request.app.state.container.login.challenge, flow)
+            challenge = await in_unit_of_work(request, services(request).login.challenge, flow)
         except WrongState as off:  # 2FA was turned off meanwhile
             return page(
                 request,
@@ -266,7 +329,7 @@ async def _show(
                 kind=kind,
                 waiting=waiting_request(flow.context.get("return_to")),
             )
-    now = request.app.state.container.clock.now()
+    now = services(request).clock.now()
     resend_at = view.code.get("resend_available_at")
     resend_exhausted = flow.state in (CODE_SENT, SMS_SENT) and resend_at is None
     resend_wait = max(0, int((resend_at - now).total_seconds())) if resend_at else None
@@ -295,65 +358,158 @@ async def _show(
 
 
 async def _flow_post(request: Request, kind: str, flow_id: str) -> Response:
-    container = request.app.state.container
-    flows = _flow_of(request, kind)
     form: dict[str, str] = {}
     try:
         form = await posted_form(request)
-        req = requester(request, Channel.BROWSER)
-        action = form.get("action", "")
-        if action in ("accept_suggestion", "decline_suggestion"):
-            await blocking(request, flows.answer_suggestion, flow_id, action == "accept_suggestion", req)
-            container.relay.wake()
-        elif action == "resend":
-            await blocking(request, flows.resend, flow_id, req)
-            container.relay.wake()
-            return see_other(request, f"/{kind}/{flow_id}?resent=1")
-        elif action in LOGIN_CHOICES and kind == "login":
-            await blocking(request, container.login.choose, flow_id, LOGIN_CHOICES[action], req)
-        elif action == "validate" and kind == "login":
-            await blocking(request, container.login.request_reset, flow_id, req)
-            container.relay.wake()
-        elif action == "password" and kind == "login":
-            result = await container.login.submit_password(flow_id, form.get("password", ""), req)
-            return await _first_factor_done(request, flow_id, result, "password")
-        elif action == "code" and kind == "login":
-            result = await blocking(request, container.login.submit_code, flow_id, form.get("code", ""), req)
-            return await _first_factor_done(request, flow_id, result, "email_code")
-        elif action == "sms" and kind == "login":
-            started = await blocking(request, container.login.submit_sms, flow_id, form.get("code", ""), req)
-            SMS_COMPLETED.labels(purpose="login").inc()
-            SIGNINS.labels(method="sms").inc()
-            return await sign_in(request, started)
-        elif action == "sms_resend" and kind == "login":
-            await blocking(request, container.login.resend_sms, flow_id, req)
-            container.relay.wake()
-            return see_other(request, f"/login/{flow_id}?resent=1")
-        elif action == "recovery" and kind == "login":
-            used = await blocking(request, container.login.submit_recovery, flow_id, form.get("recovery_code", ""), req)
-            container.relay.wake()
-            SIGNINS.labels(method="recovery_code").inc()
-            return await sign_in(request, used.started, "/account/two-factor/recovery-code?used=1")
-        elif action == "code":
-            await blocking(request, container.signup.submit_code, flow_id, form.get("code", ""), req)
-        elif action == "policy" and kind == "signup":
-            await blocking(request, container.signup.accept_policy, flow_id, form.get("accept") == "yes", None, req)
-        elif action == "details" and kind == "signup":
-            await blocking(request, container.signup.submit_details, flow_id, form, req)
-        elif action in ("skip_two_factor", "setup_two_factor") and kind == "signup":
-            started = await blocking(request, container.signup.finish, flow_id, action == "setup_two_factor", req)
-            SIGNUPS.inc()
-            return await sign_in(
-                request,
-                started,
-                "/account/two-factor?welcome=1" if action == "setup_two_factor" else "/account?welcome=1",
-            )
-        else:
+        requester = requester_of(request, Channel.BROWSER)
+        action = ACTIONS[kind].get(form.get("action", ""))
+        if action is None:
             raise HttpError("unknown_action", N_("This action is not available."), 400)
+        answer = await action(Step(request, kind, flow_id, form, requester))
     except DomainError as error:
         values = {k: v[:254] for k, v in form.items() if k not in SECRET_FIELDS}
         return await _show(request, kind, flow_id, error=error, status=error_status(error), values=values)
-    return see_other(request, f"/{kind}/{flow_id}")
+    return answer if answer is not None else see_other(request, f"/{kind}/{flow_id}")
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """An action posted on a flow's page."""
+
+    request: Request
+    kind: str
+    flow_id: str
+    form: dict[str, str]
+    requester: Requester
+
+
+Action = Callable[[Step], Awaitable[Response | None]]  # None: back to the flow's page
+
+
+async def _answer_suggestion(step: Step, *, accept: bool) -> None:
+    container = services(step.request)
+    email_flow = _email_flow(step.request, step.kind)
+    await in_unit_of_work(step.request, email_flow.answer_suggestion, step.flow_id, accept, step.requester)
+    container.relay.wake()
+
+
+async def _resend(step: Step) -> Response:
+    container = services(step.request)
+    await in_unit_of_work(step.request, _email_flow(step.request, step.kind).resend, step.flow_id, step.requester)
+    container.relay.wake()
+    return see_other(step.request, f"/{step.kind}/{step.flow_id}?resent=1")
+
+
+async def _login_choose(step: Step, *, event: str) -> None:
+    await in_unit_of_work(step.request, services(step.request).login.choose, step.flow_id, event, step.requester)
+
+
+async def _login_reset(step: Step) -> None:
+    container = services(step.request)
+    await in_unit_of_work(step.request, container.login.request_reset, step.flow_id, step.requester)
+    container.relay.wake()
+
+
+async def _login_password(step: Step) -> Response:
+    container = services(step.request)
+    result = await container.login.submit_password(step.flow_id, step.form.get("password", ""), step.requester)
+    return await _first_factor_done(step.request, step.flow_id, result, "password")
+
+
+async def _login_code(step: Step) -> Response:
+    container = services(step.request)
+    code = step.form.get("code", "")
+    result = await in_unit_of_work(step.request, container.login.submit_code, step.flow_id, code, step.requester)
+    return await _first_factor_done(step.request, step.flow_id, result, "email_code")
+
+
+async def _login_sms(step: Step) -> Response:
+    container = services(step.request)
+    code = step.form.get("code", "")
+    started = await in_unit_of_work(step.request, container.login.submit_sms, step.flow_id, code, step.requester)
+    SMS_COMPLETED.labels(purpose="login").inc()
+    SIGNINS.labels(method="sms").inc()
+    return await sign_in(step.request, started)
+
+
+async def _login_sms_resend(step: Step) -> Response:
+    container = services(step.request)
+    await in_unit_of_work(step.request, container.login.resend_sms, step.flow_id, step.requester)
+    container.relay.wake()
+    return see_other(step.request, f"/login/{step.flow_id}?resent=1")
+
+
+async def _login_recovery(step: Step) -> Response:
+    container = services(step.request)
+    code = step.form.get("recovery_code", "")
+    used = await in_unit_of_work(step.request, container.login.submit_recovery, step.flow_id, code, step.requester)
+    container.relay.wake()
+    SIGNINS.labels(method="recovery_code").inc()
+    return await sign_in(step.request, used.started, "/account/two-factor/recovery-code?used=1")
+
+
+async def _signup_code(step: Step) -> None:
+    container = services(step.request)
+    code = step.form.get("code", "")
+    await in_unit_of_work(step.request, container.signup.submit_code, step.flow_id, code, step.requester)
+
+
+async def _signup_policy(step: Step) -> None:
+    container = services(step.request)
+    accepted = step.form.get("accept") == "yes"
+    await in_unit_of_work(step.request, container.signup.accept_policy, step.flow_id, accepted, None, step.requester)
+
+
+async def _signup_details(step: Step) -> None:
+    container = services(step.request)
+    await in_unit_of_work(step.request, container.signup.submit_details, step.flow_id, step.form, step.requester)
+
+
+async def _signup_finish(step: Step, *, set_up_two_factor: bool) -> Response:
+    container = services(step.request)
+    started = await in_unit_of_work(
+        step.request, container.signup.finish, step.flow_id, set_up_two_factor, step.requester
+    )
+    SIGNUPS.inc()
+    return await sign_in(
+        step.request, started, "/account/two-factor?welcome=1" if set_up_two_factor else "/account?welcome=1"
+    )
+
+
+# The posted ``action`` of each flow's pages, and what it does.
+EMAIL_CODE_ACTIONS: Mapping[str, Action] = MappingProxyType(
+    {
+        "accept_suggestion": partial(_answer_suggestion, accept=True),
+        "decline_suggestion": partial(_answer_suggestion, accept=False),
+        "resend": _resend,
+    }
+)
+ACTIONS: Mapping[str, Mapping[str, Action]] = MappingProxyType(
+    {
+        "signup": MappingProxyType(
+            {
+                **EMAIL_CODE_ACTIONS,
+                "code": _signup_code,
+                "policy": _signup_policy,
+                "details": _signup_details,
+                "skip_two_factor": partial(_signup_finish, set_up_two_factor=False),
+                "setup_two_factor": partial(_signup_finish, set_up_two_factor=True),
+            }
+        ),
+        "login": MappingProxyType(
+            {
+                **EMAIL_CODE_ACTIONS,
+                **{action: partial(_login_choose, event=event) for action, event in LOGIN_CHOICES.items()},
+                "validate": _login_reset,
+                "password": _login_password,
+                "code": _login_code,
+                "sms": _login_sms,
+                "sms_resend": _login_sms_resend,
+                "recovery": _login_recovery,
+            }
+        ),
+    }
+)
 
 
 async def _first_factor_done(request: Request, flow_id: str, result: SignInResult, method: str) -> Response:
@@ -383,8 +539,8 @@ async def _account(
     values: dict[str, str] | None = None,
     notice: str | None = None,
 ) -> Response:
-    sessions = await blocking(request, request.app.state.container.sessions.list, auth.account.id)
-    factor = await blocking(request, request.app.state.container.two_factor.status, auth.account.id)
+    sessions = await in_unit_of_work(request, services(request).sessions.list, auth.account.id)
+    factor = await in_unit_of_work(request, services(request).two_factor.status, auth.account.id)
     profile = auth.account.profile
     defaults: dict[str, Any] = {}
     if profile:
@@ -426,26 +582,26 @@ async def account_action(request: Request) -> Response:
     auth = await current_user(request)
     if auth is None:
         return see_other(request, "/login")
-    container = request.app.state.container
+    container = services(request)
     action = request.path_params["action"]
     form: dict[str, str] = {}
     try:
         form = await posted_form(request)
         if action == "profile":
-            account = await blocking(request, container.accounts.update_profile, auth.account, form)
-            if supported(form.get("language")):
-                await blocking(request, container.accounts.set_language, account, supported(form.get("language")))
+            account = await in_unit_of_work(request, container.accounts.update_profile, auth.account, form)
+            if chosen := supported(form.get("language")):
+                await in_unit_of_work(request, container.accounts.set_language, account, chosen)
             return see_other(request, "/account?notice=profile_saved")
         if action == "end-session":
-            await blocking(request, container.sessions.end, auth.session, form.get("session_id", ""))
+            await in_unit_of_work(request, container.sessions.end, auth.session, form.get("session_id", ""))
             if form.get("session_id") == auth.session.id:
                 return _signed_out(request)
             return see_other(request, "/account?notice=session_ended")
         if action == "end-others":
-            await blocking(request, container.sessions.end_others, auth.session)
+            await in_unit_of_work(request, container.sessions.end_others, auth.session)
             return see_other(request, "/account?notice=others_ended")
         if action == "logout":
-            await blocking(request, container.sessions.end, auth.session, auth.session.id)
+            await in_unit_of_work(request, container.sessions.end, auth.session, auth.session.id)
             return _signed_out(request)
         raise HttpError("unknown_action", N_("This action is not available."), 404)
     except DomainError as error:
@@ -458,7 +614,7 @@ def _signed_out(request: Request) -> Response:
     response.delete_cookie(
         cookie_name(request, SESSION),
         path="/",
-        secure=request.app.state.container.settings.https,
+        secure=services(request).settings.https,
         httponly=True,
         samesite="lax",
     )
@@ -479,7 +635,7 @@ async def choose_language(request: Request) -> Response:
         max_age=365 * 86400,
         samesite="lax",
         path="/",
-        secure=request.app.state.container.settings.https,
+        secure=services(request).settings.https,
         httponly=True,
     )
     return response
@@ -487,7 +643,7 @@ async def choose_language(request: Request) -> Response:
 
 async def privacy_page(request: Request) -> Response:
     """The privacy policy the sign-up asks to accept, for anyone to read again."""
-    policy = request.app.state.container.privacy_policy
+    policy = services(request).privacy_policy
     return page(
         request, "privacy.html", policy_version=policy.version, policy_text=policy.paragraphs(language(request))
     )
@@ -497,14 +653,16 @@ async def home(request: Request) -> Response:
     return see_other(request, "/account" if await current_user(request) else "/login")
 
 
-routes = [
-    Route("/", home, methods=["GET"]),
-    Route("/signup", start_page, methods=["GET", "POST"]),
-    Route("/login", start_page, methods=["GET", "POST"]),
-    Route("/signup/{flow_id}", flow_page, methods=["GET", "POST"]),
-    Route("/login/{flow_id}", flow_page, methods=["GET", "POST"]),
-    Route("/account", account_page, methods=["GET"]),
-    Route("/account/{action}", account_action, methods=["POST"]),
-    Route("/lang/{lang}", choose_language, methods=["GET"]),
-    Route("/privacy", privacy_page, methods=["GET"]),
-]
+def routes() -> list[BaseRoute]:
+    """This module's routes, in the order they are matched."""
+    return [
+        Route("/", home, methods=["GET"]),
+        Route("/signup", start_page, methods=["GET", "POST"]),
+        Route("/login", start_page, methods=["GET", "POST"]),
+        Route("/signup/{flow_id}", flow_page, methods=["GET", "POST"]),
+        Route("/login/{flow_id}", flow_page, methods=["GET", "POST"]),
+        Route("/account", account_page, methods=["GET"]),
+        Route("/account/{action}", account_action, methods=["POST"]),
+        Route("/lang/{lang}", choose_language, methods=["GET"]),
+        Route("/privacy", privacy_page, methods=["GET"]),
+    ]

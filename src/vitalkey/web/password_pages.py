@@ -5,21 +5,32 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from vitalkey.domain.errors import DomainError, FlowDead, FlowExpired, FlowNotFound, ResetLinkInvalid, WrongState
 from vitalkey.domain.flows import Channel
 from vitalkey.domain.i18n import N_
 from vitalkey.domain.passwords import Strength
-from vitalkey.flows.email_flow import FlowView
+from vitalkey.flows import password_settings
+from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, DEAD, NEW, FlowView
 from vitalkey.flows.sessions import Authenticated
-from vitalkey.web.context import blocking, password_strength, requester
+from vitalkey.web.context import in_unit_of_work, password_strength, requester_of, services
 from vitalkey.web.errors import HttpError
 from vitalkey.web.pages import continue_path, current_user, error_status, posted_form, see_other, waiting_request
+from vitalkey.web.presentation import GONE, NOT_STORED, REDIRECT, Presentation
 from vitalkey.web.render import page
+from vitalkey.web.schemas import Error, FlowOut, PasswordSaved
 
 # The link's page must not leak its address to anything it loads or links to (SECURITY).
 NO_REFERRER = "no-referrer"
+# What shows each state of setting a first password: Account & Security → Password (with
+# ?flow={id}), and the JSON API's answer to the step that moved the flow there.
+PASSWORD_SET_PRESENTATION = Presentation(
+    password_settings.MACHINE,
+    # COMPLETE: setting the password goes on to /account; DEAD: the page asks for a new code.
+    pages={NEW: NOT_STORED, CODE_SENT: "account_password.html", COMPLETE: REDIRECT, DEAD: GONE},
+    api={NEW: NOT_STORED, CODE_SENT: FlowOut, COMPLETE: PasswordSaved, DEAD: Error},
+)
 
 
 # Account & Security → Password -------------------------------------------------------
@@ -43,12 +54,12 @@ async def _account_password_page(
     view: FlowView | None = None
     if flow_id and auth.account.password_changed_at is None:
         try:
-            view = await blocking(
+            view = await in_unit_of_work(
                 request,
-                request.app.state.container.password_set.load_for,
+                services(request).password_set.load_for,
                 flow_id,
                 auth.account,
-                requester(request, Channel.BROWSER),
+                requester_of(request, Channel.BROWSER),
             )
         except (FlowNotFound, FlowExpired, FlowDead, WrongState) as gone:
             error = error or gone  # ask for a new code
@@ -65,26 +76,26 @@ async def _account_password_page(
 
 
 async def _account_password_post(request: Request, auth: Authenticated) -> Response:
-    container = request.app.state.container
+    container = services(request)
     form: dict[str, str] = {}
     try:
         form = await posted_form(request)
-        req = requester(request, Channel.BROWSER)
+        requester = requester_of(request, Channel.BROWSER)
         action = form.get("action", "")
         if action == "send_code":
-            view = await blocking(request, container.password_set.begin_for, auth.account, req)
+            view = await in_unit_of_work(request, container.password_set.begin_for, auth.account, requester)
             container.relay.wake()
             return see_other(request, f"/account/password?flow={view.flow.id}")
         if action == "resend":
             flow_id = form.get("flow", "")
-            await blocking(request, container.password_set.load_for, flow_id, auth.account, req)
-            await blocking(request, container.password_set.resend, flow_id, req)
+            await in_unit_of_work(request, container.password_set.load_for, flow_id, auth.account, requester)
+            await in_unit_of_work(request, container.password_set.resend, flow_id, requester)
             container.relay.wake()
             return see_other(request, f"/account/password?flow={flow_id}&resent=1")
         if action == "set":
             typed = form.get("password", "")
             await container.password_set.set_password(
-                form.get("flow", ""), auth.account, form.get("code", ""), typed, req
+                form.get("flow", ""), auth.account, form.get("code", ""), typed, requester
             )
             container.relay.wake()
             score = (await password_strength(request, typed, auth.account)).score
@@ -92,7 +103,7 @@ async def _account_password_post(request: Request, auth: Authenticated) -> Respo
         if action == "change":
             typed = form.get("new_password", "")
             await container.password_change.change(
-                auth, form.get("current_password", ""), typed, end_others=form.get("end_others") == "yes", req=req
+                auth, form.get("current_password", ""), typed, end_others=form.get("end_others") == "yes", req=requester
             )
             container.relay.wake()
             score = (await password_strength(request, typed, auth.account)).score
@@ -117,9 +128,9 @@ async def reset_link(request: Request) -> Response:
     # A sign-in for an app's authorization request: the link carries it, to the sign-in after.
     waiting = waiting_request(continue_path(request.query_params.get("continue", "")))
     request.state.waiting = waiting
-    resets = request.app.state.container.password_resets
+    resets = services(request).password_resets
     try:
-        account = await blocking(request, resets.account_of, token)
+        account = await in_unit_of_work(request, resets.account_of, token)
     except ResetLinkInvalid as gone:
         return _gone(request, gone)
     if request.method == "GET":
@@ -192,8 +203,10 @@ async def password_updated(request: Request) -> Response:
     return page(request, "password_updated.html", waiting=waiting)
 
 
-routes = [
-    Route("/account/password", account_password, methods=["GET", "POST"]),
-    Route("/password/reset/{token}", reset_link, methods=["GET", "POST"]),
-    Route("/password/updated", password_updated, methods=["GET"]),
-]
+def routes() -> list[BaseRoute]:
+    """This module's routes, in the order they are matched."""
+    return [
+        Route("/account/password", account_password, methods=["GET", "POST"]),
+        Route("/password/reset/{token}", reset_link, methods=["GET", "POST"]),
+        Route("/password/updated", password_updated, methods=["GET"]),
+    ]

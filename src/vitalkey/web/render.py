@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse
 from vitalkey.domain.accounts import family_name_first
 from vitalkey.domain.errors import DomainError
 from vitalkey.i18n import LANGUAGES, translations
-from vitalkey.web.context import csrf_token, language, set_csrf_cookie
+from vitalkey.web.context import csrf_token, language, services, set_csrf_cookie
 from vitalkey.web.errors import retry_after
 from vitalkey.web.middleware import content_security_policy
 
@@ -68,8 +68,14 @@ def translate(lang: str, error: DomainError) -> str:
     return text % params if params and "%(" in text else text
 
 
+def templates(request: Request) -> Environment:
+    """The app's Jinja2 environment (``create_app`` keeps it in ``app.state``), typed."""
+    environment: Environment = request.app.state.templates
+    return environment
+
+
 def page(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
-    container = request.app.state.container
+    container = services(request)
     lang = language(request)
     error = values.pop("error", None)
     context = {
@@ -91,7 +97,7 @@ def page(request: Request, template: str, status: int = 200, **values: Any) -> H
         "password_min": container.settings.password_min_length,
         **values,
     }
-    html = request.app.state.templates.get_template(template).render(context)
+    html = templates(request).get_template(template).render(context)
     response = HTMLResponse(html, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     if error is not None and (wait := retry_after(error)) is not None:

@@ -9,16 +9,16 @@ from vitalkey.domain.two_factor import SECOND_FACTORS, AppPassword, phone_hint
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.flows.two_factor import SetupView
 from vitalkey.observability import SMS_COMPLETED
-from vitalkey.web import schemas as s
-from vitalkey.web.api import FLOW_ERRORS, api
-from vitalkey.web.context import blocking, requester
+from vitalkey.web import schemas
+from vitalkey.web.api import FLOW_ERRORS, ApiEndpoint, api_endpoint
+from vitalkey.web.context import in_unit_of_work, requester_of, services
 
 FRESH_ERRORS = (403, 409, 429)  # 403: reauthentication_required; 409: 2FA off; 429: SMS limits
 
 
-def setup_out(request: Request, view: SetupView) -> s.SetupOut:
-    machine = request.app.state.container.two_factor.machine
-    return s.SetupOut(
+def setup_out(request: Request, view: SetupView) -> schemas.SetupOut:
+    machine = services(request).two_factor.machine
+    return schemas.SetupOut(
         flow_id=view.flow.id,
         state=view.flow.state,  # type: ignore[arg-type]
         phone_hint=view.hint,
@@ -30,16 +30,18 @@ def setup_out(request: Request, view: SetupView) -> s.SetupOut:
     )
 
 
-@api.route("GET", "/api/v1/account/two-factor", "Whether 2FA is on, and how", response=s.TwoFactorOut, auth=True)
-async def two_factor_status(request: Request, _: None) -> s.TwoFactorOut:
-    container = request.app.state.container
+@api_endpoint(
+    "GET", "/api/v1/account/two-factor", "Whether 2FA is on, and how", response=schemas.TwoFactorOut, auth=True
+)
+async def two_factor_status(request: Request, _: None) -> schemas.TwoFactorOut:
+    container = services(request)
     auth: Authenticated = request.state.auth
-    factor = await blocking(request, container.two_factor.status, auth.account.id)
+    factor = await in_unit_of_work(request, container.two_factor.status, auth.account.id)
     countries = sorted(container.deps.two_factor.regions)
     fresh_until = auth.session.created_at + container.deps.two_factor.reauth_window
     if factor is None:
-        return s.TwoFactorOut(enabled=False, fresh_until=fresh_until, countries=countries)
-    return s.TwoFactorOut(
+        return schemas.TwoFactorOut(enabled=False, fresh_until=fresh_until, countries=countries)
+    return schemas.TwoFactorOut(
         enabled=True,
         method=factor.method,
         phone_hint=phone_hint(factor.phone),
@@ -50,155 +52,163 @@ async def two_factor_status(request: Request, _: None) -> s.TwoFactorOut:
     )
 
 
-@api.route(
+@api_endpoint(
     "POST",
     "/api/v1/account/two-factor/sms",
     'Text a confirmation code to a number: turns 2FA on ("Text message") or changes the number',
-    body=s.PhoneIn,
-    response=s.SetupOut,
+    body=schemas.PhoneIn,
+    response=schemas.SetupOut,
     status=201,
     auth=True,
     errors=FRESH_ERRORS,
     tag="two-factor",
 )
-async def two_factor_begin(request: Request, body: s.PhoneIn) -> s.SetupOut:
-    container = request.app.state.container
-    view = await blocking(
+async def two_factor_begin(request: Request, body: schemas.PhoneIn) -> schemas.SetupOut:
+    container = services(request)
+    view = await in_unit_of_work(
         request,
         container.two_factor.begin,
         request.state.auth,
         body.phone,
         body.country,
-        requester(request, Channel.API),
+        requester_of(request, Channel.API),
     )
     container.relay.wake()
     return setup_out(request, view)
 
 
-@api.route(
+@api_endpoint(
     "POST",
     "/api/v1/account/two-factor/sms/{flow_id}/resend",
     "Text a new confirmation code",
-    response=s.SetupOut,
+    response=schemas.SetupOut,
     auth=True,
     errors=FLOW_ERRORS,
     tag="two-factor",
 )
-async def two_factor_resend(request: Request, _: None) -> s.SetupOut:
-    container = request.app.state.container
-    view = await blocking(
+async def two_factor_resend(request: Request, _: None) -> schemas.SetupOut:
+    container = services(request)
+    view = await in_unit_of_work(
         request,
         container.two_factor.resend,
         request.state.auth,
         request.path_params["flow_id"],
-        requester(request, Channel.API),
+        requester_of(request, Channel.API),
     )
     container.relay.wake()
     return setup_out(request, view)
 
 
-@api.route(
+@api_endpoint(
     "POST",
     "/api/v1/account/two-factor/sms/{flow_id}/verify",
     "Confirm the number with the texted code; when 2FA turns on, the answer holds the recovery code",
-    body=s.SubmitCode,
-    response=s.SetupOut,
+    body=schemas.SubmitCode,
+    response=schemas.SetupOut,
     auth=True,
     errors=FLOW_ERRORS,
     tag="two-factor",
 )
-async def two_factor_verify(request: Request, body: s.SubmitCode) -> s.SetupOut:
-    container = request.app.state.container
-    view = await blocking(
+async def two_factor_verify(request: Request, body: schemas.SubmitCode) -> schemas.SetupOut:
+    container = services(request)
+    view = await in_unit_of_work(
         request,
         container.two_factor.confirm,
         request.state.auth,
         request.path_params["flow_id"],
         body.code,
-        requester(request, Channel.API),
+        requester_of(request, Channel.API),
     )
     container.relay.wake()
     SMS_COMPLETED.labels(purpose="setup").inc()
     return setup_out(request, view)
 
 
-@api.route(
+@api_endpoint(
     "POST",
     "/api/v1/account/two-factor/sms/{flow_id}/done",
     '"Next" after the recovery code was shown: the set-up is complete',
-    response=s.SetupOut,
+    response=schemas.SetupOut,
     auth=True,
     errors=FLOW_ERRORS,
     tag="two-factor",
 )
-async def two_factor_done(request: Request, _: None) -> s.SetupOut:
-    container = request.app.state.container
-    auth, req = request.state.auth, requester(request, Channel.API)
-    await blocking(request, container.two_factor.finish, auth, request.path_params["flow_id"], req)
+async def two_factor_done(request: Request, _: None) -> schemas.SetupOut:
+    container = services(request)
+    auth, requester = request.state.auth, requester_of(request, Channel.API)
+    await in_unit_of_work(request, container.two_factor.finish, auth, request.path_params["flow_id"], requester)
     return setup_out(
-        request, await blocking(request, container.two_factor.view, auth, request.path_params["flow_id"], req)
+        request,
+        await in_unit_of_work(request, container.two_factor.view, auth, request.path_params["flow_id"], requester),
     )
 
 
-@api.route(
+@api_endpoint(
     "DELETE",
     "/api/v1/account/two-factor",
     "Turn 2FA off (needs a sign-in within 5 minutes with the second factor); app passwords are revoked",
-    response=s.TwoFactorDisabled,
+    response=schemas.TwoFactorDisabled,
     auth=True,
     errors=FRESH_ERRORS,
     tag="two-factor",
 )
-async def two_factor_disable(request: Request, _: None) -> s.TwoFactorDisabled:
-    container = request.app.state.container
-    revoked = await blocking(request, container.two_factor.disable, request.state.auth, requester(request, Channel.API))
+async def two_factor_disable(request: Request, _: None) -> schemas.TwoFactorDisabled:
+    container = services(request)
+    revoked = await in_unit_of_work(
+        request, container.two_factor.disable, request.state.auth, requester_of(request, Channel.API)
+    )
     container.relay.wake()
-    return s.TwoFactorDisabled(app_passwords_revoked=revoked)
+    return schemas.TwoFactorDisabled(app_passwords_revoked=revoked)
 
 
-@api.route(
+@api_endpoint(
     "GET",
     "/api/v1/account/two-factor/recovery-code",
     "Account Recovery → Recovery code (needs a sign-in within 5 minutes with the second factor)",
-    response=s.RecoveryCodeOut,
+    response=schemas.RecoveryCodeOut,
     auth=True,
     errors=FRESH_ERRORS,
     tag="two-factor",
 )
-async def recovery_code(request: Request, _: None) -> s.RecoveryCodeOut:
-    code, factor = await blocking(request, request.app.state.container.two_factor.recovery_code, request.state.auth)
-    return s.RecoveryCodeOut(recovery_code=code, issued_at=factor.recovery_issued_at)
+async def recovery_code(request: Request, _: None) -> schemas.RecoveryCodeOut:
+    code, factor = await in_unit_of_work(request, services(request).two_factor.recovery_code, request.state.auth)
+    return schemas.RecoveryCodeOut(recovery_code=code, issued_at=factor.recovery_issued_at)
 
 
-@api.route(
+@api_endpoint(
     "POST",
     "/api/v1/account/two-factor/recovery-code",
     "Replace the recovery code with a new one (the old one stops working)",
-    response=s.RecoveryCodeOut,
+    response=schemas.RecoveryCodeOut,
     auth=True,
     errors=FRESH_ERRORS,
     tag="two-factor",
 )
-async def renew_recovery_code(request: Request, _: None) -> s.RecoveryCodeOut:
-    container = request.app.state.container
-    code = await blocking(
-        request, container.two_factor.renew_recovery, request.state.auth, requester(request, Channel.API)
+async def renew_recovery_code(request: Request, _: None) -> schemas.RecoveryCodeOut:
+    container = services(request)
+    code = await in_unit_of_work(
+        request, container.two_factor.renew_recovery, request.state.auth, requester_of(request, Channel.API)
     )
     container.relay.wake()
-    return s.RecoveryCodeOut(recovery_code=code, issued_at=container.clock.now())
+    return schemas.RecoveryCodeOut(recovery_code=code, issued_at=container.clock.now())
 
 
 # Apps and app passwords ----------------------------------------------------------------
-@api.route("GET", "/api/v1/apps", "The registered apps, and which can ask for a second factor", response=s.AppList)
-async def list_apps(request: Request, _: None) -> s.AppList:
-    apps = await blocking(request, request.app.state.container.apps.all)
-    return s.AppList(
-        apps=[s.AppOut(a.client_id, a.name, first_party=a.first_party, supports_2fa=a.supports_2fa) for a in apps]
+@api_endpoint(
+    "GET", "/api/v1/apps", "The registered apps, and which can ask for a second factor", response=schemas.AppList
+)
+async def list_apps(request: Request, _: None) -> schemas.AppList:
+    apps = await in_unit_of_work(request, services(request).apps.all)
+    return schemas.AppList(
+        apps=[
+            schemas.AppOut(app.client_id, app.name, first_party=app.first_party, supports_2fa=app.supports_2fa)
+            for app in apps
+        ]
     )
 
 
-def app_password_out(password: AppPassword) -> s.AppPasswordOut:
-    return s.AppPasswordOut(
+def app_password_out(password: AppPassword) -> schemas.AppPasswordOut:
+    return schemas.AppPasswordOut(
         id=password.id,
         app=password.app_id,
         name=password.name,
@@ -207,53 +217,73 @@ def app_password_out(password: AppPassword) -> s.AppPasswordOut:
     )
 
 
-@api.route("GET", "/api/v1/account/app-passwords", "The account's app passwords", response=s.AppPasswordList, auth=True)
-async def list_app_passwords(request: Request, _: None) -> s.AppPasswordList:
-    container = request.app.state.container
-    passwords = await blocking(request, container.app_passwords.for_account, request.state.auth.account.id)
-    return s.AppPasswordList(app_passwords=[app_password_out(p) for p in passwords])
+@api_endpoint(
+    "GET", "/api/v1/account/app-passwords", "The account's app passwords", response=schemas.AppPasswordList, auth=True
+)
+async def list_app_passwords(request: Request, _: None) -> schemas.AppPasswordList:
+    container = services(request)
+    passwords = await in_unit_of_work(request, container.app_passwords.for_account, request.state.auth.account.id)
+    return schemas.AppPasswordList(app_passwords=[app_password_out(p) for p in passwords])
 
 
-@api.route(
+@api_endpoint(
     "POST",
     "/api/v1/account/app-passwords",
     "Create an app password for an app without 2FA support (shown once)",
-    body=s.NewAppPassword,
-    response=s.CreatedAppPasswordOut,
+    body=schemas.NewAppPassword,
+    response=schemas.CreatedAppPasswordOut,
     status=201,
     auth=True,
     errors=FRESH_ERRORS,
     tag="two-factor",
 )
-async def create_app_password(request: Request, body: s.NewAppPassword) -> s.CreatedAppPasswordOut:
-    container = request.app.state.container
-    created = await blocking(
+async def create_app_password(request: Request, body: schemas.NewAppPassword) -> schemas.CreatedAppPasswordOut:
+    container = services(request)
+    created = await in_unit_of_work(
         request,
         container.app_passwords.create,
         request.state.auth,
         body.app,
         body.name,
-        requester(request, Channel.API),
+        requester_of(request, Channel.API),
     )
     container.relay.wake()
     out = app_password_out(created.password)
-    return s.CreatedAppPasswordOut(
+    return schemas.CreatedAppPasswordOut(
         id=out.id, app=out.app, name=out.name, created_at=out.created_at, password=created.secret
     )
 
 
-@api.route(
+@api_endpoint(
     "DELETE",
     "/api/v1/account/app-passwords/{password_id}",
     "Revoke an app password",
-    response=s.Ended,
+    response=schemas.Ended,
     auth=True,
     errors=(404,),
     tag="two-factor",
 )
-async def revoke_app_password(request: Request, _: None) -> s.Ended:
-    container = request.app.state.container
-    await blocking(
+async def revoke_app_password(request: Request, _: None) -> schemas.Ended:
+    container = services(request)
+    await in_unit_of_work(
         request, container.app_passwords.revoke, request.state.auth.account, request.path_params["password_id"]
     )
-    return s.Ended(ended=1)
+    return schemas.Ended(ended=1)
+
+
+def endpoints() -> list[ApiEndpoint]:
+    """This module's JSON endpoints, in the order they are matched and documented."""
+    return [
+        two_factor_status,
+        two_factor_begin,
+        two_factor_resend,
+        two_factor_verify,
+        two_factor_done,
+        two_factor_disable,
+        recovery_code,
+        renew_recovery_code,
+        list_apps,
+        list_app_passwords,
+        create_app_password,
+        revoke_app_password,
+    ]

@@ -10,7 +10,7 @@ import phonenumbers
 from babel import Locale
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from vitalkey.domain.errors import (
     DomainError,
@@ -24,25 +24,41 @@ from vitalkey.domain.errors import (
 from vitalkey.domain.flows import Channel
 from vitalkey.domain.i18n import N_
 from vitalkey.domain.two_factor import TwoFactor, is_fresh, phone_hint
-from vitalkey.flows.email_flow import DEAD
+from vitalkey.flows import two_factor
+from vitalkey.flows.email_flow import COMPLETE, DEAD, NEW
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.flows.two_factor import RECOVERY_SHOWN, SMS_SENT
 from vitalkey.observability import SMS_COMPLETED
-from vitalkey.web.context import blocking, language, requester
+from vitalkey.web.context import in_unit_of_work, language, requester_of, services
 from vitalkey.web.errors import HttpError
 from vitalkey.web.pages import RETURN_PAGES, SECRET_FIELDS, current_user, error_status, posted_form, see_other
+from vitalkey.web.presentation import GONE, NOT_STORED, REDIRECT, Presentation
 from vitalkey.web.render import page
+from vitalkey.web.schemas import Error, SetupOut
 
 # The country a number without "+code" most likely belongs to, by page language.
 LIKELY_COUNTRY = {"en": "US", "de": "DE", "fr": "FR", "ja": "JP", "zh-Hans": "CN"}
 SETUP = "/account/two-factor"
+# What shows each state of the set-up: its page (GET /account/two-factor/{id}), and the JSON API's
+# answer to the step that moved the flow there (an error's, for a flow that cannot go on).
+TWO_FACTOR_PRESENTATION = Presentation(
+    two_factor.MACHINE,
+    pages={
+        NEW: REDIRECT,  # (never stored so: the set-up page)
+        SMS_SENT: "two_factor_code.html",
+        RECOVERY_SHOWN: "two_factor_recovery.html",
+        COMPLETE: REDIRECT,
+        DEAD: GONE,
+    },
+    api={NEW: NOT_STORED, SMS_SENT: SetupOut, RECOVERY_SHOWN: SetupOut, COMPLETE: SetupOut, DEAD: Error},
+)
 
 
 def countries(request: Request) -> list[dict[str, str]]:
     """The allowed countries for the phone form, named in the page's language, with their code."""
     lang = language(request)
     names = Locale.parse(lang.replace("-", "_")).territories
-    regions = request.app.state.container.deps.two_factor.regions
+    regions = services(request).deps.two_factor.regions
     listed = [
         {"code": code, "name": names.get(code, code), "dial": f"+{phonenumbers.country_code_for_region(code)}"}
         for code in regions
@@ -51,7 +67,7 @@ def countries(request: Request) -> list[dict[str, str]]:
 
 
 def _fresh(request: Request, auth: Authenticated, factor: TwoFactor | None) -> bool:
-    container = request.app.state.container
+    container = services(request)
     now = container.clock.now()
     return is_fresh(auth.session, factor is not None, now, container.deps.two_factor.reauth_window)
 
@@ -60,12 +76,12 @@ async def reauthenticate(request: Request, auth: Authenticated, return_to: str) 
     """Sign in again (every factor) and come back to ``return_to``."""
     if return_to not in RETURN_PAGES:
         return_to = SETUP
-    container = request.app.state.container
-    view = await blocking(
+    container = services(request)
+    view = await in_unit_of_work(
         request,
         container.login.begin,
         auth.account.email,
-        requester(request, Channel.BROWSER),
+        requester_of(request, Channel.BROWSER),
         return_to=return_to,
     )
     container.relay.wake()
@@ -88,8 +104,8 @@ async def _two_factor_show(
     error: DomainError | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
-    container = request.app.state.container
-    factor = await blocking(request, container.two_factor.status, auth.account.id)
+    container = services(request)
+    factor = await in_unit_of_work(request, container.two_factor.status, auth.account.id)
     chosen = (values or {}).get("country") or LIKELY_COUNTRY.get(language(request), "")
     return page(
         request,
@@ -109,22 +125,22 @@ async def _two_factor_show(
 
 
 async def _two_factor_post(request: Request, auth: Authenticated) -> Response:
-    container = request.app.state.container
+    container = services(request)
     form: dict[str, str] = {}
     try:
         form = await posted_form(request)
         action = form.get("action", "")
-        req = requester(request, Channel.BROWSER)
+        requester = requester_of(request, Channel.BROWSER)
         if action == "reauth":
             return await reauthenticate(request, auth, form.get("return_to", SETUP))
         if action == "phone":
-            view = await blocking(
-                request, container.two_factor.begin, auth, form.get("phone", ""), form.get("country", ""), req
+            view = await in_unit_of_work(
+                request, container.two_factor.begin, auth, form.get("phone", ""), form.get("country", ""), requester
             )
             container.relay.wake()
             return see_other(request, f"{SETUP}/{view.flow.id}")
         if action == "disable":
-            await blocking(request, container.two_factor.disable, auth, req)
+            await in_unit_of_work(request, container.two_factor.disable, auth, requester)
             container.relay.wake()
             return see_other(request, f"{SETUP}?notice=disabled")
         raise HttpError("unknown_action", N_("This action is not available."), 400)
@@ -147,20 +163,23 @@ async def setup_flow_page(request: Request) -> Response:
 async def _setup_show(
     request: Request, auth: Authenticated, flow_id: str, error: DomainError | None = None
 ) -> Response:
-    container = request.app.state.container
+    container = services(request)
     try:
-        view = await blocking(request, container.two_factor.view, auth, flow_id, requester(request, Channel.BROWSER))
+        view = await in_unit_of_work(
+            request, container.two_factor.view, auth, flow_id, requester_of(request, Channel.BROWSER)
+        )
     except (FlowNotFound, FlowExpired) as gone:
         return await _two_factor_show(request, auth, gone)
-    if view.flow.state == DEAD:
+    template = TWO_FACTOR_PRESENTATION.page(view.flow.state)
+    if template == GONE:
         return await _two_factor_show(request, auth, error or FlowDead())
-    if view.flow.state not in (SMS_SENT, RECOVERY_SHOWN):
+    if template == REDIRECT:
         return see_other(request, SETUP)
     now = container.clock.now()
     resend_at: Any = view.code.get("resend_available_at")
     return page(
         request,
-        "two_factor_code.html" if view.flow.state == SMS_SENT else "two_factor_recovery.html",
+        template,
         status=error_status(error) if error else 200,
         error=error,
         view=view,
@@ -171,24 +190,26 @@ async def _setup_show(
 
 
 async def _setup_post(request: Request, auth: Authenticated, flow_id: str) -> Response:
-    container = request.app.state.container
+    container = services(request)
     try:
         form = await posted_form(request)
         action = form.get("action", "")
-        req = requester(request, Channel.BROWSER)
+        requester = requester_of(request, Channel.BROWSER)
         if action == "code":
-            view = await blocking(request, container.two_factor.confirm, auth, flow_id, form.get("code", ""), req)
+            view = await in_unit_of_work(
+                request, container.two_factor.confirm, auth, flow_id, form.get("code", ""), requester
+            )
             container.relay.wake()
             SMS_COMPLETED.labels(purpose="setup").inc()
             if view.recovery_code is None:
                 return see_other(request, f"{SETUP}?notice=phone_changed")
             return see_other(request, f"{SETUP}/{flow_id}")
         if action == "resend":
-            await blocking(request, container.two_factor.resend, auth, flow_id, req)
+            await in_unit_of_work(request, container.two_factor.resend, auth, flow_id, requester)
             container.relay.wake()
             return see_other(request, f"{SETUP}/{flow_id}?resent=1")
         if action == "done":
-            await blocking(request, container.two_factor.finish, auth, flow_id, req)
+            await in_unit_of_work(request, container.two_factor.finish, auth, flow_id, requester)
             return see_other(request, f"{SETUP}?notice=enabled")
         raise HttpError("unknown_action", N_("This action is not available."), 400)
     except (FlowNotFound, FlowExpired, WrongState) as gone:
@@ -202,7 +223,7 @@ async def recovery_code_page(request: Request) -> Response:
     auth = await current_user(request)
     if auth is None:
         return see_other(request, "/login")
-    container = request.app.state.container
+    container = services(request)
     error: DomainError | None = None
     notice = request.query_params.get("notice") or ("used" if request.query_params.get("used") else None)
     if request.method == "POST":
@@ -212,14 +233,16 @@ async def recovery_code_page(request: Request) -> Response:
                 return await reauthenticate(request, auth, "/account/two-factor/recovery-code")
             if form.get("action") != "renew":
                 raise HttpError("unknown_action", N_("This action is not available."), 400)
-            await blocking(request, container.two_factor.renew_recovery, auth, requester(request, Channel.BROWSER))
+            await in_unit_of_work(
+                request, container.two_factor.renew_recovery, auth, requester_of(request, Channel.BROWSER)
+            )
             container.relay.wake()
             return see_other(request, "/account/two-factor/recovery-code?notice=renewed")
         except DomainError as refused:
             error = refused
     code = factor = None
     try:
-        code, factor = await blocking(request, container.two_factor.recovery_code, auth)
+        code, factor = await in_unit_of_work(request, container.two_factor.recovery_code, auth)
     except TwoFactorOff:
         return see_other(request, SETUP)
     except ReauthenticationRequired:
@@ -240,7 +263,7 @@ async def app_passwords_page(request: Request) -> Response:
     auth = await current_user(request)
     if auth is None:
         return see_other(request, "/login")
-    container = request.app.state.container
+    container = services(request)
     error: DomainError | None = None
     created = None
     values: dict[str, str] = {}
@@ -252,25 +275,25 @@ async def app_passwords_page(request: Request) -> Response:
             if action == "reauth":
                 return await reauthenticate(request, auth, "/account/app-passwords")
             if action == "revoke":
-                await blocking(request, container.app_passwords.revoke, auth.account, form.get("id", ""))
+                await in_unit_of_work(request, container.app_passwords.revoke, auth.account, form.get("id", ""))
                 return see_other(request, "/account/app-passwords?notice=revoked")
             if action != "create":
                 raise HttpError("unknown_action", N_("This action is not available."), 400)
             # Shown on this answer only (no redirect): the password is never stored in the clear.
-            created = await blocking(
+            created = await in_unit_of_work(
                 request,
                 container.app_passwords.create,
                 auth,
                 form.get("app", ""),
                 form.get("name", ""),
-                requester(request, Channel.BROWSER),
+                requester_of(request, Channel.BROWSER),
             )
             container.relay.wake()
         except DomainError as refused:
             error = refused
-    factor = await blocking(request, container.two_factor.status, auth.account.id)
-    passwords = await blocking(request, container.app_passwords.for_account, auth.account.id)
-    apps = await blocking(request, container.app_passwords.apps_needing_one)
+    factor = await in_unit_of_work(request, container.two_factor.status, auth.account.id)
+    passwords = await in_unit_of_work(request, container.app_passwords.for_account, auth.account.id)
+    apps = await in_unit_of_work(request, container.app_passwords.apps_needing_one)
     return page(
         request,
         "app_passwords.html",
@@ -287,9 +310,11 @@ async def app_passwords_page(request: Request) -> Response:
     )
 
 
-routes = [
-    Route(SETUP, two_factor_page, methods=["GET", "POST"]),
-    Route("/account/two-factor/recovery-code", recovery_code_page, methods=["GET", "POST"]),
-    Route("/account/two-factor/{flow_id}", setup_flow_page, methods=["GET", "POST"]),
-    Route("/account/app-passwords", app_passwords_page, methods=["GET", "POST"]),
-]
+def routes() -> list[BaseRoute]:
+    """This module's routes, in the order they are matched."""
+    return [
+        Route(SETUP, two_factor_page, methods=["GET", "POST"]),
+        Route("/account/two-factor/recovery-code", recovery_code_page, methods=["GET", "POST"]),
+        Route("/account/two-factor/{flow_id}", setup_flow_page, methods=["GET", "POST"]),
+        Route("/account/app-passwords", app_passwords_page, methods=["GET", "POST"]),
+    ]
