@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from authlib.common.security import is_secure_transport
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import AccessDeniedError, InsecureTransportError, InvalidRequestError, OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
@@ -117,7 +116,6 @@ class OAuthProvider:
     ) -> None:
         self.uow, self.clock, self.issuer, self.policy = uow, clock, issuer.rstrip("/"), policy
         self.server_secret, self.sealer, self.keys = server_secret, sealer, keys
-        self.secure_issuer = is_secure_transport(self.issuer)
         self._per_thread = threading.local()
 
     # Authorization endpoint ------------------------------------------------------------
@@ -140,9 +138,11 @@ class OAuthProvider:
         with self.uow.begin() as tx:
             context = self._context(tx, now, user)
             server = self._server(context)
-            request = Request("GET", self.issuer + AUTHORIZE_PATH, {}, values, limits={})
             try:
-                self._check_transport()
+                request = Request("GET", self.issuer + AUTHORIZE_PATH, {}, values, limits={})
+            except InsecureTransportError as error:
+                return self._failed(error, None)
+            try:
                 grant = server.get_consent_grant(request, end_user=user.account if user else None)
             except OAuth2Error as error:
                 return self._failed(error, request)
@@ -199,8 +199,8 @@ class OAuthProvider:
         max_age = data.get("max_age", "")
         return max_age.isdigit() and now - user.auth_time > timedelta(seconds=int(max_age))
 
-    def _failed(self, error: OAuth2Error, request: Request) -> Redirect | ErrorPage:
-        if not error.redirect_uri:
+    def _failed(self, error: OAuth2Error, request: Request | None) -> Redirect | ErrorPage:
+        if not error.redirect_uri or request is None:
             return ErrorPage(error.error or "invalid_request", error.description or "")
         error.state = request.payload.state
         _, _, headers = error()
@@ -215,10 +215,7 @@ class OAuthProvider:
         with self.uow.begin() as tx:
             context = self._context(tx, now, None)
             context.signing = (alg, kid, key)
-            request, answer = self._token_request(context, values, headers)
-            if answer.status != 200:
-                return TokenAnswer(answer)
-            return TokenAnswer(answer, request.user.id, request.scope_text)
+            return self._token_request(context, values, headers)
 
     def prepare_token(
         self, values: list[tuple[str, str]], headers: dict[str, str]
@@ -237,31 +234,31 @@ class OAuthProvider:
             context = self._context(tx, now, None)
             context.deferred = deferred
             try:
-                request, answer = self._token_request(context, values, headers)
+                checked = self._token_request(context, values, headers)
             except WriteNeeded:
                 return whole
-        if answer.status != 200:
-            return TokenAnswer(answer)
-        account_id, scope_text = request.user.id, request.scope_text
+        if checked.answer.status != 200:
+            return checked
 
         def store() -> TokenAnswer:
             with self.uow.begin() as tx:
                 stored = store_deferred(tx, deferred, now, self.policy)
             if not stored:
                 return self.token(values, headers)
-            return TokenAnswer(Answer(answer.status, deferred.token, answer.headers), account_id, scope_text)
+            answer = Answer(checked.answer.status, deferred.token, checked.answer.headers)
+            return TokenAnswer(answer, checked.account_id, checked.scope_text)
 
         return Pending(store)
 
-    def _token_request(
-        self, context: Context, values: list[tuple[str, str]], headers: dict[str, str]
-    ) -> tuple[Request, Answer]:
-        request = Request("POST", self.issuer + TOKEN_PATH, headers, values)
+    def _token_request(self, context: Context, values: list[tuple[str, str]], headers: dict[str, str]) -> TokenAnswer:
         try:
-            self._check_transport()
-            return request, self._server(context).create_token_response(request)
+            request = Request("POST", self.issuer + TOKEN_PATH, headers, values)
+            answer: Answer = self._server(context).create_token_response(request)
         except (MalformedParameter, InsecureTransportError) as error:
-            return request, Answer(*error())
+            return TokenAnswer(Answer(*error()))
+        if answer.status != 200:
+            return TokenAnswer(answer)
+        return TokenAnswer(answer, request.user.id, request.scope_text)
 
     def revoke(self, values: list[tuple[str, str]], headers: dict[str, str]) -> Answer:
         return self._endpoint("revocation", "/oauth2/revoke", values, headers)
@@ -272,9 +269,8 @@ class OAuthProvider:
     def _endpoint(self, name: str, path: str, values: list[tuple[str, str]], headers: dict[str, str]) -> Answer:
         now = self.clock.now()
         with self.uow.begin() as tx:
-            request = Request("POST", self.issuer + path, headers, values)
             try:
-                self._check_transport()
+                request = Request("POST", self.issuer + path, headers, values)
                 answer: Answer = self._server(self._context(tx, now, None)).create_endpoint_response(name, request)
             except (MalformedParameter, InsecureTransportError) as error:
                 answer = Answer(*error())
@@ -298,7 +294,6 @@ class OAuthProvider:
         with self.uow.begin() as tx:
             server = self._server(self._context(tx, now, None))
             request = Request("POST", self.issuer + "/v2/oauth2", headers, values)
-            self._check_transport()
             client = server.authenticate_client(request, [*SECRET_AUTH, WITHINGS_SIGNATURE], "revocation")
             revoked = tx.oauth.revoke_app(account_id, client.client_id, now)
             tx.oauth.forget(account_id, client.client_id)
@@ -367,11 +362,6 @@ class OAuthProvider:
             server = self._per_thread.server = Server(self.issuer)
         server.context = context
         return server
-
-    def _check_transport(self) -> None:
-        """OAuth 2.0 needs HTTPS (loopback addresses aside): checked once, answered every time."""
-        if not self.secure_issuer:
-            raise InsecureTransportError()
 
     def _context(self, tx: Transaction, now: datetime, user: SignedIn | None) -> Context:
         return Context(

@@ -103,21 +103,21 @@ class Payload(OAuth2Payload):
     the form). A comma-separated Withings scope becomes the space-separated scope of RFC 6749."""
 
     def __init__(self, values: list[tuple[str, str]]) -> None:
-        self._datalist: dict[str, list[str]] = {}
+        self.all_values: dict[str, list[str]] = {}
         for key, value in values:
-            self._datalist.setdefault(key, []).append(value)
-        self._data = {key: items[0] for key, items in self._datalist.items()}
-        self.scope_text = self._data.get("scope", "")
-        if "scope" in self._data:
-            self._data["scope"] = " ".join(parse_scope(self.scope_text))
+            self.all_values.setdefault(key, []).append(value)
+        self.first_values = {key: items[0] for key, items in self.all_values.items()}
+        self.scope_text = self.first_values.get("scope", "")
+        if "scope" in self.first_values:
+            self.first_values["scope"] = " ".join(parse_scope(self.scope_text))
 
     @property
     def data(self) -> dict[str, str]:
-        return self._data
+        return self.first_values
 
     @property
     def datalist(self) -> dict[str, list[str]]:
-        return self._datalist
+        return self.all_values
 
 
 # Parameters Authlib may quote in an error description, which allows only printable ASCII
@@ -138,17 +138,8 @@ class Request(OAuth2Request):
     ) -> None:
         """``limits``: the parameters refused before Authlib reads the request when too long
         (an authorization request checks its own once its redirect URI is known:
-        :class:`ParameterLimits`)."""
-        # OAuth2Request.__init__ without its HTTPS check, which parses the URI on every request:
-        # the issuer's transport is checked once, when the provider is made (``OAuthProvider``).
-        self.method, self.uri, self.headers, self._body = method, uri, headers, None
-        self.client: Any = None
-        self.auth_method: str | None = None
-        self.user: Any = None
-        self.authorization_code: Any = None
-        self.refresh_token: Any = None
-        self.credential: Any = None
-        self._scope: str | None = None
+        :class:`ParameterLimits`). Raises ``InsecureTransportError`` for a URI without HTTPS."""
+        super().__init__(method, uri, headers=headers)
         self.payload: Payload = Payload(values)
         self.scope_text = ""  # the scope as the client wrote it, for the Withings answer
         self.malformed = next(
