@@ -1,5 +1,6 @@
 """What the web edge asks of the authorization server: authorize (login, consent, code), the
-token endpoints, revocation, introspection, bearer tokens, discovery and the JWKS.
+token endpoints, revocation, introspection, discovery and the JWKS; bearer tokens at the resource
+endpoints through ``protector`` (:mod:`vitalkey.oauth.resource`).
 
 Each call is one transaction, run by Authlib's ``Server`` (one per thread); the web layer only
 turns the answers into responses.
@@ -18,9 +19,10 @@ from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.apps import SCOPES, App
-from vitalkey.domain.oauth import AUTHORIZE_PARAMETERS, TokenKind, TokenPolicy, TokenRecord, parse_scope
+from vitalkey.domain.oauth import AUTHORIZE_PARAMETERS, TokenPolicy, parse_scope
 from vitalkey.domain.tokens import new_token
 from vitalkey.oauth.keys import SigningKeys
+from vitalkey.oauth.resource import AccessTokenValidator, BearerProtector
 from vitalkey.oauth.server import (
     SECRET_AUTH,
     WITHINGS_SIGNATURE,
@@ -31,9 +33,7 @@ from vitalkey.oauth.server import (
     Request,
     Server,
     WriteNeeded,
-    find_token,
     store_deferred,
-    user_info,
 )
 from vitalkey.ports import Clock, Pending, Sealer, Transaction, UnitOfWork
 
@@ -86,22 +86,6 @@ class TokenAnswer:
     scope_text: str = ""  # the scope as the client first wrote it (Withings echoes it)
 
 
-@dataclass(frozen=True, slots=True)
-class Bearer:
-    """A live access token and whose it is."""
-
-    account: Account
-    token: TokenRecord
-
-
-class InvalidToken(Exception):
-    """The bearer token is missing, unknown, expired or revoked (RFC 6750 ``invalid_token``)."""
-
-
-class InsufficientScope(Exception):
-    """The token is live but was not issued for what is asked (RFC 6750 ``insufficient_scope``)."""
-
-
 class OAuthProvider:
     def __init__(
         self,
@@ -116,6 +100,7 @@ class OAuthProvider:
     ) -> None:
         self.uow, self.clock, self.issuer, self.policy = uow, clock, issuer.rstrip("/"), policy
         self.server_secret, self.sealer, self.keys = server_secret, sealer, keys
+        self.protector = BearerProtector(AccessTokenValidator(uow, clock, policy))
         self._per_thread = threading.local()
 
     # Authorization endpoint ------------------------------------------------------------
@@ -299,30 +284,6 @@ class OAuthProvider:
             tx.oauth.forget(account_id, client.client_id)
             tx.audit.record("oauth.unlinked", now, account_id, client_id=client.client_id, tokens=revoked)
 
-    # Bearer tokens --------------------------------------------------------------------
-    def bearer(self, access_token: str) -> Bearer:
-        """The live access token and its user. Its first use retires the refresh token it
-        replaced (the Withings rotation rule) and counts as the app's last use."""
-        now = self.clock.now()
-        with self.uow.read() as tx:
-            token = find_token(self._context(tx, now, None), access_token)
-            account = tx.accounts.get(token.record.account_id) if token is not None else None
-        if token is None or token.kind is not TokenKind.ACCESS or account is None:
-            raise InvalidToken()
-        if not token.record.access_alive(now):
-            raise InvalidToken()
-        if token.record.access_used_at is None:
-            with self.uow.begin() as tx:
-                if tx.oauth.first_use(token.record, now):
-                    tx.oauth.used(account.id, token.record.client_id, now, self.policy.last_used_precision)
-        return Bearer(account, token.record)
-
-    def userinfo(self, access_token: str) -> dict[str, Any]:
-        bearer = self.bearer(access_token)
-        if "openid" not in bearer.token.scopes:
-            raise InsufficientScope("openid")
-        return dict(user_info(bearer.account, " ".join(bearer.token.scopes)))
-
     # Metadata -----------------------------------------------------------------------------
     def jwks(self) -> dict[str, Any]:
         return self.keys.jwks()
@@ -377,11 +338,8 @@ class OAuthProvider:
 
 
 __all__ = [
-    "Bearer",
     "ConsentNeeded",
     "ErrorPage",
-    "InsufficientScope",
-    "InvalidToken",
     "LoginNeeded",
     "OAuthProvider",
     "Outcome",

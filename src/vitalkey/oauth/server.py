@@ -267,7 +267,7 @@ class TokenOwner:
     id: int
 
 
-def find_token(context: Context, token: str) -> Token | None:
+def find_token(tx: Transaction, now: datetime, token: str) -> Token | None:
     """An access or refresh token: its generation's row (by the id the token carries, or for an
     older token by its digest), if the token's secret is that row's access or refresh secret.
     Either kind is found whatever the caller's hint (RFC 7009 §2.1 allows it)."""
@@ -275,16 +275,16 @@ def find_token(context: Context, token: str) -> Token | None:
         return None
     token_id, secret = split_token(token)
     digest = token_digest(secret)
-    repo = context.tx.oauth
+    repo = tx.oauth
     if token_id is None:
         token_id = repo.legacy_token_id(digest)
     record = repo.token(token_id) if token_id is not None else None
     if record is None:
         return None
     if same(record.access_digest, digest):
-        return Token(record, TokenKind.ACCESS, context.now)
+        return Token(record, TokenKind.ACCESS, now)
     if same(record.refresh_digest, digest):
-        return Token(record, TokenKind.REFRESH, context.now)
+        return Token(record, TokenKind.REFRESH, now)
     return None
 
 
@@ -364,7 +364,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
         context = self.context
-        token = find_token(context, refresh_token)
+        token = find_token(context.tx, context.now, refresh_token)
         if token is None or token.kind is not TokenKind.REFRESH:
             return None
         record = token.record
@@ -492,7 +492,8 @@ class Revocation(RevocationEndpoint):
     CLIENT_AUTH_METHODS: ClassVar[list[str]] = [*SECRET_AUTH, "none"]
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
-        return find_token(self.server.context, token_string)
+        context: Context = self.server.context
+        return find_token(context.tx, context.now, token_string)
 
     def revoke_token(self, token: Token, request: Request) -> None:
         context: Context = self.server.context
@@ -509,7 +510,8 @@ class Introspection(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = SECRET_AUTH
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
-        return find_token(self.server.context, token_string)
+        context: Context = self.server.context
+        return find_token(context.tx, context.now, token_string)
 
     def check_permission(self, token: Token, client: Client, request: Request) -> bool:
         return token.check_client(client)
