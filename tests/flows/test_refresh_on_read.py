@@ -117,7 +117,10 @@ def test_a_token_retired_between_the_read_and_the_write_counts_as_a_replay(conta
     first, second = grant.prepare(grant.refresh), grant.prepare(grant.refresh)
     assert isinstance(first, Pending) and isinstance(second, Pending)
     issued = first.write().answer.body
-    container.oauth.bearer(issued["access_token"])  # its first use retires the parent now
+    authorization = f"Bearer {issued['access_token']}"
+    container.oauth.protector.bearer(
+        "GET", "/v2/measure", authorization, "user.metrics"
+    )  # its first use retires the parent
 
     answer = second.write().answer
     assert answer.status == 400 and answer.body["error"] == "invalid_grant"

@@ -8,7 +8,7 @@ import pytest
 from starlette.routing import BaseRoute, Match, Route
 from starlette.testclient import TestClient
 
-from vitalkey.web.routing import IndexedRouter
+from vitalkey.web.routing import IndexedRouter, route_path
 
 METHODS = ("GET", "HEAD", "POST", "DELETE", "PUT")
 ODD_PATHS = ("/", "/nothing-here", "/login/", "/oauth2/token/", "/static/app.css", "/api/v1/", "/account/x/y", "//")
@@ -63,3 +63,24 @@ def test_answers(client: TestClient, method: str, path: str, status: int) -> Non
     assert answer.status_code == status
     if status == 307:
         assert answer.headers["location"].endswith("/healthz")
+
+
+@pytest.mark.parametrize(
+    ("path", "root_path", "expected"),
+    [
+        ("/login", "", "/login"),
+        ("/id/login", "/id", "/login"),
+        ("/id", "/id", ""),
+        ("/identity", "/id", "/identity"),  # a prefix of the name, not a parent folder
+        ("/login", "/id", "/login"),  # not under the root path (as a server that already strips it)
+    ],
+)
+def test_the_route_path_is_the_path_under_the_root_path(path: str, root_path: str, expected: str) -> None:
+    assert route_path({"type": "http", "path": path, "root_path": root_path}) == expected
+
+
+def test_a_mounted_app_routes_the_path_under_its_root_path(client: TestClient) -> None:
+    """As Starlette's router does: the scope's path includes the root path (ASGI 3)."""
+    router = client.app.router  # type: ignore[attr-defined]
+    scope = {"type": "http", "path": "/id/healthz", "root_path": "/id"}
+    assert [getattr(route, "path", None) for route in router.candidates(scope)] == ["/healthz"]

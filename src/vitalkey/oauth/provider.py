@@ -1,5 +1,6 @@
 """What the web edge asks of the authorization server: authorize (login, consent, code), the
-token endpoints, revocation, introspection, bearer tokens, discovery and the JWKS.
+token endpoints, revocation, introspection, discovery and the JWKS; bearer tokens at the resource
+endpoints through ``protector`` (:mod:`vitalkey.oauth.resource`).
 
 Each call is one transaction, run by Authlib's ``Server`` (one per thread); the web layer only
 turns the answers into responses.
@@ -12,16 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from authlib.common.security import is_secure_transport
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import AccessDeniedError, InsecureTransportError, InvalidRequestError, OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.apps import SCOPES, App
-from vitalkey.domain.oauth import AUTHORIZE_PARAMETERS, TokenKind, TokenPolicy, TokenRecord, parse_scope
+from vitalkey.domain.oauth import AUTHORIZE_PARAMETERS, TokenPolicy, parse_scope
 from vitalkey.domain.tokens import new_token
 from vitalkey.oauth.keys import SigningKeys
+from vitalkey.oauth.resource import AccessTokenValidator, BearerProtector
 from vitalkey.oauth.server import (
     SECRET_AUTH,
     WITHINGS_SIGNATURE,
@@ -32,9 +33,7 @@ from vitalkey.oauth.server import (
     Request,
     Server,
     WriteNeeded,
-    find_token,
     store_deferred,
-    user_info,
 )
 from vitalkey.ports import Clock, Pending, Sealer, Transaction, UnitOfWork
 
@@ -87,22 +86,6 @@ class TokenAnswer:
     scope_text: str = ""  # the scope as the client first wrote it (Withings echoes it)
 
 
-@dataclass(frozen=True, slots=True)
-class Bearer:
-    """A live access token and whose it is."""
-
-    account: Account
-    token: TokenRecord
-
-
-class InvalidToken(Exception):
-    """The bearer token is missing, unknown, expired or revoked (RFC 6750 ``invalid_token``)."""
-
-
-class InsufficientScope(Exception):
-    """The token is live but was not issued for what is asked (RFC 6750 ``insufficient_scope``)."""
-
-
 class OAuthProvider:
     def __init__(
         self,
@@ -117,7 +100,7 @@ class OAuthProvider:
     ) -> None:
         self.uow, self.clock, self.issuer, self.policy = uow, clock, issuer.rstrip("/"), policy
         self.server_secret, self.sealer, self.keys = server_secret, sealer, keys
-        self.secure_issuer = is_secure_transport(self.issuer)
+        self.protector = BearerProtector(AccessTokenValidator(uow, clock, policy))
         self._per_thread = threading.local()
 
     # Authorization endpoint ------------------------------------------------------------
@@ -140,9 +123,11 @@ class OAuthProvider:
         with self.uow.begin() as tx:
             context = self._context(tx, now, user)
             server = self._server(context)
-            request = Request("GET", self.issuer + AUTHORIZE_PATH, {}, values, limits={})
             try:
-                self._check_transport()
+                request = Request("GET", self.issuer + AUTHORIZE_PATH, {}, values, limits={})
+            except InsecureTransportError as error:
+                return self._failed(error, None)
+            try:
                 grant = server.get_consent_grant(request, end_user=user.account if user else None)
             except OAuth2Error as error:
                 return self._failed(error, request)
@@ -199,8 +184,8 @@ class OAuthProvider:
         max_age = data.get("max_age", "")
         return max_age.isdigit() and now - user.auth_time > timedelta(seconds=int(max_age))
 
-    def _failed(self, error: OAuth2Error, request: Request) -> Redirect | ErrorPage:
-        if not error.redirect_uri:
+    def _failed(self, error: OAuth2Error, request: Request | None) -> Redirect | ErrorPage:
+        if not error.redirect_uri or request is None:
             return ErrorPage(error.error or "invalid_request", error.description or "")
         error.state = request.payload.state
         _, _, headers = error()
@@ -215,10 +200,7 @@ class OAuthProvider:
         with self.uow.begin() as tx:
             context = self._context(tx, now, None)
             context.signing = (alg, kid, key)
-            request, answer = self._token_request(context, values, headers)
-            if answer.status != 200:
-                return TokenAnswer(answer)
-            return TokenAnswer(answer, request.user.id, request.scope_text)
+            return self._token_request(context, values, headers)
 
     def prepare_token(
         self, values: list[tuple[str, str]], headers: dict[str, str]
@@ -237,31 +219,31 @@ class OAuthProvider:
             context = self._context(tx, now, None)
             context.deferred = deferred
             try:
-                request, answer = self._token_request(context, values, headers)
+                checked = self._token_request(context, values, headers)
             except WriteNeeded:
                 return whole
-        if answer.status != 200:
-            return TokenAnswer(answer)
-        account_id, scope_text = request.user.id, request.scope_text
+        if checked.answer.status != 200:
+            return checked
 
         def store() -> TokenAnswer:
             with self.uow.begin() as tx:
                 stored = store_deferred(tx, deferred, now, self.policy)
             if not stored:
                 return self.token(values, headers)
-            return TokenAnswer(Answer(answer.status, deferred.token, answer.headers), account_id, scope_text)
+            answer = Answer(checked.answer.status, deferred.token, checked.answer.headers)
+            return TokenAnswer(answer, checked.account_id, checked.scope_text)
 
         return Pending(store)
 
-    def _token_request(
-        self, context: Context, values: list[tuple[str, str]], headers: dict[str, str]
-    ) -> tuple[Request, Answer]:
-        request = Request("POST", self.issuer + TOKEN_PATH, headers, values)
+    def _token_request(self, context: Context, values: list[tuple[str, str]], headers: dict[str, str]) -> TokenAnswer:
         try:
-            self._check_transport()
-            return request, self._server(context).create_token_response(request)
+            request = Request("POST", self.issuer + TOKEN_PATH, headers, values)
+            answer: Answer = self._server(context).create_token_response(request)
         except (MalformedParameter, InsecureTransportError) as error:
-            return request, Answer(*error())
+            return TokenAnswer(Answer(*error()))
+        if answer.status != 200:
+            return TokenAnswer(answer)
+        return TokenAnswer(answer, request.user.id, request.scope_text)
 
     def revoke(self, values: list[tuple[str, str]], headers: dict[str, str]) -> Answer:
         return self._endpoint("revocation", "/oauth2/revoke", values, headers)
@@ -272,9 +254,8 @@ class OAuthProvider:
     def _endpoint(self, name: str, path: str, values: list[tuple[str, str]], headers: dict[str, str]) -> Answer:
         now = self.clock.now()
         with self.uow.begin() as tx:
-            request = Request("POST", self.issuer + path, headers, values)
             try:
-                self._check_transport()
+                request = Request("POST", self.issuer + path, headers, values)
                 answer: Answer = self._server(self._context(tx, now, None)).create_endpoint_response(name, request)
             except (MalformedParameter, InsecureTransportError) as error:
                 answer = Answer(*error())
@@ -298,35 +279,10 @@ class OAuthProvider:
         with self.uow.begin() as tx:
             server = self._server(self._context(tx, now, None))
             request = Request("POST", self.issuer + "/v2/oauth2", headers, values)
-            self._check_transport()
             client = server.authenticate_client(request, [*SECRET_AUTH, WITHINGS_SIGNATURE], "revocation")
             revoked = tx.oauth.revoke_app(account_id, client.client_id, now)
             tx.oauth.forget(account_id, client.client_id)
             tx.audit.record("oauth.unlinked", now, account_id, client_id=client.client_id, tokens=revoked)
-
-    # Bearer tokens --------------------------------------------------------------------
-    def bearer(self, access_token: str) -> Bearer:
-        """The live access token and its user. Its first use retires the refresh token it
-        replaced (the Withings rotation rule) and counts as the app's last use."""
-        now = self.clock.now()
-        with self.uow.read() as tx:
-            token = find_token(self._context(tx, now, None), access_token)
-            account = tx.accounts.get(token.record.account_id) if token is not None else None
-        if token is None or token.kind is not TokenKind.ACCESS or account is None:
-            raise InvalidToken()
-        if not token.record.access_alive(now):
-            raise InvalidToken()
-        if token.record.access_used_at is None:
-            with self.uow.begin() as tx:
-                if tx.oauth.first_use(token.record, now):
-                    tx.oauth.used(account.id, token.record.client_id, now, self.policy.last_used_precision)
-        return Bearer(account, token.record)
-
-    def userinfo(self, access_token: str) -> dict[str, Any]:
-        bearer = self.bearer(access_token)
-        if "openid" not in bearer.token.scopes:
-            raise InsufficientScope("openid")
-        return dict(user_info(bearer.account, " ".join(bearer.token.scopes)))
 
     # Metadata -----------------------------------------------------------------------------
     def jwks(self) -> dict[str, Any]:
@@ -368,11 +324,6 @@ class OAuthProvider:
         server.context = context
         return server
 
-    def _check_transport(self) -> None:
-        """OAuth 2.0 needs HTTPS (loopback addresses aside): checked once, answered every time."""
-        if not self.secure_issuer:
-            raise InsecureTransportError()
-
     def _context(self, tx: Transaction, now: datetime, user: SignedIn | None) -> Context:
         return Context(
             tx=tx,
@@ -387,11 +338,8 @@ class OAuthProvider:
 
 
 __all__ = [
-    "Bearer",
     "ConsentNeeded",
     "ErrorPage",
-    "InsufficientScope",
-    "InvalidToken",
     "LoginNeeded",
     "OAuthProvider",
     "Outcome",

@@ -103,21 +103,21 @@ class Payload(OAuth2Payload):
     the form). A comma-separated Withings scope becomes the space-separated scope of RFC 6749."""
 
     def __init__(self, values: list[tuple[str, str]]) -> None:
-        self._datalist: dict[str, list[str]] = {}
+        self.all_values: dict[str, list[str]] = {}
         for key, value in values:
-            self._datalist.setdefault(key, []).append(value)
-        self._data = {key: items[0] for key, items in self._datalist.items()}
-        self.scope_text = self._data.get("scope", "")
-        if "scope" in self._data:
-            self._data["scope"] = " ".join(parse_scope(self.scope_text))
+            self.all_values.setdefault(key, []).append(value)
+        self.first_values = {key: items[0] for key, items in self.all_values.items()}
+        self.scope_text = self.first_values.get("scope", "")
+        if "scope" in self.first_values:
+            self.first_values["scope"] = " ".join(parse_scope(self.scope_text))
 
     @property
     def data(self) -> dict[str, str]:
-        return self._data
+        return self.first_values
 
     @property
     def datalist(self) -> dict[str, list[str]]:
-        return self._datalist
+        return self.all_values
 
 
 # Parameters Authlib may quote in an error description, which allows only printable ASCII
@@ -138,17 +138,8 @@ class Request(OAuth2Request):
     ) -> None:
         """``limits``: the parameters refused before Authlib reads the request when too long
         (an authorization request checks its own once its redirect URI is known:
-        :class:`ParameterLimits`)."""
-        # OAuth2Request.__init__ without its HTTPS check, which parses the URI on every request:
-        # the issuer's transport is checked once, when the provider is made (``OAuthProvider``).
-        self.method, self.uri, self.headers, self._body = method, uri, headers, None
-        self.client: Any = None
-        self.auth_method: str | None = None
-        self.user: Any = None
-        self.authorization_code: Any = None
-        self.refresh_token: Any = None
-        self.credential: Any = None
-        self._scope: str | None = None
+        :class:`ParameterLimits`). Raises ``InsecureTransportError`` for a URI without HTTPS."""
+        super().__init__(method, uri, headers=headers)
         self.payload: Payload = Payload(values)
         self.scope_text = ""  # the scope as the client wrote it, for the Withings answer
         self.malformed = next(
@@ -276,7 +267,7 @@ class TokenOwner:
     id: int
 
 
-def find_token(context: Context, token: str) -> Token | None:
+def find_token(tx: Transaction, now: datetime, token: str) -> Token | None:
     """An access or refresh token: its generation's row (by the id the token carries, or for an
     older token by its digest), if the token's secret is that row's access or refresh secret.
     Either kind is found whatever the caller's hint (RFC 7009 §2.1 allows it)."""
@@ -284,16 +275,16 @@ def find_token(context: Context, token: str) -> Token | None:
         return None
     token_id, secret = split_token(token)
     digest = token_digest(secret)
-    repo = context.tx.oauth
+    repo = tx.oauth
     if token_id is None:
         token_id = repo.legacy_token_id(digest)
     record = repo.token(token_id) if token_id is not None else None
     if record is None:
         return None
     if same(record.access_digest, digest):
-        return Token(record, TokenKind.ACCESS, context.now)
+        return Token(record, TokenKind.ACCESS, now)
     if same(record.refresh_digest, digest):
-        return Token(record, TokenKind.REFRESH, context.now)
+        return Token(record, TokenKind.REFRESH, now)
     return None
 
 
@@ -373,7 +364,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
         context = self.context
-        token = find_token(context, refresh_token)
+        token = find_token(context.tx, context.now, refresh_token)
         if token is None or token.kind is not TokenKind.REFRESH:
             return None
         record = token.record
@@ -501,7 +492,8 @@ class Revocation(RevocationEndpoint):
     CLIENT_AUTH_METHODS: ClassVar[list[str]] = [*SECRET_AUTH, "none"]
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
-        return find_token(self.server.context, token_string)
+        context: Context = self.server.context
+        return find_token(context.tx, context.now, token_string)
 
     def revoke_token(self, token: Token, request: Request) -> None:
         context: Context = self.server.context
@@ -518,7 +510,8 @@ class Introspection(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = SECRET_AUTH
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
-        return find_token(self.server.context, token_string)
+        context: Context = self.server.context
+        return find_token(context.tx, context.now, token_string)
 
     def check_permission(self, token: Token, client: Client, request: Request) -> bool:
         return token.check_client(client)

@@ -21,17 +21,17 @@ from vitalkey.flows.authorize import parameters
 from vitalkey.oauth.provider import (
     ConsentNeeded,
     ErrorPage,
-    InsufficientScope,
-    InvalidToken,
     LoginNeeded,
     Outcome,
     Redirect,
     SignedIn,
 )
-from vitalkey.oauth.server import Answer
+from vitalkey.oauth.resource import Bearer
+from vitalkey.oauth.server import Answer, user_info
 from vitalkey.observability import OAUTH_TOKENS
 from vitalkey.web import schemas
 from vitalkey.web.api import ApiEndpoint, api_endpoint
+from vitalkey.web.bearer import protected
 from vitalkey.web.context import in_unit_of_work, requester_of, services
 from vitalkey.web.form_endpoint import FormEndpoint, FormRequest, JsonAnswer
 from vitalkey.web.pages import current_user, posted_form, see_other
@@ -175,32 +175,9 @@ async def introspect(container: Container, form: FormRequest) -> JsonAnswer:
 
 
 # Userinfo, discovery, keys --------------------------------------------------------------
-async def userinfo(request: Request) -> Response:
-    scheme, _, access_token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not access_token.strip():
-        challenge = 'Bearer realm="vitalkey"'
-        return json_answer(
-            {"error": "invalid_request", "error_description": "A bearer token is required."},
-            401,
-            headers={**NO_STORE, "www-authenticate": challenge},
-        )
-    try:
-        claims: dict[str, Any] = await in_unit_of_work(request, services(request).oauth.userinfo, access_token.strip())
-    except InvalidToken:
-        challenge = 'Bearer realm="vitalkey", error="invalid_token"'
-        return json_answer(
-            {"error": "invalid_token", "error_description": "The access token is not valid."},
-            401,
-            headers={**NO_STORE, "www-authenticate": challenge},
-        )
-    except InsufficientScope:
-        challenge = 'Bearer realm="vitalkey", error="insufficient_scope", scope="openid"'
-        return json_answer(
-            {"error": "insufficient_scope", "error_description": "The openid scope is required."},
-            403,
-            headers={**NO_STORE, "www-authenticate": challenge},
-        )
-    return json_answer(claims)
+async def userinfo(request: Request, bearer: Bearer) -> Response:
+    """OIDC Core §5.3: the claims the token's scopes allow."""
+    return json_answer(dict(user_info(bearer.account, " ".join(bearer.token.scopes))))
 
 
 async def discovery(request: Request) -> Response:
@@ -257,7 +234,7 @@ def routes() -> list[BaseRoute]:
         Route("/oauth2/token", FormEndpoint(token, oauth_refusal), methods=["POST"]),
         Route("/oauth2/revoke", FormEndpoint(revoke, oauth_refusal), methods=["POST"]),
         Route("/oauth2/introspect", FormEndpoint(introspect, oauth_refusal), methods=["POST"]),
-        Route("/oauth2/userinfo", userinfo, methods=["GET", "POST"]),
+        Route("/oauth2/userinfo", protected("openid")(userinfo), methods=["GET", "POST"]),
         Route("/oauth2/jwks", jwks, methods=["GET"]),
         Route("/.well-known/openid-configuration", discovery, methods=["GET"]),
         Route("/.well-known/oauth-authorization-server", discovery, methods=["GET"]),

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
@@ -37,7 +36,7 @@ class IndexedRouter(Router):
 
     def candidates(self, scope: Scope) -> list[BaseRoute]:
         """The routes that can match this request's path, in the router's order."""
-        return self._by_path.get(get_route_path(scope), self._with_parameters)
+        return self._by_path.get(route_path(scope), self._with_parameters)
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,6 +60,18 @@ class IndexedRouter(Router):
             await partial.handle(scope, receive, send)
             return
         await super().app(scope, receive, send)  # no match: Starlette's slash redirect, else 404
+
+
+def route_path(scope: Scope) -> str:
+    """The path the routes match: ``path`` without the ``root_path`` it is mounted under, when
+    it is, as Starlette's routes compute it (its own helper is private)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if not root_path or not path.startswith(root_path):
+        return path
+    if path == root_path:
+        return ""
+    return path[len(root_path) :] if path[len(root_path)] == "/" else path
 
 
 def _matches_path(route: BaseRoute, path: str) -> bool:

@@ -1,0 +1,103 @@
+"""Bearer tokens at the resource endpoints (RFC 6750): Authlib's ``ResourceProtector`` with a
+validator backed by our token store. Every endpoint that takes an access token (userinfo, the data
+API) asks :meth:`BearerProtector.bearer` with the scope it requires; how a refusal is answered is the
+web edge's choice (RFC 6750's challenge, or the Withings envelope)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from authlib.oauth2.rfc6749 import (
+    JsonRequest,
+    MissingAuthorizationError,
+    ResourceProtector,
+    UnsupportedTokenTypeError,
+)
+from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError, InvalidTokenError
+
+from vitalkey.domain.accounts import Account
+from vitalkey.domain.oauth import TokenKind, TokenPolicy, TokenRecord
+from vitalkey.oauth.server import Token, find_token
+from vitalkey.ports import Clock, UnitOfWork
+
+REALM = "vitalkey"
+
+# Why a request was refused: no bearer token at all (RFC 6750 §3.1 sends no error code then, we
+# say invalid_request), one that is not a live access token, or one without the scope required.
+RefusalReason = Literal["invalid_request", "invalid_token", "insufficient_scope"]
+
+
+@dataclass(frozen=True, slots=True)
+class Bearer:
+    """A live access token and whose it is."""
+
+    account: Account
+    token: TokenRecord
+
+
+class BearerRefused(Exception):
+    def __init__(self, error: RefusalReason, scope: str) -> None:
+        super().__init__(error)
+        self.error = error
+        self.scope = scope  # the scope the resource requires
+
+
+class AccessTokenValidator(BearerTokenValidator):
+    """An access token (never a refresh token) of a live account, from the token store."""
+
+    def __init__(self, uow: UnitOfWork, clock: Clock, policy: TokenPolicy) -> None:
+        super().__init__(realm=REALM)
+        self.uow, self.clock, self.policy = uow, clock, policy
+
+    def authenticate_token(self, token_string: str) -> Token | None:
+        now = self.clock.now()
+        with self.uow.read() as tx:
+            token = find_token(tx, now, token_string.strip())
+            if token is None or token.kind is not TokenKind.ACCESS:
+                return None
+            token.user = tx.accounts.get(token.record.account_id)
+        return token if token.user is not None else None
+
+    def validate_token(self, token: Token | None, scopes: list[str], request: Any) -> None:
+        """Authlib's checks (unknown, expired, revoked; then the scope), with the token's use
+        recorded in between: any use of a live token counts, even where its scope does not reach
+        (its first use retires the refresh token it replaced: the Withings rotation rule)."""
+        super().validate_token(token, [], request)
+        assert token is not None
+        self._record_use(token)
+        if self.scope_insufficient(token.get_scope(), scopes):
+            raise InsufficientScopeError()
+
+    def _record_use(self, token: Token) -> None:
+        record, now = token.record, token.now
+        if record.access_used_at is None:
+            with self.uow.begin() as tx:
+                if tx.oauth.first_use(record, now):
+                    tx.oauth.used(record.account_id, record.client_id, now, self.policy.last_used_precision)
+
+
+class BearerProtector(ResourceProtector):
+    """The one place a resource endpoint's bearer token is checked. The token is never logged."""
+
+    def __init__(self, validator: AccessTokenValidator) -> None:
+        super().__init__()
+        self.register_token_validator(validator)
+
+    def bearer(self, method: str, uri: str, authorization: str, scope: str) -> Bearer:
+        """The live access token in ``authorization`` (the header's value) and its user, if the
+        token was issued for ``scope``; :class:`BearerRefused` otherwise."""
+        request = JsonRequest(method, uri, {"Authorization": authorization} if authorization else {})
+        try:
+            token: Token = self.validate_request([scope], request)
+        except (MissingAuthorizationError, UnsupportedTokenTypeError):
+            raise BearerRefused("invalid_request", scope) from None
+        except InvalidTokenError:
+            raise BearerRefused("invalid_token", scope) from None
+        except InsufficientScopeError:
+            raise BearerRefused("insufficient_scope", scope) from None
+        assert token.user is not None
+        return Bearer(token.user, token.record)
+
+
+__all__ = ["REALM", "AccessTokenValidator", "Bearer", "BearerProtector", "BearerRefused", "RefusalReason"]
