@@ -32,10 +32,14 @@ def check_limits(deps: FlowDeps, tx: Transaction, phone: str, account_id: int, r
         ("sms:ip:" + network_of(req.ip), limits.per_ip),
         (f"sms:account:{account_id}", limits.per_account),
     ]
-    for key, limit in checks:
-        rate_limits.take(deps, tx, key, limit, now, SmsLimited, limit=key.split(":")[1])
-    # "A day" as a sliding 24 hours, like every other limit: no midnight that opens a fresh day.
-    rate_limits.take(deps, tx, "sms:all", (limits.daily_cap, DAY), now, SmsUnavailable, limit="daily_cap")
+    try:
+        for key, limit in checks:
+            rate_limits.take(deps, tx, key, limit, now, SmsLimited, limit=key.split(":")[1])
+        # "A day" as a sliding 24 hours, like every other limit: no midnight that opens a fresh day.
+        rate_limits.take(deps, tx, "sms:all", (limits.daily_cap, DAY), now, SmsUnavailable, limit="daily_cap")
+    except (SmsLimited, SmsUnavailable) as refused:
+        deps.events.sms_refused(str(refused.params["limit"]))
+        raise
 
 
 def send_first(
