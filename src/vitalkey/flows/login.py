@@ -22,8 +22,6 @@ from vitalkey.domain.errors import (
     AppDoesNotSupport2fa,
     DomainError,
     PasswordMissing,
-    SmsLimited,
-    SmsUnavailable,
     TooManyRecoveryFailures,
     UnknownApp,
     WrongPassword,
@@ -122,8 +120,6 @@ RESET_SENT = LoginState.RESET_SENT
 SMS_SENT = LoginState.SMS_SENT
 RECOVERY = LoginState.RECOVERY
 
-SMS_REFUSALS = (SmsLimited, SmsUnavailable)  # a text not sent: the other second factors stay open
-
 
 @dataclass(frozen=True, slots=True)
 class SecondFactorNeeded:
@@ -193,12 +189,14 @@ class LoginFlow(EmailCodeFlow):
             password.succeeded(self.deps, tx, flow.email)  # the mailbox is proved: the password opens
             return self._first_factor_passed(tx, flow, state, account, "email_code", req)
 
-        return self._signed_in(self.verify_code(flow_id, code, req, passed), "email_code")
+        return self._counted(self.verify_code(flow_id, code, req, passed), "email_code")
 
-    def _signed_in(self, result: SignInResult, method: str) -> SignInResult:
-        """Count a sign-in that a committed first factor completed."""
+    def _counted(self, result: SignInResult, method: str) -> SignInResult:
+        """Count what a committed first factor led to: a sign-in, or a text refused at a limit."""
         if isinstance(result, Started):
             self.deps.events.signed_in(method)
+        elif isinstance(refused := result.challenge.refused, sms_code.REFUSALS):
+            sms_code.count_refusal(self.deps, refused)
         return result
 
     def _first_factor_passed(
@@ -220,7 +218,7 @@ class LoginFlow(EmailCodeFlow):
             self._save(tx, moved, flow.state)
             try:
                 return SecondFactorNeeded(moved, stage.begin(tx, moved, factor, req))
-            except SMS_REFUSALS as refused:
+            except sms_code.REFUSALS as refused:
                 # The first factor is proved all the same: the flow waits at the second-factor
                 # step, which says why no text came and offers the recovery code (and a resend
                 # once the limit allows).
@@ -287,14 +285,14 @@ class LoginFlow(EmailCodeFlow):
                 self._count_password_attempt, flow_id, given, req, counted_at
             )
         if by_app_password is not None:
-            return self._signed_in(by_app_password, "password")
+            return self._counted(by_app_password, "password")
         right = await self.deps.hasher.verify(stored, given)
         if not right or account is None or stored is None:
             await self.deps.uow.run(self._password_refused, flow)
             raise WrongPassword()
         rehashed = await self.deps.hasher.hash(given) if self.deps.hasher.needs_rehash(stored) else None
         result = await self.deps.uow.run(self._password_accepted, flow, account, stored, rehashed, req, counted_at)
-        return self._signed_in(result, "password")
+        return self._counted(result, "password")
 
     def _count_password_attempt(
         self, flow_id: str, given: str, req: Requester, now: datetime
@@ -381,7 +379,7 @@ class LoginFlow(EmailCodeFlow):
 
     def resend_sms(self, flow_id: str, req: Requester) -> SecondFactorNeeded:
         """A new text; the first one if it was refused at the limit (it is counted now)."""
-        with self.deps.uow.begin() as tx:
+        with sms_code.refusals_counted(self.deps), self.deps.uow.begin() as tx:
             flow = self._load(tx, flow_id, req)
             MACHINE.check(flow, LoginEvent.SMS_RESENT, self.deps.clock.now())
             stage, factor = self._stage_of(tx, flow)
@@ -417,7 +415,7 @@ class LoginFlow(EmailCodeFlow):
         return Challenge(stage.method, phone_hint(factor.phone), None, refused)
 
     def _refusal_of(self, flow: Flow) -> DomainError | None:
-        refusal = next((r for r in SMS_REFUSALS if r.code == flow.context.get("sms_refused")), None)
+        refusal = next((r for r in sms_code.REFUSALS if r.code == flow.context.get("sms_refused")), None)
         if refusal is None:
             return None
         retry_at = datetime.fromisoformat(str(flow.context["sms_retry_at"]))

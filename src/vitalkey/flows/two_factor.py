@@ -96,7 +96,7 @@ class TwoFactorSetup(CodeFlow):
         chosen = region.upper()
         phone = normalize_phone(raw_phone, config.regions, chosen if chosen in config.regions else None)
         account = auth.account
-        with self.deps.uow.begin() as tx:
+        with sms_code.refusals_counted(self.deps), self.deps.uow.begin() as tx:
             factor = second_factor.require_fresh(self.deps, tx, auth)
             flow = self.new_flow(
                 account.email,
@@ -113,7 +113,7 @@ class TwoFactorSetup(CodeFlow):
         return self._view(flow, stored)
 
     def resend(self, auth: Authenticated, flow_id: str, req: Requester) -> SetupView:
-        with self.deps.uow.begin() as tx:
+        with sms_code.refusals_counted(self.deps), self.deps.uow.begin() as tx:
             flow = self._load_for(tx, auth, flow_id, req)
             MACHINE.check(flow, TwoFactorEvent.SMS_RESENT, self.deps.clock.now())
             stored = sms_code.resend(self.deps, tx, flow, flow.context["phone"], auth.account.id, req, "setup")
