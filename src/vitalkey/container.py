@@ -39,6 +39,7 @@ from vitalkey.flows.two_factor import AppPasswords, TwoFactorSetup
 from vitalkey.oauth.keys import SigningKeys
 from vitalkey.oauth.provider import OAuthProvider
 from vitalkey.oauth.withings import WithingsOAuth
+from vitalkey.observability import MetricEvents
 from vitalkey.ports import Clock, RateLimiter, SmsSender
 from vitalkey.settings import Settings, longest_rate_window_s, parse_limit
 
@@ -154,6 +155,7 @@ def build(
             recovery_failures=parse_limit(settings.recovery_failures_per_account),
             sealer=sealer,
         ),
+        events=MetricEvents(),
     )
     token_policy = TokenPolicy(
         code_ttl=timedelta(seconds=settings.oauth_code_ttl_s),

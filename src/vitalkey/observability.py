@@ -36,6 +36,26 @@ DB_RETRIES_EXHAUSTED = Counter(
     "vitalkey_db_retries_exhausted_total", "Units of work that failed after their last attempt", ["sqlstate"]
 )
 
+
+class MetricEvents:
+    """The domain events (``ports.Events``) as Prometheus counters."""
+
+    def signed_up(self) -> None:
+        SIGNUPS.inc()
+
+    def signed_in(self, method: str) -> None:
+        SIGNINS.labels(method=method).inc()
+
+    def code_refused(self, reason: str) -> None:
+        CODE_FAILURES.labels(reason=reason).inc()
+
+    def sms_completed(self, purpose: str) -> None:
+        SMS_COMPLETED.labels(purpose=purpose).inc()
+
+    def sms_refused(self, limit: str) -> None:
+        SMS_REFUSED.labels(limit=limit).inc()
+
+
 # Keys whose values must never be logged, whatever a caller passes in.
 _SECRET_KEYS = re.compile(r"(code|token|password|secret|session|cookie|authorization|csrf)", re.I)
 

@@ -349,7 +349,8 @@ class UnitOfWork(Protocol):
         ...
 
     def begin(self) -> AbstractContextManager[Transaction]:
-        """One database transaction: commits on success, rolls back on any exception."""
+        """One database transaction: commits on success, and on a ``CountedRefusal`` (then raises
+        its error); rolls back on any other exception."""
         ...
 
     def read(self) -> AbstractContextManager[Transaction]:
@@ -384,3 +385,21 @@ class RenderedMail:
     html: str
     message_id: str
     idempotency_key: str
+
+
+class Events(Protocol):
+    """Domain events, counted once where they happen (the metrics)."""
+
+    def signed_up(self) -> None: ...
+    def signed_in(self, method: str) -> None: ...
+    def code_refused(self, reason: str) -> None:
+        """An emailed, texted or recovery code refused; ``reason`` is the error's code."""
+        ...
+
+    def sms_completed(self, purpose: str) -> None:
+        """A texted code entered right; ``purpose`` is "login" or "setup"."""
+        ...
+
+    def sms_refused(self, limit: str) -> None:
+        """A text not sent because ``limit`` (a limit's name) was reached."""
+        ...

@@ -16,7 +16,7 @@ from vitalkey.adapters.clock import FrozenClock
 from vitalkey.container import Container
 from vitalkey.domain.errors import PasswordLocked, PasswordThrottled, RateLimited, WrongPassword, WrongState
 from vitalkey.domain.passwords import PasswordPolicy
-from vitalkey.flows.login import PASSWORD
+from vitalkey.flows.login import LoginState
 from vitalkey.flows.sessions import Started
 
 GOOD = "violet tram umbrella 42"
@@ -32,7 +32,7 @@ def set_password(container: Container, account_id: int, password: str, hasher: P
 def password_stage(container: Container, email: str) -> str:
     view = container.login.start(email, BROWSER)
     flow = container.login.choose(view.flow.id, "password_chosen", BROWSER)
-    assert flow.state == PASSWORD
+    assert flow.state == LoginState.PASSWORD
     return view.flow.id
 
 
@@ -156,7 +156,7 @@ def test_an_api_client_can_start_with_the_password_and_no_code_is_mailed(contain
     account_id = make_account(container)
     set_password(container, account_id, GOOD)
     view = container.login.start_with_password("ann@example.org", BROWSER)
-    assert view.flow.state == PASSWORD and queued(container, "ann@example.org") == []
+    assert view.flow.state == LoginState.PASSWORD and queued(container, "ann@example.org") == []
     assert submit(container, view.flow.id, GOOD).account.id == account_id
     other = container.login.start_with_password("ann@example.org", BROWSER)
     assert container.login.choose(other.flow.id, "code_chosen", BROWSER).state == "code_sent"

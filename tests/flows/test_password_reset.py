@@ -25,7 +25,7 @@ from vitalkey.domain.errors import (
     WrongState,
 )
 from vitalkey.domain.passwords import PasswordRejected
-from vitalkey.flows.login import FORGOT, PASSWORD, RESET_SENT
+from vitalkey.flows.login import LoginState
 from vitalkey.flows.password import throttle_key
 from vitalkey.flows.password_reset import LINK_PATH
 from vitalkey.flows.sessions import Authenticated, start
@@ -36,8 +36,8 @@ NEW = "quiet orbit lantern 7"
 def ask_for_link(container: Container, email: str = "ann@example.org") -> str:
     """Code page → "Login with password instead" → "Forgot your password?" → "Validate"; the token."""
     flow_id = password_stage(container, email)
-    assert container.login.choose(flow_id, "forgot_chosen", BROWSER).state == FORGOT
-    assert container.login.request_reset(flow_id, BROWSER).state == RESET_SENT
+    assert container.login.choose(flow_id, "forgot_chosen", BROWSER).state == LoginState.FORGOT
+    assert container.login.request_reset(flow_id, BROWSER).state == LoginState.RESET_SENT
     mail = queued(container, email)[-1]
     if mail["template"] != "password_reset":
         return ""
@@ -178,7 +178,7 @@ def test_the_flow_can_go_back_from_forgot_and_from_the_sent_link(container: Cont
     make_account(container)
     flow_id = password_stage(container, "ann@example.org")
     container.login.choose(flow_id, "forgot_chosen", BROWSER)
-    assert container.login.choose(flow_id, "password_chosen", BROWSER).state == PASSWORD
+    assert container.login.choose(flow_id, "password_chosen", BROWSER).state == LoginState.PASSWORD
     container.login.request_reset(flow_id, BROWSER)  # straight from the password (the API's way)
     assert container.login.choose(flow_id, "code_chosen", BROWSER).state == "code_sent"
     with pytest.raises(WrongState):

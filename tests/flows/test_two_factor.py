@@ -29,9 +29,9 @@ from vitalkey.domain.errors import (
     WrongState,
 )
 from vitalkey.domain.phones import CountryNotAllowed, InvalidPhone
-from vitalkey.flows.login import RECOVERY, SMS_SENT, SecondFactorNeeded
+from vitalkey.flows.login import LoginState, SecondFactorNeeded
 from vitalkey.flows.sessions import Authenticated, Started
-from vitalkey.flows.two_factor import RECOVERY_SHOWN
+from vitalkey.flows.two_factor import TwoFactorState
 
 EMAIL = "ann@example.org"
 PHONE = "+33612345678"
@@ -77,7 +77,7 @@ def test_set_up_texts_a_code_then_shows_the_recovery_code_and_mails_the_user(con
             auth, view.flow.id, "000000" if last_code(container, PHONE) != "000000" else "1" * 6, BROWSER
         )
     done = container.two_factor.confirm(auth, view.flow.id, last_code(container, PHONE), BROWSER)
-    assert done.flow.state == RECOVERY_SHOWN and RECOVERY_FORMAT.fullmatch(done.recovery_code or "")
+    assert done.flow.state == TwoFactorState.RECOVERY_SHOWN and RECOVERY_FORMAT.fullmatch(done.recovery_code or "")
     factor = container.two_factor.status(auth.account.id)
     assert factor is not None and factor.phone == PHONE and factor.method == "sms"
     # Stored sealed and as a digest, never in the clear.
@@ -124,7 +124,7 @@ def test_sign_in_asks_for_the_texted_code_after_the_emailed_one(container: Conta
     enable_sms(container)
     result = sign_in_by_code(container)
     assert isinstance(result, SecondFactorNeeded)
-    assert result.flow.state == SMS_SENT and result.challenge.hint == "+33 •••• 78"
+    assert result.flow.state == LoginState.SMS_SENT and result.challenge.hint == "+33 •••• 78"
     text = queued(container, PHONE)[-1]
     assert text["payload"]["purpose"] == "login"
     started = container.login.submit_sms(result.flow.id, last_code(container, PHONE), BROWSER)
@@ -188,7 +188,7 @@ def test_the_recovery_code_signs_in_once_and_is_replaced(container: Container) -
     result = sign_in_by_code(container)
     assert isinstance(result, SecondFactorNeeded)
     moved = container.login.choose(result.flow.id, "recovery_chosen", BROWSER)
-    assert moved.state == RECOVERY
+    assert moved.state == LoginState.RECOVERY
     with pytest.raises(MalformedRecoveryCode):
         container.login.submit_recovery(result.flow.id, "123", BROWSER)
     with pytest.raises(WrongRecoveryCode):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic
 
-from vitalkey.domain.errors import FlowExpired, WrongState
+from typing_extensions import TypeVar  # a default for the type parameters (PEP 696, Python 3.13)
+
+from vitalkey.domain.errors import DomainError, FlowExpired, WrongState
 
 
 class FlowKind(StrEnum):
@@ -42,27 +45,49 @@ class Flow:
         return replace(self, state=state, context={**self.context, **context})
 
 
+class CountedRefusal(Exception):
+    """Raised inside a unit of work's transaction to refuse an attempt and keep what the
+    transaction counted of it (a wrong code, a wrong recovery code, a refused sign-in): the
+    unit of work commits, then raises ``error``. Any other exception rolls the transaction
+    back, and with it the count that protects against guessing."""
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(error.code)
+        self.error = error
+
+
+# The flow's enum of states and of events; any for a machine named without them.
+S = TypeVar("S", bound=StrEnum, default=StrEnum)
+E = TypeVar("E", bound=StrEnum, default=StrEnum)
+
+
 @dataclass(frozen=True, slots=True)
-class StateMachine:
-    """A transition table: (state, event) → next state. The mermaid file beside a flow draws it."""
+class StateMachine(Generic[S, E]):
+    """A transition table: (state, event) → next state, over a flow's own enums of states and of
+    events (StrEnum: a flow's stored state is the member's value). The mermaid file named after
+    the machine, beside its flow, draws it."""
 
     name: str
-    initial: str
-    transitions: dict[tuple[str, str], str]
+    states: type[S]
+    events: type[E]
+    initial: S
+    transitions: Mapping[tuple[S, E], S]
 
-    def next(self, state: str, event: str) -> str:
+    def next(self, state: str, event: E) -> S:
+        """``state`` as stored (a string, or already a member)."""
         try:
-            return self.transitions[(state, event)]
-        except KeyError:
+            return self.transitions[(self.states(state), self.events(event))]
+        except (KeyError, ValueError):
             raise WrongState() from None
 
-    def allows(self, state: str, event: str) -> bool:
+    def allows(self, state: str, event: E) -> bool:
         return (state, event) in self.transitions
 
     def events_from(self, state: str) -> list[str]:
-        return [event for (source, event) in self.transitions if source == state]
+        """The values of the events that leave ``state`` (the actions an API answer lists)."""
+        return [event.value for (source, event) in self.transitions if source == state]
 
-    def check(self, flow: Flow, event: str, now: datetime) -> str:
+    def check(self, flow: Flow, event: E, now: datetime) -> S:
         """The state ``event`` moves a live ``flow`` to, or a domain error."""
         if now >= flow.expires_at:
             raise FlowExpired()

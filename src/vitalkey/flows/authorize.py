@@ -8,7 +8,7 @@ URL, and answering it needs the user's session and the page's CSRF token."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from enum import StrEnum
 
 from vitalkey.domain.errors import FlowNotFound
 from vitalkey.domain.flows import Channel, Flow, FlowKind, Requester, StateMachine
@@ -16,14 +16,23 @@ from vitalkey.domain.oauth import AUTHORIZE_PARAMETERS
 from vitalkey.domain.tokens import is_token, new_token
 from vitalkey.flows.deps import FlowDeps
 
-PENDING = "pending"
-ANSWERED = "answered"
+
+class AuthorizeState(StrEnum):
+    PENDING = "pending"
+    ANSWERED = "answered"
+
+
+class AuthorizeEvent(StrEnum):
+    ANSWERED = "answered"
+
+
 MACHINE = StateMachine(
     name="authorize",
-    initial=PENDING,
-    transitions={(PENDING, "answered"): ANSWERED},
+    states=AuthorizeState,
+    events=AuthorizeEvent,
+    initial=AuthorizeState.PENDING,
+    transitions={(AuthorizeState.PENDING, AuthorizeEvent.ANSWERED): AuthorizeState.ANSWERED},
 )
-DIAGRAM = Path(__file__).with_name("authorize.mermaid")
 
 
 class AuthorizeRequests:
@@ -36,7 +45,7 @@ class AuthorizeRequests:
             id=new_token(24),
             kind=FlowKind.AUTHORIZE,
             channel=Channel.BROWSER,
-            state=PENDING,
+            state=MACHINE.initial,
             created_at=now,
             expires_at=now + self.deps.flow_ttl,
             language=req.language,
@@ -52,15 +61,15 @@ class AuthorizeRequests:
             raise FlowNotFound()
         with self.deps.uow.read() as tx:
             flow = tx.flows.get(flow_id)
-        if flow is None or flow.kind is not FlowKind.AUTHORIZE or flow.state != PENDING:
+        if flow is None or flow.kind is not FlowKind.AUTHORIZE or flow.state != AuthorizeState.PENDING:
             raise FlowNotFound()
-        MACHINE.check(flow, "answered", self.deps.clock.now())  # FlowExpired once its time is up
+        MACHINE.check(flow, AuthorizeEvent.ANSWERED, self.deps.clock.now())  # FlowExpired once its time is up
         return flow
 
     def answered(self, flow: Flow) -> bool:
         """Close the request; False when a parallel answer already did."""
         with self.deps.uow.begin() as tx:
-            return tx.flows.save(flow.moved(ANSWERED), PENDING)
+            return tx.flows.save(flow.moved(AuthorizeState.ANSWERED), AuthorizeState.PENDING)
 
 
 def parameters(flow: Flow) -> list[tuple[str, str]]:

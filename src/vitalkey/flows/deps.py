@@ -9,7 +9,7 @@ from datetime import timedelta
 from vitalkey.domain.codes import CodePolicy
 from vitalkey.domain.passwords import PasswordPolicy
 from vitalkey.domain.sessions import SessionPolicy
-from vitalkey.ports import Clock, PasswordHasher, RateLimiter, Sealer, UnitOfWork
+from vitalkey.ports import Clock, Events, PasswordHasher, RateLimiter, Sealer, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +57,4 @@ class FlowDeps:
     is_common_password: Callable[[str], bool]
     password_limit_per_ip: tuple[int, int]  # password attempts per IP network: (count, seconds)
     two_factor: TwoFactorConfig
+    events: Events  # counted once, where each happens

@@ -8,30 +8,91 @@ statement; only the mail's template differs.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
 from vitalkey.domain import codes
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.emails import account_key, normalize_email, suggest_correction
-from vitalkey.domain.errors import DomainError, FlowDead, FlowNotFound, TooManyCodeFailures, WrongCode, WrongState
-from vitalkey.domain.flows import Channel, Flow, FlowKind, Requester, StateMachine
+from vitalkey.domain.errors import (
+    CodeExpired,
+    CodeUsed,
+    DomainError,
+    FlowDead,
+    FlowNotFound,
+    MalformedCode,
+    MalformedRecoveryCode,
+    TooManyCodeFailures,
+    WrongCode,
+    WrongRecoveryCode,
+    WrongState,
+)
+from vitalkey.domain.flows import Channel, CountedRefusal, Flow, FlowKind, Requester, StateMachine
 from vitalkey.domain.tokens import is_token, new_token, same
 from vitalkey.flows import email_code, rate_limits
 from vitalkey.flows.deps import FlowDeps
-from vitalkey.ports import Transaction
+from vitalkey.ports import Events, Transaction
 
-NEW = "new"
-CONFIRM_EMAIL = "confirm_email"
-CODE_SENT = "code_sent"
-DEAD = "dead"
-COMPLETE = "complete"
+
+class CodeFlowState(StrEnum):
+    """The states that the steps shared here move to or look at; each flow's own state enum
+    declares those it has with the same values."""
+
+    NEW = "new"
+    CONFIRM_EMAIL = "confirm_email"
+    CODE_SENT = "code_sent"
+    DEAD = "dead"
+    COMPLETE = "complete"
+
+
+class CodeFlowEvent(StrEnum):
+    """The events of the steps shared here; each flow's own event enum declares those it has."""
+
+    EMAIL_SUBMITTED = "email_submitted"
+    TYPO_SUSPECTED = "typo_suspected"
+    SUGGESTION_ACCEPTED = "suggestion_accepted"
+    SUGGESTION_DECLINED = "suggestion_declined"
+    CODE_RESENT = "code_resent"
+    CODE_VERIFIED = "code_verified"
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+
+
+# The names web/ reads these states by.
+CODE_SENT = CodeFlowState.CODE_SENT
+COMPLETE = CodeFlowState.COMPLETE
+CONFIRM_EMAIL = CodeFlowState.CONFIRM_EMAIL
+DEAD = CodeFlowState.DEAD
+
+# A code refused (and, past the failures cap, any factor): what the code-failure metric counts.
+CODE_REFUSALS = (
+    WrongCode,
+    CodeExpired,
+    CodeUsed,
+    FlowDead,
+    MalformedCode,
+    TooManyCodeFailures,
+    WrongRecoveryCode,
+    MalformedRecoveryCode,
+)
+
+
+@contextmanager
+def code_refusals_counted(events: Events) -> Iterator[None]:
+    """Count each code refusal that leaves a step (after the transaction that kept its count)."""
+    try:
+        yield
+    except CODE_REFUSALS as refused:
+        events.code_refused(refused.code)
+        raise
 
 
 T = TypeVar("T")
-OnRightCode = Callable[[Transaction, Flow, str], T]
+OnRightCode = Callable[[Transaction, Flow, Any], T]  # the state the right code moves to, of the flow's enum
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +108,7 @@ class CodeFlow(ABC):
     """A persisted flow whose steps check one-time codes (mailed or texted)."""
 
     kind: FlowKind
-    machine: StateMachine
+    machine: StateMachine[Any, Any]  # the flow's own; the steps here use the shared members' values
 
     def __init__(self, deps: FlowDeps) -> None:
         self.deps = deps
@@ -60,42 +121,40 @@ class CodeFlow(ABC):
         on_right: OnRightCode[T],
         *,
         purpose: str = email_code.PURPOSE,
-        event: str = "code_verified",
-        exhausted: str = "attempts_exhausted",
+        event: StrEnum = CodeFlowEvent.CODE_VERIFIED,
+        exhausted: StrEnum = CodeFlowEvent.ATTEMPTS_EXHAUSTED,
     ) -> T:
         """Check the code and, when it is right, run ``on_right`` in the same transaction.
 
         The attempt is counted by its own UPDATE before the comparison and is committed
-        whatever the outcome; a right code is consumed with a conditional UPDATE, so many
-        parallel submissions of it give exactly one success.
+        whatever the outcome (a refusal is a ``CountedRefusal``); a right code is consumed with
+        a conditional UPDATE, so many parallel submissions of it give exactly one success.
         """
-        code = codes.clean_code(raw_code)
-        now = self.deps.clock.now()
-        refused: DomainError | None = None
-        with self.deps.uow.begin() as tx:
-            flow = self._load(tx, flow_id, req)
-            state = self.machine.check(flow, event, now)
-            stored = tx.codes.count_attempt(flow.id, purpose)
-            try:
-                rate_limits.count_failure(self.deps, tx, flow.email, now)  # across flows and factors
-            except TooManyCodeFailures as too_many:
-                refused = too_many  # nothing was counted
-            else:
+        with code_refusals_counted(self.deps.events):
+            code = codes.clean_code(raw_code)
+            now = self.deps.clock.now()
+            with self.deps.uow.begin() as tx:
+                flow = self._load(tx, flow_id, req)
+                state = self.machine.check(flow, event, now)
+                stored = tx.codes.count_attempt(flow.id, purpose)
                 try:
+                    rate_limits.count_failure(self.deps, tx, flow.email, now)  # across flows and factors
                     email_code.judge(self.deps, stored, code, now)
-                except FlowDead as dead:
+                except FlowDead as dead:  # that was the last attempt
                     tx.flows.save(flow.moved(self.machine.next(flow.state, exhausted)), flow.state)
-                    refused = dead
-                except DomainError as wrong:
-                    refused = wrong  # leave the block normally: the counted attempt is committed
-                if not isinstance(refused, WrongCode | FlowDead):  # right, or no guess (expired, used)
+                    raise self._refusal(tx, flow, dead, now) from None
+                except WrongCode as wrong:
+                    raise self._refusal(tx, flow, wrong, now) from None
+                except DomainError as no_guess:  # too many failures (nothing counted), expired, used
                     rate_limits.forgive_failure(self.deps, tx, flow.email, now)
-            if refused is not None:
-                tx.audit.record("code.rejected", now, None, flow_kind=flow.kind.value, reason=refused.code)
-            if refused is None:
+                    raise self._refusal(tx, flow, no_guess, now) from None
+                rate_limits.forgive_failure(self.deps, tx, flow.email, now)
                 email_code.consume(self.deps, tx, flow, purpose)
                 return on_right(tx, flow, state)
-        raise refused
+
+    def _refusal(self, tx: Transaction, flow: Flow, error: DomainError, now: datetime) -> CountedRefusal:
+        tx.audit.record("code.rejected", now, None, flow_kind=flow.kind.value, reason=error.code)
+        return CountedRefusal(error)
 
     def new_flow(self, email: str, req: Requester, language: str | None = None, **context: Any) -> Flow:
         now = self.deps.clock.now()
@@ -103,7 +162,7 @@ class CodeFlow(ABC):
             id=new_token(24),
             kind=self.kind,
             channel=req.channel,
-            state=NEW,
+            state=self.machine.initial,
             created_at=now,
             expires_at=now + self.deps.flow_ttl,
             language=language or req.language,
@@ -125,9 +184,9 @@ class CodeFlow(ABC):
             raise FlowNotFound()
         if flow.channel is Channel.BROWSER and not same(flow.browser_binding, req.browser_binding):
             raise FlowNotFound()
-        if not allow_finished and flow.state == DEAD:
+        if not allow_finished and flow.state == CodeFlowState.DEAD:
             raise FlowDead()
-        if not allow_finished and flow.state == COMPLETE:
+        if not allow_finished and flow.state == CodeFlowState.COMPLETE:
             raise WrongState()
         return flow
 
@@ -154,16 +213,16 @@ class EmailCodeFlow(CodeFlow):
         flow = self.new_flow(email, req, **context)
         with self.deps.uow.begin() as tx:
             if suggestion:
-                flow = flow.moved(self.machine.check(flow, "typo_suspected", now), suggestion=suggestion)
+                flow = flow.moved(self.machine.check(flow, CodeFlowEvent.TYPO_SUSPECTED, now), suggestion=suggestion)
                 tx.flows.add(flow)
                 return FlowView(flow, suggestion, {})
-            flow = flow.moved(self.machine.check(flow, "email_submitted", now))
+            flow = flow.moved(self.machine.check(flow, CodeFlowEvent.EMAIL_SUBMITTED, now))
             tx.flows.add(flow)
             stored = self._send_code(tx, flow, req)
         return FlowView(flow, None, email_code.status(self.deps, stored))
 
     def answer_suggestion(self, flow_id: str, accept: bool, req: Requester) -> FlowView:
-        event = "suggestion_accepted" if accept else "suggestion_declined"
+        event = CodeFlowEvent.SUGGESTION_ACCEPTED if accept else CodeFlowEvent.SUGGESTION_DECLINED
         with self.deps.uow.begin() as tx:
             flow = self._load(tx, flow_id, req)
             state = self.machine.check(flow, event, self.deps.clock.now())
@@ -177,14 +236,14 @@ class EmailCodeFlow(CodeFlow):
     def resend(self, flow_id: str, req: Requester) -> FlowView:
         with self.deps.uow.begin() as tx:
             flow = self._load(tx, flow_id, req)
-            self.machine.check(flow, "code_resent", self.deps.clock.now())
+            self.machine.check(flow, CodeFlowEvent.CODE_RESENT, self.deps.clock.now())
             template, context, include = self.code_mail(tx, flow)
             email_code.resend(self.deps, tx, flow, req, template, context, include_code=include)
             stored = tx.codes.get(flow.id, email_code.PURPOSE)
         return FlowView(flow, None, email_code.status(self.deps, stored))
 
     # The states that wait for a code, and that code's purpose (the login flow adds the texted one).
-    CODE_STATES: ClassVar[Mapping[str, str]] = MappingProxyType({CODE_SENT: email_code.PURPOSE})
+    CODE_STATES: ClassVar[Mapping[str, str]] = MappingProxyType({CodeFlowState.CODE_SENT: email_code.PURPOSE})
 
     def view(self, flow_id: str, req: Requester) -> FlowView:
         with self.deps.uow.read() as tx:

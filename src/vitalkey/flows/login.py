@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from pathlib import Path
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
@@ -22,67 +22,103 @@ from vitalkey.domain.errors import (
     AppDoesNotSupport2fa,
     DomainError,
     PasswordMissing,
-    SmsLimited,
-    SmsUnavailable,
     TooManyRecoveryFailures,
     UnknownApp,
     WrongPassword,
     WrongRecoveryCode,
     WrongState,
 )
-from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
+from vitalkey.domain.flows import CountedRefusal, Flow, FlowKind, Requester, StateMachine
 from vitalkey.domain.passwords import normalize_password
 from vitalkey.domain.tokens import keyed_digest
 from vitalkey.domain.two_factor import TwoFactor, clean_app_password, clean_recovery_code, phone_hint
 from vitalkey.flows import email_code, password, password_reset, rate_limits, second_factor, sms_code
 from vitalkey.flows.deps import FlowDeps
-from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, NEW, EmailCodeFlow, FlowView
+from vitalkey.flows.email_flow import EmailCodeFlow, FlowView, code_refusals_counted
 from vitalkey.flows.second_factor import Challenge, SecondFactorStage, SmsStage
 from vitalkey.flows.sessions import Started, start
 from vitalkey.ports import Transaction
 
-DIAGRAM = Path(__file__).with_name("login.mermaid")
-PASSWORD = "password"  # noqa: S105 (a state: "Login with password instead")
-FORGOT = "forgot_password"  # "Forgot your password?": asks to "Validate"
-RESET_SENT = "reset_sent"  # the "Update password" link has been mailed
-SMS_SENT = "sms_sent"  # the second factor: a code texted to the verified number
-RECOVERY = "recovery_code"  # "Use my recovery code"
 
-SMS_REFUSALS = (SmsLimited, SmsUnavailable)  # a text not sent: the other second factors stay open
+class LoginState(StrEnum):
+    NEW = "new"
+    CONFIRM_EMAIL = "confirm_email"
+    CODE_SENT = "code_sent"
+    PASSWORD = "password"  # noqa: S105 ("Login with password instead")
+    FORGOT = "forgot_password"  # "Forgot your password?": asks to "Validate"
+    RESET_SENT = "reset_sent"  # the "Update password" link has been mailed
+    SMS_SENT = "sms_sent"  # the second factor: a code texted to the verified number
+    RECOVERY = "recovery_code"  # "Use my recovery code"
+    COMPLETE = "complete"
+    DEAD = "dead"
+
+
+class LoginEvent(StrEnum):
+    EMAIL_SUBMITTED = "email_submitted"
+    TYPO_SUSPECTED = "typo_suspected"
+    PASSWORD_STARTED = "password_started"  # noqa: S105
+    SUGGESTION_ACCEPTED = "suggestion_accepted"
+    SUGGESTION_DECLINED = "suggestion_declined"
+    CODE_RESENT = "code_resent"
+    CODE_VERIFIED = "code_verified"
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    PASSWORD_CHOSEN = "password_chosen"  # noqa: S105
+    CODE_CHOSEN = "code_chosen"
+    PASSWORD_VERIFIED = "password_verified"  # noqa: S105
+    FORGOT_CHOSEN = "forgot_chosen"
+    RESET_REQUESTED = "reset_requested"
+    SECOND_FACTOR_REQUIRED = "second_factor_required"
+    APP_REFUSED = "app_refused"
+    SMS_RESENT = "sms_resent"
+    SMS_VERIFIED = "sms_verified"
+    SMS_ATTEMPTS_EXHAUSTED = "sms_attempts_exhausted"
+    RECOVERY_CHOSEN = "recovery_chosen"
+    SMS_CHOSEN = "sms_chosen"
+    RECOVERY_VERIFIED = "recovery_verified"
+
 
 MACHINE = StateMachine(
     name="login",
-    initial=NEW,
+    states=LoginState,
+    events=LoginEvent,
+    initial=LoginState.NEW,
     transitions={
-        (NEW, "email_submitted"): CODE_SENT,
-        (NEW, "typo_suspected"): CONFIRM_EMAIL,
-        (NEW, "password_started"): PASSWORD,
-        (CONFIRM_EMAIL, "suggestion_accepted"): CODE_SENT,
-        (CONFIRM_EMAIL, "suggestion_declined"): CODE_SENT,
-        (CODE_SENT, "code_resent"): CODE_SENT,
-        (CODE_SENT, "code_verified"): COMPLETE,
-        (CODE_SENT, "attempts_exhausted"): DEAD,
-        (CODE_SENT, "password_chosen"): PASSWORD,
-        (PASSWORD, "code_chosen"): CODE_SENT,
-        (PASSWORD, "password_verified"): COMPLETE,
-        (PASSWORD, "forgot_chosen"): FORGOT,
-        (PASSWORD, "reset_requested"): RESET_SENT,
-        (FORGOT, "password_chosen"): PASSWORD,
-        (FORGOT, "reset_requested"): RESET_SENT,
-        (RESET_SENT, "password_chosen"): PASSWORD,
-        (RESET_SENT, "code_chosen"): CODE_SENT,
-        (CODE_SENT, "second_factor_required"): SMS_SENT,
-        (PASSWORD, "second_factor_required"): SMS_SENT,
-        (CODE_SENT, "app_refused"): DEAD,
-        (PASSWORD, "app_refused"): DEAD,
-        (SMS_SENT, "sms_resent"): SMS_SENT,
-        (SMS_SENT, "sms_verified"): COMPLETE,
-        (SMS_SENT, "sms_attempts_exhausted"): DEAD,
-        (SMS_SENT, "recovery_chosen"): RECOVERY,
-        (RECOVERY, "sms_chosen"): SMS_SENT,
-        (RECOVERY, "recovery_verified"): COMPLETE,
+        (LoginState.NEW, LoginEvent.EMAIL_SUBMITTED): LoginState.CODE_SENT,
+        (LoginState.NEW, LoginEvent.TYPO_SUSPECTED): LoginState.CONFIRM_EMAIL,
+        (LoginState.NEW, LoginEvent.PASSWORD_STARTED): LoginState.PASSWORD,
+        (LoginState.CONFIRM_EMAIL, LoginEvent.SUGGESTION_ACCEPTED): LoginState.CODE_SENT,
+        (LoginState.CONFIRM_EMAIL, LoginEvent.SUGGESTION_DECLINED): LoginState.CODE_SENT,
+        (LoginState.CODE_SENT, LoginEvent.CODE_RESENT): LoginState.CODE_SENT,
+        (LoginState.CODE_SENT, LoginEvent.CODE_VERIFIED): LoginState.COMPLETE,
+        (LoginState.CODE_SENT, LoginEvent.ATTEMPTS_EXHAUSTED): LoginState.DEAD,
+        (LoginState.CODE_SENT, LoginEvent.PASSWORD_CHOSEN): LoginState.PASSWORD,
+        (LoginState.PASSWORD, LoginEvent.CODE_CHOSEN): LoginState.CODE_SENT,
+        (LoginState.PASSWORD, LoginEvent.PASSWORD_VERIFIED): LoginState.COMPLETE,
+        (LoginState.PASSWORD, LoginEvent.FORGOT_CHOSEN): LoginState.FORGOT,
+        (LoginState.PASSWORD, LoginEvent.RESET_REQUESTED): LoginState.RESET_SENT,
+        (LoginState.FORGOT, LoginEvent.PASSWORD_CHOSEN): LoginState.PASSWORD,
+        (LoginState.FORGOT, LoginEvent.RESET_REQUESTED): LoginState.RESET_SENT,
+        (LoginState.RESET_SENT, LoginEvent.PASSWORD_CHOSEN): LoginState.PASSWORD,
+        (LoginState.RESET_SENT, LoginEvent.CODE_CHOSEN): LoginState.CODE_SENT,
+        (LoginState.CODE_SENT, LoginEvent.SECOND_FACTOR_REQUIRED): LoginState.SMS_SENT,
+        (LoginState.PASSWORD, LoginEvent.SECOND_FACTOR_REQUIRED): LoginState.SMS_SENT,
+        (LoginState.CODE_SENT, LoginEvent.APP_REFUSED): LoginState.DEAD,
+        (LoginState.PASSWORD, LoginEvent.APP_REFUSED): LoginState.DEAD,
+        (LoginState.SMS_SENT, LoginEvent.SMS_RESENT): LoginState.SMS_SENT,
+        (LoginState.SMS_SENT, LoginEvent.SMS_VERIFIED): LoginState.COMPLETE,
+        (LoginState.SMS_SENT, LoginEvent.SMS_ATTEMPTS_EXHAUSTED): LoginState.DEAD,
+        (LoginState.SMS_SENT, LoginEvent.RECOVERY_CHOSEN): LoginState.RECOVERY,
+        (LoginState.RECOVERY, LoginEvent.SMS_CHOSEN): LoginState.SMS_SENT,
+        (LoginState.RECOVERY, LoginEvent.RECOVERY_VERIFIED): LoginState.COMPLETE,
     },
 )
+
+# The names web/ reads these states by.
+PASSWORD = LoginState.PASSWORD
+FORGOT = LoginState.FORGOT
+RESET_SENT = LoginState.RESET_SENT
+SMS_SENT = LoginState.SMS_SENT
+RECOVERY = LoginState.RECOVERY
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +147,7 @@ def app_password_digest(deps: FlowDeps, app_password: str) -> str:
 class LoginFlow(EmailCodeFlow):
     kind = FlowKind.LOGIN
     machine = MACHINE
-    CODE_STATES = MappingProxyType({CODE_SENT: email_code.PURPOSE, SMS_SENT: sms_code.PURPOSE})
+    CODE_STATES = MappingProxyType({LoginState.CODE_SENT: email_code.PURPOSE, LoginState.SMS_SENT: sms_code.PURPOSE})
 
     def __init__(self, deps: FlowDeps) -> None:
         super().__init__(deps)
@@ -146,18 +182,26 @@ class LoginFlow(EmailCodeFlow):
         return self.start(raw_email, req, **context)
 
     def submit_code(self, flow_id: str, code: str, req: Requester) -> SignInResult:
-        def passed(tx: Transaction, flow: Flow, state: str) -> SignInResult | DomainError:
+        def passed(tx: Transaction, flow: Flow, state: LoginState) -> SignInResult:
             account = self._account_for(tx, flow)
             if account is None:  # no code was ever mailed for an unknown address
                 raise WrongState()
             password.succeeded(self.deps, tx, flow.email)  # the mailbox is proved: the password opens
             return self._first_factor_passed(tx, flow, state, account, "email_code", req)
 
-        return _raise_refusal(self.verify_code(flow_id, code, req, passed))
+        return self._counted(self.verify_code(flow_id, code, req, passed), "email_code")
+
+    def _counted(self, result: SignInResult, method: str) -> SignInResult:
+        """Count what a committed first factor led to: a sign-in, or a text refused at a limit."""
+        if isinstance(result, Started):
+            self.deps.events.signed_in(method)
+        elif isinstance(refused := result.challenge.refused, sms_code.REFUSALS):
+            sms_code.count_refusal(self.deps, refused)
+        return result
 
     def _first_factor_passed(
-        self, tx: Transaction, flow: Flow, state: str, account: Account, method: str, req: Requester
-    ) -> SignInResult | DomainError:
+        self, tx: Transaction, flow: Flow, state: LoginState, account: Account, method: str, req: Requester
+    ) -> SignInResult:
         """The next stage: signed in, or a second factor asked for, or the app refused."""
         for stage in self.stages:
             factor = stage.applies(tx, account)
@@ -165,16 +209,16 @@ class LoginFlow(EmailCodeFlow):
                 continue
             app = tx.apps.get(flow.context["app"]) if "app" in flow.context else None
             if app is not None and not app.supports_2fa:
-                self._save(tx, flow.moved(self.machine.next(flow.state, "app_refused")), flow.state)
+                self._save(tx, flow.moved(MACHINE.next(flow.state, LoginEvent.APP_REFUSED)), flow.state)
                 tx.audit.record("login.app_refused", self.deps.clock.now(), account.id, app=app.client_id)
-                return AppDoesNotSupport2fa()  # raised once the refusal is committed
+                raise CountedRefusal(AppDoesNotSupport2fa())  # the flow ends all the same
             moved = flow.moved(
-                self.machine.next(flow.state, "second_factor_required"), account_id=account.id, first_factor=method
+                MACHINE.next(flow.state, LoginEvent.SECOND_FACTOR_REQUIRED), account_id=account.id, first_factor=method
             )
             self._save(tx, moved, flow.state)
             try:
                 return SecondFactorNeeded(moved, stage.begin(tx, moved, factor, req))
-            except SMS_REFUSALS as refused:
+            except sms_code.REFUSALS as refused:
                 # The first factor is proved all the same: the flow waits at the second-factor
                 # step, which says why no text came and offers the recovery code (and a resend
                 # once the limit allows).
@@ -183,13 +227,21 @@ class LoginFlow(EmailCodeFlow):
         return self._start(tx, flow, account, req, (method,))
 
     # The password stage ------------------------------------------------------------
-    CHOICES = frozenset({"password_chosen", "code_chosen", "forgot_chosen", "recovery_chosen", "sms_chosen"})
+    CHOICES = frozenset(
+        {
+            LoginEvent.PASSWORD_CHOSEN,
+            LoginEvent.CODE_CHOSEN,
+            LoginEvent.FORGOT_CHOSEN,
+            LoginEvent.RECOVERY_CHOSEN,
+            LoginEvent.SMS_CHOSEN,
+        }
+    )
 
     def start_with_password(self, raw_email: str, req: Requester, **context: Any) -> FlowView:
         """An API client that wants the password straight away: no code is mailed (one is, if
         the user turns to the code later). Known and unknown addresses take the same path."""
         flow = self.new_flow(normalize_email(raw_email), req, **context)
-        flow = flow.moved(self.machine.check(flow, "password_started", self.deps.clock.now()))
+        flow = flow.moved(MACHINE.check(flow, LoginEvent.PASSWORD_STARTED, self.deps.clock.now()))
         with self.deps.uow.begin() as tx:
             tx.flows.add(flow)
         return FlowView(flow, None, {})
@@ -201,9 +253,9 @@ class LoginFlow(EmailCodeFlow):
             raise WrongState()
         with self.deps.uow.begin() as tx:
             flow = self._load(tx, flow_id, req)
-            moved = flow.moved(self.machine.check(flow, event, self.deps.clock.now()))
+            moved = flow.moved(MACHINE.check(flow, LoginEvent(event), self.deps.clock.now()))
             self._save(tx, moved, flow.state)
-            if moved.state == CODE_SENT and tx.codes.get(flow.id, email_code.PURPOSE) is None:
+            if moved.state == LoginState.CODE_SENT and tx.codes.get(flow.id, email_code.PURPOSE) is None:
                 self._send_code(tx, moved, req)  # the flow began with the password
         return moved
 
@@ -213,7 +265,7 @@ class LoginFlow(EmailCodeFlow):
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
             flow = self._load(tx, flow_id, req)
-            moved = flow.moved(self.machine.check(flow, "reset_requested", now))
+            moved = flow.moved(MACHINE.check(flow, LoginEvent.RESET_REQUESTED, now))
             self._save(tx, moved, flow.state)
             password_reset.send_link(self.deps, tx, flow, req, now)
         return moved
@@ -228,25 +280,26 @@ class LoginFlow(EmailCodeFlow):
         if not given:
             raise PasswordMissing()  # nothing to judge: not counted, no hash computed
         counted_at = self.deps.clock.now()
-        flow, account, stored, by_app_password = await self.deps.uow.run(
-            self._count_password_attempt, flow_id, given, req, counted_at
-        )
+        with code_refusals_counted(self.deps.events):  # past the failures cap, a password is refused too
+            flow, account, stored, by_app_password = await self.deps.uow.run(
+                self._count_password_attempt, flow_id, given, req, counted_at
+            )
         if by_app_password is not None:
-            return by_app_password
+            return self._counted(by_app_password, "password")
         right = await self.deps.hasher.verify(stored, given)
         if not right or account is None or stored is None:
             await self.deps.uow.run(self._password_refused, flow)
             raise WrongPassword()
         rehashed = await self.deps.hasher.hash(given) if self.deps.hasher.needs_rehash(stored) else None
         result = await self.deps.uow.run(self._password_accepted, flow, account, stored, rehashed, req, counted_at)
-        return _raise_refusal(result)
+        return self._counted(result, "password")
 
     def _count_password_attempt(
         self, flow_id: str, given: str, req: Requester, now: datetime
     ) -> tuple[Flow, Account | None, str | None, Started | None]:
         with self.deps.uow.begin() as tx:
             flow = self._load(tx, flow_id, req)
-            state = self.machine.check(flow, "password_verified", now)
+            state = MACHINE.check(flow, LoginEvent.PASSWORD_VERIFIED, now)
             password.count_attempt(self.deps, tx, flow.email, req, now)
             account = self._account_for(tx, flow)
             stored = tx.passwords.hash_of(account.id) if account else None
@@ -261,7 +314,7 @@ class LoginFlow(EmailCodeFlow):
         self,
         tx: Transaction,
         flow: Flow,
-        state: str,
+        state: LoginState,
         account: Account | None,
         app_id: str,
         given: str,
@@ -292,11 +345,11 @@ class LoginFlow(EmailCodeFlow):
 
     def _password_accepted(
         self, flow: Flow, account: Account, stored: str, rehashed: str | None, req: Requester, counted_at: datetime
-    ) -> SignInResult | DomainError:
+    ) -> SignInResult:
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
             current = self._load(tx, flow.id, req)  # as it is now: a parallel attempt may have moved it
-            state = self.machine.check(current, "password_verified", now)
+            state = MACHINE.check(current, LoginEvent.PASSWORD_VERIFIED, now)
             password.right_password(self.deps, tx, flow.email, counted_at)
             if rehashed:
                 tx.passwords.rehash(account.id, stored, rehashed)
@@ -304,28 +357,31 @@ class LoginFlow(EmailCodeFlow):
 
     # The second factor --------------------------------------------------------------
     def submit_sms(self, flow_id: str, code: str, req: Requester) -> Started:
-        def signed_in(tx: Transaction, flow: Flow, state: str) -> Started:
+        def signed_in(tx: Transaction, flow: Flow, state: LoginState) -> Started:
             account = tx.accounts.get(int(flow.context["account_id"]))
             if account is None:
                 raise WrongState()
             self._save(tx, flow.moved(state), flow.state)
             return self._start(tx, flow, account, req, (str(flow.context["first_factor"]), "sms"))
 
-        return self.verify_code(
+        started = self.verify_code(
             flow_id,
             code,
             req,
             signed_in,
             purpose=sms_code.PURPOSE,
-            event="sms_verified",
-            exhausted="sms_attempts_exhausted",
+            event=LoginEvent.SMS_VERIFIED,
+            exhausted=LoginEvent.SMS_ATTEMPTS_EXHAUSTED,
         )
+        self.deps.events.sms_completed("login")
+        self.deps.events.signed_in("sms")
+        return started
 
     def resend_sms(self, flow_id: str, req: Requester) -> SecondFactorNeeded:
         """A new text; the first one if it was refused at the limit (it is counted now)."""
-        with self.deps.uow.begin() as tx:
+        with sms_code.refusals_counted(self.deps), self.deps.uow.begin() as tx:
             flow = self._load(tx, flow_id, req)
-            self.machine.check(flow, "sms_resent", self.deps.clock.now())
+            MACHINE.check(flow, LoginEvent.SMS_RESENT, self.deps.clock.now())
             stage, factor = self._stage_of(tx, flow)
             if tx.codes.get(flow.id, sms_code.PURPOSE) is None:
                 sent = flow.moved(flow.state, sms_refused=None, sms_retry_at=None)
@@ -336,7 +392,7 @@ class LoginFlow(EmailCodeFlow):
 
     def challenge(self, flow: Flow) -> Challenge | None:
         """What the second-factor page shows for ``flow`` (None before that stage)."""
-        if flow.state not in (SMS_SENT, RECOVERY):
+        if flow.state not in (LoginState.SMS_SENT, LoginState.RECOVERY):
             return None
         with self.deps.uow.read() as tx:
             stage, factor = self._stage_of(tx, flow)
@@ -359,7 +415,7 @@ class LoginFlow(EmailCodeFlow):
         return Challenge(stage.method, phone_hint(factor.phone), None, refused)
 
     def _refusal_of(self, flow: Flow) -> DomainError | None:
-        refusal = next((r for r in SMS_REFUSALS if r.code == flow.context.get("sms_refused")), None)
+        refusal = next((r for r in sms_code.REFUSALS if r.code == flow.context.get("sms_refused")), None)
         if refusal is None:
             return None
         retry_at = datetime.fromisoformat(str(flow.context["sms_retry_at"]))
@@ -378,13 +434,17 @@ class LoginFlow(EmailCodeFlow):
         new one, so parallel uses give one sign-in), the new one is shown, the user is mailed.
         Wrong codes are capped per account and, with the other factors, per address: the
         attempt is counted before it is judged, and taken back when it is right."""
-        code = clean_recovery_code(raw_code)
+        with code_refusals_counted(self.deps.events):
+            used = self._use_recovery(flow_id, clean_recovery_code(raw_code), req)
+        self.deps.events.signed_in("recovery_code")
+        return used
+
+    def _use_recovery(self, flow_id: str, code: str, req: Requester) -> RecoveryUsed:
         now = self.deps.clock.now()
         limit = self.deps.two_factor.recovery_failures
-        refused: DomainError | None = None
         with self.deps.uow.begin() as tx:
             flow = self._load(tx, flow_id, req)
-            state = self.machine.check(flow, "recovery_verified", now)
+            state = MACHINE.check(flow, LoginEvent.RECOVERY_VERIFIED, now)
             account = tx.accounts.get(int(flow.context["account_id"]))
             factor = tx.two_factor.get(account.id) if account else None
             if account is None or factor is None:
@@ -404,12 +464,4 @@ class LoginFlow(EmailCodeFlow):
                 started = self._start(tx, flow, account, req, (str(flow.context["first_factor"]), "recovery_code"))
                 return RecoveryUsed(started, new.code)
             tx.audit.record("recovery.rejected", now, account.id)
-            refused = WrongRecoveryCode()
-        raise refused
-
-
-def _raise_refusal(result: SignInResult | DomainError) -> SignInResult:
-    """A refusal decided inside a transaction that had to commit (the flow's end) is raised here."""
-    if isinstance(result, DomainError):
-        raise result
-    return result
+            raise CountedRefusal(WrongRecoveryCode())

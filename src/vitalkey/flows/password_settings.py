@@ -4,7 +4,7 @@ the current one. Either way the user is mailed, and argon2id runs off the event 
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
+from enum import StrEnum
 from typing import Any
 
 from vitalkey.domain import codes
@@ -15,20 +15,35 @@ from vitalkey.domain.i18n import N_
 from vitalkey.domain.passwords import normalize_password
 from vitalkey.flows import email_code, password
 from vitalkey.flows.deps import FlowDeps
-from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, DEAD, NEW, EmailCodeFlow, FlowView
+from vitalkey.flows.email_flow import EmailCodeFlow, FlowView, code_refusals_counted
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.ports import Transaction
 
-DIAGRAM = Path(__file__).with_name("password_set.mermaid")
+
+class PasswordSetState(StrEnum):
+    NEW = "new"
+    CODE_SENT = "code_sent"
+    COMPLETE = "complete"
+    DEAD = "dead"
+
+
+class PasswordSetEvent(StrEnum):
+    EMAIL_SUBMITTED = "email_submitted"
+    CODE_RESENT = "code_resent"
+    CODE_VERIFIED = "code_verified"
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+
 
 MACHINE = StateMachine(
     name="password_set",
-    initial=NEW,
+    states=PasswordSetState,
+    events=PasswordSetEvent,
+    initial=PasswordSetState.NEW,
     transitions={
-        (NEW, "email_submitted"): CODE_SENT,
-        (CODE_SENT, "code_resent"): CODE_SENT,
-        (CODE_SENT, "code_verified"): COMPLETE,
-        (CODE_SENT, "attempts_exhausted"): DEAD,
+        (PasswordSetState.NEW, PasswordSetEvent.EMAIL_SUBMITTED): PasswordSetState.CODE_SENT,
+        (PasswordSetState.CODE_SENT, PasswordSetEvent.CODE_RESENT): PasswordSetState.CODE_SENT,
+        (PasswordSetState.CODE_SENT, PasswordSetEvent.CODE_VERIFIED): PasswordSetState.COMPLETE,
+        (PasswordSetState.CODE_SENT, PasswordSetEvent.ATTEMPTS_EXHAUSTED): PasswordSetState.DEAD,
     },
 )
 
@@ -45,7 +60,7 @@ class PasswordSetFlow(EmailCodeFlow):
 
     def begin_for(self, account: Account, req: Requester) -> FlowView:
         flow = self.new_flow(account.email, req, account.language, account_id=account.id)
-        flow = flow.moved(self.machine.next(flow.state, "email_submitted"))
+        flow = flow.moved(MACHINE.next(flow.state, PasswordSetEvent.EMAIL_SUBMITTED))
         with self.deps.uow.begin() as tx:
             if tx.passwords.hash_of(account.id) is not None:
                 raise PasswordAlreadySet()
@@ -65,7 +80,7 @@ class PasswordSetFlow(EmailCodeFlow):
         codes.clean_code(code)  # a malformed code is refused before the slow hash
         hashed = await self.deps.hasher.hash(normalized)
 
-        def store(tx: Transaction, flow: Flow, state: str) -> None:
+        def store(tx: Transaction, flow: Flow, state: PasswordSetState) -> None:
             now = self.deps.clock.now()
             if tx.passwords.hash_of(account.id) is not None:
                 raise PasswordAlreadySet()
@@ -92,7 +107,8 @@ class PasswordChange:
             raise PasswordMissing(N_("Please enter your current password."), field="current_password")
         normalized = await password.check_new_password(self.deps, new_password, account)
         counted_at = self.deps.clock.now()
-        stored = await self.deps.uow.run(self._count_attempt, account, req, counted_at)
+        with code_refusals_counted(self.deps.events):  # past the failures cap, a password is refused too
+            stored = await self.deps.uow.run(self._count_attempt, account, req, counted_at)
         if not await self.deps.hasher.verify(stored, normalize_password(current)):
             await self.deps.uow.run(self._refused, account)
             raise WrongPassword(field="current_password")

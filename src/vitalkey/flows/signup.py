@@ -9,38 +9,60 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
+from enum import StrEnum
 from typing import Any
 
 from vitalkey.domain.accounts import Profile, clean_profile
 from vitalkey.domain.emails import account_key
 from vitalkey.domain.errors import AccountExists, PolicyNotAccepted, WrongState
 from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
-from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, NEW, EmailCodeFlow
+from vitalkey.flows.email_flow import EmailCodeFlow
 from vitalkey.flows.sessions import Started, start
 from vitalkey.ports import Transaction
 
-DIAGRAM = Path(__file__).with_name("signup.mermaid")
 
-POLICY = "policy"
-DETAILS = "details"
-TWO_FACTOR_OFFER = "two_factor_offer"
+class SignupState(StrEnum):
+    NEW = "new"
+    CONFIRM_EMAIL = "confirm_email"
+    CODE_SENT = "code_sent"
+    POLICY = "policy"
+    DETAILS = "details"
+    TWO_FACTOR_OFFER = "two_factor_offer"
+    COMPLETE = "complete"
+    DEAD = "dead"
+
+
+class SignupEvent(StrEnum):
+    EMAIL_SUBMITTED = "email_submitted"
+    TYPO_SUSPECTED = "typo_suspected"
+    SUGGESTION_ACCEPTED = "suggestion_accepted"
+    SUGGESTION_DECLINED = "suggestion_declined"
+    CODE_RESENT = "code_resent"
+    CODE_VERIFIED = "code_verified"
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    POLICY_ACCEPTED = "policy_accepted"
+    DETAILS_SUBMITTED = "details_submitted"
+    TWO_FACTOR_SKIPPED = "two_factor_skipped"
+    TWO_FACTOR_CHOSEN = "two_factor_chosen"
+
 
 MACHINE = StateMachine(
     name="signup",
-    initial=NEW,
+    states=SignupState,
+    events=SignupEvent,
+    initial=SignupState.NEW,
     transitions={
-        (NEW, "email_submitted"): CODE_SENT,
-        (NEW, "typo_suspected"): CONFIRM_EMAIL,
-        (CONFIRM_EMAIL, "suggestion_accepted"): CODE_SENT,
-        (CONFIRM_EMAIL, "suggestion_declined"): CODE_SENT,
-        (CODE_SENT, "code_resent"): CODE_SENT,
-        (CODE_SENT, "code_verified"): POLICY,
-        (CODE_SENT, "attempts_exhausted"): DEAD,
-        (POLICY, "policy_accepted"): DETAILS,
-        (DETAILS, "details_submitted"): TWO_FACTOR_OFFER,
-        (TWO_FACTOR_OFFER, "two_factor_skipped"): COMPLETE,
-        (TWO_FACTOR_OFFER, "two_factor_chosen"): COMPLETE,
+        (SignupState.NEW, SignupEvent.EMAIL_SUBMITTED): SignupState.CODE_SENT,
+        (SignupState.NEW, SignupEvent.TYPO_SUSPECTED): SignupState.CONFIRM_EMAIL,
+        (SignupState.CONFIRM_EMAIL, SignupEvent.SUGGESTION_ACCEPTED): SignupState.CODE_SENT,
+        (SignupState.CONFIRM_EMAIL, SignupEvent.SUGGESTION_DECLINED): SignupState.CODE_SENT,
+        (SignupState.CODE_SENT, SignupEvent.CODE_RESENT): SignupState.CODE_SENT,
+        (SignupState.CODE_SENT, SignupEvent.CODE_VERIFIED): SignupState.POLICY,
+        (SignupState.CODE_SENT, SignupEvent.ATTEMPTS_EXHAUSTED): SignupState.DEAD,
+        (SignupState.POLICY, SignupEvent.POLICY_ACCEPTED): SignupState.DETAILS,
+        (SignupState.DETAILS, SignupEvent.DETAILS_SUBMITTED): SignupState.TWO_FACTOR_OFFER,
+        (SignupState.TWO_FACTOR_OFFER, SignupEvent.TWO_FACTOR_SKIPPED): SignupState.COMPLETE,
+        (SignupState.TWO_FACTOR_OFFER, SignupEvent.TWO_FACTOR_CHOSEN): SignupState.COMPLETE,
     },
 )
 
@@ -55,7 +77,7 @@ class SignupFlow(EmailCodeFlow):
         return "signup_code", {}, True
 
     def submit_code(self, flow_id: str, code: str, req: Requester) -> Flow:
-        def confirmed(tx: Transaction, flow: Flow, state: str) -> Flow:
+        def confirmed(tx: Transaction, flow: Flow, state: SignupState) -> Flow:
             moved = flow.moved(state)
             self._save(tx, moved, flow.state)
             return moved
@@ -69,7 +91,7 @@ class SignupFlow(EmailCodeFlow):
         now = self.deps.clock.now()
         return self._step(
             flow,
-            "policy_accepted",
+            SignupEvent.POLICY_ACCEPTED,
             lambda tx: tx.audit.record(
                 "signup.policy_accepted", now, None, version=self.deps.policy_version, ip=req.ip
             ),
@@ -80,7 +102,7 @@ class SignupFlow(EmailCodeFlow):
     def submit_details(self, flow_id: str, data: dict[str, Any], req: Requester) -> Flow:
         flow = self.load(flow_id, req)
         now = self.deps.clock.now()
-        self.machine.check(flow, "details_submitted", now)
+        MACHINE.check(flow, SignupEvent.DETAILS_SUBMITTED, now)
         profile = clean_profile(data, now.date())
 
         def create(tx: Transaction) -> dict[str, Any]:
@@ -97,26 +119,27 @@ class SignupFlow(EmailCodeFlow):
             tx.audit.record("signup.completed", now, account.id, policy_version=flow.context["policy_version"])
             return {"account_id": account.id}
 
-        return self._step(flow, "details_submitted", create)
+        return self._step(flow, SignupEvent.DETAILS_SUBMITTED, create)
 
     def finish(self, flow_id: str, wants_two_factor: bool, req: Requester) -> Started:
         flow = self.load(flow_id, req)
         now = self.deps.clock.now()
-        event = "two_factor_chosen" if wants_two_factor else "two_factor_skipped"
+        event = SignupEvent.TWO_FACTOR_CHOSEN if wants_two_factor else SignupEvent.TWO_FACTOR_SKIPPED
         with self.deps.uow.begin() as tx:
-            state = self.machine.check(flow, event, now)
+            state = MACHINE.check(flow, event, now)
             self._save(tx, flow.moved(state, two_factor=wants_two_factor), flow.state)
             account = tx.accounts.get(int(flow.context["account_id"]))
             if account is None:
                 raise WrongState()
-            # A sign-up started from an app's authorization request goes back to it at the end.
             started = start(self.deps, tx, account, req, ("email_code",))
-            return replace(started, return_to=flow.context.get("return_to"))
+        self.deps.events.signed_up()
+        # A sign-up started from an app's authorization request goes back to it at the end.
+        return replace(started, return_to=flow.context.get("return_to"))
 
-    def _step(self, flow: Flow, event: str, effect: Any, **context: Any) -> Flow:
+    def _step(self, flow: Flow, event: SignupEvent, effect: Any, **context: Any) -> Flow:
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
-            state = self.machine.check(flow, event, now)
+            state = MACHINE.check(flow, event, now)
             if effect is not None:
                 context.update(effect(tx) or {})
             moved = flow.moved(state, **context)

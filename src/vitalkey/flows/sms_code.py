@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from vitalkey.domain.addresses import network_of
@@ -17,6 +19,7 @@ from vitalkey.ports import QueuedSms, Transaction
 
 PURPOSE = "sms"
 DAY = 86400
+REFUSALS = (SmsLimited, SmsUnavailable)  # a text not sent: the other second factors stay open
 
 
 def check_limits(deps: FlowDeps, tx: Transaction, phone: str, account_id: int, req: Requester, now: datetime) -> None:
@@ -36,6 +39,21 @@ def check_limits(deps: FlowDeps, tx: Transaction, phone: str, account_id: int, r
         rate_limits.take(deps, tx, key, limit, now, SmsLimited, limit=key.split(":")[1])
     # "A day" as a sliding 24 hours, like every other limit: no midnight that opens a fresh day.
     rate_limits.take(deps, tx, "sms:all", (limits.daily_cap, DAY), now, SmsUnavailable, limit="daily_cap")
+
+
+def count_refusal(deps: FlowDeps, refused: SmsLimited | SmsUnavailable) -> None:
+    deps.events.sms_refused(str(refused.params["limit"]))
+
+
+@contextmanager
+def refusals_counted(deps: FlowDeps) -> Iterator[None]:
+    """Count a text refused at a limit as the refusal leaves a step (its transaction rolled
+    back: never twice, should the unit of work run it again)."""
+    try:
+        yield
+    except REFUSALS as refused:
+        count_refusal(deps, refused)
+        raise
 
 
 def send_first(

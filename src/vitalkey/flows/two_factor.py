@@ -9,7 +9,7 @@ and is mailed to the account address.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from enum import StrEnum
 from typing import Any
 
 from vitalkey.domain.accounts import NAME_MAX, Account
@@ -31,27 +31,47 @@ from vitalkey.domain.tokens import new_token
 from vitalkey.domain.two_factor import AppPassword, TwoFactor, grouped, new_app_password, phone_hint
 from vitalkey.flows import email_code, second_factor, sms_code
 from vitalkey.flows.deps import FlowDeps
-from vitalkey.flows.email_flow import COMPLETE, DEAD, NEW, CodeFlow
+from vitalkey.flows.email_flow import CodeFlow
 from vitalkey.flows.login import app_password_digest
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.ports import Transaction
 
-DIAGRAM = Path(__file__).with_name("two_factor.mermaid")
-SMS_SENT = "sms_sent"
-RECOVERY_SHOWN = "recovery_shown"  # "save it somewhere safe, not on your phone" → "Next"
+
+class TwoFactorState(StrEnum):
+    NEW = "new"
+    SMS_SENT = "sms_sent"
+    RECOVERY_SHOWN = "recovery_shown"  # "save it somewhere safe, not on your phone" → "Next"
+    COMPLETE = "complete"
+    DEAD = "dead"
+
+
+class TwoFactorEvent(StrEnum):
+    PHONE_SUBMITTED = "phone_submitted"
+    SMS_RESENT = "sms_resent"
+    SMS_VERIFIED = "sms_verified"  # 2FA turned on
+    PHONE_VERIFIED = "phone_verified"  # the number of an account with 2FA changed
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    RECOVERY_SAVED = "recovery_saved"
+
 
 MACHINE = StateMachine(
     name="two_factor",
-    initial=NEW,
+    states=TwoFactorState,
+    events=TwoFactorEvent,
+    initial=TwoFactorState.NEW,
     transitions={
-        (NEW, "phone_submitted"): SMS_SENT,
-        (SMS_SENT, "sms_resent"): SMS_SENT,
-        (SMS_SENT, "sms_verified"): RECOVERY_SHOWN,  # 2FA turned on
-        (SMS_SENT, "phone_verified"): COMPLETE,  # the number of an account with 2FA changed
-        (SMS_SENT, "attempts_exhausted"): DEAD,
-        (RECOVERY_SHOWN, "recovery_saved"): COMPLETE,
+        (TwoFactorState.NEW, TwoFactorEvent.PHONE_SUBMITTED): TwoFactorState.SMS_SENT,
+        (TwoFactorState.SMS_SENT, TwoFactorEvent.SMS_RESENT): TwoFactorState.SMS_SENT,
+        (TwoFactorState.SMS_SENT, TwoFactorEvent.SMS_VERIFIED): TwoFactorState.RECOVERY_SHOWN,
+        (TwoFactorState.SMS_SENT, TwoFactorEvent.PHONE_VERIFIED): TwoFactorState.COMPLETE,
+        (TwoFactorState.SMS_SENT, TwoFactorEvent.ATTEMPTS_EXHAUSTED): TwoFactorState.DEAD,
+        (TwoFactorState.RECOVERY_SHOWN, TwoFactorEvent.RECOVERY_SAVED): TwoFactorState.COMPLETE,
     },
 )
+
+# The names web/ reads these states by.
+SMS_SENT = TwoFactorState.SMS_SENT
+RECOVERY_SHOWN = TwoFactorState.RECOVERY_SHOWN
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +96,7 @@ class TwoFactorSetup(CodeFlow):
         chosen = region.upper()
         phone = normalize_phone(raw_phone, config.regions, chosen if chosen in config.regions else None)
         account = auth.account
-        with self.deps.uow.begin() as tx:
+        with sms_code.refusals_counted(self.deps), self.deps.uow.begin() as tx:
             factor = second_factor.require_fresh(self.deps, tx, auth)
             flow = self.new_flow(
                 account.email,
@@ -87,15 +107,15 @@ class TwoFactorSetup(CodeFlow):
                 phone=phone,
                 mode="enable" if factor is None else "change",
             )
-            flow = flow.moved(self.machine.next(flow.state, "phone_submitted"))
+            flow = flow.moved(MACHINE.next(flow.state, TwoFactorEvent.PHONE_SUBMITTED))
             tx.flows.add(flow)
             stored = sms_code.send_first(self.deps, tx, flow, phone, account.id, req, "setup")
         return self._view(flow, stored)
 
     def resend(self, auth: Authenticated, flow_id: str, req: Requester) -> SetupView:
-        with self.deps.uow.begin() as tx:
+        with sms_code.refusals_counted(self.deps), self.deps.uow.begin() as tx:
             flow = self._load_for(tx, auth, flow_id, req)
-            self.machine.check(flow, "sms_resent", self.deps.clock.now())
+            MACHINE.check(flow, TwoFactorEvent.SMS_RESENT, self.deps.clock.now())
             stored = sms_code.resend(self.deps, tx, flow, flow.context["phone"], auth.account.id, req, "setup")
         return self._view(flow, stored)
 
@@ -106,7 +126,7 @@ class TwoFactorSetup(CodeFlow):
             flow = self._load_for(tx, auth, flow_id, req)
         enabling = flow.context["mode"] == "enable"
 
-        def verified(tx: Transaction, flow: Flow, state: str) -> SetupView:
+        def verified(tx: Transaction, flow: Flow, state: TwoFactorState) -> SetupView:
             now = self.deps.clock.now()
             account = auth.account
             phone = str(flow.context["phone"])
@@ -127,15 +147,17 @@ class TwoFactorSetup(CodeFlow):
             tx.sessions.add_factor(auth.session, factor.method, now, now + policy.absolute_two_factor)
             return SetupView(flow.moved(state), phone_hint(phone), {}, grouped(recovery.code))
 
-        event = "sms_verified" if enabling else "phone_verified"
-        return self.verify_code(flow_id, code, req, verified, purpose=sms_code.PURPOSE, event=event)
+        event = TwoFactorEvent.SMS_VERIFIED if enabling else TwoFactorEvent.PHONE_VERIFIED
+        view = self.verify_code(flow_id, code, req, verified, purpose=sms_code.PURPOSE, event=event)
+        self.deps.events.sms_completed("setup")
+        return view
 
     def view(self, auth: Authenticated, flow_id: str, req: Requester) -> SetupView:
         """The flow as its page shows it; while it shows the recovery code, the code itself."""
         with self.deps.uow.read() as tx:
             flow = self._load_for(tx, auth, flow_id, req, allow_finished=True)
-            stored = tx.codes.get(flow.id, sms_code.PURPOSE) if flow.state == SMS_SENT else None
-            factor = tx.two_factor.get(auth.account.id) if flow.state == RECOVERY_SHOWN else None
+            stored = tx.codes.get(flow.id, sms_code.PURPOSE) if flow.state == TwoFactorState.SMS_SENT else None
+            factor = tx.two_factor.get(auth.account.id) if flow.state == TwoFactorState.RECOVERY_SHOWN else None
         view = self._view(flow, stored)
         if factor is not None:
             code = grouped(self.deps.two_factor.sealer.open(factor.recovery_sealed))
@@ -146,7 +168,7 @@ class TwoFactorSetup(CodeFlow):
         """ "Next" after the recovery code: the set-up is done."""
         with self.deps.uow.begin() as tx:
             flow = self._load_for(tx, auth, flow_id, req)
-            moved = flow.moved(self.machine.check(flow, "recovery_saved", self.deps.clock.now()))
+            moved = flow.moved(MACHINE.check(flow, TwoFactorEvent.RECOVERY_SAVED, self.deps.clock.now()))
             self._save(tx, moved, flow.state)
         return moved
 

@@ -11,7 +11,8 @@ holds its writes: :meth:`GroupCommit.run` returns only then.
 The lock is held only while the units run and commit, never while the loop serves HTTP, so
 several server processes spend little time waiting for each other. Units in a batch see each
 other's writes exactly as they would in separate transactions run in that order; a failed unit
-of work rolls back to its savepoint and leaves the others alone; a failed COMMIT fails every
+of work rolls back to its savepoint and leaves the others alone (a refusal that keeps its
+count, ``CountedRefusal``, releases it instead); a failed COMMIT fails every
 request of the batch. A unit whose caller was cancelled before the batch ran is not run.
 
 Work that only reads is batched the same way (``write=False``): the units of a turn share one
@@ -31,6 +32,7 @@ from typing import Any, ParamSpec, TypeVar
 from sqlalchemy import Engine
 
 from vitalkey.adapters.db.engine import SqliteWriteLock, write_lock
+from vitalkey.domain.flows import CountedRefusal
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -53,12 +55,15 @@ class Batch:
     @contextmanager
     def savepoint(self) -> Iterator[Any]:
         """One unit's part of the transaction (nothing to undo in a read-only batch)."""
-        if not self.savepoints:
+        if not self.savepoints:  # a CountedRefusal goes on to the transaction's owner, which commits
             yield self.dbapi_connection
             return
         self.cursor.execute("SAVEPOINT unit")
         try:
             yield self.dbapi_connection
+        except CountedRefusal as refusal:  # the unit's writes stay; its caller gets the refusal
+            self.cursor.execute("RELEASE unit")
+            raise refusal.error from None
         except BaseException:
             self.cursor.execute("ROLLBACK TO unit")
             self.cursor.execute("RELEASE unit")

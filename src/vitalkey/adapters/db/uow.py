@@ -23,7 +23,7 @@ from vitalkey.adapters.db.unavailable import storage_errors
 from vitalkey.domain.accounts import Account, Profile, Sex, Units
 from vitalkey.domain.apps import App, ClientType
 from vitalkey.domain.codes import StoredCode
-from vitalkey.domain.flows import Channel, Flow, FlowKind
+from vitalkey.domain.flows import Channel, CountedRefusal, Flow, FlowKind
 from vitalkey.domain.oauth import AuthorizationCode, Consent, SigningKey, TokenRecord
 from vitalkey.domain.sessions import Session, SessionKind
 from vitalkey.domain.two_factor import AppPassword, TwoFactor
@@ -887,11 +887,15 @@ class SqlUnitOfWork:
                 result = outcome.write() if isinstance(outcome, Pending) else outcome
             finally:
                 joined.reset(token)
-            connection.commit()
-            return result
+        except CountedRefusal as refusal:
+            self._commit(connection, write=False)
+            raise refusal.error from None
         except BaseException:
             connection.rollback()
             raise
+        else:
+            self._commit(connection, write=False)
+            return result
         finally:
             connection.close()  # back to the pool
 
@@ -946,14 +950,26 @@ class SqlUnitOfWork:
             if begin:
                 db.cursor.execute(begin)
             yield SqlTransaction(db)
-            connection.commit()
-            if write:
-                committed_write()  # from now on, running the unit again would repeat this
+        except CountedRefusal as refusal:
+            self._commit(connection, write)
+            raise refusal.error from None
         except BaseException:
             connection.rollback()
             raise
+        else:
+            self._commit(connection, write)
         finally:
             connection.close()  # back to the pool
+
+    @staticmethod
+    def _commit(connection: Any, write: bool) -> None:
+        try:
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        if write:
+            committed_write()  # from now on, running the unit again would repeat this
 
     def ping(self) -> None:
         with self.read() as tx:
