@@ -7,6 +7,7 @@ import re
 import sys
 import threading
 from collections.abc import MutableMapping
+from functools import cache
 from typing import Any
 
 import structlog
@@ -26,6 +27,13 @@ SMS_SENT = Counter("vitalkey_sms_codes_sent_total", "SMS codes accepted by a gat
 OAUTH_TOKENS = Counter(
     "vitalkey_oauth_token_requests_total", "Token endpoint answers (RFC 6749 and Withings)", ["grant", "outcome"]
 )
+
+
+@cache  # one child per label pair, looked up once: labels() is slow on the token path
+def oauth_token_series(grant: str, outcome: str) -> Any:
+    return OAUTH_TOKENS.labels(grant=grant, outcome=outcome)
+
+
 SMS_COMPLETED = Counter("vitalkey_sms_codes_completed_total", "SMS codes entered right", ["purpose"])
 SMS_FAILURES = Counter("vitalkey_sms_failures_total", "SMS sending attempts that failed", ["kind"])
 SMS_REFUSED = Counter("vitalkey_sms_refused_total", "SMS not sent because a limit was reached", ["limit"])

@@ -24,7 +24,6 @@ from vitalkey.flows.second_factor import Challenge
 from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.flows.signup import SignupFlow
 from vitalkey.i18n import translations
-from vitalkey.observability import CODE_FAILURES, SIGNINS, SIGNUPS, SMS_COMPLETED, SMS_REFUSED
 from vitalkey.web import schemas
 from vitalkey.web.context import in_unit_of_work, language, password_strength, read_json, requester_of, services
 from vitalkey.web.errors import HttpError, retry_after, status_of
@@ -33,26 +32,6 @@ from vitalkey.web.render import translate
 
 ApiHandler = Callable[[Request, Any], Awaitable[Any]]
 _encoder = msgspec.json.Encoder()
-CODE_ERRORS = frozenset(
-    {
-        "wrong_code",
-        "code_expired",
-        "code_used",
-        "flow_dead",
-        "malformed_code",
-        "too_many_code_failures",
-        "wrong_recovery_code",
-        "malformed_recovery_code",
-    }
-)
-
-
-def count_refusal(error: DomainError) -> None:
-    """The metrics of refused codes and of texts not sent because of a limit."""
-    if error.code in CODE_ERRORS:
-        CODE_FAILURES.labels(reason=error.code).inc()
-    elif error.code in ("sms_limited", "sms_unavailable"):
-        SMS_REFUSED.labels(limit=str(error.params.get("limit", ""))).inc()
 
 
 def json_response(value: Any, status: int = 200) -> Response:
@@ -98,7 +77,6 @@ class ApiEndpoint:
             payload = await read_json(request, described.body) if described.body is not None else None
             result = await self.handler(request, payload)
         except DomainError as error:
-            count_refusal(error)
             return error_response(request, error)
         if isinstance(result, Response):
             return result
@@ -202,17 +180,15 @@ SECOND_FACTOR_ANSWER = (
 )
 
 
-def sign_in_answer(request: Request, result: SignInResult, method: str) -> schemas.SignedIn | Response:
+def sign_in_answer(request: Request, result: SignInResult) -> schemas.SignedIn | Response:
     """Signed in (200), or a second factor is needed (202 with the flow)."""
     if isinstance(result, SecondFactorNeeded):
         request.app.state.container.relay.wake()
         view = FlowView(result.flow, None, email_code_status(request, result))
         answer = json_response(_out(request, "login", view, result.challenge), 202)
         if (refused := result.challenge.refused) is not None:
-            count_refusal(refused)
             answer.headers["retry-after"] = str(refused.params.get("seconds", 0))
         return answer
-    SIGNINS.labels(method=method).inc()
     return signed_in(result)
 
 
@@ -395,7 +371,6 @@ async def signup_finish(request: Request, body: schemas.TwoFactorChoice) -> sche
         body.choice == "setup",
         requester_of(request, Channel.API),
     )
-    SIGNUPS.inc()
     return signed_in(started)
 
 
@@ -418,7 +393,7 @@ async def login_code(request: Request, body: schemas.SubmitCode) -> schemas.Sign
         body.code,
         requester_of(request, Channel.API),
     )
-    return sign_in_answer(request, result, "email_code")
+    return sign_in_answer(request, result)
 
 
 def _login_move(path: str, summary: str, event: str) -> ApiEndpoint:
@@ -465,7 +440,7 @@ async def login_password(request: Request, body: schemas.SubmitPassword) -> sche
     result = await login.submit_password(
         request.path_params["flow_id"], body.password, requester_of(request, Channel.API)
     )
-    return sign_in_answer(request, result, "password")
+    return sign_in_answer(request, result)
 
 
 @api_endpoint(
@@ -486,8 +461,6 @@ async def login_sms(request: Request, body: schemas.SubmitCode) -> schemas.Signe
         body.code,
         requester_of(request, Channel.API),
     )
-    SMS_COMPLETED.labels(purpose="login").inc()
-    SIGNINS.labels(method="sms").inc()
     return signed_in(started)
 
 
@@ -527,7 +500,6 @@ async def login_recovery(request: Request, body: schemas.SubmitRecovery) -> sche
         requester_of(request, Channel.API),
     )
     container.relay.wake()
-    SIGNINS.labels(method="recovery_code").inc()
     base = signed_in(used.started)
     return schemas.SignedInWithRecovery(
         session_token=base.session_token,

@@ -28,7 +28,7 @@ from vitalkey.oauth.provider import (
 )
 from vitalkey.oauth.resource import Bearer
 from vitalkey.oauth.server import Answer, user_info
-from vitalkey.observability import OAUTH_TOKENS
+from vitalkey.observability import oauth_token_series
 from vitalkey.web import schemas
 from vitalkey.web.api import ApiEndpoint, api_endpoint
 from vitalkey.web.bearer import protected
@@ -49,16 +49,9 @@ def json_answer(body: Any, status: int = 200, headers: dict[str, str] = NO_STORE
     return Response(_encoder.encode(body), status, headers=headers, media_type="application/json")
 
 
-_token_series: dict[tuple[str, str], Any] = {}
-
-
 def count_token_request(values: list[tuple[str, str]], outcome: str) -> None:
     grant = next((value for name, value in values if name == "grant_type"), "")
-    key = (grant if grant in GRANTS else "other", outcome[:40])
-    series = _token_series.get(key)
-    if series is None:  # looked up once per label pair: labels() is slow on the token path
-        series = _token_series[key] = OAUTH_TOKENS.labels(grant=key[0], outcome=key[1])
-    series.inc()
+    oauth_token_series(grant if grant in GRANTS else "other", outcome[:40]).inc()
 
 
 # Authorization endpoint and consent page ---------------------------------------------

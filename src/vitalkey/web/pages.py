@@ -35,9 +35,7 @@ from vitalkey.flows.login import FORGOT, PASSWORD, RECOVERY, RESET_SENT, SMS_SEN
 from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.flows.signup import DETAILS, POLICY, TWO_FACTOR_OFFER
 from vitalkey.i18n import supported
-from vitalkey.observability import SIGNINS, SIGNUPS, SMS_COMPLETED
 from vitalkey.web import schemas
-from vitalkey.web.api import count_refusal
 from vitalkey.web.context import (
     cookie_name,
     in_unit_of_work,
@@ -206,7 +204,6 @@ def _kind(request: Request) -> str:
 
 
 def error_status(error: DomainError) -> int:
-    count_refusal(error)
     return error.status if isinstance(error, HttpError) else status_of(error)
 
 
@@ -413,22 +410,20 @@ async def _login_reset(step: Step) -> None:
 async def _login_password(step: Step) -> Response:
     container = services(step.request)
     result = await container.login.submit_password(step.flow_id, step.form.get("password", ""), step.requester)
-    return await _first_factor_done(step.request, step.flow_id, result, "password")
+    return await _first_factor_done(step.request, step.flow_id, result)
 
 
 async def _login_code(step: Step) -> Response:
     container = services(step.request)
     code = step.form.get("code", "")
     result = await in_unit_of_work(step.request, container.login.submit_code, step.flow_id, code, step.requester)
-    return await _first_factor_done(step.request, step.flow_id, result, "email_code")
+    return await _first_factor_done(step.request, step.flow_id, result)
 
 
 async def _login_sms(step: Step) -> Response:
     container = services(step.request)
     code = step.form.get("code", "")
     started = await in_unit_of_work(step.request, container.login.submit_sms, step.flow_id, code, step.requester)
-    SMS_COMPLETED.labels(purpose="login").inc()
-    SIGNINS.labels(method="sms").inc()
     return await sign_in(step.request, started)
 
 
@@ -444,7 +439,6 @@ async def _login_recovery(step: Step) -> Response:
     code = step.form.get("recovery_code", "")
     used = await in_unit_of_work(step.request, container.login.submit_recovery, step.flow_id, code, step.requester)
     container.relay.wake()
-    SIGNINS.labels(method="recovery_code").inc()
     return await sign_in(step.request, used.started, "/account/two-factor/recovery-code?used=1")
 
 
@@ -470,7 +464,6 @@ async def _signup_finish(step: Step, *, set_up_two_factor: bool) -> Response:
     started = await in_unit_of_work(
         step.request, container.signup.finish, step.flow_id, set_up_two_factor, step.requester
     )
-    SIGNUPS.inc()
     return await sign_in(
         step.request, started, "/account/two-factor?welcome=1" if set_up_two_factor else "/account?welcome=1"
     )
@@ -512,14 +505,11 @@ ACTIONS: Mapping[str, Mapping[str, Action]] = MappingProxyType(
 )
 
 
-async def _first_factor_done(request: Request, flow_id: str, result: SignInResult, method: str) -> Response:
+async def _first_factor_done(request: Request, flow_id: str, result: SignInResult) -> Response:
     """Signed in, or on to the second factor's page."""
     if isinstance(result, SecondFactorNeeded):
-        if result.challenge.refused is not None:
-            count_refusal(result.challenge.refused)
         request.app.state.container.relay.wake()
         return see_other(request, f"/login/{flow_id}")
-    SIGNINS.labels(method=method).inc()
     return await sign_in(request, result)
 
 

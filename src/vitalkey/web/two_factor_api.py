@@ -8,7 +8,6 @@ from vitalkey.domain.flows import Channel
 from vitalkey.domain.two_factor import SECOND_FACTORS, AppPassword, phone_hint
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.flows.two_factor import SetupView
-from vitalkey.observability import SMS_COMPLETED
 from vitalkey.web import schemas
 from vitalkey.web.api import FLOW_ERRORS, ApiEndpoint, api_endpoint
 from vitalkey.web.context import in_unit_of_work, requester_of, services
@@ -120,7 +119,6 @@ async def two_factor_verify(request: Request, body: schemas.SubmitCode) -> schem
         requester_of(request, Channel.API),
     )
     container.relay.wake()
-    SMS_COMPLETED.labels(purpose="setup").inc()
     return setup_out(request, view)
 
 

@@ -28,7 +28,6 @@ from vitalkey.flows import two_factor
 from vitalkey.flows.email_flow import COMPLETE, DEAD, NEW
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.flows.two_factor import RECOVERY_SHOWN, SMS_SENT
-from vitalkey.observability import SMS_COMPLETED
 from vitalkey.web.context import in_unit_of_work, language, requester_of, services
 from vitalkey.web.errors import HttpError
 from vitalkey.web.pages import RETURN_PAGES, SECRET_FIELDS, current_user, error_status, posted_form, see_other
@@ -200,7 +199,6 @@ async def _setup_post(request: Request, auth: Authenticated, flow_id: str) -> Re
                 request, container.two_factor.confirm, auth, flow_id, form.get("code", ""), requester
             )
             container.relay.wake()
-            SMS_COMPLETED.labels(purpose="setup").inc()
             if view.recovery_code is None:
                 return see_other(request, f"{SETUP}?notice=phone_changed")
             return see_other(request, f"{SETUP}/{flow_id}")
