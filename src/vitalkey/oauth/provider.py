@@ -165,7 +165,7 @@ class OAuthProvider:
                 return LoginNeeded()
             app: App = request.client.app
             scopes = parse_scope(request.scope)
-            consent = tx.oauth.consent(user.account.id, app.client_id)
+            consent = tx.consents.get(user.account.id, app.client_id)
             new = tuple(scope for scope in scopes if consent is None or scope not in consent.scopes)
             asking = not app.first_party and (bool(new) or "consent" in prompts)
             if asking and decision is None:
@@ -177,7 +177,7 @@ class OAuthProvider:
                 return self._failed(AccessDeniedError(redirect_uri=grant.redirect_uri), request)
             if new or consent is None:
                 allowed = tuple(dict.fromkeys((*(consent.scopes if consent else ()), *scopes)))
-                tx.oauth.allow(user.account.id, app.client_id, allowed, now)
+                tx.consents.allow(user.account.id, app.client_id, allowed, now)
                 tx.audit.record("oauth.allowed", now, user.account.id, client_id=app.client_id, scopes=list(scopes))
             answer = server.create_authorization_response(request, grant_user=user.account, grant=grant)
             return Redirect(answer.location or "")
@@ -289,7 +289,7 @@ class OAuthProvider:
             if client is None or not client.check_withings_signature(signature, "getnonce", client_id, timestamp):
                 return None
             nonce = new_token(24)
-            tx.oauth.add_nonce(nonce, client.client_id, now + self.policy.nonce_ttl)
+            tx.nonces.add(nonce, client.client_id, now + self.policy.nonce_ttl)
             return nonce
 
     def unlink(self, values: list[tuple[str, str]], headers: dict[str, str], account_id: int) -> None:
@@ -300,8 +300,8 @@ class OAuthProvider:
             request = Request("POST", self.issuer + "/v2/oauth2", headers, values)
             self._check_transport()
             client = server.authenticate_client(request, [*SECRET_AUTH, WITHINGS_SIGNATURE], "revocation")
-            revoked = tx.oauth.revoke_app(account_id, client.client_id, now)
-            tx.oauth.forget(account_id, client.client_id)
+            revoked = tx.oauth_tokens.revoke_app(account_id, client.client_id, now)
+            tx.consents.forget(account_id, client.client_id)
             tx.audit.record("oauth.unlinked", now, account_id, client_id=client.client_id, tokens=revoked)
 
     # Bearer tokens --------------------------------------------------------------------
@@ -318,8 +318,8 @@ class OAuthProvider:
             raise InvalidToken()
         if token.record.access_used_at is None:
             with self.uow.begin() as tx:
-                if tx.oauth.first_use(token.record, now):
-                    tx.oauth.used(account.id, token.record.client_id, now, self.policy.last_used_precision)
+                if tx.oauth_tokens.first_use(token.record, now):
+                    tx.consents.used(account.id, token.record.client_id, now, self.policy.last_used_precision)
         return Bearer(account, token.record)
 
     def userinfo(self, access_token: str) -> dict[str, Any]:

@@ -197,7 +197,6 @@ SECOND_FACTOR_ANSWER = (
 def sign_in_answer(request: Request, result: SignInResult, method: str) -> s.SignedIn | Response:
     """Signed in (200), or a second factor is needed (202 with the flow)."""
     if isinstance(result, SecondFactorNeeded):
-        request.app.state.container.relay.wake()
         view = FlowView(result.flow, None, email_code_status(request, result))
         answer = json_response(_out(request, "login", view, result.challenge), 202)
         if (refused := result.challenge.refused) is not None:
@@ -260,7 +259,6 @@ def _register_email_steps(kind: str, label: str) -> None:
             raise HttpError("invalid_request", N_('"method" and "app" are for signing in only.'), 400)
         else:
             view = await blocking(request, flows.start, body.email, req)
-        request.app.state.container.relay.wake()
         return _out(request, kind, view)
 
     @api.route(
@@ -286,7 +284,6 @@ def _register_email_steps(kind: str, label: str) -> None:
             body.accept,
             requester(request, Channel.API),
         )
-        request.app.state.container.relay.wake()
         return _out(request, kind, view)
 
     @api.route(
@@ -301,7 +298,6 @@ def _register_email_steps(kind: str, label: str) -> None:
         view = await blocking(
             request, _flows(request, kind).resend, request.path_params["flow_id"], requester(request, Channel.API)
         )
-        request.app.state.container.relay.wake()
         return _out(request, kind, view)
 
 
@@ -427,7 +423,6 @@ async def login_password_reset(request: Request, _: None) -> s.FlowOut:
     flow = await blocking(
         request, container.login.request_reset, request.path_params["flow_id"], requester(request, Channel.API)
     )
-    container.relay.wake()
     return _out(request, "login", FlowView(flow, None, {}))
 
 
@@ -479,7 +474,6 @@ async def login_sms_resend(request: Request, _: None) -> s.FlowOut:
     result = await blocking(
         request, container.login.resend_sms, request.path_params["flow_id"], requester(request, Channel.API)
     )
-    container.relay.wake()
     return _out(request, "login", FlowView(result.flow, None, email_code_status(request, result)), result.challenge)
 
 
@@ -501,7 +495,6 @@ async def login_recovery(request: Request, body: s.SubmitRecovery) -> s.SignedIn
         body.recovery_code,
         requester(request, Channel.API),
     )
-    container.relay.wake()
     SIGNINS.labels(method="recovery_code").inc()
     base = signed_in(used.started)
     return s.SignedInWithRecovery(
@@ -554,7 +547,6 @@ async def password_strength_api(request: Request, body: s.StrengthQuery) -> s.St
 async def password_reset(request: Request, body: s.ResetPassword) -> s.PasswordSaved:
     container = request.app.state.container
     done = await container.password_resets.complete(body.token, body.password, end_sessions=body.end_other_sessions)
-    container.relay.wake()
     return s.PasswordSaved(
         strength=await strength_out(request, body.password, done.account), sessions_ended=done.sessions_ended
     )
@@ -575,7 +567,6 @@ async def password_code(request: Request, _: None) -> s.FlowOut:
     view = await blocking(
         request, container.password_set.begin_for, request.state.auth.account, requester(request, Channel.API)
     )
-    container.relay.wake()
     return flow_out(view, container.password_set.machine, "")
 
 
@@ -593,7 +584,6 @@ async def password_code_resend(request: Request, _: None) -> s.FlowOut:
     flow_id, req = request.path_params["flow_id"], requester(request, Channel.API)
     await blocking(request, container.password_set.load_for, flow_id, request.state.auth.account, req)
     view = await blocking(request, container.password_set.resend, flow_id, req)
-    container.relay.wake()
     return flow_out(view, container.password_set.machine, "")
 
 
@@ -613,7 +603,6 @@ async def password_set(request: Request, body: s.SetPassword) -> s.PasswordSaved
     await container.password_set.set_password(
         body.flow_id, account, body.code, body.password, requester(request, Channel.API)
     )
-    container.relay.wake()
     return s.PasswordSaved(strength=await strength_out(request, body.password, account), sessions_ended=0)
 
 
@@ -637,7 +626,6 @@ async def password_change(request: Request, body: s.ChangePassword) -> s.Passwor
         end_others=body.end_other_sessions,
         req=requester(request, Channel.API),
     )
-    container.relay.wake()
     return s.PasswordSaved(strength=await strength_out(request, body.new_password, auth.account), sessions_ended=ended)
 
 

@@ -180,7 +180,6 @@ async def start_page(request: Request) -> Response:
             email=form.get("email", "")[:254],
             waiting=waiting_request(waiting),
         )
-    request.app.state.container.relay.wake()
     return see_other(request, f"/{kind}/{view.flow.id}")
 
 
@@ -304,16 +303,13 @@ async def _flow_post(request: Request, kind: str, flow_id: str) -> Response:
         action = form.get("action", "")
         if action in ("accept_suggestion", "decline_suggestion"):
             await blocking(request, flows.answer_suggestion, flow_id, action == "accept_suggestion", req)
-            container.relay.wake()
         elif action == "resend":
             await blocking(request, flows.resend, flow_id, req)
-            container.relay.wake()
             return see_other(request, f"/{kind}/{flow_id}?resent=1")
         elif action in LOGIN_CHOICES and kind == "login":
             await blocking(request, container.login.choose, flow_id, LOGIN_CHOICES[action], req)
         elif action == "validate" and kind == "login":
             await blocking(request, container.login.request_reset, flow_id, req)
-            container.relay.wake()
         elif action == "password" and kind == "login":
             result = await container.login.submit_password(flow_id, form.get("password", ""), req)
             return await _first_factor_done(request, flow_id, result, "password")
@@ -327,11 +323,9 @@ async def _flow_post(request: Request, kind: str, flow_id: str) -> Response:
             return await sign_in(request, started)
         elif action == "sms_resend" and kind == "login":
             await blocking(request, container.login.resend_sms, flow_id, req)
-            container.relay.wake()
             return see_other(request, f"/login/{flow_id}?resent=1")
         elif action == "recovery" and kind == "login":
             used = await blocking(request, container.login.submit_recovery, flow_id, form.get("recovery_code", ""), req)
-            container.relay.wake()
             SIGNINS.labels(method="recovery_code").inc()
             return await sign_in(request, used.started, "/account/two-factor/recovery-code?used=1")
         elif action == "code":
@@ -361,7 +355,6 @@ async def _first_factor_done(request: Request, flow_id: str, result: SignInResul
     if isinstance(result, SecondFactorNeeded):
         if result.challenge.refused is not None:
             count_refusal(result.challenge.refused)
-        request.app.state.container.relay.wake()
         return see_other(request, f"/login/{flow_id}")
     SIGNINS.labels(method=method).inc()
     return await sign_in(request, result)

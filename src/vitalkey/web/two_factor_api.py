@@ -71,7 +71,6 @@ async def two_factor_begin(request: Request, body: s.PhoneIn) -> s.SetupOut:
         body.country,
         requester(request, Channel.API),
     )
-    container.relay.wake()
     return setup_out(request, view)
 
 
@@ -93,7 +92,6 @@ async def two_factor_resend(request: Request, _: None) -> s.SetupOut:
         request.path_params["flow_id"],
         requester(request, Channel.API),
     )
-    container.relay.wake()
     return setup_out(request, view)
 
 
@@ -117,7 +115,6 @@ async def two_factor_verify(request: Request, body: s.SubmitCode) -> s.SetupOut:
         body.code,
         requester(request, Channel.API),
     )
-    container.relay.wake()
     SMS_COMPLETED.labels(purpose="setup").inc()
     return setup_out(request, view)
 
@@ -152,7 +149,6 @@ async def two_factor_done(request: Request, _: None) -> s.SetupOut:
 async def two_factor_disable(request: Request, _: None) -> s.TwoFactorDisabled:
     container = request.app.state.container
     revoked = await blocking(request, container.two_factor.disable, request.state.auth, requester(request, Channel.API))
-    container.relay.wake()
     return s.TwoFactorDisabled(app_passwords_revoked=revoked)
 
 
@@ -184,7 +180,6 @@ async def renew_recovery_code(request: Request, _: None) -> s.RecoveryCodeOut:
     code = await blocking(
         request, container.two_factor.renew_recovery, request.state.auth, requester(request, Channel.API)
     )
-    container.relay.wake()
     return s.RecoveryCodeOut(recovery_code=code, issued_at=container.clock.now())
 
 
@@ -235,7 +230,6 @@ async def create_app_password(request: Request, body: s.NewAppPassword) -> s.Cre
         body.name,
         requester(request, Channel.API),
     )
-    container.relay.wake()
     out = app_password_out(created.password)
     return s.CreatedAppPasswordOut(
         id=out.id, app=out.app, name=out.name, created_at=out.created_at, password=created.secret

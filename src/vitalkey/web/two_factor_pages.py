@@ -68,7 +68,6 @@ async def reauthenticate(request: Request, auth: Authenticated, return_to: str) 
         requester(request, Channel.BROWSER),
         return_to=return_to,
     )
-    container.relay.wake()
     return see_other(request, f"/login/{view.flow.id}")
 
 
@@ -121,11 +120,9 @@ async def _two_factor_post(request: Request, auth: Authenticated) -> Response:
             view = await blocking(
                 request, container.two_factor.begin, auth, form.get("phone", ""), form.get("country", ""), req
             )
-            container.relay.wake()
             return see_other(request, f"{SETUP}/{view.flow.id}")
         if action == "disable":
             await blocking(request, container.two_factor.disable, auth, req)
-            container.relay.wake()
             return see_other(request, f"{SETUP}?notice=disabled")
         raise HttpError("unknown_action", N_("This action is not available."), 400)
     except DomainError as error:
@@ -178,14 +175,12 @@ async def _setup_post(request: Request, auth: Authenticated, flow_id: str) -> Re
         req = requester(request, Channel.BROWSER)
         if action == "code":
             view = await blocking(request, container.two_factor.confirm, auth, flow_id, form.get("code", ""), req)
-            container.relay.wake()
             SMS_COMPLETED.labels(purpose="setup").inc()
             if view.recovery_code is None:
                 return see_other(request, f"{SETUP}?notice=phone_changed")
             return see_other(request, f"{SETUP}/{flow_id}")
         if action == "resend":
             await blocking(request, container.two_factor.resend, auth, flow_id, req)
-            container.relay.wake()
             return see_other(request, f"{SETUP}/{flow_id}?resent=1")
         if action == "done":
             await blocking(request, container.two_factor.finish, auth, flow_id, req)
@@ -213,7 +208,6 @@ async def recovery_code_page(request: Request) -> Response:
             if form.get("action") != "renew":
                 raise HttpError("unknown_action", N_("This action is not available."), 400)
             await blocking(request, container.two_factor.renew_recovery, auth, requester(request, Channel.BROWSER))
-            container.relay.wake()
             return see_other(request, "/account/two-factor/recovery-code?notice=renewed")
         except DomainError as refused:
             error = refused
@@ -265,7 +259,6 @@ async def app_passwords_page(request: Request) -> Response:
                 form.get("name", ""),
                 requester(request, Channel.BROWSER),
             )
-            container.relay.wake()
         except DomainError as refused:
             error = refused
     factor = await blocking(request, container.two_factor.status, auth.account.id)
