@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ClauseElement
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.compiler import Compiled
+from sqlalchemy.sql.compiler import SQLCompiler
 
 T = TypeVar("T")
 Row = Sequence[Any]
@@ -71,9 +71,8 @@ class _CoreSql(Sql):
 
     __slots__ = ("for_postgresql", "for_sqlite")
 
-    def __init__(
-        self, for_sqlite: ClauseElement, for_postgresql: ClauseElement
-    ) -> None:  # not Sql's: it sets the texts
+    def __init__(self, for_sqlite: ClauseElement, for_postgresql: ClauseElement) -> None:
+        # not Sql.__init__: the texts are set on first use
         self.for_sqlite = for_sqlite
         self.for_postgresql = for_postgresql
         self.columns = {}
@@ -83,6 +82,7 @@ class _CoreSql(Sql):
             raise AttributeError(name)
         named = self.for_sqlite.compile(dialect=_SQLITE)
         pyformat = self.for_postgresql.compile(dialect=_POSTGRESQL)
+        assert isinstance(named, SQLCompiler) and isinstance(pyformat, SQLCompiler)  # statements, not DDL
         self.named, self.pyformat = str(named), str(pyformat)
         self.defaults = {**_literals(named), **_literals(pyformat)}
         return getattr(self, name)
@@ -92,10 +92,9 @@ _SQLITE = sqlite.dialect(paramstyle="named")
 _POSTGRESQL = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
 
 
-def _literals(compiled: Compiled) -> dict[str, Any]:
-    """The values Core bound for the literals of a statement (the caller's parameters replace
-    those of its ``bindparam``)."""
-    return dict(compiled.params)
+def _literals(compiled: SQLCompiler) -> dict[str, Any]:
+    """The values Core bound for the literals of a statement (its ``bindparam`` are the caller's)."""
+    return {name: value for name, value in compiled.params.items() if not compiled.binds[name].required}
 
 
 def core(statement: ClauseElement, postgresql: ClauseElement | None = None) -> Sql:
