@@ -12,8 +12,10 @@ from vitalkey.adapters.db.uow import SqlUnitOfWork
 from vitalkey.domain.accounts import Account, Profile, Sex, Units
 from vitalkey.domain.apps import App, ClientType
 from vitalkey.domain.flows import Channel, Flow, FlowKind
+from vitalkey.domain.oauth import AuthorizationCode, TokenRecord
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, 123456, tzinfo=UTC)
+LATER = NOW + timedelta(minutes=1)
 PROFILE = Profile("Ann", "Lee", date(1990, 5, 1), Sex.FEMALE, 168.0, Units.METRIC)
 
 
@@ -45,3 +47,17 @@ def an_app(store: SqlUnitOfWork, app: App = COACH) -> App:
     with store.begin() as tx:
         assert tx.apps.add(app)
     return app
+
+
+def an_authorization_code(account_id: int, digest: str = "c1") -> AuthorizationCode:
+    return AuthorizationCode(
+        digest, "coach", account_id, "https://coach.example/cb", ("openid", "user.metrics"), "openid user.metrics",
+        "n-1", "challenge", "S256", NOW, ("email", "sms"), "family-1", NOW, NOW + timedelta(minutes=5),
+    )  # fmt: skip
+
+
+def a_token_generation(account_id: int, parent_id: int | None = None, family_id: str = "family-1") -> TokenRecord:
+    return TokenRecord(
+        0, family_id, parent_id, "coach", account_id, ("user.metrics",), "user.metrics", NOW,
+        NOW + timedelta(hours=1), NOW + timedelta(days=30), access_digest="a", refresh_digest="r",
+    )  # fmt: skip
