@@ -119,9 +119,9 @@ def seed_vitalkey(url: str, folder: Path, codes: int) -> tuple[str, str, list[st
         values = [new_token(32) for _ in range(codes)]
         with container.uow.begin() as tx:
             for account_id in range(1, CODE_ACCOUNTS + 1):
-                tx.oauth.allow(account_id, client_id, SCOPES, now)
+                tx.consents.allow(account_id, client_id, SCOPES, now)
             for n, code in enumerate(values):
-                tx.oauth.add_code(
+                tx.authorization_codes.add(
                     AuthorizationCode(
                         digest=token_digest(code),
                         client_id=client_id,

@@ -105,7 +105,22 @@ def build(
     limiter: RateLimiter = (
         RedisRateLimiter(settings.redis_url, settings.redis_prefix) if settings.redis_url else SqlRateLimiter()
     )
-    uow = SqlUnitOfWork(engine)
+    renderer = MailRenderer(settings.brand, settings.mail_from, settings.public_url.rstrip("/"))
+    dev_sms = DevSmsOutbox(engine, clock) if settings.dev_mode and not settings.sms_provider_url else None
+    relay = OutboxRelay(
+        engine,
+        renderer,
+        sender or default_sender(settings, engine),
+        clock,
+        key=secrets.derive(master, "outbox"),
+        batch=settings.relay_batch,
+        max_attempts=settings.relay_max_attempts,
+        poll_s=settings.relay_poll_s,
+        sms_sender=sms_sender or dev_sms or default_sms_sender(settings),
+        sms_renderer=SmsRenderer(settings.brand, settings.public_url),
+        rate_counts_kept=timedelta(seconds=longest_rate_window_s(settings)),
+    )
+    uow = SqlUnitOfWork(engine, on_outbox_commit=relay.wake)  # mail queued by a unit wakes the relay
     password_policy = PasswordPolicy(
         min_length=settings.password_min_length,
         max_length=settings.password_max_length,
@@ -173,21 +188,6 @@ def build(
         server_secret=deps.secret,
         sealer=sealer,
         keys=signing_keys,
-    )
-    renderer = MailRenderer(settings.brand, settings.mail_from, settings.public_url.rstrip("/"))
-    dev_sms = DevSmsOutbox(engine, clock) if settings.dev_mode and not settings.sms_provider_url else None
-    relay = OutboxRelay(
-        engine,
-        renderer,
-        sender or default_sender(settings, engine),
-        clock,
-        key=secrets.derive(master, "outbox"),
-        batch=settings.relay_batch,
-        max_attempts=settings.relay_max_attempts,
-        poll_s=settings.relay_poll_s,
-        sms_sender=sms_sender or dev_sms or default_sms_sender(settings),
-        sms_renderer=SmsRenderer(settings.brand, settings.public_url),
-        rate_counts_kept=timedelta(seconds=longest_rate_window_s(settings)),
     )
     return Container(
         settings=settings,

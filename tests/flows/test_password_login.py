@@ -25,7 +25,7 @@ GOOD = "violet tram umbrella 42"
 def set_password(container: Container, account_id: int, password: str, hasher: PasswordHasher | None = None) -> str:
     stored = (hasher or container.deps.hasher.hasher).hash(password)  # type: ignore[attr-defined]
     with container.uow.begin() as tx:
-        tx.passwords.set(account_id, stored, container.clock.now())
+        tx.password_hashes.set(account_id, stored, container.clock.now())
     return stored
 
 
@@ -146,7 +146,7 @@ def test_a_hash_with_other_parameters_is_rehashed_at_the_next_sign_in(container:
     old = set_password(container, account_id, GOOD, PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1))
     submit(container, password_stage(container, "ann@example.org"), GOOD)
     with container.uow.read() as tx:
-        new = tx.passwords.hash_of(account_id)
+        new = tx.password_hashes.get(account_id)
     assert new != old and new is not None and "m=19456,t=2,p=1" in new
     assert isinstance(container.deps.password_policy, PasswordPolicy)
     assert submit(container, password_stage(container, "ann@example.org"), GOOD).account.id == account_id

@@ -140,7 +140,7 @@ def test_the_reset_opens_a_locked_password_stage(container: Container, clock: Fr
     policy = container.deps.password_policy
     with container.uow.begin() as tx:  # 100 consecutive failures, as the throttle counts them
         for _ in range(policy.lockout_failures):
-            tx.passwords.count_failure(throttle_key(container.deps, "ann@example.org"))
+            tx.password_failures.count(throttle_key(container.deps, "ann@example.org"))
     with pytest.raises(PasswordLocked):
         submit(container, password_stage(container, "ann@example.org"), GOOD)
     reset(container, ask_for_link(container))

@@ -39,13 +39,13 @@ class Grant:
             account = tx.accounts.create("ann@example.org", "ann@example.org", "en", PROFILE, "2026-01", now)
             assert account is not None
             self.account_id = account.id
-            tx.oauth.allow(account.id, self.client_id, SCOPES, now)
+            tx.consents.allow(account.id, self.client_id, SCOPES, now)
             first = TokenRecord(
                 0, "family", None, self.client_id, account.id, SCOPES, "user.metrics", now,
                 now + timedelta(hours=3), now + timedelta(days=365), access_digest=token_digest("a0"),
                 refresh_digest=token_digest("r0"),
             )  # fmt: skip
-            self.first_id = tx.oauth.add_token(first)
+            self.first_id = tx.oauth_tokens.add(first)
         self.refresh = join_token(self.first_id, "r0")
 
     def values(self, token: str, secret: str | None = None) -> list[tuple[str, str]]:
@@ -61,7 +61,7 @@ class Grant:
 
     def generations(self) -> list[TokenRecord]:
         with self.container.uow.read() as tx:
-            found = [tx.oauth.token(token_id) for token_id in range(self.first_id, self.first_id + 10)]
+            found = [tx.oauth_tokens.get(token_id) for token_id in range(self.first_id, self.first_id + 10)]
         return [record for record in found if record is not None]
 
 
@@ -102,7 +102,7 @@ def test_a_grant_revoked_between_the_read_and_the_write_is_refused(container: Co
     outcome = grant.prepare(grant.refresh)
     assert isinstance(outcome, Pending)
     with container.uow.begin() as tx:  # the user removes the app's access meanwhile
-        tx.oauth.revoke_app(grant.account_id, grant.client_id, container.clock.now())
+        tx.oauth_tokens.revoke_app(grant.account_id, grant.client_id, container.clock.now())
 
     answer = outcome.write().answer
     assert answer.status == 400 and answer.body["error"] == "invalid_grant"

@@ -41,7 +41,7 @@ class Issued:
                 now + timedelta(hours=3), now + timedelta(days=365), access_digest=token_digest("access-secret"),
                 refresh_digest=token_digest("refresh-secret"),
             )  # fmt: skip
-            self.token_id = tx.oauth.add_token(record)
+            self.token_id = tx.oauth_tokens.add(record)
         self.access = join_token(self.token_id, "access-secret")
         self.refresh = join_token(self.token_id, "refresh-secret")
 
@@ -56,7 +56,7 @@ class Issued:
 
     def record(self) -> TokenRecord:
         with self.container.uow.read() as tx:
-            found = tx.oauth.token(self.token_id)
+            found = tx.oauth_tokens.get(self.token_id)
         assert found is not None
         return found
 
@@ -96,7 +96,7 @@ def test_an_expired_token_is_invalid_token(container: Container, clock: FrozenCl
 def test_a_revoked_token_is_invalid_token(container: Container) -> None:
     issued = Issued(container)
     with container.uow.begin() as tx:
-        tx.oauth.revoke_app(issued.account_id, issued.client_id, container.clock.now())
+        tx.oauth_tokens.revoke_app(issued.account_id, issued.client_id, container.clock.now())
     assert issued.refused(f"Bearer {issued.access}") == "invalid_token"
 
 

@@ -40,13 +40,13 @@ def test_tokens_are_found_by_row_id_and_secret_and_older_tokens_by_digest(contai
     with container.uow.begin() as tx:  # a generation issued before tokens carried their row id
         account = tx.accounts.create("ann@example.org", "ann@example.org", "en", PROFILE, "2026-01", now)
         assert account is not None
-        tx.oauth.allow(account.id, client_id, SCOPES, now)
+        tx.consents.allow(account.id, client_id, SCOPES, now)
         older = TokenRecord(
             0, "family", None, client_id, account.id, SCOPES, "user.metrics", now, now + timedelta(hours=3),
             now + timedelta(days=365), access_digest=token_digest("old-access"),
             refresh_digest=token_digest("old-refresh"),
         )  # fmt: skip
-        older_id = tx.oauth.add_token(older)
+        older_id = tx.oauth_tokens.add(older)
     with container.engine.begin() as conn:
         for digest in (older.access_digest, older.refresh_digest):
             conn.execute(text("INSERT INTO oauth_legacy_tokens VALUES (:d, :i)"), {"d": digest, "i": older_id})

@@ -14,7 +14,7 @@ from tests.conftest import new_pg_database
 from vitalkey.adapters.db import migrate
 from vitalkey.adapters.db import schema as t
 from vitalkey.adapters.db.engine import make_engine
-from vitalkey.adapters.db.uow import us
+from vitalkey.adapters.db.statements import us
 
 NOW = us(datetime(2026, 11, 1, tzinfo=UTC))
 

@@ -60,12 +60,12 @@ def test_an_apps_last_use_is_kept_to_the_minute(container: Container) -> None:
     precision = timedelta(minutes=1)
     with container.uow.begin() as tx:
         account = tx.accounts.create("ann@example.org", "ann@example.org", "en", PROFILE, "2026-01", now)
-        tx.oauth.allow(account.id, client_id, ("user.metrics",), now)
+        tx.consents.allow(account.id, client_id, ("user.metrics",), now)
 
     def last_used_after(moment: datetime) -> datetime | None:
         with container.uow.begin() as tx:
-            tx.oauth.used(account.id, client_id, moment, precision)
-            consent = tx.oauth.consent(account.id, client_id)
+            tx.consents.used(account.id, client_id, moment, precision)
+            consent = tx.consents.get(account.id, client_id)
         assert consent is not None
         return consent.last_used_at
 

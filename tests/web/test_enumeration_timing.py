@@ -37,7 +37,7 @@ def quiet_client(tmp_path: Path, sqlite_url: str) -> TestClient:
     for index in range(SAMPLES):  # one account per sample: a wrong password each stays under the throttle
         account_id = make_account(container, f"pw{index}@example.org")
         with container.uow.begin() as tx:
-            tx.passwords.set(account_id, stored, container.clock.now())
+            tx.password_hashes.set(account_id, stored, container.clock.now())
     return TestClient(create_app(container, run_relay=False))
 
 

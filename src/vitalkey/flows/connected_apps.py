@@ -26,7 +26,7 @@ class ConnectedApps:
 
     def for_account(self, account_id: int) -> list[ConnectedApp]:
         with self.deps.uow.read() as tx:
-            consents = tx.oauth.consents(account_id)
+            consents = tx.consents.for_account(account_id)
             apps = {consent.client_id: tx.apps.get(consent.client_id) for consent in consents}
         return [_connected(consent, app) for consent in consents if (app := apps[consent.client_id]) is not None]
 
@@ -35,9 +35,9 @@ class ConnectedApps:
         notification subscriptions will go with it when they exist)."""
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
-            if not tx.oauth.forget(account_id, client_id):
+            if not tx.consents.forget(account_id, client_id):
                 raise ConnectedAppNotFound()
-            revoked = tx.oauth.revoke_app(account_id, client_id, now)
+            revoked = tx.oauth_tokens.revoke_app(account_id, client_id, now)
             tx.audit.record("oauth.access_removed", now, account_id, client_id=client_id, tokens=revoked)
 
 

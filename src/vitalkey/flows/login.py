@@ -302,7 +302,7 @@ class LoginFlow(EmailCodeFlow):
             state = MACHINE.check(flow, LoginEvent.PASSWORD_VERIFIED, now)
             password.count_attempt(self.deps, tx, flow.email, req, now)
             account = self._account_for(tx, flow)
-            stored = tx.passwords.hash_of(account.id) if account else None
+            stored = tx.password_hashes.get(account.id) if account else None
             app_id = flow.context.get("app")
             if app_id is not None:  # known or not, the same statements run
                 started = self._app_password(tx, flow, state, account, app_id, given, req, now)
@@ -326,7 +326,7 @@ class LoginFlow(EmailCodeFlow):
         except WrongPassword:
             return None
         digest = app_password_digest(self.deps, cleaned)
-        used = tx.apps.use_password(account.id if account else 0, app_id, digest, self.deps.clock.now())
+        used = tx.app_passwords.use(account.id if account else 0, app_id, digest, self.deps.clock.now())
         if used is None or account is None:
             return None
         self._save(tx, flow.moved(state, account_id=account.id), flow.state)
@@ -352,7 +352,7 @@ class LoginFlow(EmailCodeFlow):
             state = MACHINE.check(current, LoginEvent.PASSWORD_VERIFIED, now)
             password.right_password(self.deps, tx, flow.email, counted_at)
             if rehashed:
-                tx.passwords.rehash(account.id, stored, rehashed)
+                tx.password_hashes.rehash(account.id, stored, rehashed)
             return self._first_factor_passed(tx, current, state, account, "password", req)
 
     # The second factor --------------------------------------------------------------

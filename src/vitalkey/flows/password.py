@@ -37,16 +37,16 @@ def count_attempt(deps: FlowDeps, tx: Transaction, email: str, req: Requester, n
     rate_limits.take(deps, tx, "password:ip:" + network_of(req.ip), deps.password_limit_per_ip, now, RateLimited)
     policy = deps.password_policy
     key = throttle_key(deps, email)
-    consecutive, blocked_until = tx.passwords.failures(key)
+    consecutive, blocked_until = tx.password_failures.get(key)
     if consecutive >= policy.lockout_failures:
         raise PasswordLocked()
     if now < blocked_until:
         raise PasswordThrottled(seconds=wait_seconds(blocked_until, now))
     rate_limits.count_failure(deps, tx, email, now)  # the cap across every factor; a right password forgives it
-    consecutive, _ = tx.passwords.count_failure(key)
+    consecutive, _ = tx.password_failures.count(key)
     wait = policy.wait_after(consecutive)
     if wait:
-        tx.passwords.block(key, now + wait)
+        tx.password_failures.block(key, now + wait)
 
 
 def right_password(deps: FlowDeps, tx: Transaction, email: str, counted_at: datetime) -> None:
@@ -58,7 +58,7 @@ def right_password(deps: FlowDeps, tx: Transaction, email: str, counted_at: date
 
 def succeeded(deps: FlowDeps, tx: Transaction, email: str) -> None:
     """A right password, or proof of the mailbox (an emailed code, a reset): the count restarts."""
-    tx.passwords.clear_failures(throttle_key(deps, email))
+    tx.password_failures.clear(throttle_key(deps, email))
 
 
 @dataclass(frozen=True, slots=True)

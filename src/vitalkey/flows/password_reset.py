@@ -46,7 +46,7 @@ def send_link(deps: FlowDeps, tx: Transaction, flow: Flow, req: Requester, now: 
     waiting = _waiting_query(flow)
     token = new_token(32)
     if account is not None:
-        tx.passwords.add_reset(token_digest(token), account.id, now, now + deps.password_policy.reset_ttl)
+        tx.password_resets.add(token_digest(token), account.id, now, now + deps.password_policy.reset_ttl)
         template = "password_reset"
         context = {
             "link": deps.public_url + LINK_PATH + token + waiting,
@@ -75,7 +75,7 @@ class PasswordResets:
         """The account a live link belongs to (the link is not used up by looking)."""
         with self.deps.uow.read() as tx:
             account_id = (
-                tx.passwords.reset_account(token_digest(token), self.deps.clock.now()) if is_token(token) else None
+                tx.password_resets.account(token_digest(token), self.deps.clock.now()) if is_token(token) else None
             )
             account = tx.accounts.get(account_id) if account_id is not None else None
         if account is None:
@@ -94,9 +94,9 @@ class PasswordResets:
     def _use(self, token: str, account: Account, hashed: str, end_sessions: bool) -> int:
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
-            if tx.passwords.consume_reset(token_digest(token), now) != account.id:
+            if tx.password_resets.consume(token_digest(token), now) != account.id:
                 raise ResetLinkInvalid()
-            tx.passwords.set(account.id, hashed, now)
+            tx.password_hashes.set(account.id, hashed, now)
             password.succeeded(self.deps, tx, account.email)  # the mailbox is proved: the password opens
             ended = tx.sessions.revoke_all_except(account.id, None, now) if end_sessions else 0
             password.notify_changed(self.deps, tx, account, "reset", now, sessions_ended=ended > 0)

@@ -62,7 +62,7 @@ class PasswordSetFlow(EmailCodeFlow):
         flow = self.new_flow(account.email, req, account.language, account_id=account.id)
         flow = flow.moved(MACHINE.next(flow.state, PasswordSetEvent.EMAIL_SUBMITTED))
         with self.deps.uow.begin() as tx:
-            if tx.passwords.hash_of(account.id) is not None:
+            if tx.password_hashes.get(account.id) is not None:
                 raise PasswordAlreadySet()
             tx.flows.add(flow)
             stored = self._send_code(tx, flow, req)
@@ -82,10 +82,10 @@ class PasswordSetFlow(EmailCodeFlow):
 
         def store(tx: Transaction, flow: Flow, state: PasswordSetState) -> None:
             now = self.deps.clock.now()
-            if tx.passwords.hash_of(account.id) is not None:
+            if tx.password_hashes.get(account.id) is not None:
                 raise PasswordAlreadySet()
             self._save(tx, flow.moved(state), flow.state)
-            tx.passwords.set(account.id, hashed, now)
+            tx.password_hashes.set(account.id, hashed, now)
             password.succeeded(self.deps, tx, account.email)
             password.notify_changed(self.deps, tx, account, "set", now, sessions_ended=False)
 
@@ -118,7 +118,7 @@ class PasswordChange:
 
     def _count_attempt(self, account: Account, req: Requester, now: datetime) -> str:
         with self.deps.uow.begin() as tx:
-            stored = tx.passwords.hash_of(account.id)
+            stored = tx.password_hashes.get(account.id)
             if stored is None:
                 raise NoPassword()
             password.count_attempt(self.deps, tx, account.email, req, now)
@@ -132,7 +132,7 @@ class PasswordChange:
         now = self.deps.clock.now()
         account = auth.account
         with self.deps.uow.begin() as tx:
-            tx.passwords.set(account.id, hashed, now)
+            tx.password_hashes.set(account.id, hashed, now)
             password.right_password(self.deps, tx, account.email, counted_at)
             ended = tx.sessions.revoke_all_except(account.id, auth.session.id, now) if end_others else 0
             password.notify_changed(self.deps, tx, account, "changed", now, sessions_ended=ended > 0)

@@ -179,7 +179,7 @@ class TwoFactorSetup(CodeFlow):
             factor = second_factor.require_fresh(self.deps, tx, auth)
             if factor is None or not tx.two_factor.disable(auth.account.id):
                 raise TwoFactorOff()
-            revoked = tx.apps.revoke_passwords(auth.account.id, now)
+            revoked = tx.app_passwords.revoke_all(auth.account.id, now)
             second_factor.notify(self.deps, tx, auth.account, "disabled", now, app_passwords_revoked=revoked)
         return revoked
 
@@ -236,7 +236,7 @@ class AppPasswords:
 
     def for_account(self, account_id: int) -> list[AppPassword]:
         with self.deps.uow.read() as tx:
-            return tx.apps.passwords(account_id)
+            return tx.app_passwords.for_account(account_id)
 
     def apps_needing_one(self) -> list[App]:
         with self.deps.uow.read() as tx:
@@ -258,7 +258,7 @@ class AppPasswords:
             second_factor.require_fresh(self.deps, tx, auth)
             secret = new_app_password()
             password = AppPassword(new_token(16), auth.account.id, app.client_id, label or app.name, now, None)
-            tx.apps.add_password(password, app_password_digest(self.deps, secret))
+            tx.app_passwords.add(password, app_password_digest(self.deps, secret))
             second_factor.notify(
                 self.deps, tx, auth.account, "app_password_created", now, app=app.name, name=password.name
             )
@@ -266,6 +266,6 @@ class AppPasswords:
 
     def revoke(self, account: Account, password_id: str) -> None:
         with self.deps.uow.begin() as tx:
-            if not tx.apps.revoke_password(account.id, password_id, self.deps.clock.now()):
+            if not tx.app_passwords.revoke(account.id, password_id, self.deps.clock.now()):
                 raise AppPasswordNotFound()
             tx.audit.record("app_password.revoked", self.deps.clock.now(), account.id, app_password=password_id)

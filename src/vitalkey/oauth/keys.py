@@ -81,8 +81,8 @@ class SigningKeys:
         now = self.clock.now()
         key = generate(alg or self.alg, self.sealer, now)
         with self.uow.begin() as tx:
-            tx.oauth.retire_keys(key.alg, now, now + self.policy.id_token_ttl)
-            tx.oauth.add_key(key)
+            tx.signing_keys.retire(key.alg, now, now + self.policy.id_token_ttl)
+            tx.signing_keys.add(key)
         self.forget()
         return key
 
@@ -95,7 +95,7 @@ class SigningKeys:
             if time.monotonic() - self._loaded_at < CACHE_S:
                 return self._keys
         with self.uow.read() as tx:
-            keys = tx.oauth.keys()
+            keys = tx.signing_keys.all()
         with self._lock:
             self._keys, self._loaded_at = keys, time.monotonic()
         return keys

@@ -150,7 +150,7 @@ class OAuthProvider:
                 return LoginNeeded()
             app: App = request.client.app
             scopes = parse_scope(request.scope)
-            consent = tx.oauth.consent(user.account.id, app.client_id)
+            consent = tx.consents.get(user.account.id, app.client_id)
             new = tuple(scope for scope in scopes if consent is None or scope not in consent.scopes)
             asking = not app.first_party and (bool(new) or "consent" in prompts)
             if asking and decision is None:
@@ -162,7 +162,7 @@ class OAuthProvider:
                 return self._failed(AccessDeniedError(redirect_uri=grant.redirect_uri), request)
             if new or consent is None:
                 allowed = tuple(dict.fromkeys((*(consent.scopes if consent else ()), *scopes)))
-                tx.oauth.allow(user.account.id, app.client_id, allowed, now)
+                tx.consents.allow(user.account.id, app.client_id, allowed, now)
                 tx.audit.record("oauth.allowed", now, user.account.id, client_id=app.client_id, scopes=list(scopes))
             answer = server.create_authorization_response(request, grant_user=user.account, grant=grant)
             return Redirect(answer.location or "")
@@ -270,7 +270,7 @@ class OAuthProvider:
             if client is None or not client.check_withings_signature(signature, "getnonce", client_id, timestamp):
                 return None
             nonce = new_token(24)
-            tx.oauth.add_nonce(nonce, client.client_id, now + self.policy.nonce_ttl)
+            tx.nonces.add(nonce, client.client_id, now + self.policy.nonce_ttl)
             return nonce
 
     def unlink(self, values: list[tuple[str, str]], headers: dict[str, str], account_id: int) -> None:
@@ -280,8 +280,8 @@ class OAuthProvider:
             server = self._server(self._context(tx, now, None))
             request = Request("POST", self.issuer + "/v2/oauth2", headers, values)
             client = server.authenticate_client(request, [*SECRET_AUTH, WITHINGS_SIGNATURE], "revocation")
-            revoked = tx.oauth.revoke_app(account_id, client.client_id, now)
-            tx.oauth.forget(account_id, client.client_id)
+            revoked = tx.oauth_tokens.revoke_app(account_id, client.client_id, now)
+            tx.consents.forget(account_id, client.client_id)
             tx.audit.record("oauth.unlinked", now, account_id, client_id=client.client_id, tokens=revoked)
 
     # Metadata -----------------------------------------------------------------------------

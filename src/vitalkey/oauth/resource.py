@@ -73,8 +73,8 @@ class AccessTokenValidator(BearerTokenValidator):
         record, now = token.record, token.now
         if record.access_used_at is None:
             with self.uow.begin() as tx:
-                if tx.oauth.first_use(record, now):
-                    tx.oauth.used(record.account_id, record.client_id, now, self.policy.last_used_precision)
+                if tx.oauth_tokens.first_use(record, now):
+                    tx.consents.used(record.account_id, record.client_id, now, self.policy.last_used_precision)
 
 
 class BearerProtector(ResourceProtector):

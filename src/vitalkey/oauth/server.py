@@ -275,10 +275,10 @@ def find_token(tx: Transaction, now: datetime, token: str) -> Token | None:
         return None
     token_id, secret = split_token(token)
     digest = token_digest(secret)
-    repo = tx.oauth
+    tokens = tx.oauth_tokens
     if token_id is None:
-        token_id = repo.legacy_token_id(digest)
-    record = repo.token(token_id) if token_id is not None else None
+        token_id = tokens.legacy_id(digest)
+    record = tokens.get(token_id) if token_id is not None else None
     if record is None:
         return None
     if same(record.access_digest, digest):
@@ -319,7 +319,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             created_at=context.now,
             expires_at=context.now + context.policy.code_ttl,
         )
-        context.tx.oauth.add_code(record)
+        context.tx.authorization_codes.add(record)
 
     def query_authorization_code(self, code: str, client: Client) -> Code | None:
         """Redeem the code (one conditional UPDATE). A code presented again revokes every token its
@@ -328,11 +328,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if not code or len(code) > MAX_TOKEN:
             return None
         digest = token_digest(code)
-        record = context.writing().oauth.use_code(digest, context.now)
+        record = context.writing().authorization_codes.use(digest, context.now)
         if record is None:
-            spent = context.tx.oauth.code(digest)
+            spent = context.tx.authorization_codes.get(digest)
             if spent is not None and spent.used_at is not None:
-                revoked = context.tx.oauth.revoke_family(
+                revoked = context.tx.oauth_tokens.revoke_family(
                     spent.account_id, spent.client_id, spent.family_id, context.now
                 )
                 context.tx.audit.record(
@@ -369,7 +369,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         record = token.record
         if record.revoked_at is None and record.replayed(context.now):
-            revoked = context.writing().oauth.revoke_family(
+            revoked = context.writing().oauth_tokens.revoke_family(
                 record.account_id, record.client_id, record.family_id, context.now
             )
             context.tx.audit.record(
@@ -394,7 +394,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if context.deferred is not None:
             context.deferred.parent_id, context.deferred.retire_at = refresh_token.record.id, retire_at
         else:
-            context.tx.oauth.rotate(refresh_token.record.id, context.now, retire_at)
+            context.tx.oauth_tokens.rotate(refresh_token.record.id, context.now, retire_at)
 
 
 class ParameterLimits:
@@ -498,7 +498,7 @@ class Revocation(RevocationEndpoint):
     def revoke_token(self, token: Token, request: Request) -> None:
         context: Context = self.server.context
         record = token.record
-        context.tx.oauth.revoke_family(record.account_id, record.client_id, record.family_id, context.now)
+        context.tx.oauth_tokens.revoke_family(record.account_id, record.client_id, record.family_id, context.now)
         context.tx.audit.record(
             "oauth.token_revoked", context.now, token.record.account_id, client_id=token.record.client_id
         )
@@ -654,17 +654,17 @@ class Server(AuthorizationServer):
 def store_generation(tx: Transaction, record: TokenRecord, token: dict[str, Any], policy: TokenPolicy) -> None:
     """Store a generation and complete the answer ``token``: what the client gets is each secret
     behind the row id."""
-    token_id = tx.oauth.add_token(record)
+    token_id = tx.oauth_tokens.add(record)
     token["access_token"] = join_token(token_id, token["access_token"])
     token["refresh_token"] = join_token(token_id, token["refresh_token"])
-    tx.oauth.used(record.account_id, record.client_id, record.created_at, policy.last_used_precision)
+    tx.consents.used(record.account_id, record.client_id, record.created_at, policy.last_used_precision)
 
 
 def store_deferred(tx: Transaction, deferred: DeferredGeneration, now: datetime, policy: TokenPolicy) -> bool:
     """Write a refresh checked on a read: rotate the parent if it is still live (nothing was
     revoked or retired since the read), then store the child; whether it was."""
     assert deferred.record is not None and deferred.retire_at is not None
-    if not tx.oauth.rotate(deferred.parent_id, now, deferred.retire_at):
+    if not tx.oauth_tokens.rotate(deferred.parent_id, now, deferred.retire_at):
         return False
     store_generation(tx, deferred.record, deferred.token, policy)
     return True
@@ -681,7 +681,7 @@ def _withings_signature(query_client: Any, request: Request) -> Client | None:
     if client is None or not client.check_withings_signature(signature, data.get("action", ""), client_id, nonce):
         return None
     context = client.context
-    return client if context.writing().oauth.use_nonce(nonce, client_id, context.now) else None
+    return client if context.writing().nonces.use(nonce, client_id, context.now) else None
 
 
 __all__ = [

@@ -183,7 +183,6 @@ SECOND_FACTOR_ANSWER = (
 def sign_in_answer(request: Request, result: SignInResult) -> schemas.SignedIn | Response:
     """Signed in (200), or a second factor is needed (202 with the flow)."""
     if isinstance(result, SecondFactorNeeded):
-        request.app.state.container.relay.wake()
         view = FlowView(result.flow, None, email_code_status(request, result))
         answer = json_response(_out(request, "login", view, result.challenge), 202)
         if (refused := result.challenge.refused) is not None:
@@ -249,7 +248,6 @@ def _email_steps(kind: str, label: str) -> list[ApiEndpoint]:
             raise HttpError("invalid_request", N_('"method" and "app" are for signing in only.'), 400)
         else:
             view = await in_unit_of_work(request, email_flow.start, body.email, requester)
-        request.app.state.container.relay.wake()
         return _out(request, kind, view)
 
     @api_endpoint(
@@ -280,7 +278,6 @@ def _email_steps(kind: str, label: str) -> list[ApiEndpoint]:
             body.accept,
             requester_of(request, Channel.API),
         )
-        request.app.state.container.relay.wake()
         return _out(request, kind, view)
 
     @api_endpoint(
@@ -298,7 +295,6 @@ def _email_steps(kind: str, label: str) -> list[ApiEndpoint]:
             request.path_params["flow_id"],
             requester_of(request, Channel.API),
         )
-        request.app.state.container.relay.wake()
         return _out(request, kind, view)
 
     return [start, show, suggestion, resend]
@@ -421,7 +417,6 @@ async def login_password_reset(request: Request, _: None) -> schemas.FlowOut:
     flow = await in_unit_of_work(
         request, container.login.request_reset, request.path_params["flow_id"], requester_of(request, Channel.API)
     )
-    container.relay.wake()
     return _out(request, "login", FlowView(flow, None, {}))
 
 
@@ -477,7 +472,6 @@ async def login_sms_resend(request: Request, _: None) -> schemas.FlowOut:
     result = await in_unit_of_work(
         request, container.login.resend_sms, request.path_params["flow_id"], requester_of(request, Channel.API)
     )
-    container.relay.wake()
     return _out(request, "login", FlowView(result.flow, None, email_code_status(request, result)), result.challenge)
 
 
@@ -499,7 +493,6 @@ async def login_recovery(request: Request, body: schemas.SubmitRecovery) -> sche
         body.recovery_code,
         requester_of(request, Channel.API),
     )
-    container.relay.wake()
     base = signed_in(used.started)
     return schemas.SignedInWithRecovery(
         session_token=base.session_token,
@@ -551,7 +544,6 @@ async def password_strength_api(request: Request, body: schemas.StrengthQuery) -
 async def password_reset(request: Request, body: schemas.ResetPassword) -> schemas.PasswordSaved:
     container = services(request)
     done = await container.password_resets.complete(body.token, body.password, end_sessions=body.end_other_sessions)
-    container.relay.wake()
     return schemas.PasswordSaved(
         strength=await strength_out(request, body.password, done.account), sessions_ended=done.sessions_ended
     )
@@ -572,7 +564,6 @@ async def password_code(request: Request, _: None) -> schemas.FlowOut:
     view = await in_unit_of_work(
         request, container.password_set.begin_for, request.state.auth.account, requester_of(request, Channel.API)
     )
-    container.relay.wake()
     return flow_out(view, container.password_set.machine, "")
 
 
@@ -590,7 +581,6 @@ async def password_code_resend(request: Request, _: None) -> schemas.FlowOut:
     flow_id, requester = request.path_params["flow_id"], requester_of(request, Channel.API)
     await in_unit_of_work(request, container.password_set.load_for, flow_id, request.state.auth.account, requester)
     view = await in_unit_of_work(request, container.password_set.resend, flow_id, requester)
-    container.relay.wake()
     return flow_out(view, container.password_set.machine, "")
 
 
@@ -610,7 +600,6 @@ async def password_set(request: Request, body: schemas.SetPassword) -> schemas.P
     await container.password_set.set_password(
         body.flow_id, account, body.code, body.password, requester_of(request, Channel.API)
     )
-    container.relay.wake()
     return schemas.PasswordSaved(strength=await strength_out(request, body.password, account), sessions_ended=0)
 
 
@@ -634,7 +623,6 @@ async def password_change(request: Request, body: schemas.ChangePassword) -> sch
         end_others=body.end_other_sessions,
         req=requester_of(request, Channel.API),
     )
-    container.relay.wake()
     return schemas.PasswordSaved(
         strength=await strength_out(request, body.new_password, auth.account), sessions_ended=ended
     )

@@ -195,7 +195,6 @@ async def start_page(request: Request) -> Response:
             email=form.get("email", "")[:254],
             waiting=waiting_request(waiting),
         )
-    request.app.state.container.relay.wake()
     return see_other(request, f"/{kind}/{view.flow.id}")
 
 
@@ -384,16 +383,12 @@ Action = Callable[[Step], Awaitable[Response | None]]  # None: back to the flow'
 
 
 async def _answer_suggestion(step: Step, *, accept: bool) -> None:
-    container = services(step.request)
     email_flow = _email_flow(step.request, step.kind)
     await in_unit_of_work(step.request, email_flow.answer_suggestion, step.flow_id, accept, step.requester)
-    container.relay.wake()
 
 
 async def _resend(step: Step) -> Response:
-    container = services(step.request)
     await in_unit_of_work(step.request, _email_flow(step.request, step.kind).resend, step.flow_id, step.requester)
-    container.relay.wake()
     return see_other(step.request, f"/{step.kind}/{step.flow_id}?resent=1")
 
 
@@ -402,65 +397,52 @@ async def _login_choose(step: Step, *, event: str) -> None:
 
 
 async def _login_reset(step: Step) -> None:
-    container = services(step.request)
     await in_unit_of_work(step.request, container.login.request_reset, step.flow_id, step.requester)
-    container.relay.wake()
 
 
 async def _login_password(step: Step) -> Response:
-    container = services(step.request)
     result = await container.login.submit_password(step.flow_id, step.form.get("password", ""), step.requester)
     return await _first_factor_done(step.request, step.flow_id, result)
 
 
 async def _login_code(step: Step) -> Response:
-    container = services(step.request)
     code = step.form.get("code", "")
     result = await in_unit_of_work(step.request, container.login.submit_code, step.flow_id, code, step.requester)
     return await _first_factor_done(step.request, step.flow_id, result)
 
 
 async def _login_sms(step: Step) -> Response:
-    container = services(step.request)
     code = step.form.get("code", "")
     started = await in_unit_of_work(step.request, container.login.submit_sms, step.flow_id, code, step.requester)
     return await sign_in(step.request, started)
 
 
 async def _login_sms_resend(step: Step) -> Response:
-    container = services(step.request)
     await in_unit_of_work(step.request, container.login.resend_sms, step.flow_id, step.requester)
-    container.relay.wake()
     return see_other(step.request, f"/login/{step.flow_id}?resent=1")
 
 
 async def _login_recovery(step: Step) -> Response:
-    container = services(step.request)
     code = step.form.get("recovery_code", "")
     used = await in_unit_of_work(step.request, container.login.submit_recovery, step.flow_id, code, step.requester)
-    container.relay.wake()
     return await sign_in(step.request, used.started, "/account/two-factor/recovery-code?used=1")
 
 
 async def _signup_code(step: Step) -> None:
-    container = services(step.request)
     code = step.form.get("code", "")
     await in_unit_of_work(step.request, container.signup.submit_code, step.flow_id, code, step.requester)
 
 
 async def _signup_policy(step: Step) -> None:
-    container = services(step.request)
     accepted = step.form.get("accept") == "yes"
     await in_unit_of_work(step.request, container.signup.accept_policy, step.flow_id, accepted, None, step.requester)
 
 
 async def _signup_details(step: Step) -> None:
-    container = services(step.request)
     await in_unit_of_work(step.request, container.signup.submit_details, step.flow_id, step.form, step.requester)
 
 
 async def _signup_finish(step: Step, *, set_up_two_factor: bool) -> Response:
-    container = services(step.request)
     started = await in_unit_of_work(
         step.request, container.signup.finish, step.flow_id, set_up_two_factor, step.requester
     )
@@ -508,7 +490,6 @@ ACTIONS: Mapping[str, Mapping[str, Action]] = MappingProxyType(
 async def _first_factor_done(request: Request, flow_id: str, result: SignInResult) -> Response:
     """Signed in, or on to the second factor's page."""
     if isinstance(result, SecondFactorNeeded):
-        request.app.state.container.relay.wake()
         return see_other(request, f"/login/{flow_id}")
     return await sign_in(request, result)
 

@@ -84,20 +84,17 @@ async def _account_password_post(request: Request, auth: Authenticated) -> Respo
         action = form.get("action", "")
         if action == "send_code":
             view = await in_unit_of_work(request, container.password_set.begin_for, auth.account, requester)
-            container.relay.wake()
             return see_other(request, f"/account/password?flow={view.flow.id}")
         if action == "resend":
             flow_id = form.get("flow", "")
             await in_unit_of_work(request, container.password_set.load_for, flow_id, auth.account, requester)
             await in_unit_of_work(request, container.password_set.resend, flow_id, requester)
-            container.relay.wake()
             return see_other(request, f"/account/password?flow={flow_id}&resent=1")
         if action == "set":
             typed = form.get("password", "")
             await container.password_set.set_password(
                 form.get("flow", ""), auth.account, form.get("code", ""), typed, requester
             )
-            container.relay.wake()
             score = (await password_strength(request, typed, auth.account)).score
             return see_other(request, f"/account?notice=password_set&strength={score}#password")
         if action == "change":
@@ -105,7 +102,6 @@ async def _account_password_post(request: Request, auth: Authenticated) -> Respo
             await container.password_change.change(
                 auth, form.get("current_password", ""), typed, end_others=form.get("end_others") == "yes", req=requester
             )
-            container.relay.wake()
             score = (await password_strength(request, typed, auth.account)).score
             return see_other(request, f"/account?notice=password_changed&strength={score}#password")
         raise HttpError("unknown_action", N_("This action is not available."), 400)
@@ -139,7 +135,6 @@ async def reset_link(request: Request) -> Response:
     try:
         form = await posted_form(request)
         await resets.complete(token, form.get("password", ""), end_sessions=form.get("end_sessions") == "yes")
-        request.app.state.container.relay.wake()
     except ResetLinkInvalid as gone:
         return _gone(request, gone)
     except DomainError as error:

@@ -72,7 +72,6 @@ async def two_factor_begin(request: Request, body: schemas.PhoneIn) -> schemas.S
         body.country,
         requester_of(request, Channel.API),
     )
-    container.relay.wake()
     return setup_out(request, view)
 
 
@@ -94,7 +93,6 @@ async def two_factor_resend(request: Request, _: None) -> schemas.SetupOut:
         request.path_params["flow_id"],
         requester_of(request, Channel.API),
     )
-    container.relay.wake()
     return setup_out(request, view)
 
 
@@ -118,7 +116,6 @@ async def two_factor_verify(request: Request, body: schemas.SubmitCode) -> schem
         body.code,
         requester_of(request, Channel.API),
     )
-    container.relay.wake()
     return setup_out(request, view)
 
 
@@ -155,7 +152,6 @@ async def two_factor_disable(request: Request, _: None) -> schemas.TwoFactorDisa
     revoked = await in_unit_of_work(
         request, container.two_factor.disable, request.state.auth, requester_of(request, Channel.API)
     )
-    container.relay.wake()
     return schemas.TwoFactorDisabled(app_passwords_revoked=revoked)
 
 
@@ -187,7 +183,6 @@ async def renew_recovery_code(request: Request, _: None) -> schemas.RecoveryCode
     code = await in_unit_of_work(
         request, container.two_factor.renew_recovery, request.state.auth, requester_of(request, Channel.API)
     )
-    container.relay.wake()
     return schemas.RecoveryCodeOut(recovery_code=code, issued_at=container.clock.now())
 
 
@@ -245,7 +240,6 @@ async def create_app_password(request: Request, body: schemas.NewAppPassword) ->
         body.name,
         requester_of(request, Channel.API),
     )
-    container.relay.wake()
     out = app_password_out(created.password)
     return schemas.CreatedAppPasswordOut(
         id=out.id, app=out.app, name=out.name, created_at=out.created_at, password=created.secret

@@ -83,7 +83,6 @@ async def reauthenticate(request: Request, auth: Authenticated, return_to: str) 
         requester_of(request, Channel.BROWSER),
         return_to=return_to,
     )
-    container.relay.wake()
     return see_other(request, f"/login/{view.flow.id}")
 
 
@@ -136,11 +135,9 @@ async def _two_factor_post(request: Request, auth: Authenticated) -> Response:
             view = await in_unit_of_work(
                 request, container.two_factor.begin, auth, form.get("phone", ""), form.get("country", ""), requester
             )
-            container.relay.wake()
             return see_other(request, f"{SETUP}/{view.flow.id}")
         if action == "disable":
             await in_unit_of_work(request, container.two_factor.disable, auth, requester)
-            container.relay.wake()
             return see_other(request, f"{SETUP}?notice=disabled")
         raise HttpError("unknown_action", N_("This action is not available."), 400)
     except DomainError as error:
@@ -198,13 +195,11 @@ async def _setup_post(request: Request, auth: Authenticated, flow_id: str) -> Re
             view = await in_unit_of_work(
                 request, container.two_factor.confirm, auth, flow_id, form.get("code", ""), requester
             )
-            container.relay.wake()
             if view.recovery_code is None:
                 return see_other(request, f"{SETUP}?notice=phone_changed")
             return see_other(request, f"{SETUP}/{flow_id}")
         if action == "resend":
             await in_unit_of_work(request, container.two_factor.resend, auth, flow_id, requester)
-            container.relay.wake()
             return see_other(request, f"{SETUP}/{flow_id}?resent=1")
         if action == "done":
             await in_unit_of_work(request, container.two_factor.finish, auth, flow_id, requester)
@@ -234,7 +229,6 @@ async def recovery_code_page(request: Request) -> Response:
             await in_unit_of_work(
                 request, container.two_factor.renew_recovery, auth, requester_of(request, Channel.BROWSER)
             )
-            container.relay.wake()
             return see_other(request, "/account/two-factor/recovery-code?notice=renewed")
         except DomainError as refused:
             error = refused
@@ -286,7 +280,6 @@ async def app_passwords_page(request: Request) -> Response:
                 form.get("name", ""),
                 requester_of(request, Channel.BROWSER),
             )
-            container.relay.wake()
         except DomainError as refused:
             error = refused
     factor = await in_unit_of_work(request, container.two_factor.status, auth.account.id)

@@ -50,7 +50,12 @@ class Batch:
         self.dbapi_connection = connection.dbapi_connection  # the units' cursors come from it directly
         self.cursor = self.dbapi_connection.cursor()
         self.open = True
-        self.memo: dict[str, Any] = {}  # what the transaction read and may read again (uow.Db)
+        self.memo: dict[str, Any] = {}  # what the transaction read and may read again (statements.Db)
+        self.on_commit: set[Callable[[], None]] = set()  # each called once after the COMMIT
+
+    def committed(self) -> None:
+        for callback in self.on_commit:
+            callback()
 
     @contextmanager
     def savepoint(self) -> Iterator[Any]:
@@ -169,6 +174,7 @@ class GroupCommit:
             return error
         finally:
             connection.close()  # back to the pool
+        batch.committed()
         return None
 
     @staticmethod

@@ -55,10 +55,11 @@ class Attempt:
     write) is retried only while none of its write transactions has committed: running it
     again must not repeat what is already stored."""
 
-    __slots__ = ("committed",)
+    __slots__ = ("committed", "enqueued")
 
     def __init__(self) -> None:
         self.committed = False
+        self.enqueued = False  # one of its committed transactions queued mail: wake the relay
 
 
 # The attempt the running work belongs to (set in the worker thread for its call only).

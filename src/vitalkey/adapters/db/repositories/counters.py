@@ -1,0 +1,41 @@
+"""Rate-limit counters (without Redis). Hand-written SQL: every sign-in step counts hits (see
+``statements``)."""
+
+from __future__ import annotations
+
+from vitalkey.adapters.db.statements import Columns, Db, Row, Sql
+
+# The per-key row (window_start 0, never in a window) that serializes the hits of one key.
+LOCK = Sql(
+    "INSERT INTO rate_counters (key, window_start, count) VALUES (:key, 0, 0) "
+    "ON CONFLICT (key, window_start) DO UPDATE SET count = 0"
+)
+SINCE = Sql(
+    "SELECT window_start, count FROM rate_counters WHERE key = :key AND window_start >= :start ORDER BY window_start"
+)
+ADD = Sql(
+    "INSERT INTO rate_counters (key, window_start, count) VALUES (:key, :bucket, 1) "
+    "ON CONFLICT (key, window_start) DO UPDATE SET count = rate_counters.count + 1"
+)
+TAKE_BACK = Sql("UPDATE rate_counters SET count = count - 1 WHERE key = :key AND window_start = :bucket AND count > 0")
+
+
+class SqlCounters:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def lock(self, key: str) -> None:
+        self.db.run(LOCK, {"key": key})
+
+    def since(self, key: str, start_us: int) -> list[tuple[int, int]]:
+        return self.db.all(SINCE, {"key": key, "start": start_us}, _bucket)
+
+    def add(self, key: str, bucket_us: int) -> None:
+        self.db.run(ADD, {"key": key, "bucket": bucket_us})
+
+    def take_back(self, key: str, bucket_us: int) -> None:
+        self.db.run(TAKE_BACK, {"key": key, "bucket": bucket_us})
+
+
+def _bucket(row: Row, c: Columns) -> tuple[int, int]:
+    return int(row[c["window_start"]]), int(row[c["count"]])
