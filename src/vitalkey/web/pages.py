@@ -397,52 +397,62 @@ async def _login_choose(step: Step, *, event: str) -> None:
 
 
 async def _login_reset(step: Step) -> None:
+    container = services(step.request)
     await in_unit_of_work(step.request, container.login.request_reset, step.flow_id, step.requester)
 
 
 async def _login_password(step: Step) -> Response:
+    container = services(step.request)
     result = await container.login.submit_password(step.flow_id, step.form.get("password", ""), step.requester)
     return await _first_factor_done(step.request, step.flow_id, result)
 
 
 async def _login_code(step: Step) -> Response:
+    container = services(step.request)
     code = step.form.get("code", "")
     result = await in_unit_of_work(step.request, container.login.submit_code, step.flow_id, code, step.requester)
     return await _first_factor_done(step.request, step.flow_id, result)
 
 
 async def _login_sms(step: Step) -> Response:
+    container = services(step.request)
     code = step.form.get("code", "")
     started = await in_unit_of_work(step.request, container.login.submit_sms, step.flow_id, code, step.requester)
     return await sign_in(step.request, started)
 
 
 async def _login_sms_resend(step: Step) -> Response:
+    container = services(step.request)
     await in_unit_of_work(step.request, container.login.resend_sms, step.flow_id, step.requester)
     return see_other(step.request, f"/login/{step.flow_id}?resent=1")
 
 
 async def _login_recovery(step: Step) -> Response:
+    container = services(step.request)
     code = step.form.get("recovery_code", "")
     used = await in_unit_of_work(step.request, container.login.submit_recovery, step.flow_id, code, step.requester)
     return await sign_in(step.request, used.started, "/account/two-factor/recovery-code?used=1")
 
 
 async def _signup_code(step: Step) -> None:
+    container = services(step.request)
     code = step.form.get("code", "")
     await in_unit_of_work(step.request, container.signup.submit_code, step.flow_id, code, step.requester)
 
 
 async def _signup_policy(step: Step) -> None:
+    container = services(step.request)
     accepted = step.form.get("accept") == "yes"
     await in_unit_of_work(step.request, container.signup.accept_policy, step.flow_id, accepted, None, step.requester)
 
 
 async def _signup_details(step: Step) -> None:
+    container = services(step.request)
     await in_unit_of_work(step.request, container.signup.submit_details, step.flow_id, step.form, step.requester)
 
 
 async def _signup_finish(step: Step, *, set_up_two_factor: bool) -> Response:
+    container = services(step.request)
     started = await in_unit_of_work(
         step.request, container.signup.finish, step.flow_id, set_up_two_factor, step.requester
     )
