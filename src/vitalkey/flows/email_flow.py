@@ -62,12 +62,6 @@ class CodeFlowEvent(StrEnum):
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
 
 
-# The names web/ reads these states by.
-CODE_SENT = CodeFlowState.CODE_SENT
-COMPLETE = CodeFlowState.COMPLETE
-CONFIRM_EMAIL = CodeFlowState.CONFIRM_EMAIL
-DEAD = CodeFlowState.DEAD
-
 # A code refused (and, past the failures cap, any factor): what the code-failure metric counts.
 CODE_REFUSALS = (
     WrongCode,

@@ -113,13 +113,6 @@ MACHINE = StateMachine(
     },
 )
 
-# The names web/ reads these states by.
-PASSWORD = LoginState.PASSWORD
-FORGOT = LoginState.FORGOT
-RESET_SENT = LoginState.RESET_SENT
-SMS_SENT = LoginState.SMS_SENT
-RECOVERY = LoginState.RECOVERY
-
 
 @dataclass(frozen=True, slots=True)
 class SecondFactorNeeded:

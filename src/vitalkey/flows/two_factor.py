@@ -69,10 +69,6 @@ MACHINE = StateMachine(
     },
 )
 
-# The names web/ reads these states by.
-SMS_SENT = TwoFactorState.SMS_SENT
-RECOVERY_SHOWN = TwoFactorState.RECOVERY_SHOWN
-
 
 @dataclass(frozen=True, slots=True)
 class SetupView:

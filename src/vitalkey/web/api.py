@@ -18,7 +18,7 @@ from vitalkey.domain.i18n import N_
 from vitalkey.domain.two_factor import SECOND_FACTORS, grouped
 from vitalkey.flows import email_code
 from vitalkey.flows.email_flow import EmailCodeFlow, FlowView
-from vitalkey.flows.login import RECOVERY, SMS_SENT, LoginFlow, SecondFactorNeeded, SignInResult
+from vitalkey.flows.login import LoginEvent, LoginFlow, LoginState, SecondFactorNeeded, SignInResult
 from vitalkey.flows.password import Typist, count_estimate
 from vitalkey.flows.second_factor import Challenge
 from vitalkey.flows.sessions import Authenticated, Started
@@ -119,7 +119,7 @@ async def authenticate(request: Request) -> Authenticated:
 
 def flow_out(
     view: FlowView,
-    machine: StateMachine,
+    machine: StateMachine[Any, Any],
     policy_version: str,
     challenge: Challenge | None = None,
     refused: schemas.SmsRefused | None = None,
@@ -211,10 +211,10 @@ async def _view(request: Request, kind: str, flow_id: str) -> schemas.FlowOut:
 
 def _out(request: Request, kind: str, view: FlowView, challenge: Challenge | None = None) -> schemas.FlowOut:
     container = services(request)
-    if challenge is None and kind == "login" and view.flow.state in (SMS_SENT, RECOVERY):
+    if challenge is None and kind == "login" and view.flow.state in (LoginState.SMS_SENT, LoginState.RECOVERY):
         challenge = container.login.challenge(view.flow)
     refused = None
-    if challenge is not None and challenge.refused is not None and view.flow.state == SMS_SENT:
+    if challenge is not None and challenge.refused is not None and view.flow.state == LoginState.SMS_SENT:
         error = challenge.refused
         refused = schemas.SmsRefused(
             error.code, translate(language(request), error), int(error.params.get("seconds", 0))
@@ -706,14 +706,20 @@ def endpoints() -> list[ApiEndpoint]:
         signup_finish,
         login_code,
         _login_move(
-            "/api/v1/login/{flow_id}/password-instead", 'Choose "Login with password instead"', "password_chosen"
+            "/api/v1/login/{flow_id}/password-instead",
+            'Choose "Login with password instead"',
+            LoginEvent.PASSWORD_CHOSEN,
         ),
         _login_move(
-            "/api/v1/login/{flow_id}/code-instead", "Go back from the password to the mailed code", "code_chosen"
+            "/api/v1/login/{flow_id}/code-instead",
+            "Go back from the password to the mailed code",
+            LoginEvent.CODE_CHOSEN,
         ),
-        _login_move("/api/v1/login/{flow_id}/recovery-instead", '"Use my recovery code"', "recovery_chosen"),
+        _login_move("/api/v1/login/{flow_id}/recovery-instead", '"Use my recovery code"', LoginEvent.RECOVERY_CHOSEN),
         _login_move(
-            "/api/v1/login/{flow_id}/sms-instead", "Go back from the recovery code to the texted code", "sms_chosen"
+            "/api/v1/login/{flow_id}/sms-instead",
+            "Go back from the recovery code to the texted code",
+            LoginEvent.SMS_CHOSEN,
         ),
         login_password_reset,
         login_password,

@@ -213,8 +213,8 @@ async def connected_apps_page(request: Request) -> Response:
 # the app) while it waits, the error page once answered; no JSON route shows it.
 AUTHORIZE_PRESENTATION = Presentation(
     authorize_flow.MACHINE,
-    pages={authorize_flow.PENDING: "consent.html", authorize_flow.ANSWERED: GONE},
-    api={authorize_flow.PENDING: BROWSER_ONLY, authorize_flow.ANSWERED: BROWSER_ONLY},
+    pages={authorize_flow.AuthorizeState.PENDING: "consent.html", authorize_flow.AuthorizeState.ANSWERED: GONE},
+    api={authorize_flow.AuthorizeState.PENDING: BROWSER_ONLY, authorize_flow.AuthorizeState.ANSWERED: BROWSER_ONLY},
 )
 
 

@@ -30,10 +30,10 @@ from vitalkey.domain.tokens import is_token
 from vitalkey.domain.two_factor import phone_hint
 from vitalkey.flows import login, signup
 from vitalkey.flows.authorize import parameters
-from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, CONFIRM_EMAIL, DEAD, NEW, EmailCodeFlow
-from vitalkey.flows.login import FORGOT, PASSWORD, RECOVERY, RESET_SENT, SMS_SENT, SecondFactorNeeded, SignInResult
+from vitalkey.flows.email_flow import EmailCodeFlow
+from vitalkey.flows.login import LoginEvent, LoginState, SecondFactorNeeded, SignInResult
 from vitalkey.flows.sessions import Authenticated, Started
-from vitalkey.flows.signup import DETAILS, POLICY, TWO_FACTOR_OFFER
+from vitalkey.flows.signup import SignupState
 from vitalkey.i18n import supported
 from vitalkey.web import schemas
 from vitalkey.web.context import (
@@ -209,11 +209,11 @@ def error_status(error: DomainError) -> int:
 # Flow steps ---------------------------------------------------------------------------
 LOGIN_CHOICES = MappingProxyType(
     {
-        "password_instead": "password_chosen",
-        "code_instead": "code_chosen",
-        "forgot": "forgot_chosen",
-        "recovery_instead": "recovery_chosen",
-        "sms_instead": "sms_chosen",
+        "password_instead": LoginEvent.PASSWORD_CHOSEN,
+        "code_instead": LoginEvent.CODE_CHOSEN,
+        "forgot": LoginEvent.FORGOT_CHOSEN,
+        "recovery_instead": LoginEvent.RECOVERY_CHOSEN,
+        "sms_instead": LoginEvent.SMS_CHOSEN,
     }
 )
 # What shows each state: the flow's page (GET /signup/{id}, /login/{id}), and the JSON API's
@@ -221,51 +221,51 @@ LOGIN_CHOICES = MappingProxyType(
 SIGNUP_PRESENTATION = Presentation(
     signup.MACHINE,
     pages={
-        NEW: NOT_STORED,
-        CONFIRM_EMAIL: "flow_suggestion.html",
-        CODE_SENT: "flow_code.html",
-        POLICY: "signup_policy.html",
-        DETAILS: "signup_details.html",
-        TWO_FACTOR_OFFER: "signup_two_factor.html",
-        COMPLETE: REDIRECT,
-        DEAD: GONE,
+        SignupState.NEW: NOT_STORED,
+        SignupState.CONFIRM_EMAIL: "flow_suggestion.html",
+        SignupState.CODE_SENT: "flow_code.html",
+        SignupState.POLICY: "signup_policy.html",
+        SignupState.DETAILS: "signup_details.html",
+        SignupState.TWO_FACTOR_OFFER: "signup_two_factor.html",
+        SignupState.COMPLETE: REDIRECT,
+        SignupState.DEAD: GONE,
     },
     api={
-        NEW: NOT_STORED,
-        CONFIRM_EMAIL: schemas.FlowOut,
-        CODE_SENT: schemas.FlowOut,
-        POLICY: schemas.FlowOut,
-        DETAILS: schemas.FlowOut,
-        TWO_FACTOR_OFFER: schemas.FlowOut,
-        COMPLETE: schemas.SignedIn,
-        DEAD: schemas.Error,
+        SignupState.NEW: NOT_STORED,
+        SignupState.CONFIRM_EMAIL: schemas.FlowOut,
+        SignupState.CODE_SENT: schemas.FlowOut,
+        SignupState.POLICY: schemas.FlowOut,
+        SignupState.DETAILS: schemas.FlowOut,
+        SignupState.TWO_FACTOR_OFFER: schemas.FlowOut,
+        SignupState.COMPLETE: schemas.SignedIn,
+        SignupState.DEAD: schemas.Error,
     },
 )
 LOGIN_PRESENTATION = Presentation(
     login.MACHINE,
     pages={
-        NEW: NOT_STORED,
-        CONFIRM_EMAIL: "flow_suggestion.html",
-        CODE_SENT: "flow_code.html",
-        PASSWORD: "login_password.html",
-        FORGOT: "login_forgot.html",
-        RESET_SENT: "login_reset_sent.html",
-        SMS_SENT: "login_sms.html",
-        RECOVERY: "login_recovery.html",
-        COMPLETE: REDIRECT,
-        DEAD: GONE,
+        LoginState.NEW: NOT_STORED,
+        LoginState.CONFIRM_EMAIL: "flow_suggestion.html",
+        LoginState.CODE_SENT: "flow_code.html",
+        LoginState.PASSWORD: "login_password.html",
+        LoginState.FORGOT: "login_forgot.html",
+        LoginState.RESET_SENT: "login_reset_sent.html",
+        LoginState.SMS_SENT: "login_sms.html",
+        LoginState.RECOVERY: "login_recovery.html",
+        LoginState.COMPLETE: REDIRECT,
+        LoginState.DEAD: GONE,
     },
     api={
-        NEW: NOT_STORED,
-        CONFIRM_EMAIL: schemas.FlowOut,
-        CODE_SENT: schemas.FlowOut,
-        PASSWORD: schemas.FlowOut,
-        FORGOT: schemas.FlowOut,
-        RESET_SENT: schemas.FlowOut,
-        SMS_SENT: schemas.FlowOut,  # with status 202 when a first factor leads there
-        RECOVERY: schemas.FlowOut,
-        COMPLETE: schemas.SignedIn,
-        DEAD: schemas.Error,
+        LoginState.NEW: NOT_STORED,
+        LoginState.CONFIRM_EMAIL: schemas.FlowOut,
+        LoginState.CODE_SENT: schemas.FlowOut,
+        LoginState.PASSWORD: schemas.FlowOut,
+        LoginState.FORGOT: schemas.FlowOut,
+        LoginState.RESET_SENT: schemas.FlowOut,
+        LoginState.SMS_SENT: schemas.FlowOut,  # with status 202 when a first factor leads there
+        LoginState.RECOVERY: schemas.FlowOut,
+        LoginState.COMPLETE: schemas.SignedIn,
+        LoginState.DEAD: schemas.Error,
     },
 )
 PRESENTATIONS = MappingProxyType({"signup": SIGNUP_PRESENTATION, "login": LOGIN_PRESENTATION})
@@ -313,7 +313,7 @@ async def _show(
     if template == NOT_STORED:
         raise LookupError(f"a {kind} flow is never stored in the state {flow.state!r}")
     challenge = None
-    if kind == "login" and flow.state in (SMS_SENT, RECOVERY):
+    if kind == "login" and flow.state in (LoginState.SMS_SENT, LoginState.RECOVERY):
         try:
             challenge = await in_unit_of_work(request, services(request).login.challenge, flow)
         except WrongState as off:  # 2FA was turned off meanwhile
@@ -327,9 +327,9 @@ async def _show(
             )
     now = services(request).clock.now()
     resend_at = view.code.get("resend_available_at")
-    resend_exhausted = flow.state in (CODE_SENT, SMS_SENT) and resend_at is None
+    resend_exhausted = flow.state in (LoginState.CODE_SENT, LoginState.SMS_SENT) and resend_at is None
     resend_wait = max(0, int((resend_at - now).total_seconds())) if resend_at else None
-    if flow.state == SMS_SENT and challenge is not None and challenge.refused is not None:
+    if flow.state == LoginState.SMS_SENT and challenge is not None and challenge.refused is not None:
         # No text was sent (a limit): say why, offer a send once it allows, and the recovery code.
         error = error or challenge.refused
         resend_exhausted, resend_wait = False, int(challenge.refused.params.get("seconds", 0))

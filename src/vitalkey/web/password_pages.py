@@ -12,7 +12,8 @@ from vitalkey.domain.flows import Channel
 from vitalkey.domain.i18n import N_
 from vitalkey.domain.passwords import Strength
 from vitalkey.flows import password_settings
-from vitalkey.flows.email_flow import CODE_SENT, COMPLETE, DEAD, NEW, FlowView
+from vitalkey.flows.email_flow import FlowView
+from vitalkey.flows.password_settings import PasswordSetState
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.web.context import in_unit_of_work, password_strength, requester_of, services
 from vitalkey.web.errors import HttpError
@@ -28,8 +29,18 @@ NO_REFERRER = "no-referrer"
 PASSWORD_SET_PRESENTATION = Presentation(
     password_settings.MACHINE,
     # COMPLETE: setting the password goes on to /account; DEAD: the page asks for a new code.
-    pages={NEW: NOT_STORED, CODE_SENT: "account_password.html", COMPLETE: REDIRECT, DEAD: GONE},
-    api={NEW: NOT_STORED, CODE_SENT: FlowOut, COMPLETE: PasswordSaved, DEAD: Error},
+    pages={
+        PasswordSetState.NEW: NOT_STORED,
+        PasswordSetState.CODE_SENT: "account_password.html",
+        PasswordSetState.COMPLETE: REDIRECT,
+        PasswordSetState.DEAD: GONE,
+    },
+    api={
+        PasswordSetState.NEW: NOT_STORED,
+        PasswordSetState.CODE_SENT: FlowOut,
+        PasswordSetState.COMPLETE: PasswordSaved,
+        PasswordSetState.DEAD: Error,
+    },
 )
 
 

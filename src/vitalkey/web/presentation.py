@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 import msgspec
 
@@ -23,7 +24,7 @@ BROWSER_ONLY = "browser_only"
 
 @dataclass(frozen=True)
 class Presentation:
-    machine: StateMachine
+    machine: StateMachine[Any, Any]
     pages: Mapping[str, str]  # state → template, or REDIRECT, GONE, NOT_STORED
     api: Mapping[str, type[msgspec.Struct] | str]  # state → the answer's Struct, or NOT_STORED, BROWSER_ONLY
 

@@ -25,9 +25,8 @@ from vitalkey.domain.flows import Channel
 from vitalkey.domain.i18n import N_
 from vitalkey.domain.two_factor import TwoFactor, is_fresh, phone_hint
 from vitalkey.flows import two_factor
-from vitalkey.flows.email_flow import COMPLETE, DEAD, NEW
 from vitalkey.flows.sessions import Authenticated
-from vitalkey.flows.two_factor import RECOVERY_SHOWN, SMS_SENT
+from vitalkey.flows.two_factor import TwoFactorState
 from vitalkey.web.context import in_unit_of_work, language, requester_of, services
 from vitalkey.web.errors import HttpError
 from vitalkey.web.pages import RETURN_PAGES, SECRET_FIELDS, current_user, error_status, posted_form, see_other
@@ -43,13 +42,19 @@ SETUP = "/account/two-factor"
 TWO_FACTOR_PRESENTATION = Presentation(
     two_factor.MACHINE,
     pages={
-        NEW: REDIRECT,  # (never stored so: the set-up page)
-        SMS_SENT: "two_factor_code.html",
-        RECOVERY_SHOWN: "two_factor_recovery.html",
-        COMPLETE: REDIRECT,
-        DEAD: GONE,
+        TwoFactorState.NEW: REDIRECT,  # (never stored so: the set-up page)
+        TwoFactorState.SMS_SENT: "two_factor_code.html",
+        TwoFactorState.RECOVERY_SHOWN: "two_factor_recovery.html",
+        TwoFactorState.COMPLETE: REDIRECT,
+        TwoFactorState.DEAD: GONE,
     },
-    api={NEW: NOT_STORED, SMS_SENT: SetupOut, RECOVERY_SHOWN: SetupOut, COMPLETE: SetupOut, DEAD: Error},
+    api={
+        TwoFactorState.NEW: NOT_STORED,
+        TwoFactorState.SMS_SENT: SetupOut,
+        TwoFactorState.RECOVERY_SHOWN: SetupOut,
+        TwoFactorState.COMPLETE: SetupOut,
+        TwoFactorState.DEAD: Error,
+    },
 )
 
 
@@ -181,7 +186,7 @@ async def _setup_show(
         view=view,
         code=view.code,
         resend_wait=max(0, int((resend_at - now).total_seconds())) if resend_at else None,
-        resend_exhausted=view.flow.state == SMS_SENT and resend_at is None,
+        resend_exhausted=view.flow.state == TwoFactorState.SMS_SENT and resend_at is None,
     )
 
 
