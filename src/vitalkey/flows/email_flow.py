@@ -133,13 +133,16 @@ class CodeFlow(ABC):
                 stored = tx.codes.count_attempt(flow.id, purpose)
                 try:
                     rate_limits.count_failure(self.deps, tx, flow.email, now)  # across flows and factors
+                except TooManyCodeFailures as too_many:  # nothing was counted, nothing to forgive
+                    raise self._refusal(tx, flow, too_many, now) from None
+                try:
                     email_code.judge(self.deps, stored, code, now)
                 except FlowDead as dead:  # that was the last attempt
                     tx.flows.save(flow.moved(self.machine.next(flow.state, exhausted)), flow.state)
                     raise self._refusal(tx, flow, dead, now) from None
                 except WrongCode as wrong:
                     raise self._refusal(tx, flow, wrong, now) from None
-                except DomainError as no_guess:  # too many failures (nothing counted), expired, used
+                except DomainError as no_guess:  # expired or used: not a guess, its count taken back
                     rate_limits.forgive_failure(self.deps, tx, flow.email, now)
                     raise self._refusal(tx, flow, no_guess, now) from None
                 rate_limits.forgive_failure(self.deps, tx, flow.email, now)
