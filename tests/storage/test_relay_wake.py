@@ -12,6 +12,8 @@ import pytest
 from tests.storage.conftest import NOW
 from vitalkey.adapters.db.engine import make_engine
 from vitalkey.adapters.db.uow import SqlUnitOfWork
+from vitalkey.domain.errors import WrongCode
+from vitalkey.domain.flows import CountedRefusal
 from vitalkey.ports import OutgoingMail, Pending, QueuedSms
 
 
@@ -111,3 +113,19 @@ def test_a_pending_write_that_queued_mail_wakes_the_relay(uow: SqlUnitOfWork, wa
 
     asyncio.run(scenario())
     assert (wakes.count, wakes.threads) == (1, {True})
+
+
+def queue_mail_then_refuse(uow: SqlUnitOfWork, key: str) -> None:
+    """A refusal that keeps its writes (``CountedRefusal``) keeps the mail it queued, too."""
+    with uow.begin() as tx:
+        tx.outbox.enqueue(OutgoingMail("ann@example.org", "login_code", "en", {}, key), NOW)
+        raise CountedRefusal(WrongCode())
+
+
+def test_a_kept_refusal_that_queued_mail_wakes_the_relay(uow: SqlUnitOfWork, wakes: Wakes) -> None:
+    async def scenario() -> None:
+        with pytest.raises(WrongCode):
+            await uow.run(queue_mail_then_refuse, uow, "k-refused")
+        assert wakes.count == 1
+
+    asyncio.run(scenario())

@@ -6,9 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Generic
-
-from typing_extensions import TypeVar  # a default for the type parameters (PEP 696, Python 3.13)
+from typing import Any, Generic, TypeVar
 
 from vitalkey.domain.errors import DomainError, FlowExpired, WrongState
 
@@ -56,9 +54,9 @@ class CountedRefusal(Exception):
         self.error = error
 
 
-# The flow's enum of states and of events; any for a machine named without them.
-S = TypeVar("S", bound=StrEnum, default=StrEnum)
-E = TypeVar("E", bound=StrEnum, default=StrEnum)
+# The flow's enum of states and of events.
+S = TypeVar("S", bound=StrEnum)
+E = TypeVar("E", bound=StrEnum)
 
 
 @dataclass(frozen=True, slots=True)

@@ -211,9 +211,12 @@ class SqlUnitOfWork:
                 raise RuntimeError("a read-only unit of work cannot write")
             with batch.savepoint() as connection:
                 tx = SqlTransaction(Db(connection, sqlite=self.sqlite, memo=batch.memo))
-                yield tx
-            if tx.db.enqueued:
-                batch.on_commit.add(self._outbox_committed)
+                try:
+                    yield tx
+                except CountedRefusal:  # its writes are kept too
+                    self._wake_with(batch, tx)
+                    raise
+            self._wake_with(batch, tx)
             return
         if self.sqlite:
             self._refuse_on_busy_loop()
@@ -265,6 +268,11 @@ class SqlUnitOfWork:
             connection.close()  # back to the pool
         if db.enqueued:
             self._outbox_committed()
+
+    def _wake_with(self, batch: Batch, tx: SqlTransaction) -> None:
+        """Wake the relay when the batch commits, if this unit queued mail or a text."""
+        if tx.db.enqueued:
+            batch.on_commit.add(self._outbox_committed)
 
     def _outbox_committed(self) -> None:
         """A transaction that queued mail or a text committed. The relay waits on the event
