@@ -110,7 +110,7 @@ def test_the_link_dies_when_the_password_changes(container: Container) -> None:
     set_password(container, account_id, GOOD)
     token = ask_for_link(container)
     asyncio.run(
-        container.password_change.change(signed_in(container, account_id), GOOD, NEW, end_others=False, req=BROWSER)
+        container.password_change.change(signed_in(container, account_id), GOOD, NEW, end_others=False, requester=BROWSER)
     )
     with pytest.raises(ResetLinkInvalid):
         reset(container, token, "another fine password 9")
@@ -221,11 +221,11 @@ def test_a_change_needs_the_current_password_and_is_mailed(container: Container)
     auth = signed_in(container, account_id)
     other = signed_in(container, account_id)
     with pytest.raises(WrongPassword) as wrong:
-        asyncio.run(container.password_change.change(auth, "not my password", NEW, end_others=True, req=BROWSER))
+        asyncio.run(container.password_change.change(auth, "not my password", NEW, end_others=True, requester=BROWSER))
     assert wrong.value.field_name == "current_password"
     with pytest.raises(PasswordRejected):
-        asyncio.run(container.password_change.change(auth, GOOD, "qwertyuiop", end_others=True, req=BROWSER))
-    ended = asyncio.run(container.password_change.change(auth, GOOD, NEW, end_others=True, req=BROWSER))
+        asyncio.run(container.password_change.change(auth, GOOD, "qwertyuiop", end_others=True, requester=BROWSER))
+    ended = asyncio.run(container.password_change.change(auth, GOOD, NEW, end_others=True, requester=BROWSER))
     assert ended == 1 and [s.id for s in container.sessions.list(account_id)] == [auth.session.id]
     assert other.session.id != auth.session.id
     mail = queued(container, "ann@example.org")[-1]
@@ -239,14 +239,14 @@ def test_a_wrong_current_password_counts_towards_the_throttle(container: Contain
     auth = signed_in(container, account_id)
     for _ in range(container.deps.password_policy.free_failures):
         with pytest.raises(WrongPassword):
-            asyncio.run(container.password_change.change(auth, "nope nope nope", NEW, end_others=False, req=BROWSER))
+            asyncio.run(container.password_change.change(auth, "nope nope nope", NEW, end_others=False, requester=BROWSER))
     with pytest.raises(PasswordThrottled):
-        asyncio.run(container.password_change.change(auth, GOOD, NEW, end_others=False, req=BROWSER))
+        asyncio.run(container.password_change.change(auth, GOOD, NEW, end_others=False, requester=BROWSER))
     clock.advance(seconds=1)
-    asyncio.run(container.password_change.change(auth, GOOD, NEW, end_others=False, req=BROWSER))
+    asyncio.run(container.password_change.change(auth, GOOD, NEW, end_others=False, requester=BROWSER))
 
 
 def test_changing_without_a_password_says_how_to_set_one(container: Container) -> None:
     auth = signed_in(container, make_account(container))
     with pytest.raises(NoPassword):
-        asyncio.run(container.password_change.change(auth, "anything", NEW, end_others=False, req=BROWSER))
+        asyncio.run(container.password_change.change(auth, "anything", NEW, end_others=False, requester=BROWSER))

@@ -39,7 +39,7 @@ class AuthorizeRequests:
     def __init__(self, deps: FlowDeps) -> None:
         self.deps = deps
 
-    def keep(self, values: list[tuple[str, str]], req: Requester) -> Flow:
+    def keep(self, values: list[tuple[str, str]], requester: Requester) -> Flow:
         now = self.deps.clock.now()
         flow = Flow(
             id=new_token(24),
@@ -48,7 +48,7 @@ class AuthorizeRequests:
             state=MACHINE.initial,
             created_at=now,
             expires_at=now + self.deps.flow_ttl,
-            language=req.language,
+            language=requester.language,
             context={"query": [[key, value] for key, value in values if key in AUTHORIZE_PARAMETERS]},
         )
         with self.deps.uow.begin() as tx:

@@ -27,18 +27,18 @@ from vitalkey.ports import OutgoingMail, Transaction
 PURPOSE = "email"
 
 
-def check_mail_limits(deps: FlowDeps, tx: Transaction, address: str, req: Requester, now: datetime) -> None:
+def check_mail_limits(deps: FlowDeps, tx: Transaction, address: str, requester: Requester, now: datetime) -> None:
     """Count one mail against the address and the IP; refuse when either is used up."""
     address_key = "mail:addr:" + keyed_digest(deps.secret, account_key(address))
     rate_limits.take(deps, tx, address_key, deps.mail_limits.per_address, now, RateLimited)
-    rate_limits.take(deps, tx, "mail:ip:" + network_of(req.ip), deps.mail_limits.per_ip, now, RateLimited)
+    rate_limits.take(deps, tx, "mail:ip:" + network_of(requester.ip), deps.mail_limits.per_ip, now, RateLimited)
 
 
 def send_first(
     deps: FlowDeps,
     tx: Transaction,
     flow: Flow,
-    req: Requester,
+    requester: Requester,
     template: str,
     mail_context: dict[str, Any],
     *,
@@ -47,7 +47,7 @@ def send_first(
     """Create the flow's code and queue its mail. Without ``include_code`` the mail omits it,
     but the same work is done so that the answer's timing does not tell the two apart."""
     now = deps.clock.now()
-    check_mail_limits(deps, tx, flow.email, req, now)
+    check_mail_limits(deps, tx, flow.email, requester, now)
     code, stored = issue(deps, tx, flow, PURPOSE, now)
     _queue(deps, tx, flow, template, mail_context, code if include_code else None, sends=1, now=now)
     return stored
@@ -94,14 +94,14 @@ def resend(
     deps: FlowDeps,
     tx: Transaction,
     flow: Flow,
-    req: Requester,
+    requester: Requester,
     template: str,
     mail_context: dict[str, Any],
     *,
     include_code: bool,
 ) -> None:
     now = deps.clock.now()
-    code, sends = reissue(deps, tx, flow, PURPOSE, now, lambda: check_mail_limits(deps, tx, flow.email, req, now))
+    code, sends = reissue(deps, tx, flow, PURPOSE, now, lambda: check_mail_limits(deps, tx, flow.email, requester, now))
     _queue(deps, tx, flow, template, mail_context, code if include_code else None, sends=sends, now=now)
 
 

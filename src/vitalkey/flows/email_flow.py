@@ -111,7 +111,7 @@ class CodeFlow(ABC):
         self,
         flow_id: str,
         raw_code: str,
-        req: Requester,
+        requester: Requester,
         on_right: OnRightCode[T],
         *,
         purpose: str = email_code.PURPOSE,
@@ -128,7 +128,7 @@ class CodeFlow(ABC):
             code = codes.clean_code(raw_code)
             now = self.deps.clock.now()
             with self.deps.uow.begin() as tx:
-                flow = self._load(tx, flow_id, req)
+                flow = self._load(tx, flow_id, requester)
                 state = self.machine.check(flow, event, now)
                 stored = tx.codes.count_attempt(flow.id, purpose)
                 try:
@@ -153,33 +153,33 @@ class CodeFlow(ABC):
         tx.audit.record("code.rejected", now, None, flow_kind=flow.kind.value, reason=error.code)
         return CountedRefusal(error)
 
-    def new_flow(self, email: str, req: Requester, language: str | None = None, **context: Any) -> Flow:
+    def new_flow(self, email: str, requester: Requester, language: str | None = None, **context: Any) -> Flow:
         now = self.deps.clock.now()
         return Flow(
             id=new_token(24),
             kind=self.kind,
-            channel=req.channel,
+            channel=requester.channel,
             state=self.machine.initial,
             created_at=now,
             expires_at=now + self.deps.flow_ttl,
-            language=language or req.language,
+            language=language or requester.language,
             email=email,
-            browser_binding=req.browser_binding,
+            browser_binding=requester.browser_binding,
             context=context,
         )
 
-    def load(self, flow_id: str, req: Requester) -> Flow:
+    def load(self, flow_id: str, requester: Requester) -> Flow:
         with self.deps.uow.read() as tx:
-            return self._load(tx, flow_id, req)
+            return self._load(tx, flow_id, requester)
 
-    def _load(self, tx: Transaction, flow_id: str, req: Requester, *, allow_finished: bool = False) -> Flow:
+    def _load(self, tx: Transaction, flow_id: str, requester: Requester, *, allow_finished: bool = False) -> Flow:
         """The flow, if it is of this kind and belongs to this browser or API client."""
         if not is_token(flow_id):
             raise FlowNotFound()
         flow = tx.flows.get(flow_id)
-        if flow is None or flow.kind != self.kind or flow.channel != req.channel:
+        if flow is None or flow.kind != self.kind or flow.channel != requester.channel:
             raise FlowNotFound()
-        if flow.channel is Channel.BROWSER and not same(flow.browser_binding, req.browser_binding):
+        if flow.channel is Channel.BROWSER and not same(flow.browser_binding, requester.browser_binding):
             raise FlowNotFound()
         if not allow_finished and flow.state == CodeFlowState.DEAD:
             raise FlowDead()
@@ -203,11 +203,11 @@ class EmailCodeFlow(CodeFlow):
         """(template, context, include_code) for the mail carrying the code."""
 
     # Steps -----------------------------------------------------------------
-    def start(self, raw_email: str, req: Requester, **context: Any) -> FlowView:
+    def start(self, raw_email: str, requester: Requester, **context: Any) -> FlowView:
         email = normalize_email(raw_email)
         now = self.deps.clock.now()
         suggestion = suggest_correction(email)
-        flow = self.new_flow(email, req, **context)
+        flow = self.new_flow(email, requester, **context)
         with self.deps.uow.begin() as tx:
             if suggestion:
                 flow = flow.moved(self.machine.check(flow, CodeFlowEvent.TYPO_SUSPECTED, now), suggestion=suggestion)
@@ -215,40 +215,40 @@ class EmailCodeFlow(CodeFlow):
                 return FlowView(flow, suggestion, {})
             flow = flow.moved(self.machine.check(flow, CodeFlowEvent.EMAIL_SUBMITTED, now))
             tx.flows.add(flow)
-            stored = self._send_code(tx, flow, req)
+            stored = self._send_code(tx, flow, requester)
         return FlowView(flow, None, email_code.status(self.deps, stored))
 
-    def answer_suggestion(self, flow_id: str, accept: bool, req: Requester) -> FlowView:
+    def answer_suggestion(self, flow_id: str, accept: bool, requester: Requester) -> FlowView:
         event = CodeFlowEvent.SUGGESTION_ACCEPTED if accept else CodeFlowEvent.SUGGESTION_DECLINED
         with self.deps.uow.begin() as tx:
-            flow = self._load(tx, flow_id, req)
+            flow = self._load(tx, flow_id, requester)
             state = self.machine.check(flow, event, self.deps.clock.now())
             email = flow.context.get("suggestion", flow.email) if accept else flow.email
             context = {k: v for k, v in flow.context.items() if k != "suggestion"}
             updated = replace(flow, state=state, email=email, context=context)
             self._save(tx, updated, flow.state)
-            stored = self._send_code(tx, updated, req)
+            stored = self._send_code(tx, updated, requester)
         return FlowView(updated, None, email_code.status(self.deps, stored))
 
-    def resend(self, flow_id: str, req: Requester) -> FlowView:
+    def resend(self, flow_id: str, requester: Requester) -> FlowView:
         with self.deps.uow.begin() as tx:
-            flow = self._load(tx, flow_id, req)
+            flow = self._load(tx, flow_id, requester)
             self.machine.check(flow, CodeFlowEvent.CODE_RESENT, self.deps.clock.now())
             template, context, include = self.code_mail(tx, flow)
-            email_code.resend(self.deps, tx, flow, req, template, context, include_code=include)
+            email_code.resend(self.deps, tx, flow, requester, template, context, include_code=include)
             stored = tx.codes.get(flow.id, email_code.PURPOSE)
         return FlowView(flow, None, email_code.status(self.deps, stored))
 
     # The states that wait for a code, and that code's purpose (the login flow adds the texted one).
     CODE_STATES: ClassVar[Mapping[str, str]] = MappingProxyType({CodeFlowState.CODE_SENT: email_code.PURPOSE})
 
-    def view(self, flow_id: str, req: Requester) -> FlowView:
+    def view(self, flow_id: str, requester: Requester) -> FlowView:
         with self.deps.uow.read() as tx:
-            flow = self._load(tx, flow_id, req, allow_finished=True)
+            flow = self._load(tx, flow_id, requester, allow_finished=True)
             purpose = self.CODE_STATES.get(flow.state)
             stored = tx.codes.get(flow.id, purpose) if purpose else None
         return FlowView(flow=flow, suggestion=flow.context.get("suggestion"), code=email_code.status(self.deps, stored))
 
-    def _send_code(self, tx: Transaction, flow: Flow, req: Requester) -> codes.StoredCode:
+    def _send_code(self, tx: Transaction, flow: Flow, requester: Requester) -> codes.StoredCode:
         template, context, include = self.code_mail(tx, flow)
-        return email_code.send_first(self.deps, tx, flow, req, template, context, include_code=include)
+        return email_code.send_first(self.deps, tx, flow, requester, template, context, include_code=include)

@@ -155,7 +155,7 @@ class LoginFlow(EmailCodeFlow):
     def begin(
         self,
         raw_email: str,
-        req: Requester,
+        requester: Requester,
         *,
         app: str | None = None,
         method: str = "code",
@@ -171,18 +171,18 @@ class LoginFlow(EmailCodeFlow):
                     raise UnknownApp()
             context["app"] = app
         if method == "password":
-            return self.start_with_password(raw_email, req, **context)
-        return self.start(raw_email, req, **context)
+            return self.start_with_password(raw_email, requester, **context)
+        return self.start(raw_email, requester, **context)
 
-    def submit_code(self, flow_id: str, code: str, req: Requester) -> SignInResult:
+    def submit_code(self, flow_id: str, code: str, requester: Requester) -> SignInResult:
         def passed(tx: Transaction, flow: Flow, state: LoginState) -> SignInResult:
             account = self._account_for(tx, flow)
             if account is None:  # no code was ever mailed for an unknown address
                 raise WrongState()
             password.succeeded(self.deps, tx, flow.email)  # the mailbox is proved: the password opens
-            return self._first_factor_passed(tx, flow, state, account, "email_code", req)
+            return self._first_factor_passed(tx, flow, state, account, "email_code", requester)
 
-        return self._counted(self.verify_code(flow_id, code, req, passed), "email_code")
+        return self._counted(self.verify_code(flow_id, code, requester, passed), "email_code")
 
     def _counted(self, result: SignInResult, method: str) -> SignInResult:
         """Count what a committed first factor led to: a sign-in, or a text refused at a limit."""
@@ -193,7 +193,7 @@ class LoginFlow(EmailCodeFlow):
         return result
 
     def _first_factor_passed(
-        self, tx: Transaction, flow: Flow, state: LoginState, account: Account, method: str, req: Requester
+        self, tx: Transaction, flow: Flow, state: LoginState, account: Account, method: str, requester: Requester
     ) -> SignInResult:
         """The next stage: signed in, or a second factor asked for, or the app refused."""
         for stage in self.stages:
@@ -210,14 +210,14 @@ class LoginFlow(EmailCodeFlow):
             )
             self._save(tx, moved, flow.state)
             try:
-                return SecondFactorNeeded(moved, stage.begin(tx, moved, factor, req))
+                return SecondFactorNeeded(moved, stage.begin(tx, moved, factor, requester))
             except sms_code.REFUSALS as refused:
                 # The first factor is proved all the same: the flow waits at the second-factor
                 # step, which says why no text came and offers the recovery code (and a resend
                 # once the limit allows).
                 return SecondFactorNeeded(self._text_refused(tx, moved, refused), self._refused(stage, factor, refused))
         self._save(tx, flow.moved(state, account_id=account.id), flow.state)
-        return self._start(tx, flow, account, req, (method,))
+        return self._start(tx, flow, account, requester, (method,))
 
     # The password stage ------------------------------------------------------------
     CHOICES = frozenset(
@@ -230,40 +230,40 @@ class LoginFlow(EmailCodeFlow):
         }
     )
 
-    def start_with_password(self, raw_email: str, req: Requester, **context: Any) -> FlowView:
+    def start_with_password(self, raw_email: str, requester: Requester, **context: Any) -> FlowView:
         """An API client that wants the password straight away: no code is mailed (one is, if
         the user turns to the code later). Known and unknown addresses take the same path."""
-        flow = self.new_flow(normalize_email(raw_email), req, **context)
+        flow = self.new_flow(normalize_email(raw_email), requester, **context)
         flow = flow.moved(MACHINE.check(flow, LoginEvent.PASSWORD_STARTED, self.deps.clock.now()))
         with self.deps.uow.begin() as tx:
             tx.flows.add(flow)
         return FlowView(flow, None, {})
 
-    def choose(self, flow_id: str, event: str, req: Requester) -> Flow:
+    def choose(self, flow_id: str, event: str, requester: Requester) -> Flow:
         """Move between the code, the password, "Forgot your password?", the texted code and the
         recovery code (``CHOICES``)."""
         if event not in self.CHOICES:
             raise WrongState()
         with self.deps.uow.begin() as tx:
-            flow = self._load(tx, flow_id, req)
+            flow = self._load(tx, flow_id, requester)
             moved = flow.moved(MACHINE.check(flow, LoginEvent(event), self.deps.clock.now()))
             self._save(tx, moved, flow.state)
             if moved.state == LoginState.CODE_SENT and tx.codes.get(flow.id, email_code.PURPOSE) is None:
-                self._send_code(tx, moved, req)  # the flow began with the password
+                self._send_code(tx, moved, requester)  # the flow began with the password
         return moved
 
-    def request_reset(self, flow_id: str, req: Requester) -> Flow:
+    def request_reset(self, flow_id: str, requester: Requester) -> Flow:
         """ "Validate": mail the "Update password" link (or, to an unknown address, a mail saying
         that no account uses it); the page and the answer are the same for both."""
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
-            flow = self._load(tx, flow_id, req)
+            flow = self._load(tx, flow_id, requester)
             moved = flow.moved(MACHINE.check(flow, LoginEvent.RESET_REQUESTED, now))
             self._save(tx, moved, flow.state)
-            password_reset.send_link(self.deps, tx, flow, req, now)
+            password_reset.send_link(self.deps, tx, flow, requester, now)
         return moved
 
-    async def submit_password(self, flow_id: str, raw_password: str, req: Requester) -> SignInResult:
+    async def submit_password(self, flow_id: str, raw_password: str, requester: Requester) -> SignInResult:
         """Check the password off the event loop (argon2id takes tens of milliseconds) between
         two short transactions: the attempt is counted before the check, the outcome after it.
         An unknown address or an account without a password costs the same check and gets the
@@ -275,7 +275,7 @@ class LoginFlow(EmailCodeFlow):
         counted_at = self.deps.clock.now()
         with code_refusals_counted(self.deps.events):  # past the failures cap, a password is refused too
             flow, account, stored, by_app_password = await self.deps.uow.run(
-                self._count_password_attempt, flow_id, given, req, counted_at
+                self._count_password_attempt, flow_id, given, requester, counted_at
             )
         if by_app_password is not None:
             return self._counted(by_app_password, "password")
@@ -284,21 +284,23 @@ class LoginFlow(EmailCodeFlow):
             await self.deps.uow.run(self._password_refused, flow)
             raise WrongPassword()
         rehashed = await self.deps.hasher.hash(given) if self.deps.hasher.needs_rehash(stored) else None
-        result = await self.deps.uow.run(self._password_accepted, flow, account, stored, rehashed, req, counted_at)
+        result = await self.deps.uow.run(
+            self._password_accepted, flow, account, stored, rehashed, requester, counted_at
+        )
         return self._counted(result, "password")
 
     def _count_password_attempt(
-        self, flow_id: str, given: str, req: Requester, now: datetime
+        self, flow_id: str, given: str, requester: Requester, now: datetime
     ) -> tuple[Flow, Account | None, str | None, Started | None]:
         with self.deps.uow.begin() as tx:
-            flow = self._load(tx, flow_id, req)
+            flow = self._load(tx, flow_id, requester)
             state = MACHINE.check(flow, LoginEvent.PASSWORD_VERIFIED, now)
-            password.count_attempt(self.deps, tx, flow.email, req, now)
+            password.count_attempt(self.deps, tx, flow.email, requester, now)
             account = self._account_for(tx, flow)
             stored = tx.password_hashes.get(account.id) if account else None
             app_id = flow.context.get("app")
             if app_id is not None:  # known or not, the same statements run
-                started = self._app_password(tx, flow, state, account, app_id, given, req, now)
+                started = self._app_password(tx, flow, state, account, app_id, given, requester, now)
                 if started is not None:
                     return flow, account, stored, started
         return flow, account, stored, None
@@ -311,7 +313,7 @@ class LoginFlow(EmailCodeFlow):
         account: Account | None,
         app_id: str,
         given: str,
-        req: Requester,
+        requester: Requester,
         counted_at: datetime,
     ) -> Started | None:
         try:
@@ -325,42 +327,48 @@ class LoginFlow(EmailCodeFlow):
         self._save(tx, flow.moved(state, account_id=account.id), flow.state)
         password.right_password(self.deps, tx, flow.email, counted_at)
         tx.audit.record("login.app_password", self.deps.clock.now(), account.id, app=app_id, app_password=used.id)
-        return self._start(tx, flow, account, req, ("app_password",))
+        return self._start(tx, flow, account, requester, ("app_password",))
 
     def _start(
-        self, tx: Transaction, flow: Flow, account: Account, req: Requester, methods: tuple[str, ...]
+        self, tx: Transaction, flow: Flow, account: Account, requester: Requester, methods: tuple[str, ...]
     ) -> Started:
-        return replace(start(self.deps, tx, account, req, methods), return_to=flow.context.get("return_to"))
+        return replace(start(self.deps, tx, account, requester, methods), return_to=flow.context.get("return_to"))
 
     def _password_refused(self, flow: Flow) -> None:
         with self.deps.uow.begin() as tx:
             tx.audit.record("password.rejected", self.deps.clock.now(), None, flow_kind=flow.kind.value)
 
     def _password_accepted(
-        self, flow: Flow, account: Account, stored: str, rehashed: str | None, req: Requester, counted_at: datetime
+        self,
+        flow: Flow,
+        account: Account,
+        stored: str,
+        rehashed: str | None,
+        requester: Requester,
+        counted_at: datetime,
     ) -> SignInResult:
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
-            current = self._load(tx, flow.id, req)  # as it is now: a parallel attempt may have moved it
+            current = self._load(tx, flow.id, requester)  # as it is now: a parallel attempt may have moved it
             state = MACHINE.check(current, LoginEvent.PASSWORD_VERIFIED, now)
             password.right_password(self.deps, tx, flow.email, counted_at)
             if rehashed:
                 tx.password_hashes.rehash(account.id, stored, rehashed)
-            return self._first_factor_passed(tx, current, state, account, "password", req)
+            return self._first_factor_passed(tx, current, state, account, "password", requester)
 
     # The second factor --------------------------------------------------------------
-    def submit_sms(self, flow_id: str, code: str, req: Requester) -> Started:
+    def submit_sms(self, flow_id: str, code: str, requester: Requester) -> Started:
         def signed_in(tx: Transaction, flow: Flow, state: LoginState) -> Started:
             account = tx.accounts.get(int(flow.context["account_id"]))
             if account is None:
                 raise WrongState()
             self._save(tx, flow.moved(state), flow.state)
-            return self._start(tx, flow, account, req, (str(flow.context["first_factor"]), "sms"))
+            return self._start(tx, flow, account, requester, (str(flow.context["first_factor"]), "sms"))
 
         started = self.verify_code(
             flow_id,
             code,
-            req,
+            requester,
             signed_in,
             purpose=sms_code.PURPOSE,
             event=LoginEvent.SMS_VERIFIED,
@@ -370,18 +378,18 @@ class LoginFlow(EmailCodeFlow):
         self.deps.events.signed_in("sms")
         return started
 
-    def resend_sms(self, flow_id: str, req: Requester) -> SecondFactorNeeded:
+    def resend_sms(self, flow_id: str, requester: Requester) -> SecondFactorNeeded:
         """A new text; the first one if it was refused at the limit (it is counted now)."""
         with sms_code.refusals_counted(self.deps), self.deps.uow.begin() as tx:
-            flow = self._load(tx, flow_id, req)
+            flow = self._load(tx, flow_id, requester)
             MACHINE.check(flow, LoginEvent.SMS_RESENT, self.deps.clock.now())
             stage, factor = self._stage_of(tx, flow)
             if tx.codes.get(flow.id, sms_code.PURPOSE) is None:
                 sent = flow.moved(flow.state, sms_refused=None, sms_retry_at=None)
-                challenge = stage.begin(tx, sent, factor, req)
+                challenge = stage.begin(tx, sent, factor, requester)
                 self._save(tx, sent, flow.state)
                 return SecondFactorNeeded(sent, challenge)
-            return SecondFactorNeeded(flow, stage.resend(tx, flow, factor, req))
+            return SecondFactorNeeded(flow, stage.resend(tx, flow, factor, requester))
 
     def challenge(self, flow: Flow) -> Challenge | None:
         """What the second-factor page shows for ``flow`` (None before that stage)."""
@@ -422,21 +430,21 @@ class LoginFlow(EmailCodeFlow):
                 return stage, factor
         raise WrongState()  # 2FA was turned off meanwhile: start again
 
-    def submit_recovery(self, flow_id: str, raw_code: str, req: Requester) -> RecoveryUsed:
+    def submit_recovery(self, flow_id: str, raw_code: str, requester: Requester) -> RecoveryUsed:
         """Sign in once with the recovery code: it is spent (a conditional UPDATE swaps it for a
         new one, so parallel uses give one sign-in), the new one is shown, the user is mailed.
         Wrong codes are capped per account and, with the other factors, per address: the
         attempt is counted before it is judged, and taken back when it is right."""
         with code_refusals_counted(self.deps.events):
-            used = self._use_recovery(flow_id, clean_recovery_code(raw_code), req)
+            used = self._use_recovery(flow_id, clean_recovery_code(raw_code), requester)
         self.deps.events.signed_in("recovery_code")
         return used
 
-    def _use_recovery(self, flow_id: str, code: str, req: Requester) -> RecoveryUsed:
+    def _use_recovery(self, flow_id: str, code: str, requester: Requester) -> RecoveryUsed:
         now = self.deps.clock.now()
         limit = self.deps.two_factor.recovery_failures
         with self.deps.uow.begin() as tx:
-            flow = self._load(tx, flow_id, req)
+            flow = self._load(tx, flow_id, requester)
             state = MACHINE.check(flow, LoginEvent.RECOVERY_VERIFIED, now)
             account = tx.accounts.get(int(flow.context["account_id"]))
             factor = tx.two_factor.get(account.id) if account else None
@@ -454,7 +462,9 @@ class LoginFlow(EmailCodeFlow):
                 rate_limits.forgive_failure(self.deps, tx, flow.email, now)
                 self._save(tx, flow.moved(state), flow.state)
                 second_factor.notify(self.deps, tx, account, "recovery_used", now)
-                started = self._start(tx, flow, account, req, (str(flow.context["first_factor"]), "recovery_code"))
+                started = self._start(
+                    tx, flow, account, requester, (str(flow.context["first_factor"]), "recovery_code")
+                )
                 return RecoveryUsed(started, new.code)
             tx.audit.record("recovery.rejected", now, account.id)
             raise CountedRefusal(WrongRecoveryCode())

@@ -31,10 +31,10 @@ def throttle_key(deps: FlowDeps, email: str) -> str:
     return keyed_digest(deps.secret, "password:" + account_key(email))
 
 
-def count_attempt(deps: FlowDeps, tx: Transaction, email: str, req: Requester, now: datetime) -> None:
+def count_attempt(deps: FlowDeps, tx: Transaction, email: str, requester: Requester, now: datetime) -> None:
     """Refuse while the address waits or is locked; otherwise count this attempt as a failure
     (cleared by :func:`succeeded`) and set the wait that follows it if it fails."""
-    rate_limits.take(deps, tx, "password:ip:" + network_of(req.ip), deps.password_limit_per_ip, now, RateLimited)
+    rate_limits.take(deps, tx, "password:ip:" + network_of(requester.ip), deps.password_limit_per_ip, now, RateLimited)
     policy = deps.password_policy
     key = throttle_key(deps, email)
     consecutive, blocked_until = tx.password_failures.get(key)
@@ -97,10 +97,12 @@ async def check_new_password(deps: FlowDeps, password: str, account: Account) ->
 ESTIMATES_PER_IP = (600, 3600)  # the meter asks as the user types; zxcvbn costs 10-30 ms of CPU
 
 
-def count_estimate(deps: FlowDeps, req: Requester) -> None:
+def count_estimate(deps: FlowDeps, requester: Requester) -> None:
     """Refuse the meter to a network that asks far more often than typing would."""
     with deps.uow.begin() as tx:
-        rate_limits.take(deps, tx, "strength:ip:" + network_of(req.ip), ESTIMATES_PER_IP, deps.clock.now(), RateLimited)
+        rate_limits.take(
+            deps, tx, "strength:ip:" + network_of(requester.ip), ESTIMATES_PER_IP, deps.clock.now(), RateLimited
+        )
 
 
 def strength_of(deps: FlowDeps, password: str, who: Account | Typist = Typist()) -> Strength:

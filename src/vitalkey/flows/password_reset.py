@@ -38,10 +38,10 @@ def _waiting_query(flow: Flow) -> str:
     return "?continue=" + return_to.removeprefix(AUTHORIZE_PATH) if return_to.startswith(AUTHORIZE_PATH) else ""
 
 
-def send_link(deps: FlowDeps, tx: Transaction, flow: Flow, req: Requester, now: datetime) -> None:
+def send_link(deps: FlowDeps, tx: Transaction, flow: Flow, requester: Requester, now: datetime) -> None:
     """Mail the flow's address a link, or, when no account uses it, a mail saying so: the same
     statements run for both, so neither the answer nor its timing tells them apart."""
-    check_mail_limits(deps, tx, flow.email, req, now)
+    check_mail_limits(deps, tx, flow.email, requester, now)
     account = tx.accounts.by_email(account_key(flow.email))
     waiting = _waiting_query(flow)
     token = new_token(32)
@@ -64,7 +64,7 @@ def send_link(deps: FlowDeps, tx: Transaction, flow: Flow, req: Requester, now: 
         ),
         now,
     )
-    tx.audit.record("password.reset_requested", now, None, flow_kind=flow.kind.value, ip=req.ip)
+    tx.audit.record("password.reset_requested", now, None, flow_kind=flow.kind.value, ip=requester.ip)
 
 
 class PasswordResets:

@@ -58,24 +58,26 @@ class PasswordSetFlow(EmailCodeFlow):
         account = self._account_for(tx, flow)
         return "password_code", mail_names(account), True
 
-    def begin_for(self, account: Account, req: Requester) -> FlowView:
-        flow = self.new_flow(account.email, req, account.language, account_id=account.id)
+    def begin_for(self, account: Account, requester: Requester) -> FlowView:
+        flow = self.new_flow(account.email, requester, account.language, account_id=account.id)
         flow = flow.moved(MACHINE.next(flow.state, PasswordSetEvent.EMAIL_SUBMITTED))
         with self.deps.uow.begin() as tx:
             if tx.password_hashes.get(account.id) is not None:
                 raise PasswordAlreadySet()
             tx.flows.add(flow)
-            stored = self._send_code(tx, flow, req)
+            stored = self._send_code(tx, flow, requester)
         return FlowView(flow, None, email_code.status(self.deps, stored))
 
-    def load_for(self, flow_id: str, account: Account, req: Requester) -> FlowView:
-        view = self.view(flow_id, req)
+    def load_for(self, flow_id: str, account: Account, requester: Requester) -> FlowView:
+        view = self.view(flow_id, requester)
         if view.flow.context.get("account_id") != account.id:
             raise FlowNotFound()
         return view
 
-    async def set_password(self, flow_id: str, account: Account, code: str, new_password: str, req: Requester) -> None:
-        await self.deps.uow.run(self.load_for, flow_id, account, req)
+    async def set_password(
+        self, flow_id: str, account: Account, code: str, new_password: str, requester: Requester
+    ) -> None:
+        await self.deps.uow.run(self.load_for, flow_id, account, requester)
         normalized = await password.check_new_password(self.deps, new_password, account)
         codes.clean_code(code)  # a malformed code is refused before the slow hash
         hashed = await self.deps.hasher.hash(normalized)
@@ -89,7 +91,7 @@ class PasswordSetFlow(EmailCodeFlow):
             password.succeeded(self.deps, tx, account.email)
             password.notify_changed(self.deps, tx, account, "set", now, sessions_ended=False)
 
-        await self.deps.uow.run(self.verify_code, flow_id, code, req, store)
+        await self.deps.uow.run(self.verify_code, flow_id, code, requester, store)
 
 
 class PasswordChange:
@@ -99,7 +101,7 @@ class PasswordChange:
         self.deps = deps
 
     async def change(
-        self, auth: Authenticated, current: str, new_password: str, *, end_others: bool, req: Requester
+        self, auth: Authenticated, current: str, new_password: str, *, end_others: bool, requester: Requester
     ) -> int:
         """Change it; the number of other sessions ended."""
         account = auth.account
@@ -108,7 +110,7 @@ class PasswordChange:
         normalized = await password.check_new_password(self.deps, new_password, account)
         counted_at = self.deps.clock.now()
         with code_refusals_counted(self.deps.events):  # past the failures cap, a password is refused too
-            stored = await self.deps.uow.run(self._count_attempt, account, req, counted_at)
+            stored = await self.deps.uow.run(self._count_attempt, account, requester, counted_at)
         if not await self.deps.hasher.verify(stored, normalize_password(current)):
             await self.deps.uow.run(self._refused, account)
             raise WrongPassword(field="current_password")
@@ -116,12 +118,12 @@ class PasswordChange:
         ended: int = await self.deps.uow.run(self._store, auth, hashed, end_others, counted_at)
         return ended
 
-    def _count_attempt(self, account: Account, req: Requester, now: datetime) -> str:
+    def _count_attempt(self, account: Account, requester: Requester, now: datetime) -> str:
         with self.deps.uow.begin() as tx:
             stored = tx.password_hashes.get(account.id)
             if stored is None:
                 raise NoPassword()
-            password.count_attempt(self.deps, tx, account.email, req, now)
+            password.count_attempt(self.deps, tx, account.email, requester, now)
         return stored
 
     def _refused(self, account: Account) -> None:

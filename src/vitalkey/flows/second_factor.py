@@ -91,8 +91,8 @@ class SecondFactorStage(Protocol):
     method: str
 
     def applies(self, tx: Transaction, account: Account) -> TwoFactor | None: ...
-    def begin(self, tx: Transaction, flow: Flow, factor: TwoFactor, req: Requester) -> Challenge: ...
-    def resend(self, tx: Transaction, flow: Flow, factor: TwoFactor, req: Requester) -> Challenge: ...
+    def begin(self, tx: Transaction, flow: Flow, factor: TwoFactor, requester: Requester) -> Challenge: ...
+    def resend(self, tx: Transaction, flow: Flow, factor: TwoFactor, requester: Requester) -> Challenge: ...
 
 
 class SmsStage:
@@ -107,10 +107,10 @@ class SmsStage:
         factor = tx.two_factor.get(account.id)
         return factor if factor is not None and factor.method == self.method else None
 
-    def begin(self, tx: Transaction, flow: Flow, factor: TwoFactor, req: Requester) -> Challenge:
-        stored = sms_code.send_first(self.deps, tx, flow, factor.phone, factor.account_id, req, "login")
+    def begin(self, tx: Transaction, flow: Flow, factor: TwoFactor, requester: Requester) -> Challenge:
+        stored = sms_code.send_first(self.deps, tx, flow, factor.phone, factor.account_id, requester, "login")
         return Challenge(self.method, phone_hint(factor.phone), stored)
 
-    def resend(self, tx: Transaction, flow: Flow, factor: TwoFactor, req: Requester) -> Challenge:
-        stored = sms_code.resend(self.deps, tx, flow, factor.phone, factor.account_id, req, "login")
+    def resend(self, tx: Transaction, flow: Flow, factor: TwoFactor, requester: Requester) -> Challenge:
+        stored = sms_code.resend(self.deps, tx, flow, factor.phone, factor.account_id, requester, "login")
         return Challenge(self.method, phone_hint(factor.phone), stored)

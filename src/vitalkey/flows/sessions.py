@@ -28,7 +28,7 @@ class Authenticated:
     account: Account
 
 
-def start(deps: FlowDeps, tx: Transaction, account: Account, req: Requester, methods: tuple[str, ...]) -> Started:
+def start(deps: FlowDeps, tx: Transaction, account: Account, requester: Requester, methods: tuple[str, ...]) -> Started:
     """A new session with a new id: ids are never reused across sign-ins (rotation)."""
     now = deps.clock.now()
     token = new_token(32)
@@ -37,12 +37,12 @@ def start(deps: FlowDeps, tx: Transaction, account: Account, req: Requester, met
     session = Session(
         id=token_digest(token),
         account_id=account.id,
-        kind=SessionKind.WEB if req.channel is Channel.BROWSER else SessionKind.API,
+        kind=SessionKind.WEB if requester.channel is Channel.BROWSER else SessionKind.API,
         created_at=now,
         last_seen_at=now,
         expires_at=now + lifetime,
-        user_agent=req.user_agent[:300],
-        ip=req.ip,
+        user_agent=requester.user_agent[:300],
+        ip=requester.ip,
         methods=methods,
     )
     tx.sessions.add(session)
@@ -53,7 +53,7 @@ def start(deps: FlowDeps, tx: Transaction, account: Account, req: Requester, met
         session=session.id[:12],
         kind=session.kind.value,
         methods=",".join(methods),
-        ip=req.ip,
+        ip=requester.ip,
     )
     return Started(token=token, session=session, account=account)
 

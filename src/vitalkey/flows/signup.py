@@ -76,16 +76,16 @@ class SignupFlow(EmailCodeFlow):
             return "signup_exists", {"login_url": f"{self.deps.public_url}/login"}, False
         return "signup_code", {}, True
 
-    def submit_code(self, flow_id: str, code: str, req: Requester) -> Flow:
+    def submit_code(self, flow_id: str, code: str, requester: Requester) -> Flow:
         def confirmed(tx: Transaction, flow: Flow, state: SignupState) -> Flow:
             moved = flow.moved(state)
             self._save(tx, moved, flow.state)
             return moved
 
-        return self.verify_code(flow_id, code, req, confirmed)
+        return self.verify_code(flow_id, code, requester, confirmed)
 
-    def accept_policy(self, flow_id: str, accepted: bool, version: str | None, req: Requester) -> Flow:
-        flow = self.load(flow_id, req)
+    def accept_policy(self, flow_id: str, accepted: bool, version: str | None, requester: Requester) -> Flow:
+        flow = self.load(flow_id, requester)
         if not accepted or (version is not None and version != self.deps.policy_version):
             raise PolicyNotAccepted()
         now = self.deps.clock.now()
@@ -93,14 +93,14 @@ class SignupFlow(EmailCodeFlow):
             flow,
             SignupEvent.POLICY_ACCEPTED,
             lambda tx: tx.audit.record(
-                "signup.policy_accepted", now, None, version=self.deps.policy_version, ip=req.ip
+                "signup.policy_accepted", now, None, version=self.deps.policy_version, ip=requester.ip
             ),
             policy_version=self.deps.policy_version,
             policy_accepted_at=now.isoformat(),
         )
 
-    def submit_details(self, flow_id: str, data: dict[str, Any], req: Requester) -> Flow:
-        flow = self.load(flow_id, req)
+    def submit_details(self, flow_id: str, data: dict[str, Any], requester: Requester) -> Flow:
+        flow = self.load(flow_id, requester)
         now = self.deps.clock.now()
         MACHINE.check(flow, SignupEvent.DETAILS_SUBMITTED, now)
         profile = clean_profile(data, now.date())
@@ -121,8 +121,8 @@ class SignupFlow(EmailCodeFlow):
 
         return self._step(flow, SignupEvent.DETAILS_SUBMITTED, create)
 
-    def finish(self, flow_id: str, wants_two_factor: bool, req: Requester) -> Started:
-        flow = self.load(flow_id, req)
+    def finish(self, flow_id: str, wants_two_factor: bool, requester: Requester) -> Started:
+        flow = self.load(flow_id, requester)
         now = self.deps.clock.now()
         event = SignupEvent.TWO_FACTOR_CHOSEN if wants_two_factor else SignupEvent.TWO_FACTOR_SKIPPED
         with self.deps.uow.begin() as tx:
@@ -131,7 +131,7 @@ class SignupFlow(EmailCodeFlow):
             account = tx.accounts.get(int(flow.context["account_id"]))
             if account is None:
                 raise WrongState()
-            started = start(self.deps, tx, account, req, ("email_code",))
+            started = start(self.deps, tx, account, requester, ("email_code",))
         self.deps.events.signed_up()
         # A sign-up started from an app's authorization request goes back to it at the end.
         return replace(started, return_to=flow.context.get("return_to"))

@@ -22,7 +22,9 @@ DAY = 86400
 REFUSALS = (SmsLimited, SmsUnavailable)  # a text not sent: the other second factors stay open
 
 
-def check_limits(deps: FlowDeps, tx: Transaction, phone: str, account_id: int, req: Requester, now: datetime) -> None:
+def check_limits(
+    deps: FlowDeps, tx: Transaction, phone: str, account_id: int, requester: Requester, now: datetime
+) -> None:
     """Count one text against every limit; refuse (and send nothing) when one is used up. With the
     SQL limiter a refusal rolls the other counts back with the transaction. The error's ``limit``
     names the limit for the metrics (never for the user: it would help an attacker tune)."""
@@ -32,7 +34,7 @@ def check_limits(deps: FlowDeps, tx: Transaction, phone: str, account_id: int, r
         ("sms:number:" + number, limits.per_number),
         ("sms:range:" + keyed_digest(deps.secret, range_of(phone)), limits.per_range),
         ("sms:country:" + region_of(phone), limits.per_country),
-        ("sms:ip:" + network_of(req.ip), limits.per_ip),
+        ("sms:ip:" + network_of(requester.ip), limits.per_ip),
         (f"sms:account:{account_id}", limits.per_account),
     ]
     for key, limit in checks:
@@ -57,23 +59,23 @@ def refusals_counted(deps: FlowDeps) -> Iterator[None]:
 
 
 def send_first(
-    deps: FlowDeps, tx: Transaction, flow: Flow, phone: str, account_id: int, req: Requester, purpose: str
+    deps: FlowDeps, tx: Transaction, flow: Flow, phone: str, account_id: int, requester: Requester, purpose: str
 ) -> StoredCode:
     """Create the flow's SMS code and queue the text. ``purpose`` names the text's wording."""
     now = deps.clock.now()
-    check_limits(deps, tx, phone, account_id, req, now)
+    check_limits(deps, tx, phone, account_id, requester, now)
     code, stored = email_code.issue(deps, tx, flow, PURPOSE, now)
     _queue(deps, tx, flow, phone, code, purpose, account_id, sends=1, now=now)
     return stored
 
 
 def resend(
-    deps: FlowDeps, tx: Transaction, flow: Flow, phone: str, account_id: int, req: Requester, purpose: str
+    deps: FlowDeps, tx: Transaction, flow: Flow, phone: str, account_id: int, requester: Requester, purpose: str
 ) -> StoredCode:
     """A new code after the cooldown; the attempts already made stay counted."""
     now = deps.clock.now()
     code, sends = email_code.reissue(
-        deps, tx, flow, PURPOSE, now, lambda: check_limits(deps, tx, phone, account_id, req, now)
+        deps, tx, flow, PURPOSE, now, lambda: check_limits(deps, tx, phone, account_id, requester, now)
     )
     _queue(deps, tx, flow, phone, code, purpose, account_id, sends=sends, now=now)
     replaced = tx.codes.get(flow.id, PURPOSE)

@@ -86,7 +86,7 @@ class TwoFactorSetup(CodeFlow):
         with self.deps.uow.read() as tx:
             return tx.two_factor.get(account_id)
 
-    def begin(self, auth: Authenticated, raw_phone: str, region: str, req: Requester) -> SetupView:
+    def begin(self, auth: Authenticated, raw_phone: str, region: str, requester: Requester) -> SetupView:
         """Text a confirmation code to a new number: the first one (2FA turns on) or a new one."""
         config = self.deps.two_factor
         chosen = region.upper()
@@ -96,7 +96,7 @@ class TwoFactorSetup(CodeFlow):
             factor = second_factor.require_fresh(self.deps, tx, auth)
             flow = self.new_flow(
                 account.email,
-                req,
+                requester,
                 account.language,
                 account_id=account.id,
                 session=auth.session.id,
@@ -105,21 +105,21 @@ class TwoFactorSetup(CodeFlow):
             )
             flow = flow.moved(MACHINE.next(flow.state, TwoFactorEvent.PHONE_SUBMITTED))
             tx.flows.add(flow)
-            stored = sms_code.send_first(self.deps, tx, flow, phone, account.id, req, "setup")
+            stored = sms_code.send_first(self.deps, tx, flow, phone, account.id, requester, "setup")
         return self._view(flow, stored)
 
-    def resend(self, auth: Authenticated, flow_id: str, req: Requester) -> SetupView:
+    def resend(self, auth: Authenticated, flow_id: str, requester: Requester) -> SetupView:
         with sms_code.refusals_counted(self.deps), self.deps.uow.begin() as tx:
-            flow = self._load_for(tx, auth, flow_id, req)
+            flow = self._load_for(tx, auth, flow_id, requester)
             MACHINE.check(flow, TwoFactorEvent.SMS_RESENT, self.deps.clock.now())
-            stored = sms_code.resend(self.deps, tx, flow, flow.context["phone"], auth.account.id, req, "setup")
+            stored = sms_code.resend(self.deps, tx, flow, flow.context["phone"], auth.account.id, requester, "setup")
         return self._view(flow, stored)
 
-    def confirm(self, auth: Authenticated, flow_id: str, code: str, req: Requester) -> SetupView:
+    def confirm(self, auth: Authenticated, flow_id: str, code: str, requester: Requester) -> SetupView:
         """The texted code proves the number: 2FA turns on with a new recovery code, or the
         number is replaced. Either way the account address is mailed."""
         with self.deps.uow.read() as tx:
-            flow = self._load_for(tx, auth, flow_id, req)
+            flow = self._load_for(tx, auth, flow_id, requester)
         enabling = flow.context["mode"] == "enable"
 
         def verified(tx: Transaction, flow: Flow, state: TwoFactorState) -> SetupView:
@@ -144,14 +144,14 @@ class TwoFactorSetup(CodeFlow):
             return SetupView(flow.moved(state), phone_hint(phone), {}, grouped(recovery.code))
 
         event = TwoFactorEvent.SMS_VERIFIED if enabling else TwoFactorEvent.PHONE_VERIFIED
-        view = self.verify_code(flow_id, code, req, verified, purpose=sms_code.PURPOSE, event=event)
+        view = self.verify_code(flow_id, code, requester, verified, purpose=sms_code.PURPOSE, event=event)
         self.deps.events.sms_completed("setup")
         return view
 
-    def view(self, auth: Authenticated, flow_id: str, req: Requester) -> SetupView:
+    def view(self, auth: Authenticated, flow_id: str, requester: Requester) -> SetupView:
         """The flow as its page shows it; while it shows the recovery code, the code itself."""
         with self.deps.uow.read() as tx:
-            flow = self._load_for(tx, auth, flow_id, req, allow_finished=True)
+            flow = self._load_for(tx, auth, flow_id, requester, allow_finished=True)
             stored = tx.codes.get(flow.id, sms_code.PURPOSE) if flow.state == TwoFactorState.SMS_SENT else None
             factor = tx.two_factor.get(auth.account.id) if flow.state == TwoFactorState.RECOVERY_SHOWN else None
         view = self._view(flow, stored)
@@ -160,15 +160,15 @@ class TwoFactorSetup(CodeFlow):
             return SetupView(view.flow, view.hint, view.code, code)
         return view
 
-    def finish(self, auth: Authenticated, flow_id: str, req: Requester) -> Flow:
+    def finish(self, auth: Authenticated, flow_id: str, requester: Requester) -> Flow:
         """ "Next" after the recovery code: the set-up is done."""
         with self.deps.uow.begin() as tx:
-            flow = self._load_for(tx, auth, flow_id, req)
+            flow = self._load_for(tx, auth, flow_id, requester)
             moved = flow.moved(MACHINE.check(flow, TwoFactorEvent.RECOVERY_SAVED, self.deps.clock.now()))
             self._save(tx, moved, flow.state)
         return moved
 
-    def disable(self, auth: Authenticated, req: Requester) -> int:
+    def disable(self, auth: Authenticated, requester: Requester) -> int:
         """Turn 2FA off; the app passwords go with it (they stood in for it). Their number, returned."""
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
@@ -185,7 +185,7 @@ class TwoFactorSetup(CodeFlow):
             factor = self._fresh_factor(tx, auth)
         return grouped(self.deps.two_factor.sealer.open(factor.recovery_sealed)), factor
 
-    def renew_recovery(self, auth: Authenticated, req: Requester) -> str:
+    def renew_recovery(self, auth: Authenticated, requester: Requester) -> str:
         """A new recovery code; the old one stops working at once."""
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
@@ -204,10 +204,10 @@ class TwoFactorSetup(CodeFlow):
         return factor
 
     def _load_for(
-        self, tx: Transaction, auth: Authenticated, flow_id: str, req: Requester, *, allow_finished: bool = False
+        self, tx: Transaction, auth: Authenticated, flow_id: str, requester: Requester, *, allow_finished: bool = False
     ) -> Flow:
         """The flow, if this very session started it."""
-        flow = self._load(tx, flow_id, req, allow_finished=allow_finished)
+        flow = self._load(tx, flow_id, requester, allow_finished=allow_finished)
         if flow.context.get("account_id") != auth.account.id or flow.context.get("session") != auth.session.id:
             raise FlowNotFound()
         return flow
@@ -238,7 +238,7 @@ class AppPasswords:
         with self.deps.uow.read() as tx:
             return [app for app in tx.apps.all() if not app.supports_2fa]
 
-    def create(self, auth: Authenticated, app_id: str, name: str, req: Requester) -> CreatedAppPassword:
+    def create(self, auth: Authenticated, app_id: str, name: str, requester: Requester) -> CreatedAppPassword:
         now = self.deps.clock.now()
         label = " ".join(name.split())
         if len(label) > NAME_MAX:  # refused, never cut

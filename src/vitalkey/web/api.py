@@ -621,7 +621,7 @@ async def password_change(request: Request, body: schemas.ChangePassword) -> sch
         body.current_password,
         body.new_password,
         end_others=body.end_other_sessions,
-        req=requester_of(request, Channel.API),
+        requester=requester_of(request, Channel.API),
     )
     return schemas.PasswordSaved(
         strength=await strength_out(request, body.new_password, auth.account), sessions_ended=ended

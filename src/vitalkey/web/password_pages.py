@@ -111,7 +111,11 @@ async def _account_password_post(request: Request, auth: Authenticated) -> Respo
         if action == "change":
             typed = form.get("new_password", "")
             await container.password_change.change(
-                auth, form.get("current_password", ""), typed, end_others=form.get("end_others") == "yes", req=requester
+                auth,
+                form.get("current_password", ""),
+                typed,
+                end_others=form.get("end_others") == "yes",
+                requester=requester,
             )
             score = (await password_strength(request, typed, auth.account)).score
             return see_other(request, f"/account?notice=password_changed&strength={score}#password")
