@@ -110,7 +110,9 @@ def test_the_link_dies_when_the_password_changes(container: Container) -> None:
     set_password(container, account_id, GOOD)
     token = ask_for_link(container)
     asyncio.run(
-        container.password_change.change(signed_in(container, account_id), GOOD, NEW, end_others=False, requester=BROWSER)
+        container.password_change.change(
+            signed_in(container, account_id), GOOD, NEW, end_others=False, requester=BROWSER
+        )
     )
     with pytest.raises(ResetLinkInvalid):
         reset(container, token, "another fine password 9")
@@ -239,7 +241,9 @@ def test_a_wrong_current_password_counts_towards_the_throttle(container: Contain
     auth = signed_in(container, account_id)
     for _ in range(container.deps.password_policy.free_failures):
         with pytest.raises(WrongPassword):
-            asyncio.run(container.password_change.change(auth, "nope nope nope", NEW, end_others=False, requester=BROWSER))
+            asyncio.run(
+                container.password_change.change(auth, "nope nope nope", NEW, end_others=False, requester=BROWSER)
+            )
     with pytest.raises(PasswordThrottled):
         asyncio.run(container.password_change.change(auth, GOOD, NEW, end_others=False, requester=BROWSER))
     clock.advance(seconds=1)

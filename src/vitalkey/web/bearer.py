@@ -9,7 +9,8 @@ answers in its envelope instead)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,7 +22,8 @@ Handler = Callable[[Request, Bearer], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 Refuse = Callable[[BearerRefused], Response]
 
-NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
+# OAuth answers carry tokens or claims: never cached (RFC 6749 §5.1, RFC 6750 §5.3).
+NO_STORE: Mapping[str, str] = MappingProxyType({"cache-control": "no-store", "pragma": "no-cache"})
 
 
 def rfc6750_refusal(refused: BearerRefused) -> Response:

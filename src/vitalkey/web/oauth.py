@@ -4,6 +4,7 @@ read the request, call ``container.oauth`` (Authlib underneath), write the answe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -31,21 +32,20 @@ from vitalkey.oauth.server import Answer, user_info
 from vitalkey.observability import oauth_token_series
 from vitalkey.web import schemas
 from vitalkey.web.api import ApiEndpoint, api_endpoint
-from vitalkey.web.bearer import protected
+from vitalkey.web.bearer import NO_STORE, protected
 from vitalkey.web.context import in_unit_of_work, requester_of, services
 from vitalkey.web.form_endpoint import FormEndpoint, FormRequest, JsonAnswer
 from vitalkey.web.pages import current_user, posted_form, see_other
 from vitalkey.web.presentation import BROWSER_ONLY, GONE, Presentation
 from vitalkey.web.render import page
 
-NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 GRANTS = frozenset({"authorization_code", "refresh_token"})
 
 
 _encoder = msgspec.json.Encoder()
 
 
-def json_answer(body: Any, status: int = 200, headers: dict[str, str] = NO_STORE) -> Response:
+def json_answer(body: Any, status: int = 200, headers: Mapping[str, str] = NO_STORE) -> Response:
     return Response(_encoder.encode(body), status, headers=headers, media_type="application/json")
 
 

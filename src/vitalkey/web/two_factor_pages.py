@@ -4,6 +4,7 @@ current second factor; when the session is older, the page offers to sign in aga
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import phonenumbers
@@ -35,7 +36,7 @@ from vitalkey.web.render import page
 from vitalkey.web.schemas import Error, SetupOut
 
 # The country a number without "+code" most likely belongs to, by page language.
-LIKELY_COUNTRY = {"en": "US", "de": "DE", "fr": "FR", "ja": "JP", "zh-Hans": "CN"}
+LIKELY_COUNTRY = MappingProxyType({"en": "US", "de": "DE", "fr": "FR", "ja": "JP", "zh-Hans": "CN"})
 SETUP = "/account/two-factor"
 # What shows each state of the set-up: its page (GET /account/two-factor/{id}), and the JSON API's
 # answer to the step that moved the flow there (an error's, for a flow that cannot go on).
