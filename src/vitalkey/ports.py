@@ -12,6 +12,19 @@ from vitalkey.domain.accounts import Account, Profile
 from vitalkey.domain.apps import App
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.flows import Flow
+from vitalkey.domain.health import (
+    ActivityDay,
+    Device,
+    Goals,
+    HeartRecording,
+    IntradaySample,
+    MeasureFilter,
+    MeasureGroup,
+    Page,
+    SleepSession,
+    Window,
+    Workout,
+)
 from vitalkey.domain.oauth import AuthorizationCode, Consent, SigningKey, TokenRecord
 from vitalkey.domain.sessions import Session
 from vitalkey.domain.two_factor import AppPassword, TwoFactor
@@ -339,6 +352,136 @@ class PasswordHasher(Protocol):
     def needs_rehash(self, stored: str) -> bool: ...
 
 
+# Health data -----------------------------------------------------------------------------------
+# Every listing returns live records (and, with ``include_deleted``, tombstones too) in id order,
+# after ``page.after``, at most ``page.limit``: ids only grow, so paging is stable while data arrives.
+class DeviceRepository(Protocol):
+    def add(self, device: Device) -> None: ...
+    def get(self, account_id: int, deviceid: str) -> Device | None:
+        """A paired device of the account (None once unpaired)."""
+        ...
+
+    def for_account(self, account_id: int) -> list[Device]:
+        """The paired devices, in pairing order."""
+        ...
+
+    def update(self, device: Device) -> bool:
+        """Store a paired device's battery, time zone, sessions and ``modified``."""
+        ...
+
+    def unpair(self, account_id: int, deviceid: str, now: datetime) -> bool: ...
+
+
+class MeasureGroupRepository(Protocol):
+    def add(self, group: MeasureGroup) -> int:
+        """Store a new group with its measures; its ``grpid``."""
+        ...
+
+    def get(self, account_id: int, grpid: int) -> MeasureGroup | None: ...
+    def replace(self, group: MeasureGroup) -> bool:
+        """An edit: the live group ``group.grpid`` of ``group.account_id`` takes ``group``'s date,
+        measures, comment and ``modified``."""
+        ...
+
+    def delete(self, account_id: int, grpid: int, now: datetime) -> bool:
+        """Leave a tombstone: no measures, ``deleted`` and ``modified`` set to ``now``."""
+        ...
+
+    def find(
+        self, account_id: int, window: Window, wanted: MeasureFilter, page: Page, *, include_deleted: bool = False
+    ) -> list[MeasureGroup]:
+        """Groups dated within ``window.start``..``window.end`` and/or modified after
+        ``window.updated_since``, holding a measure of ``wanted.types`` (only those measures are
+        returned) and of ``wanted.category``."""
+        ...
+
+
+class ActivityRepository(Protocol):
+    def put(self, day: ActivityDay) -> ActivityDay:
+        """Store the day, replacing the account's day of the same date and device (keeping its
+        id and ``created``, ``modified`` bumped); the day as stored."""
+        ...
+
+    def delete(self, account_id: int, day_id: int, now: datetime) -> bool: ...
+    def find(self, account_id: int, window: Window, page: Page, *, include_deleted: bool = False) -> list[ActivityDay]:
+        """Days within ``window.first_day``..``window.last_day`` and/or modified after
+        ``window.updated_since``."""
+        ...
+
+
+class IntradayRepository(Protocol):
+    def put(self, samples: list[IntradaySample]) -> None:
+        """Store the samples; one already stored for the same device and second is replaced."""
+        ...
+
+    def between(self, account_id: int, start: datetime, end: datetime, limit: int) -> list[IntradaySample]:
+        """Samples at ``start``..``end`` (inclusive), oldest first, at most ``limit``."""
+        ...
+
+
+class WorkoutRepository(Protocol):
+    def add(self, workout: Workout) -> int: ...
+    def delete(self, account_id: int, workout_id: int, now: datetime) -> bool: ...
+    def find(self, account_id: int, window: Window, page: Page, *, include_deleted: bool = False) -> list[Workout]:
+        """Workouts on the local days ``window.first_day``..``window.last_day`` and/or modified
+        after ``window.updated_since``."""
+        ...
+
+
+class SleepRepository(Protocol):
+    def add(self, session: SleepSession) -> int: ...
+    def delete(self, account_id: int, session_id: int, now: datetime) -> bool: ...
+    def overlapping(self, account_id: int, start: datetime, end: datetime) -> list[SleepSession]:
+        """Live sessions that overlap ``start``..``end``, oldest first."""
+        ...
+
+    def find(self, account_id: int, window: Window, page: Page, *, include_deleted: bool = False) -> list[SleepSession]:
+        """Sessions ending on the local days ``window.first_day``..``window.last_day`` (or
+        between ``window.start`` and ``window.end``) and/or modified after ``window.updated_since``."""
+        ...
+
+
+class HeartRepository(Protocol):
+    def add(self, recording: HeartRecording) -> int: ...
+    def get(self, account_id: int, signalid: int) -> HeartRecording | None: ...
+    def delete(self, account_id: int, signalid: int, now: datetime) -> bool: ...
+    def find(
+        self, account_id: int, window: Window, page: Page, *, include_deleted: bool = False
+    ) -> list[HeartRecording]:
+        """Recordings taken within ``window.start``..``window.end`` and/or modified after
+        ``window.updated_since``."""
+        ...
+
+
+class GoalRepository(Protocol):
+    def get(self, account_id: int) -> Goals:
+        """The account's goals (the defaults when never set)."""
+        ...
+
+    def set(self, account_id: int, goals: Goals) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What a batch sent with an idempotency key was answered: the same key and body get the
+    same answer again; the same key with another body (``digest``) is refused."""
+
+    account_id: int
+    key: str
+    digest: str
+    answer: dict[str, Any]
+    created: datetime
+
+
+class ReceiptRepository(Protocol):
+    def get(self, account_id: int, key: str) -> Receipt | None: ...
+    def add(self, receipt: Receipt) -> bool:
+        """False when the account already has a receipt for this key (a parallel send won)."""
+        ...
+
+    def prune(self, before: datetime) -> int: ...
+
+
 class Transaction(Protocol):
     """One repository per aggregate, all in the same database transaction."""
 
@@ -378,6 +521,24 @@ class Transaction(Protocol):
     def audit(self) -> AuditLog: ...
     @property
     def counters(self) -> Counters: ...
+    @property
+    def devices(self) -> DeviceRepository: ...
+    @property
+    def measure_groups(self) -> MeasureGroupRepository: ...
+    @property
+    def activity(self) -> ActivityRepository: ...
+    @property
+    def intraday(self) -> IntradayRepository: ...
+    @property
+    def workouts(self) -> WorkoutRepository: ...
+    @property
+    def sleep(self) -> SleepRepository: ...
+    @property
+    def heart(self) -> HeartRepository: ...
+    @property
+    def goals(self) -> GoalRepository: ...
+    @property
+    def receipts(self) -> ReceiptRepository: ...
 
 
 @dataclass(frozen=True, slots=True)
