@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 
@@ -431,6 +432,16 @@ activity_days = Table(
     *_lifetime(),
     Index("ix_activity_days_account_date", "account_id", "date"),
     Index("ix_activity_days_account_modified", "account_id", "modified"),
+    # One live day per account, date and device: a day sent again replaces it in one statement.
+    Index(
+        "uq_activity_days_live_day",
+        "account_id",
+        "date",
+        "deviceid",
+        unique=True,
+        sqlite_where=text("deleted IS NULL"),
+        postgresql_where=text("deleted IS NULL"),
+    ),
 )
 
 # One row per device and second, keyed so (without a row id on SQLite) an account's samples of a

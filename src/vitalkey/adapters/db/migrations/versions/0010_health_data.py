@@ -55,6 +55,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_activity_days_account_date", "activity_days", ["account_id", "date"])
     op.create_index("ix_activity_days_account_modified", "activity_days", ["account_id", "modified"])
+    op.create_index(
+        "uq_activity_days_live_day",
+        "activity_days",
+        ["account_id", "date", "deviceid"],
+        unique=True,
+        sqlite_where=sa.text("deleted IS NULL"),
+        postgresql_where=sa.text("deleted IS NULL"),
+    )
     op.create_table(
         "devices",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
