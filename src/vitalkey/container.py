@@ -30,6 +30,7 @@ from vitalkey.flows.authorize import AuthorizeRequests
 from vitalkey.flows.clients import AppRegistry
 from vitalkey.flows.connected_apps import ConnectedApps
 from vitalkey.flows.deps import FlowDeps, MailLimits, SmsLimits, TwoFactorConfig
+from vitalkey.flows.health_ingest import HealthIngest
 from vitalkey.flows.login import LoginFlow
 from vitalkey.flows.password_reset import PasswordResets
 from vitalkey.flows.password_settings import PasswordChange, PasswordSetFlow
@@ -62,6 +63,7 @@ class Container:
     app_passwords: AppPasswords
     apps: AppRegistry
     connected_apps: ConnectedApps
+    health_ingest: HealthIngest  # the companion app's devices, batches, edits and goals
     authorize_requests: AuthorizeRequests
     oauth: OAuthProvider
     withings: WithingsOAuth
@@ -206,6 +208,7 @@ def build(
         app_passwords=AppPasswords(deps),
         apps=AppRegistry(deps),
         connected_apps=ConnectedApps(deps),
+        health_ingest=HealthIngest(deps),
         authorize_requests=AuthorizeRequests(deps),
         oauth=oauth,
         withings=WithingsOAuth(oauth),
