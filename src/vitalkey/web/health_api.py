@@ -156,7 +156,7 @@ async def unpair_device(request: Request, _: None) -> schemas.Unpaired:
 )
 async def send_batch(request: Request, body: schemas.BatchIn) -> Response:
     # what the request means, whatever its spacing, key order or spelled-out defaults
-    digest = hashlib.sha256(_canonical.encode(body)).hexdigest()
+    digest = hashlib.sha256(_canonical.encode(msgspec.to_builtins(body, str_keys=True))).hexdigest()
     batch = msgspec.convert(body, Batch, from_attributes=True)
     ingested = await in_unit_of_work(
         request,
