@@ -273,7 +273,7 @@ def test_every_problem_is_named_and_nothing_is_stored(api: TestClient) -> None:
             }
         ],
     }
-    answer = send(api, auth, "k", body, **{"accept-language": "en"})
+    answer = send(api, auth, "k", body)
     assert answer.status_code == 400
     error = answer.json()
     assert error["error"] == "invalid_input"
@@ -290,8 +290,12 @@ def test_every_problem_is_named_and_nothing_is_stored(api: TestClient) -> None:
     assert error["errors"][1]["message"] == "This value is outside the plausible range of weight (kg) (0.5 to 700)."
     assert error["errors"][3]["message"] == "3 is not a known measure type."
     # translated like every message
-    german = send(api, auth, "k", body, **{"accept-language": "de"}).json()
-    assert german["message"] != error["message"] and german["errors"][0]["field"] == "measure_groups[1].date"
+    german = send(api, auth, "k", body, cookie="vk_lang=de").json()  # the chooser's (the account says English)
+    assert (german["message"], german["errors"][0]["field"]) == (
+        "Dieses Datum liegt in der Zukunft.",
+        "measure_groups[1].date",
+    )
+    assert german["errors"][3]["message"] == "3 ist kein bekannter Messtyp."
     # nothing was stored, not even the good group, and the key is still free
     assert send(api, auth, "k", {"measure_groups": [weight()]}).status_code == 201
 
