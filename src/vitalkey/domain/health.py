@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import IntEnum, StrEnum
-from functools import cache
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from vitalkey.domain.errors import DomainError, InvalidInput
@@ -374,7 +374,7 @@ def moment_problem(moment: datetime, now: datetime, field: str) -> DomainError |
     return None
 
 
-@cache
+@lru_cache(maxsize=1024)  # bounded: the names tried come from clients
 def known_timezone(name: str) -> bool:
     if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
         return False
