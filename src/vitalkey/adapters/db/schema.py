@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 
@@ -346,6 +347,195 @@ rate_counters = Table(
     Column("key", String(160), primary_key=True),
     Column("window_start", UtcTimestamp, primary_key=True),
     Column("count", Integer, nullable=False),
+)
+
+# Health data (issue 18). Every record keeps created/modified/deleted (a deletion empties it and
+# leaves a tombstone for ``lastupdate`` readers); ids grow (SQLite: the row id), so a listing in
+# id order after an id pages stably while data arrives. Deleting an account deletes all of it.
+# Read paths: per account and measured date (a window), per account and modified time
+# (``lastupdate``); JSON fields are text, kept as the devices sent them.
+_Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _owner() -> Column[int]:
+    return Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)
+
+
+def _lifetime() -> tuple[Column[datetime], ...]:
+    return (
+        Column("created", UtcTimestamp, nullable=False),
+        Column("modified", UtcTimestamp, nullable=False),
+        Column("deleted", UtcTimestamp),
+    )
+
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", _Id, primary_key=True),  # pairing order
+    _owner(),
+    Column("deviceid", String(64), nullable=False),
+    Column("hash_deviceid", String(64), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("model", String(100), nullable=False),
+    Column("model_id", Integer, nullable=False),
+    Column("battery", String(8), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("first_session", UtcTimestamp),
+    Column("last_session", UtcTimestamp),
+    *_lifetime(),
+    UniqueConstraint("deviceid", name="uq_devices_deviceid"),
+    Index("ix_devices_account", "account_id", "id"),
+)
+
+measure_groups = Table(
+    "measure_groups",
+    metadata,
+    Column("grpid", _Id, primary_key=True),
+    _owner(),
+    Column("date", UtcTimestamp, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("attrib", Integer, nullable=False),
+    Column("category", Integer, nullable=False),
+    Column("deviceid", String(64), nullable=False),  # '' when none
+    Column("comment", Text),
+    *_lifetime(),
+    Index("ix_measure_groups_account_date", "account_id", "date"),
+    Index("ix_measure_groups_account_modified", "account_id", "modified"),
+)
+
+# A group's measures, exactly as integers (value × 10^unit). Keyed by group and position (a group
+# may hold a type twice, per body segment); on SQLite without a row id, so a group's measures
+# are one range of the primary key's B-tree (a 60-day read: one seek per group).
+measures = Table(
+    "measures",
+    metadata,
+    Column("grpid", _Id, ForeignKey("measure_groups.grpid", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("type", Integer, nullable=False),
+    Column("value", BigInteger, nullable=False),
+    Column("unit", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+activity_days = Table(
+    "activity_days",
+    metadata,
+    Column("id", _Id, primary_key=True),
+    _owner(),
+    Column("date", Date, nullable=False),  # the local day
+    Column("timezone", String(64), nullable=False),
+    Column("deviceid", String(64), nullable=False),  # '' when none
+    Column("brand", Integer, nullable=False),
+    Column("is_tracker", Boolean, nullable=False),
+    Column("data", Text, nullable=False),  # JSON
+    *_lifetime(),
+    Index("ix_activity_days_account_date", "account_id", "date"),
+    Index("ix_activity_days_account_modified", "account_id", "modified"),
+    # One live day per account, date and device: a day sent again replaces it in one statement.
+    Index(
+        "uq_activity_days_live_day",
+        "account_id",
+        "date",
+        "deviceid",
+        unique=True,
+        sqlite_where=text("deleted IS NULL"),
+        postgresql_where=text("deleted IS NULL"),
+    ),
+)
+
+# One row per device and second, keyed so (without a row id on SQLite) an account's samples of a
+# period are one range of the primary key; a later sample of the same second replaces it.
+intraday_samples = Table(
+    "intraday_samples",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("at", UtcTimestamp, primary_key=True, autoincrement=False),
+    Column("deviceid", String(64), primary_key=True),
+    Column("data", Text, nullable=False),  # JSON
+    sqlite_with_rowid=False,
+)
+
+workouts = Table(
+    "workouts",
+    metadata,
+    Column("id", _Id, primary_key=True),
+    _owner(),
+    Column("category", Integer, nullable=False),
+    Column("startdate", UtcTimestamp, nullable=False),
+    Column("enddate", UtcTimestamp, nullable=False),
+    Column("date", Date, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("deviceid", String(64), nullable=False),  # '' when none
+    Column("attrib", Integer, nullable=False),
+    Column("data", Text, nullable=False),  # JSON
+    *_lifetime(),
+    Index("ix_workouts_account_date", "account_id", "date"),
+    Index("ix_workouts_account_modified", "account_id", "modified"),
+)
+
+sleep_sessions = Table(
+    "sleep_sessions",
+    metadata,
+    Column("id", _Id, primary_key=True),
+    _owner(),
+    Column("startdate", UtcTimestamp, nullable=False),
+    Column("enddate", UtcTimestamp, nullable=False),
+    Column("date", Date, nullable=False),  # the local day it ends on
+    Column("timezone", String(64), nullable=False),
+    Column("deviceid", String(64), nullable=False),  # '' when none
+    Column("completed", Boolean, nullable=False),
+    Column("states", Text, nullable=False),  # JSON
+    Column("series", Text, nullable=False),  # JSON
+    Column("summary", Text, nullable=False),  # JSON
+    *_lifetime(),
+    Index("ix_sleep_sessions_account_date", "account_id", "date"),
+    Index("ix_sleep_sessions_account_end", "account_id", "enddate"),  # overlapping, start..end
+    Index("ix_sleep_sessions_account_modified", "account_id", "modified"),
+)
+
+heart_recordings = Table(
+    "heart_recordings",
+    metadata,
+    Column("signalid", _Id, primary_key=True),
+    _owner(),
+    Column("at", UtcTimestamp, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("deviceid", String(64), nullable=False),  # '' when none
+    Column("heart_rate", Integer, nullable=False),
+    Column("afib", Integer, nullable=False),
+    Column("sampling_frequency", Integer, nullable=False),
+    Column("wearposition", Integer, nullable=False),
+    Column("systole", Integer),
+    Column("diastole", Integer),
+    Column("signal", Text, nullable=False),  # JSON list of µV samples
+    *_lifetime(),
+    Index("ix_heart_recordings_account_at", "account_id", "at"),
+    Index("ix_heart_recordings_account_modified", "account_id", "modified"),
+)
+
+goals = Table(
+    "goals",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("steps", Integer, nullable=False),
+    Column("sleep", Integer, nullable=False),
+    Column("weight_value", BigInteger),
+    Column("weight_unit", Integer),
+    Column("created", UtcTimestamp, nullable=False),
+    Column("modified", UtcTimestamp, nullable=False),
+)
+
+# What an ingestion batch sent with an idempotency key was answered; pruned by age.
+ingest_receipts = Table(
+    "ingest_receipts",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("answer", Text, nullable=False),  # JSON
+    Column("created", UtcTimestamp, nullable=False),
+    Index("ix_ingest_receipts_created", "created"),
 )
 
 __all__ = ["BigInteger", "UtcTimestamp", "metadata"]

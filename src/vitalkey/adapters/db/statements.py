@@ -143,3 +143,12 @@ class Db:
         """The number of rows the statement changed."""
         self._execute(sql, params)
         return int(self.cursor.rowcount)
+
+    def run_many(self, sql: Sql, rows: Sequence[dict[str, Any]]) -> None:
+        """The statement once per parameter set, in one call (the drivers batch it: an ingested
+        batch's measures are one round trip, not one per measure)."""
+        if not rows:
+            return
+        if sql.defaults:
+            rows = [{**sql.defaults, **params} for params in rows]
+        self.cursor.executemany(sql.named if self.sqlite else sql.pyformat, rows)

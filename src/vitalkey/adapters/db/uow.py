@@ -16,19 +16,28 @@ from sqlalchemy import Engine
 from vitalkey.adapters.db.batch import Batch, GroupCommit, joined
 from vitalkey.adapters.db.engine import is_sqlite, writing
 from vitalkey.adapters.db.repositories.accounts import SqlAccounts
+from vitalkey.adapters.db.repositories.activity import SqlActivity
 from vitalkey.adapters.db.repositories.apps import SqlAppPasswords, SqlApps
 from vitalkey.adapters.db.repositories.audit import SqlAudit
 from vitalkey.adapters.db.repositories.codes import SqlCodes
 from vitalkey.adapters.db.repositories.consents import SqlConsents
 from vitalkey.adapters.db.repositories.counters import SqlCounters
+from vitalkey.adapters.db.repositories.devices import SqlDevices
 from vitalkey.adapters.db.repositories.flows import SqlFlows
+from vitalkey.adapters.db.repositories.goals import SqlGoals
+from vitalkey.adapters.db.repositories.heart import SqlHeart
+from vitalkey.adapters.db.repositories.intraday import SqlIntraday
+from vitalkey.adapters.db.repositories.measures import SqlMeasureGroups
 from vitalkey.adapters.db.repositories.nonces import SqlNonces
 from vitalkey.adapters.db.repositories.oauth_grants import SqlAuthorizationCodes, SqlOAuthTokens
 from vitalkey.adapters.db.repositories.outbox import SqlOutbox
 from vitalkey.adapters.db.repositories.passwords import SqlPasswordFailures, SqlPasswordHashes, SqlPasswordResets
+from vitalkey.adapters.db.repositories.receipts import SqlReceipts
 from vitalkey.adapters.db.repositories.sessions import SqlSessions
 from vitalkey.adapters.db.repositories.signing_keys import SqlSigningKeys
+from vitalkey.adapters.db.repositories.sleep import SqlSleep
 from vitalkey.adapters.db.repositories.two_factor import SqlTwoFactor
+from vitalkey.adapters.db.repositories.workouts import SqlWorkouts
 from vitalkey.adapters.db.retry import Attempt, RetryPolicy, attempt, committed_write, retried_sqlstate
 from vitalkey.adapters.db.statements import Db
 from vitalkey.adapters.db.unavailable import storage_errors
@@ -84,6 +93,15 @@ class SqlTransaction:
     outbox = _Repository(SqlOutbox)
     audit = _Repository(SqlAudit)
     counters = _Repository(SqlCounters)
+    devices = _Repository(SqlDevices)
+    measure_groups = _Repository(SqlMeasureGroups)
+    activity = _Repository(SqlActivity)
+    intraday = _Repository(SqlIntraday)
+    workouts = _Repository(SqlWorkouts)
+    sleep = _Repository(SqlSleep)
+    heart = _Repository(SqlHeart)
+    goals = _Repository(SqlGoals)
+    receipts = _Repository(SqlReceipts)
 
 
 class SqlUnitOfWork:

@@ -1,0 +1,186 @@
+"""Measure groups and their measures (Core). A group's measures are rows of ``measures`` (integer
+value and unit, in the order sent); an edit rewrites them, a deletion removes them and keeps
+the group as a tombstone.
+
+The partner read (getmeas: an account's groups of a period, in grpid order) is one statement:
+the page of groups found on ``ix_measure_groups_account_date`` (or ``…_modified`` for
+``lastupdate``), joined to their measures by the primary key of ``measures``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, insert, literal, or_, select, update
+
+from vitalkey.adapters.db.repositories.health_rows import Listing, Variant, device_of, device_param
+from vitalkey.adapters.db.schema import measure_groups, measures
+from vitalkey.adapters.db.statements import Columns, Db, Row, Sql, at, at_or_none, core, us
+from vitalkey.domain.health import Attrib, Category, Measure, MeasureFilter, MeasureGroup, Page, Window
+
+_g = measure_groups.c
+_m = measures.c
+_GROUP_COLUMNS = ("account_id", "date", "timezone", "attrib", "category", "deviceid", "comment", "created", "modified")
+ADD = core(insert(measure_groups).values({name: bindparam(name) for name in _GROUP_COLUMNS}).returning(_g.grpid))
+ADD_MEASURE = core(
+    insert(measures).values({name: bindparam(name) for name in ("grpid", "position", "type", "value", "unit")})
+)
+_live = (_g.grpid == bindparam("grpid"), _g.account_id == bindparam("account_id"), _g.deleted.is_(None))
+REPLACE = core(
+    update(measure_groups)
+    .where(*_live)
+    .values(
+        date=bindparam("date"),
+        timezone=bindparam("timezone"),
+        comment=bindparam("comment"),
+        modified=bindparam("modified"),
+    )
+)
+DELETE = core(
+    update(measure_groups).where(*_live).values(comment=None, deleted=bindparam("now"), modified=bindparam("now"))
+)
+FORGET_MEASURES = core(delete(measures).where(_m.grpid == bindparam("grpid")))
+GET = core(
+    select(measure_groups, _m.type, _m.value, _m.unit)
+    .select_from(measure_groups.outerjoin(measures, _m.grpid == _g.grpid))
+    .where(*_live)
+    .order_by(_m.position)
+)
+
+
+def _type_params(count: int) -> list[Any]:
+    return [bindparam(f"type{index}") for index in range(count)]
+
+
+def _find(variant: Variant, terms: list[ColumnElement[bool]]) -> Sql:
+    """The page of groups (its filters and limit applied to groups), then their measures."""
+    include_deleted, type_count, by_category = variant[5], variant[6], variant[7]
+    if by_category:
+        terms.append(_g.category == bindparam("category"))
+    if type_count:
+        wanted = measures.alias("wanted")
+        holds = exists(
+            select(literal(1)).where(wanted.c.grpid == _g.grpid, wanted.c.type.in_(_type_params(type_count)))
+        )
+        terms.append(or_(_g.deleted.is_not(None), holds) if include_deleted else holds)
+    page = select(measure_groups).where(*terms).order_by(_g.grpid).limit(bindparam("limit")).subquery("g")
+    joined = [_m.grpid == page.c.grpid]
+    if type_count:
+        joined.append(_m.type.in_(_type_params(type_count)))
+    return core(
+        select(page, _m.type, _m.value, _m.unit)
+        .select_from(page.outerjoin(measures, and_(*joined)))
+        .order_by(page.c.grpid, _m.position)
+    )
+
+
+FIND = Listing(measure_groups, _g.grpid, moment=_g.date, build=_find)
+
+
+class SqlMeasureGroups:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def add(self, group: MeasureGroup) -> int:
+        params = {
+            "account_id": group.account_id,
+            "date": us(group.date),
+            "timezone": group.timezone,
+            "attrib": group.attrib.value,
+            "category": group.category.value,
+            "deviceid": device_param(group.deviceid),
+            "comment": group.comment,
+            "created": us(group.created),
+            "modified": us(group.modified),
+        }
+        grpid = self.db.one(ADD, params, _first)
+        assert grpid is not None  # RETURNING always answers a row
+        self._add_measures(grpid, group.measures)
+        return grpid
+
+    def get(self, account_id: int, grpid: int) -> MeasureGroup | None:
+        groups = _groups(self.db.all(GET, {"account_id": account_id, "grpid": grpid}, _row))
+        return groups[0] if groups else None
+
+    def replace(self, group: MeasureGroup) -> bool:
+        params = {
+            "grpid": group.grpid,
+            "account_id": group.account_id,
+            "date": us(group.date),
+            "timezone": group.timezone,
+            "comment": group.comment,
+            "modified": us(group.modified),
+        }
+        if self.db.run(REPLACE, params) != 1:
+            return False
+        self.db.run(FORGET_MEASURES, {"grpid": group.grpid})
+        self._add_measures(group.grpid, group.measures)
+        return True
+
+    def delete(self, account_id: int, grpid: int, now: datetime) -> bool:
+        if self.db.run(DELETE, {"account_id": account_id, "grpid": grpid, "now": us(now)}) != 1:
+            return False
+        self.db.run(FORGET_MEASURES, {"grpid": grpid})
+        return True
+
+    def find(
+        self, account_id: int, window: Window, wanted: MeasureFilter, page: Page, *, include_deleted: bool = False
+    ) -> list[MeasureGroup]:
+        types = sorted(wanted.types)
+        variant = FIND.variant(window, include_deleted, len(types), wanted.category is not None)
+        params = FIND.params(account_id, window, page)
+        params.update({f"type{index}": code for index, code in enumerate(types)})
+        if wanted.category is not None:
+            params["category"] = wanted.category.value
+        return _groups(self.db.all(FIND.statement(variant), params, _row))
+
+    def _add_measures(self, grpid: int, group_measures: tuple[Measure, ...]) -> None:
+        rows = [
+            {"grpid": grpid, "position": position, "type": m.type, "value": m.value, "unit": m.unit}
+            for position, m in enumerate(group_measures)
+        ]
+        self.db.run_many(ADD_MEASURE, rows)
+
+
+def _first(row: Row, c: Columns) -> int:
+    return int(row[0])
+
+
+def _row(row: Row, c: Columns) -> tuple[Row, Columns]:
+    return row, c
+
+
+def _groups(rows: list[tuple[Row, Columns]]) -> list[MeasureGroup]:
+    """Rows of a group and one of its measures (none for a tombstone), a group's rows together,
+    as groups holding their measures in order."""
+    groups: list[MeasureGroup] = []
+    held: list[list[Measure]] = []
+    last = None
+    for row, c in rows:
+        grpid = row[c["grpid"]]
+        if grpid != last:
+            last = grpid
+            groups.append(_group(row, c))
+            held.append([])
+        kind = row[c["type"]]
+        if kind is not None:
+            held[-1].append(Measure(int(kind), int(row[c["value"]]), int(row[c["unit"]])))
+    return [replace(group, measures=tuple(kept)) for group, kept in zip(groups, held, strict=True)]
+
+
+def _group(row: Row, c: Columns) -> MeasureGroup:
+    return MeasureGroup(
+        grpid=int(row[c["grpid"]]),
+        account_id=int(row[c["account_id"]]),
+        date=at(row[c["date"]]),
+        timezone=row[c["timezone"]],
+        attrib=Attrib(row[c["attrib"]]),
+        category=Category(row[c["category"]]),
+        measures=(),
+        created=at(row[c["created"]]),
+        modified=at(row[c["modified"]]),
+        deviceid=device_of(row[c["deviceid"]]),
+        comment=row[c["comment"]],
+        deleted=at_or_none(row[c["deleted"]]),
+    )
