@@ -162,5 +162,7 @@ def seed(container: Container, account_id: int) -> Seeded:
 
 
 def add_group(container: Container, account_id: int, at: datetime, measures: tuple[Measure, ...]) -> int:
+    """A group measured at ``at`` and stored now (its ``created`` and ``modified``)."""
+    now = container.clock.now()
     with container.uow.begin() as tx:
-        return tx.measure_groups.add(group(account_id, at, measures, None))
+        return tx.measure_groups.add(group(account_id, at, measures, None, created=now, modified=now))
