@@ -367,3 +367,44 @@ def test_a_body_that_is_not_a_form_is_503(client: TestClient, ann: Issued) -> No
         )
     )
     assert answer["status"] == 503 and answer["error"].startswith("Invalid Params: body: ")
+
+
+def test_a_token_reads_only_its_own_users_data(client: TestClient, ann: Issued, data: Seeded) -> None:
+    bob = issued(client, email="bob@example.org")
+    assert call(client, bob.access, "/measure", action="getmeas")["body"]["measuregrps"] == []
+    assert call(client, bob.access, "/v2/user", action="getdevice")["body"]["devices"] == []
+    stolen = call(client, bob.access, "/v2/heart", action="get", signalid=data.recordings[0].signalid)
+    assert stolen == {
+        "status": 503,
+        "body": {},
+        "error": "Invalid Params: signalid: no recording of this user has this id",
+    }
+    own = call(client, ann.access, "/v2/heart", action="get", signalid=data.recordings[0].signalid)["body"]
+    assert own == {"signal": [12, -40, 350, -7, 0, 15], "sampling_frequency": 500, "wearposition": 1}
+
+
+def test_intraday_and_workouts_answer_what_was_stored(client: TestClient, ann: Issued, data: Seeded) -> None:
+    series = call(
+        client, ann.access, "/v2/measure", action="getintradayactivity", startdate=epoch(MORNING),
+        enddate=epoch(MORNING + timedelta(hours=1)), data_fields="steps,heart_rate",
+    )["body"]["series"]  # fmt: skip
+    assert series == {
+        str(epoch(sample.at)): {"deviceid": data.tracker.deviceid, "model": "ScanWatch", "model_id": 93, **sample.data}
+        for sample in data.samples
+    }
+    only_steps = call(
+        client, ann.access, "/v2/measure", action="getintradayactivity", startdate=epoch(MORNING),
+        enddate=epoch(MORNING + timedelta(hours=1)), data_fields="steps",
+    )["body"]["series"]  # fmt: skip
+    assert [item.get("heart_rate") for item in only_steps.values()] == [None] * 4
+    (workout,) = call(
+        client, ann.access, "/v2/measure", action="getworkouts", startdateymd="2026-11-20", enddateymd="2026-11-20",
+        data_fields="calories,steps",
+    )["body"]["series"]  # fmt: skip
+    stored = data.workouts[0]
+    assert workout == {
+        "id": stored.id, "category": 2, "timezone": "America/New_York", "model": 93, "attrib": 0,
+        "startdate": epoch(stored.startdate), "enddate": epoch(stored.enddate), "date": "2026-11-20",
+        "modified": epoch(stored.modified), "deviceid": data.tracker.deviceid,
+        "hash_deviceid": data.tracker.hash_deviceid, "data": {"calories": 320, "steps": 7020},
+    }  # fmt: skip

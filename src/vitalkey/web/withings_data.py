@@ -13,6 +13,7 @@ requests per minute (``body.wait_seconds``). Messages are English: Withings clie
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -254,7 +255,7 @@ def sleep_states(
         if name not in wanted or name not in session.series:
             continue
         for second, value in sorted(session.series[name].items()):
-            index = max(0, _last_at_or_before(starts, second))
+            index = max(0, bisect_right(starts, second) - 1)
             if states:
                 samples[index].setdefault(name, {})[str(second)] = value
     return [
@@ -270,14 +271,6 @@ def sleep_states(
         for index, state in enumerate(states)
         if state.enddate >= start and state.startdate <= end
     ]
-
-
-def _last_at_or_before(starts: list[int], second: int) -> int:
-    found = -1
-    for index, begin in enumerate(starts):
-        if begin <= second:
-            found = index
-    return found
 
 
 def heart_item(recording: HeartRecording, devices: Mapping[str, Device]) -> dict[str, Any]:
