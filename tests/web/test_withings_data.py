@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from tests.flows.test_resource_protector import Issued
@@ -408,3 +411,32 @@ def test_intraday_and_workouts_answer_what_was_stored(client: TestClient, ann: I
         "modified": epoch(stored.modified), "deviceid": data.tracker.deviceid,
         "hash_deviceid": data.tracker.hash_deviceid, "data": {"calories": 320, "steps": 7020},
     }  # fmt: skip
+
+
+PARAMETERS = [
+    "startdate", "enddate", "startdateymd", "enddateymd", "lastupdate", "offset", "meastype", "meastypes",
+    "category", "data_fields", "signalid",
+]  # fmt: skip
+VALUES = st.one_of(
+    st.sampled_from(["0", "-1", "1", "2", "1700000000", "99999999999", "2026-11-20", "2026-02-30", "1,6,76", "hr,rr",
+                     "", " ", "\x00", "1e9", "١٢٣"]),
+    st.text(max_size=60),
+)  # fmt: skip
+
+
+def test_any_values_of_the_parameters_get_a_status_never_a_500(client: TestClient, ann: Issued) -> None:
+    headers = {"authorization": f"Bearer {ann.access}"}
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        action=st.sampled_from([(path, action) for path, action, _, _ in ACTIONS]),
+        values=st.lists(st.tuples(st.sampled_from(PARAMETERS), VALUES), max_size=6),
+    )
+    def read(action: tuple[str, str], values: list[tuple[str, str]]) -> None:
+        path, name = action
+        body = urlencode([("action", name), *values]).encode()
+        form = {**headers, "content-type": "application/x-www-form-urlencoded"}
+        answer = withings(client.post(path, content=body, headers=form))
+        assert answer["status"] in (0, 503), (path, values, answer)
+
+    read()

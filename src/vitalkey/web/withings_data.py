@@ -62,10 +62,11 @@ SLEEP_SERIES_FIELDS = (
 SLEEP_MONITOR_MODEL, TRACKER_MODEL = 32, 16  # the sleep body's ``model`` (withings-api.md)
 
 MAX_FIELDS, MAX_FIELDS_TEXT = 64, 1_000  # data_fields; meastypes
-_UNIX = re.compile(r"\d{1,11}")  # Unix seconds, up to the year 5138; no sign
-_OFFSET = re.compile(r"\d{1,18}")
-_YMD = re.compile(r"\d{4}-\d{2}-\d{2}")
+_UNIX = re.compile(r"[0-9]{1,11}")  # Unix seconds, up to the year 5138; no sign
+_OFFSET = re.compile(r"[0-9]{1,18}")
+_YMD = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _FIELD = re.compile(r"[a-z0-9_]{1,40}")
+_MEASTYPE = re.compile(r"[0-9]{1,4}")
 
 Params = Mapping[str, str]
 
@@ -117,7 +118,7 @@ def meastypes_of(params: Params) -> frozenset[int]:
         if len(text) > MAX_FIELDS_TEXT or len(codes) > MAX_FIELDS:
             raise BadParam(name, f"at most {MAX_FIELDS} measure types")
         for code in codes:
-            if not (code.strip().isdigit() and len(code.strip()) <= 4 and int(code) in MEASURE_TYPES):
+            if not (_MEASTYPE.fullmatch(code.strip()) and int(code) in MEASURE_TYPES):
                 raise BadParam(name, f"{code[:20]!r} is not a known measure type")
             types.add(int(code))
     return frozenset(types)
