@@ -8,7 +8,6 @@ the page of groups found on ``ix_measure_groups_account_date`` (or ``…_modifie
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -153,23 +152,23 @@ def _row(row: Row, c: Columns) -> tuple[Row, Columns]:
 
 def _groups(rows: list[tuple[Row, Columns]]) -> list[MeasureGroup]:
     """Rows of a group and one of its measures (none for a tombstone), a group's rows together,
-    as groups holding their measures in order."""
-    groups: list[MeasureGroup] = []
+    as groups holding their measures in order (each group made once: this is getmeas' loop)."""
+    firsts: list[tuple[Row, Columns]] = []
     held: list[list[Measure]] = []
     last = None
     for row, c in rows:
         grpid = row[c["grpid"]]
         if grpid != last:
             last = grpid
-            groups.append(_group(row, c))
+            firsts.append((row, c))
             held.append([])
         kind = row[c["type"]]
         if kind is not None:
-            held[-1].append(Measure(int(kind), int(row[c["value"]]), int(row[c["unit"]])))
-    return [replace(group, measures=tuple(kept)) for group, kept in zip(groups, held, strict=True)]
+            held[-1].append(Measure(kind, row[c["value"]], row[c["unit"]]))
+    return [_group(row, c, tuple(kept)) for (row, c), kept in zip(firsts, held, strict=True)]
 
 
-def _group(row: Row, c: Columns) -> MeasureGroup:
+def _group(row: Row, c: Columns, group_measures: tuple[Measure, ...]) -> MeasureGroup:
     return MeasureGroup(
         grpid=int(row[c["grpid"]]),
         account_id=int(row[c["account_id"]]),
@@ -177,7 +176,7 @@ def _group(row: Row, c: Columns) -> MeasureGroup:
         timezone=row[c["timezone"]],
         attrib=Attrib(row[c["attrib"]]),
         category=Category(row[c["category"]]),
-        measures=(),
+        measures=group_measures,
         created=at(row[c["created"]]),
         modified=at(row[c["modified"]]),
         deviceid=device_of(row[c["deviceid"]]),
