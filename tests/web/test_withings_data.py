@@ -14,11 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from tests.conftest import ContainerFactory
 from tests.flows.test_resource_protector import Issued
 from tests.health_seed import MORNING, NIGHT_END, NIGHT_START, Seeded, add_group, epoch, seed
-from tests.web.conftest import ClientFactory
 from vitalkey.container import Container
 from vitalkey.domain.health import Measure
+from vitalkey.web.app import create_app
 
 ALL_SCOPES = ("user.info", "user.metrics", "user.activity")
 
@@ -152,9 +153,15 @@ def test_unknown_withings_paths_and_methods_answer_in_the_envelope(client: TestC
         assert response.json()["status"] == 2554
 
 
-def test_over_the_apps_limit_per_minute_is_601_across_server_processes(make_client: ClientFactory) -> None:
-    """Two apps built on one database are two server processes: the count is the app's, shared."""
-    first, second = make_client(withings_requests_per_minute=3), make_client(withings_requests_per_minute=3)
+def test_over_the_apps_limit_per_minute_is_601_across_server_processes(
+    make_limited_container: ContainerFactory,
+) -> None:
+    """Two apps on one database (and one Redis, when the limits are counted there) are two server
+    processes: the count is the partner app's, shared by both."""
+    first, second = (
+        TestClient(create_app(make_limited_container(withings_requests_per_minute=3), run_relay=False))
+        for _ in range(2)
+    )
     ann = issued(first)
     other_app = issued(first, email="bob@example.org")
     for client in (first, second, first):
