@@ -31,6 +31,7 @@ from vitalkey.flows.clients import AppRegistry
 from vitalkey.flows.connected_apps import ConnectedApps
 from vitalkey.flows.deps import FlowDeps, MailLimits, SmsLimits, TwoFactorConfig
 from vitalkey.flows.health_ingest import HealthIngest
+from vitalkey.flows.health_reads import HealthReads
 from vitalkey.flows.login import LoginFlow
 from vitalkey.flows.password_reset import PasswordResets
 from vitalkey.flows.password_settings import PasswordChange, PasswordSetFlow
@@ -67,6 +68,7 @@ class Container:
     authorize_requests: AuthorizeRequests
     oauth: OAuthProvider
     withings: WithingsOAuth
+    health_reads: HealthReads  # the Withings data API's reads
     signing_keys: SigningKeys
     relay: OutboxRelay
     sealer: FernetSealer
@@ -212,6 +214,7 @@ def build(
         authorize_requests=AuthorizeRequests(deps),
         oauth=oauth,
         withings=WithingsOAuth(oauth),
+        health_reads=HealthReads(deps, settings.withings_requests_per_minute),
         signing_keys=signing_keys,
         relay=relay,
         sealer=sealer,

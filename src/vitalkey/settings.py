@@ -131,6 +131,8 @@ class Settings:
     oauth_refresh_grace_s: int = 8 * 3600
     id_token_ttl_s: int = 3600
     id_token_alg: str = "ES256"  # noqa: S105 (or RS256)
+    # The Withings data API: requests per minute per partner app (withings-api.md: 120), across processes.
+    withings_requests_per_minute: int = 120
 
     # Sessions.
     session_idle_s: int = 3600
@@ -313,6 +315,7 @@ def _validate(settings: Settings) -> None:
         "sms_daily_cap": 1,
         "reauth_window_s": 60,
         "session_absolute_two_factor_s": 60,
+        "withings_requests_per_minute": 1,
     }
     for name, lowest in at_least.items():
         if getattr(settings, name) < lowest:

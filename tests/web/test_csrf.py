@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from tests.conftest import Mailbox
 from tests.flows.helpers import queued
 from tests.web.conftest import ClientFactory, csrf_of, web_sign_up
-from vitalkey.web.csrf import EXEMPT_PATHS, CsrfGuard
+from vitalkey.web.csrf import CsrfGuard, is_exempt
 
 OURS = "http://127.0.0.1:8000"  # the tests' public_url
 EXPIRED = "Your form has expired"
@@ -129,12 +129,12 @@ def _routes_taking_posts(client: TestClient) -> list[Route]:
 
 
 def test_every_page_taking_a_post_is_guarded(client: TestClient, mailbox: Mailbox) -> None:
-    """No page can forget the check: every route that takes a POST outside the JSON API and the
-    client-authenticated OAuth endpoints refuses a signed-in user's cross-site POST that carries
-    a valid token."""
+    """No page can forget the check: every route that takes a POST outside the JSON API, the
+    client-authenticated OAuth endpoints and the Withings paths (bearer tokens) refuses a signed-in
+    user's cross-site POST that carries a valid token."""
     web_sign_up(client, mailbox, "ann@example.org")
     token = csrf_of(client.get("/account").text)
-    pages = [r for r in _routes_taking_posts(client) if not r.path.startswith("/api/") and r.path not in EXEMPT_PATHS]
+    pages = [r for r in _routes_taking_posts(client) if not is_exempt(r.path)]
     assert {"/login", "/signup", "/account/{action}", "/oauth2/authorize/{flow_id}", "/account/password"} <= {
         r.path for r in pages
     }
@@ -146,7 +146,7 @@ def test_every_page_taking_a_post_is_guarded(client: TestClient, mailbox: Mailbo
             assert refused.status_code == 403 and EXPIRED in refused.text, (method, path)
             assert "set-cookie" not in refused.headers
     for route in _routes_taking_posts(client):
-        if route.path in EXEMPT_PATHS or route.path.startswith("/api/"):
+        if is_exempt(route.path):
             assert not isinstance(route.app, CsrfGuard), route.path
 
 

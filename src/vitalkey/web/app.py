@@ -20,7 +20,18 @@ from vitalkey.container import Container
 from vitalkey.i18n import translations, warm
 from vitalkey.observability import logger
 from vitalkey.ports import StorageUnavailable
-from vitalkey.web import admin_api, api, health_api, oauth, ops, pages, password_pages, two_factor_api, two_factor_pages
+from vitalkey.web import (
+    admin_api,
+    api,
+    health_api,
+    oauth,
+    ops,
+    pages,
+    password_pages,
+    two_factor_api,
+    two_factor_pages,
+    withings_data,
+)
 from vitalkey.web.api import ApiEndpoint, error_response
 from vitalkey.web.context import language
 from vitalkey.web.csrf import guard_pages
@@ -95,6 +106,7 @@ def routes() -> list[BaseRoute]:
         *password_pages.routes(),  # before /account/{action}
         *two_factor_pages.routes(),
         *oauth.routes(),
+        *withings_data.routes(),
         *pages.routes(),
         *ops.routes([endpoint.described for endpoint in endpoints]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -41,18 +41,26 @@ def rfc6750_refusal(refused: BearerRefused) -> Response:
     return JSONResponse(body, status, headers={**NO_STORE, "www-authenticate": challenge})
 
 
+async def bearer_of(request: Request, authorization: str, scope: str) -> Bearer:
+    """The live access token in ``authorization`` (an Authorization header's value) and its user,
+    if it was issued for ``scope``; :class:`BearerRefused` otherwise. For routes whose scope
+    depends on the request (the Withings data API: per action) or whose token may come in a
+    parameter as well as in the header; other routes declare theirs with :func:`protected`."""
+    protector = services(request).oauth.protector
+    bearer: Bearer = await in_unit_of_work(
+        request, protector.bearer, request.method, request.url.path, authorization, scope
+    )
+    return bearer
+
+
 def protected(scope: str, refuse: Refuse = rfc6750_refusal) -> Callable[[Handler], Endpoint]:
     """The handler, called only with a live access token issued for ``scope`` (in the
     Authorization header)."""
 
     def guard(handler: Handler) -> Endpoint:
         async def endpoint(request: Request) -> Response:
-            protector = services(request).oauth.protector
-            authorization = request.headers.get("authorization", "")
             try:
-                bearer: Bearer = await in_unit_of_work(
-                    request, protector.bearer, request.method, request.url.path, authorization, scope
-                )
+                bearer = await bearer_of(request, request.headers.get("authorization", ""), scope)
             except BearerRefused as refused:
                 return refuse(refused)
             return await handler(request, bearer)

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vitalkey.domain.errors import CsrfFailed, DomainError
 from vitalkey.observability import logger
 from vitalkey.web.context import UNREADABLE_FORM, check_csrf, form_of, services
-from vitalkey.web.errors import HttpError
+from vitalkey.web.errors import Family, HttpError, family_of
 from vitalkey.web.render import page
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -129,7 +129,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 def is_exempt(path: str) -> bool:
-    return path.startswith(API_PREFIX) or path in EXEMPT_PATHS
+    """The JSON API, the OAuth endpoints, and the Withings paths (a token, never a cookie)."""
+    return path.startswith(API_PREFIX) or path in EXEMPT_PATHS or family_of(path) is Family.WITHINGS
 
 
 def guard_pages(routes: Iterable[BaseRoute]) -> list[BaseRoute]:
