@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -394,24 +394,23 @@ SEGMENT_TYPES = frozenset({173, 174, 175})  # kept once per body segment: a grou
 EPOCH_EARLIEST = int(EARLIEST.timestamp())
 
 # The data fields each kind of record may hold (Withings' names, drift included: ``sdnn_1`` in
-# sleep, ``sdnn1`` intraday): anything else is refused by name rather than stored unread.
+# sleep, ``sdnn1`` intraday): anything else is refused by name rather than stored unread. The
+# activity and sleep-series names are in Withings' order, the order partners get them in.
 HR_ZONES = ("hr_zone_0", "hr_zone_1", "hr_zone_2", "hr_zone_3")
-ACTIVITY_FIELDS = frozenset(
-    {
-        "steps",
-        "distance",
-        "elevation",
-        "soft",
-        "moderate",
-        "intense",
-        "active",
-        "calories",
-        "totalcalories",
-        "hr_average",
-        "hr_min",
-        "hr_max",
-        *HR_ZONES,
-    }
+ACTIVITY_FIELDS = (
+    "steps",
+    "distance",
+    "elevation",
+    "soft",
+    "moderate",
+    "intense",
+    "active",
+    "calories",
+    "totalcalories",
+    "hr_average",
+    "hr_min",
+    "hr_max",
+    *HR_ZONES,
 )
 INTRADAY_FIELDS = frozenset(
     {
@@ -453,19 +452,17 @@ WORKOUT_FIELDS = frozenset(
         "pool_length",
     }
 )
-SLEEP_SERIES = frozenset(
-    {
-        "hr",
-        "rr",
-        "snoring",
-        "sdnn_1",
-        "rmssd",
-        "hrv_quality",
-        "mvt_score",
-        "chest_movement_rate",
-        "withings_index",
-        "breathing_sounds",
-    }
+SLEEP_SERIES = (
+    "hr",
+    "rr",
+    "snoring",
+    "sdnn_1",
+    "rmssd",
+    "hrv_quality",
+    "mvt_score",
+    "chest_movement_rate",
+    "withings_index",
+    "breathing_sounds",
 )
 SLEEP_SUMMARY_FIELDS = frozenset(
     {
@@ -576,7 +573,7 @@ def range_problem(value: Number, low: Number, high: Number, field: str) -> Domai
     return None if low <= value <= high else OutOfRange(field=field, low=low, high=high)
 
 
-def data_problems(data: Mapping[str, Number], known: frozenset[str], field: str) -> list[DomainError]:
+def data_problems(data: Mapping[str, Number], known: Collection[str], field: str) -> list[DomainError]:
     """A record's data fields: known names, finite values from 0 on."""
     problems: list[DomainError] = []
     for name, value in data.items():

@@ -26,7 +26,9 @@ from starlette.routing import BaseRoute, Route
 
 from vitalkey.domain.errors import DomainError
 from vitalkey.domain.health import (
+    ACTIVITY_FIELDS,
     MEASURE_TYPES,
+    SLEEP_SERIES,
     ActivityDay,
     Category,
     Device,
@@ -49,16 +51,6 @@ TOO_MANY_REQUESTS = 601
 
 SCOPE_METRICS, SCOPE_ACTIVITY, SCOPE_INFO = "user.metrics", "user.activity", "user.info"
 
-# The fields a partner may ask for (``data_fields``); the activity ones are always answered (0 when
-# the day has none: aiowithings reads each of them, withings-api requires totalcalories).
-ACTIVITY_FIELDS = (
-    "steps", "distance", "elevation", "soft", "moderate", "intense", "active", "calories", "totalcalories",
-    "hr_average", "hr_min", "hr_max", "hr_zone_0", "hr_zone_1", "hr_zone_2", "hr_zone_3",
-)  # fmt: skip
-SLEEP_SERIES_FIELDS = (
-    "hr", "rr", "snoring", "sdnn_1", "rmssd", "hrv_quality", "mvt_score", "chest_movement_rate",
-    "withings_index", "breathing_sounds",
-)  # fmt: skip
 SLEEP_MONITOR_MODEL, TRACKER_MODEL = 32, 16  # the sleep body's ``model`` (withings-api.md)
 
 MAX_FIELDS, MAX_FIELDS_TEXT = 64, 1_000  # data_fields; meastypes
@@ -185,6 +177,7 @@ def measure_group(group: MeasureGroup, devices: Mapping[str, Device]) -> dict[st
 
 def activity_day(day: ActivityDay, devices: Mapping[str, Device], wanted: frozenset[str] | None) -> dict[str, Any]:
     device = _device_fields(day.deviceid, devices)
+    # Always answered, 0 when the day has none: aiowithings reads each of them, withings-api requires totalcalories.
     fields = [name for name in ACTIVITY_FIELDS if wanted is None or name in wanted or name == "totalcalories"]
     return {
         "date": day.date.isoformat(),
@@ -252,7 +245,7 @@ def sleep_states(
     states = sorted(session.states, key=lambda state: state.startdate)
     starts = [epoch(state.startdate) or 0 for state in states]
     samples: list[dict[str, dict[str, int]]] = [{} for _ in states]
-    for name in SLEEP_SERIES_FIELDS:
+    for name in SLEEP_SERIES:
         if name not in wanted or name not in session.series:
             continue
         for second, value in sorted(session.series[name].items()):
