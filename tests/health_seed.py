@@ -1,11 +1,13 @@
 """One account's health data, stored straight through the repositories in a unit of work (what the
-companion app's ingestion would have stored), for the tests of the partner read API."""
+companion app's ingestion would have stored), for the tests of the partner read API. The records
+are built with ``tests/health_records.py``, every field that matters here named."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
+from tests.health_records import a_day, a_device, a_group, a_recording, a_session, a_workout
 from vitalkey.container import Container
 from vitalkey.domain.health import (
     ActivityDay,
@@ -57,10 +59,10 @@ class Seeded:
 
 def device(account_id: int, kind: DeviceType, model: str, model_id: int, battery: Battery, zone: str) -> Device:
     deviceid, hashed = new_device_ids()
-    return Device(
-        deviceid, hashed, account_id, kind, model, model_id, battery, zone,
-        created=MORNING - timedelta(days=30), modified=MORNING - timedelta(days=30),
-        first_session=MORNING - timedelta(days=30), last_session=MORNING,
+    paired = MORNING - timedelta(days=30)
+    return a_device(
+        account_id, deviceid, hash_deviceid=hashed, type=kind, model=model, model_id=model_id, battery=battery,
+        timezone=zone, created=paired, modified=paired, first_session=paired, last_session=MORNING,
     )  # fmt: skip
 
 
@@ -68,12 +70,12 @@ def group(
     account_id: int, at: datetime, measures: tuple[Measure, ...], deviceid: str | None, **extra: object
 ) -> MeasureGroup:
     values: dict[str, object] = {
-        "grpid": 0, "account_id": account_id, "date": at, "timezone": "Europe/Paris", "attrib": Attrib.DEVICE,
-        "category": Category.REAL, "measures": measures, "created": at + timedelta(seconds=5),
-        "modified": at + timedelta(seconds=5), "deviceid": deviceid,
+        "timezone": "Europe/Paris", "attrib": Attrib.DEVICE, "category": Category.REAL, "measures": measures,
+        "created": at + timedelta(seconds=5), "modified": at + timedelta(seconds=5), "deviceid": deviceid,
+        "comment": None,
     }  # fmt: skip
     values.update(extra)
-    return MeasureGroup(**values)  # type: ignore[arg-type]
+    return a_group(account_id, at, **values)
 
 
 def seed(container: Container, account_id: int) -> Seeded:
@@ -95,26 +97,28 @@ def seed(container: Container, account_id: int) -> Seeded:
         ),
         group(account_id, MORNING - timedelta(days=2), (Measure(1, 68, 0),), None, category=Category.OBJECTIVE),
     ]
+    stored = {"created": MORNING, "modified": MORNING}
     seeded.days = [
-        ActivityDay(
-            0, account_id, date(2026, 11, 19), "America/New_York",
-            {"steps": 10234, "distance": 7812.5, "elevation": 42, "soft": 3600, "moderate": 1800, "intense": 600,
-             "active": 2400, "calories": 512.25, "totalcalories": 2480.5, "hr_average": 71, "hr_min": 52,
-             "hr_max": 151, "hr_zone_0": 30000, "hr_zone_1": 3000, "hr_zone_2": 900, "hr_zone_3": 60},
-            MORNING, MORNING, deviceid=tracker.deviceid,
+        a_day(
+            account_id, date(2026, 11, 19), timezone="America/New_York",
+            data={"steps": 10234, "distance": 7812.5, "elevation": 42, "soft": 3600, "moderate": 1800,
+                  "intense": 600, "active": 2400, "calories": 512.25, "totalcalories": 2480.5, "hr_average": 71,
+                  "hr_min": 52, "hr_max": 151, "hr_zone_0": 30000, "hr_zone_1": 3000, "hr_zone_2": 900,
+                  "hr_zone_3": 60},
+            deviceid=tracker.deviceid, **stored,
         ),
-        ActivityDay(
-            0, account_id, date(2026, 11, 20), "America/New_York", {"steps": 812, "totalcalories": 1630},
-            MORNING, MORNING, deviceid=tracker.deviceid, brand=Brand.EXTERNAL, is_tracker=False,
+        a_day(
+            account_id, date(2026, 11, 20), timezone="America/New_York", data={"steps": 812, "totalcalories": 1630},
+            deviceid=tracker.deviceid, brand=Brand.EXTERNAL, is_tracker=False, **stored,
         ),
     ]  # fmt: skip
     seeded.workouts = [
-        Workout(
-            0, account_id, 2, MORNING - timedelta(hours=1), MORNING - timedelta(minutes=20), date(2026, 11, 20),
-            "America/New_York",
-            {"calories": 320, "distance": 6100, "steps": 7020, "hr_average": 148, "hr_min": 96, "hr_max": 178,
-             "intensity": 60, "elevation": 35},
-            MORNING, MORNING, deviceid=tracker.deviceid,
+        a_workout(
+            account_id, date(2026, 11, 20), category=2, startdate=MORNING - timedelta(hours=1),
+            enddate=MORNING - timedelta(minutes=20), timezone="America/New_York",
+            data={"calories": 320, "distance": 6100, "steps": 7020, "hr_average": 148, "hr_min": 96, "hr_max": 178,
+                  "intensity": 60, "elevation": 35},
+            deviceid=tracker.deviceid, attrib=Attrib.DEVICE, **stored,
         )
     ]  # fmt: skip
     states = (
@@ -125,26 +129,27 @@ def seed(container: Container, account_id: int) -> Seeded:
     )
     second = epoch(NIGHT_START)
     seeded.sessions = [
-        SleepSession(
-            0, account_id, NIGHT_START, NIGHT_END, date(2026, 11, 20), "Asia/Tokyo", states,
-            {"hr": {second + 60: 64, second + 4 * 3600: 52, second + 7 * 3600: 58},
-             "rr": {second + 60: 15, second + 4 * 3600: 12},
-             "snoring": {second + 4 * 3600 + 60: 1}},
-            {"total_timeinbed": 28800, "total_sleep_time": 27600, "lightsleepduration": 9600,
-             "deepsleepduration": 7200, "remsleepduration": 10800, "wakeupcount": 1, "sleep_score": 84,
-             "hr_average": 57, "sleep_efficiency": 0.96},
-            NIGHT_END, NIGHT_END, deviceid=sleeper.deviceid,
+        a_session(
+            account_id, NIGHT_END, date(2026, 11, 20), startdate=NIGHT_START, timezone="Asia/Tokyo", states=states,
+            series={"hr": {second + 60: 64, second + 4 * 3600: 52, second + 7 * 3600: 58},
+                    "rr": {second + 60: 15, second + 4 * 3600: 12},
+                    "snoring": {second + 4 * 3600 + 60: 1}},
+            summary={"total_timeinbed": 28800, "total_sleep_time": 27600, "lightsleepduration": 9600,
+                     "deepsleepduration": 7200, "remsleepduration": 10800, "wakeupcount": 1, "sleep_score": 84,
+                     "hr_average": 57, "sleep_efficiency": 0.96},
+            created=NIGHT_END, modified=NIGHT_END, deviceid=sleeper.deviceid, completed=True,
         )
     ]  # fmt: skip
     seeded.samples = [
         IntradaySample(account_id, tracker.deviceid, MORNING + timedelta(minutes=minute), {"steps": 20 + minute})
         for minute in range(3)
     ] + [IntradaySample(account_id, tracker.deviceid, MORNING + timedelta(minutes=5), {"heart_rate": 88})]
+    recorded = MORNING + timedelta(hours=2)
     seeded.recordings = [
-        HeartRecording(
-            0, account_id, MORNING + timedelta(hours=2), "Europe/Paris", 66, AfibResult.NEGATIVE,
-            (12, -40, 350, -7, 0, 15), 500, 1, MORNING + timedelta(hours=2), MORNING + timedelta(hours=2),
-            deviceid=tracker.deviceid, bloodpressure=BloodPressure(systole=118, diastole=79),
+        a_recording(
+            account_id, recorded, timezone="Europe/Paris", heart_rate=66, afib=AfibResult.NEGATIVE,
+            signal=(12, -40, 350, -7, 0, 15), sampling_frequency=500, wearposition=1, created=recorded,
+            modified=recorded, deviceid=tracker.deviceid, bloodpressure=BloodPressure(systole=118, diastole=79),
         )
     ]  # fmt: skip
     seeded.goals = Goals(steps=12000, sleep=27000, weight=WeightGoal(70500, -3), modified=MORNING)

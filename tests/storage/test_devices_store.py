@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+from tests.health_records import a_device
 from tests.storage.conftest import LATER, NOW, an_account
-from tests.storage.health_records import a_device
 from vitalkey.adapters.db.uow import SqlUnitOfWork
 from vitalkey.domain.health import Battery, DeviceType
 

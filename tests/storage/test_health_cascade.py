@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
+from tests.health_records import a_day, a_device, a_group, a_recording, a_session, a_workout, rows_of
 from tests.storage.conftest import NOW, an_account
-from tests.storage.health_records import a_day, a_device, a_group, a_recording, a_session, a_workout, rows_of
 from vitalkey.adapters.db import schema as t
 from vitalkey.adapters.db.uow import SqlUnitOfWork
 from vitalkey.domain.health import Goals, IntradaySample

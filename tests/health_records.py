@@ -1,5 +1,7 @@
-"""Health records for the repositories' contract suites: every field set to something that
-would show if storage changed it (time zones, microseconds, negative units, JSON floats)."""
+"""Health records built field by field, for the repositories' contract suites (the defaults: every
+field set to something that would show if storage changed it — time zones, microseconds, negative
+units, JSON floats) and for the partner read API's data (``tests/health_seed.py``, which names the
+fields it sets)."""
 
 from __future__ import annotations
 
