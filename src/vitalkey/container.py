@@ -30,6 +30,7 @@ from vitalkey.flows.authorize import AuthorizeRequests
 from vitalkey.flows.clients import AppRegistry
 from vitalkey.flows.connected_apps import ConnectedApps
 from vitalkey.flows.deps import FlowDeps, MailLimits, SmsLimits, TwoFactorConfig
+from vitalkey.flows.health_ingest import HealthIngest
 from vitalkey.flows.health_reads import HealthReads
 from vitalkey.flows.login import LoginFlow
 from vitalkey.flows.password_reset import PasswordResets
@@ -63,6 +64,7 @@ class Container:
     app_passwords: AppPasswords
     apps: AppRegistry
     connected_apps: ConnectedApps
+    health_ingest: HealthIngest  # the companion app's devices, batches, edits and goals
     authorize_requests: AuthorizeRequests
     oauth: OAuthProvider
     withings: WithingsOAuth
@@ -208,6 +210,7 @@ def build(
         app_passwords=AppPasswords(deps),
         apps=AppRegistry(deps),
         connected_apps=ConnectedApps(deps),
+        health_ingest=HealthIngest(deps),
         authorize_requests=AuthorizeRequests(deps),
         oauth=oauth,
         withings=WithingsOAuth(oauth),

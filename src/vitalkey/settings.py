@@ -142,6 +142,7 @@ class Settings:
 
     # Web.
     max_body_bytes: int = 64 * 1024
+    max_batch_bytes: int = 4 * 1024 * 1024  # a health batch (POST /api/v1/health/batches): up to 5,000 items
     trusted_proxies: tuple[str, ...] = ()
     log_level: str = "info"
     log_json: bool = True
@@ -304,6 +305,7 @@ def _validate(settings: Settings) -> None:
         "session_absolute_s": 60,
         "session_touch_s": 1,
         "max_body_bytes": 1024,
+        "max_batch_bytes": 1024,
         "password_min_length": 8,  # NIST SP 800-63B: never fewer
         "password_max_length": 128,  # ASVS 6.2.9 asks for at least 64; we allow 128 at the least
         "argon2_memory_kib": 7 * 1024,  # OWASP's lowest argon2id setting

@@ -16,10 +16,13 @@ from vitalkey.adapters.clock import SystemClock
 from vitalkey.container import build
 from vitalkey.domain.accounts import Profile, Sex, Units
 from vitalkey.domain.flows import Channel, Requester
+from vitalkey.flows.health_ingest import Batch, NewGroup, NewMeasure
 from vitalkey.flows.sessions import start
 from vitalkey.web.app import api_endpoints, create_app
 
 TOKEN: dict[str, str] = {}
+# The fuzz account's own device and measure group: edits are fuzzed against records that exist.
+SEEDED: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +48,10 @@ def fuzzed_app(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) 
         TOKEN["value"] = start(
             container.deps, tx, account, Requester("127.0.0.1", "fuzz", "en", Channel.API), ("email_code",)
         ).token
+    device = container.health_ingest.pair(account.id, "Scale", "Body+", 13, "Europe/Paris")
+    group = NewGroup(date=int(now.timestamp()) - 60, measures=(NewMeasure(1, 7235, -2),), deviceid=device.deviceid)
+    ingested = container.health_ingest.ingest(account.id, "seed", "seed", Batch(measure_groups=(group,)))
+    SEEDED.update(deviceid=device.deviceid, grpid=str(ingested.answer["grpids"][0]))
     yield create_app(container, run_relay=False)
     container.close()
 
@@ -63,6 +70,9 @@ def test_api_never_fails_and_follows_its_schema(fuzzed_app: Starlette, method: s
     def check(case: schemathesis.Case) -> None:
         if secured and "/sessions/" not in path and "logout" not in path:
             case.headers = {**(case.headers or {}), "authorization": f"Bearer {TOKEN['value']}"}
+        if method != "DELETE":  # a deletion would leave later examples nothing to fuzz
+            seeded = {name: SEEDED[name] for name in ("deviceid", "grpid") if f"{{{name}}}" in path}
+            case.path_parameters = {**(case.path_parameters or {}), **seeded}
         # Schema-valid is not always acceptable (a wrong code, an unknown flow): a 4xx there is right.
         # The bearer token is ours, set above, so the ignored-auth probe does not apply; 401s are tested elsewhere.
         case.call_and_validate(excluded_checks=[positive_data_acceptance, ignored_auth])

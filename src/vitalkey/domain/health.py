@@ -12,6 +12,7 @@ time (``lastupdate``) and the notifications learn of it. Ids (``grpid``, ``id``,
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -386,6 +387,238 @@ def known_timezone(name: str) -> bool:
 
 def timezone_problem(name: str, field: str) -> DomainError | None:
     return None if known_timezone(name) else UnknownTimezone(field=field, timezone=name)
+
+
+# Checks of ingested items (the companion app's batches) -------------------------------------
+SEGMENT_TYPES = frozenset({173, 174, 175})  # kept once per body segment: a group may repeat them
+EPOCH_EARLIEST = int(EARLIEST.timestamp())
+
+# The data fields each kind of record may hold (Withings' names, drift included: ``sdnn_1`` in
+# sleep, ``sdnn1`` intraday): anything else is refused by name rather than stored unread.
+HR_ZONES = ("hr_zone_0", "hr_zone_1", "hr_zone_2", "hr_zone_3")
+ACTIVITY_FIELDS = frozenset(
+    {
+        "steps",
+        "distance",
+        "elevation",
+        "soft",
+        "moderate",
+        "intense",
+        "active",
+        "calories",
+        "totalcalories",
+        "hr_average",
+        "hr_min",
+        "hr_max",
+        *HR_ZONES,
+    }
+)
+INTRADAY_FIELDS = frozenset(
+    {
+        "steps",
+        "elevation",
+        "calories",
+        "distance",
+        "stroke",
+        "pool_lap",
+        "duration",
+        "heart_rate",
+        "spo2_auto",
+        "rmssd",
+        "sdnn1",
+        "hrv_quality",
+        "core_body_temperature",
+        "rr",
+        "chest_movement_rate",
+    }
+)
+WORKOUT_FIELDS = frozenset(
+    {
+        "calories",
+        "intensity",
+        "manual_distance",
+        "manual_calories",
+        "hr_average",
+        "hr_min",
+        "hr_max",
+        *HR_ZONES,
+        "pause_duration",
+        "algo_pause_duration",
+        "spo2_average",
+        "steps",
+        "distance",
+        "elevation",
+        "pool_laps",
+        "strokes",
+        "pool_length",
+    }
+)
+SLEEP_SERIES = frozenset(
+    {
+        "hr",
+        "rr",
+        "snoring",
+        "sdnn_1",
+        "rmssd",
+        "hrv_quality",
+        "mvt_score",
+        "chest_movement_rate",
+        "withings_index",
+        "breathing_sounds",
+    }
+)
+SLEEP_SUMMARY_FIELDS = frozenset(
+    {
+        "total_timeinbed",
+        "total_sleep_time",
+        "asleepduration",
+        "lightsleepduration",
+        "deepsleepduration",
+        "remsleepduration",
+        "wakeupcount",
+        "wakeupduration",
+        "durationtosleep",
+        "durationtowakeup",
+        "sleep_efficiency",
+        "sleep_latency",
+        "wakeup_latency",
+        "waso",
+        "nb_rem_episodes",
+        "out_of_bed_count",
+        "apnea_hypopnea_index",
+        "breathing_disturbances_intensity",
+        "snoring",
+        "snoringepisodecount",
+        "sleep_score",
+        "hr_average",
+        "hr_min",
+        "hr_max",
+        "rr_average",
+        "rr_min",
+        "rr_max",
+        "mvt_score_avg",
+        "mvt_active_duration",
+        "rmssd_start_avg",
+        "rmssd_end_avg",
+        "withings_index",
+    }
+)
+MAX_WORKOUT_CATEGORY = 1_000  # Withings' categories are small positive codes (1 walk, 2 run, …)
+MAX_STEPS_GOAL = 1_000_000
+MAX_SLEEP_GOAL = 86_400  # seconds: a day
+MAX_SAMPLING_FREQUENCY = 10_000  # Hz
+MAX_WEARPOSITION = 20
+IDEMPOTENCY_KEY_MAX = 255
+
+
+class DuplicateMeasureType(InvalidInput):
+    code = "duplicate_meastype"
+    message = N_("This group already holds a measure of type %(type)s.")
+
+
+class NoMeasures(InvalidInput):
+    code = "no_measures"
+    message = N_("A measure group holds at least one measure.")
+
+
+class NotAllowedValue(InvalidInput):
+    code = "not_allowed_value"
+    message = N_("%(value)s is not an allowed value here (allowed: %(allowed)s).")
+
+
+class UnknownDataField(InvalidInput):
+    code = "unknown_data_field"
+    message = N_("%(name)s is not a known field here.")
+
+
+class OutOfRange(InvalidInput):
+    code = "out_of_range"
+    message = N_("This value must be from %(low)s to %(high)s.")
+
+
+class TimezoneMissing(InvalidInput):
+    code = "timezone_missing"
+    message = N_(
+        "Please give the time zone (an IANA name such as Europe/Paris), or the device whose time zone applies."
+    )
+
+
+class OutsideSession(InvalidInput):
+    code = "outside_session"
+    message = N_("This moment is outside the session's start and end.")
+
+
+class InvalidIdempotencyKey(InvalidInput):
+    code = "invalid_idempotency_key"
+    message = N_(
+        "Send an Idempotency-Key header of 1 to 255 printable ASCII characters, the same for every retry of this batch."
+    )
+    field = "Idempotency-Key"
+
+
+def enum_problem(value: int | str, allowed: type[IntEnum] | type[StrEnum], field: str) -> DomainError | None:
+    """``value`` must be one of ``allowed``'s values."""
+    values = [member.value for member in allowed]
+    if value in values:
+        return None
+    return NotAllowedValue(field=field, value=value, allowed=", ".join(str(v) for v in values))
+
+
+def range_problem(value: Number, low: Number, high: Number, field: str) -> DomainError | None:
+    """A number outside ``low``..``high`` (or not finite) cannot be stored."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return OutOfRange(field=field, low=low, high=high)
+    return None if low <= value <= high else OutOfRange(field=field, low=low, high=high)
+
+
+def data_problems(data: Mapping[str, Number], known: frozenset[str], field: str) -> list[DomainError]:
+    """A record's data fields: known names, finite values from 0 on."""
+    problems: list[DomainError] = []
+    for name, value in data.items():
+        if name not in known:
+            problems.append(UnknownDataField(field=f"{field}.{name}", name=name))
+        elif (problem := range_problem(value, 0, MAX_VALUE, f"{field}.{name}")) is not None:
+            problems.append(problem)
+    return problems
+
+
+def epoch_problem(seconds: int, now: datetime, field: str) -> DomainError | None:
+    """A moment given in Unix seconds: after 1970 and not ahead of ``now`` beyond the clock skew
+    (compared as integers, so no value overflows a datetime)."""
+    if seconds > (now + CLOCK_SKEW).timestamp():
+        return InFuture(field=field)
+    if seconds < EPOCH_EARLIEST:
+        return TooOld(field=field)
+    return None
+
+
+def day_problem(day: date, timezone: str, now: datetime, field: str) -> DomainError | None:
+    """A local day: after 1970 and not after today where it was lived (with the clock skew)."""
+    if day < EARLIEST.date():
+        return TooOld(field=field)
+    if known_timezone(timezone):
+        latest = (now + CLOCK_SKEW).astimezone(ZoneInfo(timezone)).date()
+    else:  # the zone is refused by its own check: judge the day by the zone furthest ahead (UTC+14)
+        latest = (now.astimezone(UTC) + CLOCK_SKEW + timedelta(hours=14)).date()
+    return InFuture(field=field) if day > latest else None
+
+
+def idempotency_key_problem(key: str | None) -> DomainError | None:
+    """A client's idempotency key: 1 to 255 printable ASCII characters."""
+    if key is None or not 0 < len(key) <= IDEMPOTENCY_KEY_MAX or not all(" " <= c <= "~" for c in key):
+        return InvalidIdempotencyKey()
+    return None
+
+
+def duplicate_types(measures: tuple[Measure, ...] | list[Measure], field: str) -> list[DomainError]:
+    """A group holds each meastype once (the per-segment ones aside)."""
+    seen: set[int] = set()
+    problems: list[DomainError] = []
+    for index, measure in enumerate(measures):
+        if measure.type in seen and measure.type not in SEGMENT_TYPES:
+            problems.append(DuplicateMeasureType(field=f"{field}[{index}].type", type=measure.type))
+        seen.add(measure.type)
+    return problems
 
 
 def new_device_ids() -> tuple[str, str]:

@@ -27,7 +27,7 @@ from vitalkey.i18n import translations
 from vitalkey.web import schemas
 from vitalkey.web.context import in_unit_of_work, language, password_strength, read_json, requester_of, services
 from vitalkey.web.errors import HttpError, retry_after, status_of
-from vitalkey.web.openapi import ApiRoute
+from vitalkey.web.openapi import ApiRoute, HeaderParameter
 from vitalkey.web.render import translate
 
 ApiHandler = Callable[[Request, Any], Awaitable[Any]]
@@ -95,11 +95,13 @@ def api_endpoint(
     errors: tuple[int, ...] = (),
     tag: str = "account",
     also: tuple[tuple[int, type[msgspec.Struct], str], ...] = (),
+    headers: tuple[HeaderParameter, ...] = (),
 ) -> Callable[[ApiHandler], ApiEndpoint]:
     """Declare a handler as a JSON endpoint (nothing is registered: a module lists its endpoints)."""
 
     def declare(handler: ApiHandler) -> ApiEndpoint:
-        return ApiEndpoint(ApiRoute(method, path, summary, body, response, status, auth, errors, (tag,), also), handler)
+        described = ApiRoute(method, path, summary, body, response, status, auth, errors, (tag,), also, headers)
+        return ApiEndpoint(described, handler)
 
     return declare
 

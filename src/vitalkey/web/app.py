@@ -23,6 +23,7 @@ from vitalkey.ports import StorageUnavailable
 from vitalkey.web import (
     admin_api,
     api,
+    health_api,
     oauth,
     ops,
     pages,
@@ -35,6 +36,7 @@ from vitalkey.web.api import ApiEndpoint, error_response
 from vitalkey.web.context import language
 from vitalkey.web.csrf import guard_pages
 from vitalkey.web.errors import (
+    BATCH_BYTES_TOO_LARGE,
     HTTP_ERROR,
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
@@ -86,7 +88,13 @@ async def storage_unavailable(request: Request, exc: Exception) -> Response:
 
 def api_endpoints() -> list[ApiEndpoint]:
     """The JSON endpoints, module by module: matched first, and described in the OpenAPI document."""
-    return [*api.endpoints(), *admin_api.endpoints(), *oauth.endpoints(), *two_factor_api.endpoints()]
+    return [
+        *api.endpoints(),
+        *admin_api.endpoints(),
+        *oauth.endpoints(),
+        *two_factor_api.endpoints(),
+        *health_api.endpoints(),
+    ]
 
 
 def routes() -> list[BaseRoute]:
@@ -132,7 +140,14 @@ def create_app(container: Container, *, run_relay: bool | None = None) -> VitalK
                 await task
 
     app = VitalKeyApp(
-        middleware=[Middleware(EdgeMiddleware, max_body=settings.max_body_bytes, https=settings.https)],
+        middleware=[
+            Middleware(
+                EdgeMiddleware,
+                max_body=settings.max_body_bytes,
+                https=settings.https,
+                larger_bodies={health_api.BATCHES_PATH: (settings.max_batch_bytes, BATCH_BYTES_TOO_LARGE)},
+            )
+        ],
         # unexpected errors: EdgeMiddleware
         exception_handlers={HTTPException: http_error, StorageUnavailable: storage_unavailable},
         lifespan=lifespan,

@@ -34,6 +34,9 @@ STATUS: dict[str, int] = {
     "app_supports_2fa": 409,
     "app_exists": 409,
     "connected_app_not_found": 404,
+    "unknown_device": 404,  # in a path; an item's unknown device is one of its batch's problems (400)
+    "idempotency_conflict": 409,
+    "batch_too_large": 413,
     "not_authenticated": 401,
     "csrf_failed": 403,
     "account_exists": 409,
@@ -117,6 +120,13 @@ SERVER_ERROR = Problem(
     500, "server_error", "server_error", 5000, N_("Something went wrong on our side. Please try again.")
 )
 TOO_LARGE = Problem(413, "body_too_large", "invalid_request", 503, N_("The request is too large (more than 64 KiB)."))
+BATCH_BYTES_TOO_LARGE = Problem(
+    413,
+    "body_too_large",
+    "invalid_request",
+    503,
+    N_("This batch is too large: send its items in several smaller batches."),
+)
 NOT_FOUND = Problem(404, "not_found", "not_found", 2554, N_("This page does not exist."))
 METHOD_NOT_ALLOWED = Problem(405, "method_not_allowed", "invalid_request", 2554, N_("This method is not allowed here."))
 HTTP_ERROR = Problem(400, "http_error", "invalid_request", 503, N_("The request could not be processed."))

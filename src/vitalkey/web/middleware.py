@@ -6,6 +6,7 @@ import html
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -44,8 +45,12 @@ class EdgeMiddleware:
     """Runs for every request, so it does little per request: the headers it adds are made once,
     metric series are looked up once, and the access log is the logger configured at start-up."""
 
-    def __init__(self, app: ASGIApp, max_body: int, https: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body: int, https: bool, larger_bodies: Mapping[str, tuple[int, Problem]] | None = None
+    ) -> None:
         self.app, self.max_body, self.https = app, max_body, https
+        # paths that take more than ``max_body`` (the health batches): their limit and their 413
+        self.larger_bodies = dict(larger_bodies or {})
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._always = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY")]
         if https:
@@ -66,7 +71,8 @@ class EdgeMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
-        too_large = length is not None and (not length.isdigit() or int(length) > self.max_body)
+        max_body, too_large_problem = self.larger_bodies.get(scope["path"], (self.max_body, TOO_LARGE))
+        too_large = length is not None and (not length.isdigit() or int(length) > max_body)
         received = 0
 
         async def limited_receive() -> Message:
@@ -74,7 +80,7 @@ class EdgeMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > max_body:
                     raise BodyTooLarge()
             return message
 
@@ -93,7 +99,7 @@ class EdgeMiddleware:
             await self.app(scope, limited_receive, send_with_headers)
         except BodyTooLarge:
             status = 413
-            await self._answer(send_with_headers, TOO_LARGE, scope)
+            await self._answer(send_with_headers, too_large_problem, scope)
         except Exception as exc:  # a bug: answer 500 ourselves, so it too has our headers
             status = 500
             log.error("unhandled", error=type(exc).__name__, route=route_of(scope), exc_info=exc)

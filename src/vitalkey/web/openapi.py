@@ -22,6 +22,16 @@ class ApiRoute:
     errors: tuple[int, ...] = ()
     tags: tuple[str, ...] = field(default=())
     also: tuple[tuple[int, type[msgspec.Struct], str], ...] = ()  # further answers: (status, body, meaning)
+    headers: tuple[HeaderParameter, ...] = ()  # request headers the operation requires
+
+
+@dataclass(frozen=True)
+class HeaderParameter:
+    """A request header an operation requires, as the OpenAPI document describes it."""
+
+    name: str
+    description: str
+    schema: dict[str, Any]
 
 
 def document(routes: list[ApiRoute], title: str, version: str, server_url: str) -> dict[str, Any]:
@@ -40,11 +50,16 @@ def document(routes: list[ApiRoute], title: str, version: str, server_url: str) 
             "responses": {},
         }
         params = [part[1:-1] for part in route.path.split("/") if part.startswith("{")]
-        if params:
-            operation["parameters"] = [
-                {"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
-                for name in params
-            ]
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
+            for name in params
+        ]
+        parameters += [
+            {"name": h.name, "in": "header", "required": True, "description": h.description, "schema": h.schema}
+            for h in route.headers
+        ]
+        if parameters:
+            operation["parameters"] = parameters
         if route.body is not None:
             operation["requestBody"] = {
                 "required": True,
@@ -76,7 +91,7 @@ def document(routes: list[ApiRoute], title: str, version: str, server_url: str) 
         "info": {
             "title": title,
             "version": version,
-            "description": 'Account, sign-in and session API. Errors are {"error", "message"} with a 4xx status.',
+            "description": 'Account, sign-in, session and health-data API. Errors are {"error", "message"} with a 4xx status.',
         },
         "servers": [{"url": server_url}],
         "paths": paths,

@@ -329,3 +329,197 @@ class ConnectedAppOut(Struct):
 
 class ConnectedAppList(Struct):
     connected_apps: list[ConnectedAppOut]
+
+
+# Health data: the companion app's ingestion (moments in Unix seconds, local days as YYYY-MM-DD,
+# measures as integers: value × 10^unit) ------------------------------------------------------------
+Epoch = Annotated[int, Meta(ge=-60_000_000_000, le=250_000_000_000, description="Unix time, in seconds")]
+DeviceRef = Annotated[
+    str, Meta(min_length=1, max_length=64, description="The deviceid the server gave at pairing (POST /devices)")
+]
+TimeZone = Annotated[str, Meta(min_length=1, max_length=64, description="An IANA time zone name, e.g. Europe/Paris")]
+Integer64 = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
+DataFields = Annotated[
+    dict[Annotated[str, Meta(max_length=64)], int | float],
+    Meta(max_length=64, description="Withings' data fields of this record (steps, distance, calories, …)"),
+]
+
+
+class HealthMeasure(Struct, forbid_unknown_fields=True):
+    type: Annotated[int, Meta(ge=0, le=100_000, description="A Withings meastype (1 weight, 4 height, …)")]
+    value: Integer64
+    unit: Annotated[int, Meta(ge=-100, le=100, description="The power of ten: real value = value × 10^unit")]
+
+
+class MeasureGroupIn(Struct, forbid_unknown_fields=True):
+    date: Epoch
+    measures: Annotated[list[HealthMeasure], Meta(max_length=100)]
+    category: Annotated[int, Meta(ge=0, le=100, description="1 real, 2 objective")] = 1
+    attrib: (
+        Annotated[int, Meta(ge=0, le=100, description="0 device, 2 manual, …; default 0 with a device, else 2")] | None
+    ) = None
+    timezone: TimeZone | None = None
+    deviceid: DeviceRef | None = None
+    comment: Annotated[str, Meta(max_length=500)] | None = None
+
+
+class ActivityDayIn(Struct, forbid_unknown_fields=True):
+    date: date
+    data: DataFields
+    timezone: TimeZone | None = None
+    deviceid: DeviceRef | None = None
+    brand: Annotated[int, Meta(ge=0, le=100, description="1 Withings, 18 external")] = 1
+    is_tracker: bool = True
+
+
+class IntradaySampleIn(Struct, forbid_unknown_fields=True):
+    at: Epoch
+    deviceid: DeviceRef
+    data: DataFields
+
+
+class WorkoutIn(Struct, forbid_unknown_fields=True):
+    category: Annotated[int, Meta(ge=0, le=100_000, description="Withings' workout category (1 walk, 2 run, …)")]
+    startdate: Epoch
+    enddate: Epoch
+    data: DataFields = msgspec.field(default_factory=dict)
+    date: date | None = None
+    timezone: TimeZone | None = None
+    deviceid: DeviceRef | None = None
+    attrib: Annotated[int, Meta(ge=0, le=100)] = 0
+
+
+class SleepStateIn(Struct, forbid_unknown_fields=True):
+    startdate: Epoch
+    enddate: Epoch
+    state: Annotated[int, Meta(ge=0, le=100, description="0 awake, 1 light, 2 deep, 3 REM, 4 manual, …")]
+
+
+class SleepSessionIn(Struct, forbid_unknown_fields=True):
+    startdate: Epoch
+    enddate: Epoch
+    states: Annotated[list[SleepStateIn], Meta(max_length=10_000)] = msgspec.field(default_factory=list)
+    series: Annotated[
+        dict[Annotated[str, Meta(max_length=64)], dict[Epoch, Integer64]],
+        Meta(max_length=16, description='Per-second series (hr, rr, snoring, …): {"hr": {"<epoch>": 52}}'),
+    ] = msgspec.field(default_factory=dict)
+    summary: DataFields = msgspec.field(default_factory=dict)
+    timezone: TimeZone | None = None
+    deviceid: DeviceRef | None = None
+    completed: bool = True
+
+
+class BloodPressureIn(Struct, forbid_unknown_fields=True):
+    systole: Annotated[int, Meta(ge=0, le=1000)]
+    diastole: Annotated[int, Meta(ge=0, le=1000)]
+
+
+class HeartRecordingIn(Struct, forbid_unknown_fields=True):
+    at: Epoch
+    heart_rate: Annotated[int, Meta(ge=0, le=1000)]
+    afib: Annotated[int, Meta(ge=0, le=100, description="0 negative, 1 positive, 2 inconclusive")]
+    signal: Annotated[list[Integer64], Meta(max_length=200_000, description="The ECG in µV")]
+    sampling_frequency: Annotated[int, Meta(ge=0, le=100_000, description="Hz")]
+    wearposition: Annotated[int, Meta(ge=0, le=100)] = 0
+    timezone: TimeZone | None = None
+    deviceid: DeviceRef | None = None
+    bloodpressure: BloodPressureIn | None = None
+
+
+class BatchIn(Struct, forbid_unknown_fields=True):
+    """At most 5,000 items in all (413 beyond)."""
+
+    measure_groups: list[MeasureGroupIn] = msgspec.field(default_factory=list)
+    activity: list[ActivityDayIn] = msgspec.field(default_factory=list)
+    intraday: list[IntradaySampleIn] = msgspec.field(default_factory=list)
+    workouts: list[WorkoutIn] = msgspec.field(default_factory=list)
+    sleep: list[SleepSessionIn] = msgspec.field(default_factory=list)
+    heart: list[HeartRecordingIn] = msgspec.field(default_factory=list)
+
+
+class BatchOut(Struct):
+    """The ids given, in the batch's order (the same answer again for a replay)."""
+
+    grpids: list[int]
+    activity_ids: list[int]
+    intraday_samples: int
+    workout_ids: list[int]
+    sleep_ids: list[int]
+    signalids: list[int]
+
+
+class DeviceIn(Struct, forbid_unknown_fields=True):
+    type: Literal["Scale", "Activity Tracker", "Blood Pressure Monitor", "Sleep Monitor", "Smart Connected Thermometer"]
+    model: Annotated[str, Meta(min_length=1, max_length=100)]
+    model_id: Annotated[int, Meta(ge=0, le=2**31 - 1)]
+    timezone: TimeZone
+    battery: Literal["high", "medium", "low", "unknown"] = "unknown"
+
+
+class DeviceUpdate(Struct, forbid_unknown_fields=True):
+    battery: Literal["high", "medium", "low", "unknown"] | None = None
+    timezone: TimeZone | None = None
+
+
+class DeviceOut(Struct):
+    deviceid: str
+    hash_deviceid: str
+    type: str
+    model: str
+    model_id: int
+    battery: str
+    timezone: str
+    created: int
+    modified: int
+    first_session_date: int | None = None
+    last_session_date: int | None = None
+
+
+class DeviceList(Struct):
+    devices: list[DeviceOut]
+
+
+class Unpaired(Struct):
+    deviceid: str
+
+
+class MeasureGroupEdit(Struct, forbid_unknown_fields=True):
+    date: Epoch | None = None
+    measures: Annotated[list[HealthMeasure], Meta(max_length=100)] | None = None
+    comment: Annotated[str, Meta(max_length=500, description='"" removes the comment')] | None = None
+
+
+class MeasureGroupOut(Struct):
+    grpid: int
+    date: int
+    timezone: str
+    attrib: int
+    category: int
+    created: int
+    modified: int
+    measures: list[HealthMeasure]
+    deviceid: str | None = None
+    comment: str | None = None
+
+
+class MeasureGroupDeleted(Struct):
+    grpid: int
+    deleted: int  # when, in Unix seconds (also its ``modified``: ``lastupdate`` readers see it)
+
+
+class WeightGoalIO(Struct, forbid_unknown_fields=True):
+    value: Integer64
+    unit: Annotated[int, Meta(ge=-100, le=100)]
+
+
+class GoalsIn(Struct, forbid_unknown_fields=True):
+    steps: Annotated[int, Meta(ge=0, le=2**31 - 1, description="Steps a day")]
+    sleep: Annotated[int, Meta(ge=0, le=2**31 - 1, description="Seconds of sleep a night")]
+    weight: WeightGoalIO | None = None
+
+
+class GoalsOut(Struct):
+    steps: int
+    sleep: int
+    weight: WeightGoalIO | None = None
+    modified: int | None = None  # None: never set (the defaults)
