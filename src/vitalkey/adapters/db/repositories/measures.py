@@ -8,7 +8,6 @@ the page of groups found on ``ix_measure_groups_account_date`` (or ``…_modifie
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -153,23 +152,27 @@ def _row(row: Row, c: Columns) -> tuple[Row, Columns]:
 
 def _groups(rows: list[tuple[Row, Columns]]) -> list[MeasureGroup]:
     """Rows of a group and one of its measures (none for a tombstone), a group's rows together,
-    as groups holding their measures in order."""
+    as groups holding their measures in order (each group made once, with its measures: a
+    listing makes hundreds)."""
     groups: list[MeasureGroup] = []
-    held: list[list[Measure]] = []
-    last = None
+    first: tuple[Row, Columns] | None = None
+    held: list[Measure] = []
     for row, c in rows:
-        grpid = row[c["grpid"]]
-        if grpid != last:
-            last = grpid
-            groups.append(_group(row, c))
-            held.append([])
+        if first is not None and row[c["grpid"]] != first[0][first[1]["grpid"]]:
+            groups.append(_group(*first, tuple(held)))
+            held = []
+            first = None
+        if first is None:
+            first = (row, c)
         kind = row[c["type"]]
         if kind is not None:
-            held[-1].append(Measure(int(kind), int(row[c["value"]]), int(row[c["unit"]])))
-    return [replace(group, measures=tuple(kept)) for group, kept in zip(groups, held, strict=True)]
+            held.append(Measure(int(kind), int(row[c["value"]]), int(row[c["unit"]])))
+    if first is not None:
+        groups.append(_group(*first, tuple(held)))
+    return groups
 
 
-def _group(row: Row, c: Columns) -> MeasureGroup:
+def _group(row: Row, c: Columns, held: tuple[Measure, ...]) -> MeasureGroup:
     return MeasureGroup(
         grpid=int(row[c["grpid"]]),
         account_id=int(row[c["account_id"]]),
@@ -177,7 +180,7 @@ def _group(row: Row, c: Columns) -> MeasureGroup:
         timezone=row[c["timezone"]],
         attrib=Attrib(row[c["attrib"]]),
         category=Category(row[c["category"]]),
-        measures=(),
+        measures=held,
         created=at(row[c["created"]]),
         modified=at(row[c["modified"]]),
         deviceid=device_of(row[c["deviceid"]]),
