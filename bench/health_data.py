@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -379,35 +379,52 @@ async def redeem_codes(port: int, client_id: str, secret: str, codes: list[str])
     return tokens
 
 
-async def getmeas_run(port: int, shape: Shape, tokens: list[str], seconds: float, concurrency: int) -> Tally:
-    """``concurrency`` partners on keep-alive connections, each asking again and again for 60 days
-    (a random window of the year) of a random user of the sample."""
-    rng = random.Random(shape.seed + 2)
+async def timed_run(
+    port: int, seconds: float, concurrency: int, next_request: Callable[[], tuple[str, dict[str, str]]]
+) -> Tally:
+    """``concurrency`` clients on keep-alive connections, each sending ``next_request()`` (a GET:
+    path and headers) again and again; each answer's latency is kept. ``items``: measure groups
+    in getmeas answers."""
     tally = Tally()
     connections = await open_connections(port, concurrency)
-    span = READ_DAYS * DAY_S
 
-    async def partner(connection: Connection) -> None:
+    async def client(connection: Connection) -> None:
         while time.perf_counter() < deadline:
-            token = tokens[rng.randrange(len(tokens))]
-            start_s = shape.first_day + rng.randrange((shape.days - READ_DAYS) * DAY_S)
-            path = f"/measure?action=getmeas&startdate={start_s}&enddate={start_s + span}"
+            path, headers = next_request()
             sent = time.perf_counter()
-            status, body = await connection.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+            status, body = await connection.request("GET", path, headers=headers)
             tally.latencies.append(time.perf_counter() - sent)
-            if status == 200 and body.get("status") == 0:
+            if status == 200 and body.get("status") in (0, "ok"):
                 tally.done += 1
-                tally.items += len(body["body"]["measuregrps"])
+                tally.items += len(body["body"]["measuregrps"]) if "body" in body else 0
             else:
                 tally.fail(status, body)
 
     began = time.perf_counter()
     deadline = began + seconds
-    await asyncio.gather(*(partner(c) for c in connections))
+    await asyncio.gather(*(client(c) for c in connections))
     tally.elapsed = time.perf_counter() - began
     for connection in connections:
         await connection.close()
     return tally
+
+
+def getmeas_requests(shape: Shape, tokens: list[str]) -> Callable[[], tuple[str, dict[str, str]]]:
+    """getmeas of 60 days (a random window of the generated year) of a random user of the sample."""
+    rng = random.Random(shape.seed + 2)
+    span = READ_DAYS * DAY_S
+
+    def next_request() -> tuple[str, dict[str, str]]:
+        token = tokens[rng.randrange(len(tokens))]
+        start_s = shape.first_day + rng.randrange((shape.days - READ_DAYS) * DAY_S)
+        path = f"/measure?action=getmeas&startdate={start_s}&enddate={start_s + span}"
+        return path, {"Authorization": f"Bearer {token}"}
+
+    return next_request
+
+
+def healthz_requests() -> tuple[str, dict[str, str]]:
+    return "/healthz", {}
 
 
 def largest_worker_rss(pid: int) -> float:
@@ -436,26 +453,29 @@ def reads(engine_name: str, shape: Shape, args: argparse.Namespace) -> list[str]
         process, port, ready_s = start(url, folder, workers, SERVER_ENV, log=folder / "server.log")
         try:
             tokens = tokens or uvloop.run(redeem_codes(port, client_id, secret, codes))  # codes are single-use
-            uvloop.run(getmeas_run(port, shape, tokens, 1.0, args.concurrency))  # warm up
+            getmeas = getmeas_requests(shape, tokens)
+            uvloop.run(timed_run(port, 1.0, args.concurrency, getmeas))  # warm up
             reference = uvloop.run(healthz_rate(port, args.seconds, args.concurrency))
             server_before, _ = cpu_seconds(process.pid)
-            tally = uvloop.run(getmeas_run(port, shape, tokens, args.seconds, args.concurrency))
+            tally = uvloop.run(timed_run(port, args.seconds, args.concurrency, getmeas))
             server_after, _ = cpu_seconds(process.pid)
-            light = uvloop.run(getmeas_run(port, shape, tokens, args.seconds / 2, args.light_concurrency))
+            light = uvloop.run(timed_run(port, args.seconds / 2, args.light_concurrency, getmeas))
+            light_healthz = uvloop.run(timed_run(port, args.seconds / 2, args.light_concurrency, healthz_requests))
             rss = largest_worker_rss(process.pid)
         finally:
             process.terminate()
             process.wait(timeout=10)
         cpu_ms = (server_after - server_before) * 1000 / max(tally.done, 1)
-        for run in (tally, light):
+        for run in (tally, light, light_healthz):
             if run.first_failure:
                 print(f"  first failure: {run.first_failure}", flush=True)
         rows.append(
             f"| {engine_name} | {workers} | {tally.rate:,.0f} | {reference:,.0f} | {tally.rate / reference:.3f} | "
             f"{tally.percentile(0.5):.1f} / {tally.percentile(0.99):.1f} | "
             f"{light.rate:,.0f} at {light.percentile(0.5):.1f} / {light.percentile(0.99):.1f} | "
+            f"{light_healthz.percentile(0.5):.1f} / {light_healthz.percentile(0.99):.1f} | "
             f"{tally.items / max(tally.done, 1):.1f} | {cpu_ms:.2f} | {rss:.0f} | {ready_s:.2f} | "
-            f"{tally.failures + light.failures} |"
+            f"{tally.failures + light.failures + light_healthz.failures} |"
         )
         print(rows[-1], flush=True)
     return rows
@@ -660,9 +680,9 @@ def main() -> None:
         print(
             f"\n| engine | processes | getmeas/s ({args.concurrency} partners) | healthz req/s (reference) | "
             f"getmeas / reference | p50 / p99 ms | {args.light_concurrency} partners: getmeas/s at p50 / p99 ms | "
-            "groups per answer | server CPU ms / getmeas | RSS per process (MB) | start→ready (s) | failures |"
+            f"{args.light_concurrency} clients: healthz p50 / p99 ms | groups per answer | server CPU ms / getmeas | RSS per process (MB) | start→ready (s) | failures |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         print("\n".join(read_rows))
     if ingest_rows:
         print(
