@@ -85,6 +85,19 @@ MEASURES_PER_GROUP = 4
 # The server's settings for the runs: the per-app limit of the Withings API (default 120 requests
 # a minute) would refuse almost every read, so it is raised; it is still counted on every read.
 SERVER_ENV = {"VITALKEY_WITHINGS_REQUESTS_PER_MINUTE": "100000000"}
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def server_env(args: argparse.Namespace) -> dict[str, str]:
+    """``--limits redis``: the rate limits counted in Redis (under a prefix of this run's own)
+    instead of the database."""
+    if args.limits == "redis":
+        return {**SERVER_ENV, "VITALKEY_REDIS_URL": REDIS_URL, "VITALKEY_REDIS_PREFIX": f"vkbench:{uuid.uuid4().hex}:"}
+    return SERVER_ENV
+
+
+def label(engine_name: str, args: argparse.Namespace) -> str:
+    return f"{engine_name} (limits in Redis)" if args.limits == "redis" else engine_name
 
 
 @dataclass(frozen=True)
@@ -343,6 +356,14 @@ class Tally:
     def rate(self) -> float:
         return self.done / self.elapsed if self.elapsed else 0.0
 
+    def add(self, other: Tally) -> None:
+        self.done += other.done
+        self.failures += other.failures
+        self.elapsed += other.elapsed
+        self.latencies += other.latencies
+        self.items += other.items
+        self.first_failure = self.first_failure or other.first_failure
+
     def percentile(self, share: float) -> float:
         """ms"""
         ordered = sorted(self.latencies)
@@ -450,27 +471,35 @@ def reads(engine_name: str, shape: Shape, args: argparse.Namespace) -> list[str]
     rows = []
     tokens: list[str] = []
     for workers in (int(n) for n in args.processes.split(",")):
-        process, port, ready_s = start(url, folder, workers, SERVER_ENV, log=folder / "server.log")
+        process, port, ready_s = start(url, folder, workers, server_env(args), log=folder / "server.log")
         try:
             tokens = tokens or uvloop.run(redeem_codes(port, client_id, secret, codes))  # codes are single-use
             getmeas = getmeas_requests(shape, tokens)
             uvloop.run(timed_run(port, 1.0, args.concurrency, getmeas))  # warm up
-            reference = uvloop.run(healthz_rate(port, args.seconds, args.concurrency))
-            server_before, _ = cpu_seconds(process.pid)
-            tally = uvloop.run(timed_run(port, args.seconds, args.concurrency, getmeas))
-            server_after, _ = cpu_seconds(process.pid)
+            # healthz and getmeas take turns (A B, B A, …): the machine's speed drifts during a run
+            references: list[float] = []
+            tally, cpu_s = Tally(), 0.0
+            for round_ in range(args.rounds):
+                for part in ("healthz", "getmeas") if round_ % 2 == 0 else ("getmeas", "healthz"):
+                    if part == "healthz":
+                        references.append(uvloop.run(healthz_rate(port, args.seconds / args.rounds, args.concurrency)))
+                        continue
+                    server_before, _ = cpu_seconds(process.pid)
+                    tally.add(uvloop.run(timed_run(port, args.seconds / args.rounds, args.concurrency, getmeas)))
+                    cpu_s += cpu_seconds(process.pid)[0] - server_before
+            reference = sum(references) / len(references)  # rounds of equal length
             light = uvloop.run(timed_run(port, args.seconds / 2, args.light_concurrency, getmeas))
             light_healthz = uvloop.run(timed_run(port, args.seconds / 2, args.light_concurrency, healthz_requests))
             rss = largest_worker_rss(process.pid)
         finally:
             process.terminate()
             process.wait(timeout=10)
-        cpu_ms = (server_after - server_before) * 1000 / max(tally.done, 1)
+        cpu_ms = cpu_s * 1000 / max(tally.done, 1)
         for run in (tally, light, light_healthz):
             if run.first_failure:
                 print(f"  first failure: {run.first_failure}", flush=True)
         rows.append(
-            f"| {engine_name} | {workers} | {tally.rate:,.0f} | {reference:,.0f} | {tally.rate / reference:.3f} | "
+            f"| {label(engine_name, args)} | {workers} | {tally.rate:,.0f} | {reference:,.0f} | {tally.rate / reference:.3f} | "
             f"{tally.percentile(0.5):.1f} / {tally.percentile(0.99):.1f} | "
             f"{light.rate:,.0f} at {light.percentile(0.5):.1f} / {light.percentile(0.99):.1f} | "
             f"{light_healthz.percentile(0.5):.1f} / {light_healthz.percentile(0.99):.1f} | "
@@ -620,7 +649,7 @@ def ingestion(engine_name: str, args: argparse.Namespace) -> list[str]:
         folder = Path(tempfile.mkdtemp(prefix="vk-health-ingest-"))
         url = prepare_database(engine_name, folder, accounts=args.ingest_apps)
         sessions = bearer_sessions(url, folder, args.ingest_apps)
-        process, port, _ = start(url, folder, workers, SERVER_ENV, log=folder / "server.log")
+        process, port, _ = start(url, folder, workers, server_env(args), log=folder / "server.log")
         try:
             uvloop.run(ingest_run(port, sessions[:1], 1.0))  # warm up
             server_before, _ = cpu_seconds(process.pid)
@@ -640,7 +669,7 @@ def ingestion(engine_name: str, args: argparse.Namespace) -> list[str]:
         measures_rate = tally.items / tally.elapsed
         cpu_us = (server_after - server_before) * 1e6 / max(tally.items, 1)
         rows.append(
-            f"| {engine_name} | {workers} | {measures_rate:,.0f} | {raw:,.0f} ({raw_before:,.0f} / {raw_after:,.0f}) | "
+            f"| {label(engine_name, args)} | {workers} | {measures_rate:,.0f} | {raw:,.0f} ({raw_before:,.0f} / {raw_after:,.0f}) | "
             f"{measures_rate / raw:.2f} | {tally.percentile(0.5):.0f} / {tally.percentile(0.99):.0f} | "
             f"{cpu_us:.1f} | {rss:.0f} | {tally.failures} |"
         )
@@ -654,11 +683,13 @@ def main() -> None:
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--processes", default="1,2")
     parser.add_argument("--parts", default="reads,ingest", help="reads, ingest, generate (the database only)")
-    parser.add_argument("--seconds", type=float, default=10, help="per measurement")
+    parser.add_argument("--seconds", type=float, default=10, help="per measurement (reads: over all rounds)")
     parser.add_argument("--concurrency", type=int, default=64, help="partners reading at once (and healthz)")
+    parser.add_argument("--rounds", type=int, default=4, help="reads: healthz and getmeas alternate this many times")
     parser.add_argument("--light-concurrency", type=int, default=4, help="partners reading at once, light load")
     parser.add_argument("--tokens", type=int, default=1000, help="users with an access token (the reads' sample)")
     parser.add_argument("--ingest-apps", type=int, default=8, help="companion apps sending batches at once")
+    parser.add_argument("--limits", choices=("database", "redis"), default="database", help="where rate limits count")
     parser.add_argument("--regenerate", action="store_true", help="make the generated database again")
     parser.add_argument("--no-install", action="store_true", help="use bench/.venv-prod as it is")
     args = parser.parse_args()
