@@ -4,7 +4,7 @@ ingestion (POST /api/v1/health/batches, batches of 500 measure groups) against t
 rate of the same engine; SQLite and PostgreSQL, 1 and 2 server processes.
 
 References, measured in the same run: GET /healthz requests per second against the same server
-with the same client and concurrency (reads); the raw insert rate of the same engine, measured by
+with the same client and concurrency, in rounds alternating with the reads (reads); the raw insert rate of the same engine, measured by
 this script on a fresh database of the same engine just before the server starts and just after
 it stops (ingestion).
 
@@ -20,7 +20,10 @@ database ``vk_bench_health_<key>`` (noted in ``postgresql.json`` there). A secon
 ``--regenerate`` makes it again. Reads add their OAuth client and tokens to it.
 
     .venv/bin/python bench/health_data.py [--users 100000] [--engines sqlite,postgresql]
-        [--processes 1,2] [--seconds 10] [--concurrency 64] [--parts reads,ingest]
+        [--processes 1,2] [--seconds 10] [--rounds 4] [--concurrency 64] [--light-concurrency 4]
+        [--tokens 1000] [--ingest-apps 8] [--parts reads,ingest|generate] [--limits redis] [--regenerate]
+
+Results and what each figure means: bench/RESULTS.md, "Health data (issue #18)".
 """
 
 from __future__ import annotations
