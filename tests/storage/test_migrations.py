@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 
 from tests.conftest import new_pg_database
 from vitalkey.adapters.db import migrate
@@ -137,3 +137,15 @@ def test_a_due_migration_is_seen_on_sqlite_without_sqlalchemy(tmp_path: Path) ->
     finally:
         engine.dispose()
     assert migrate.due("postgresql://localhost/vitalkey")  # elsewhere upgrade checks with one query
+
+
+def test_0010_downgrade_drops_the_health_data_and_upgrade_brings_it_back(empty_engine: Engine) -> None:
+    health = {"devices", "measure_groups", "measures", "activity_days", "intraday_samples", "workouts",
+              "sleep_sessions", "heart_recordings", "goals", "ingest_receipts"}  # fmt: skip
+    migrate.upgrade(empty_engine)
+    assert health <= set(inspect(empty_engine).get_table_names())
+    downgrade(empty_engine, "0009")
+    assert not health & set(inspect(empty_engine).get_table_names())
+    assert migrate.current(empty_engine) == "0009"
+    migrate.upgrade(empty_engine)
+    assert health <= set(inspect(empty_engine).get_table_names())

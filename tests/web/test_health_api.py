@@ -5,6 +5,7 @@ measure group edits and tombstones, goals; errors as {"error", "message", "field
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -237,6 +238,19 @@ def test_a_replay_gets_the_same_answer_and_stores_once(api: TestClient, clock: F
         "field": None,
         "errors": [],
     }
+
+
+def test_parallel_sends_of_one_key_store_once(api: TestClient) -> None:
+    auth = signed_in(api, "ann@example.org")
+    body = {"measure_groups": [weight(T0 + i) for i in range(100)]}
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: send(api, auth, "retried", body), range(6)))
+    assert {(a.status_code, a.text) for a in answers} == {(201, answers[0].text)}
+    assert sum("idempotent-replayed" not in a.headers for a in answers) == 1  # one stored, five answered again
+    container = container_of(api)
+    with container.uow.read() as tx:
+        stored = tx.measure_groups.find(_account(api, auth), Window(), MeasureFilter(), Page())
+    assert [g.grpid for g in stored] == answers[0].json()["grpids"]
 
 
 def _account(client: TestClient, auth: dict[str, str]) -> int:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import IntEnum, StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from vitalkey.domain.errors import DomainError, InvalidInput
@@ -374,7 +374,7 @@ def moment_problem(moment: datetime, now: datetime, field: str) -> DomainError |
     return None
 
 
-@cache
+@lru_cache(maxsize=1024)  # bounded: the names tried come from clients
 def known_timezone(name: str) -> bool:
     if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
         return False
@@ -558,10 +558,15 @@ class InvalidIdempotencyKey(InvalidInput):
 
 def enum_problem(value: int | str, allowed: type[IntEnum] | type[StrEnum], field: str) -> DomainError | None:
     """``value`` must be one of ``allowed``'s values."""
-    values = [member.value for member in allowed]
+    values = _values_of(allowed)
     if value in values:
         return None
     return NotAllowedValue(field=field, value=value, allowed=", ".join(str(v) for v in values))
+
+
+@cache
+def _values_of(allowed: type[IntEnum] | type[StrEnum]) -> tuple[int | str, ...]:
+    return tuple(member.value for member in allowed)  # a batch checks thousands of values
 
 
 def range_problem(value: Number, low: Number, high: Number, field: str) -> DomainError | None:

@@ -532,7 +532,7 @@ ingest_receipts = Table(
     metadata,
     Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(200), primary_key=True),
-    Column("digest", String(64), nullable=False),
+    Column("digest", String(128), nullable=False),  # of the batch's body
     Column("answer", Text, nullable=False),  # JSON
     Column("created", UtcTimestamp, nullable=False),
     Index("ix_ingest_receipts_created", "created"),

@@ -152,27 +152,23 @@ def _row(row: Row, c: Columns) -> tuple[Row, Columns]:
 
 def _groups(rows: list[tuple[Row, Columns]]) -> list[MeasureGroup]:
     """Rows of a group and one of its measures (none for a tombstone), a group's rows together,
-    as groups holding their measures in order (each group made once, with its measures: a
-    listing makes hundreds)."""
-    groups: list[MeasureGroup] = []
-    first: tuple[Row, Columns] | None = None
-    held: list[Measure] = []
+    as groups holding their measures in order (each group made once: this is getmeas' loop)."""
+    firsts: list[tuple[Row, Columns]] = []
+    held: list[list[Measure]] = []
+    last = None
     for row, c in rows:
-        if first is not None and row[c["grpid"]] != first[0][first[1]["grpid"]]:
-            groups.append(_group(*first, tuple(held)))
-            held = []
-            first = None
-        if first is None:
-            first = (row, c)
+        grpid = row[c["grpid"]]
+        if grpid != last:
+            last = grpid
+            firsts.append((row, c))
+            held.append([])
         kind = row[c["type"]]
         if kind is not None:
-            held.append(Measure(int(kind), int(row[c["value"]]), int(row[c["unit"]])))
-    if first is not None:
-        groups.append(_group(*first, tuple(held)))
-    return groups
+            held[-1].append(Measure(kind, row[c["value"]], row[c["unit"]]))
+    return [_group(row, c, tuple(kept)) for (row, c), kept in zip(firsts, held, strict=True)]
 
 
-def _group(row: Row, c: Columns, held: tuple[Measure, ...]) -> MeasureGroup:
+def _group(row: Row, c: Columns, group_measures: tuple[Measure, ...]) -> MeasureGroup:
     return MeasureGroup(
         grpid=int(row[c["grpid"]]),
         account_id=int(row[c["account_id"]]),
@@ -180,7 +176,7 @@ def _group(row: Row, c: Columns, held: tuple[Measure, ...]) -> MeasureGroup:
         timezone=row[c["timezone"]],
         attrib=Attrib(row[c["attrib"]]),
         category=Category(row[c["category"]]),
-        measures=held,
+        measures=group_measures,
         created=at(row[c["created"]]),
         modified=at(row[c["modified"]]),
         deviceid=device_of(row[c["deviceid"]]),

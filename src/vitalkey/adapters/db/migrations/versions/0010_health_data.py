@@ -128,7 +128,7 @@ def upgrade() -> None:
         "ingest_receipts",
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("digest", sa.String(length=128), nullable=False),
         sa.Column("answer", sa.Text(), nullable=False),
         sa.Column("created", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
