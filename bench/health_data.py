@@ -15,7 +15,7 @@ mass (8), in grams or thousandths of a percent (unit -3). 100,000 users: 2.6 mil
 million measures. Groups are written day by day across all users (grpids in the order data would
 arrive, so one user's groups are spread over the table as in real use). The generated database is
 kept in bench/.cache/health-<key>/ (git-ignored; the key is a digest of the shape, the
-generator's version and the migrations): SQLite as ``health.sqlite3`` there, PostgreSQL as the
+generator's version and the migrations' text): SQLite as ``health.sqlite3`` there, PostgreSQL as the
 database ``vk_bench_health_<key>`` (noted in ``postgresql.json`` there). A second run reuses it;
 ``--regenerate`` makes it again. Reads add their OAuth client and tokens to it.
 
@@ -114,7 +114,7 @@ class Shape:
 
     @property
     def key(self) -> str:
-        migrations = sorted(p.name for p in MIGRATIONS.glob("*.py"))
+        migrations = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(MIGRATIONS.glob("*.py")))).hexdigest()
         text_ = json.dumps([asdict(self), GENERATOR_VERSION, migrations], sort_keys=True)
         return hashlib.sha256(text_.encode()).hexdigest()[:12]
 
