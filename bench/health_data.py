@@ -16,7 +16,8 @@ million measures. Groups are written day by day across all users (grpids in the 
 arrive, so one user's groups are spread over the table as in real use). The generated database is
 kept in bench/.cache/health-<key>/ (git-ignored; the key is a digest of the shape, the
 generator's version and the migrations' text): SQLite as ``health.sqlite3`` there, PostgreSQL as the
-database ``vk_bench_health_<key>`` (noted in ``postgresql.json`` there). A second run reuses it;
+database ``vk_bench_health_<key>_<checkout>`` (noted in ``postgresql.json`` there; ``<checkout>``
+tells the working copies apart: each keeps its own cache, and one must not drop another's). A second run reuses it;
 ``--regenerate`` makes it again. Reads add their OAuth client and tokens to it.
 
     .venv/bin/python bench/health_data.py [--users 100000] [--engines sqlite,postgresql]
@@ -79,6 +80,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache"
 MIGRATIONS = ROOT / "src" / "vitalkey" / "adapters" / "db" / "migrations" / "versions"
 GENERATOR_VERSION = 1
+CHECKOUT = hashlib.sha256(str(ROOT).encode()).hexdigest()[:6]  # this working copy's PostgreSQL cache
 END = datetime(2026, 11, 30, tzinfo=UTC)  # the generated year ends here (fixed: the same data every time)
 DAY_S = 86_400
 READ_DAYS = 60
@@ -294,7 +296,7 @@ def cached_database(engine_name: str, shape: Shape, regenerate: bool) -> tuple[s
     """The generated database of ``shape`` on ``engine_name``: made once, then found again."""
     folder = CACHE / f"health-{shape.key}"
     marker = folder / f"{engine_name}.json"
-    name = f"vk_bench_health_{shape.key}" if engine_name == "postgresql" else "health.sqlite3"
+    name = f"vk_bench_health_{shape.key}_{CHECKOUT}" if engine_name == "postgresql" else "health.sqlite3"
     if marker.exists() and not regenerate:
         info: dict[str, Any] = json.loads(marker.read_text())
         if engine_name == "sqlite" or pg_database_exists(name):
