@@ -16,18 +16,27 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def request(
-        self, method: str, path: str, body: Any = None, *, form: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        """``body`` is sent as JSON, ``form`` as an application/x-www-form-urlencoded form."""
+        """``body`` is sent as JSON (or as is when bytes), ``form`` as an application/x-www-form-urlencoded
+        form; ``headers`` are added to the request's."""
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
         if form is not None:
             payload, content_type = urlencode(form).encode(), "application/x-www-form-urlencoded"
         else:
-            payload, content_type = (json.dumps(body).encode() if body is not None else b""), "application/json"
+            payload = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else b""
+            content_type = "application/json"
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{extra}"
             f"Content-Type: {content_type}\r\nContent-Length: {len(payload)}\r\n\r\n"
         )
         self.writer.write(head.encode() + payload)

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -100,8 +100,11 @@ class Tally:
 
 
 # VitalKey ---------------------------------------------------------------------------------------
-def seed_vitalkey(url: str, folder: Path, codes: int) -> tuple[str, str, list[str]]:
-    """A confidential client, consents for the first accounts, and ``codes`` live codes."""
+def seed_vitalkey(
+    url: str, folder: Path, codes: int, accounts: Sequence[int] = range(1, CODE_ACCOUNTS + 1)
+) -> tuple[str, str, list[str]]:
+    """A confidential client, consents for ``accounts`` (the first ones by default), and ``codes``
+    live codes, the n-th for the (n mod len(accounts))-th of them."""
     settings = load_settings(environ={"VITALKEY_DATABASE_URL": url, "VITALKEY_DATA_DIR": str(folder)})
     container = build(settings)
     try:
@@ -118,14 +121,14 @@ def seed_vitalkey(url: str, folder: Path, codes: int) -> tuple[str, str, list[st
         now = datetime.now(UTC)
         values = [new_token(32) for _ in range(codes)]
         with container.uow.begin() as tx:
-            for account_id in range(1, CODE_ACCOUNTS + 1):
+            for account_id in accounts:
                 tx.consents.allow(account_id, client_id, SCOPES, now)
             for n, code in enumerate(values):
                 tx.authorization_codes.add(
                     AuthorizationCode(
                         digest=token_digest(code),
                         client_id=client_id,
-                        account_id=n % CODE_ACCOUNTS + 1,
+                        account_id=accounts[n % len(accounts)],
                         redirect_uri=REDIRECT_URI,
                         scopes=SCOPES,
                         scope_text=",".join(SCOPES),

@@ -72,11 +72,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def prepare_database(engine_name: str, folder: Path) -> str:
+def create_database(engine_name: str, folder: Path, name: str | None = None) -> str:
+    """An empty database, migrated: a file in ``folder`` (SQLite) or a new database on the server
+    (PostgreSQL); ``name``: the file's or database's name (default: bench.sqlite3, a random one)."""
     if engine_name == "sqlite":
-        url = f"sqlite:///{folder / 'bench.sqlite3'}"
+        url = f"sqlite:///{folder / (name or 'bench.sqlite3')}"
     else:
-        name = f"vk_bench_{secrets.token_hex(3)}"
+        name = name or f"vk_bench_{secrets.token_hex(3)}"
         admin = create_engine(PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -84,8 +86,15 @@ def prepare_database(engine_name: str, folder: Path) -> str:
         url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     engine = make_engine(url)
     migrate.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+def add_accounts(url: str, count: int) -> None:
+    """``count`` accounts, user0@example.org …, ids 1 … count (in a fresh database)."""
     from datetime import UTC, date, datetime
 
+    engine = make_engine(url)
     now = datetime.now(UTC)
     profile = Profile("Bench", "User", date(1990, 1, 1), Sex.FEMALE, 170.0, Units.METRIC)
     rows = [
@@ -104,11 +113,16 @@ def prepare_database(engine_name: str, folder: Path) -> str:
             "created_at": now,
             "updated_at": now,
         }
-        for i in range(ACCOUNTS)
+        for i in range(count)
     ]
     with engine.begin() as conn:
         conn.execute(t.accounts.insert(), rows)
     engine.dispose()
+
+
+def prepare_database(engine_name: str, folder: Path, accounts: int = ACCOUNTS) -> str:
+    url = create_database(engine_name, folder)
+    add_accounts(url, accounts)
     return url
 
 
