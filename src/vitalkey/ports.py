@@ -292,8 +292,8 @@ class Counters(Protocol):
         ...
 
     def add(self, key: str, bucket_us: int, hits: int = 1) -> None: ...
-    def take_back(self, key: str, bucket_us: int) -> None:
-        """One hit fewer in the bucket, if it still holds one."""
+    def take_back(self, key: str, bucket_us: int, hits: int = 1) -> None:
+        """``hits`` fewer in the bucket, never below none."""
         ...
 
 
@@ -613,8 +613,9 @@ class RateLimiter(Protocol):
         holding more than the limit: the end of the span they are counted in."""
         ...
 
-    def forgive(self, tx: Transaction, key: str, window_s: int, at: datetime) -> None:
-        """Take back a hit counted at ``at`` (an attempt counted before it was judged, then right)."""
+    def forgive(self, tx: Transaction, key: str, window_s: int, at: datetime, cost: int = 1) -> None:
+        """Take back ``cost`` hits counted at ``at`` (an attempt counted before it was judged, then
+        right; or what is left of a reservation, never spent)."""
         ...
 
 

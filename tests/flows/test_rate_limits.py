@@ -91,6 +91,10 @@ def test_a_hit_of_cost_n_counts_like_n_hits_and_a_refusal_counts_nothing(
         assert limiter.hit(tx, key, 10, 60, LATE, cost=5) == LATE + timedelta(seconds=61)  # 6 + 5 > 10
         assert limiter.hit(tx, key, 10, 60, LATE, cost=4) is None  # the refusal counted nothing
         assert limiter.hit(tx, key, 10, 60, LATE) == LATE + timedelta(seconds=61)
+        limiter.forgive(tx, key, 60, LATE, cost=4)  # what was left of a reservation
+        assert limiter.hit(tx, key, 10, 60, LATE, cost=4) is None
+        limiter.forgive(tx, key, 60, LATE, cost=20)  # never below none: all 10 taken back
+        assert limiter.hit(tx, key, 10, 60, LATE, cost=10) is None
         with pytest.raises(ValueError, match="costs 1 to the limit"):
             limiter.hit(tx, key, 10, 60, LATE, cost=11)
     assert limiter.spend_by(60, LATE + timedelta(milliseconds=300)) == LATE + timedelta(seconds=1)
@@ -123,21 +127,27 @@ def test_reservations_of_two_processes_never_let_more_than_the_limit_through(
     assert len(admitted) >= 80  # the limit, again in later minutes (less what expired unspent)
 
 
-def test_a_reservation_expires_with_its_bucket(make_limited_container: ContainerFactory) -> None:
+def test_a_reservation_expires_with_its_bucket_and_what_is_left_is_given_back(
+    make_limited_container: ContainerFactory,
+) -> None:
     clock = FrozenClock(LATE)
     quota = AppQuota(make_limited_container(clock=clock).deps, 120)
     key = f"withings-app:{secrets.token_hex(6)}"
     quota.admit(key)  # reserves 6: this request's and 5 more
     assert [quota.spend_reserved(key) for _ in range(6)] == [True] * 5 + [False]
-    quota.admit(key)  # 6 more
-    clock.advance(seconds=1)  # the next bucket: what is left expires unspent
+    quota.admit(key)  # 6 more: 7 requests admitted, 12 counted
+    clock.advance(seconds=1)  # the next bucket: the 5 left are not spent any more
     assert not quota.spend_reserved(key)
-    for _ in range(20 - 2):  # 12 counted so far; 108 more fit in the minute, as 18 shares
+    for _ in range(18):  # the first of these gives the 5 back: 7 counted, then 108 more as 18 shares
         quota.admit(key)
         for _ in range(5):
             assert quota.spend_reserved(key)
-    with pytest.raises(TooManyRequests):
-        quota.admit(key)  # 120 counted, 5 of them expired unspent: stricter, never looser
+    for _ in range(5):  # 115 of 120: a share no longer fits, so each request is counted alone
+        quota.admit(key)
+        assert not quota.spend_reserved(key)
+    with pytest.raises(TooManyRequests) as refused:
+        quota.admit(key)  # exactly 120 admitted in the minute
+    assert refused.value.seconds == 60  # when the first bucket (the first second's 7) has left
 
 
 def test_a_day_is_a_sliding_24_hours(make_limited_container: ContainerFactory) -> None:

@@ -12,7 +12,9 @@ buckets have left the window.
 
 A hit of ``cost`` n counts like n hits at once (a reservation, spent later by its caller). The
 argument above holds for a hit spent at any moment of the bucket it is counted in, not before it
-is counted: so a reservation may be spent until its bucket ends (``spend_by``), and no later.
+is counted: so a reservation may be spent until its bucket ends (``spend_by``), and no later;
+what is left of it then is taken back (``forgive`` with its cost), which is exact: those hits
+were never spent.
 """
 
 from __future__ import annotations
@@ -102,9 +104,9 @@ class SqlRateLimiter:
     def spend_by(self, window_s: int, now: datetime) -> datetime:
         return _moment(Buckets.of(window_s).end(_us(now)))
 
-    def forgive(self, tx: Transaction, key: str, window_s: int, at: datetime) -> None:
+    def forgive(self, tx: Transaction, key: str, window_s: int, at: datetime, cost: int = 1) -> None:
         buckets = Buckets.of(window_s)
-        tx.counters.take_back(key, buckets.index(_us(at)) * buckets.width_us)
+        tx.counters.take_back(key, buckets.index(_us(at)) * buckets.width_us, cost)
 
 
 # Allowed: count the hit in the current bucket and keep the key a window longer. Refused: count
@@ -130,10 +132,11 @@ end
 return kept
 """
 
-# A hit taken back: only where it still is (the bucket may have left the window meanwhile).
+# Hits taken back: only where they still are (the bucket may have left the window meanwhile).
 _FORGIVE = """
-if tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') > 0 then
-  redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+local held = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if held > 0 then
+  redis.call('HINCRBY', KEYS[1], ARGV[1], -math.min(held, tonumber(ARGV[2])))
 end
 return 0
 """
@@ -171,5 +174,5 @@ class RedisRateLimiter:
     def spend_by(self, window_s: int, now: datetime) -> datetime:
         return _moment(Buckets.of(window_s).end(_us(now)))
 
-    def forgive(self, tx: Transaction, key: str, window_s: int, at: datetime) -> None:
-        self._forgive(keys=[self.prefix + key], args=[Buckets.of(window_s).index(_us(at))])
+    def forgive(self, tx: Transaction, key: str, window_s: int, at: datetime, cost: int = 1) -> None:
+        self._forgive(keys=[self.prefix + key], args=[Buckets.of(window_s).index(_us(at)), cost])

@@ -7,10 +7,12 @@ locally. The shared limiter counts a reservation like that many requests at the 
 made, so all processes together never get more than the limit; and a reservation is spent only
 until the end of the limiter's bucket it was counted in (``RateLimiter.spend_by``: one second of
 a minute's window), which keeps "never more than the limit in any minute" exact, as if each
-request had been counted when it came. What is left unspent then simply expires: it still
-counts in the shared limiter, so the limit is stricter by at most a share per process and
-second, never looser. When a whole share no longer fits, each request is counted alone again,
-so an app near its limit is refused where it was before.
+request had been counted when it came. What is left unspent then is taken back (``forgive``) in
+the transaction of the process's next reservation for the app, so a steady reader is counted
+for what it read. Until then (and for good, when the app reads no more through this process) it
+stays counted: the limit is stricter by at most a share per process, never looser. When a whole
+share no longer fits, each request is counted alone again, so an app near its limit is refused
+where it was before.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class TooManyRequests(Exception):
 
 @dataclass(slots=True)
 class Reservation:
+    counted_at: datetime  # the moment the shared limiter counted it (its bucket)
     left: int
     until: datetime  # spent before this moment only
 
@@ -57,37 +60,42 @@ class AppQuota:
         now = self.deps.clock.now()
         with self._lock:
             reservation = self._reserved.get(key)
-            if reservation is None:
-                return False
-            if reservation.left <= 0 or now >= reservation.until:
-                del self._reserved[key]  # spent or expired: the dict holds only the apps in use
+            if reservation is None or reservation.left <= 0 or now >= reservation.until:
                 return False
             reservation.left -= 1
             return True
 
     def admit(self, key: str) -> None:
         """Admit one request of ``key``: from the reservation, or by reserving a share in the
-        shared limiter (one request alone when a share no longer fits); :class:`TooManyRequests`
-        when not even one does."""
+        shared limiter (one request alone when a share no longer fits), giving back what is left
+        of the expired one; :class:`TooManyRequests` when not even one request fits."""
         if self.spend_reserved(key):
             return
         now = self.deps.clock.now()
+        with self._lock:
+            expired = self._reserved.pop(key, None)
         limiter = self.deps.limiter
         with self.deps.uow.begin() as tx:
+            if expired is not None and expired.left > 0:
+                limiter.forgive(tx, key, WINDOW_S, expired.counted_at, expired.left)  # never spent
             retry_at = limiter.hit(tx, key, self.limit, WINDOW_S, now, cost=self.share) if self.share > 1 else None
             reserved = self.share > 1 and retry_at is None
             if not reserved:
                 retry_at = limiter.hit(tx, key, self.limit, WINDOW_S, now)
         if retry_at is not None:
             raise TooManyRequests(wait_seconds(retry_at, now))
-        if reserved:
-            self._keep(key, Reservation(self.share - 1, limiter.spend_by(WINDOW_S, now)))  # one is this request's
+        if reserved:  # one of the share is this request's
+            self._keep(key, Reservation(now, self.share - 1, limiter.spend_by(WINDOW_S, now)))
 
     def _keep(self, key: str, reservation: Reservation) -> None:
         with self._lock:
             earlier = self._reserved.get(key)
+            # Another thread reserved too: in the same bucket, both are spent; else the newer is
+            # kept and the other stays counted, unspent (stricter, never looser).
             if earlier is not None and earlier.until == reservation.until:
-                reservation.left += earlier.left  # another thread reserved too, in the same bucket
+                reservation.left += earlier.left
+            elif earlier is not None and earlier.until > reservation.until:
+                return
             self._reserved[key] = reservation
 
 
