@@ -106,6 +106,7 @@ class SqlRateLimiter:
 
     def forgive(self, tx: Transaction, key: str, window_s: int, at: datetime, cost: int = 1) -> None:
         buckets = Buckets.of(window_s)
+        tx.counters.lock(key)  # the key's row before its buckets', as in hit: no two wait on each other
         tx.counters.take_back(key, buckets.index(_us(at)) * buckets.width_us, cost)
 
 
