@@ -291,9 +291,9 @@ class Counters(Protocol):
         """(bucket start, hits) of ``key`` from ``start_us`` on, oldest first."""
         ...
 
-    def add(self, key: str, bucket_us: int) -> None: ...
-    def take_back(self, key: str, bucket_us: int) -> None:
-        """One hit fewer in the bucket, if it still holds one."""
+    def add(self, key: str, bucket_us: int, hits: int = 1) -> None: ...
+    def take_back(self, key: str, bucket_us: int, hits: int = 1) -> None:
+        """``hits`` fewer in the bucket, never below none."""
         ...
 
 
@@ -599,13 +599,23 @@ class RateLimiter(Protocol):
     """Sliding windows: never more than ``limit`` hits in any ``window_s`` seconds (no window
     restarts on a calendar boundary). A refused hit counts nothing."""
 
-    def hit(self, tx: Transaction, key: str, limit: int, window_s: int, now: datetime) -> datetime | None:
-        """Count one hit and answer None; or, when the last ``window_s`` seconds hold ``limit``
-        hits already, answer the moment the next hit can succeed."""
+    def hit(
+        self, tx: Transaction, key: str, limit: int, window_s: int, now: datetime, cost: int = 1
+    ) -> datetime | None:
+        """Count ``cost`` hits (1 to ``limit``) at ``now`` and answer None; or, when the last
+        ``window_s`` seconds hold more than ``limit - cost`` hits already, count nothing and
+        answer the moment that many hits can succeed."""
         ...
 
-    def forgive(self, tx: Transaction, key: str, window_s: int, at: datetime) -> None:
-        """Take back a hit counted at ``at`` (an attempt counted before it was judged, then right)."""
+    def spend_by(self, window_s: int, now: datetime) -> datetime:
+        """Until when hits counted at ``now`` may be spent (a reservation: see
+        :class:`vitalkey.flows.app_quota.AppQuota`) without any interval of ``window_s`` seconds
+        holding more than the limit: the end of the span they are counted in."""
+        ...
+
+    def forgive(self, tx: Transaction, key: str, window_s: int, at: datetime, cost: int = 1) -> None:
+        """Take back ``cost`` hits counted at ``at`` (an attempt counted before it was judged, then
+        right; or what is left of a reservation, never spent)."""
         ...
 
 

@@ -28,6 +28,7 @@ from vitalkey.domain.errors import (
     WrongCode,
     WrongPassword,
 )
+from vitalkey.flows.app_quota import AppQuota, TooManyRequests
 
 ContainerFactory = Callable[..., Container]
 EMAIL = "ann@example.org"
@@ -78,6 +79,75 @@ def test_the_retry_time_is_when_the_next_hit_succeeds(make_limited_container: Co
     assert hit(container, key, 3, 3600, retry_at - timedelta(seconds=1)) == retry_at  # refusals count nothing
     assert hit(container, key, 3, 3600, retry_at) is None
     assert hit(container, key, 3, 3600, retry_at) == LATE + timedelta(hours=1, minutes=11)
+
+
+def test_a_hit_of_cost_n_counts_like_n_hits_and_a_refusal_counts_nothing(
+    make_limited_container: ContainerFactory,
+) -> None:
+    container = make_limited_container()
+    key, limiter = f"k:{secrets.token_hex(6)}", container.deps.limiter
+    with container.uow.begin() as tx:
+        assert limiter.hit(tx, key, 10, 60, LATE, cost=6) is None
+        assert limiter.hit(tx, key, 10, 60, LATE, cost=5) == LATE + timedelta(seconds=61)  # 6 + 5 > 10
+        assert limiter.hit(tx, key, 10, 60, LATE, cost=4) is None  # the refusal counted nothing
+        assert limiter.hit(tx, key, 10, 60, LATE) == LATE + timedelta(seconds=61)
+        limiter.forgive(tx, key, 60, LATE, cost=4)  # what was left of a reservation
+        assert limiter.hit(tx, key, 10, 60, LATE, cost=4) is None
+        limiter.forgive(tx, key, 60, LATE, cost=20)  # never below none: all 10 taken back
+        assert limiter.hit(tx, key, 10, 60, LATE, cost=10) is None
+        with pytest.raises(ValueError, match="costs 1 to the limit"):
+            limiter.hit(tx, key, 10, 60, LATE, cost=11)
+    assert limiter.spend_by(60, LATE + timedelta(milliseconds=300)) == LATE + timedelta(seconds=1)
+
+
+def test_reservations_of_two_processes_never_let_more_than_the_limit_through(
+    make_limited_container: ContainerFactory,
+) -> None:
+    """Two processes reserve shares of one app's 40 a minute (2 at a time) and spend them while
+    requests come every 150 ms to each: no minute ever holds more than 40 admitted requests, a
+    reservation is not spent after its one-second bucket, and the app is refused, then admitted
+    again, as time passes."""
+    clock = FrozenClock(LATE)
+    quotas = [AppQuota(make_limited_container(clock=clock).deps, 40) for _ in range(2)]
+    assert quotas[0].share == 2
+    key = f"withings-app:{secrets.token_hex(6)}"
+    admitted: list[datetime] = []
+    refusals = 0
+    for step in range(2000):  # 150 seconds, the two processes in turn
+        clock.advance(milliseconds=75)
+        try:
+            quotas[step % 2].admit(key)
+        except TooManyRequests as refused:
+            assert 1 <= refused.seconds <= 61
+            refusals += 1
+            continue
+        admitted.append(clock.now())
+        assert sum(1 for t in admitted if clock.now() - timedelta(seconds=60) < t) <= 40
+    assert refusals > 0
+    assert len(admitted) >= 80  # the limit, again in later minutes (less what expired unspent)
+
+
+def test_a_reservation_expires_with_its_bucket_and_what_is_left_is_given_back(
+    make_limited_container: ContainerFactory,
+) -> None:
+    clock = FrozenClock(LATE)
+    quota = AppQuota(make_limited_container(clock=clock).deps, 120)
+    key = f"withings-app:{secrets.token_hex(6)}"
+    quota.admit(key)  # reserves 6: this request's and 5 more
+    assert [quota.spend_reserved(key) for _ in range(6)] == [True] * 5 + [False]
+    quota.admit(key)  # 6 more: 7 requests admitted, 12 counted
+    clock.advance(seconds=1)  # the next bucket: the 5 left are not spent any more
+    assert not quota.spend_reserved(key)
+    for _ in range(18):  # the first of these gives the 5 back: 7 counted, then 108 more as 18 shares
+        quota.admit(key)
+        for _ in range(5):
+            assert quota.spend_reserved(key)
+    for _ in range(5):  # 115 of 120: a share no longer fits, so each request is counted alone
+        quota.admit(key)
+        assert not quota.spend_reserved(key)
+    with pytest.raises(TooManyRequests) as refused:
+        quota.admit(key)  # exactly 120 admitted in the minute
+    assert refused.value.seconds == 60  # when the first bucket (the first second's 7) has left
 
 
 def test_a_day_is_a_sliding_24_hours(make_limited_container: ContainerFactory) -> None:

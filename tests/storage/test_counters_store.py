@@ -17,6 +17,11 @@ def test_counters_add_take_back_and_read_since(store: SqlUnitOfWork) -> None:
         tx.counters.add("ip:1", first)
         tx.counters.add("ip:1", second)
         tx.counters.add("ip:2", second)
+        tx.counters.add("ip:2", second, hits=5)  # a reservation: five at once
+        tx.counters.take_back("ip:2", second, hits=4)  # what was left of it
+        assert tx.counters.since("ip:2", first) == [(second, 2)]
+        tx.counters.take_back("ip:2", second, hits=4)  # never below zero
+        assert tx.counters.since("ip:2", first) == [(second, 0)]
         tx.counters.take_back("ip:1", second)
         tx.counters.take_back("ip:1", second)  # never below zero
         assert tx.counters.since("ip:1", first) == [(first, 2), (second, 0)]

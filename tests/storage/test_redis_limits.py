@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,16 @@ def test_limits_are_shared_between_processes(redis_url: str) -> None:
     assert second.hit(None, "k", 3, 60, now) is None  # type: ignore[arg-type]
     assert first.hit(None, "k", 3, 60, now) is None  # type: ignore[arg-type]
     assert second.hit(None, "k", 3, 60, now) is not None  # type: ignore[arg-type]
+
+
+def test_a_hit_of_cost_n_counts_like_n_hits_across_processes(redis_url: str) -> None:
+    prefix = f"test:{secrets.token_hex(6)}:"
+    first, second = RedisRateLimiter(redis_url, prefix), RedisRateLimiter(redis_url, prefix)
+    now = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+    assert first.hit(None, "k", 5, 60, now, cost=3) is None  # type: ignore[arg-type]
+    assert second.hit(None, "k", 5, 60, now, cost=3) == now + timedelta(seconds=61)  # type: ignore[arg-type]
+    assert second.hit(None, "k", 5, 60, now, cost=2) is None  # type: ignore[arg-type]  # the refusal counted nothing
+    assert first.hit(None, "k", 5, 60, now) is not None  # type: ignore[arg-type]
 
 
 def test_a_container_with_redis_limits_mail(tmp_path: Path, sqlite_url: str, redis_url: str) -> None:

@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 from tests.conftest import ContainerFactory
 from tests.flows.test_resource_protector import Issued
 from tests.health_seed import MORNING, NIGHT_END, NIGHT_START, Seeded, add_group, epoch, seed
+from vitalkey.adapters.clock import FrozenClock
 from vitalkey.container import Container
 from vitalkey.domain.health import Measure
 from vitalkey.web.app import create_app
@@ -172,6 +173,21 @@ def test_over_the_apps_limit_per_minute_is_601_across_server_processes(
         assert 1 <= refused["body"]["wait_seconds"] <= 61  # the window, and at most one of its buckets
         assert refused["error"] == "Too many requests: at most 3 a minute per app"
     assert call(second, other_app.access, "/v2/user", action="getgoals")["status"] == 0  # another app's count
+
+
+def test_a_burst_over_two_server_processes_is_refused_at_the_limit(make_limited_container: ContainerFactory) -> None:
+    """Each process reserves a share of the app's 40 a minute (2 at a time) and spends it without
+    a write: a burst through both, in turn, gets exactly 40 answers, then 601 from both."""
+    clock = FrozenClock()
+    first, second = (
+        TestClient(create_app(make_limited_container(withings_requests_per_minute=40, clock=clock), run_relay=False))
+        for _ in range(2)
+    )
+    ann = issued(first)
+    statuses = [call((first, second)[n % 2], ann.access, "/v2/user", action="getgoals")["status"] for n in range(50)]
+    assert statuses == [0] * 40 + [601] * 10
+    clock.advance(seconds=62)  # the burst's minute has passed
+    assert call(second, ann.access, "/v2/user", action="getgoals")["status"] == 0
 
 
 @pytest.mark.parametrize(("path", "action", "scope", "params"), ACTIONS, ids=ACTION_IDS)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
-from vitalkey.domain.errors import InvalidInput, wait_seconds
+from vitalkey.domain.errors import InvalidInput
 from vitalkey.domain.health import (
     ActivityDay,
     Device,
@@ -34,6 +34,7 @@ from vitalkey.domain.health import (
     Workout,
 )
 from vitalkey.domain.i18n import N_
+from vitalkey.flows.app_quota import AppQuota, TooManyRequests
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.ports import Transaction
 
@@ -50,14 +51,6 @@ T = TypeVar("T")
 class SpanTooLong(InvalidInput):
     code = "span_too_long"
     message = N_("At most %(limit)s between the start and the end.")
-
-
-class TooManyRequests(Exception):
-    """The partner app used up its requests of the last minute; ``seconds`` until the next one."""
-
-    def __init__(self, seconds: int) -> None:
-        super().__init__("too many requests")
-        self.seconds = seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +97,10 @@ def check_window(window: Window) -> Window:
     return replace(window, updated_since=None) if dated else window
 
 
+def _app_key(client_id: str) -> str:
+    return "withings-app:" + client_id
+
+
 def _spoken(span: timedelta) -> str:
     return f"{span.days} days" if span.days > 1 else f"{int(span.total_seconds()) // 3600} hours"
 
@@ -112,15 +109,17 @@ class HealthReads:
     def __init__(self, deps: FlowDeps, requests_per_minute: int) -> None:
         self.deps = deps
         self.requests_per_minute = requests_per_minute
+        self.quota = AppQuota(deps, requests_per_minute)
+
+    def admit_reserved(self, client_id: str) -> bool:
+        """Admit one request of the partner app ``client_id`` from what this process reserved of
+        its limit, without I/O; False when :meth:`admit` must run (see :mod:`.app_quota`)."""
+        return self.quota.spend_reserved(_app_key(client_id))
 
     def admit(self, client_id: str) -> None:
         """Count one request of the partner app ``client_id``; :class:`TooManyRequests` past its
         limit per minute (counted where every server process sees it)."""
-        now = self.deps.clock.now()
-        with self.deps.uow.begin() as tx:
-            retry_at = self.deps.limiter.hit(tx, "withings-app:" + client_id, self.requests_per_minute, 60, now)
-        if retry_at is not None:
-            raise TooManyRequests(wait_seconds(retry_at, now))
+        self.quota.admit(_app_key(client_id))
 
     # Listings ---------------------------------------------------------------------------------
     def measures(self, account_id: int, window: Window, wanted: MeasureFilter, offset: int) -> Listing[MeasureGroup]:

@@ -14,10 +14,13 @@ SINCE = Sql(
     "SELECT window_start, count FROM rate_counters WHERE key = :key AND window_start >= :start ORDER BY window_start"
 )
 ADD = Sql(
-    "INSERT INTO rate_counters (key, window_start, count) VALUES (:key, :bucket, 1) "
-    "ON CONFLICT (key, window_start) DO UPDATE SET count = rate_counters.count + 1"
+    "INSERT INTO rate_counters (key, window_start, count) VALUES (:key, :bucket, :hits) "
+    "ON CONFLICT (key, window_start) DO UPDATE SET count = rate_counters.count + :hits"
 )
-TAKE_BACK = Sql("UPDATE rate_counters SET count = count - 1 WHERE key = :key AND window_start = :bucket AND count > 0")
+TAKE_BACK = Sql(
+    "UPDATE rate_counters SET count = CASE WHEN count > :hits THEN count - :hits ELSE 0 END "
+    "WHERE key = :key AND window_start = :bucket AND count > 0"
+)
 
 
 class SqlCounters:
@@ -30,11 +33,11 @@ class SqlCounters:
     def since(self, key: str, start_us: int) -> list[tuple[int, int]]:
         return self.db.all(SINCE, {"key": key, "start": start_us}, _bucket)
 
-    def add(self, key: str, bucket_us: int) -> None:
-        self.db.run(ADD, {"key": key, "bucket": bucket_us})
+    def add(self, key: str, bucket_us: int, hits: int = 1) -> None:
+        self.db.run(ADD, {"key": key, "bucket": bucket_us, "hits": hits})
 
-    def take_back(self, key: str, bucket_us: int) -> None:
-        self.db.run(TAKE_BACK, {"key": key, "bucket": bucket_us})
+    def take_back(self, key: str, bucket_us: int, hits: int = 1) -> None:
+        self.db.run(TAKE_BACK, {"key": key, "bucket": bucket_us, "hits": hits})
 
 
 def _bucket(row: Row, c: Columns) -> tuple[int, int]:
