@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vitalkey.adapters.db.repositories.health_rows import (
@@ -18,6 +18,7 @@ from vitalkey.adapters.db.repositories.health_rows import (
     device_param,
     dumps,
     numbers,
+    tombstone,
 )
 from vitalkey.adapters.db.schema import activity_days
 from vitalkey.adapters.db.statements import Columns, Db, Row, at, at_or_none, core, us
@@ -38,11 +39,7 @@ def _put(insert: Any) -> Any:
 
 
 PUT = core(_put(sqlite.insert), _put(postgresql.insert))
-DELETE = core(
-    update(activity_days)
-    .where(_c.id == bindparam("id"), _c.account_id == bindparam("account_id"), _c.deleted.is_(None))
-    .values(data="{}", deleted=bindparam("now"), modified=bindparam("now"))
-)
+DELETE = tombstone(activity_days, _c.id, data="{}")
 FIND = Listing(activity_days, _c.id, day=_c.date)
 
 

@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Table, bindparam, select
+from sqlalchemy import Column, ColumnElement, Table, bindparam, select, update
 
-from vitalkey.adapters.db.statements import Sql, core, us
+from vitalkey.adapters.db.statements import Columns, Row, Sql, core, us
 from vitalkey.domain.health import Number, Page, Window
 
 NO_DEVICE = ""  # a record without a device
@@ -33,6 +33,22 @@ def day_param(day: date) -> str:
 def day_of(value: Any) -> date:
     """A ``Date`` column's value: a ``date`` from psycopg, ISO text from SQLite."""
     return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def first_int(row: Row, c: Columns) -> int:
+    """The id an INSERT … RETURNING answered."""
+    return int(row[0])
+
+
+def tombstone(table: Table, record_id: Column[Any], **emptied: Any) -> Sql:
+    """Delete an account's live record (bound by the id column's name), leaving its tombstone:
+    its contents ``emptied``, ``deleted`` and ``modified`` set to ``now``."""
+    c = table.c
+    return core(
+        update(table)
+        .where(record_id == bindparam(record_id.name), c.account_id == bindparam("account_id"), c.deleted.is_(None))
+        .values(**emptied, deleted=bindparam("now"), modified=bindparam("now"))
+    )
 
 
 def dumps(value: Any) -> str:

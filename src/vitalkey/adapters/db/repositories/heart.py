@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select
 
-from vitalkey.adapters.db.repositories.health_rows import Listing, device_of, device_param, dumps, loads
+from vitalkey.adapters.db.repositories.health_rows import (
+    Listing,
+    device_of,
+    device_param,
+    dumps,
+    first_int,
+    loads,
+    tombstone,
+)
 from vitalkey.adapters.db.schema import heart_recordings
 from vitalkey.adapters.db.statements import Columns, Db, Row, at, at_or_none, core, us
 from vitalkey.domain.health import AfibResult, BloodPressure, HeartRecording, Page, Window
@@ -30,11 +38,7 @@ _COLUMNS = (
 _live = (_c.signalid == bindparam("signalid"), _c.account_id == bindparam("account_id"), _c.deleted.is_(None))
 ADD = core(insert(heart_recordings).values({name: bindparam(name) for name in _COLUMNS}).returning(_c.signalid))
 GET = core(select(heart_recordings).where(*_live))
-DELETE = core(
-    update(heart_recordings)
-    .where(*_live)
-    .values(signal="[]", systole=None, diastole=None, deleted=bindparam("now"), modified=bindparam("now"))
-)
+DELETE = tombstone(heart_recordings, _c.signalid, signal="[]", systole=None, diastole=None)
 FIND = Listing(heart_recordings, _c.signalid, moment=_c.at)
 
 
@@ -59,7 +63,7 @@ class SqlHeart:
             "created": us(recording.created),
             "modified": us(recording.modified),
         }
-        signalid = self.db.one(ADD, params, _first)
+        signalid = self.db.one(ADD, params, first_int)
         assert signalid is not None  # RETURNING always answers a row
         return signalid
 
@@ -74,10 +78,6 @@ class SqlHeart:
     ) -> list[HeartRecording]:
         statement = FIND.statement(FIND.variant(window, include_deleted))
         return self.db.all(statement, FIND.params(account_id, window, page), _recording)
-
-
-def _first(row: Row, c: Columns) -> int:
-    return int(row[0])
 
 
 def _recording(row: Row, c: Columns) -> HeartRecording:

@@ -13,7 +13,14 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, insert, literal, or_, select, update
 
-from vitalkey.adapters.db.repositories.health_rows import Listing, Variant, device_of, device_param
+from vitalkey.adapters.db.repositories.health_rows import (
+    Listing,
+    Variant,
+    device_of,
+    device_param,
+    first_int,
+    tombstone,
+)
 from vitalkey.adapters.db.schema import measure_groups, measures
 from vitalkey.adapters.db.statements import Columns, Db, Row, Sql, at, at_or_none, core, us
 from vitalkey.domain.health import Attrib, Category, Measure, MeasureFilter, MeasureGroup, Page, Window
@@ -36,9 +43,7 @@ REPLACE = core(
         modified=bindparam("modified"),
     )
 )
-DELETE = core(
-    update(measure_groups).where(*_live).values(comment=None, deleted=bindparam("now"), modified=bindparam("now"))
-)
+DELETE = tombstone(measure_groups, _g.grpid, comment=None)
 FORGET_MEASURES = core(delete(measures).where(_m.grpid == bindparam("grpid")))
 GET = core(
     select(measure_groups, _m.type, _m.value, _m.unit)
@@ -93,7 +98,7 @@ class SqlMeasureGroups:
             "created": us(group.created),
             "modified": us(group.modified),
         }
-        grpid = self.db.one(ADD, params, _first)
+        grpid = self.db.one(ADD, params, first_int)
         assert grpid is not None  # RETURNING always answers a row
         self._add_measures(grpid, group.measures)
         return grpid
@@ -140,10 +145,6 @@ class SqlMeasureGroups:
             for position, m in enumerate(group_measures)
         ]
         self.db.run_many(ADD_MEASURE, rows)
-
-
-def _first(row: Row, c: Columns) -> int:
-    return int(row[0])
 
 
 def _row(row: Row, c: Columns) -> tuple[Row, Columns]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select
 
 from vitalkey.adapters.db.repositories.health_rows import (
     Listing,
@@ -16,9 +16,11 @@ from vitalkey.adapters.db.repositories.health_rows import (
     device_of,
     device_param,
     dumps,
+    first_int,
     json_keys,
     loads,
     numbers,
+    tombstone,
 )
 from vitalkey.adapters.db.schema import sleep_sessions
 from vitalkey.adapters.db.statements import Columns, Db, Row, at, at_or_none, core, us
@@ -40,11 +42,7 @@ _COLUMNS = (
     "modified",
 )
 ADD = core(insert(sleep_sessions).values({name: bindparam(name) for name in _COLUMNS}).returning(_c.id))
-DELETE = core(
-    update(sleep_sessions)
-    .where(_c.id == bindparam("id"), _c.account_id == bindparam("account_id"), _c.deleted.is_(None))
-    .values(states="[]", series="{}", summary="{}", deleted=bindparam("now"), modified=bindparam("now"))
-)
+DELETE = tombstone(sleep_sessions, _c.id, states="[]", series="{}", summary="{}")
 OVERLAPPING = core(
     select(sleep_sessions)
     .where(
@@ -77,7 +75,7 @@ class SqlSleep:
             "created": us(session.created),
             "modified": us(session.modified),
         }
-        session_id = self.db.one(ADD, params, _first)
+        session_id = self.db.one(ADD, params, first_int)
         assert session_id is not None  # RETURNING always answers a row
         return session_id
 
@@ -90,10 +88,6 @@ class SqlSleep:
     def find(self, account_id: int, window: Window, page: Page, *, include_deleted: bool = False) -> list[SleepSession]:
         statement = FIND.statement(FIND.variant(window, include_deleted))
         return self.db.all(statement, FIND.params(account_id, window, page), _session)
-
-
-def _first(row: Row, c: Columns) -> int:
-    return int(row[0])
 
 
 def _series(text: Any) -> dict[str, dict[int, int]]:

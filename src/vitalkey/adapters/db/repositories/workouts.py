@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, insert
 
 from vitalkey.adapters.db.repositories.health_rows import (
     Listing,
@@ -13,7 +13,9 @@ from vitalkey.adapters.db.repositories.health_rows import (
     device_of,
     device_param,
     dumps,
+    first_int,
     numbers,
+    tombstone,
 )
 from vitalkey.adapters.db.schema import workouts
 from vitalkey.adapters.db.statements import Columns, Db, Row, at, at_or_none, core, us
@@ -34,11 +36,7 @@ _COLUMNS = (
     "modified",
 )
 ADD = core(insert(workouts).values({name: bindparam(name) for name in _COLUMNS}).returning(_c.id))
-DELETE = core(
-    update(workouts)
-    .where(_c.id == bindparam("id"), _c.account_id == bindparam("account_id"), _c.deleted.is_(None))
-    .values(data="{}", deleted=bindparam("now"), modified=bindparam("now"))
-)
+DELETE = tombstone(workouts, _c.id, data="{}")
 FIND = Listing(workouts, _c.id, day=_c.date)
 
 
@@ -60,7 +58,7 @@ class SqlWorkouts:
             "created": us(workout.created),
             "modified": us(workout.modified),
         }
-        workout_id = self.db.one(ADD, params, _first)
+        workout_id = self.db.one(ADD, params, first_int)
         assert workout_id is not None  # RETURNING always answers a row
         return workout_id
 
@@ -70,10 +68,6 @@ class SqlWorkouts:
     def find(self, account_id: int, window: Window, page: Page, *, include_deleted: bool = False) -> list[Workout]:
         statement = FIND.statement(FIND.variant(window, include_deleted))
         return self.db.all(statement, FIND.params(account_id, window, page), _workout)
-
-
-def _first(row: Row, c: Columns) -> int:
-    return int(row[0])
 
 
 def _workout(row: Row, c: Columns) -> Workout:
