@@ -109,6 +109,20 @@ def test_a_missing_scope_is_insufficient_scope_and_still_a_use(container: Contai
     assert issued.check(f"Bearer {issued.access}", "user.info").account.id == issued.account_id
 
 
+def test_a_read_only_check_writes_nothing_and_says_the_first_use_is_due(container: Container) -> None:
+    """For work that reads only: the same refusals, no write; the caller records the first use."""
+    issued = Issued(container, scopes=("user.info",))
+    check = container.oauth.protector.check
+    with pytest.raises(BearerRefused) as refused:
+        check("GET", "/v2/user", f"Bearer {issued.access}", "user.metrics", record_use=False)
+    assert refused.value.error == "insufficient_scope" and refused.value.first_use
+    bearer = check("GET", "/v2/user", f"Bearer {issued.access}", "user.info", record_use=False)
+    assert bearer.first_use and issued.record().access_used_at is None
+    container.oauth.protector.validator.record_use(bearer)
+    assert issued.record().access_used_at is not None
+    assert not check("GET", "/v2/user", f"Bearer {issued.access}", "user.info", record_use=False).first_use
+
+
 def test_the_token_is_never_logged(container: Container, caplog: pytest.LogCaptureFixture) -> None:
     issued = Issued(container, scopes=("user.info",))
     with caplog.at_level(logging.DEBUG):

@@ -134,6 +134,21 @@ def test_a_token_without_the_scope_is_unauthorized(
     }
 
 
+def test_the_first_read_records_the_tokens_first_use_even_without_the_scope(client: TestClient) -> None:
+    """The read path writes nothing once a token was used; its first use is recorded (it retires
+    the refresh token it replaced), in the same request, whatever the answer."""
+    bob = issued(client, ("user.info",), email="bob@example.org")
+    assert call(client, bob.access, "/measure", action="getmeas")["status"] == 214
+    assert bob.record().access_used_at is not None
+    ann = issued(client)
+    assert ann.record().access_used_at is None
+    assert call(client, ann.access, "/measure", action="getmeas")["status"] == 0
+    first = ann.record().access_used_at
+    assert first is not None
+    assert call(client, ann.access, "/measure", action="getmeas")["status"] == 0
+    assert ann.record().access_used_at == first
+
+
 # Statuses ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", ["/measure", "/v2/measure", "/v2/sleep", "/v2/user", "/v2/heart"])
 def test_an_unknown_action_is_2554(client: TestClient, ann: Issued, path: str) -> None:

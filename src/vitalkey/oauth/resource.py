@@ -6,7 +6,7 @@ web edge's choice (RFC 6750's challenge, or the Withings envelope)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from authlib.oauth2.rfc6749 import (
     JsonRequest,
@@ -14,7 +14,7 @@ from authlib.oauth2.rfc6749 import (
     ResourceProtector,
     UnsupportedTokenTypeError,
 )
-from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError, InvalidTokenError
+from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.oauth import TokenKind, TokenPolicy, TokenRecord
@@ -35,12 +35,18 @@ class Bearer:
     account: Account
     token: TokenRecord
 
+    @property
+    def first_use(self) -> bool:
+        """Whether the token's first use is still to be recorded (see :meth:`BearerProtector.check`)."""
+        return self.token.access_used_at is None
+
 
 class BearerRefused(Exception):
-    def __init__(self, error: RefusalReason, scope: str) -> None:
+    def __init__(self, error: RefusalReason, scope: str, *, first_use: bool = False) -> None:
         super().__init__(error)
         self.error = error
         self.scope = scope  # the scope the resource requires
+        self.first_use = first_use  # a live token's first use, not recorded (BearerProtector.check)
 
 
 class AccessTokenValidator(BearerTokenValidator):
@@ -59,18 +65,10 @@ class AccessTokenValidator(BearerTokenValidator):
             token.user = tx.accounts.get(token.record.account_id)
         return token if token.user is not None else None
 
-    def validate_token(self, token: Token | None, scopes: list[str], request: Any) -> None:
-        """Authlib's checks (unknown, expired, revoked; then the scope), with the token's use
-        recorded in between: any use of a live token counts, even where its scope does not reach
-        (its first use retires the refresh token it replaced: the Withings rotation rule)."""
-        super().validate_token(token, [], request)
-        assert token is not None
-        self._record_use(token)
-        if self.scope_insufficient(token.get_scope(), scopes):
-            raise InsufficientScopeError()
-
-    def _record_use(self, token: Token) -> None:
-        record, now = token.record, token.now
+    def record_use(self, bearer: Bearer) -> None:
+        """Any use of a live token counts, even where its scope does not reach: its first use
+        retires the refresh token it replaced (the Withings rotation rule)."""
+        record, now = bearer.token, self.clock.now()
         if record.access_used_at is None:
             with self.uow.begin() as tx:
                 if tx.oauth_tokens.first_use(record, now):
@@ -82,22 +80,34 @@ class BearerProtector(ResourceProtector):
 
     def __init__(self, validator: AccessTokenValidator) -> None:
         super().__init__()
+        self.validator = validator
         self.register_token_validator(validator)
 
     def bearer(self, method: str, uri: str, authorization: str, scope: str) -> Bearer:
         """The live access token in ``authorization`` (the header's value) and its user, if the
-        token was issued for ``scope``; :class:`BearerRefused` otherwise."""
+        token was issued for ``scope``; :class:`BearerRefused` otherwise. Its first use is
+        recorded (a write transaction, once per token)."""
+        return self.check(method, uri, authorization, scope, record_use=True)
+
+    def check(self, method: str, uri: str, authorization: str, scope: str, *, record_use: bool) -> Bearer:
+        """:meth:`bearer`; with ``record_use`` false, without any write, for work that reads only
+        (``UnitOfWork.run_optimistic``): when the answer's (or the refusal's) ``first_use`` is true,
+        the caller records it (:meth:`AccessTokenValidator.record_use`, in a write) before it
+        answers."""
         request = JsonRequest(method, uri, {"Authorization": authorization} if authorization else {})
         try:
-            token: Token = self.validate_request([scope], request)
+            token: Token = self.validate_request([], request)  # unknown, expired, revoked
         except (MissingAuthorizationError, UnsupportedTokenTypeError):
             raise BearerRefused("invalid_request", scope) from None
         except InvalidTokenError:
             raise BearerRefused("invalid_token", scope) from None
-        except InsufficientScopeError:
-            raise BearerRefused("insufficient_scope", scope) from None
         assert token.user is not None
-        return Bearer(token.user, token.record)
+        bearer = Bearer(token.user, token.record)
+        if record_use:
+            self.validator.record_use(bearer)
+        if self.validator.scope_insufficient(token.get_scope(), [scope]):
+            raise BearerRefused("insufficient_scope", scope, first_use=bearer.first_use and not record_use)
+        return bearer
 
 
 __all__ = ["REALM", "AccessTokenValidator", "Bearer", "BearerProtector", "BearerRefused", "RefusalReason"]

@@ -4,8 +4,9 @@ getintradayactivity, getworkouts; ``/v2/sleep`` get, getsummary; ``/v2/user`` ge
 
 Parameters come from the query, a form body or both (merged, the form's win). The token comes in
 ``Authorization: Bearer``, or as ``access_token`` in the query or the form; it is checked by the
-one protector (``web.bearer.bearer_of``) for the action's scope. Every answer is HTTP 200 JSON
-with a Withings status: 0 ok, 401 no live token, 214 a token without the action's scope, 503
+one protector (``oauth.resource.BearerProtector``) for the action's scope, in the same read
+transaction as the action's data (:func:`serve`). Every answer is HTTP 200 JSON with a Withings
+status: 0 ok, 401 no live token, 214 a token without the action's scope, 503
 invalid params (the message names the parameter), 2554 unknown action, 601 past the app's
 requests per minute (``body.wait_seconds``). Messages are English: Withings clients read them so.
 """
@@ -14,10 +15,10 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from starlette.requests import Request
@@ -43,8 +44,12 @@ from vitalkey.domain.health import (
 from vitalkey.flows.health_reads import TooManyRequests
 from vitalkey.oauth.resource import Bearer, BearerRefused
 from vitalkey.oauth.withings import AUTHENTICATION_FAILED, INVALID_PARAMS, NOT_IMPLEMENTED, OK, envelope
-from vitalkey.web.bearer import NO_STORE, bearer_of
-from vitalkey.web.context import form_pairs, in_unit_of_work, services
+from vitalkey.ports import Pending
+from vitalkey.web.bearer import NO_STORE
+from vitalkey.web.context import form_pairs, services
+
+if TYPE_CHECKING:
+    from vitalkey.container import Container
 
 UNAUTHORIZED = 214  # Withings' "unauthorized" family (also 277): a token without the action's scope
 TOO_MANY_REQUESTS = 601
@@ -312,7 +317,8 @@ def _timezone(zones: Iterable[str], devices: Mapping[str, Device]) -> str:
 
 
 # Actions -------------------------------------------------------------------------------------
-ActionHandler = Callable[[Request, Bearer, Params], Awaitable[dict[str, Any]]]
+# An action reads and shapes its answer's body; it runs inside the request's one read transaction.
+ActionHandler = Callable[["Container", Bearer, Params], dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,17 +327,17 @@ class Action:
     handler: ActionHandler
 
 
-async def getmeas(request: Request, bearer: Bearer, params: Params) -> dict[str, Any]:
+def getmeas(services: Container, bearer: Bearer, params: Params) -> dict[str, Any]:
     window = Window(
         start=unix_time(params, "startdate"),
         end=unix_time(params, "enddate"),
         updated_since=unix_time(params, "lastupdate"),
     )
     wanted = MeasureFilter(types=meastypes_of(params), category=category_of(params))
-    reads = services(request).health_reads
-    listing = await in_unit_of_work(request, reads.measures, bearer.account.id, window, wanted, offset_of(params))
+    reads = services.health_reads
+    listing = reads.measures(bearer.account.id, window, wanted, offset_of(params))
     return {
-        "updatetime": epoch(services(request).clock.now()),
+        "updatetime": epoch(services.clock.now()),
         "timezone": _timezone((group.timezone for group in listing.items), listing.devices),
         "more": int(listing.more),
         "offset": listing.offset,
@@ -347,9 +353,9 @@ def day_window(params: Params) -> Window:
     )
 
 
-async def getactivity(request: Request, bearer: Bearer, params: Params) -> dict[str, Any]:
+def getactivity(services: Container, bearer: Bearer, params: Params) -> dict[str, Any]:
     window, wanted, offset = day_window(params), fields_of(params), offset_of(params)
-    listing = await in_unit_of_work(request, services(request).health_reads.activity, bearer.account.id, window, offset)
+    listing = services.health_reads.activity(bearer.account.id, window, offset)
     return {
         "activities": [activity_day(day, listing.devices, wanted) for day in listing.items],
         "more": listing.more,
@@ -357,9 +363,9 @@ async def getactivity(request: Request, bearer: Bearer, params: Params) -> dict[
     }
 
 
-async def getintradayactivity(request: Request, bearer: Bearer, params: Params) -> dict[str, Any]:
+def getintradayactivity(services: Container, bearer: Bearer, params: Params) -> dict[str, Any]:
     start, end, wanted = unix_time(params, "startdate"), unix_time(params, "enddate"), fields_of(params)
-    found = await in_unit_of_work(request, services(request).health_reads.intraday, bearer.account.id, start, end)
+    found = services.health_reads.intraday(bearer.account.id, start, end)
     series: dict[str, dict[str, Any]] = {}
     for sample in found.samples:
         device = found.devices.get(sample.deviceid)
@@ -372,9 +378,9 @@ async def getintradayactivity(request: Request, bearer: Bearer, params: Params) 
     return {"series": series}
 
 
-async def getworkouts(request: Request, bearer: Bearer, params: Params) -> dict[str, Any]:
+def getworkouts(services: Container, bearer: Bearer, params: Params) -> dict[str, Any]:
     window, wanted, offset = day_window(params), fields_of(params), offset_of(params)
-    listing = await in_unit_of_work(request, services(request).health_reads.workouts, bearer.account.id, window, offset)
+    listing = services.health_reads.workouts(bearer.account.id, window, offset)
     return {
         "series": [workout(item, listing.devices, wanted) for item in listing.items],
         "more": listing.more,
@@ -382,21 +388,21 @@ async def getworkouts(request: Request, bearer: Bearer, params: Params) -> dict[
     }
 
 
-async def sleep_get(request: Request, bearer: Bearer, params: Params) -> dict[str, Any]:
+def sleep_get(services: Container, bearer: Bearer, params: Params) -> dict[str, Any]:
     start, end = unix_time(params, "startdate"), unix_time(params, "enddate")
     if start is None or end is None:
         raise BadParam("startdate" if start is None else "enddate", "startdate and enddate are required")
     wanted = fields_of(params) or frozenset()
-    found = await in_unit_of_work(request, services(request).health_reads.sleep_states, bearer.account.id, start, end)
+    found = services.health_reads.sleep_states(bearer.account.id, start, end)
     series = [state for s in found.sessions for state in sleep_states(s, found.devices, wanted, start, end)]
     devices = [found.devices.get(s.deviceid) if s.deviceid else None for s in found.sessions]
     return {"series": series, "model": max((sleep_model(device) for device in devices), default=TRACKER_MODEL)}
 
 
-async def sleep_getsummary(request: Request, bearer: Bearer, params: Params) -> dict[str, Any]:
+def sleep_getsummary(services: Container, bearer: Bearer, params: Params) -> dict[str, Any]:
     window, wanted, offset = day_window(params), fields_of(params), offset_of(params)
-    reads = services(request).health_reads
-    listing = await in_unit_of_work(request, reads.sleep_summaries, bearer.account.id, window, offset)
+    reads = services.health_reads
+    listing = reads.sleep_summaries(bearer.account.id, window, offset)
     return {
         "series": [sleep_summary(session, listing.devices, wanted) for session in listing.items],
         "more": listing.more,
@@ -404,24 +410,24 @@ async def sleep_getsummary(request: Request, bearer: Bearer, params: Params) -> 
     }
 
 
-async def getdevice(request: Request, bearer: Bearer, params: Params) -> dict[str, Any]:
-    devices = await in_unit_of_work(request, services(request).health_reads.devices, bearer.account.id)
+def getdevice(services: Container, bearer: Bearer, params: Params) -> dict[str, Any]:
+    devices = services.health_reads.devices(bearer.account.id)
     return {"devices": [device_item(device) for device in devices]}
 
 
-async def getgoals(request: Request, bearer: Bearer, params: Params) -> dict[str, Any]:
-    goals = await in_unit_of_work(request, services(request).health_reads.goals, bearer.account.id)
+def getgoals(services: Container, bearer: Bearer, params: Params) -> dict[str, Any]:
+    goals = services.health_reads.goals(bearer.account.id)
     answer: dict[str, Any] = {"steps": goals.steps, "sleep": goals.sleep}
     if goals.weight is not None:
         answer["weight"] = {"value": goals.weight.value, "unit": goals.weight.unit}
     return {"goals": answer}
 
 
-async def heart_list(request: Request, bearer: Bearer, params: Params) -> dict[str, Any]:
+def heart_list(services: Container, bearer: Bearer, params: Params) -> dict[str, Any]:
     window = Window(start=unix_time(params, "startdate"), end=unix_time(params, "enddate"))
     offset = offset_of(params)
-    reads = services(request).health_reads
-    listing = await in_unit_of_work(request, reads.heart_list, bearer.account.id, window, offset)
+    reads = services.health_reads
+    listing = reads.heart_list(bearer.account.id, window, offset)
     return {
         "series": [heart_item(recording, listing.devices) for recording in listing.items],
         "more": listing.more,
@@ -429,9 +435,9 @@ async def heart_list(request: Request, bearer: Bearer, params: Params) -> dict[s
     }
 
 
-async def heart_get(request: Request, bearer: Bearer, params: Params) -> dict[str, Any]:
+def heart_get(services: Container, bearer: Bearer, params: Params) -> dict[str, Any]:
     signalid = signalid_of(params)
-    found = await in_unit_of_work(request, services(request).health_reads.heart_signal, bearer.account.id, signalid)
+    found = services.health_reads.heart_signal(bearer.account.id, signalid)
     if found is None:
         raise BadParam("signalid", "no recording of this user has this id")
     return {
@@ -491,6 +497,60 @@ def refusal(refused: BearerRefused) -> Response:
     return answer(AUTHENTICATION_FAILED, error="Authentication failed: invalid_token: the access token is not valid")
 
 
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request of the data API, as its one unit of work sees it."""
+
+    method: str
+    path: str
+    authorization: str  # the Authorization header's value, or "Bearer <access_token parameter>"
+    action: Action
+    params: Params
+
+
+def serve(services: Container, call: Call) -> Response | Pending[Response]:
+    """The token's check, the app's limit and the action's read in one read transaction
+    (``UnitOfWork.run_optimistic``), without a write when the token was used before and this
+    process holds a share of the app's limit (:mod:`vitalkey.flows.app_quota`); otherwise the
+    first use is recorded and the limit counted first, in a write transaction that serves the
+    request too. Refusals in the order a Withings client expects: the token (401), its scope
+    (214), the limit (601), then the parameters (503)."""
+    protector = services.oauth.protector
+    try:
+        bearer = protector.check(call.method, call.path, call.authorization, call.action.scope, record_use=False)
+    except BearerRefused as refused:
+        return Pending(lambda: serve_writing(services, call)) if refused.first_use else refusal(refused)
+    if bearer.first_use or not services.health_reads.admit_reserved(bearer.token.client_id):
+        return Pending(lambda: serve_writing(services, call))
+    return perform(services, call, bearer)
+
+
+def serve_writing(services: Container, call: Call) -> Response:
+    try:
+        bearer = services.oauth.protector.bearer(call.method, call.path, call.authorization, call.action.scope)
+        services.health_reads.admit(bearer.token.client_id)
+    except BearerRefused as refused:
+        return refusal(refused)
+    except TooManyRequests as limited:
+        return answer(
+            TOO_MANY_REQUESTS,
+            {"wait_seconds": limited.seconds},
+            f"Too many requests: at most {services.health_reads.requests_per_minute} a minute per app",
+        )
+    return perform(services, call, bearer)
+
+
+def perform(services: Container, call: Call, bearer: Bearer) -> Response:
+    try:
+        body = call.action.handler(services, bearer, call.params)
+    except BadParam as bad:
+        return answer(INVALID_PARAMS, error=bad.text)
+    except DomainError as refused:
+        text = refused.message_id % refused.params if refused.params else refused.message_id
+        return answer(INVALID_PARAMS, error=f"Invalid Params: {refused.field_name or 'request'}: {text}")
+    return answer(OK, body)
+
+
 async def data_endpoint(request: Request) -> Response:
     actions = ACTIONS[request.url.path]
     try:
@@ -504,27 +564,9 @@ async def data_endpoint(request: Request) -> Response:
     authorization = request.headers.get("authorization", "")
     if not authorization and params.get("access_token"):
         authorization = "Bearer " + params["access_token"]
-    try:
-        bearer = await bearer_of(request, authorization, action.scope)
-    except BearerRefused as refused:
-        return refusal(refused)
-    reads = services(request).health_reads
-    try:
-        if not reads.admit_reserved(bearer.token.client_id):  # most requests: no unit of work
-            await in_unit_of_work(request, reads.admit, bearer.token.client_id)
-        body = await action.handler(request, bearer, params)
-    except TooManyRequests as limited:
-        return answer(
-            TOO_MANY_REQUESTS,
-            {"wait_seconds": limited.seconds},
-            f"Too many requests: at most {reads.requests_per_minute} a minute per app",
-        )
-    except BadParam as bad:
-        return answer(INVALID_PARAMS, error=bad.text)
-    except DomainError as refused:
-        text = refused.message_id % refused.params if refused.params else refused.message_id
-        return answer(INVALID_PARAMS, error=f"Invalid Params: {refused.field_name or 'request'}: {text}")
-    return answer(OK, body)
+    container = services(request)
+    call = Call(request.method, request.url.path, authorization, action, params)
+    return await container.uow.run_optimistic(serve, container, call)
 
 
 def routes() -> list[BaseRoute]:
