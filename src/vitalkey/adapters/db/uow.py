@@ -191,19 +191,26 @@ class SqlUnitOfWork:
             attempt.reset(token)
 
     def _settle(self, prepare: Callable[P, R | Pending[R]], *args: P.args, **kwargs: P.kwargs) -> R:
-        """``prepare`` and its pending write in one transaction: their reads and writes join it."""
+        """``prepare``'s reads, then its pending write in a transaction, on one connection. The
+        reads run in autocommit, as on SQLite they run outside the write lock: a read-only
+        request (most of them: a Withings data read, a refused grant) costs no BEGIN and no
+        COMMIT round trip; the pending write re-checks what they saw, as it does on SQLite."""
         connection = self.engine.raw_connection()
+        batch: Batch | None = None
         try:
+            outcome = self._autocommit_reads(connection, prepare, *args, **kwargs)
+            if not isinstance(outcome, Pending):
+                return outcome
             batch = Batch(self.engine, connection, savepoints=False)
             token = joined.set(batch)
             try:
-                outcome = prepare(*args, **kwargs)
-                result = outcome.write() if isinstance(outcome, Pending) else outcome
+                result = outcome.write()
             finally:
                 joined.reset(token)
-        except CountedRefusal as refusal:
+        except CountedRefusal as refusal:  # raised by a write: its count is kept
             self._commit(connection, write=False)
-            batch.committed()
+            if batch is not None:
+                batch.committed()
             raise refusal.error from None
         except BaseException:
             connection.rollback()
@@ -214,6 +221,18 @@ class SqlUnitOfWork:
             return result
         finally:
             connection.close()  # back to the pool
+
+    def _autocommit_reads(
+        self, connection: Any, prepare: Callable[P, R | Pending[R]], *args: P.args, **kwargs: P.kwargs
+    ) -> R | Pending[R]:
+        dbapi_connection = connection.dbapi_connection
+        dbapi_connection.autocommit = True
+        token = joined.set(Batch(self.engine, connection, writable=False))
+        try:
+            return prepare(*args, **kwargs)
+        finally:
+            joined.reset(token)
+            dbapi_connection.autocommit = False
 
     def _group_commit(self, loop: asyncio.AbstractEventLoop) -> GroupCommit:
         group = self._group_commits.get(loop)
