@@ -552,7 +552,8 @@ def perform(services: Container, call: Call, bearer: Bearer) -> Response:
 
 
 async def data_endpoint(request: Request) -> Response:
-    actions = ACTIONS[request.url.path]
+    path: str = request.scope["path"]  # the route's own path (request.url would build the whole URL)
+    actions = ACTIONS[path]
     try:
         params = await parameters(request)
     except BadParam as bad:
@@ -565,7 +566,7 @@ async def data_endpoint(request: Request) -> Response:
     if not authorization and params.get("access_token"):
         authorization = "Bearer " + params["access_token"]
     container = services(request)
-    call = Call(request.method, request.url.path, authorization, action, params)
+    call = Call(request.method, path, authorization, action, params)
     return await container.uow.run_optimistic(serve, container, call)
 
 
