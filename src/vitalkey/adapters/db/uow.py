@@ -40,7 +40,7 @@ from vitalkey.adapters.db.repositories.two_factor import SqlTwoFactor
 from vitalkey.adapters.db.repositories.workouts import SqlWorkouts
 from vitalkey.adapters.db.retry import Attempt, RetryPolicy, attempt, committed_write, retried_sqlstate
 from vitalkey.adapters.db.statements import Db
-from vitalkey.adapters.db.unavailable import storage_errors
+from vitalkey.adapters.db.unavailable import storage_errors, unreachable
 from vitalkey.domain.flows import CountedRefusal
 from vitalkey.observability import DB_RETRIES, DB_RETRIES_EXHAUSTED, logger
 from vitalkey.ports import DatabaseBusy, Pending
@@ -165,6 +165,8 @@ class SqlUnitOfWork:
             except Exception as error:
                 sqlstate = retried_sqlstate(error)
                 if sqlstate is None:
+                    if unreachable(error):  # the other pooled connections are likely gone too
+                        self.engine.dispose()
                     raise
                 if this.committed or number == self.retry.attempts:
                     DB_RETRIES_EXHAUSTED.labels(sqlstate=sqlstate).inc()
