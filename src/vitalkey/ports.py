@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,6 +25,7 @@ from vitalkey.domain.health import (
     Window,
     Workout,
 )
+from vitalkey.domain.notifications import Appli, Subscription
 from vitalkey.domain.oauth import AuthorizationCode, Consent, SigningKey, TokenRecord
 from vitalkey.domain.sessions import Session
 from vitalkey.domain.two_factor import AppPassword, TwoFactor
@@ -482,6 +483,80 @@ class ReceiptRepository(Protocol):
     def prune(self, before: datetime) -> int: ...
 
 
+# Notifications ---------------------------------------------------------------------------------
+class SubscriptionRepository(Protocol):
+    """Partner apps' callback URLs per user and appli. One row per (account, app, appli, URL)."""
+
+    def add(self, subscription: Subscription) -> Subscription:
+        """The stored subscription with its id; subscribing the same (account, app, appli, URL)
+        again keeps the one there, with the new ``comment`` and ``modified``, and it working again."""
+        ...
+
+    def get(self, account_id: int, client_id: str, appli: Appli, callbackurl: str) -> Subscription | None: ...
+
+    def of_app(self, account_id: int, client_id: str, appli: Appli | None = None) -> list[Subscription]:
+        """The app's subscriptions for the user (of one appli, or all), by appli then URL."""
+        ...
+
+    def matching(self, account_id: int, appli: Appli) -> list[Subscription]:
+        """Every app's subscriptions for the user and appli (where a change is delivered), by id."""
+        ...
+
+    def update(
+        self, subscription_id: int, *, callbackurl: str, appli: Appli, comment: str, now: datetime
+    ) -> Subscription | None:
+        """Moved to another URL or appli, or a new comment; working again (the partner fixed it).
+        None when another subscription already has that (account, app, appli, URL)."""
+        ...
+
+    def remove(
+        self, account_id: int, client_id: str, appli: Appli | None = None, callbackurl: str | None = None
+    ) -> list[Subscription]:
+        """Removed and answered: one (appli and URL), one appli's (URL None), or all the app's."""
+        ...
+
+    def mark_failing(self, subscription_id: int, since: datetime) -> None:
+        """Its last retry cycle failed (kept; ``failing_since`` set if it was not)."""
+        ...
+
+    def mark_working(self, subscription_id: int) -> None: ...
+
+    def of_client(self, client_id: str) -> list[Subscription]:
+        """All users' subscriptions of an app (the admin API), failing ones first, then by id."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackAnswer:
+    """How a partner's callback URL answered: its HTTP ``status``, or none and a short ``error``
+    (``address_refused``: the name led to an address inside a private network; ``timeout``;
+    ``connect``; ``tls``; ``invalid``) — never the body or anything the partner sent back."""
+
+    status: int | None
+    error: str = ""
+    elapsed_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Taken, as Withings counts it: a status below 400 within the time limit (a redirect
+        is answered, never followed)."""
+        return self.status is not None and self.status < 400
+
+
+class CallbackSender(Protocol):
+    """Outgoing HTTP to partners' callback URLs, under the ``CallbackPolicy``: every connection
+    goes only to an address the policy allows (checked on the address connected to, after the
+    name is resolved), redirects are never followed, and an answer takes at most the time limit."""
+
+    async def probe(self, url: str) -> CallbackAnswer:
+        """HEAD, as Withings checks a URL at subscribe."""
+        ...
+
+    async def post(self, url: str, form: Sequence[tuple[str, str]], headers: Mapping[str, str]) -> CallbackAnswer:
+        """A form POST (``application/x-www-form-urlencoded``) with these extra headers."""
+        ...
+
+
 class Transaction(Protocol):
     """One repository per aggregate, all in the same database transaction."""
 
@@ -539,6 +614,8 @@ class Transaction(Protocol):
     def goals(self) -> GoalRepository: ...
     @property
     def receipts(self) -> ReceiptRepository: ...
+    @property
+    def subscriptions(self) -> SubscriptionRepository: ...
 
 
 @dataclass(frozen=True, slots=True)

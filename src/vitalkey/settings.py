@@ -133,6 +133,11 @@ class Settings:
     id_token_alg: str = "ES256"  # noqa: S105 (or RS256)
     # The Withings data API: requests per minute per partner app (withings-api.md: 120), across processes.
     withings_requests_per_minute: int = 120
+    # Notifications to partner apps: their callback URLs must be https on port 443 or 80, a host
+    # name, and reach a public address; these two relax that for local testing (dev mode only).
+    notify_allow_http: bool = False
+    notify_allow_local: bool = False
+    notify_timeout_s: float = 2.0  # a callback (and the HEAD at subscribe) answers within this
 
     # Sessions.
     session_idle_s: int = 3600
@@ -326,6 +331,13 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("password_reset_ttl_s must be at most one day (NIST SP 800-63B §4.2)")
     if settings.relay_poll_s <= 0 or settings.smtp_timeout_s <= 0 or settings.sms_timeout_s <= 0:
         raise SettingsError("relay_poll_s, smtp_timeout_s and sms_timeout_s must be positive")
+    if not 0 < settings.notify_timeout_s <= 30:
+        raise SettingsError("notify_timeout_s must be more than 0 and at most 30")
+    if not settings.dev_mode and (settings.notify_allow_http or settings.notify_allow_local):
+        raise SettingsError(
+            "notify_allow_http and notify_allow_local are for local testing: refused outside dev mode "
+            "(partners' callbacks could then reach this server's own network)"
+        )
 
 
 def _validate_support_url(value: str) -> None:

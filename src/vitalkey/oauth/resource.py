@@ -85,7 +85,8 @@ class BearerProtector(ResourceProtector):
 
     def bearer(self, method: str, uri: str, authorization: str, scope: str) -> Bearer:
         """The live access token in ``authorization`` (the header's value) and its user, if the
-        token was issued for ``scope``; :class:`BearerRefused` otherwise. Its first use is
+        token was issued for ``scope`` ("": any scope, the caller checks); :class:`BearerRefused`
+        otherwise. Its first use is
         recorded (a write transaction, once per token)."""
         return self.check(method, uri, authorization, scope, record_use=True)
 
@@ -105,7 +106,7 @@ class BearerProtector(ResourceProtector):
         bearer = Bearer(token.user, token.record)
         if record_use:
             self.validator.record_use(bearer)
-        if self.validator.scope_insufficient(token.get_scope(), [scope]):
+        if scope and self.validator.scope_insufficient(token.get_scope(), [scope]):
             raise BearerRefused("insufficient_scope", scope, first_use=bearer.first_use and not record_use)
         return bearer
 

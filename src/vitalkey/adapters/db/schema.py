@@ -538,4 +538,22 @@ ingest_receipts = Table(
     Index("ix_ingest_receipts_created", "created"),
 )
 
+# Partner apps' callback URLs (the /notify API): one per account, app, appli and URL.
+notify_subscriptions = Table(
+    "notify_subscriptions",
+    metadata,
+    Column("id", _Id, primary_key=True),
+    _owner(),
+    Column("client_id", String(64), ForeignKey("apps.client_id", ondelete="CASCADE"), nullable=False),
+    Column("appli", Integer, nullable=False),
+    Column("callbackurl", String(255), nullable=False),
+    Column("comment", String(255), nullable=False),
+    Column("created", UtcTimestamp, nullable=False),
+    Column("modified", UtcTimestamp, nullable=False),
+    Column("failing_since", UtcTimestamp),  # its last retry cycle failed; cleared by a delivery
+    UniqueConstraint("account_id", "client_id", "appli", "callbackurl", name="uq_notify_subscriptions"),
+    Index("ix_notify_subscriptions_account_appli", "account_id", "appli"),
+    Index("ix_notify_subscriptions_client", "client_id"),
+)
+
 __all__ = ["BigInteger", "UtcTimestamp", "metadata"]

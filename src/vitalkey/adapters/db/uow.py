@@ -36,6 +36,7 @@ from vitalkey.adapters.db.repositories.receipts import SqlReceipts
 from vitalkey.adapters.db.repositories.sessions import SqlSessions
 from vitalkey.adapters.db.repositories.signing_keys import SqlSigningKeys
 from vitalkey.adapters.db.repositories.sleep import SqlSleep
+from vitalkey.adapters.db.repositories.subscriptions import SqlSubscriptions
 from vitalkey.adapters.db.repositories.two_factor import SqlTwoFactor
 from vitalkey.adapters.db.repositories.workouts import SqlWorkouts
 from vitalkey.adapters.db.retry import Attempt, RetryPolicy, attempt, committed_write, retried_sqlstate
@@ -102,6 +103,7 @@ class SqlTransaction:
     heart = _Repository(SqlHeart)
     goals = _Repository(SqlGoals)
     receipts = _Repository(SqlReceipts)
+    subscriptions = _Repository(SqlSubscriptions)
 
 
 class SqlUnitOfWork:
