@@ -378,6 +378,10 @@ class MeasureGroupRepository(Protocol):
         """Store a new group with its measures; its ``grpid``."""
         ...
 
+    def add_many(self, groups: Sequence[MeasureGroup]) -> list[int]:
+        """:meth:`add` for each group, in order (an ingested batch's groups at once)."""
+        ...
+
     def get(self, account_id: int, grpid: int) -> MeasureGroup | None: ...
     def replace(self, group: MeasureGroup) -> bool:
         """An edit: the live group ``group.grpid`` of ``group.account_id`` takes ``group``'s date,
