@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -375,6 +375,10 @@ class DeviceRepository(Protocol):
 class MeasureGroupRepository(Protocol):
     def add(self, group: MeasureGroup) -> int:
         """Store a new group with its measures; its ``grpid``."""
+        ...
+
+    def add_many(self, groups: Sequence[MeasureGroup]) -> list[int]:
+        """:meth:`add` for each group, in order (an ingested batch's groups at once)."""
         ...
 
     def get(self, account_id: int, grpid: int) -> MeasureGroup | None: ...

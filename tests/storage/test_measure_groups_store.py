@@ -173,3 +173,21 @@ def test_other_accounts_groups_are_never_returned(store: SqlUnitOfWork) -> None:
         assert tx.measure_groups.find(ann, Window(), MeasureFilter(frozenset({1})), Page()) == []
         assert not tx.measure_groups.delete(ann, bobs, LATER)
         assert tx.measure_groups.get(bob, bobs) is not None
+
+
+def test_many_groups_at_once_get_their_grpids_in_order(store: SqlUnitOfWork) -> None:
+    """An ingested batch's groups: one call, each group's grpid in the order given, every
+    group read back with its own measures (PostgreSQL: one pipelined statement for all)."""
+    ann = an_account(store).id
+    groups = [
+        a_group(ann, NOW - timedelta(hours=n), measures=(Measure(1, 70_000 + n, -3), Measure(6, 2000 + n, -2)))
+        for n in range(7)
+    ]
+    groups.insert(3, a_group(ann, NOW, measures=(Measure(11, 60, 0),), comment="only a pulse"))
+    with store.begin() as tx:
+        assert tx.measure_groups.add_many([]) == []
+        grpids = tx.measure_groups.add_many(groups)
+    assert grpids == sorted(grpids) and len(set(grpids)) == len(groups)
+    with store.read() as tx:
+        for grpid, group in zip(grpids, groups, strict=True):
+            assert tx.measure_groups.get(ann, grpid) == replace(group, grpid=grpid)

@@ -649,7 +649,7 @@ def _live_group(tx: Transaction, account_id: int, grpid: int) -> MeasureGroup:
 
 def _store(tx: Transaction, records: _Records) -> dict[str, Any]:
     """Store the records; the answer: the ids given, in the batch's order."""
-    grpids = [tx.measure_groups.add(group) for group in records.groups]
+    grpids = tx.measure_groups.add_many(records.groups)
     day_ids = [tx.activity.put(day).id for day in records.days]
     if records.samples:
         tx.intraday.put(records.samples)

@@ -8,6 +8,7 @@ the page of groups found on ``ix_measure_groups_account_date`` (or ``…_modifie
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -87,21 +88,17 @@ class SqlMeasureGroups:
         self.db = db
 
     def add(self, group: MeasureGroup) -> int:
-        params = {
-            "account_id": group.account_id,
-            "date": us(group.date),
-            "timezone": group.timezone,
-            "attrib": group.attrib.value,
-            "category": group.category.value,
-            "deviceid": device_param(group.deviceid),
-            "comment": group.comment,
-            "created": us(group.created),
-            "modified": us(group.modified),
-        }
-        grpid = self.db.one(ADD, params, first_int)
-        assert grpid is not None  # RETURNING always answers a row
-        self._add_measures(grpid, group.measures)
-        return grpid
+        return self.add_many([group])[0]
+
+    def add_many(self, groups: Sequence[MeasureGroup]) -> list[int]:
+        grpids = self.db.one_each(ADD, [_new_group(group) for group in groups], first_int)
+        rows = [
+            {"grpid": grpid, "position": position, "type": m.type, "value": m.value, "unit": m.unit}
+            for grpid, group in zip(grpids, groups, strict=True)
+            for position, m in enumerate(group.measures)
+        ]
+        self.db.run_many(ADD_MEASURE, rows)
+        return grpids
 
     def get(self, account_id: int, grpid: int) -> MeasureGroup | None:
         groups = _groups(self.db.all(GET, {"account_id": account_id, "grpid": grpid}, _row))
@@ -145,6 +142,20 @@ class SqlMeasureGroups:
             for position, m in enumerate(group_measures)
         ]
         self.db.run_many(ADD_MEASURE, rows)
+
+
+def _new_group(group: MeasureGroup) -> dict[str, Any]:
+    return {
+        "account_id": group.account_id,
+        "date": us(group.date),
+        "timezone": group.timezone,
+        "attrib": group.attrib.value,
+        "category": group.category.value,
+        "deviceid": device_param(group.deviceid),
+        "comment": group.comment,
+        "created": us(group.created),
+        "modified": us(group.modified),
+    }
 
 
 def _row(row: Row, c: Columns) -> tuple[Row, Columns]:
