@@ -144,32 +144,6 @@ class Db:
         self._execute(sql, params)
         return int(self.cursor.rowcount)
 
-    def one_each(self, sql: Sql, rows: Sequence[dict[str, Any]], read: Read[T]) -> list[T]:
-        """``read`` of the one row a statement with RETURNING answers, for each parameter set, in
-        order. PostgreSQL: one ``executemany`` (psycopg pipelines it: one round trip for a whole
-        ingested batch, where a statement per group cost a round trip each, half of the batch's
-        time); SQLite: one statement per set (no round trips to save)."""
-        if not rows:
-            return []
-        if sql.defaults:
-            rows = [{**sql.defaults, **params} for params in rows]
-        if self.sqlite:
-            return [self._read_one(sql, params, read) for params in rows]
-        self.cursor.executemany(sql.pyformat, rows, returning=True)
-        found: list[T] = []
-        while True:
-            row = self.cursor.fetchone()
-            assert row is not None  # RETURNING answers a row per set
-            found.append(read(row, sql.columns or self._columns(sql)))
-            if not self.cursor.nextset():
-                return found
-
-    def _read_one(self, sql: Sql, params: dict[str, Any], read: Read[T]) -> T:
-        self.cursor.execute(sql.named, params)
-        row = self.cursor.fetchone()
-        assert row is not None  # RETURNING answers a row per set
-        return read(row, sql.columns or self._columns(sql))
-
     def run_many(self, sql: Sql, rows: Sequence[dict[str, Any]]) -> None:
         """The statement once per parameter set, in one call (the drivers batch it: an ingested
         batch's measures are one round trip, not one per measure)."""
