@@ -46,6 +46,16 @@ REPLACE = core(
 )
 DELETE = tombstone(measure_groups, _g.grpid, comment=None)
 FORGET_MEASURES = core(delete(measures).where(_m.grpid == bindparam("grpid")))
+# PostgreSQL: a batch's groups in one INSERT from arrays — one round trip and one small result, where
+# a statement per group cost a round trip each (half of an ingested batch's time) and an
+# executemany with RETURNING kept a result per group (the ingesting processes grew past 100 MB).
+# Ids are drawn in the arrays' order, so the sorted ids are the groups' ids in order.
+ADD_FROM_ARRAYS = Sql(
+    f"INSERT INTO measure_groups ({', '.join(_GROUP_COLUMNS)}) SELECT * FROM unnest("
+    "CAST(:account_id AS integer[]), CAST(:date AS bigint[]), CAST(:timezone AS text[]), "
+    "CAST(:attrib AS integer[]), CAST(:category AS integer[]), CAST(:deviceid AS text[]), "
+    "CAST(:comment AS text[]), CAST(:created AS bigint[]), CAST(:modified AS bigint[])) RETURNING grpid"
+)
 GET = core(
     select(measure_groups, _m.type, _m.value, _m.unit)
     .select_from(measure_groups.outerjoin(measures, _m.grpid == _g.grpid))
@@ -91,7 +101,14 @@ class SqlMeasureGroups:
         return self.add_many([group])[0]
 
     def add_many(self, groups: Sequence[MeasureGroup]) -> list[int]:
-        grpids = self.db.one_each(ADD, [_new_group(group) for group in groups], first_int)
+        if not groups:
+            return []
+        new = [_new_group(group) for group in groups]
+        if self.db.sqlite:
+            grpids = [_stored(self.db.one(ADD, params, first_int)) for params in new]
+        else:
+            columns = {name: [params[name] for params in new] for name in _GROUP_COLUMNS}
+            grpids = sorted(self.db.all(ADD_FROM_ARRAYS, columns, first_int))
         rows = [
             {"grpid": grpid, "position": position, "type": m.type, "value": m.value, "unit": m.unit}
             for grpid, group in zip(grpids, groups, strict=True)
@@ -142,6 +159,11 @@ class SqlMeasureGroups:
             for position, m in enumerate(group_measures)
         ]
         self.db.run_many(ADD_MEASURE, rows)
+
+
+def _stored(grpid: int | None) -> int:
+    assert grpid is not None  # INSERT … RETURNING always answers a row
+    return grpid
 
 
 def _new_group(group: MeasureGroup) -> dict[str, Any]:
