@@ -375,6 +375,52 @@ def gateway() -> Iterator[Gateway]:
     server.server_close()
 
 
+# A real HTTP server playing a partner's notification receiver ---------------------------
+@dataclass
+class Receiver:
+    """What a partner's callback URL received (method, path, headers, form), and how it answers."""
+
+    url: str  # http://127.0.0.1:<port>
+    received: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 200
+    delay_s: float = 0.0
+
+    def of(self, method: str) -> list[dict[str, Any]]:
+        return [request for request in self.received if request["method"] == method]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    port = free_port()
+    state = Receiver(url=f"http://127.0.0.1:{port}")
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self, form: dict[str, str]) -> None:
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            state.received.append({"method": self.command, "path": self.path, "headers": headers, "form": form})
+            time.sleep(state.delay_s)
+            self.send_response(state.status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def do_HEAD(self) -> None:
+            self._answer({})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            self._answer({k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()})
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
 # A real server process -----------------------------------------------------------------
 @dataclass
 class LiveServer:

@@ -21,7 +21,9 @@ from vitalkey.adapters.ratelimit import RedisRateLimiter, SqlRateLimiter
 from vitalkey.adapters.relay import OutboxRelay
 from vitalkey.adapters.sealing import FernetSealer
 from vitalkey.adapters.sms import DevSmsOutbox, FailoverSms, SmsRenderer, TwilioGateway
+from vitalkey.adapters.webhooks import HttpCallbackSender
 from vitalkey.domain.codes import CodePolicy
+from vitalkey.domain.notifications import CallbackPolicy
 from vitalkey.domain.oauth import TokenPolicy
 from vitalkey.domain.passwords import PasswordPolicy
 from vitalkey.domain.sessions import SessionPolicy
@@ -33,6 +35,7 @@ from vitalkey.flows.deps import FlowDeps, MailLimits, SmsLimits, TwoFactorConfig
 from vitalkey.flows.health_ingest import HealthIngest
 from vitalkey.flows.health_reads import HealthReads
 from vitalkey.flows.login import LoginFlow
+from vitalkey.flows.notify import NotifyService
 from vitalkey.flows.password_reset import PasswordResets
 from vitalkey.flows.password_settings import PasswordChange, PasswordSetFlow
 from vitalkey.flows.sessions import SessionService
@@ -69,6 +72,8 @@ class Container:
     oauth: OAuthProvider
     withings: WithingsOAuth
     health_reads: HealthReads  # the Withings data API's reads
+    notify: NotifyService  # the Withings /notify API: partners' subscriptions
+    callbacks: HttpCallbackSender  # outgoing HTTP to partners' callback URLs (closed at shutdown)
     signing_keys: SigningKeys
     relay: OutboxRelay
     sealer: FernetSealer
@@ -184,6 +189,8 @@ def build(
         id_token_ttl=timedelta(seconds=settings.id_token_ttl_s),
     )
     signing_keys = SigningKeys(uow, clock, sealer, settings.id_token_alg, token_policy)
+    callback_policy = CallbackPolicy(allow_http=settings.notify_allow_http, allow_local=settings.notify_allow_local)
+    callbacks = HttpCallbackSender(callback_policy, settings.notify_timeout_s)
     oauth = OAuthProvider(
         uow,
         clock,
@@ -215,6 +222,8 @@ def build(
         oauth=oauth,
         withings=WithingsOAuth(oauth),
         health_reads=HealthReads(deps, settings.withings_requests_per_minute),
+        notify=NotifyService(deps, callbacks, callback_policy),
+        callbacks=callbacks,
         signing_keys=signing_keys,
         relay=relay,
         sealer=sealer,

@@ -99,6 +99,27 @@ def test_two_factor_settings_are_checked(values: dict[str, str], reason: str) ->
         load_settings(environ=environ)
 
 
+PRODUCTION = {"dev_mode": "false", "smtp_host": "mail.example.org", "sms_provider_url": "https://sms.example",
+              "sms_account_sid": "AC1", "sms_auth_token": "t", "sms_from": "+15550100"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({**PRODUCTION, "notify_allow_http": "true"}, "refused outside dev mode"),
+        ({**PRODUCTION, "notify_allow_local": "true"}, "refused outside dev mode"),
+        ({"notify_timeout_s": "0"}, "notify_timeout_s must be more than 0"),
+        ({"notify_timeout_s": "31"}, "at most 30"),
+    ],
+)
+def test_notification_settings_are_checked(values: dict[str, str], reason: str) -> None:
+    environ = {f"VITALKEY_{name.upper()}": value for name, value in values.items()}
+    with pytest.raises(SettingsError, match=reason):
+        load_settings(environ=environ)
+    production = load_settings(environ={f"VITALKEY_{name.upper()}": value for name, value in PRODUCTION.items()})
+    assert not production.notify_allow_http and not production.notify_allow_local
+
+
 def test_sms_regions_are_read_as_a_list() -> None:
     settings = load_settings(environ={"VITALKEY_SMS_REGIONS": "FR, DE,US"})
     assert settings.sms_regions == ("FR", "DE", "US")

@@ -31,6 +31,7 @@ from vitalkey.web import (
     two_factor_api,
     two_factor_pages,
     withings_data,
+    withings_notify,
 )
 from vitalkey.web.api import ApiEndpoint, error_response
 from vitalkey.web.context import language
@@ -107,6 +108,7 @@ def routes() -> list[BaseRoute]:
         *two_factor_pages.routes(),
         *oauth.routes(),
         *withings_data.routes(),
+        *withings_notify.routes(),
         *pages.routes(),
         *ops.routes([endpoint.described for endpoint in endpoints]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -138,6 +140,7 @@ def create_app(container: Container, *, run_relay: bool | None = None) -> VitalK
             container.relay.wake()
             if task is not None:
                 await task
+            await container.callbacks.aclose()
 
     app = VitalKeyApp(
         middleware=[

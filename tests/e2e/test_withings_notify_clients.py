@@ -1,0 +1,99 @@
+"""withings-api 2.4.0's notification calls against a live ``vitalkey serve`` process, unmodified
+but for its base URL: a linked partner subscribes its callback URL (a real local receiver, which
+the server checks with a HEAD), lists, gets, updates and revokes, and a refused URL raises the
+client's own invalid-params error. The server runs in dev mode with ``notify_allow_http`` and
+``notify_allow_local`` (the receiver is plain http on 127.0.0.1); by default it refuses both."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from withings_api import AbstractWithingsApi, WithingsApi, WithingsAuth
+from withings_api.common import AuthScope, Credentials2, InvalidParamsException, NotifyAppli
+
+from tests.conftest import LiveServer, Mailbox, Receiver, free_port, start_server, stop_server
+from tests.e2e.live_oauth import WebUser, query_of, register, sign_up
+
+EMAIL = "ann@example.org"
+CALLBACK = "https://portal.example.com/withings/callback"
+
+
+@pytest.fixture
+def local_callbacks_server(tmp_path: Path, sqlite_url: str, smtp_server: tuple[Mailbox, int]) -> Iterator[LiveServer]:
+    server = start_server(
+        tmp_path / "live",
+        free_port(),
+        {
+            "VITALKEY_DATABASE_URL": sqlite_url,
+            "VITALKEY_SMTP_HOST": "127.0.0.1",
+            "VITALKEY_SMTP_PORT": str(smtp_server[1]),
+            "VITALKEY_SMTP_SECURITY": "none",
+            "VITALKEY_RELAY_POLL_S": "0.05",
+            "VITALKEY_NOTIFY_ALLOW_HTTP": "true",
+            "VITALKEY_NOTIFY_ALLOW_LOCAL": "true",
+        },
+    )
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture
+def linked(
+    local_callbacks_server: LiveServer, sqlite_url: str, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[WithingsApi]:
+    server = local_callbacks_server
+    sign_up(server, mailbox, EMAIL)
+    user = WebUser(server, mailbox, EMAIL)
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    monkeypatch.setattr(WithingsAuth, "URL", server.url)
+    monkeypatch.setattr(AbstractWithingsApi, "URL", server.url)
+    partner = register(server, sqlite_url, name="Health2Go", redirect_uri=CALLBACK,
+                       scopes=("user.info", "user.metrics", "user.activity"))  # fmt: skip
+    assert partner.secret is not None
+    auth = WithingsAuth(partner.client_id, partner.secret, callback_uri=CALLBACK,
+                        scope=(AuthScope.USER_INFO, AuthScope.USER_METRICS, AuthScope.USER_ACTIVITY))  # fmt: skip
+    with ExitStack() as closer:
+        closer.callback(auth._session.close)  # its requests session keeps a socket open
+        closer.callback(user.close)
+        credentials: Credentials2 = auth.get_credentials(query_of(user.link(auth.get_authorize_url()))["code"])
+        yield WithingsApi(credentials)
+
+
+def test_withings_api_subscribes_lists_updates_and_revokes(linked: WithingsApi, receiver: Receiver) -> None:
+    hook, moved = receiver.url + "/withings/notify", receiver.url + "/withings/moved"
+    linked.notify_subscribe(hook, NotifyAppli.WEIGHT, comment="Health2Go weight")
+    linked.notify_subscribe(hook, NotifyAppli.SLEEP)
+    assert [(r["method"], r["path"]) for r in receiver.received] == [("HEAD", "/withings/notify")] * 2
+
+    profiles = linked.notify_list().profiles
+    assert [(p.appli, p.callbackurl, p.comment) for p in profiles] == [
+        (NotifyAppli.WEIGHT, hook, "Health2Go weight"),
+        (NotifyAppli.SLEEP, hook, ""),
+    ]
+    assert all(p.expires is not None and p.expires.int_timestamp == 2_147_483_647 for p in profiles)
+    got = linked.notify_get(hook, NotifyAppli.WEIGHT)
+    assert (got.appli, got.callbackurl, got.comment) == (NotifyAppli.WEIGHT, hook, "Health2Go weight")
+
+    linked.notify_update(hook, NotifyAppli.WEIGHT, moved, NotifyAppli.CIRCULATORY, comment="blood pressure")
+    assert receiver.received[-1]["path"] == "/withings/moved"
+    assert [(p.appli, p.callbackurl) for p in linked.notify_list(NotifyAppli.CIRCULATORY).profiles] == [
+        (NotifyAppli.CIRCULATORY, moved)
+    ]
+
+    linked.notify_revoke(hook, NotifyAppli.SLEEP)
+    linked.notify_revoke(moved, NotifyAppli.CIRCULATORY)
+    assert linked.notify_list().profiles == ()
+
+
+def test_a_refused_url_is_the_clients_invalid_params_error(linked: WithingsApi, receiver: Receiver) -> None:
+    receiver.status = 404
+    with pytest.raises(InvalidParamsException) as refused:
+        linked.notify_subscribe(receiver.url + "/gone", NotifyAppli.WEIGHT)
+    assert str(refused.value) == "Error code 293"
+    with pytest.raises(InvalidParamsException) as missing:
+        linked.notify_get(receiver.url + "/gone", NotifyAppli.WEIGHT)
+    assert str(missing.value) == "Error code 343"
+    assert linked.notify_list().profiles == ()
