@@ -259,6 +259,12 @@ def test_a_redirect_is_the_answer_and_never_followed(receivers: Callable[..., Re
     assert len(receiver.requests) == 2 and elsewhere.connections == 0
 
 
+def test_by_default_the_name_is_resolved_by_the_system(receivers: Callable[..., Receiver]) -> None:
+    receiver = receivers()  # on 127.0.0.1; localhost may answer ::1 first, which refuses: the next is tried
+    answer = post(HttpCallbackSender(LOCAL), receiver.url(name="localhost"))
+    assert answer.status == 200 and receiver.requests[0]["headers"]["host"] == f"localhost:{receiver.port}"
+
+
 def test_a_closed_port_is_a_connect_error() -> None:
     answer = post(HttpCallbackSender(LOCAL), f"http://127.0.0.1:{free_port()}/hook")
     assert (answer.status, answer.error, answer.ok) == (None, "connect", False)
