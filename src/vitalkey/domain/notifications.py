@@ -230,8 +230,10 @@ def check_callback_url(url: str, policy: CallbackPolicy) -> CallbackTarget:
 def address_allowed(address: str, policy: CallbackPolicy) -> bool:
     """Whether a delivery may connect to ``address`` (the address actually connected to): a
     public unicast address, unless ``allow_local``. Loopback, private, link-local, shared,
-    multicast, reserved and unspecified addresses, and IPv4 mapped or embedded in IPv6 ones,
-    are inside someone's network."""
+    multicast, reserved and unspecified addresses, and IPv4 mapped or embedded in IPv6 ones
+    (``::ffff:0:0/96``, 6to4, Teredo, NAT64 ``64:ff9b::/96``), are inside someone's network.
+    IPv6 outside global unicast ``2000::/3`` is refused (IPv4-compatible ``::a.b.c.d``,
+    site-local ``fec0::/10``, the local-use NAT64 prefix ``64:ff9b:1::/48``)."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
@@ -239,10 +241,20 @@ def address_allowed(address: str, policy: CallbackPolicy) -> bool:
     if policy.allow_local:
         return True
     if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if ip.ipv4_mapped is not None:
+            return _public(ip.ipv4_mapped)
+        if ip in _NAT64:  # a DNS64 answer: the IPv4 address it translates to decides
+            return _public(ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF))
+        if ip not in _GLOBAL_UNICAST:
+            return False
+        embedded = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
         if embedded is not None and not _public(embedded):
             return False
     return _public(ip)
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052's well-known prefix
+_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
 
 
 def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
