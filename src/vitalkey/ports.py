@@ -25,7 +25,7 @@ from vitalkey.domain.health import (
     Window,
     Workout,
 )
-from vitalkey.domain.notifications import Appli, Subscription
+from vitalkey.domain.notifications import Appli, Delivery, Notice, Subscription
 from vitalkey.domain.oauth import AuthorizationCode, Consent, SigningKey, TokenRecord
 from vitalkey.domain.sessions import Session
 from vitalkey.domain.two_factor import AppPassword, TwoFactor
@@ -530,6 +530,50 @@ class SubscriptionRepository(Protocol):
         ...
 
 
+class DeliveryRepository(Protocol):
+    """Queued callbacks to partners (the transactional outbox of notifications)."""
+
+    def queue(self, subscription: Subscription, notice: Notice, delivery_id: str, now: datetime, due: datetime) -> int:
+        """A delivery of ``notice`` to ``subscription``, first tried at ``due``; its row id. When
+        a delivery for the same subscription, appli, change and backfill flag (and day, for appli
+        16) is queued and not yet tried nor claimed, that one is widened to cover ``notice`` too
+        (its period extended, its due time kept) and its id answered: bursts are coalesced."""
+        ...
+
+    def queue_to(
+        self, account_id: int, client_id: str, callbackurl: str, notice: Notice, delivery_id: str, now: datetime
+    ) -> int:
+        """A delivery without a subscription (appli 46 unlink or delete, sent to the URLs the
+        app had), due at once, never coalesced."""
+        ...
+
+    def claim(self, now: datetime, owner: str, lease: timedelta, limit: int) -> list[Delivery]:
+        """Up to ``limit`` deliveries due by ``now``, neither delivered nor given up, and not held
+        by another owner's live lease, leased to ``owner`` until ``now + lease`` (on PostgreSQL
+        ``FOR UPDATE SKIP LOCKED``: several workers never claim the same one), oldest due first."""
+        ...
+
+    def delivered(self, delivery: Delivery, now: datetime, status: int) -> bool:
+        """Taken (only by its lease's owner: False if the lease was lost)."""
+        ...
+
+    def retry(self, delivery: Delivery, due: datetime, *, cycle: int, status: int | None, error: str) -> bool:
+        """A failed try: tried again at ``due`` (``attempts`` + 1, ``cycle`` as given), lease released."""
+        ...
+
+    def give_up(self, delivery: Delivery, now: datetime, *, status: int | None, error: str) -> bool:
+        """The last cycle failed: kept as failed (``failed`` set), never tried again."""
+        ...
+
+    def recent(self, limit: int) -> list[Delivery]:
+        """The newest deliveries, newest first (the dev page)."""
+        ...
+
+    def waiting(self, now: datetime) -> int:
+        """Deliveries neither delivered nor given up (a gauge)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class CallbackAnswer:
     """How a partner's callback URL answered: its HTTP ``status``, or none and a short ``error``
@@ -620,6 +664,8 @@ class Transaction(Protocol):
     def receipts(self) -> ReceiptRepository: ...
     @property
     def subscriptions(self) -> SubscriptionRepository: ...
+    @property
+    def deliveries(self) -> DeliveryRepository: ...
 
 
 @dataclass(frozen=True, slots=True)

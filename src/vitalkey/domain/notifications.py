@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
@@ -125,9 +125,27 @@ class Notice:
     backfill: bool = False  # part of a first import of history, not live data
 
 
+# The appli a body measure is announced under (Withings: body composition 1, temperature 2, blood
+# pressure / heart rate / SpO2 / vascular measures 4, ECG results 54); a group holding several
+# kinds is announced under each.
+_APPLI_OF_MEASTYPE: Mapping[int, Appli] = {
+    **dict.fromkeys((2, 12, 71, 73), Appli.TEMPERATURE),
+    **dict.fromkeys((9, 10, 11, 54, 91, 155), Appli.BLOOD_PRESSURE),
+    **dict.fromkeys((130, 135, 136, 137, 138), Appli.ECG),
+}
+
+
+def applis_of_meastypes(types: Iterable[int]) -> list[Appli]:
+    """The applis a group of these measure types is announced under, in code order; body
+    composition for any type not listed above (weight, fat, muscle, height, water, ...)."""
+    return sorted({_APPLI_OF_MEASTYPE.get(kind, Appli.WEIGHT) for kind in types})
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """A queued callback: what is POSTed and where. ``delivery_id`` is the same for every try."""
+    """A queued callback: what is POSTed and where. ``delivery_id`` is the same for every try.
+    ``subscription_id`` is None for a delivery that outlives its subscription (appli 46 unlink
+    and delete). ``delivered``/``failed``: when it was taken, or given up after the last cycle."""
 
     id: int
     delivery_id: str
@@ -144,8 +162,12 @@ class Delivery:
     backfill: bool
     created: datetime
     due: datetime
-    attempts: int = 0
-    cycle: int = 0  # retry cycles done (an index into RETRY_SCHEDULE)
+    attempts: int = 0  # tries so far, all cycles
+    cycle: int = 0  # retry cycles failed so far (the next wait is RETRY_SCHEDULE[cycle])
+    delivered: datetime | None = None
+    failed: datetime | None = None
+    last_status: int | None = None  # the partner's last HTTP status, if it answered
+    last_error: str = ""  # CallbackAnswer.error of the last try
 
 
 def form_of(delivery: Delivery) -> list[tuple[str, str]]:
@@ -301,6 +323,7 @@ __all__ = [
     "UserAction",
     "address_allowed",
     "appli_of",
+    "applis_of_meastypes",
     "check_callback_url",
     "form_of",
     "signature",
