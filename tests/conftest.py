@@ -395,20 +395,21 @@ def receiver() -> Iterator[Receiver]:
     state = Receiver(url=f"http://127.0.0.1:{port}")
 
     class Handler(BaseHTTPRequestHandler):
-        def _answer(self, form: dict[str, str]) -> None:
+        def _answer(self, body: bytes) -> None:
             headers = {name.lower(): value for name, value in self.headers.items()}
-            state.received.append({"method": self.command, "path": self.path, "headers": headers, "form": form})
+            form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+            request = {"method": self.command, "path": self.path, "headers": headers, "form": form, "body": body}
+            state.received.append(request)
             time.sleep(state.delay_s)
             self.send_response(state.status)
             self.send_header("content-length", "0")
             self.end_headers()
 
         def do_HEAD(self) -> None:
-            self._answer({})
+            self._answer(b"")
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            self._answer({k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()})
+            self._answer(self.rfile.read(int(self.headers.get("content-length") or 0)))
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -151,7 +151,8 @@ def migrate(config: str | None) -> None:
 @main.command()
 @click.option("--config", type=click.Path(dir_okay=False))
 def worker(config: str | None) -> None:
-    """Relay the outbox (for deployments that run it outside the web processes)."""
+    """Relay the outbox and send the partners' notifications (for deployments that run them outside
+    the web processes)."""
     from vitalkey.container import build
     from vitalkey.observability import capture_process_errors, configure_logging
 
@@ -165,7 +166,10 @@ def worker(config: str | None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await container.relay.run_forever(stop)
+        try:
+            await asyncio.gather(container.relay.run_forever(stop), container.delivery_worker.run_forever(stop))
+        finally:
+            await container.callbacks.aclose()
 
     asyncio.run(run())
 

@@ -36,6 +36,8 @@ from vitalkey.flows.health_ingest import HealthIngest
 from vitalkey.flows.health_reads import HealthReads
 from vitalkey.flows.login import LoginFlow
 from vitalkey.flows.notify import NotifyService
+from vitalkey.flows.notify_delivery import DeliveryWorker
+from vitalkey.flows.notify_outbox import ChangeNotifier
 from vitalkey.flows.password_reset import PasswordResets
 from vitalkey.flows.password_settings import PasswordChange, PasswordSetFlow
 from vitalkey.flows.sessions import SessionService
@@ -74,6 +76,7 @@ class Container:
     health_reads: HealthReads  # the Withings data API's reads
     notify: NotifyService  # the Withings /notify API: partners' subscriptions
     callbacks: HttpCallbackSender  # outgoing HTTP to partners' callback URLs (closed at shutdown)
+    delivery_worker: DeliveryWorker  # sends the queued notifications (beside the relay)
     signing_keys: SigningKeys
     relay: OutboxRelay
     sealer: FernetSealer
@@ -129,7 +132,12 @@ def build(
         sms_renderer=SmsRenderer(settings.brand, settings.public_url),
         rate_counts_kept=timedelta(seconds=longest_rate_window_s(settings)),
     )
-    uow = SqlUnitOfWork(engine, on_outbox_commit=relay.wake)  # mail queued by a unit wakes the relay
+
+    def outbox_committed() -> None:  # mail, texts or notifications queued by a unit: wake who sends them
+        relay.wake()
+        delivery_worker.wake()
+
+    uow = SqlUnitOfWork(engine, on_outbox_commit=outbox_committed)
     password_policy = PasswordPolicy(
         min_length=settings.password_min_length,
         max_length=settings.password_max_length,
@@ -191,6 +199,7 @@ def build(
     signing_keys = SigningKeys(uow, clock, sealer, settings.id_token_alg, token_policy)
     callback_policy = CallbackPolicy(allow_http=settings.notify_allow_http, allow_local=settings.notify_allow_local)
     callbacks = HttpCallbackSender(callback_policy, settings.notify_timeout_s)
+    delivery_worker = DeliveryWorker(deps, callbacks, sealer, poll_s=settings.relay_poll_s)
     oauth = OAuthProvider(
         uow,
         clock,
@@ -217,13 +226,14 @@ def build(
         app_passwords=AppPasswords(deps),
         apps=AppRegistry(deps),
         connected_apps=ConnectedApps(deps),
-        health_ingest=HealthIngest(deps),
+        health_ingest=HealthIngest(deps, ChangeNotifier(timedelta(seconds=settings.notify_coalesce_s))),
         authorize_requests=AuthorizeRequests(deps),
         oauth=oauth,
         withings=WithingsOAuth(oauth),
         health_reads=HealthReads(deps, settings.withings_requests_per_minute),
         notify=NotifyService(deps, callbacks, callback_policy),
         callbacks=callbacks,
+        delivery_worker=delivery_worker,
         signing_keys=signing_keys,
         relay=relay,
         sealer=sealer,

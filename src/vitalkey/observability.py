@@ -11,7 +11,7 @@ from functools import cache
 from typing import Any
 
 import structlog
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from structlog.processors import ExceptionRenderer
 from structlog.tracebacks import ExceptionDictTransformer
 
@@ -37,6 +37,18 @@ def oauth_token_series(grant: str, outcome: str) -> Any:
 SMS_COMPLETED = Counter("vitalkey_sms_codes_completed_total", "SMS codes entered right", ["purpose"])
 SMS_FAILURES = Counter("vitalkey_sms_failures_total", "SMS sending attempts that failed", ["kind"])
 SMS_REFUSED = Counter("vitalkey_sms_refused_total", "SMS not sent because a limit was reached", ["limit"])
+# Notifications to partners: each cycle of tries by outcome, and how late deliveries are.
+NOTIFY_DELIVERIES = Counter(
+    "vitalkey_notify_deliveries_total",
+    "Partner notification cycles by outcome (delivered, retried, failed: given up)",
+    ["client_id", "outcome"],
+)
+NOTIFY_LATENCY = Histogram(
+    "vitalkey_notify_delivery_seconds",
+    "From a delivery's due time (its coalescing window's end, or its retry) to its delivery",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 6 * 3600, 24 * 3600),
+)
+NOTIFY_WAITING = Gauge("vitalkey_notify_waiting", "Notifications queued, neither delivered nor given up")
 # Units of work run again after the database aborted their transaction (40001, 40P01), and those
 # that still failed when the attempts ran out.
 DB_RETRIES = Counter("vitalkey_db_retries_total", "Units of work run again after a transient conflict", ["sqlstate"])

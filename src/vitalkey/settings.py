@@ -138,6 +138,7 @@ class Settings:
     notify_allow_http: bool = False
     notify_allow_local: bool = False
     notify_timeout_s: float = 2.0  # a callback (and the HEAD at subscribe) answers within this
+    notify_coalesce_s: float = 10.0  # changes of one user and appli within this give one callback
 
     # Sessions.
     session_idle_s: int = 3600
@@ -333,6 +334,8 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("relay_poll_s, smtp_timeout_s and sms_timeout_s must be positive")
     if not 0 < settings.notify_timeout_s <= 30:
         raise SettingsError("notify_timeout_s must be more than 0 and at most 30")
+    if not 0 <= settings.notify_coalesce_s <= 3600:
+        raise SettingsError("notify_coalesce_s must be from 0 to 3600")
     if not settings.dev_mode and (settings.notify_allow_http or settings.notify_allow_local):
         raise SettingsError(
             "notify_allow_http and notify_allow_local are for local testing: refused outside dev mode "

@@ -26,6 +26,8 @@ from tests.web.oauth_kit import (
     withings_token,
 )
 from vitalkey.adapters.clock import FrozenClock
+from vitalkey.container import Container
+from vitalkey.domain.notifications import Appli, Subscription, UserAction
 
 
 def linked(
@@ -414,7 +416,14 @@ def test_withings_signed_requests_and_revoke(make_client: ClientFactory, mailbox
         },
     )
     assert overlong.json()["status"] == 503
-    # action=revoke: the partner unlinks the user; its tokens die and the consent is forgotten.
+    # action=revoke: the partner unlinks the user; its tokens die, the consent is forgotten, and its
+    # notification subscriptions go, the URL hearing appli 46 unlink.
+    container: Container = client.app.state.container  # type: ignore[attr-defined]
+    now = clock.now()
+    with container.uow.begin() as tx:
+        tx.subscriptions.add(
+            Subscription(0, int(userid), partner.client_id, Appli.WEIGHT, "https://p.example/hook", "", now, now)
+        )
     third = nonce()
     revoke = client.post(
         "/v2/oauth2",
@@ -427,6 +436,12 @@ def test_withings_signed_requests_and_revoke(make_client: ClientFactory, mailbox
         },
     )
     assert revoke.json() == {"status": 0, "body": {}}
+    with container.uow.read() as tx:
+        assert tx.subscriptions.of_app(int(userid), partner.client_id) == []
+        (told,) = tx.deliveries.recent(5)
+    assert (told.appli, told.action, told.callbackurl, told.due) == (
+        Appli.USER, UserAction.UNLINK, "https://p.example/hook", now
+    )  # fmt: skip
     refresh = withings_token(
         client, partner, grant_type="refresh_token", refresh_token=answer.json()["body"]["refresh_token"]
     )

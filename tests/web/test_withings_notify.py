@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import Receiver
+from tests.conftest import PROD_SMS, Receiver
 from tests.flows.test_resource_protector import Issued
 from tests.web.conftest import ClientFactory
 from tests.web.test_withings_data import container_of, withings
@@ -17,6 +17,7 @@ from vitalkey.domain.notifications import PERMANENT
 
 ALL_SCOPES = ("user.info", "user.metrics", "user.activity")
 LOCAL = {"notify_allow_http": True, "notify_allow_local": True}
+WORKING = {"failing": False, "failing_since": None}
 
 
 @pytest.fixture
@@ -55,8 +56,8 @@ def test_subscribe_checks_the_url_with_a_head_then_get_and_list_show_it(
     notify(client, ann.access, action="subscribe", callbackurl=url, appli=1, comment="again")  # kept, not doubled
     listed = notify(client, ann.access, action="list")["body"]["profiles"]
     assert listed == [
-        {"appli": 1, "callbackurl": url, "comment": "again", "expires": PERMANENT},
-        {"appli": 44, "callbackurl": url, "comment": "", "expires": PERMANENT},
+        {"appli": 1, "callbackurl": url, "comment": "again", "expires": PERMANENT, **WORKING},
+        {"appli": 44, "callbackurl": url, "comment": "", "expires": PERMANENT, **WORKING},
     ]
     assert [p["appli"] for p in notify(client, ann.access, action="list", appli=44)["body"]["profiles"]] == [44]
 
@@ -167,3 +168,77 @@ def test_a_token_sees_only_its_users_and_its_apps_subscriptions(client: TestClie
     assert notify(client, bob.access, action="get", callbackurl=url, appli=1)["status"] == 343
     assert notify(client, bob.access, action="revoke", callbackurl=url, appli=1)["status"] == 294
     assert len(notify(client, ann.access, action="list")["body"]["profiles"]) == 1
+
+
+def test_a_failing_subscription_is_listed_as_such_until_updated(
+    client: TestClient, ann: Issued, receiver: Receiver
+) -> None:
+    url = receiver.url + "/hook"
+    notify(client, ann.access, action="subscribe", callbackurl=url, appli=1)
+    container = container_of(client)
+    with container.uow.begin() as tx:
+        (subscription,) = tx.subscriptions.of_app(ann.account_id, ann.client_id)
+        tx.subscriptions.mark_failing(subscription.id, container.clock.now())
+    (listed,) = notify(client, ann.access, action="list")["body"]["profiles"]
+    assert listed["failing"] is True and listed["failing_since"] == int(container.clock.now().timestamp())
+    notify(client, ann.access, action="update", callbackurl=url, appli=1, comment="fixed")
+    (listed,) = notify(client, ann.access, action="list")["body"]["profiles"]
+    assert (listed["failing"], listed["failing_since"], listed["comment"]) == (False, None, "fixed")
+
+
+ADMIN = "admin-token-0123456789abcdef-0123456789"
+
+
+def test_operators_see_a_clients_subscriptions_and_failures(make_client: ClientFactory, receiver: Receiver) -> None:
+    client = make_client(**LOCAL, admin_token=ADMIN)
+    container = container_of(client)
+    ann = Issued(container, ALL_SCOPES)
+    notify(client, ann.access, action="subscribe", callbackurl=receiver.url + "/a", appli=1)
+    notify(client, ann.access, action="subscribe", callbackurl=receiver.url + "/b", appli=44)
+    with container.uow.begin() as tx:
+        failing = next(s for s in tx.subscriptions.of_app(ann.account_id, ann.client_id) if s.appli == 44)
+        tx.subscriptions.mark_failing(failing.id, container.clock.now())
+    admin = {"authorization": f"Bearer {ADMIN}"}
+    path = f"/api/v1/admin/clients/{ann.client_id}/subscriptions"
+    listed = client.get(path, headers=admin)
+    assert listed.status_code == 200
+    rows = listed.json()["subscriptions"]
+    assert [(r["userid"], r["appli"], r["callbackurl"], r["failing_since"] is not None) for r in rows] == [
+        (ann.account_id, 44, receiver.url + "/b", True),
+        (ann.account_id, 1, receiver.url + "/a", False),
+    ]
+    assert client.get(path).status_code == 401
+    assert client.get("/api/v1/admin/clients/nobody/subscriptions", headers=admin).status_code == 404
+
+
+def test_the_dev_page_lists_deliveries_and_is_gone_outside_dev_mode(
+    client: TestClient, ann: Issued, receiver: Receiver
+) -> None:
+    container = container_of(client)
+    with container.uow.begin() as tx:
+        tx.consents.allow(ann.account_id, ann.client_id, ALL_SCOPES, container.clock.now())
+    notify(client, ann.access, action="subscribe", callbackurl=receiver.url + "/hook", appli=1)
+    assert "No notifications yet." in client.get("/dev/notifications").text
+    container.connected_apps.remove(ann.account_id, ann.client_id)  # queues appli 46 unlink
+    page = client.get("/dev/notifications")
+    assert page.status_code == 200
+    assert f"{receiver.url}/hook" in page.text and "appli 46" in page.text and "unlink" in page.text
+    assert "Waiting" in page.text
+    assert 'href="/dev/notifications"' in page.text  # the footer's dev links name it
+
+
+def test_no_dev_page_outside_dev_mode(make_client: ClientFactory) -> None:
+    prod = make_client(dev_mode=False, smtp_host="127.0.0.1", **PROD_SMS)
+    assert prod.get("/dev/notifications").status_code == 404
+
+
+def test_connected_apps_say_which_app_receives_notifications(
+    client: TestClient, ann: Issued, receiver: Receiver
+) -> None:
+    container = container_of(client)
+    with container.uow.begin() as tx:
+        tx.consents.allow(ann.account_id, ann.client_id, ALL_SCOPES, container.clock.now())
+    (before,) = container.connected_apps.for_account(ann.account_id)
+    notify(client, ann.access, action="subscribe", callbackurl=receiver.url + "/hook", appli=1)
+    (after,) = container.connected_apps.for_account(ann.account_id)
+    assert (before.notified, after.notified) == (False, True)

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import ipaddress
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 from urllib.parse import urlsplit
@@ -139,6 +139,29 @@ def applis_of_meastypes(types: Iterable[int]) -> list[Appli]:
     """The applis a group of these measure types is announced under, in code order; body
     composition for any type not listed above (weight, fat, muscle, height, water, ...)."""
     return sorted({_APPLI_OF_MEASTYPE.get(kind, Appli.WEIGHT) for kind in types})
+
+
+def merged(notices: Iterable[Notice]) -> list[Notice]:
+    """One notice per user, appli, change, day, action and backfill flag, covering the periods of
+    all (a batch of 500 weigh-ins is one notice per appli, not 500), in the order first seen."""
+    kept: dict[tuple[object, ...], Notice] = {}
+    for notice in notices:
+        key = (notice.account_id, notice.appli, notice.change, notice.date, notice.action, notice.backfill)
+        earlier = kept.get(key)
+        kept[key] = (
+            notice
+            if earlier is None
+            else replace(earlier, start=_earliest(earlier.start, notice.start), end=_latest(earlier.end, notice.end))
+        )
+    return list(kept.values())
+
+
+def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:
+    return second if first is None else first if second is None else min(first, second)
+
+
+def _latest(first: datetime | None, second: datetime | None) -> datetime | None:
+    return second if first is None else first if second is None else max(first, second)
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,5 +349,6 @@ __all__ = [
     "applis_of_meastypes",
     "check_callback_url",
     "form_of",
+    "merged",
     "signature",
 ]

@@ -10,6 +10,7 @@ from vitalkey.domain.apps import App
 from vitalkey.domain.errors import ConnectedAppNotFound
 from vitalkey.domain.oauth import Consent
 from vitalkey.flows.deps import FlowDeps
+from vitalkey.flows.notify_outbox import unlinked
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,7 @@ class ConnectedApp:
     scopes: tuple[str, ...]
     first_allowed_at: datetime
     last_used_at: datetime | None
+    notified: bool = False  # it subscribed to notifications of the user's data
 
 
 class ConnectedApps:
@@ -28,21 +30,27 @@ class ConnectedApps:
         with self.deps.uow.read() as tx:
             consents = tx.consents.for_account(account_id)
             apps = {consent.client_id: tx.apps.get(consent.client_id) for consent in consents}
-        return [_connected(consent, app) for consent in consents if (app := apps[consent.client_id]) is not None]
+            notified = {c.client_id for c in consents if tx.subscriptions.of_app(account_id, c.client_id)}
+        return [
+            _connected(consent, app, consent.client_id in notified)
+            for consent in consents
+            if (app := apps[consent.client_id]) is not None
+        ]
 
     def remove(self, account_id: int, client_id: str) -> None:
-        """Forget the consent and revoke every token and unused code of the app (data
-        notification subscriptions will go with it when they exist)."""
+        """Forget the consent, revoke every token and unused code of the app, and remove its
+        notification subscriptions (the partner hears appli 46 ``unlink``)."""
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
             if not tx.consents.forget(account_id, client_id):
                 raise ConnectedAppNotFound()
             revoked = tx.oauth_tokens.revoke_app(account_id, client_id, now)
+            unlinked(tx, account_id, client_id, now)
             tx.audit.record("oauth.access_removed", now, account_id, client_id=client_id, tokens=revoked)
 
 
-def _connected(consent: Consent, app: App) -> ConnectedApp:
-    return ConnectedApp(app, consent.scopes, consent.first_allowed_at, consent.last_used_at)
+def _connected(consent: Consent, app: App, notified: bool) -> ConnectedApp:
+    return ConnectedApp(app, consent.scopes, consent.first_allowed_at, consent.last_used_at, notified)
 
 
 __all__ = ["ConnectedApp", "ConnectedApps"]

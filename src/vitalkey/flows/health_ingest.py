@@ -15,7 +15,7 @@ included, so the client may correct it and send it again under the same key.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum
@@ -79,7 +79,16 @@ from vitalkey.domain.health import (
     range_problem,
     timezone_problem,
 )
+from vitalkey.domain.notifications import Change, Notice
 from vitalkey.flows.deps import FlowDeps
+from vitalkey.flows.notify_outbox import (
+    ChangeNotifier,
+    day_notice,
+    group_notices,
+    heart_notice,
+    sleep_notice,
+    workout_notice,
+)
 from vitalkey.ports import Receipt, Transaction
 
 E = TypeVar("E", bound=IntEnum)
@@ -184,6 +193,7 @@ class Batch:
     workouts: tuple[NewWorkout, ...] = ()
     sleep: tuple[NewSleepSession, ...] = ()
     heart: tuple[NewHeartRecording, ...] = ()
+    backfill: bool = False  # history the app imports (a device's stored readings), not live data
 
     def size(self) -> int:
         return sum(map(len, (self.measure_groups, self.activity, self.intraday, self.workouts, self.sleep, self.heart)))
@@ -472,8 +482,11 @@ def receipt_key(key: str) -> str:
 
 # The service --------------------------------------------------------------------------------------
 class HealthIngest:
-    def __init__(self, deps: FlowDeps) -> None:
+    """``notifier`` queues the partners' notifications of each change in its transaction."""
+
+    def __init__(self, deps: FlowDeps, notifier: ChangeNotifier) -> None:
         self.deps = deps
+        self.notifier = notifier
         self._next_prune = datetime.min.replace(tzinfo=UTC)
 
     # Devices -------------------------------------------------------------------------------------
@@ -561,6 +574,7 @@ class HealthIngest:
             check = _Check(now, devices)
             records = _records(check, batch, account_id)
             answer = _store(tx, records)
+            self.notifier.changed(tx, _notices(records, batch.backfill), now)
             _touch_devices(tx, check, now)
             if not tx.receipts.add(Receipt(account_id, stored_under, digest, answer, now)):
                 raise _LostRace()
@@ -593,6 +607,7 @@ class HealthIngest:
             )
             if not tx.measure_groups.replace(changed):
                 raise RecordNotFound()
+            self.notifier.changed(tx, group_notices(changed, Change.EDIT, before=group), now)
             tx.audit.record("health.measure_group_edited", now, account_id, grpid=grpid)
         return changed
 
@@ -604,6 +619,7 @@ class HealthIngest:
             deleted = max(now, group.modified + TICK)
             if not tx.measure_groups.delete(account_id, grpid, deleted):
                 raise RecordNotFound()
+            self.notifier.changed(tx, group_notices(group, Change.DELETE), now)
             tx.audit.record("health.measure_group_deleted", now, account_id, grpid=grpid)
         return deleted
 
@@ -664,6 +680,16 @@ def _store(tx: Transaction, records: _Records) -> dict[str, Any]:
         "sleep_ids": sleep_ids,
         "signalids": signalids,
     }
+
+
+def _notices(records: _Records, backfill: bool) -> Iterator[Notice]:
+    """What the stored records tell the partners (intraday samples are read, not announced)."""
+    notices: list[Notice] = [notice for group in records.groups for notice in group_notices(group, Change.NEW)]
+    notices += [day_notice(day) for day in records.days]
+    notices += [workout_notice(workout) for workout in records.workouts]
+    notices += [sleep_notice(session) for session in records.sleep]
+    notices += [heart_notice(recording) for recording in records.heart]
+    return (replace(notice, backfill=backfill) for notice in notices)
 
 
 def _touch_devices(tx: Transaction, check: _Check, now: datetime) -> None:

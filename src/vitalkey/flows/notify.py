@@ -19,6 +19,7 @@ from vitalkey.domain.notifications import (
     Appli,
     CallbackPolicy,
     CallbackRefused,
+    Delivery,
     Subscription,
     check_callback_url,
 )
@@ -137,6 +138,16 @@ class NotifyService:
         if not removed:
             raise NoSuchSubscription()
         return removed
+
+    def recent_deliveries(self, limit: int) -> list[Delivery]:
+        """The newest deliveries of every app (the dev page)."""
+        with self.deps.uow.read() as tx:
+            return tx.deliveries.recent(limit)
+
+    def of_client(self, client_id: str) -> list[Subscription]:
+        """Every user's subscriptions of an app, failing ones first (the admin API)."""
+        with self.deps.uow.read() as tx:
+            return tx.subscriptions.of_client(client_id)
 
     async def _check_url(self, url: str) -> None:
         target = check_callback_url(url, self.policy)

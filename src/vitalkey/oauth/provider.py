@@ -21,6 +21,7 @@ from vitalkey.domain.accounts import Account
 from vitalkey.domain.apps import SCOPES, App
 from vitalkey.domain.oauth import AUTHORIZE_PARAMETERS, TokenPolicy, parse_scope
 from vitalkey.domain.tokens import new_token
+from vitalkey.flows.notify_outbox import unlinked
 from vitalkey.oauth.keys import SigningKeys
 from vitalkey.oauth.resource import AccessTokenValidator, BearerProtector
 from vitalkey.oauth.server import (
@@ -282,6 +283,7 @@ class OAuthProvider:
             client = server.authenticate_client(request, [*SECRET_AUTH, WITHINGS_SIGNATURE], "revocation")
             revoked = tx.oauth_tokens.revoke_app(account_id, client.client_id, now)
             tx.consents.forget(account_id, client.client_id)
+            unlinked(tx, account_id, client.client_id, now)
             tx.audit.record("oauth.unlinked", now, account_id, client_id=client.client_id, tokens=revoked)
 
     # Metadata -----------------------------------------------------------------------------

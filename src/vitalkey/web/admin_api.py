@@ -137,6 +137,33 @@ async def delete_client(request: Request, _: None) -> schemas.Ended:
     return schemas.Ended(ended=1)
 
 
+@api_endpoint(
+    "GET",
+    "/api/v1/admin/clients/{client_id}/subscriptions",
+    "The client's notification subscriptions, failing ones first (admin token)",
+    response=schemas.SubscriptionList,
+    errors=(401, 404),
+    tag="admin",
+)
+async def client_subscriptions(request: Request, _: None) -> schemas.SubscriptionList:
+    require_admin(request)
+    app = await _on_client(request, services(request).apps.get)
+    found = await in_unit_of_work(request, services(request).notify.of_client, app.client_id)
+    return schemas.SubscriptionList(
+        subscriptions=[
+            schemas.SubscriptionOut(
+                userid=subscription.account_id,
+                appli=int(subscription.appli),
+                callbackurl=subscription.callbackurl,
+                comment=subscription.comment,
+                created_at=subscription.created,
+                failing_since=subscription.failing_since,
+            )
+            for subscription in found
+        ]
+    )
+
+
 def endpoints() -> list[ApiEndpoint]:
     """This module's JSON endpoints, in the order they are matched and documented."""
-    return [list_clients, create_client, show_client, rotate_client_secret, delete_client]
+    return [list_clients, create_client, show_client, rotate_client_secret, delete_client, client_subscriptions]

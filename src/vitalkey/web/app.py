@@ -132,14 +132,18 @@ def create_app(container: Container, *, run_relay: bool | None = None) -> VitalK
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = asyncio.create_task(container.relay.run_forever(stop)) if relay_inside else None
+        tasks = (
+            [asyncio.create_task(container.relay.run_forever(stop)),
+             asyncio.create_task(container.delivery_worker.run_forever(stop))]
+            if relay_inside else []
+        )  # fmt: skip
         try:
             yield
         finally:
             stop.set()
             container.relay.wake()
-            if task is not None:
-                await task
+            container.delivery_worker.wake()
+            await asyncio.gather(*tasks)
             await container.callbacks.aclose()
 
     app = VitalKeyApp(

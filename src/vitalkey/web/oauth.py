@@ -258,6 +258,7 @@ async def list_connected_apps(request: Request, _: None) -> schemas.ConnectedApp
                 last_used_at=c.last_used_at,
                 logo_url=c.app.logo_url,
                 policy_url=c.app.policy_url,
+                notified=c.notified,
             )
             for c in apps
         ]

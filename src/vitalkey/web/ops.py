@@ -55,6 +55,9 @@ class ApiDocs:
         return page(request, "api_docs.html", doc=self.document(request))
 
 
+DEV_PAGE_DELIVERIES = 50
+
+
 def _dev_mailbox(request: Request) -> DevMailbox | None:
     mailbox: DevMailbox | None = services(request).dev_mailbox
     return mailbox
@@ -80,6 +83,14 @@ async def dev_sms(request: Request) -> Response:
     if "application/json" in request.headers.get("accept", ""):
         return json_response({"texts": [{k: v for k, v in m.items() if k != "created_at"} for m in texts]})
     return page(request, "dev_sms.html", texts=texts, to=to)
+
+
+async def dev_notifications(request: Request) -> Response:
+    container = services(request)
+    if not container.settings.dev_mode:
+        return page(request, "not_found.html", status=404)
+    deliveries = await container.uow.run_optimistic(container.notify.recent_deliveries, DEV_PAGE_DELIVERIES)
+    return page(request, "dev_notifications.html", deliveries=deliveries)
 
 
 async def dev_mail_html(request: Request) -> Response:
@@ -111,4 +122,5 @@ def routes(described: Sequence[ApiRoute]) -> list[BaseRoute]:
         Route("/dev/mail", dev_mail, methods=["GET"]),
         Route("/dev/mail/{mail_id}", dev_mail_html, methods=["GET"]),
         Route("/dev/sms", dev_sms, methods=["GET"]),
+        Route("/dev/notifications", dev_notifications, methods=["GET"]),
     ]

@@ -281,6 +281,22 @@ class ClientList(Struct):
     clients: list[ClientOut]
 
 
+class SubscriptionOut(Struct):
+    """A user's notification subscription of the client; ``failing_since``: when its deliveries
+    failed a whole retry schedule (None while they succeed)."""
+
+    userid: int
+    appli: int
+    callbackurl: str
+    comment: str
+    created_at: datetime
+    failing_since: datetime | None
+
+
+class SubscriptionList(Struct):
+    subscriptions: list[SubscriptionOut]  # failing ones first
+
+
 class ClientSecret(Struct):
     client_id: str
     client_secret: str
@@ -325,6 +341,7 @@ class ConnectedAppOut(Struct):
     last_used_at: datetime | None = None
     logo_url: str = ""
     policy_url: str = ""
+    notified: bool = False  # the app receives notifications of new data
 
 
 class ConnectedAppList(Struct):
@@ -435,6 +452,9 @@ class BatchIn(Struct, forbid_unknown_fields=True):
     workouts: list[WorkoutIn] = msgspec.field(default_factory=list)
     sleep: list[SleepSessionIn] = msgspec.field(default_factory=list)
     heart: list[HeartRecordingIn] = msgspec.field(default_factory=list)
+    # History the app imports (a device's stored readings after pairing), not live data: partners'
+    # notifications say so (``backfill=1``).
+    backfill: bool = False
 
 
 class BatchOut(Struct):

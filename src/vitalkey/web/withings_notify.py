@@ -60,11 +60,16 @@ def required(params: Params, name: str) -> str:
 
 
 def profile(subscription: Subscription) -> dict[str, Any]:
+    """A ``list`` item: Withings' fields, then whether its deliveries failed a whole retry
+    schedule (beyond Withings: the partner sees it, and fixes it with ``update``)."""
+    failing = subscription.failing_since
     return {
         "appli": int(subscription.appli),
         "callbackurl": subscription.callbackurl,
         "comment": subscription.comment,
         "expires": PERMANENT,
+        "failing": failing is not None,
+        "failing_since": int(failing.timestamp()) if failing is not None else None,
     }
 
 
