@@ -191,6 +191,7 @@ class Delivery:
     failed: datetime | None = None
     last_status: int | None = None  # the partner's last HTTP status, if it answered
     last_error: str = ""  # CallbackAnswer.error of the last try
+    claimed_by: str = ""  # the worker holding its lease (set by claim); only it may record the outcome
 
 
 def form_of(delivery: Delivery) -> list[tuple[str, str]]:

@@ -556,4 +556,46 @@ notify_subscriptions = Table(
     Index("ix_notify_subscriptions_client", "client_id"),
 )
 
+# Queued callbacks to partner apps (the outbox of notifications): one row per delivery, written in
+# the transaction that changes the data, claimed with a lease by a worker, kept once delivered or
+# given up. No foreign key to the account: an unlink or delete notice outlives it.
+_PENDING = "delivered IS NULL AND failed IS NULL"
+notify_deliveries = Table(
+    "notify_deliveries",
+    metadata,
+    Column("id", _Id, primary_key=True),  # queueing order; `recent` reads it backwards
+    Column("delivery_id", String(32), nullable=False),  # the same for every try (VitalKey-Delivery)
+    Column(
+        "subscription_id",
+        _Id,
+        ForeignKey("notify_subscriptions.id", ondelete="SET NULL"),
+    ),
+    Column("account_id", Integer, nullable=False),
+    Column("client_id", String(64), ForeignKey("apps.client_id", ondelete="CASCADE"), nullable=False),
+    Column("callbackurl", String(255), nullable=False),
+    Column("appli", Integer, nullable=False),
+    Column("change", String(8), nullable=False),
+    Column("startdate", UtcTimestamp),
+    Column("enddate", UtcTimestamp),
+    Column("date", String(10), nullable=False),  # YYYY-MM-DD for appli 16, '' otherwise
+    Column("action", String(8)),  # appli 46
+    Column("backfill", Boolean, nullable=False),
+    Column("created", UtcTimestamp, nullable=False),
+    Column("due", UtcTimestamp, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("cycle", Integer, nullable=False),
+    Column("claimed_until", UtcTimestamp),
+    Column("claimed_by", String(32)),  # the worker whose lease claimed_until is
+    Column("delivered", UtcTimestamp),
+    Column("failed", UtcTimestamp),
+    Column("last_status", Integer),
+    Column("last_error", String(40), nullable=False, server_default=""),
+    UniqueConstraint("delivery_id", name="uq_notify_deliveries_delivery_id"),
+    # claiming (and the `waiting` gauge): only the pending rows, in due order
+    Index("ix_notify_deliveries_due", "due", "id", sqlite_where=text(_PENDING), postgresql_where=text(_PENDING)),
+    # coalescing looks among a subscription's untried rows; the key also serves ON DELETE SET NULL
+    Index("ix_notify_deliveries_subscription", "subscription_id", "attempts"),
+    Index("ix_notify_deliveries_client", "client_id"),  # ON DELETE CASCADE of the app
+)
+
 __all__ = ["BigInteger", "UtcTimestamp", "metadata"]

@@ -22,6 +22,7 @@ from vitalkey.adapters.db.repositories.audit import SqlAudit
 from vitalkey.adapters.db.repositories.codes import SqlCodes
 from vitalkey.adapters.db.repositories.consents import SqlConsents
 from vitalkey.adapters.db.repositories.counters import SqlCounters
+from vitalkey.adapters.db.repositories.deliveries import SqlDeliveries
 from vitalkey.adapters.db.repositories.devices import SqlDevices
 from vitalkey.adapters.db.repositories.flows import SqlFlows
 from vitalkey.adapters.db.repositories.goals import SqlGoals
@@ -104,6 +105,7 @@ class SqlTransaction:
     goals = _Repository(SqlGoals)
     receipts = _Repository(SqlReceipts)
     subscriptions = _Repository(SqlSubscriptions)
+    deliveries = _Repository(SqlDeliveries)
 
 
 class SqlUnitOfWork:
