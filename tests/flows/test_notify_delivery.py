@@ -34,6 +34,10 @@ def container(make_container: ContainerFactory, clock: FrozenClock) -> Container
     return make_container(clock=clock, notify_allow_http=True, notify_allow_local=True, notify_coalesce_s=10)
 
 
+def tick(clock: FrozenClock, delta: timedelta) -> None:
+    clock.advance(seconds=delta.total_seconds())
+
+
 def subscribe(container: Container, issued: Issued, url: str, *applis: Appli) -> None:
     async def each() -> None:
         for appli in applis:
@@ -98,10 +102,10 @@ def test_a_batch_is_one_signed_callback_per_appli_after_the_window(
     run(
         container,
         lambda: container.health_ingest.ingest(ann.account_id, "k1", "d1", batch),
-        lambda: clock.advance(WINDOW - timedelta(seconds=1)),  # not yet due
+        lambda: tick(clock, WINDOW - timedelta(seconds=1)),  # not yet due
     )
     assert receiver.received == []
-    run(container, lambda: clock.advance(timedelta(seconds=1)))
+    run(container, lambda: tick(clock, timedelta(seconds=1)))
     posts = receiver.of("POST")
     assert sorted(post["form"]["appli"] for post in posts) == ["1", "16"]  # nothing about sleep
     weights = next(post for post in posts if post["form"]["appli"] == "1")
@@ -137,9 +141,9 @@ def test_a_burst_within_the_window_is_one_callback_covering_it(
     run(
         container,
         lambda: ingest.ingest(ann.account_id, "a", "a", Batch(measure_groups=(weight(T0),))),
-        lambda: clock.advance(timedelta(seconds=4)),
+        lambda: tick(clock, timedelta(seconds=4)),
         lambda: ingest.ingest(ann.account_id, "b", "b", Batch(measure_groups=(weight(T0 - 7200),))),
-        lambda: clock.advance(timedelta(seconds=6)),  # the first one's window is over: both go now
+        lambda: tick(clock, timedelta(seconds=6)),  # the first one's window is over: both go now
     )
     posts = receiver.of("POST")
     assert [(p["form"]["startdate"], p["form"]["enddate"]) for p in posts] == [(str(T0 - 7200), str(T0))]
@@ -150,15 +154,15 @@ def test_edits_and_deletions_say_so(container: Container, clock: FrozenClock, re
     subscribe(container, ann, receiver.url + "/hook", Appli.WEIGHT, Appli.BLOOD_PRESSURE)
     ingest = container.health_ingest
     grpid = ingest.ingest(ann.account_id, "a", "a", Batch(measure_groups=(weight(T0),))).answer["grpids"][0]
-    run(container, lambda: clock.advance(WINDOW))
+    run(container, lambda: tick(clock, WINDOW))
     receiver.received.clear()
     edit = GroupEdit(date=T0 + 60, measures=(NewMeasure(1, 7300, -2), NewMeasure(11, 61, 0)))
     run(
         container,
         lambda: ingest.edit_group(ann.account_id, grpid, edit),
-        lambda: clock.advance(WINDOW),
+        lambda: tick(clock, WINDOW),
         lambda: ingest.delete_group(ann.account_id, grpid),
-        lambda: clock.advance(WINDOW),
+        lambda: tick(clock, WINDOW),
     )
     seen = [(p["form"]["change"], p["form"]["appli"], p["form"]["startdate"], p["form"]["enddate"]) for p in
             receiver.of("POST")]  # fmt: skip
@@ -179,11 +183,11 @@ def test_failures_are_retried_on_the_schedule_then_the_subscription_is_failing(
     receiver.status = 500
     steps: list[Callable[[], object]] = [
         lambda: container.health_ingest.ingest(ann.account_id, "a", "a", Batch(measure_groups=(weight(T0),))),
-        lambda: clock.advance(WINDOW),
+        lambda: tick(clock, WINDOW),
     ]
     for wait in RETRY_SCHEDULE:
-        steps.append(lambda wait=wait: clock.advance(wait * 0.9))  # before the jittered time: nothing
-        steps.append(lambda wait=wait: clock.advance(wait * 0.25))  # past it: the next cycle
+        steps.append(lambda wait=wait: tick(clock, wait * 0.9))  # before the jittered time: nothing
+        steps.append(lambda wait=wait: tick(clock, wait * 0.25))  # past it: the next cycle
     run(container, *steps)
     posts = receiver.of("POST")
     assert len(posts) == TRIES_PER_CYCLE * (1 + len(RETRY_SCHEDULE))
@@ -191,7 +195,7 @@ def test_failures_are_retried_on_the_schedule_then_the_subscription_is_failing(
     with container.uow.read() as tx:
         (subscription,) = tx.subscriptions.of_app(ann.account_id, ann.client_id)
     assert subscription.failing_since is not None  # kept, marked
-    run(container, lambda: clock.advance(timedelta(days=1)))
+    run(container, lambda: tick(clock, timedelta(days=1)))
     assert len(receiver.of("POST")) == len(posts)  # given up: never again
 
 
@@ -205,10 +209,10 @@ def test_a_partner_back_after_a_failure_gets_it_once_and_is_working_again(
     run(
         container,
         lambda: container.health_ingest.ingest(ann.account_id, "a", "a", Batch(measure_groups=(weight(T0),))),
-        lambda: clock.advance(WINDOW),
+        lambda: tick(clock, WINDOW),
     )
     receiver.status = 200
-    run(container, lambda: clock.advance(RETRY_SCHEDULE[0] * 1.2), lambda: clock.advance(timedelta(hours=5)))
+    run(container, lambda: tick(clock, RETRY_SCHEDULE[0] * 1.2), lambda: tick(clock, timedelta(hours=5)))
     ids = [p["headers"]["vitalkey-delivery"] for p in receiver.of("POST")]
     assert len(ids) == TRIES_PER_CYCLE + 1 and len(set(ids)) == 1
     with container.uow.read() as tx:
@@ -256,7 +260,7 @@ def test_removing_a_connected_app_ends_its_subscriptions_and_tells_it_once(
     with container.uow.read() as tx:
         assert tx.subscriptions.of_app(ann.account_id, ann.client_id) == []
     container.health_ingest.ingest(ann.account_id, "a", "a", Batch(measure_groups=(weight(T0),)))
-    run(container, lambda: clock.advance(WINDOW))
+    run(container, lambda: tick(clock, WINDOW))
     assert len(receiver.of("POST")) == 2  # nothing more: unlinked
 
 
@@ -270,7 +274,7 @@ def test_a_backfill_batch_says_so(container: Container, clock: FrozenClock, rece
         container,
         lambda: ingest.ingest(ann.account_id, "old", "old", history),
         lambda: ingest.ingest(ann.account_id, "new", "new", Batch(measure_groups=(weight(T0),))),
-        lambda: clock.advance(WINDOW),
+        lambda: tick(clock, WINDOW),
     )
     flags = sorted((p["form"]["backfill"], p["form"]["startdate"]) for p in receiver.of("POST"))
     assert flags == [("0", str(T0)), ("1", str(T0 - 86400 * 30))]  # not coalesced together
