@@ -149,3 +149,12 @@ def test_0010_downgrade_drops_the_health_data_and_upgrade_brings_it_back(empty_e
     assert migrate.current(empty_engine) == "0009"
     migrate.upgrade(empty_engine)
     assert health <= set(inspect(empty_engine).get_table_names())
+
+
+def test_0012_downgrade_drops_the_deliveries_and_keeps_the_subscriptions(empty_engine: Engine) -> None:
+    migrate.upgrade(empty_engine)
+    downgrade(empty_engine, "0011")
+    tables = set(inspect(empty_engine).get_table_names())
+    assert "notify_deliveries" not in tables and "notify_subscriptions" in tables
+    migrate.upgrade(empty_engine)
+    assert "notify_deliveries" in set(inspect(empty_engine).get_table_names())

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ColumnElement, Integer, and_, bindparam, case, func, insert, or_, select, update
 
 from vitalkey.adapters.db.schema import notify_deliveries
-from vitalkey.adapters.db.statements import Columns, Db, Row, at, at_or_none, core, us
+from vitalkey.adapters.db.statements import Columns, Db, Row, Sql, at, at_or_none, core, us
 from vitalkey.domain.notifications import Appli, Change, Delivery, Notice, Subscription, UserAction
 
 _c = notify_deliveries.c
@@ -65,12 +65,12 @@ COALESCE = core(
 )
 
 _pending = and_(_c.delivered.is_(None), _c.failed.is_(None))
-_due = select(_c.id).where(
-    _pending,
-    _c.due <= bindparam("now"),
-    or_(_c.claimed_until.is_(None), _c.claimed_until < bindparam("now")),
+_due = (
+    select(_c.id)
+    .where(_pending, _c.due <= bindparam("now"), or_(_c.claimed_until.is_(None), _c.claimed_until < bindparam("now")))
+    .order_by(_c.due, _c.id)
+    .limit(bindparam("limit", type_=Integer))
 )
-_due = _due.order_by(_c.due, _c.id).limit(bindparam("limit", type_=Integer))
 
 
 def _claim(due: Any) -> Any:
@@ -149,7 +149,7 @@ class SqlDeliveries:
     def give_up(self, delivery: Delivery, now: datetime, *, status: int | None, error: str) -> bool:
         return self._outcome(GIVE_UP, delivery, {"now": us(now), "status": status, "error": error[:MAX_ERROR]})
 
-    def _outcome(self, statement: Any, delivery: Delivery, params: dict[str, Any]) -> bool:
+    def _outcome(self, statement: Sql, delivery: Delivery, params: dict[str, Any]) -> bool:
         if not delivery.claimed_by:
             return False  # never claimed: nobody's lease to record it under
         return self.db.run(statement, {**params, "id": delivery.id, "owner": delivery.claimed_by}) == 1
