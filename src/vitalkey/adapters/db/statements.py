@@ -108,7 +108,7 @@ class Db:
     """Runs statements on one DBAPI cursor of the unit's connection. ``memo`` holds what the
     transaction read and may read again (the apps: every token request looks its client up),
     shared by the units of a group commit; repositories forget what they change. ``enqueued``:
-    the unit wrote an outbox row (the relay is woken once it commits)."""
+    the unit queued mail, a text or a notification (their senders are woken once it commits)."""
 
     __slots__ = ("cursor", "enqueued", "memo", "sqlite")
 

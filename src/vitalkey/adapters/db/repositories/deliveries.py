@@ -132,6 +132,7 @@ class SqlDeliveries:
     def _insert(self, params: dict[str, Any]) -> int:
         inserted = self.db.one(INSERT, params, _id)
         assert inserted is not None  # INSERT … RETURNING answers its row
+        self.db.enqueued = True  # the unit of work wakes the senders once this commits
         return inserted
 
     def claim(self, now: datetime, owner: str, lease: timedelta, limit: int) -> list[Delivery]:
