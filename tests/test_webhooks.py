@@ -408,7 +408,9 @@ def test_a_slow_partner_gets_at_most_per_host_requests_and_never_holds_up_others
     assert sorted(a.elapsed_ms for a in slow_answers)[2] > 1100  # the third waited for a turn
 
 
-def test_waiting_for_a_turn_counts_against_the_time_limit(receivers: Callable[..., Receiver]) -> None:
+def test_waiting_for_a_turn_does_not_count_against_the_time_limit(receivers: Callable[..., Receiver]) -> None:
+    """The partner has the whole time limit to answer, once its turn comes; waiting behind its
+    own other requests is not its fault (a partner receiving many at once would fail them all)."""
     receiver = receivers()
     receiver.delay_s = 0.4
 
@@ -419,8 +421,9 @@ def test_waiting_for_a_turn_counts_against_the_time_limit(receivers: Callable[..
         return list(await asyncio.gather(first, second))
 
     first, second = run(HttpCallbackSender(LOCAL, 0.6, per_host=1), job)
-    assert (first.status, second.error) == (200, "timeout")
-    assert 550 < second.elapsed_ms < 900  # 0.35 s waiting + 0.25 s of its own exchange, not 0.4 more
+    assert (first.status, second.status) == (200, 200)
+    assert second.elapsed_ms > 700  # ~0.35 s waiting for its turn, then its own 0.4 s answer
+    assert receiver.most_in_flight == 1
 
 
 # Logs ----------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ between a check and a connection (DNS rebinding) cannot lead inside the network.
 
 Per request: ``check_callback_url`` first (``invalid``), a turn among at most ``per_host``
 requests in flight per (host, port) — one slow partner never holds up the others —, then the
-exchange; waiting for the turn, resolving, connecting, TLS and the answer all fit in
-``timeout_s``. Redirects are never followed, no Authorization or Cookie header is ever sent, and
+exchange; from the turn on, resolving, connecting, TLS and the answer all fit in ``timeout_s``
+(waiting for the turn is not the partner's time). Redirects are never followed, no Authorization or Cookie header is ever sent, and
 at most a few KB of the answer are read and thrown away. The debug log names the host, the
 status, the error and the time, never the path, query or anything the partner sent.
 """
@@ -213,7 +213,9 @@ class HttpCallbackSender:
             return self._answer(began, "", None, "invalid")
         headers = [("Host", host_header), ("User-Agent", USER_AGENT), ("Accept", "*/*"), *extra]
         try:
-            async with asyncio.timeout(self._timeout_s), self._turn(target):
+            # The time limit is the partner's, from its turn on: waiting behind its own other
+            # requests is ours (it failed healthy partners that received many at once).
+            async with self._turn(target), asyncio.timeout(self._timeout_s):
                 status = await self._exchange(method, request_url, headers, body)
         except (TimeoutError, httpcore.TimeoutException):
             return self._answer(began, target.host, None, "timeout")

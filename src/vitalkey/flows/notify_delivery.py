@@ -34,11 +34,13 @@ from vitalkey.domain.notifications import (
 )
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.observability import NOTIFY_DELIVERIES, NOTIFY_LATENCY, NOTIFY_WAITING, logger
-from vitalkey.ports import CallbackAnswer, CallbackSender, Sealer
+from vitalkey.ports import CallbackAnswer, CallbackSender, Sealer, Transaction
 
 log = logger("vitalkey.notify")
 
-LEASE = timedelta(seconds=60)  # longer than a cycle's tries take: TRIES_PER_CYCLE × the time limit
+# Longer than a worker takes to send what it claims, even to one dead partner: MAX_IN_FLIGHT
+# deliveries, the sender's turns per destination at a time, each TRIES_PER_CYCLE × the time limit.
+LEASE = timedelta(seconds=120)
 MAX_IN_FLIGHT = 64  # deliveries being sent at once by one worker
 
 
@@ -59,6 +61,8 @@ class DeliveryWorker:
         self.owner = secrets.token_hex(8)  # this worker's name on its leases
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self._outcomes: list[tuple[Delivery, CallbackAnswer, datetime]] = []
+        self._writing: asyncio.Future[None] | None = None
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next poll."""
@@ -70,12 +74,16 @@ class DeliveryWorker:
         if room <= 0:
             return 0
         now = self.deps.clock.now()
-        claimed: list[Delivery] = await self.deps.uow.run(self._claim, now, room)
+        claimed, keys = await self.deps.uow.run(self._claim, now, room)
         for delivery in claimed:
-            task = asyncio.create_task(self.deliver(delivery))
+            task = asyncio.create_task(self.deliver(delivery, keys.get(delivery.client_id, "")))
             self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            task.add_done_callback(self._finished)
         return len(claimed)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._wake.set()  # room for another: more may be due (a burst is claimed in rounds)
 
     async def drain(self) -> None:
         """Wait for the deliveries being sent (tests, shutdown)."""
@@ -84,6 +92,7 @@ class DeliveryWorker:
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self._wake.clear()  # before looking: what is queued meanwhile wakes the next look
             try:
                 started = await self.run_once()
             except Exception:  # the database may be away: try again at the next poll
@@ -91,21 +100,29 @@ class DeliveryWorker:
                 started = 0
             if started:
                 continue
-            self._wake.clear()
             waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
             await asyncio.wait(waits, timeout=self.poll_s, return_when=asyncio.FIRST_COMPLETED)
             for wait in waits:
                 wait.cancel()
         await self.drain()
 
-    def _claim(self, now: datetime, limit: int) -> list[Delivery]:
+    def _claim(self, now: datetime, limit: int) -> tuple[list[Delivery], dict[str, str]]:
+        """The deliveries claimed, and the secrets of their apps (read once per claim, not per
+        delivery: a burst to one partner is many deliveries of one app)."""
         with self.deps.uow.begin() as tx:
             NOTIFY_WAITING.set(tx.deliveries.waiting(now))
-            return tx.deliveries.claim(now, self.owner, LEASE, limit)
+            claimed = tx.deliveries.claim(now, self.owner, LEASE, limit)
+            apps = {client_id: tx.apps.get(client_id) for client_id in {d.client_id for d in claimed}}
+        keys = {
+            client_id: self.sealer.open(app.secret_sealed)
+            for client_id, app in apps.items()
+            if app is not None and app.secret_sealed
+        }
+        return claimed, keys
 
-    async def deliver(self, delivery: Delivery) -> None:
-        """One cycle of tries, then the outcome recorded."""
-        secret = await self.deps.uow.run_optimistic(self._secret_of, delivery.client_id)
+    async def deliver(self, delivery: Delivery, secret: str) -> None:
+        """One cycle of tries (signed with ``secret``, the app's client secret; "" for a public
+        client: unsigned), then the outcome recorded."""
         answer = CallbackAnswer(None, "invalid")
         for _ in range(TRIES_PER_CYCLE):
             answer = await self._try(delivery, secret)
@@ -119,7 +136,7 @@ class DeliveryWorker:
             error=answer.error,
             ms=round(answer.elapsed_ms, 1),
         )
-        await self.deps.uow.run(self._record, delivery, answer, self.deps.clock.now())
+        await self._record(delivery, answer, self.deps.clock.now())
 
     async def _try(self, delivery: Delivery, secret: str) -> CallbackAnswer:
         form = form_of(delivery)
@@ -129,29 +146,51 @@ class DeliveryWorker:
             headers[SIGNATURE_HEADER] = signature(secret, int(self.deps.clock.now().timestamp()), body)
         return await self.sender.post(delivery.callbackurl, form, headers)
 
-    def _secret_of(self, client_id: str) -> str:
-        with self.deps.uow.read() as tx:
-            app = tx.apps.get(client_id)
-        return self.sealer.open(app.secret_sealed) if app is not None and app.secret_sealed else ""
+    async def _record(self, delivery: Delivery, answer: CallbackAnswer, now: datetime) -> None:
+        """The outcomes of the tries that end together are written in one transaction (a burst
+        to one partner finishes hundreds at once: a transaction each had been most of the cost)."""
+        self._outcomes.append((delivery, answer, now))
+        if self._writing is None:
+            self._writing = asyncio.ensure_future(self._write_outcomes())
+        await asyncio.shield(self._writing)
 
-    def _record(self, delivery: Delivery, answer: CallbackAnswer, now: datetime) -> None:
-        with self.deps.uow.begin() as tx:
-            if answer.ok:
-                assert answer.status is not None
-                if tx.deliveries.delivered(delivery, now, answer.status) and delivery.subscription_id is not None:
-                    tx.subscriptions.mark_working(delivery.subscription_id)
-                NOTIFY_DELIVERIES.labels(client_id=delivery.client_id, outcome="delivered").inc()
+    async def _write_outcomes(self) -> None:
+        await asyncio.sleep(0)  # the tries ending in this turn of the loop join the batch
+        batch, self._outcomes, self._writing = self._outcomes, [], None
+        kinds = await self.deps.uow.run(self._store_outcomes, batch)
+        for (delivery, _, now), kind in zip(batch, kinds, strict=True):
+            if kind == "delivered":
                 NOTIFY_LATENCY.observe(max(0.0, (now - delivery.due).total_seconds()))
-                return
-            due = next_try(delivery, now)
-            if due is not None:
-                tx.deliveries.retry(delivery, due, cycle=delivery.cycle + 1, status=answer.status, error=answer.error)
-                return
-            if tx.deliveries.give_up(delivery, now, status=answer.status, error=answer.error):
-                if delivery.subscription_id is not None:
-                    tx.subscriptions.mark_failing(delivery.subscription_id, now)
+            elif kind == "failed":
                 log.warning("notify.given_up", delivery=delivery.delivery_id, client=delivery.client_id)
-            NOTIFY_DELIVERIES.labels(client_id=delivery.client_id, outcome="failed").inc()
+            if kind != "lost":  # another worker took it over: it counts there
+                NOTIFY_DELIVERIES.labels(client_id=delivery.client_id, outcome=kind).inc()
+
+    def _store_outcomes(self, batch: list[tuple[Delivery, CallbackAnswer, datetime]]) -> list[str]:
+        with self.deps.uow.begin() as tx:
+            return [self._store_outcome(tx, *outcome) for outcome in batch]
+
+    @staticmethod
+    def _store_outcome(tx: Transaction, delivery: Delivery, answer: CallbackAnswer, now: datetime) -> str:
+        """delivered, retried, failed (given up), or lost (the lease had passed to another worker)."""
+        if answer.ok:
+            assert answer.status is not None
+            if not tx.deliveries.delivered(delivery, now, answer.status):
+                return "lost"
+            if delivery.subscription_id is not None:
+                tx.subscriptions.mark_working(delivery.subscription_id)
+            return "delivered"
+        due = next_try(delivery, now)
+        if due is not None:
+            kept = tx.deliveries.retry(
+                delivery, due, cycle=delivery.cycle + 1, status=answer.status, error=answer.error
+            )
+            return "retried" if kept else "lost"
+        if not tx.deliveries.give_up(delivery, now, status=answer.status, error=answer.error):
+            return "lost"
+        if delivery.subscription_id is not None:
+            tx.subscriptions.mark_failing(delivery.subscription_id, now)
+        return "failed"
 
 
 __all__ = ["LEASE", "MAX_IN_FLIGHT", "DeliveryWorker", "next_try"]
