@@ -389,9 +389,8 @@ class Receiver:
         return [request for request in self.received if request["method"] == method]
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    port = free_port()
+def start_receiver(port: int) -> tuple[Receiver, Callable[[], None]]:
+    """A receiver listening on ``port``, and how to stop it (a partner that goes down)."""
     state = Receiver(url=f"http://127.0.0.1:{port}")
 
     class Handler(BaseHTTPRequestHandler):
@@ -415,11 +414,20 @@ def receiver() -> Iterator[Receiver]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return state, stop
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state, stop = start_receiver(free_port())
     yield state
-    server.shutdown()
-    server.server_close()
+    stop()
 
 
 # A real server process -----------------------------------------------------------------

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ContainerFactory, Receiver
+from tests.conftest import ContainerFactory, Receiver, free_port, start_receiver
 from tests.flows.test_health_ingest import T0, account, weight
 from tests.flows.test_resource_protector import Issued
 from vitalkey.adapters.clock import FrozenClock
 from vitalkey.container import Container
-from vitalkey.domain.notifications import RETRY_SCHEDULE, TRIES_PER_CYCLE, Appli, Change, Delivery
+from vitalkey.domain.notifications import RETRY_SCHEDULE, TRIES_PER_CYCLE, Appli, Change, Delivery, Subscription
 from vitalkey.flows.health_ingest import Batch, GroupEdit, NewActivityDay, NewMeasure
 from vitalkey.flows.notify_delivery import next_try
 
@@ -278,3 +278,57 @@ def test_a_backfill_batch_says_so(container: Container, clock: FrozenClock, rece
     )
     flags = sorted((p["form"]["backfill"], p["form"]["startdate"]) for p in receiver.of("POST"))
     assert flags == [("0", str(T0)), ("1", str(T0 - 86400 * 30))]  # not coalesced together
+
+
+def test_a_partner_that_is_down_then_back_gets_it_on_the_next_cycle(container: Container, clock: FrozenClock) -> None:
+    """Nothing listens at the callback's port (connection refused); then the partner starts."""
+    ann = Issued(container, SCOPES)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    now = clock.now()
+    with container.uow.begin() as tx:  # subscribed while it was up (the HEAD passed then)
+        tx.subscriptions.add(Subscription(0, ann.account_id, ann.client_id, Appli.WEIGHT, url, "", now, now))
+    ingest = container.health_ingest
+    run(
+        container,
+        lambda: ingest.ingest(ann.account_id, "a", "a", Batch(measure_groups=(weight(T0),))),
+        lambda: tick(clock, WINDOW),  # tried twice: refused
+    )
+    (waiting,) = recent(container)
+    assert (waiting.attempts, waiting.last_error, waiting.delivered) == (1, "connect", None)
+    partner, stop = start_receiver(port)
+    try:
+        run(container, lambda: tick(clock, RETRY_SCHEDULE[0] * 1.2))
+    finally:
+        stop()
+    (post,) = partner.of("POST")
+    assert post["headers"]["vitalkey-delivery"] == waiting.delivery_id
+    (done,) = recent(container)
+    assert done.delivered is not None and done.last_status == 200
+
+
+def test_a_partner_too_slow_to_answer_is_tried_again(
+    make_container: ContainerFactory, clock: FrozenClock, receiver: Receiver
+) -> None:
+    container = make_container(clock=clock, notify_allow_http=True, notify_allow_local=True, notify_timeout_s=0.3)
+    ann = Issued(container, SCOPES)
+    subscribe(container, ann, receiver.url + "/hook", Appli.WEIGHT)
+    receiver.received.clear()
+    receiver.delay_s = 0.6
+    run(
+        container,
+        lambda: container.health_ingest.ingest(ann.account_id, "a", "a", Batch(measure_groups=(weight(T0),))),
+        lambda: tick(clock, WINDOW),
+    )
+    (late,) = recent(container)
+    assert (late.attempts, late.last_error, late.delivered) == (1, "timeout", None)
+    receiver.delay_s = 0
+    run(container, lambda: tick(clock, RETRY_SCHEDULE[0] * 1.2))
+    (done,) = recent(container)
+    assert done.delivered is not None
+    assert len({p["headers"]["vitalkey-delivery"] for p in receiver.of("POST")}) == 1
+
+
+def recent(container: Container) -> list[Delivery]:
+    with container.uow.read() as tx:
+        return tx.deliveries.recent(10)

@@ -185,7 +185,7 @@ class Delivery:
     backfill: bool
     created: datetime
     due: datetime
-    attempts: int = 0  # tries so far, all cycles
+    attempts: int = 0  # cycles tried so far (each up to TRIES_PER_CYCLE tries)
     cycle: int = 0  # retry cycles failed so far (the next wait is RETRY_SCHEDULE[cycle])
     delivered: datetime | None = None
     failed: datetime | None = None
