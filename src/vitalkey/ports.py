@@ -573,6 +573,10 @@ class DeliveryRepository(Protocol):
         """Deliveries neither delivered nor given up (a gauge)."""
         ...
 
+    def prune(self, before: datetime) -> int:
+        """Forget the deliveries delivered or given up before ``before``; how many."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class CallbackAnswer:

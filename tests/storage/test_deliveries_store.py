@@ -279,3 +279,19 @@ def test_many_workers_at_once_share_the_deliveries_out(store: SqlUnitOfWork, ann
     every = [row_id for mine in claimed for row_id in mine]
     assert sorted(every) == ids  # each delivery claimed once, by one worker
     assert sum(1 for mine in claimed[:4] if mine) >= 2  # and the workers did share them
+
+
+def test_prune_forgets_what_was_delivered_or_given_up_before(store: SqlUnitOfWork, ann: int) -> None:
+    """Waiting ones are kept whatever their age; finished ones go once old enough."""
+    subscription = subscribed(store, ann)
+    for n, appli in enumerate((Appli.WEIGHT, Appli.SLEEP, Appli.ECG)):
+        queue(store, subscription, replace(weight(ann), appli=appli), f"d{n}", NOW)
+    done, failed, _waiting = sorted(claim(store, at=NOW), key=lambda d: d.id)
+    with store.begin() as tx:
+        assert tx.deliveries.delivered(done, NOW, 200)
+        assert tx.deliveries.give_up(failed, NOW + HOUR, status=500, error="")
+    with store.begin() as tx:
+        assert tx.deliveries.prune(NOW) == 0  # not before NOW
+        assert tx.deliveries.prune(NOW + HOUR / 2) == 1  # the delivered one
+        assert tx.deliveries.prune(NOW + 24 * HOUR) == 1  # the given-up one
+    assert [d.delivery_id for d in recent(store)] == ["d2"]

@@ -20,7 +20,7 @@ import asyncio
 import random
 import secrets
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from vitalkey.domain.notifications import (
@@ -42,6 +42,8 @@ log = logger("vitalkey.notify")
 # deliveries, the sender's turns per destination at a time, each TRIES_PER_CYCLE × the time limit.
 LEASE = timedelta(seconds=120)
 MAX_IN_FLIGHT = 64  # deliveries being sent at once by one worker
+KEPT = timedelta(days=7)  # delivered and given-up deliveries stay this long (the dev page, support)
+PRUNE_EVERY = timedelta(hours=1)
 
 
 def next_try(delivery: Delivery, now: datetime, jitter: Callable[[], float] = random.random) -> datetime | None:
@@ -63,6 +65,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._outcomes: list[tuple[Delivery, CallbackAnswer, datetime]] = []
         self._writing: asyncio.Future[None] | None = None
+        self._next_prune = datetime.min.replace(tzinfo=UTC)
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next poll."""
@@ -111,6 +114,9 @@ class DeliveryWorker:
         delivery: a burst to one partner is many deliveries of one app)."""
         with self.deps.uow.begin() as tx:
             NOTIFY_WAITING.set(tx.deliveries.waiting(now))
+            if now >= self._next_prune:
+                self._next_prune = now + PRUNE_EVERY
+                tx.deliveries.prune(now - KEPT)
             claimed = tx.deliveries.claim(now, self.owner, LEASE, limit)
             apps = {client_id: tx.apps.get(client_id) for client_id in {d.client_id for d in claimed}}
         keys = {

@@ -14,7 +14,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from vitalkey.adapters.db.schema import notify_deliveries
 from vitalkey.adapters.db.statements import Columns, Db, Row, Sql, at, at_or_none, core, us
@@ -99,6 +112,7 @@ GIVE_UP = core(update(notify_deliveries).where(_ours).values(failed=bindparam("n
 
 RECENT = core(select(notify_deliveries).order_by(_c.id.desc()).limit(bindparam("limit", type_=Integer)))
 WAITING = core(select(func.count()).select_from(notify_deliveries).where(_pending))
+PRUNE = core(delete(notify_deliveries).where(or_(_c.delivered < bindparam("before"), _c.failed < bindparam("before"))))
 
 
 class SqlDeliveries:
@@ -157,6 +171,9 @@ class SqlDeliveries:
 
     def recent(self, limit: int) -> list[Delivery]:
         return self.db.all(RECENT, {"limit": limit}, _delivery)
+
+    def prune(self, before: datetime) -> int:
+        return self.db.run(PRUNE, {"before": us(before)})
 
     def waiting(self, now: datetime) -> int:  # every pending row, due or not: ``now`` is not needed
         return self.db.one(WAITING, {}, lambda row, c: int(row[0])) or 0
