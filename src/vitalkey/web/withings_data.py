@@ -18,7 +18,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -551,9 +551,21 @@ def perform(services: Container, call: Call, bearer: Bearer) -> Response:
     return answer(OK, body)
 
 
-async def data_endpoint(request: Request) -> Response:
-    path: str = request.scope["path"]  # the route's own path (request.url would build the whole URL)
-    actions = ACTIONS[path]
+A = TypeVar("A")
+
+
+@dataclass(frozen=True, slots=True)
+class Asked(Generic[A]):
+    """What a Withings request asks for: its parameters, its action, and its token's header."""
+
+    params: Params
+    action: A
+    authorization: str  # the Authorization header's value, or "Bearer <access_token parameter>"
+
+
+async def asked(request: Request, actions: Mapping[str, A]) -> Asked[A] | Response:
+    """The request's parameters, action and token, or the envelope refusing them (503 for a body
+    that is no form, 2554 for an unknown action); the token itself is checked afterwards."""
     try:
         params = await parameters(request)
     except BadParam as bad:
@@ -565,8 +577,16 @@ async def data_endpoint(request: Request) -> Response:
     authorization = request.headers.get("authorization", "")
     if not authorization and params.get("access_token"):
         authorization = "Bearer " + params["access_token"]
+    return Asked(params, action, authorization)
+
+
+async def data_endpoint(request: Request) -> Response:
+    path: str = request.scope["path"]  # the route's own path (request.url would build the whole URL)
+    found = await asked(request, ACTIONS[path])
+    if isinstance(found, Response):
+        return found
     container = services(request)
-    call = Call(request.method, path, authorization, action, params)
+    call = Call(request.method, path, found.authorization, found.action, found.params)
     return await container.uow.run_optimistic(serve, container, call)
 
 

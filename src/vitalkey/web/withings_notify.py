@@ -22,7 +22,7 @@ from vitalkey.domain.notifications import PERMANENT, Appli, CallbackRefused, Sub
 from vitalkey.flows.app_quota import TooManyRequests
 from vitalkey.flows.notify import NoSuchSubscription, ScopeMissing
 from vitalkey.oauth.resource import Bearer, BearerRefused
-from vitalkey.oauth.withings import INVALID_PARAMS, NOT_IMPLEMENTED, OK
+from vitalkey.oauth.withings import INVALID_PARAMS, OK
 from vitalkey.web.bearer import bearer_of
 from vitalkey.web.context import in_unit_of_work, services
 from vitalkey.web.withings_data import (
@@ -31,7 +31,7 @@ from vitalkey.web.withings_data import (
     BadParam,
     Params,
     answer,
-    parameters,
+    asked,
     refusal,
 )
 
@@ -133,19 +133,12 @@ ACTIONS: Mapping[str, Handler] = {
 
 
 async def notify_endpoint(request: Request) -> Response:
+    found = await asked(request, ACTIONS)
+    if isinstance(found, Response):
+        return found
+    params, handler, name = found.params, found.action, found.params.get("action", "")
     try:
-        params = await parameters(request)
-    except BadParam as bad:
-        return answer(INVALID_PARAMS, error=bad.text)
-    name = params.get("action", "")
-    handler = ACTIONS.get(name)
-    if handler is None:
-        return answer(NOT_IMPLEMENTED, error=f"Not implemented: action {name[:40]!r}")
-    authorization = request.headers.get("authorization", "")
-    if not authorization and params.get("access_token"):
-        authorization = "Bearer " + params["access_token"]
-    try:
-        bearer = await bearer_of(request, authorization, "")  # each action checks the scope it needs
+        bearer = await bearer_of(request, found.authorization, "")  # each action checks the scope it needs
     except BearerRefused as refused:
         return refusal(refused)
     reads = services(request).health_reads
