@@ -125,6 +125,9 @@ def test_every_page_passes_axe(audited: Page, live_server: LiveServer, mailbox: 
     assert_accessible(page, seen)
     page.goto(base + "/no-such-page")
     assert_accessible(page, seen)
+    page.goto(base + "/dev/notifications")  # the operator's view in dev mode (empty here)
+    expect(page.get_by_role("heading", name="Dev notifications")).to_be_visible()
+    assert_accessible(page, seen)
     page.goto(f"{base}/oauth2/authorize?response_type=code&client_id=nobody&redirect_uri=https://x.example/cb")
     assert_accessible(page, seen)
 
