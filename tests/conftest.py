@@ -486,18 +486,20 @@ def stop_server(server: LiveServer) -> None:
     server.log_handle.close()
 
 
+def live_environment(database_url: str, smtp_port: int, **more: str) -> dict[str, str]:
+    """A live server's settings: this database, mail to the test SMTP server, a quick relay."""
+    return {
+        "VITALKEY_DATABASE_URL": database_url,
+        "VITALKEY_SMTP_HOST": "127.0.0.1",
+        "VITALKEY_SMTP_PORT": str(smtp_port),
+        "VITALKEY_SMTP_SECURITY": "none",
+        "VITALKEY_RELAY_POLL_S": "0.05",
+        **more,
+    }
+
+
 @pytest.fixture
 def live_server(tmp_path: Path, sqlite_url: str, smtp_server: tuple[Mailbox, int]) -> Iterator[LiveServer]:
-    server = start_server(
-        tmp_path / "live",
-        free_port(),
-        {
-            "VITALKEY_DATABASE_URL": sqlite_url,
-            "VITALKEY_SMTP_HOST": "127.0.0.1",
-            "VITALKEY_SMTP_PORT": str(smtp_server[1]),
-            "VITALKEY_SMTP_SECURITY": "none",
-            "VITALKEY_RELAY_POLL_S": "0.05",
-        },
-    )
+    server = start_server(tmp_path / "live", free_port(), live_environment(sqlite_url, smtp_server[1]))
     yield server
     stop_server(server)

@@ -19,7 +19,7 @@ import pytest
 from withings_api import AbstractWithingsApi, WithingsApi, WithingsAuth
 from withings_api.common import AuthScope, Credentials2, InvalidParamsException, NotifyAppli
 
-from tests.conftest import LiveServer, Mailbox, Receiver, free_port, start_server, stop_server
+from tests.conftest import LiveServer, Mailbox, Receiver, free_port, live_environment, start_server, stop_server
 from tests.e2e.companion_app import JSON, upload
 from tests.e2e.live_oauth import WebUser, query_of, register, sign_up
 
@@ -36,19 +36,13 @@ def weigh_in(deviceids: list[str]) -> JSON:
 
 @pytest.fixture
 def local_callbacks_server(tmp_path: Path, sqlite_url: str, smtp_server: tuple[Mailbox, int]) -> Iterator[LiveServer]:
+    local_callbacks = {  # the receiver is plain http on 127.0.0.1; at once: the test waits for it
+        "VITALKEY_NOTIFY_ALLOW_HTTP": "true",
+        "VITALKEY_NOTIFY_ALLOW_LOCAL": "true",
+        "VITALKEY_NOTIFY_COALESCE_S": "0",
+    }
     server = start_server(
-        tmp_path / "live",
-        free_port(),
-        {
-            "VITALKEY_DATABASE_URL": sqlite_url,
-            "VITALKEY_SMTP_HOST": "127.0.0.1",
-            "VITALKEY_SMTP_PORT": str(smtp_server[1]),
-            "VITALKEY_SMTP_SECURITY": "none",
-            "VITALKEY_RELAY_POLL_S": "0.05",
-            "VITALKEY_NOTIFY_ALLOW_HTTP": "true",
-            "VITALKEY_NOTIFY_ALLOW_LOCAL": "true",
-            "VITALKEY_NOTIFY_COALESCE_S": "0",  # at once: the test waits for the callback
-        },
+        tmp_path / "live", free_port(), live_environment(sqlite_url, smtp_server[1], **local_callbacks)
     )
     yield server
     stop_server(server)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.conftest import ContainerFactory, Receiver, free_port, start_receiver
 from tests.flows.test_health_ingest import T0, account, weight
@@ -181,6 +182,7 @@ def test_failures_are_retried_on_the_schedule_then_the_subscription_is_failing(
     subscribe(container, ann, receiver.url + "/hook", Appli.WEIGHT)
     receiver.received.clear()
     receiver.status = 500
+    before = {outcome: counted(ann.client_id, outcome) for outcome in ("retried", "failed")}
     steps: list[Callable[[], object]] = [
         lambda: container.health_ingest.ingest(ann.account_id, "a", "a", Batch(measure_groups=(weight(T0),))),
         lambda: tick(clock, WINDOW),
@@ -195,6 +197,8 @@ def test_failures_are_retried_on_the_schedule_then_the_subscription_is_failing(
     with container.uow.read() as tx:
         (subscription,) = tx.subscriptions.of_app(ann.account_id, ann.client_id)
     assert subscription.failing_since is not None  # kept, marked
+    assert counted(ann.client_id, "retried") - before["retried"] == len(RETRY_SCHEDULE)  # the metrics say so
+    assert counted(ann.client_id, "failed") - before["failed"] == 1
     run(container, lambda: tick(clock, timedelta(days=1)))
     assert len(receiver.of("POST")) == len(posts)  # given up: never again
 
@@ -213,6 +217,7 @@ def test_a_partner_back_after_a_failure_gets_it_once_and_is_working_again(
     )
     receiver.status = 200
     run(container, lambda: tick(clock, RETRY_SCHEDULE[0] * 1.2), lambda: tick(clock, timedelta(hours=5)))
+    assert counted(ann.client_id, "delivered") == 1
     ids = [p["headers"]["vitalkey-delivery"] for p in receiver.of("POST")]
     assert len(ids) == TRIES_PER_CYCLE + 1 and len(set(ids)) == 1
     with container.uow.read() as tx:
@@ -327,6 +332,12 @@ def test_a_partner_too_slow_to_answer_is_tried_again(
     (done,) = recent(container)
     assert done.delivered is not None
     assert len({p["headers"]["vitalkey-delivery"] for p in receiver.of("POST")}) == 1
+
+
+def counted(client_id: str, outcome: str) -> float:
+    """``vitalkey_notify_deliveries_total`` as /metrics shows it (client ids are new in each test)."""
+    value = REGISTRY.get_sample_value("vitalkey_notify_deliveries_total", {"client_id": client_id, "outcome": outcome})
+    return value or 0.0
 
 
 def recent(container: Container) -> list[Delivery]:

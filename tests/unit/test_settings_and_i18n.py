@@ -110,6 +110,8 @@ PRODUCTION = {"dev_mode": "false", "smtp_host": "mail.example.org", "sms_provide
         ({**PRODUCTION, "notify_allow_local": "true"}, "refused outside dev mode"),
         ({"notify_timeout_s": "0"}, "notify_timeout_s must be more than 0"),
         ({"notify_timeout_s": "31"}, "at most 30"),
+        ({"notify_coalesce_s": "-1"}, "notify_coalesce_s must be from 0 to 3600"),
+        ({"notify_coalesce_s": "3601"}, "notify_coalesce_s must be from 0 to 3600"),
     ],
 )
 def test_notification_settings_are_checked(values: dict[str, str], reason: str) -> None:
