@@ -1,0 +1,1 @@
+"""(to be built: issue #20)"""
