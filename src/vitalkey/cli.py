@@ -1,4 +1,4 @@
-"""``vitalkey serve | migrate | worker | apps | client | keys`` — the command line."""
+"""``vitalkey serve | migrate | worker | demo | apps | client | keys`` — the command line."""
 
 from __future__ import annotations
 
@@ -129,6 +129,26 @@ def _mode(settings: Settings) -> str:
         return "production mode"
     texts = "" if settings.sms_provider_url else ", texts at /dev/sms"
     return f"dev mode: mail at /dev/mail{texts}"
+
+
+@main.command()
+@click.option("--port", type=int, default=8000, show_default=True, help="VitalKey's port.")
+@click.option("--portal-port", type=int, default=8100, show_default=True, help="The portal's port.")
+@click.option("--keep", is_flag=True, help="Keep the data of the last run (default: start afresh).")
+@click.option("--every", type=float, default=60, show_default=True, help="Seconds between the demo user's new data.")
+@click.option(
+    "--data", type=click.Path(file_okay=False), default="demo-data", show_default=True, help="The demo's own folder."
+)
+def demo(port: int, portal_port: int, keep: bool, every: float, data: str) -> None:
+    """VitalKey and the partner portal together, with a demo user, 90 days of data and a portal
+    user, on a data folder of their own; new data arrives every minute. Ctrl-C stops both."""
+    from vitalkey.demo import DemoOptions, run
+    from vitalkey.demo.run import DemoError
+
+    try:
+        run(DemoOptions(port=port, portal_port=portal_port, keep=keep, every_s=every, folder=Path(data)))
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.command()
