@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -80,7 +81,8 @@ links = Table(
     Column("next_poll", DateTime(timezone=True), nullable=True),
     Column("unlinked_at", DateTime(timezone=True), nullable=True),
     Column("unlinked_reason", String(16), nullable=True),
-    Index("ix_links_user", "user_id", "provider"),
+    # One row per user and provider section: linking again (any account) reuses it.
+    UniqueConstraint("user_id", "provider", name="uq_links_user_provider"),
     Index("ix_links_provider_userid", "provider", "provider_userid"),
     Index("ix_links_next_poll", "next_poll"),
 )
@@ -98,8 +100,10 @@ sync_jobs = Table(
     Column("day", String(10), nullable=True),  # YYYY-MM-DD (appli 16's date)
     Column("due", DateTime(timezone=True), nullable=False),
     Column("leased_until", DateTime(timezone=True), nullable=True),
+    Column("claimed_by", String(32), nullable=True),  # the worker holding the lease: only it may finish the job
     Column("tries", Integer, nullable=False, default=0),
     Index("ix_sync_jobs_due", "due"),
+    Index("ix_sync_jobs_link", "link_id"),
 )
 
 seen_deliveries = Table(  # a provider's delivery ids, so that a retried delivery is done once

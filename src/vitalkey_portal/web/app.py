@@ -1,0 +1,112 @@
+"""The portal's Starlette app: routes, error pages, security headers, and the composition root."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vitalkey_portal.web import pages
+from vitalkey_portal.web.context import Services, render
+
+STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("vitalkey_portal.web")
+
+TITLES = {404: "Page not found", 405: "Not allowed here", 413: "Too large", 400: "Bad request"}
+MESSAGES = {
+    404: "There is no page at this address. Use the links above to find your way.",
+    405: "This page cannot be used that way. Go back and try again.",
+}
+
+
+class SecurityHeaders:
+    """Adds the same security headers to every answer (the notification callback's too)."""
+
+    def __init__(self, app: ASGIApp, csp: str) -> None:
+        self.app = app
+        self.csp = csp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("content-security-policy", self.csp)
+                headers.setdefault("x-content-type-options", "nosniff")
+                headers.setdefault("referrer-policy", "same-origin")  # the callback's URL holds a code
+                headers.setdefault("x-frame-options", "DENY")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    title = TITLES.get(status, "Something went wrong")
+    message = MESSAGES.get(status, "The page could not be shown. Go back and try again.")
+    return render(request, "error.html", status, title=title, message=message)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.error("page failed: %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return render(
+        request, "error.html", 500, title="Something went wrong", message="Try again in a moment."
+    )
+
+
+def build_app(svc: Services) -> Starlette:
+    """The app around services built elsewhere (create_app, or a test's)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(svc.run_worker(), name="portal-sync-worker") if svc.run_worker else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            for close in svc.on_close:
+                close()
+
+    slug = "{slug:str}"
+    routes = [
+        Route("/", pages.dashboard, methods=["GET"]),
+        Route("/login", pages.login, methods=["GET"]),
+        Route("/login", pages.login_post, methods=["POST"]),
+        Route("/logout", pages.logout, methods=["POST"]),
+        Route("/link-device", pages.link_device, methods=["GET"]),
+        Route(f"/link-device/{slug}", pages.link_begin, methods=["POST"]),
+        Route(f"/link-device/{slug}/callback", pages.link_callback, methods=["GET"]),
+        Route(f"/link-device/{slug}/confirm", pages.link_confirm, methods=["POST"]),
+        Route(f"/link-device/{slug}/unlink", pages.link_unlink, methods=["POST"]),
+        Route("/settings", pages.settings_page, methods=["GET"]),
+        Route("/settings/apps", pages.settings_apps, methods=["GET"]),
+        Route(f"/settings/apps/{slug}", pages.settings_app, methods=["GET"]),
+        Route(f"/notify/{slug}", pages.notify, methods=["GET", "HEAD", "POST"]),
+        Route("/healthz", pages.healthz, methods=["GET", "HEAD"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
+    app.state.services = svc
+    app.add_middleware(SecurityHeaders, csp=svc.csp)
+    return app
