@@ -63,9 +63,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     log.error("page failed: %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return render(
-        request, "error.html", 500, title="Something went wrong", message="Try again in a moment."
-    )
+    return render(request, "error.html", 500, title="Something went wrong", message="Try again in a moment.")
 
 
 def build_app(svc: Services) -> Starlette:
@@ -73,7 +71,9 @@ def build_app(svc: Services) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(svc.run_worker(), name="portal-sync-worker") if svc.run_worker else None
+        task: asyncio.Task[None] | None = None
+        if svc.run_worker is not None:
+            task = asyncio.create_task(svc.run_worker(), name="portal-sync-worker")
         try:
             yield
         finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ class Services:
     linking: Linking
     notifications: Notifications
     dashboard: Dashboard
-    run_worker: Callable[[], Awaitable[None]] | None = None  # runs until cancelled
+    run_worker: Callable[[], Coroutine[Any, Any, None]] | None = None  # runs until cancelled
     on_close: list[Callable[[], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:

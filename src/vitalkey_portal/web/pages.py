@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from vitalkey_portal.accounts import SESSION_LIFETIME, BrowserSession
-from vitalkey_portal.ports import Linked, LinkFailed, LinkOutcome, NeedsConfirmation, Throttled
+from vitalkey_portal.ports import Linked, LinkOutcome, NeedsConfirmation, Throttled
 from vitalkey_portal.providers import Provider
 from vitalkey_portal.records import Link, LinkState, ProviderSection, UnlinkReason
 from vitalkey_portal.web import presentation
@@ -58,7 +58,9 @@ def section_view(section: ProviderSection, tz: ZoneInfo) -> SectionView:
     if link is not None and link.state is LinkState.UNLINKED and link.unlinked_at is not None:
         on = presentation.when(link.unlinked_at, tz)
         if link.unlinked_reason is UnlinkReason.PROVIDER:
-            note = f"The {provider.name} account was unlinked at {provider.name} on {on}. Link Device to connect it again."
+            note = (
+                f"The {provider.name} account was unlinked at {provider.name} on {on}. Link Device to connect it again."
+            )
         elif link.unlinked_reason is UnlinkReason.REPLACED:
             note = f"Replaced by another wearable on {on}."
     return SectionView(
@@ -87,7 +89,9 @@ def provider_or_404(request: Request, slug: str) -> Provider:
 
 
 # Sign-in ---------------------------------------------------------------------------------------------
-def login_page(request: Request, next_path: str, status_code: int = 200, error: str | None = None, username: str = "") -> Response:
+def login_page(
+    request: Request, next_path: str, status_code: int = 200, error: str | None = None, username: str = ""
+) -> Response:
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     response = render(
         request, "login.html", status_code, login_token=token, next_path=next_path, error=error, username=username
@@ -230,8 +234,15 @@ async def link_callback(request: Request, session: BrowserSession, form: dict[st
     provider = provider_or_404(request, request.path_params["slug"])
     query = request.query_params
     code, state, error = query.get("code"), query.get("state", ""), query.get("error")
-    if not state or len(state) > 200 or (code is not None and len(code) > 512) or (error is not None and len(error) > 200):
-        return await providers_page(request, session, f"The answer from {provider.name} could not be read. Try Link Device again.", 400)
+    if (
+        not state
+        or len(state) > 200
+        or (code is not None and len(code) > 512)
+        or (error is not None and len(error) > 200)
+    ):
+        return await providers_page(
+            request, session, f"The answer from {provider.name} could not be read. Try Link Device again.", 400
+        )
     outcome = await services(request).linking.complete(session.user.id, provider.slug, code, state, error)
     return await outcome_page(request, session, outcome)
 
@@ -275,7 +286,9 @@ async def settings_app(request: Request, session: BrowserSession, form: dict[str
     section = next((s for s in await sections_of(request, session) if s.slug == provider.slug), None)
     if section is None:
         raise HTTPException(404)
-    return render(request, "settings_app.html", section=section, first_sync_days=services(request).settings.first_sync_days)
+    return render(
+        request, "settings_app.html", section=section, first_sync_days=services(request).settings.first_sync_days
+    )
 
 
 # The provider's side ---------------------------------------------------------------------------------
@@ -297,4 +310,3 @@ async def notify(request: Request) -> Response:
 
 async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
-
