@@ -134,7 +134,7 @@ def portal_toml(options: DemoOptions, layout: Layout, state: DemoState) -> str:
     provider = {
         "slug": "vitalkey",
         "name": "VitalKey",
-        "logo": "vitalkey.svg",
+        "logo": "logos/tracker.svg",
         "kind": "withings",
         "authorize_url": f"{vitalkey_url}/oauth2_user/authorize2",
         "api_url": vitalkey_url,
@@ -396,7 +396,7 @@ def run(options: DemoOptions) -> int:
                     [_command("vitalkey-portal"), "serve"],
                     portal_environ(layout),
                     portal_url,
-                    "/",
+                    "/healthz",
                     layout.log("portal"),
                 )
             )
