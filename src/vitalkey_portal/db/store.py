@@ -498,6 +498,49 @@ class Store:
         return _maybe_utc(found)
 
     # Deliveries ----------------------------------------------------------------------------------
+    def notified(
+        self,
+        provider: str,
+        delivery_id: str | None,
+        provider_userid: str,
+        appli: int,
+        window: tuple[int | None, int | None, str | None],
+        now: datetime,
+    ) -> int | None:
+        """A notification's work, in one transaction: a job for each LINKED link to the account,
+        due now. None for a delivery seen before (nothing queued again); else the jobs queued."""
+        start, end, day = window
+        with self._write() as conn:
+            if delivery_id is not None:
+                seen = conn.execute(
+                    select(t.seen_deliveries.c.at).where(
+                        t.seen_deliveries.c.provider == provider, t.seen_deliveries.c.delivery_id == delivery_id
+                    )
+                ).first()
+                if seen is not None:
+                    return None
+                conn.execute(delete(t.seen_deliveries).where(t.seen_deliveries.c.at < utc(now - DELIVERIES_KEPT)))
+                conn.execute(insert(t.seen_deliveries).values(provider=provider, delivery_id=delivery_id, at=utc(now)))
+            ids = (
+                conn.execute(
+                    select(t.links.c.id).where(
+                        t.links.c.provider == provider,
+                        t.links.c.provider_userid == provider_userid,
+                        t.links.c.state == LinkState.LINKED.value,
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            rows = [
+                {"link_id": link_id, "kind": JobKind.NOTIFIED.value, "appli": appli, "start": start, "end": end,
+                 "day": day, "due": utc(now), "tries": 0}
+                for link_id in ids
+            ]  # fmt: skip
+            if rows:
+                conn.execute(insert(t.sync_jobs), rows)
+        return len(rows)
+
     def first_delivery(self, provider: str, delivery_id: str, now: datetime) -> bool:
         """Whether this delivery id is new (and now remembered); False for a retried delivery."""
         try:
@@ -605,6 +648,13 @@ class Store:
                 conn.execute(insert(t.sleep_nights), rows)
 
     # Reads for the dashboard and tests -------------------------------------------------------------
+    def user_timezone(self, user_id: int) -> str | None:
+        with self._read() as conn:
+            found: str | None = conn.execute(
+                select(t.users.c.timezone).where(t.users.c.id == user_id)
+            ).scalar_one_or_none()
+        return found
+
     def measure_groups(self, link_ids: Sequence[int], since: int | None = None) -> list[MeasureGroup]:
         c = t.measure_groups.c
         query = select(t.measure_groups).where(c.link_id.in_(link_ids)).order_by(c.date, c.grpid)
