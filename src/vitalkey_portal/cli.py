@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from typing import Any
 
+import anyio
 import click
+import uvicorn
 
+from vitalkey_portal.accounts import AccountError, Accounts
+from vitalkey_portal.core import build_core
+from vitalkey_portal.db import migrate as migrations
+from vitalkey_portal.db.engine import make_engine
 from vitalkey_portal.settings import PortalSettings, SettingsError, load_settings
+from vitalkey_portal.web.app import create_app
 
 CONFIG = click.option(
     "--config", type=click.Path(dir_okay=False), default=None, help="TOML settings file (with [[providers]] tables)."
@@ -42,10 +50,6 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port to listen on (default 8100).")
 def serve(config: str | None, host: str | None, port: int | None) -> None:
     """Serve the pages in one process, with the sync worker in it (unless run_worker is false)."""
-    import uvicorn
-
-    from vitalkey_portal.web.app import create_app
-
     settings = _settings(config, host=host, port=port)
     _logging()
     app = create_app(settings)
@@ -57,9 +61,6 @@ def serve(config: str | None, host: str | None, port: int | None) -> None:
 @CONFIG
 def migrate(config: str | None) -> None:
     """Create or upgrade the portal's database."""
-    from vitalkey_portal.db import migrate as migrations
-    from vitalkey_portal.db.engine import make_engine
-
     settings = _settings(config)
     engine = make_engine(settings)
     try:
@@ -82,10 +83,6 @@ def user() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 def user_add(config: str | None, username: str, display_name: str, timezone: str | None, password_stdin: bool) -> None:
     """Add a user who signs in with USERNAME and a password."""
-    from vitalkey_portal.accounts import AccountError, Accounts
-    from vitalkey_portal.db import migrate as migrations
-    from vitalkey_portal.db.engine import make_engine
-
     settings = _settings(config)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -108,14 +105,25 @@ def user_add(config: str | None, username: str, display_name: str, timezone: str
 @CONFIG
 def worker(config: str | None) -> None:
     """Run only the sync worker (when serve runs with run_worker = false)."""
-    from vitalkey_portal.web.app import run_worker_alone
-
     settings = _settings(config)
     _logging()
+    asyncio.run(_worker_alone(settings))
+
+
+async def _worker_alone(settings: PortalSettings) -> None:
+    engine = make_engine(settings)
+    migrations.upgrade(engine)
+    core = build_core(settings, engine)
+    stop = anyio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)  # finish the round, then stop
+    click.echo(f"{settings.brand} sync worker running (database {_shown_url(settings.database_url)})")
     try:
-        asyncio.run(run_worker_alone(settings))
-    except KeyboardInterrupt:
-        pass
+        await core.worker.run(stop)
+    finally:
+        await core.aclose()
+        engine.dispose()
 
 
 def _shown_url(url: str) -> str:
