@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
@@ -17,9 +18,15 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vitalkey_portal.accounts import Accounts
+from vitalkey_portal.core import build_core
+from vitalkey_portal.db import migrate
+from vitalkey_portal.db.engine import make_engine
+from vitalkey_portal.settings import PortalSettings
 from vitalkey_portal.web import pages
 from vitalkey_portal.web.context import Services, render
 
+WORKER_STOP_S = 10.0  # a job cut short is leased, so it runs again after the lease
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("vitalkey_portal.web")
 
@@ -71,18 +78,21 @@ def build_app(svc: Services) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stop = anyio.Event()
         task: asyncio.Task[None] | None = None
         if svc.run_worker is not None:
-            task = asyncio.create_task(svc.run_worker(), name="portal-sync-worker")
+            task = asyncio.create_task(svc.run_worker(stop), name="portal-sync-worker")
         try:
             yield
         finally:
+            stop.set()
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                try:
+                    await asyncio.wait_for(task, WORKER_STOP_S)
+                except TimeoutError:
+                    log.warning("the sync worker did not stop in %s s; its leased jobs run again later", WORKER_STOP_S)
             for close in svc.on_close:
-                close()
+                await close()
 
     slug = "{slug:str}"
     routes = [
@@ -110,3 +120,26 @@ def build_app(svc: Services) -> Starlette:
     app.state.services = svc
     app.add_middleware(SecurityHeaders, csp=svc.csp)
     return app
+
+
+def create_app(settings: PortalSettings) -> Starlette:
+    """The composition root: the engine (migrated at start), the core services, the accounts,
+    and the sync worker in the app's lifespan when ``settings.run_worker``."""
+    engine = make_engine(settings)
+    migrate.upgrade(engine)
+    core = build_core(settings, engine)
+
+    async def dispose() -> None:
+        await core.aclose()
+        engine.dispose()
+
+    svc = Services(
+        settings,
+        Accounts(engine, settings.login_failures),
+        core.linking,
+        core.notifications,
+        core.dashboard,
+        run_worker=core.worker.run if settings.run_worker else None,
+        on_close=[dispose],
+    )
+    return build_app(svc)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -35,8 +36,8 @@ class Services:
     linking: Linking
     notifications: Notifications
     dashboard: Dashboard
-    run_worker: Callable[[], Coroutine[Any, Any, None]] | None = None  # runs until cancelled
-    on_close: list[Callable[[], None]] = field(default_factory=list)
+    run_worker: Callable[[anyio.Event], Coroutine[Any, Any, None]] | None = None  # runs until the event is set
+    on_close: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.cookies = Cookies(self.settings)

@@ -3,6 +3,7 @@ pygal for charts drawn on the server as inline SVG (no JavaScript)."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,6 +16,10 @@ from pygal.etree import etree
 from pygal.style import Style
 
 from vitalkey_portal.records import Point
+
+# pygal appends a legacy import hook (for its map plugins, unused here) that has no find_spec:
+# on Python 3.11 every failed optional import then raises an ImportWarning through it.
+sys.meta_path[:] = [finder for finder in sys.meta_path if type(finder).__name__ != "PluginImportFixer"]
 
 LOCALE = "en"
 DATETIME_PATTERN = "MMM d, y, h:mm a"

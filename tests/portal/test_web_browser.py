@@ -1,0 +1,130 @@
+"""The portal's pages in Debian's Chromium: the four-square drop-down opens on hover, focus and
+click without any script, and the pages fit a phone with the bottom bar."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.conftest import free_port
+from tests.portal.web_support import (
+    FAST_HASHER,
+    PASSWORD,
+    Recorded,
+    StandInLinking,
+    add_link,
+    add_user,
+    empty_dashboard,
+    migrated,
+    portal_settings,
+)
+from vitalkey_portal.accounts import Accounts
+from vitalkey_portal.db.store import Store
+from vitalkey_portal.records import DashboardData
+from vitalkey_portal.web.app import build_app
+from vitalkey_portal.web.context import Services
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = "/usr/bin/chromium"
+PHONE = {"width": 390, "height": 844}
+
+
+class EmptyDashboards:
+    def data(self, user_id: int, days: int) -> DashboardData:
+        return empty_dashboard(days)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    settings = portal_settings(tmp_path_factory.mktemp("portal"), port=port)
+    engine = migrated(settings)
+    accounts = Accounts(engine, settings.login_failures, hasher=FAST_HASHER)
+    store = Store(engine, settings.secret_key)
+    user = add_user(accounts, "ann", "Asia/Tokyo")
+    link = add_link(store, user.id, "withings")
+    store.synced(link.id, datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+    app = build_app(Services(settings, accounts, StandInLinking(store, settings), Recorded(), EmptyDashboards()))
+    uvicorn_server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not uvicorn_server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    uvicorn_server.should_exit = True
+    thread.join(10)
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Debian's Chromium is missing at {CHROMIUM} (./vk test --co -q tests/unit installs it)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield browser
+        browser.close()
+
+
+def signed_in_page(browser: Browser, server: str, viewport: dict[str, int]) -> Page:
+    context = browser.new_context(viewport=viewport, locale="en-US", java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{server}/login")
+    page.get_by_label("Username").fill("ann")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Main Dashboard")).to_be_visible()
+    return page
+
+
+def test_the_four_square_menu_opens_on_hover_and_on_focus(browser: Browser, server: str) -> None:
+    page = signed_in_page(browser, server, {"width": 1280, "height": 800})
+    link = page.locator("details.apps-menu").get_by_role("link", name="Link Device", exact=True)
+    expect(link).to_be_hidden()
+    page.get_by_role("img", name="Menu").hover()
+    expect(link).to_be_visible()
+    page.mouse.move(5, 700)  # away from the menu
+    expect(link).to_be_hidden()
+    page.locator("details.apps-menu summary").focus()  # as Tab reaches it
+    expect(link).to_be_visible()
+    page.keyboard.press("Tab")  # into the drop-down
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Link Device", level=1)).to_be_visible()
+    section = page.locator("#provider-withings")
+    expect(section.get_by_text("Linked", exact=True)).to_be_visible()
+    # Tokyo: UTC+9.
+    expect(section.get_by_text("Last sync Nov 30, 2026, 9:00 PM")).to_be_visible()
+    expect(page.locator("#provider-vitalkey").get_by_role("button", name="Link Device with VitalKey")).to_be_visible()
+    page.context.close()
+
+
+def test_on_a_phone_the_menu_opens_on_a_tap_and_the_bottom_bar_leads_to_settings(browser: Browser, server: str) -> None:
+    page = signed_in_page(browser, server, PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    bar = page.get_by_role("navigation", name="App")
+    expect(bar.get_by_role("link", name="Home")).to_be_visible()
+    expect(page.get_by_role("link", name="Settings", exact=True).first).to_be_visible()
+    menu_link = page.locator("details.apps-menu").get_by_role("link", name="Link Device", exact=True)
+    expect(menu_link).to_be_hidden()
+    page.get_by_role("img", name="Menu").click()
+    expect(menu_link).to_be_visible()
+    menu_link.click()
+    expect(page.get_by_role("heading", name="Link Device", level=1)).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    bar.get_by_role("link", name="Settings").click()
+    expect(page.get_by_role("heading", name="Connected App")).to_be_visible()
+    expect(page.get_by_text("Last sync Nov 30, 2026, 9:00 PM")).to_be_visible()
+    page.get_by_role("link", name="Apps").click()
+    page.get_by_role("link", name="VitalKey").click()
+    expect(page.get_by_role("button", name="Link with VitalKey")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(Path(__file__).parent.parent.parent / ".tools" / "portal-phone.png"), full_page=True)
+    page.context.close()
