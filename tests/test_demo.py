@@ -85,7 +85,8 @@ def demo(tmp_path: Path) -> Iterator[tuple[DemoProcess, int, int]]:
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     running = DemoProcess(process, tmp_path / "demo-data")
-    threading.Thread(target=running.read, daemon=True).start()
+    reader = threading.Thread(target=running.read, daemon=True)
+    reader.start()
     yield running, port, portal_port
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
@@ -93,6 +94,10 @@ def demo(tmp_path: Path) -> Iterator[tuple[DemoProcess, int, int]]:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
+    reader.join(timeout=5)
+    assert process.stdout is not None
+    process.stdout.close()
 
 
 class DevMailOutbox:

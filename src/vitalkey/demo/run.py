@@ -209,7 +209,7 @@ def seed_vitalkey(options: DemoOptions, layout: Layout, kept: DemoState | None) 
             client_id=client.client_id,
             client_secret=client.secret,
             first_day=first_day.isoformat(),
-            portal_password=secrets.token_urlsafe(9),
+            portal_password=secrets.token_hex(6),
         )
         return Seeded(state, devices, seed.api_session(container, account.id))
     finally:
