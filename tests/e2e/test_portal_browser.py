@@ -178,9 +178,10 @@ def vitalkey_sign_in(page: Page, mailbox: Mailbox) -> None:
     page.get_by_role("button", name="Continue").click()
 
 
-def allow(page: Page) -> None:
+def allow(page: Page, screenshot: str | None = None) -> None:
     expect(page.get_by_role("heading", name=re.compile("Health2Go would like to access your"))).to_be_visible()
-    shot(page, "03-vitalkey-allow-this-app")
+    if screenshot:
+        shot(page, screenshot)
     page.get_by_role("button", name="Allow this app").click()
 
 
@@ -249,7 +250,7 @@ def test_link_device_sync_notify_second_link_unlink_and_removal(browser: Browser
         portal_sign_in(page, apps, "demo", apps.state.portal_password)
         shot(page, "01-portal-dashboard-empty")
         page.locator("details.apps-menu summary").click()
-        page.get_by_role("link", name="Link Device").click()
+        page.locator(".menu-panel").get_by_role("link", name="Link Device").click()
         expect(page.get_by_role("heading", name="Link Device", exact=True)).to_be_visible()
         section = page.locator("#provider-vitalkey")
         expect(section.get_by_role("heading", name="VitalKey")).to_be_visible()
@@ -258,7 +259,7 @@ def test_link_device_sync_notify_second_link_unlink_and_removal(browser: Browser
         # Steps 2 to 4: Link Device → VitalKey's sign-in → "Allow this app".
         section.get_by_role("button", name=re.compile("^Link Device")).click()
         vitalkey_sign_in(page, mailbox)
-        allow(page)
+        allow(page, "03-vitalkey-allow-this-app")
         # Step 5: back on the providers page: the green checkmark, then Last sync.
         expect(page).to_have_url(apps.portal_url + "/link-device")
         expect_linked_with_last_sync(page, apps, "/link-device")
@@ -326,7 +327,7 @@ def test_link_device_sync_notify_second_link_unlink_and_removal(browser: Browser
             # The four-square icon on the Home screen → Link Device: the green checkmark.
             mobile.get_by_role("link", name="Home").click()
             mobile.locator("details.apps-menu summary").click()
-            mobile.get_by_role("link", name="Link Device").click()
+            mobile.locator(".menu-panel").get_by_role("link", name="Link Device").click()
             expect(mobile.locator("#provider-vitalkey .status.linked .check circle")).to_have_css("fill", GREEN)
             shot(mobile, "10-phone-link-device-linked")
         finally:
