@@ -69,35 +69,55 @@ class DemoProcess:
         return "\n".join(self.lines)
 
 
+@dataclass
+class Demos:
+    """Runs of ``vitalkey demo`` in one folder (the second may ``--keep`` the first's data)."""
+
+    folder: Path
+    port: int = field(default_factory=free_port)
+    portal_port: int = field(default_factory=free_port)
+    runs: list[tuple[DemoProcess, threading.Thread]] = field(default_factory=list)
+
+    def start(self, *options: str) -> DemoProcess:
+        env = {name: value for name, value in os.environ.items() if not name.startswith("VITALKEY_")}
+        env["PYTHONUNBUFFERED"] = "1"
+        command = [
+            str(Path(sys.executable).with_name("vitalkey")),
+            "demo",
+            "--port", str(self.port),
+            "--portal-port", str(self.portal_port),
+            "--every", str(EVERY_S),
+            *options,
+        ]  # fmt: skip
+        process = subprocess.Popen(
+            command, cwd=self.folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        running = DemoProcess(process, self.folder / "demo-data")
+        reader = threading.Thread(target=running.read, daemon=True)
+        reader.start()
+        self.runs.append((running, reader))
+        return running
+
+    def stop_all(self) -> None:
+        for running, reader in self.runs:
+            process = running.process
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            reader.join(timeout=5)
+            assert process.stdout is not None
+            process.stdout.close()
+
+
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[tuple[DemoProcess, int, int]]:
-    port, portal_port = free_port(), free_port()
-    env = {name: value for name, value in os.environ.items() if not name.startswith("VITALKEY_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    command = [
-        str(Path(sys.executable).with_name("vitalkey")),
-        "demo",
-        "--port", str(port),
-        "--portal-port", str(portal_port),
-        "--every", str(EVERY_S),
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    running = DemoProcess(process, tmp_path / "demo-data")
-    reader = threading.Thread(target=running.read, daemon=True)
-    reader.start()
-    yield running, port, portal_port
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    reader.join(timeout=5)
-    assert process.stdout is not None
-    process.stdout.close()
+def demos(tmp_path: Path) -> Iterator[Demos]:
+    runs = Demos(tmp_path)
+    yield runs
+    runs.stop_all()
 
 
 class DevMailOutbox:
@@ -182,10 +202,8 @@ def weigh_ins(http: httpx.Client, since: datetime) -> list[dict[str, Any]]:
     return [group for group in groups if any(m["type"] == 1 for m in group["measures"])]
 
 
-def test_the_demo_runs_both_servers_with_90_days_and_new_data_and_stops_on_ctrl_c(
-    demo: tuple[DemoProcess, int, int],
-) -> None:
-    running, port, portal_port = demo
+def test_the_demo_runs_both_servers_with_90_days_and_new_data_and_stops_on_ctrl_c(demos: Demos) -> None:
+    running, port, portal_port = demos.start(), demos.port, demos.portal_port
     vitalkey, portal_url = f"http://127.0.0.1:{port}", f"http://localhost:{portal_port}"
     running.wait_for_line(r"Ctrl-C stops both", timeout=180)
     banner = running.text
@@ -250,6 +268,18 @@ def test_the_demo_runs_both_servers_with_90_days_and_new_data_and_stops_on_ctrl_
     for url in (vitalkey, portal_url):
         with pytest.raises(httpx.ConnectError):
             httpx.get(url + "/", timeout=2)
+
+    # --keep: the same data and sign-ins again, nothing seeded anew; the new data goes on.
+    kept = demos.start("--keep")
+    kept.wait_for_line(r"Ctrl-C stops both", timeout=120)
+    assert "Seeding" not in kept.text
+    assert f"sign in as demo with the password {password}" in kept.text
+    with httpx.Client(base_url=vitalkey, headers={"authorization": f"Bearer {token}"}, timeout=10) as partner:
+        assert weigh_ins(partner, since)[: len(latest)] == latest
+        kept.wait_for_line(r"a new weigh-in and today's steps sent to VitalKey", timeout=EVERY_S + 10)
+        assert len(weigh_ins(partner, since)) > len(latest)
+    kept.process.send_signal(signal.SIGINT)
+    assert kept.process.wait(timeout=30) == 0
 
 
 def test_the_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:

@@ -278,19 +278,21 @@ def start_server(name: str, command: list[str], env: dict[str, str], url: str, r
         command, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
     )
     server = Server(name, url, process, log, handle)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            handle.close()
-            raise DemoError(f"{name} stopped at its start; its output: {log}\n{_tail(log)}")
-        try:
-            if httpx.get(url + ready_path, timeout=2).status_code < 500:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    stop_servers([server])
-    raise DemoError(f"{name} did not answer within {READY_TIMEOUT_S:.0f} s; its output: {log}\n{_tail(log)}")
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise DemoError(f"{name} stopped at its start; its output: {log}\n{_tail(log)}")
+            try:
+                if httpx.get(url + ready_path, timeout=2).status_code < 500:
+                    return server
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise DemoError(f"{name} did not answer within {READY_TIMEOUT_S:.0f} s; its output: {log}\n{_tail(log)}")
+    except BaseException:  # Ctrl-C while it starts included: it runs in its own session, so stop it here
+        stop_servers([server])
+        raise
 
 
 def _tail(log: Path, lines: int = 15) -> str:
