@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer
-from tests.e2e.live_oauth import Partner, register
+from tests.e2e.live_oauth import Partner, introspect, register
 from tests.portal.conftest import SCOPES
 from tests.portal.live import (
     SCALE,
@@ -32,6 +32,7 @@ from tests.portal.live import (
 )
 from vitalkey_portal.db.store import JobKind
 from vitalkey_portal.ports import Linked, LinkFailed, NeedsConfirmation
+from vitalkey_portal.providers import Revocation
 from vitalkey_portal.records import LinkState, UnlinkReason
 from vitalkey_portal.syncing import LinkGone
 from vitalkey_portal.withings import TokenInvalid
@@ -292,3 +293,78 @@ def test_one_wearable_at_a_time(
     assert sorted(job.appli for job in store.jobs(replacing.pending.id)) == [1, 16, 44]  # its first sync
     again = portal.call(linking.confirm, user, replacing.pending.id, True)
     assert isinstance(again, LinkFailed)  # nothing waits any more
+
+
+@pytest.mark.slow
+def test_removing_the_app_at_vitalkey_shows_the_section_unlinked(
+    portal: PortalUnderTest, partner: Partner, make_account: MakeAccount
+) -> None:
+    """The unlink notification (appli 46), signed by VitalKey, reaches the running portal."""
+    hal = make_account("hal")
+    user = portal.user("hal")
+    portal.start_worker()
+    outcome = portal.link(hal.browser, user)
+    assert isinstance(outcome, Linked) and outcome.section.link is not None
+    link_id = outcome.section.link.id
+    portal.wait_for(lambda: (portal.core.store.link(link_id) or outcome.section.link).last_sync)
+    with hal.api() as http:
+        assert http.delete(f"/api/v1/account/connected-apps/{partner.client_id}").status_code == 200
+
+    def unlinked() -> bool:
+        link = portal.core.store.link(link_id)
+        return link is not None and link.state is LinkState.UNLINKED
+
+    portal.wait_for(unlinked)
+    link = portal.core.store.link(link_id)
+    assert link is not None and link.unlinked_reason is UnlinkReason.PROVIDER
+    (section, _other) = portal.core.linking.sections(user)
+    assert not section.linked
+    assert portal.core.linking.begin(user, "vitalkey", "/link-device").startswith(section.provider.authorize_url + "?")
+
+
+def test_unlink_with_rfc7009_revocation(
+    tmp_path: Path, portal_port: int, vitalkey: tuple[LiveServer, str], partner: Partner, make_account: MakeAccount
+) -> None:
+    server, _ = vitalkey
+    provider = provider_for(
+        server, partner, revocation=Revocation.RFC7009, revocation_url=server.url + "/oauth2/revoke"
+    )
+    settings = portal_settings(
+        tmp_path / "portal", f"sqlite:///{tmp_path / 'portal.sqlite3'}", portal_port, (provider,)
+    )
+    ivy = make_account("ivy")
+    with running_portal(settings) as portal:
+        user = portal.user("ivy")
+        outcome = portal.link(ivy.browser, user)
+        assert isinstance(outcome, Linked) and outcome.section.link is not None
+        tokens = portal.core.store.tokens(outcome.section.link.id)
+        assert tokens is not None
+        assert introspect(server, partner, tokens.refresh_token)["active"] is True
+        portal.call(portal.core.linking.unlink, user, "vitalkey")
+        assert introspect(server, partner, tokens.refresh_token)["active"] is False  # revoked (RFC 7009)
+        assert introspect(server, partner, tokens.access_token)["active"] is False
+        with pytest.raises(TokenInvalid):
+            portal.call(portal.core.clients["vitalkey"].refresh, tokens.refresh_token)
+        link = portal.core.store.link_of(user, "vitalkey")
+        assert link is not None and link.unlinked_reason is UnlinkReason.USER
+
+
+def test_a_poll_brings_what_changed_since_the_last_one(portal: PortalUnderTest, make_account: MakeAccount) -> None:
+    jon = make_account("jon")
+    (scale,) = jon.pair(SCALE)
+    store, user = portal.core.store, portal.user("jon")
+    outcome = portal.link(jon.browser, user)
+    assert isinstance(outcome, Linked) and outcome.section.link is not None
+    link = outcome.section.link
+    portal.drain()
+    assert store.measure_groups([link.id]) == []
+    cursor = store.poll_cursor(link.id)
+    assert cursor is not None and abs(cursor - epoch(datetime.now(UTC))) < 300
+    moment = epoch(datetime.now(UTC)) - 60
+    (grpid,) = jon.send({"measure_groups": [
+        {"date": moment, "deviceid": scale, "measures": [{"type": 1, "value": 65000, "unit": -3}]}]})["grpids"]  # fmt: skip
+    portal.call(portal.core.syncer.poll, link)  # what the worker's poll job runs
+    assert {g.grpid: g.measures for g in store.measure_groups([link.id])} == {grpid: ((1, 65000, -3),)}
+    polled = store.link(link.id)
+    assert polled is not None and polled.last_sync is not None and polled.last_sync > link.linked_at
+    assert (store.poll_cursor(link.id) or 0) >= cursor

@@ -120,3 +120,19 @@ def test_linking_another_account_in_a_section_forgets_the_old_data(store: Store,
     other = store.save_link(user, "vitalkey", "43", LinkState.LINKED, False, "s", TOKENS, NOW + timedelta(days=1))
     assert (other.id, other.provider_userid, other.last_sync) == (link_id, "43", None)
     assert store.measure_groups([link_id]) == []
+
+
+def test_polls_come_due_once_and_move_on_by_the_interval(store: Store, portal_engine: Engine) -> None:
+    link_id = a_link(store, portal_engine)
+    interval = timedelta(hours=6)
+    store.schedule_poll(link_id, NOW + timedelta(minutes=30))
+    assert store.queue_due_polls(NOW, interval) == 0
+    assert store.next_poll() == NOW + timedelta(minutes=30)
+    assert store.queue_due_polls(NOW + timedelta(minutes=31), interval) == 1
+    assert [job.kind for job in store.jobs(link_id)] == [JobKind.POLL]
+    assert store.next_poll() == NOW + timedelta(minutes=30) + interval  # the spread kept
+    store.schedule_poll(link_id, NOW)  # due again while one is queued: not queued twice
+    store.queue_due_polls(NOW + timedelta(minutes=1), interval)
+    assert [job.kind for job in store.jobs(link_id)] == [JobKind.POLL]
+    store.unlink(link_id, UnlinkReason.PROVIDER, NOW)
+    assert store.next_poll() is None and store.queue_due_polls(NOW + timedelta(days=1), interval) == 0

@@ -3,65 +3,49 @@ click without any script, and the pages fit a phone with the bottom bar."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import free_port
-from tests.portal.web_support import (
-    FAST_HASHER,
-    PASSWORD,
-    Recorded,
-    StandInLinking,
-    add_link,
-    add_user,
-    empty_dashboard,
-    migrated,
-    portal_settings,
-)
-from vitalkey_portal.accounts import Accounts
-from vitalkey_portal.db.store import Store
-from vitalkey_portal.records import DashboardData
-from vitalkey_portal.web.app import build_app
-from vitalkey_portal.web.context import Services
+from tests.portal.web_support import PASSWORD, run_cli, serving, write_config
+from vitalkey_portal.db.engine import make_engine
+from vitalkey_portal.db.store import ActivityDay, MeasureGroup, Store, Tokens
+from vitalkey_portal.records import LinkState
+from vitalkey_portal.settings import load_settings
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
 
 
-class EmptyDashboards:
-    def data(self, user_id: int, days: int) -> DashboardData:
-        return empty_dashboard(days)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    settings = portal_settings(tmp_path_factory.mktemp("portal"), port=port)
-    engine = migrated(settings)
-    accounts = Accounts(engine, settings.login_failures, hasher=FAST_HASHER)
-    store = Store(engine, settings.secret_key)
-    user = add_user(accounts, "ann", "Asia/Tokyo")
-    link = add_link(store, user.id, "withings")
+    """``vitalkey-portal serve``; Ann (Tokyo) has WITHINGS linked and synced."""
+    folder, port = tmp_path_factory.mktemp("portal"), free_port()
+    config = write_config(folder, port)
+    added = run_cli(
+        "user", "add", "ann", "--display-name", "Ann", "--timezone", "Asia/Tokyo",
+        "--password-stdin", "--config", str(config), stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    engine = make_engine(load_settings(str(config), environ={}))
+    store = Store(engine, "portal-test-secret-0123456789abcdef")
+    tokens = Tokens("access", "refresh", 1_900_000_000)
+    link = store.save_link(1, "withings", "1001", LinkState.LINKED, True, "user.metrics", tokens, datetime.now(UTC))
+    now = datetime.now(UTC)
+    days = [now - timedelta(days=back) for back in range(3)]
+    weights = [MeasureGroup(i, int(d.timestamp()), 1, 0, None, 1, ((1, 72_000 + i, -3),)) for i, d in enumerate(days)]
+    store.put_measures(link.id, weights, None)
+    store.put_activity(link.id, [ActivityDay(d.date(), "", 8_000, None, None, 1) for d in days], None)
     store.synced(link.id, datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
-    app = build_app(Services(settings, accounts, StandInLinking(store, settings), Recorded(), EmptyDashboards()))
-    uvicorn_server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uvicorn_server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    uvicorn_server.should_exit = True
-    thread.join(10)
     engine.dispose()
+    with serving(config, port) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +58,9 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def signed_in_page(browser: Browser, server: str, viewport: dict[str, int]) -> Page:
-    context = browser.new_context(viewport=viewport, locale="en-US", java_script_enabled=False)
+def signed_in_page(browser: Browser, server: str, viewport: dict[str, int], audit: bool = False) -> Page:
+    # No script: the pages work without it. The audit's tab runs axe's script (past the CSP).
+    context = browser.new_context(viewport=viewport, locale="en-US", java_script_enabled=audit, bypass_csp=audit)
     page = context.new_page()
     page.goto(f"{server}/login")
     page.get_by_label("Username").fill("ann")
@@ -127,4 +112,30 @@ def test_on_a_phone_the_menu_opens_on_a_tap_and_the_bottom_bar_leads_to_settings
     expect(page.get_by_role("button", name="Link with VitalKey")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.screenshot(path=str(Path(__file__).parent.parent.parent / ".tools" / "portal-phone.png"), full_page=True)
+    page.context.close()
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 800}, PHONE], ids=["desktop", "phone"])
+def test_every_page_passes_axe(browser: Browser, server: str, viewport: dict[str, int]) -> None:
+    page = signed_in_page(browser, server, viewport, audit=True)
+    problems: list[str] = []
+    for path in (
+        "/",
+        "/link-device",
+        "/settings",
+        "/settings/apps",
+        "/settings/apps/withings",
+        "/settings/apps/vitalkey",
+        "/nowhere",
+    ):
+        page.goto(server + path)
+        if path == "/":
+            page.get_by_role("img", name="Menu").click()  # the drop-down open, too
+        for violation in Axe().run(page).response["violations"]:
+            targets = ", ".join(" ".join(node["target"]) for node in violation["nodes"][:3])
+            problems.append(f"{path}: {violation['id']} ({violation['impact']}): {violation['help']} — {targets}")
+    page.context.clear_cookies()
+    page.goto(server + "/login")
+    problems += [f"/login: {v['id']}: {v['help']}" for v in Axe().run(page).response["violations"]]
+    assert not problems, "\n".join(problems)
     page.context.close()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 
 import anyio
+import httpx
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
@@ -122,12 +124,18 @@ def build_app(svc: Services) -> Starlette:
     return app
 
 
-def create_app(settings: PortalSettings) -> Starlette:
+def create_app(
+    settings: PortalSettings,
+    *,
+    now: Callable[[], datetime] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Starlette:
     """The composition root: the engine (migrated at start), the core services, the accounts,
-    and the sync worker in the app's lifespan when ``settings.run_worker``."""
+    and the sync worker in the app's lifespan when ``settings.run_worker``. ``now`` and
+    ``transport`` are for tests (a fixed clock; the provider's HTTP)."""
     engine = make_engine(settings)
     migrate.upgrade(engine)
-    core = build_core(settings, engine)
+    core = build_core(settings, engine, now=now, transport=transport)
 
     async def dispose() -> None:
         await core.aclose()
@@ -135,11 +143,13 @@ def create_app(settings: PortalSettings) -> Starlette:
 
     svc = Services(
         settings,
-        Accounts(engine, settings.login_failures),
+        Accounts(engine, settings.login_failures, now=now),
         core.linking,
         core.notifications,
         core.dashboard,
         run_worker=core.worker.run if settings.run_worker else None,
         on_close=[dispose],
     )
-    return build_app(svc)
+    app = build_app(svc)
+    app.state.core = core  # for the CLI's and the tests' hands on the worker and the store
+    return app

@@ -32,8 +32,8 @@ CHART_STYLE = Style(
     foreground_subtle="#cbd2d9",
     colors=("#0b6e4f",),
     font_family="system-ui, sans-serif",
-    label_font_size=14,
-    major_label_font_size=14,
+    label_font_size=15,
+    major_label_font_size=15,
     title_font_size=16,
 )
 
@@ -89,7 +89,7 @@ def chart(key: str, title: str, unit: str, points: tuple[Point, ...], digits: in
         js=[],  # no script: the SVG is drawn once on the server
         disable_xml_declaration=True,
         show_legend=False,
-        width=720,
+        width=540,  # drawn small: a phone shows it nearly at this size, so the labels stay legible
         height=300,
         explicit_size=False,
         x_label_rotation=0,
