@@ -294,10 +294,19 @@ def test_link_device_sync_notify_second_link_unlink_and_removal(browser: Browser
         page.goto(apps.portal_url + "/")
         page.get_by_text("Weight: data table").click()
         expect(page.locator("#main")).to_contain_text("77.8")
+        # It came through VitalKey's signed notification to the portal's callback (the portal's
+        # poll is hours away), which the portal answered at once.
+        page.goto(apps.vitalkey.url + "/dev/notifications")
+        newest = page.locator("article.mail").first
+        expect(newest).to_contain_text(f"{apps.state.client_id} · appli 1 · new")
+        expect(newest).to_contain_text(f"{apps.portal_url}/notify/vitalkey")
+        expect(newest).to_contain_text("Delivered")
+        expect(newest).to_contain_text("HTTP 204")
+        shot(page, "06-vitalkey-dev-notifications")
 
         # VitalKey lists the portal among the connected apps.
         assert connected_apps(page, apps) == ["Health2Go"]
-        shot(page, "06-vitalkey-connected-apps")
+        shot(page, "07-vitalkey-connected-apps")
 
         # On a phone, a second portal user links the same VitalKey account: Settings → Connected
         # App → Apps → VitalKey → sign in (a new browser), no "Allow this app", back on Settings.
@@ -308,10 +317,10 @@ def test_link_device_sync_notify_second_link_unlink_and_removal(browser: Browser
             mobile.locator("nav.bottom-bar").get_by_role("link", name="Settings").click()
             expect(mobile.get_by_role("heading", name="Connected App")).to_be_visible()
             expect(mobile.get_by_text("No app is connected yet.")).to_be_visible()
-            shot(mobile, "07-phone-settings")
+            shot(mobile, "08-phone-settings")
             mobile.get_by_role("link", name="Apps").click()
             mobile.get_by_role("link", name=re.compile("VitalKey")).click()
-            shot(mobile, "08-phone-provider")
+            shot(mobile, "09-phone-provider")
             mobile.get_by_role("button", name=re.compile("^Link")).click()
             vitalkey_sign_in(mobile, mailbox)
             expect(mobile).to_have_url(apps.portal_url + "/settings")  # no consent page on the way
@@ -323,13 +332,13 @@ def test_link_device_sync_notify_second_link_unlink_and_removal(browser: Browser
                 time.sleep(0.5)
                 mobile.reload()
             assert re.search(r"Last sync .*\d{1,2}:\d{2}", connected.locator(".last-sync").inner_text())
-            shot(mobile, "09-phone-settings-connected")
+            shot(mobile, "10-phone-settings-connected")
             # The four-square icon on the Home screen → Link Device: the green checkmark.
             mobile.get_by_role("link", name="Home").click()
             mobile.locator("details.apps-menu summary").click()
             mobile.locator(".menu-panel").get_by_role("link", name="Link Device").click()
             expect(mobile.locator("#provider-vitalkey .status.linked .check circle")).to_have_css("fill", GREEN)
-            shot(mobile, "10-phone-link-device-linked")
+            shot(mobile, "11-phone-link-device-linked")
         finally:
             phone.close()
 
@@ -337,7 +346,7 @@ def test_link_device_sync_notify_second_link_unlink_and_removal(browser: Browser
         page.goto(apps.portal_url + "/link-device")
         page.get_by_role("button", name="Unlink VitalKey").click()
         expect(page.locator("#provider-vitalkey .status")).to_have_text("Not linked")
-        shot(page, "11-portal-unlinked")
+        shot(page, "12-portal-unlinked")
         assert connected_apps(page, apps) == []
 
         # Linked again (VitalKey forgot the consent with the revocation, so it asks again), then
@@ -358,6 +367,6 @@ def test_link_device_sync_notify_second_link_unlink_and_removal(browser: Browser
         expect(
             page.locator("#provider-vitalkey").get_by_role("button", name=re.compile("^Link Device"))
         ).to_be_visible()
-        shot(page, "12-portal-unlinked-by-vitalkey")
+        shot(page, "13-portal-unlinked-by-vitalkey")
     finally:
         context.close()
