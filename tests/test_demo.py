@@ -203,10 +203,15 @@ def weigh_ins(http: httpx.Client, since: datetime) -> list[dict[str, Any]]:
 
 
 def test_the_demo_runs_both_servers_with_90_days_and_new_data_and_stops_on_ctrl_c(demos: Demos) -> None:
+    # What an interrupted earlier run left (its folder has the demo's mark): started afresh.
+    (demos.folder / "demo-data").mkdir()
+    (demos.folder / "demo-data" / ".vitalkey-demo").write_text("")
+    (demos.folder / "demo-data" / "leftover.txt").write_text("from an interrupted run")
     running, port, portal_port = demos.start(), demos.port, demos.portal_port
     vitalkey, portal_url = f"http://127.0.0.1:{port}", f"http://localhost:{portal_port}"
     running.wait_for_line(r"Ctrl-C stops both", timeout=180)
     banner = running.text
+    assert not (running.folder / "leftover.txt").exists()
     # The URLs and the sign-ins it prints.
     assert re.search(rf"^\s+VitalKey\s+{re.escape(vitalkey)}$", banner, re.M), banner
     assert re.search(rf"^\s+Health2Go\s+{re.escape(portal_url)}$", banner, re.M), banner
@@ -289,7 +294,7 @@ def test_the_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
     command = [str(Path(sys.executable).with_name("vitalkey")), "demo", "--port", str(free_port())]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1
-    assert "holds files no demo made (no demo.json); nothing was deleted" in done.stderr
+    assert "holds files no demo made (no .vitalkey-demo); nothing was deleted" in done.stderr
     assert (tmp_path / "demo-data" / "notes.txt").read_text() == "mine"
 
 

@@ -26,7 +26,8 @@ from vitalkey.demo import seed
 from vitalkey.demo.health import DAYS, Devices, live_update
 from vitalkey.settings import load_settings
 
-STATE_FILE = "demo.json"  # what a kept demo needs again (the folder is the demo's, not a user's)
+STATE_FILE = "demo.json"  # what a kept demo needs again, written once the seeding is done
+MARK_FILE = ".vitalkey-demo"  # the folder is the demo's (written first): a later run may empty it
 PORTAL_USERNAME = "demo"
 PORTAL_DISPLAY_NAME = "Alex Martin"
 READY_TIMEOUT_S = 60.0
@@ -72,6 +73,10 @@ class Layout:
     @property
     def state(self) -> Path:
         return self.root / STATE_FILE
+
+    @property
+    def mark(self) -> Path:
+        return self.root / MARK_FILE
 
     def log(self, name: str) -> Path:
         return self.root / f"{name}.log"
@@ -163,18 +168,22 @@ def _toml_value(value: object) -> str:
 
 # The data folder -----------------------------------------------------------------------------------
 def prepare_folder(layout: Layout, keep: bool) -> DemoState | None:
-    """The kept state (``--keep`` on a folder a demo made), or None after making the folder afresh."""
+    """The kept state (``--keep`` on a folder a whole demo run made), or None after making the
+    folder afresh. A folder without the demo's mark is someone else's: it is never emptied."""
     root = layout.root
     if keep and layout.state.exists():
-        raw = json.loads(layout.state.read_text())
-        return DemoState(**raw)
+        try:
+            return DemoState(**json.loads(layout.state.read_text()))
+        except (ValueError, TypeError):
+            raise DemoError(f"{layout.state} cannot be read; run the demo without --keep to start afresh") from None
     if root.exists():
-        if not layout.state.exists() and any(root.iterdir()):
+        if not layout.mark.exists() and any(root.iterdir()):
             raise DemoError(
-                f"{root} holds files no demo made (no {STATE_FILE}); nothing was deleted. Use another folder."
+                f"{root} holds files no demo made (no {MARK_FILE}); nothing was deleted. Use another folder."
             )
         shutil.rmtree(root)
     root.mkdir(parents=True)
+    layout.mark.write_text("Made by `vitalkey demo`: emptied at its next run (unless --keep).\n")
     return None
 
 
@@ -315,16 +324,18 @@ def stop_servers(servers: list[Server]) -> None:
 
 @contextmanager
 def interrupts_as_keyboard() -> Iterator[None]:
-    """SIGTERM stops the demo as Ctrl-C does."""
+    """SIGINT (Ctrl-C) and SIGTERM stop the demo. SIGINT is set explicitly: a shell starts a
+    background command with it ignored, and Python then leaves it so."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 # The live feed ---------------------------------------------------------------------------------------
@@ -363,6 +374,12 @@ today's steps arrive every {every}. Data and logs: {layout.root}
 
 
 def run(options: DemoOptions) -> int:
+    """The demo, until Ctrl-C (0), or DemoError; Ctrl-C before the servers run stops it at once."""
+    with interrupts_as_keyboard():
+        return _run(options)
+
+
+def _run(options: DemoOptions) -> int:
     if not 1 <= options.every_s <= MAX_EVERY_S:
         raise DemoError(f"--every must be from 1 to {MAX_EVERY_S} seconds")
     check_port_free(options.port, "VitalKey", "--port")
@@ -380,34 +397,33 @@ def run(options: DemoOptions) -> int:
         create_portal_user(layout, state)
     vitalkey_url, portal_url = _urls(options)
     servers: list[Server] = []
-    with interrupts_as_keyboard():
-        try:
-            servers.append(
-                start_server(
-                    "VitalKey",
-                    [_command("vitalkey"), "serve"],
-                    {**_clean_environ(), **vitalkey_environ(options, layout)},
-                    vitalkey_url,
-                    "/readyz",
-                    layout.log("vitalkey"),
-                )
+    try:
+        servers.append(
+            start_server(
+                "VitalKey",
+                [_command("vitalkey"), "serve"],
+                {**_clean_environ(), **vitalkey_environ(options, layout)},
+                vitalkey_url,
+                "/readyz",
+                layout.log("vitalkey"),
             )
-            servers.append(
-                start_server(
-                    "the portal",
-                    [_command("vitalkey-portal"), "serve"],
-                    portal_environ(layout),
-                    portal_url,
-                    "/healthz",
-                    layout.log("portal"),
-                )
+        )
+        servers.append(
+            start_server(
+                "the portal",
+                [_command("vitalkey-portal"), "serve"],
+                portal_environ(layout),
+                portal_url,
+                "/healthz",
+                layout.log("portal"),
             )
-            print(banner(options, layout, state), flush=True)
-            feed(options, servers, seeded)
-        except KeyboardInterrupt:
-            print("\nStopping both servers …", flush=True)
-        finally:
-            stop_servers(servers)
+        )
+        print(banner(options, layout, state), flush=True)
+        feed(options, servers, seeded)
+    except KeyboardInterrupt:
+        print("\nStopping both servers …", flush=True)
+    finally:
+        stop_servers(servers)
     print("Both servers stopped.", flush=True)
     return 0
 
