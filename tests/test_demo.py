@@ -277,7 +277,7 @@ def test_the_demo_runs_both_servers_with_90_days_and_new_data_and_stops_on_ctrl_
     # --keep: the same data and sign-ins again, nothing seeded anew; the new data goes on.
     kept = demos.start("--keep")
     kept.wait_for_line(r"Ctrl-C stops both", timeout=120)
-    assert "Seeding" not in kept.text
+    assert "Seeding" not in kept.text and "Sending the demo user's data since the last run" in kept.text
     assert f"sign in as demo with the password {password}" in kept.text
     with httpx.Client(base_url=vitalkey, headers={"authorization": f"Bearer {token}"}, timeout=10) as partner:
         assert weigh_ins(partner, since)[: len(latest)] == latest

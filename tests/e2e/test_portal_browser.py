@@ -106,7 +106,14 @@ def apps(tmp_path: Path, sqlite_url: str, smtp_server: tuple[Mailbox, int]) -> I
         first_day = seed.seed_history(container, account.id, devices, seeded_at)
     finally:
         container.close()
-    state = DemoState(account.id, client.client_id, client.secret, first_day.isoformat(), "demo password 2026")
+    state = DemoState(
+        account_id=account.id,
+        client_id=client.client_id,
+        client_secret=client.secret,
+        first_day=first_day.isoformat(),
+        history_until=seeded_at.isoformat(),
+        portal_password="demo password 2026",
+    )
     layout.portal_config.write_text(portal_toml(options, layout, state))
     create_portal_user(layout, state)
     add_portal_user(layout, SECOND_USER, "Bea Moreau", SECOND_PASSWORD)

@@ -263,33 +263,41 @@ def night_of(day: date, zone: ZoneInfo, deviceid: str) -> NewSleepSession:
 
 
 # The history and the live feed ---------------------------------------------------------------------
-def history(devices: Devices, now: datetime, days: int = DAYS) -> list[Batch]:
-    """The last ``days`` days up to ``now`` (today as far as it has gone), a batch a week, as
-    history the companion app imports (``backfill``)."""
+def first_day_of(devices: Devices, now: datetime, days: int = DAYS) -> date:
+    """The first of the last ``days`` days (the devices' local days, today included)."""
+    return now.astimezone(ZoneInfo(devices.timezone)).date() - timedelta(days=days - 1)
+
+
+def history(devices: Devices, first_day: date, now: datetime, after: datetime | None = None) -> list[Batch]:
+    """The days from ``first_day`` up to ``now`` (today as far as it has gone), a batch a week, as
+    history the companion app imports (``backfill``). With ``after`` (a kept demo's last run),
+    only what happened since: records after that moment, and the days' activity from its day on
+    (a day sent again replaces the partial one sent then)."""
     zone = ZoneInfo(devices.timezone)
     local_now = now.astimezone(zone)
-    today = local_now.date()
-    first_day = today - timedelta(days=days - 1)
+    days = (local_now.date() - first_day).days + 1
+    since = _epoch(after) if after is not None else 0
+    from_day = max(first_day, after.astimezone(zone).date()) if after is not None else first_day
     batches = []
-    for week_start in range(0, days, 7):
+    for week_start in range((from_day - first_day).days, days, 7):
         groups, activity, samples, workouts, nights = [], [], [], [], []
         for offset in range(week_start, min(week_start + 7, days)):
             day = first_day + timedelta(days=offset)
             rng = _day_rng(day, "scale")
             weighed = _local(day, time(7, 10), zone) + timedelta(minutes=rng.randint(0, 40))
-            if weighed <= local_now:
+            if since < _epoch(weighed) <= _epoch(local_now):
                 kg = weight_kg(day, first_day, rng.gauss(0, 0.25))
                 groups.append(weigh_in(weighed, kg, rng, devices.scale))
             night = night_of(day, zone, devices.sleep_monitor)
-            if night.enddate <= _epoch(local_now):
+            if since < night.enddate <= _epoch(local_now):
                 nights.append(night)
-            planned = [w for w in _workouts(day, _day_rng(day, "workouts"), zone, devices.wearable)]
+            planned = _workouts(day, _day_rng(day, "workouts"), zone, devices.wearable)
             done = [w for w in planned if w.enddate <= _epoch(local_now)]
-            workouts += done
+            workouts += [w for w in done if w.enddate > since]
             midnight = _local(day, time(0), zone)
             fraction = min(1.0, (local_now - midnight) / timedelta(days=1))
             activity.append(activity_of(day, fraction, done, devices.timezone, devices.wearable))
-            samples += _heart_rates(day, local_now, done, zone, devices.wearable)
+            samples += [s for s in _heart_rates(day, local_now, done, zone, devices.wearable) if s.at > since]
         batches.append(
             Batch(
                 measure_groups=tuple(groups),
@@ -330,4 +338,4 @@ def live_update(devices: Devices, now: datetime, first_day: date) -> dict[str, A
     }
 
 
-__all__ = ["DAYS", "Devices", "history", "live_update", "weight_kg"]
+__all__ = ["DAYS", "Devices", "first_day_of", "history", "live_update", "weight_kg"]

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
@@ -90,6 +90,7 @@ class DemoState:
     client_id: str
     client_secret: str
     first_day: str  # the first of the seeded days (the weight trend starts there)
+    history_until: str  # the moment the history was sent up to (a kept demo sends what followed)
     portal_password: str
 
 
@@ -207,17 +208,26 @@ def seed_vitalkey(options: DemoOptions, layout: Layout, kept: DemoState | None) 
     try:
         if kept is not None:
             devices = seed.devices_of(container, kept.account_id)
+            now = datetime.now(UTC)
+            print("Sending the demo user's data since the last run …", flush=True)
+            first_day = date.fromisoformat(kept.first_day)
+            seed.seed_history(
+                container, kept.account_id, devices, now, first_day, datetime.fromisoformat(kept.history_until)
+            )
+            kept = replace(kept, history_until=now.isoformat())
             return Seeded(kept, devices, seed.api_session(container, kept.account_id))
         client = seed.register_portal(container, portal_url, PORTAL_LOGO_URL)
         account = seed.create_user(container)
         devices = seed.pair_devices(container, account.id)
         print(f"Seeding {DAYS} days of health data for {seed.DEMO_EMAIL} …", flush=True)
-        first_day = seed.seed_history(container, account.id, devices, datetime.now(UTC))
+        now = datetime.now(UTC)
+        first_day = seed.seed_history(container, account.id, devices, now)
         state = DemoState(
             account_id=account.id,
             client_id=client.client_id,
             client_secret=client.secret,
             first_day=first_day.isoformat(),
+            history_until=now.isoformat(),
             portal_password=secrets.token_hex(6),
         )
         return Seeded(state, devices, seed.api_session(container, account.id))

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 from vitalkey.container import Container
-from vitalkey.demo.health import DAYS, Devices, history
+from vitalkey.demo.health import DAYS, Devices, first_day_of, history
 from vitalkey.domain.accounts import Account, clean_profile
 from vitalkey.domain.apps import ClientType
 from vitalkey.domain.emails import account_key
@@ -90,14 +89,24 @@ def devices_of(container: Container, account_id: int) -> Devices:
     )
 
 
-def seed_history(container: Container, account_id: int, devices: Devices, now: datetime, days: int = DAYS) -> date:
-    """``days`` days of data up to ``now``, sent as the companion app sends it; the first day."""
-    for number, batch in enumerate(history(devices, now, days)):
-        key = f"demo-history-{now.date().isoformat()}-{number}"
+def seed_history(
+    container: Container,
+    account_id: int,
+    devices: Devices,
+    now: datetime,
+    first_day: date | None = None,
+    after: datetime | None = None,
+) -> date:
+    """The days from ``first_day`` (default: the last 90 days) up to ``now``, or only what
+    happened ``after`` a kept demo's last run, sent as the companion app sends it; the first day."""
+    first = first_day or first_day_of(devices, now, DAYS)
+    for number, batch in enumerate(history(devices, first, now, after)):
+        key = f"demo-history-{int(now.timestamp())}-{number}"
         digest = hashlib.sha256(repr(batch).encode()).hexdigest()
         container.health_ingest.ingest(account_id, key, digest, batch)
-    container.health_ingest.set_goals(account_id, steps=10_000, sleep=8 * 3600, weight=None)
-    return now.astimezone(ZoneInfo(devices.timezone)).date() - timedelta(days=days - 1)
+    if after is None:
+        container.health_ingest.set_goals(account_id, steps=10_000, sleep=8 * 3600, weight=None)
+    return first
 
 
 def api_session(container: Container, account_id: int) -> str:
