@@ -381,3 +381,29 @@ def test_healthz_and_security_headers(portal: Portal) -> None:
     csp = answer.headers["content-security-policy"]
     assert "script-src 'none'" in csp and "form-action 'self' https://provider.example https://vitalkey.example" in csp
     assert answer.headers["x-frame-options"] == "DENY"
+
+
+# Bad input: a clear answer, never a 500 -----------------------------------------------------------
+def test_bad_requests_get_clear_pages_not_500(signed_in: Portal) -> None:
+    client = signed_in.client
+    wrong_method = client.get("/logout")
+    assert wrong_method.status_code == 405 and "This page cannot be used that way." in wrong_method.text
+    assert client.get("/settings/apps/%00%ff").status_code == 404
+    assert client.get("/link-device/..%2F..%2Fetc/callback?state=x").status_code == 404
+    token = csrf_of(client.get("/").text)
+    huge = client.post("/link-device/withings", data={"csrf_token": token, "pad": "x" * 20_000})
+    assert huge.status_code == 400 and "The form could not be read." in huge.text
+    assert client.post("/notify/withings", content=b"x" * 70_000).status_code == 413
+
+
+def test_an_overlong_username_is_just_a_wrong_sign_in(portal: Portal) -> None:
+    answer = sign_in(portal.client, username="a" * 5000)
+    assert answer.status_code == 401 and "The username or password is not right." in answer.text
+
+
+def test_names_are_escaped_on_the_pages(tmp_path: Path) -> None:
+    with running_portal(tmp_path) as portal:
+        portal.accounts.create("mallory", PASSWORD, "<script>alert(1)</script>", "UTC")
+        assert sign_in(portal.client, "mallory").status_code == 303
+        page = portal.client.get("/").text
+    assert "<script>" not in page and "Hello &lt;script&gt;alert(1)&lt;/script&gt;." in page
