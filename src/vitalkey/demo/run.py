@@ -122,7 +122,9 @@ def vitalkey_environ(options: DemoOptions, layout: Layout) -> dict[str, str]:
 
 
 def _toml_string(value: str) -> str:
-    return json.dumps(value)  # a JSON string is a TOML basic string (same escapes)
+    # A JSON string is a TOML basic string: the same quotes and escapes (\uXXXX for control
+    # characters); other characters are written as they are (TOML has no surrogate escapes).
+    return json.dumps(value, ensure_ascii=False)
 
 
 def portal_toml(options: DemoOptions, layout: Layout, state: DemoState) -> str:
@@ -359,6 +361,8 @@ def send_update(http: httpx.Client, devices: Devices, first_day: date) -> str:
     except httpx.HTTPError as exc:
         return f"could not send the new data to VitalKey ({type(exc).__name__}); trying again next time"
     stamp = datetime.now().strftime("%H:%M:%S")
+    if answer.status_code == 401:  # the session idled out: the computer slept for over an hour
+        return f"{stamp} VitalKey ended the demo user's app session; restart the demo with --keep to go on"
     if answer.status_code != 201:
         return f"{stamp} VitalKey refused the new data: {answer.status_code} {answer.text[:200]}"
     return f"{stamp} a new weigh-in and today's steps sent to VitalKey"
@@ -452,4 +456,6 @@ def feed(options: DemoOptions, servers: list[Server], seeded: Seeded) -> None:
             if time.monotonic() >= due:
                 print(send_update(http, seeded.devices, first_day), flush=True)
                 due += options.every_s
+                if due < time.monotonic():  # behind (the computer slept): no burst to catch up
+                    due = time.monotonic() + options.every_s
             time.sleep(min(0.5, max(0.0, due - time.monotonic())))
