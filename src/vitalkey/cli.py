@@ -132,8 +132,10 @@ def _mode(settings: Settings) -> str:
 
 
 @main.command()
-@click.option("--port", type=int, default=8000, show_default=True, help="VitalKey's port.")
-@click.option("--portal-port", type=int, default=8100, show_default=True, help="The portal's port.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="VitalKey's port.")
+@click.option(
+    "--portal-port", type=click.IntRange(1, 65535), default=8100, show_default=True, help="The portal's port."
+)
 @click.option("--keep", is_flag=True, help="Keep the data of the last run (default: start afresh).")
 @click.option("--every", type=float, default=60, show_default=True, help="Seconds between the demo user's new data.")
 @click.option(
