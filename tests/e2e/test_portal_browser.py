@@ -328,9 +328,12 @@ def test_link_device_sync_notify_second_link_unlink_and_removal(browser: Browser
             mobile.get_by_role("link", name="Apps").click()
             mobile.get_by_role("link", name=re.compile("VitalKey")).click()
             shot(mobile, "09-phone-provider")
+            shown: list[str] = []
+            mobile.on("framenavigated", lambda frame: shown.append(frame.url) if frame == mobile.main_frame else None)
             mobile.get_by_role("button", name=re.compile("^Link")).click()
             vitalkey_sign_in(mobile, mailbox)
-            expect(mobile).to_have_url(apps.portal_url + "/settings")  # no consent page on the way
+            expect(mobile).to_have_url(apps.portal_url + "/settings")
+            assert not [url for url in shown if "/oauth2/authorize/" in url], shown  # no consent page
             connected = mobile.locator("ul.connected li")
             expect(connected).to_contain_text("VitalKey")
             deadline = time.monotonic() + 20
