@@ -269,7 +269,8 @@ def test_the_demo_runs_both_servers_with_90_days_and_new_data_and_stops_on_ctrl_
     # Ctrl-C stops both servers.
     running.process.send_signal(signal.SIGINT)
     assert running.process.wait(timeout=30) == 0
-    running.wait_for_line(r"^Both servers stopped\.$", timeout=5)
+    running.wait_for_line(r"^Both servers stopped\.$", timeout=5)  # each ended by itself after SIGTERM
+    assert "Application shutdown complete." in (running.folder / "portal.log").read_text()
     for url in (vitalkey, portal_url):
         with pytest.raises(httpx.ConnectError):
             httpx.get(url + "/", timeout=2)

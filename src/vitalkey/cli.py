@@ -148,9 +148,10 @@ def demo(port: int, portal_port: int, keep: bool, every: float, data: str) -> No
     from vitalkey.demo.run import DemoError
 
     try:
-        run(DemoOptions(port=port, portal_port=portal_port, keep=keep, every_s=every, folder=Path(data)))
+        status = run(DemoOptions(port=port, portal_port=portal_port, keep=keep, every_s=every, folder=Path(data)))
     except DemoError as exc:
         raise click.ClickException(str(exc)) from exc
+    sys.exit(status)
 
 
 @main.command()

@@ -320,18 +320,25 @@ def _tail(log: Path, lines: int = 15) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def stop_servers(servers: list[Server]) -> None:
-    """SIGTERM (each server shuts down cleanly), then SIGKILL for one that does not within 10 s."""
+def stop_servers(servers: list[Server]) -> list[str]:
+    """SIGTERM (each server shuts down cleanly), then SIGKILL for one that does not within 10 s;
+    the ones that did not end cleanly, each with how it ended."""
     for server in servers:
         if server.process.poll() is None:
             server.process.terminate()
+    unclean = []
     for server in servers:
         try:
-            server.process.wait(timeout=STOP_TIMEOUT_S)
+            code = server.process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             server.process.kill()
             server.process.wait()
+            unclean.append(f"{server.name} did not stop within {STOP_TIMEOUT_S:.0f} s and was killed")
+        else:
+            if code not in (0, -signal.SIGTERM):  # uvicorn ends by the signal once it has shut down
+                unclean.append(f"{server.name} ended with exit status {code} (its output: {server.log})")
         server.log_handle.close()
+    return unclean
 
 
 @contextmanager
@@ -437,7 +444,10 @@ def _run(options: DemoOptions) -> int:
     except KeyboardInterrupt:
         print("\nStopping both servers …", flush=True)
     finally:
-        stop_servers(servers)
+        unclean = stop_servers(servers)
+    if unclean:
+        print("\n".join(unclean), flush=True)
+        return 1
     print("Both servers stopped.", flush=True)
     return 0
 
