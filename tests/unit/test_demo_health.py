@@ -71,14 +71,26 @@ def test_a_kept_demo_gets_only_what_happened_since_its_last_run() -> None:
     assert all(s.at > last_run.timestamp() for b in since for s in b.intraday)
 
 
-def test_the_live_feed_weighs_in_now_on_the_trend_and_counts_the_day_so_far() -> None:
+def test_the_live_feed_weighs_in_now_on_the_trend_and_sends_what_was_recorded_since_the_last_send() -> None:
     first = first_day_of(DEVICES, NOW)
-    body = live_update(DEVICES, NOW, first)
+    body = live_update(DEVICES, NOW, first, since=NOW - timedelta(minutes=1))
+    assert body["backfill"] is False
     (group,) = body["measure_groups"]
     assert group["date"] == int(NOW.timestamp()) and group["deviceid"] == "scale-1"
     weight = next(m for m in group["measures"] if m["type"] == 1)
     assert 80 < weight["value"] * 10.0 ** weight["unit"] < 82.5
     (day,) = body["activity"]
-    assert day["date"] == "2026-12-01" and day["deviceid"] == "watch-1"
-    later = live_update(DEVICES, NOW + timedelta(hours=2), first)["activity"][0]["data"]["steps"]
-    assert later > day["data"]["steps"] > 0
+    assert day["date"] == "2026-12-01" and day["deviceid"] == "watch-1" and day["timezone"] == "Europe/Paris"
+    assert (list(body["sleep"]), list(body["workouts"])) == ([], [])
+    assert [s["at"] for s in body["intraday"]] == [int(NOW.timestamp())]  # 16:00's heart rate
+    later = live_update(DEVICES, NOW + timedelta(hours=2), first, since=NOW)
+    assert later["activity"][0]["data"]["steps"] > day["data"]["steps"] > 0
+    assert [s["at"] for s in later["intraday"]] == [int(NOW.timestamp()) + 1800 * n for n in range(1, 5)]
+    # Since yesterday's send: last night (its stages and series as JSON), this morning's weigh-in.
+    overnight = live_update(DEVICES, NOW, first, since=NOW - timedelta(days=1))
+    (night,) = overnight["sleep"]
+    assert datetime.fromtimestamp(night["enddate"], ZONE).date().isoformat() == "2026-12-01"
+    assert night["states"][0]["state"] == SleepStage.AWAKE.value and "hr" in night["series"]
+    assert all(second.isdigit() for second in night["series"]["hr"])
+    assert [datetime.fromtimestamp(g["date"], ZONE).hour for g in overnight["measure_groups"]] == [7, 16]
+    assert [d["date"] for d in overnight["activity"]] == ["2026-11-30", "2026-12-01"]

@@ -18,6 +18,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
+
 from vitalkey.domain.health import SleepStage
 from vitalkey.flows.health_ingest import (
     Batch,
@@ -311,31 +313,24 @@ def history(devices: Devices, first_day: date, now: datetime, after: datetime | 
     return batches
 
 
-def live_update(devices: Devices, now: datetime, first_day: date) -> dict[str, Any]:
+def live_update(devices: Devices, now: datetime, first_day: date, since: datetime) -> dict[str, Any]:
     """What the companion app sends at ``now`` (the JSON of ``POST /api/v1/health/batches``): a
-    new weigh-in on the trend started ``first_day``, and today's activity so far."""
+    new weigh-in on the trend started ``first_day``, today's activity so far, and whatever else
+    the devices recorded ``since`` the last send (a night that ended, a workout, heart rates)."""
     zone = ZoneInfo(devices.timezone)
     local_now = now.astimezone(zone)
-    today = local_now.date()
     rng = random.Random(f"{SEED}:{_epoch(now)}:live")
-    group = weigh_in(local_now, weight_kg(today, first_day, rng.gauss(0, 0.15)), rng, devices.scale)
-    workouts = [
-        w for w in _workouts(today, _day_rng(today, "workouts"), zone, devices.wearable) if w.enddate <= _epoch(now)
-    ]
-    fraction = (local_now - _local(today, time(0), zone)) / timedelta(days=1)
-    day = activity_of(today, fraction, workouts, devices.timezone, devices.wearable)
-    return {
-        "measure_groups": [
-            {
-                "date": group.date,
-                "deviceid": group.deviceid,
-                "measures": [{"type": m.type, "value": m.value, "unit": m.unit} for m in group.measures],
-            }
-        ],
-        "activity": [
-            {"date": day.date.isoformat(), "timezone": day.timezone, "deviceid": day.deviceid, "data": dict(day.data)}
-        ],
-    }
+    group = weigh_in(local_now, weight_kg(local_now.date(), first_day, rng.gauss(0, 0.15)), rng, devices.scale)
+    recorded = history(devices, first_day, now, after=since)
+    batch = Batch(
+        measure_groups=(*(g for b in recorded for g in b.measure_groups), group),
+        activity=tuple(d for b in recorded for d in b.activity),
+        intraday=tuple(s for b in recorded for s in b.intraday),
+        workouts=tuple(w for b in recorded for w in b.workouts),
+        sleep=tuple(n for b in recorded for n in b.sleep),
+    )
+    body: dict[str, Any] = msgspec.to_builtins(batch, str_keys=True)  # dates as ISO days, enums as numbers
+    return body
 
 
 __all__ = ["DAYS", "Devices", "first_day_of", "history", "live_update", "weight_kg"]

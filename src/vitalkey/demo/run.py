@@ -358,21 +358,23 @@ def interrupts_as_keyboard() -> Iterator[None]:
 
 
 # The live feed ---------------------------------------------------------------------------------------
-def send_update(http: httpx.Client, devices: Devices, first_day: date) -> str:
-    """One batch as the companion app sends it; a line saying what happened (no health values)."""
-    now = datetime.now(UTC)
-    body = live_update(devices, now, first_day)
+def send_update(
+    http: httpx.Client, devices: Devices, first_day: date, since: datetime, now: datetime
+) -> tuple[bool, str]:
+    """One batch as the companion app sends it at ``now``: whether it was stored, and a line
+    saying what happened (no health values)."""
+    body = live_update(devices, now, first_day, since)
     headers = {"Idempotency-Key": f"demo-live-{int(now.timestamp())}"}
     try:
         answer = http.post("/api/v1/health/batches", json=body, headers=headers)
     except httpx.HTTPError as exc:
-        return f"could not send the new data to VitalKey ({type(exc).__name__}); trying again next time"
+        return False, f"could not send the new data to VitalKey ({type(exc).__name__}); trying again next time"
     stamp = datetime.now().strftime("%H:%M:%S")
     if answer.status_code == 401:  # the session idled out: the computer slept for over an hour
-        return f"{stamp} VitalKey ended the demo user's app session; restart the demo with --keep to go on"
+        return False, f"{stamp} VitalKey ended the demo user's app session; restart the demo with --keep to go on"
     if answer.status_code != 201:
-        return f"{stamp} VitalKey refused the new data: {answer.status_code} {answer.text[:200]}"
-    return f"{stamp} a new weigh-in and today's steps sent to VitalKey"
+        return False, f"{stamp} VitalKey refused the new data: {answer.status_code} {answer.text[:200]}"
+    return True, f"{stamp} a new weigh-in and today's steps sent to VitalKey"
 
 
 def banner(options: DemoOptions, layout: Layout, state: DemoState) -> str:
@@ -440,7 +442,7 @@ def _run(options: DemoOptions) -> int:
             )
         )
         print(banner(options, layout, state), flush=True)
-        feed(options, servers, seeded)
+        feed(options, layout, servers, seeded)
     except KeyboardInterrupt:
         print("\nStopping both servers …", flush=True)
     finally:
@@ -452,10 +454,12 @@ def _run(options: DemoOptions) -> int:
     return 0
 
 
-def feed(options: DemoOptions, servers: list[Server], seeded: Seeded) -> None:
+def feed(options: DemoOptions, layout: Layout, servers: list[Server], seeded: Seeded) -> None:
     """Every ``every_s`` seconds the companion app's new data; returns (raises) only on Ctrl-C,
-    or raises DemoError when a server stopped by itself."""
-    first_day = date.fromisoformat(seeded.state.first_day)
+    or raises DemoError when a server stopped by itself. What was sent is noted in the state, so
+    that a kept demo sends what followed."""
+    state = seeded.state
+    first_day = date.fromisoformat(state.first_day)
     headers = {"Authorization": f"Bearer {seeded.api_token}"}
     with httpx.Client(base_url=servers[0].url, headers=headers, timeout=10) as http:
         due = time.monotonic() + options.every_s
@@ -464,7 +468,13 @@ def feed(options: DemoOptions, servers: list[Server], seeded: Seeded) -> None:
                 if server.process.poll() is not None:
                     raise DemoError(f"{server.name} stopped by itself; its output: {server.log}\n{_tail(server.log)}")
             if time.monotonic() >= due:
-                print(send_update(http, seeded.devices, first_day), flush=True)
+                now = datetime.now(UTC)
+                since = datetime.fromisoformat(state.history_until)
+                stored, line = send_update(http, seeded.devices, first_day, since, now)
+                print(line, flush=True)
+                if stored:
+                    state = replace(state, history_until=now.isoformat())
+                    save_state(layout, state)
                 due += options.every_s
                 if due < time.monotonic():  # behind (the computer slept): no burst to catch up
                     due = time.monotonic() + options.every_s
