@@ -40,6 +40,7 @@ HEIGHT_M = 1.78
 HEART_RATE_EVERY = timedelta(minutes=30)  # the wearable's heart-rate samples through the day
 SERIES_EVERY_S = 600  # the sleep monitor's heart and breathing rates, every ten minutes
 WALK, RUN, CYCLING = 1, 2, 6  # Withings' workout categories
+LIVE_BACKLOG = timedelta(days=30)  # the most one live send carries (a batch holds 5,000 items at most)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +322,7 @@ def live_update(devices: Devices, now: datetime, first_day: date, since: datetim
     local_now = now.astimezone(zone)
     rng = random.Random(f"{SEED}:{_epoch(now)}:live")
     group = weigh_in(local_now, weight_kg(local_now.date(), first_day, rng.gauss(0, 0.15)), rng, devices.scale)
-    recorded = history(devices, first_day, now, after=since)
+    recorded = history(devices, first_day, now, after=max(since, now - LIVE_BACKLOG))
     batch = Batch(
         measure_groups=(*(g for b in recorded for g in b.measure_groups), group),
         activity=tuple(d for b in recorded for d in b.activity),
