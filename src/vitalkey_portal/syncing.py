@@ -77,10 +77,7 @@ class Syncer:
         link = self._linked(job.link_id)
         if job.kind is JobKind.FIRST:
             await self.first_part(link, job.appli or 1)
-            remaining = [
-                other for other in self.store.jobs(link.id) if other.kind is JobKind.FIRST and other.id != job.id
-            ]
-            if not remaining:  # the first sync is complete
+            if not self._first_sync_pending(link.id, other_than=job.id):  # the first sync is complete
                 self.store.synced(link.id, self.now(), poll_cursor=int(self.now().timestamp()) - POLL_OVERLAP_S)
             return
         if job.kind is JobKind.NOTIFIED:
@@ -118,7 +115,11 @@ class Syncer:
         else:
             await self.poll(link)  # no window given: ask what changed
             return
-        self.store.synced(link.id, self.now())
+        if not self._first_sync_pending(link.id):  # "Last sync" appears once the first sync has run
+            self.store.synced(link.id, self.now())
+
+    def _first_sync_pending(self, link_id: int, other_than: int | None = None) -> bool:
+        return any(job.kind is JobKind.FIRST and job.id != other_than for job in self.store.jobs(link_id))
 
     async def _user_action(self, link: Link) -> None:
         """Appli 46 (unlink or delete at the provider). A signed delivery is trusted; an unsigned
@@ -143,12 +144,16 @@ class Syncer:
         self.store.put_activity(link.id, _parsed(days, activity_day), None)
         self.store.put_workouts(link.id, _parsed(workouts, workout), None)
         self.store.put_sleep(link.id, _parsed(nights, sleep_night), None)
+        if self._first_sync_pending(link.id):
+            return  # the cursor and "Last sync" move when the first sync is complete
         self.store.synced(link.id, self.now(), poll_cursor=started - POLL_OVERLAP_S)
 
     # Windows -------------------------------------------------------------------------------------
     async def measures(self, link: Link, start: int, end: int) -> None:
+        """Replace [start, end]; asked a second wider, so that a provider that reads ``enddate``
+        as exclusive still returns a group at ``end`` (and none is taken for deleted)."""
         client = self.clients[link.provider]
-        found = await self._with_token(link, lambda a: client.get_measures(a, start=start, end=end))
+        found = await self._with_token(link, lambda a: client.get_measures(a, start=start, end=end + 1))
         self.store.put_measures(link.id, _parsed(found, measure_group), (start, end))
 
     async def activity(self, link: Link, first: date, last: date) -> None:

@@ -103,7 +103,8 @@ class WithingsClient:
             return body if isinstance(body, dict) else {}
         message = str(payload.get("error", ""))[:300]
         if status == TOO_MANY_REQUESTS:
-            wait = (payload.get("body") or {}).get("wait_seconds") if isinstance(payload.get("body"), dict) else None
+            body = payload.get("body")
+            wait = body.get("wait_seconds") if isinstance(body, dict) else None
             wait_s = float(wait) if isinstance(wait, int | float) and 0 < wait <= 3600 else DEFAULT_WAIT_S
             raise RateLimited(message, wait_s)
         if status in AUTH_FAILED:

@@ -368,3 +368,33 @@ def test_a_poll_brings_what_changed_since_the_last_one(portal: PortalUnderTest, 
     polled = store.link(link.id)
     assert polled is not None and polled.last_sync is not None and polled.last_sync > link.linked_at
     assert (store.poll_cursor(link.id) or 0) >= cursor
+
+
+def test_an_unsigned_unlink_notice_is_checked_with_the_refresh_token(
+    tmp_path: Path, portal_port: int, vitalkey: tuple[LiveServer, str], partner: Partner, make_account: MakeAccount
+) -> None:
+    """Withings does not sign its callbacks: anyone could post appli 46 for a user id. The portal
+    ends the link only when the provider refuses its refresh token."""
+    server, _ = vitalkey
+    provider = provider_for(server, partner, signs_notifications=False)
+    settings = portal_settings(
+        tmp_path / "portal", f"sqlite:///{tmp_path / 'portal.sqlite3'}", portal_port, (provider,)
+    )
+    kim = make_account("kim")
+    with running_portal(settings) as portal:
+        store, user = portal.core.store, portal.user("kim")
+        outcome = portal.link(kim.browser, user)
+        assert isinstance(outcome, Linked) and outcome.section.link is not None
+        link_id = outcome.section.link.id
+        portal.drain()
+        forged = f"userid={kim.account_id}&appli=46&action=unlink".encode()
+        assert portal.core.notifications.accept("vitalkey", forged, {}) == 204
+        portal.drain()
+        still = store.link(link_id)
+        assert still is not None and still.state is LinkState.LINKED  # the refresh worked: a forgery
+        with kim.api() as http:
+            assert http.delete(f"/api/v1/account/connected-apps/{partner.client_id}").status_code == 200
+        assert portal.core.notifications.accept("vitalkey", forged, {}) == 204
+        portal.drain()
+        gone = store.link(link_id)
+        assert gone is not None and (gone.state, gone.unlinked_reason) == (LinkState.UNLINKED, UnlinkReason.PROVIDER)

@@ -136,3 +136,31 @@ def test_polls_come_due_once_and_move_on_by_the_interval(store: Store, portal_en
     assert [job.kind for job in store.jobs(link_id)] == [JobKind.POLL]
     store.unlink(link_id, UnlinkReason.PROVIDER, NOW)
     assert store.next_poll() is None and store.queue_due_polls(NOW + timedelta(days=1), interval) == 0
+
+
+def test_two_workers_never_take_the_same_job(store: Store, portal_engine: Engine) -> None:
+    """Two stores (as two processes would have) claiming at once: every job is taken exactly once."""
+    import threading
+
+    user = add_user(portal_engine)
+    links = [store.save_link(user, f"p{i}", "1", LinkState.LINKED, False, "s", TOKENS, NOW).id for i in range(40)]
+    for link_id in links:
+        store.add_job(link_id, JobKind.POLL, NOW)
+    other = Store(portal_engine, SECRET)
+    taken: dict[str, list[int]] = {"a": [], "b": []}
+
+    def work(name: str, mine: Store) -> None:
+        while True:
+            claimed = mine.claim(NOW, name, timedelta(minutes=2), limit=3)
+            if not claimed:
+                return
+            taken[name] += [job.id for job in claimed]
+
+    threads = [threading.Thread(target=work, args=("a", store)), threading.Thread(target=work, args=("b", other))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    everything = taken["a"] + taken["b"]
+    assert sorted(everything) == sorted(job.id for job in store.jobs())
+    assert len(set(everything)) == len(everything) == 40
