@@ -1,18 +1,17 @@
-"""Portal accounts on a real SQLite file: argon2id, throttled sign-in, browser sessions."""
+"""Portal accounts on SQLite and PostgreSQL: argon2id, throttled sign-in, browser sessions."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from vitalkey_portal.accounts import AccountError, Accounts
-from vitalkey_portal.db.tables import browser_sessions, metadata, users
+from vitalkey_portal.db.tables import browser_sessions, users
 from vitalkey_portal.ports import Throttled
 
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # still argon2id, cheap for tests
@@ -27,10 +26,9 @@ class Clock:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    engine = create_engine(f"sqlite:///{tmp_path / 'portal.sqlite3'}")
-    metadata.create_all(engine)
-    return engine
+def engine(portal_engine: Engine) -> Engine:
+    """The migrated portal database, on SQLite and on PostgreSQL (tests/portal/conftest.py)."""
+    return portal_engine
 
 
 @pytest.fixture

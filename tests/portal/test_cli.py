@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import free_port
-from tests.portal.web_support import PASSWORD, csrf_of, run_cli, serving, write_config
+from tests.portal.web_support import CLI, PASSWORD, csrf_of, run_cli, serving, write_config
 
 
 def test_migrate_then_add_a_user_then_serve_and_sign_in(tmp_path: Path) -> None:
@@ -33,6 +36,26 @@ def test_migrate_then_add_a_user_then_serve_and_sign_in(tmp_path: Path) -> None:
         assert "Hello Ann Example." in answer.text
         assert "No data yet — link a device to see your weight, steps and sleep." in answer.text
         assert browser.head(f"{base}/notify/withings").status_code == 200
+    log = config.with_suffix(".log").read_text()
+    assert f"Health2Go portal on http://127.0.0.1:{port}" in log
+    assert "sync worker started" in log and "sync worker stopped" in log  # in the same process
+    assert PASSWORD not in log
+
+
+def test_the_worker_runs_alone_and_stops_on_sigterm(tmp_path: Path) -> None:
+    config = write_config(tmp_path, free_port(), run_worker=False)
+    with subprocess.Popen(
+        [CLI, "worker", "--config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        assert process.stdout is not None
+        seen: list[str] = []
+        while not any(line.startswith("Health2Go sync worker running (database sqlite:///") for line in seen):
+            seen.append(process.stdout.readline())  # alembic's lines come first
+            assert seen[-1] and len(seen) < 50, seen
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+        assert "sync worker stopped" in "".join(seen) + process.stdout.read()
 
 
 def test_user_add_refuses_bad_values_with_the_reason(tmp_path: Path) -> None:

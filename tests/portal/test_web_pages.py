@@ -296,15 +296,23 @@ def test_a_second_wearable_asks_to_replace_the_first(signed_in: Portal) -> None:
     assert "revoke" in signed_in.provider.actions("vitalkey.example")
 
 
-def test_keeping_the_first_wearable_leaves_it_linked(signed_in: Portal) -> None:
+def test_keeping_the_first_wearable_leaves_it_linked_and_goes_back_to_settings(signed_in: Portal) -> None:
     link_device(signed_in, "vitalkey")
-    page = link_device(signed_in, "withings")
+    page = link_device(signed_in, "withings", return_to="/settings")  # the mobile path
+    assert '<input type="hidden" name="return_to" value="/settings">' in page.text
     pending = signed_in.core.store.link_of(signed_in.user.id, "withings")
     assert pending is not None
-    signed_in.client.post(
+    answer = signed_in.client.post(
         "/link-device/withings/confirm",
-        data={"csrf_token": csrf_of(page.text), "pending_id": str(pending.id), "choice": "keep"},
+        data={
+            "csrf_token": csrf_of(page.text),
+            "pending_id": str(pending.id),
+            "choice": "keep",
+            "return_to": "/settings",
+        },
+        follow_redirects=False,
     )
+    assert answer.status_code == 303 and answer.headers["location"] == "/settings"
     providers = signed_in.client.get("/link-device").text
     assert "<span>Linked</span>" in section_of(providers, "vitalkey")
     assert "<span>Linked</span>" not in section_of(providers, "withings")
@@ -407,3 +415,17 @@ def test_names_are_escaped_on_the_pages(tmp_path: Path) -> None:
         assert sign_in(portal.client, "mallory").status_code == 303
         page = portal.client.get("/").text
     assert "<script>" not in page and "Hello &lt;script&gt;alert(1)&lt;/script&gt;." in page
+
+
+def test_the_web_story_on_each_database(tmp_path: Path, portal_database_url: str) -> None:
+    """Sign in, Link Device, the first sync, "Last sync", Unlink — on SQLite and on PostgreSQL."""
+    with running_portal(tmp_path, database_url=portal_database_url) as portal:
+        assert sign_in(portal.client).status_code == 303
+        assert link_device(portal, "withings").status_code == 303
+        portal.drain()
+        section = section_of(portal.client.get("/link-device").text, "withings")
+        assert 'Last sync <time datetime="2026-11-30T12:00:00+00:00">Nov 30, 2026, 1:00 PM</time>' in section
+        assert "<td>72.5 kg</td>" in portal.client.get("/").text
+        token = csrf_of(portal.client.get("/link-device").text)
+        portal.client.post("/link-device/withings/unlink", data={"csrf_token": token})
+        assert "Link Device<span" in section_of(portal.client.get("/link-device").text, "withings")

@@ -226,6 +226,7 @@ def confirm_page(request: Request, outcome: NeedsConfirmation) -> Response:
         old_account=outcome.replaces.provider_userid,
         pending_id=outcome.pending.id,
         slug=outcome.pending.provider,
+        return_to=safe_return_to(outcome.return_to, LINK_DEVICE),
     )
 
 
@@ -258,6 +259,8 @@ async def link_confirm(request: Request, session: BrowserSession, form: dict[str
     if choice not in ("replace", "keep") or pending_id <= 0:
         return await providers_page(request, session, "Choose Replace or Keep to finish linking.", 400)
     outcome = await services(request).linking.confirm(session.user.id, pending_id, choice == "replace")
+    if isinstance(outcome, Linked):  # back where Link Device was pressed (Settings on the mobile path)
+        return RedirectResponse(safe_return_to(form.get("return_to"), outcome.return_to), status_code=303)
     return await outcome_page(request, session, outcome)
 
 
