@@ -382,6 +382,7 @@ def test_link_device_sync_notify_second_link_unlink_and_removal(browser: Browser
         expect(
             page.locator("#provider-vitalkey").get_by_role("button", name=re.compile("^Link Device"))
         ).to_be_visible()
+        expect(page.locator("#provider-vitalkey .note")).to_contain_text("was unlinked at VitalKey")
         shot(page, "13-portal-unlinked-by-vitalkey")
     finally:
         context.close()
