@@ -36,17 +36,10 @@ from tests.e2e.conftest import CHROMIUM
 from vitalkey.container import build
 from vitalkey.demo import seed
 from vitalkey.demo.health import Devices
-from vitalkey.demo.run import (
-    DemoOptions,
-    DemoState,
-    Layout,
-    Server,
-    create_portal_user,
-    portal_environ,
-    portal_toml,
-)
-from vitalkey.demo.run import start_server as start_portal_process
-from vitalkey.demo.run import stop_servers as stop_portal_process
+from vitalkey.demo.processes import Server
+from vitalkey.demo.processes import start_server as start_portal_process
+from vitalkey.demo.processes import stop_servers as stop_portal_process
+from vitalkey.demo.setup import DemoOptions, DemoState, Layout, create_portal_user, portal_environ, portal_toml
 from vitalkey.settings import load_settings
 from vitalkey_portal.db import tables as t
 from vitalkey_portal.db.engine import make_engine as portal_engine
