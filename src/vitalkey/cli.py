@@ -144,8 +144,7 @@ def _mode(settings: Settings) -> str:
 def demo(port: int, portal_port: int, keep: bool, every: float, data: str) -> None:
     """VitalKey and the partner portal together, with a demo user, 90 days of data and a portal
     user, on a data folder of their own; new data arrives every minute. Ctrl-C stops both."""
-    from vitalkey.demo import DemoOptions, run
-    from vitalkey.demo.run import DemoError
+    from vitalkey.demo import DemoError, DemoOptions, run
 
     try:
         status = run(DemoOptions(port=port, portal_port=portal_port, keep=keep, every_s=every, folder=Path(data)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vitalkey.demo.run import DemoOptions, DemoState, Layout, portal_toml
+from vitalkey.demo.setup import DemoOptions, DemoState, Layout, portal_toml
 from vitalkey_portal.providers import ProviderKind, Revocation
 from vitalkey_portal.settings import load_settings
 

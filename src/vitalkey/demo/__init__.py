@@ -14,6 +14,7 @@ The portal is a separate app: nothing here imports it; it is driven through its 
 
 from __future__ import annotations
 
-from vitalkey.demo.run import DemoOptions, run
+from vitalkey.demo.run import run
+from vitalkey.demo.setup import DemoError, DemoOptions
 
-__all__ = ["DemoOptions", "run"]
+__all__ = ["DemoError", "DemoOptions", "run"]
