@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -188,7 +189,12 @@ def running_portal(tmp_path: Path, base_url: str = BASE, **overrides: Any) -> It
 
 
 def csrf_of(html: str) -> str:
-    return html.split('name="csrf_token" value="')[1].split('"', maxsplit=1)[0]
+    """The page's CSRF token, checked on every form of the page: each carries the same, non-empty
+    (a form rendered without the page's context would send an empty one and be refused)."""
+    tokens = re.findall(r'name="csrf_token" value="([^"]*)"', html)
+    assert tokens, "the page has no form"
+    assert all(tokens) and len(set(tokens)) == 1, f"the page's forms carry different tokens: {tokens}"
+    return tokens[0]
 
 
 def sign_in(client: TestClient, username: str = "ann", password: str = PASSWORD) -> httpx.Response:
