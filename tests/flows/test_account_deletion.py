@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import MetaData, insert, select
 
 from tests.conftest import ContainerFactory, Mailbox, Receiver
 from tests.flows.helpers import BROWSER, last_code
@@ -200,6 +200,9 @@ def test_deleted_the_partner_hears_action_delete_the_mail_arrives_and_nothing_of
     assert "all its health data were deleted" in mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
     assert leftovers(container, [*needles, REFRESH_SECRET]) == []
+    # The client's network stays only in the per-network rate limits (shared by whoever uses it,
+    # tied to no account, gone after two windows): deleting an account must not reset them.
+    assert set(leftovers(container, [BROWSER.ip])) == {f"rate_counters.key ∋ {BROWSER.ip}"}
     with container.engine.connect() as conn:
         audit = conn.execute(select(t.audit)).mappings().all()
     assert [(row["event"], row["account_id"]) for row in audit if row["event"] == "account.deleted"] == [
@@ -231,8 +234,11 @@ def leftovers(container: Container, needles: list[str]) -> list[str]:
     refers to an account holding the user's id."""
     found: list[str] = []
     lowered = [needle.lower() for needle in needles]
+    stored = MetaData()
+    stored.reflect(bind=container.engine)  # the tables the database has, not only those in code
+    assert set(stored.tables) - {"alembic_version"} == set(metadata.tables)
     with container.engine.connect() as conn:
-        for table in metadata.sorted_tables:
+        for table in stored.sorted_tables:
             for row in conn.execute(select(table)).mappings():
                 for column, value in row.items():
                     if column in ("account_id", "id") and table.name in _ACCOUNT_ID_COLUMNS.get(column, ()):
