@@ -28,6 +28,7 @@ from vitalkey.domain.oauth import TokenPolicy
 from vitalkey.domain.passwords import PasswordPolicy
 from vitalkey.domain.sessions import SessionPolicy
 from vitalkey.flows.account import AccountService
+from vitalkey.flows.account_deletion import AccountDeletion
 from vitalkey.flows.authorize import AuthorizeRequests
 from vitalkey.flows.clients import AppRegistry
 from vitalkey.flows.connected_apps import ConnectedApps
@@ -65,6 +66,7 @@ class Container:
     password_resets: PasswordResets
     sessions: SessionService
     accounts: AccountService
+    account_deletion: AccountDeletion
     two_factor: TwoFactorSetup
     app_passwords: AppPasswords
     apps: AppRegistry
@@ -222,6 +224,7 @@ def build(
         password_resets=PasswordResets(deps),
         sessions=SessionService(deps),
         accounts=AccountService(deps),
+        account_deletion=AccountDeletion(deps),
         two_factor=TwoFactorSetup(deps),
         app_passwords=AppPasswords(deps),
         apps=AppRegistry(deps),

@@ -91,6 +91,10 @@ class FlowRepository(Protocol):
         """Write ``flow`` only if its stored state is still ``expected_state``."""
         ...
 
+    def forget_address(self, email_key: str) -> int:
+        """Drop every flow of the address (any case), with its codes; how many."""
+        ...
+
 
 class CodeRepository(Protocol):
     def add(self, code: StoredCode) -> None: ...
@@ -122,6 +126,9 @@ class AccountRepository(Protocol):
 
     def update_profile(self, account_id: int, profile: Profile, now: datetime) -> None: ...
     def set_language(self, account_id: int, language: str) -> None: ...
+    def delete(self, account_id: int) -> bool:
+        """The account and, by ON DELETE CASCADE, everything it owns; False when it was gone."""
+        ...
 
 
 class SessionRepository(Protocol):
@@ -140,6 +147,9 @@ class SessionRepository(Protocol):
 class Outbox(Protocol):
     def enqueue(self, mail: OutgoingMail, now: datetime) -> None: ...
     def enqueue_sms(self, sms: QueuedSms, now: datetime) -> None: ...
+    def forget_recipients(self, recipients: list[str]) -> int:
+        """Drop every mail and text to these addresses and numbers, sent or not; how many."""
+        ...
 
 
 class TwoFactorRepository(Protocol):
@@ -279,6 +289,9 @@ class Sealer(Protocol):
 
 class AuditLog(Protocol):
     def record(self, event: str, now: datetime, account_id: int | None = None, **details: Any) -> None: ...
+    def forget_account(self, account_id: int) -> int:
+        """Drop the account's records (a deleted account keeps only its anonymous deletion record)."""
+        ...
 
 
 class Counters(Protocol):
@@ -295,6 +308,10 @@ class Counters(Protocol):
     def add(self, key: str, bucket_us: int, hits: int = 1) -> None: ...
     def take_back(self, key: str, bucket_us: int, hits: int = 1) -> None:
         """``hits`` fewer in the bucket, never below none."""
+        ...
+
+    def forget(self, key: str) -> None:
+        """Every bucket of ``key`` (a key naming a deleted account)."""
         ...
 
 
@@ -525,6 +542,10 @@ class SubscriptionRepository(Protocol):
 
     def mark_working(self, subscription_id: int) -> None: ...
 
+    def of_account(self, account_id: int) -> list[Subscription]:
+        """Every app's subscriptions for the user, by app, appli and URL."""
+        ...
+
     def of_client(self, client_id: str) -> list[Subscription]:
         """All users' subscriptions of an app (the admin API), failing ones first, then by id."""
         ...
@@ -575,6 +596,10 @@ class DeliveryRepository(Protocol):
 
     def prune(self, before: datetime) -> int:
         """Forget the deliveries delivered or given up before ``before``; how many."""
+        ...
+
+    def forget_account(self, account_id: int) -> int:
+        """Forget every delivery about the user, pending or settled (the account is deleted); how many."""
         ...
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, or_, select, update
+from sqlalchemy import Engine, and_, case, delete, or_, select, update
 
 from vitalkey.adapters.db import schema as t
 from vitalkey.adapters.db.engine import writing
@@ -32,6 +32,7 @@ from vitalkey.adapters.mail.senders import MailSender
 from vitalkey.adapters.sms import SmsRenderer
 from vitalkey.domain.phones import region_of
 from vitalkey.domain.tokens import keyed_digest
+from vitalkey.flows.account_deletion import MAIL_TEMPLATE as ACCOUNT_DELETED
 from vitalkey.observability import MAIL_FAILURES, MAILS_SENT, SMS_FAILURES, SMS_SENT, logger
 from vitalkey.ports import Clock, OutgoingSms, RenderedMail, SmsFailed, SmsSender
 
@@ -140,6 +141,9 @@ class OutboxRelay:
             renewed = conn.execute(update(t.outbox).where(ours).values(claimed_until=self.clock.now() + self.lease))
         return renewed.rowcount
 
+    # The address of a deleted account is kept only until its last mail is settled.
+    _settled_recipient = case((t.outbox.c.template == ACCOUNT_DELETED, ""), else_=t.outbox.c.recipient)
+
     def mark(
         self,
         delivered: list[int],
@@ -156,6 +160,7 @@ class OutboxRelay:
                     .values(
                         sent_at=now,
                         payload={},
+                        recipient=self._settled_recipient,
                         claimed_by=None,
                         claimed_until=None,
                         attempts=t.outbox.c.attempts + 1,
@@ -168,12 +173,13 @@ class OutboxRelay:
                 attempts = item.attempts + 1
                 values: dict[str, Any] = {"attempts": attempts, "last_error": error, **released}
                 if attempts >= self.max_attempts:
-                    values.update(failed_at=now, payload={})
+                    values.update(failed_at=now, payload={}, recipient=self._settled_recipient)
                 else:
                     values["next_attempt_at"] = now + backoff(attempts)
                 conn.execute(update(t.outbox).where(self._ours(item.id)).values(**values))
             for item, error in given_up:  # no later try can succeed (refused, or the code expired)
                 values = {"attempts": item.attempts + 1, "last_error": error, **released}
+                values["recipient"] = self._settled_recipient
                 conn.execute(update(t.outbox).where(self._ours(item.id)).values(failed_at=now, payload={}, **values))
 
     def _ours(self, row_id: int) -> Any:

@@ -234,6 +234,14 @@ class ReauthenticationRequired(DomainError):
     message = N_("For your security, please sign in again to continue (it must be within the last 5 minutes).")
 
 
+class DeletionNotConfirmed(DomainError):
+    """Deleting an account needs its email address typed out: a click alone deletes nothing."""
+
+    code = "deletion_not_confirmed"
+    message = N_("To delete your account, type your email address exactly as shown.")
+    field = "confirmation"
+
+
 class TwoFactorOff(DomainError):
     code = "two_factor_off"
     message = N_("Two-factor authentication is not on for this account.")

@@ -68,8 +68,16 @@ def unlinked(tx: Transaction, account_id: int, client_id: str, now: datetime) ->
     """The app lost its access to the user (the user removed it, or the partner revoked): its
     subscriptions for the user go, and each callback URL they named hears appli 46
     ``action=unlink`` once, at once. The URLs told."""
+    return user_left(tx, account_id, client_id, now, UserAction.UNLINK)
+
+
+def user_left(tx: Transaction, account_id: int, client_id: str, now: datetime, action: UserAction) -> int:
+    """The app's subscriptions for the user go, and each callback URL they named hears appli 46
+    with ``action`` (``unlink``, or ``delete`` when the account itself is deleted) once, at once.
+    The deliveries keep the user's id without a foreign key, so they outlive the account. The
+    URLs told."""
     removed = tx.subscriptions.remove(account_id, client_id)
-    notice = Notice(account_id, Appli.USER, Change.DELETE, action=UserAction.UNLINK)
+    notice = Notice(account_id, Appli.USER, Change.DELETE, action=action)
     urls = sorted({subscription.callbackurl for subscription in removed})
     for url in urls:
         tx.deliveries.queue_to(account_id, client_id, url, notice, new_delivery_id(), now)
@@ -89,5 +97,6 @@ __all__ = [
     "new_delivery_id",
     "sleep_notice",
     "unlinked",
+    "user_left",
     "workout_notice",
 ]

@@ -21,6 +21,7 @@ from vitalkey.i18n import translations, warm
 from vitalkey.observability import logger
 from vitalkey.ports import StorageUnavailable
 from vitalkey.web import (
+    account_deletion,
     admin_api,
     api,
     health_api,
@@ -95,6 +96,7 @@ def api_endpoints() -> list[ApiEndpoint]:
         *oauth.endpoints(),
         *two_factor_api.endpoints(),
         *health_api.endpoints(),
+        *account_deletion.endpoints(),
     ]
 
 
@@ -105,6 +107,7 @@ def routes() -> list[BaseRoute]:
     return [
         *(endpoint.route() for endpoint in endpoints),
         *password_pages.routes(),  # before /account/{action}
+        *account_deletion.routes(),
         *two_factor_pages.routes(),
         *oauth.routes(),
         *withings_data.routes(),

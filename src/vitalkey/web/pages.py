@@ -77,7 +77,9 @@ async def current_user(request: Request) -> Authenticated | None:
 
 
 # Where a sign-in may go back to after re-authenticating for a change (never a free URL).
-RETURN_PAGES = frozenset({"/account/two-factor", "/account/two-factor/recovery-code", "/account/app-passwords"})
+RETURN_PAGES = frozenset(
+    {"/account/two-factor", "/account/two-factor/recovery-code", "/account/app-passwords", "/account/delete"}
+)
 AUTHORIZE_CONTINUE = "/oauth2/authorize/"  # + the id of a kept authorization request
 
 
@@ -576,22 +578,23 @@ async def account_action(request: Request) -> Response:
         if action == "end-session":
             await in_unit_of_work(request, container.sessions.end, auth.session, form.get("session_id", ""))
             if form.get("session_id") == auth.session.id:
-                return _signed_out(request)
+                return signed_out(request)
             return see_other(request, "/account?notice=session_ended")
         if action == "end-others":
             await in_unit_of_work(request, container.sessions.end_others, auth.session)
             return see_other(request, "/account?notice=others_ended")
         if action == "logout":
             await in_unit_of_work(request, container.sessions.end, auth.session, auth.session.id)
-            return _signed_out(request)
+            return signed_out(request)
         raise HttpError("unknown_action", N_("This action is not available."), 404)
     except DomainError as error:
         values = {k: v[:254] for k, v in form.items() if k not in SECRET_FIELDS}
         return await _account(request, auth, error=error, status=error_status(error), values=values)
 
 
-def _signed_out(request: Request) -> Response:
-    response = see_other(request, "/login?signed_out=1")
+def signed_out(request: Request, to: str = "/login?signed_out=1") -> Response:
+    """To ``to``, without the session cookie (the session itself is ended or deleted)."""
+    response = see_other(request, to)
     response.delete_cookie(
         cookie_name(request, SESSION),
         path="/",

@@ -543,3 +543,14 @@ class GoalsOut(Struct):
     sleep: int
     weight: WeightGoalIO | None = None
     modified: int | None = None  # None: never set (the defaults)
+
+
+class AccountDeleteIn(Struct, forbid_unknown_fields=True):
+    confirmation: Annotated[
+        str, Meta(max_length=254, description="The account's email address, typed by the user (any case)")
+    ]
+
+
+class AccountDeleted(Struct):
+    deleted: bool
+    apps_told: Annotated[int, Meta(description="Callback URLs of partner apps that will hear appli 46 action=delete")]

@@ -71,7 +71,7 @@ def countries(request: Request) -> list[dict[str, str]]:
     return sorted(listed, key=lambda c: c["name"])
 
 
-def _fresh(request: Request, auth: Authenticated, factor: TwoFactor | None) -> bool:
+def fresh(request: Request, auth: Authenticated, factor: TwoFactor | None) -> bool:
     container = services(request)
     now = container.clock.now()
     return is_fresh(auth.session, factor is not None, now, container.deps.two_factor.reauth_window)
@@ -119,7 +119,7 @@ async def _two_factor_show(
         auth=auth,
         factor=factor,
         hint=phone_hint(factor.phone) if factor else "",
-        fresh=_fresh(request, auth, factor),
+        fresh=fresh(request, auth, factor),
         countries=countries(request),
         chosen_country=chosen,
         values=values or {},
@@ -297,7 +297,7 @@ async def app_passwords_page(request: Request) -> Response:
         status=error_status(error) if error else 200,
         error=error,
         factor=factor,
-        fresh=_fresh(request, auth, factor),
+        fresh=fresh(request, auth, factor),
         passwords=passwords,
         apps=apps,
         app_names={app.client_id: app.name for app in apps},

@@ -25,6 +25,7 @@ UPDATE_PROFILE = Sql(
     "height_cm = :height_cm, units = :units, updated_at = :now WHERE id = :id"
 )
 SET_LANGUAGE = Sql("UPDATE accounts SET language = :language WHERE id = :id")
+DELETE = Sql("DELETE FROM accounts WHERE id = :id")  # its rows elsewhere go by ON DELETE CASCADE
 
 
 class SqlAccounts:
@@ -56,6 +57,9 @@ class SqlAccounts:
 
     def set_language(self, account_id: int, language: str) -> None:
         self.db.run(SET_LANGUAGE, {"id": account_id, "language": language})
+
+    def delete(self, account_id: int) -> bool:
+        return self.db.run(DELETE, {"id": account_id}) == 1
 
 
 def _profile_params(profile: Profile) -> dict[str, Any]:

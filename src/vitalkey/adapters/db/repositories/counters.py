@@ -22,6 +22,8 @@ TAKE_BACK = Sql(
     "WHERE key = :key AND window_start = :bucket AND count > 0"
 )
 
+FORGET = Sql("DELETE FROM rate_counters WHERE key = :key")
+
 
 class SqlCounters:
     def __init__(self, db: Db) -> None:
@@ -38,6 +40,9 @@ class SqlCounters:
 
     def take_back(self, key: str, bucket_us: int, hits: int = 1) -> None:
         self.db.run(TAKE_BACK, {"key": key, "bucket": bucket_us, "hits": hits})
+
+    def forget(self, key: str) -> None:
+        self.db.run(FORGET, {"key": key})
 
 
 def _bucket(row: Row, c: Columns) -> tuple[int, int]:

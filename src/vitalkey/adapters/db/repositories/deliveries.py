@@ -106,9 +106,13 @@ _outcome = {
     "claimed_until": None,
     "claimed_by": None,
 }
-DELIVERED = core(update(notify_deliveries).where(_ours).values(delivered=bindparam("now"), **_outcome))
+# A settled ``action=delete`` notice keeps no trace of the deleted user: its userid goes once the
+# partner has it (or never will).
+_forgotten = {"account_id": case((_c.action == str(UserAction.DELETE), 0), else_=_c.account_id)}
+DELIVERED = core(update(notify_deliveries).where(_ours).values(delivered=bindparam("now"), **_outcome, **_forgotten))
 RETRY = core(update(notify_deliveries).where(_ours).values(due=bindparam("due"), cycle=bindparam("cycle"), **_outcome))
-GIVE_UP = core(update(notify_deliveries).where(_ours).values(failed=bindparam("now"), **_outcome))
+GIVE_UP = core(update(notify_deliveries).where(_ours).values(failed=bindparam("now"), **_outcome, **_forgotten))
+FORGET_ACCOUNT = core(delete(notify_deliveries).where(_c.account_id == bindparam("account_id")))
 
 RECENT = core(select(notify_deliveries).order_by(_c.id.desc()).limit(bindparam("limit", type_=Integer)))
 WAITING = core(select(func.count()).select_from(notify_deliveries).where(_pending))
@@ -168,6 +172,9 @@ class SqlDeliveries:
         if not delivery.claimed_by:
             return False  # never claimed: nobody's lease to record it under
         return self.db.run(statement, {**params, "id": delivery.id, "owner": delivery.claimed_by}) == 1
+
+    def forget_account(self, account_id: int) -> int:
+        return self.db.run(FORGET_ACCOUNT, {"account_id": account_id})
 
     def recent(self, limit: int) -> list[Delivery]:
         return self.db.all(RECENT, {"limit": limit}, _delivery)

@@ -18,6 +18,8 @@ GET = Sql(f"SELECT {_COLUMNS} FROM flows WHERE id = :id")
 SAVE = Sql(
     "UPDATE flows SET state = :state, email = :email, context = :context WHERE id = :id AND state = :expected_state"
 )
+# Codes go with their flow (ON DELETE CASCADE).
+FORGET_ADDRESS = Sql("DELETE FROM flows WHERE LOWER(email) = :email_key")
 
 
 class SqlFlows:
@@ -53,6 +55,9 @@ class SqlFlows:
             "context": json.dumps(flow.context),
         }
         return self.db.run(SAVE, params) == 1
+
+    def forget_address(self, email_key: str) -> int:
+        return self.db.run(FORGET_ADDRESS, {"email_key": email_key.lower()})
 
 
 def _json(value: Any) -> Any:

@@ -17,11 +17,15 @@ _INSERT = (
 )
 INSERT_MAIL = Sql(_INSERT.format(channel="email"))
 INSERT_SMS = Sql(_INSERT.format(channel="sms"))
+FORGET = Sql("DELETE FROM outbox WHERE recipient = :recipient")
 
 
 class SqlOutbox:
     def __init__(self, db: Db) -> None:
         self.db = db
+
+    def forget_recipients(self, recipients: list[str]) -> int:
+        return sum(self.db.run(FORGET, {"recipient": recipient}) for recipient in recipients)
 
     def enqueue(self, mail: OutgoingMail, now: datetime) -> None:
         self._insert(INSERT_MAIL, mail.to, mail.template, mail.language, mail.context, mail.idempotency_key, now)

@@ -40,6 +40,11 @@ OF_APP = core(select(notify_subscriptions).where(*_of_app).order_by(_c.appli, _c
 OF_APP_APPLI = core(
     select(notify_subscriptions).where(*_of_app, _c.appli == bindparam("appli")).order_by(_c.callbackurl)
 )
+OF_ACCOUNT = core(
+    select(notify_subscriptions)
+    .where(_c.account_id == bindparam("account_id"))
+    .order_by(_c.client_id, _c.appli, _c.callbackurl)
+)
 MATCHING = core(
     select(notify_subscriptions)
     .where(_c.account_id == bindparam("account_id"), _c.appli == bindparam("appli"))
@@ -103,6 +108,9 @@ class SqlSubscriptions:
         if appli is None:
             return self.db.all(OF_APP, params, _subscription)
         return self.db.all(OF_APP_APPLI, {**params, "appli": int(appli)}, _subscription)
+
+    def of_account(self, account_id: int) -> list[Subscription]:
+        return self.db.all(OF_ACCOUNT, {"account_id": account_id}, _subscription)
 
     def matching(self, account_id: int, appli: Appli) -> list[Subscription]:
         return self.db.all(MATCHING, {"account_id": account_id, "appli": int(appli)}, _subscription)
