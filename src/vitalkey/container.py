@@ -31,6 +31,7 @@ from vitalkey.flows.account import AccountService
 from vitalkey.flows.authorize import AuthorizeRequests
 from vitalkey.flows.clients import AppRegistry
 from vitalkey.flows.connected_apps import ConnectedApps
+from vitalkey.flows.dashboard import Dashboard
 from vitalkey.flows.deps import FlowDeps, MailLimits, SmsLimits, TwoFactorConfig
 from vitalkey.flows.health_ingest import HealthIngest
 from vitalkey.flows.health_reads import HealthReads
@@ -74,6 +75,7 @@ class Container:
     oauth: OAuthProvider
     withings: WithingsOAuth
     health_reads: HealthReads  # the Withings data API's reads
+    dashboard: Dashboard  # the Online Dashboard's reads of the user's own data
     notify: NotifyService  # the Withings /notify API: partners' subscriptions
     callbacks: HttpCallbackSender  # outgoing HTTP to partners' callback URLs (closed at shutdown)
     delivery_worker: DeliveryWorker  # sends the queued notifications (beside the relay)
@@ -231,6 +233,7 @@ def build(
         oauth=oauth,
         withings=WithingsOAuth(oauth),
         health_reads=HealthReads(deps, settings.withings_requests_per_minute),
+        dashboard=Dashboard(deps),
         notify=NotifyService(deps, callbacks, callback_policy),
         callbacks=callbacks,
         delivery_worker=delivery_worker,

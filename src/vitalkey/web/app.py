@@ -23,6 +23,7 @@ from vitalkey.ports import StorageUnavailable
 from vitalkey.web import (
     admin_api,
     api,
+    dashboard_pages,
     health_api,
     oauth,
     ops,
@@ -109,6 +110,7 @@ def routes() -> list[BaseRoute]:
         *oauth.routes(),
         *withings_data.routes(),
         *withings_notify.routes(),
+        *dashboard_pages.routes(),
         *pages.routes(),
         *ops.routes([endpoint.described for endpoint in endpoints]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
