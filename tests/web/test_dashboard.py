@@ -15,6 +15,8 @@ from tests.dashboard_seed import deep_s, seed_year, steps, weight_g
 from tests.web.conftest import web_sign_in, web_sign_up
 from vitalkey.container import Container
 
+# German short month names (CLDR's): dates read "1. Dez. 2026".
+DE_MONTHS = ("Jan.", "Feb.", "März", "Apr.", "Mai", "Juni", "Juli", "Aug.", "Sept.", "Okt.", "Nov.", "Dez.")
 EMPTY = "No measurements yet — step on your scale, or add one by hand"
 
 
@@ -94,7 +96,7 @@ def test_numbers_and_dates_in_the_users_language(client: TestClient, mailbox: Ma
     page = client.get("/dashboard?days=7").text
     assert "<h1>Übersicht</h1>" in page and 'aria-current="true">7 Tage<' in page
     kg = f"{weight_g(0) / 1000:.1f}".replace(".", ",")
-    assert _rows(page, "weight")[0] == [f"{today.day:02d}.{today.month:02d}.{today.year}", f"{kg} kg"]
+    assert _rows(page, "weight")[0] == [f"{today.day}. {DE_MONTHS[today.month - 1]} {today.year}", f"{kg} kg"]
     assert _rows(page, "steps")[0][1] == f"{steps(0):,}".replace(",", ".")
 
 
