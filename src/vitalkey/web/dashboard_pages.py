@@ -184,7 +184,7 @@ def _cards(view: DashboardView, f: Formats) -> list[Card]:
             _("%(title)s chart; the table beside it lists every value") % {"title": title},
             [f.short_day(day) for day, _n in view.steps],
             [Series(title, [n for _d, n in view.steps])],
-            lambda v: f.number(v, 0),
+            f.number,
         )
         rows = [(f.day(day), f.number(n, 0), _("Yes") if n >= view.steps_goal else _("No")) for day, n in view.steps]
         cards.append(Card("steps", title, svg, (_("Date"), title, _("Goal reached")), rows))
@@ -216,7 +216,7 @@ def _cards(view: DashboardView, f: Formats) -> list[Card]:
                 Series(_("Systolic"), [float(p.systolic) for p in view.pressures]),
                 Series(_("Diastolic"), [float(p.diastolic) for p in view.pressures]),
             ],
-            lambda v: f.number(v, 0),
+            f.number,
         )
         rows = [(f.day(p.at), f.number(p.systolic, 0), f.number(p.diastolic, 0)) for p in view.pressures]
         cards.append(Card("pressure", title + " (mmHg)", svg, (_("Date"), _("Systolic"), _("Diastolic")), rows))
