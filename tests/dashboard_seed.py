@@ -1,6 +1,6 @@
 """A year of one account's health data for the dashboard's tests, stored through the
 repositories (what the companion app's ingestion would have stored): a weigh-in every morning
-(fat ratio on Mondays), steps and a night of sleep every day, blood pressure every third day.
+(fat ratio on Mondays, body temperature every fifth day), steps and a night of sleep every day, blood pressure every third day.
 Every value follows from the day's number, so a test can say what the page must show."""
 
 from __future__ import annotations
@@ -21,6 +21,11 @@ def weight_g(n: int) -> int:
 
 def steps(n: int) -> int:
     return 6_000 + (n * 977) % 7_000
+
+
+def temperature_dc(n: int) -> int:
+    """Day ``n``'s body temperature in tenths of a degree Celsius (taken every fifth day)."""
+    return 364 + n % 6
 
 
 def deep_s(n: int) -> int:
@@ -45,6 +50,8 @@ def seed_year(container: Container, account_id: int, today: date) -> Year:
             measures = [Measure(1, weight_g(n), -3)]
             if day.weekday() == 0:
                 measures.append(Measure(6, 2000 + n % 50, -2))
+            if n % 5 == 0:
+                measures.append(Measure(71, temperature_dc(n), -1))
             if n % 3 == 0:
                 measures += [Measure(10, 118 + n % 7, 0), Measure(9, 76 + n % 5, 0), Measure(11, 60 + n % 9, 0)]
             groups.append(

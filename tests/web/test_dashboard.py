@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import Mailbox
-from tests.dashboard_seed import deep_s, seed_year, steps, weight_g
+from tests.dashboard_seed import deep_s, seed_year, steps, temperature_dc, weight_g
 from tests.web.conftest import web_sign_in, web_sign_up
 from vitalkey.container import Container
 
@@ -40,6 +40,10 @@ def _rows(html: str, key: str) -> list[list[str]]:
     return [re.findall(r"<t[hd][^>]*>([^<]*)</t[hd]>", row) for row in body.split("</tr>") if "<t" in row]
 
 
+def _tile(html: str, key: str) -> str:
+    return html.split(f'id="{key}"')[1].split("</div>", maxsplit=1)[0]
+
+
 def test_sign_in_lands_on_the_empty_dashboard(client: TestClient, mailbox: Mailbox) -> None:
     web_sign_up(client, mailbox, "ann@example.org")
     client.cookies.delete("vk_session")
@@ -64,7 +68,8 @@ def test_a_year_of_data_in_the_chosen_range_and_units(client: TestClient, mailbo
     weights = _rows(page, "weight")
     assert len(weights) == 30
     assert weights[0] == [today.strftime("%b %-d, %Y"), f"{weight_g(0) / 1000:.1f} kg"]
-    assert f"{weight_g(0) / 1000:.1f} kg" in page.split('id="latest-weight"')[1].split("</div>")[0]
+    assert f"{weight_g(0) / 1000:.1f} kg" in _tile(page, "latest-weight")
+    assert "168 cm" in _tile(page, "composition") and "Fat ratio" in _tile(page, "composition")
     trend = (weight_g(0) - weight_g(29)) / 1000
     assert trend < 0 and f"−{-trend:.1f} kg since" in page  # a minus sign, not a hyphen
     step_rows = _rows(page, "steps")
@@ -80,8 +85,11 @@ def test_a_year_of_data_in_the_chosen_range_and_units(client: TestClient, mailbo
     again = client.get("/dashboard").text  # the range is kept
     assert 'aria-current="true">365 days<' in again and len(_rows(again, "steps")) == 365
 
+    assert f"{temperature_dc(0) / 10:.1f} °C" in _tile(page, "temperature")
     pounds = client.get("/dashboard?units=us").text
     assert _rows(pounds, "weight")[0][1] == f"{weight_g(0) / 453.59237:.1f} lb"
+    assert f"{temperature_dc(0) / 10 * 9 / 5 + 32:.1f} °F" in _tile(pounds, "temperature")
+    assert "5′ 6″" in _tile(pounds, "composition")  # the profile's 168 cm
     stones = client.get("/dashboard?units=uk").text
     total_tenths = round(weight_g(0) / 453.59237 * 10)
     assert _rows(stones, "weight")[0][1] == f"{total_tenths // 140} st {total_tenths % 140 / 10:.1f} lb"

@@ -13,6 +13,7 @@ from vitalkey.domain.i18n import N_
 
 RANGES = (7, 30, 90, 365)  # days a dashboard shows
 DEFAULT_RANGE = 30
+_RANGE_TEXTS = frozenset(str(days) for days in RANGES)
 KG_PER_LB = Decimal("0.45359237")
 LB_PER_STONE = 14
 CM_PER_INCH = Decimal("2.54")
@@ -45,7 +46,7 @@ class UnknownUnits(InvalidInput):
 
 
 def clean_range(raw: str) -> int:
-    if raw.isdigit() and len(raw) <= 3 and int(raw) in RANGES:
+    if raw in _RANGE_TEXTS:  # exactly "7", "30", …: no other digits, signs or spaces
         return int(raw)
     raise UnknownRange(field="days")
 

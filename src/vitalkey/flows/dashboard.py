@@ -21,8 +21,9 @@ T = TypeVar("T")
 PAGE = 1_000
 WEIGHT, HEIGHT, FAT_FREE, FAT_RATIO, FAT_MASS, DIASTOLIC, SYSTOLIC, PULSE = 1, 4, 5, 6, 8, 9, 10, 11
 MUSCLE, HYDRATION, BONE = 76, 77, 88
+BODY_TEMPERATURE = 71
 COMPOSITION = (FAT_RATIO, FAT_MASS, MUSCLE, HYDRATION, BONE)  # in the order the page lists them
-WANTED = frozenset({WEIGHT, HEIGHT, FAT_FREE, DIASTOLIC, SYSTOLIC, PULSE, *COMPOSITION})
+WANTED = frozenset({WEIGHT, HEIGHT, FAT_FREE, DIASTOLIC, SYSTOLIC, PULSE, BODY_TEMPERATURE, *COMPOSITION})
 SLEEP_STAGES = ("deepsleepduration", "lightsleepduration", "remsleepduration", "wakeupduration")
 
 
@@ -58,11 +59,21 @@ class DashboardView:
     nights: list[Night]
     pressures: list[Pressure]
     pulses: list[Point]
+    temperatures: list[Point]  # body temperature, °C
     prefs: DashboardPrefs
 
     @property
     def empty(self) -> bool:
-        return not (self.weights or self.composition or self.steps or self.nights or self.pressures or self.pulses)
+        shown = (
+            self.weights,
+            self.composition,
+            self.steps,
+            self.nights,
+            self.pressures,
+            self.pulses,
+            self.temperatures,
+        )
+        return not any(shown)
 
     @property
     def latest_weight(self) -> Point | None:
@@ -167,6 +178,7 @@ def _view(
         nights=nights,
         pressures=pressures,
         pulses=by_type.get(PULSE, []),
+        temperatures=by_type.get(BODY_TEMPERATURE, []),
         prefs=prefs,
     )
 

@@ -99,6 +99,11 @@ class Formats:
         feet, inches = units.feet_inches(cm)
         return f"{feet}′ {inches}″"
 
+    def temperature(self, celsius: Decimal) -> str:
+        if self.system is DisplayUnits.US:
+            return f"{self.number(units.fahrenheit(celsius))} °F"
+        return f"{self.number(celsius)} °C"
+
     def hours(self, seconds: int) -> str:
         return self.gettext("%(hours)s h") % {"hours": self.number(Decimal(seconds) / 3600)}
 
@@ -151,6 +156,7 @@ def _summary(view: DashboardView, f: Formats, profile_height: float | None) -> d
         "trend": f.mass_change(trend) if trend is not None else None,
         "trend_since": f.day(view.weights[0].at) if trend is not None else None,
         "height": f.height(height) if height else None,
+        "temperature": f.temperature(view.temperatures[-1].value) if view.temperatures else None,
         "composition": composition,
         "steps_goal": f.number(view.steps_goal, 0),
     }
