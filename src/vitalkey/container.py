@@ -32,6 +32,7 @@ from vitalkey.flows.account_deletion import AccountDeletion
 from vitalkey.flows.authorize import AuthorizeRequests
 from vitalkey.flows.clients import AppRegistry
 from vitalkey.flows.connected_apps import ConnectedApps
+from vitalkey.flows.dashboard import Dashboard
 from vitalkey.flows.deps import FlowDeps, MailLimits, SmsLimits, TwoFactorConfig
 from vitalkey.flows.health_ingest import HealthIngest
 from vitalkey.flows.health_reads import HealthReads
@@ -76,6 +77,7 @@ class Container:
     oauth: OAuthProvider
     withings: WithingsOAuth
     health_reads: HealthReads  # the Withings data API's reads
+    dashboard: Dashboard  # the Online Dashboard's reads of the user's own data
     notify: NotifyService  # the Withings /notify API: partners' subscriptions
     callbacks: HttpCallbackSender  # outgoing HTTP to partners' callback URLs (closed at shutdown)
     delivery_worker: DeliveryWorker  # sends the queued notifications (beside the relay)
@@ -234,6 +236,7 @@ def build(
         oauth=oauth,
         withings=WithingsOAuth(oauth),
         health_reads=HealthReads(deps, settings.withings_requests_per_minute),
+        dashboard=Dashboard(deps),
         notify=NotifyService(deps, callbacks, callback_policy),
         callbacks=callbacks,
         delivery_worker=delivery_worker,

@@ -11,6 +11,7 @@ from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 from vitalkey.domain.accounts import Account, Profile
 from vitalkey.domain.apps import App
 from vitalkey.domain.codes import StoredCode
+from vitalkey.domain.dashboard import DashboardPrefs
 from vitalkey.domain.flows import Flow
 from vitalkey.domain.health import (
     ActivityDay,
@@ -483,6 +484,14 @@ class GoalRepository(Protocol):
     def set(self, account_id: int, goals: Goals) -> None: ...
 
 
+class DashboardPrefsRepository(Protocol):
+    def get(self, account_id: int) -> DashboardPrefs:
+        """What the user last chose on the dashboard (the defaults when never)."""
+        ...
+
+    def set(self, account_id: int, prefs: DashboardPrefs) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Receipt:
     """What a batch sent with an idempotency key was answered: the same key and body get the
@@ -689,6 +698,8 @@ class Transaction(Protocol):
     def heart(self) -> HeartRepository: ...
     @property
     def goals(self) -> GoalRepository: ...
+    @property
+    def dashboard_prefs(self) -> DashboardPrefsRepository: ...
     @property
     def receipts(self) -> ReceiptRepository: ...
     @property

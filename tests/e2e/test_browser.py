@@ -55,6 +55,8 @@ def test_sign_up_then_sign_in(page: Page, live_server: LiveServer, mailbox: Mail
     expect(page.get_by_role("alert")).to_contain_text("This code is not correct")
     page.get_by_label("6-digit code").fill(code_in(mailbox.wait_for("chris@gmail.com", 2)))
     page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()  # where sign-in lands
+    page.get_by_role("link", name="Account & Security").click()
     expect(page.get_by_role("heading", name="Account & Security")).to_be_visible()
     expect(page.get_by_text("This device")).to_be_visible()
 
@@ -114,6 +116,8 @@ def test_forgotten_password_reset_by_mail_then_password_sign_in(
     page.get_by_role("button", name="Login with password instead").click()
     page.get_by_label("Password", exact=True).fill("the truth is out there 1013")
     page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()  # where sign-in lands
+    page.get_by_role("link", name="Account & Security").click()
     expect(page.get_by_role("heading", name="Account & Security")).to_be_visible()
     expect(page.get_by_role("link", name="Change password")).to_be_visible()
     page.goto(link.group(1))  # the link worked once

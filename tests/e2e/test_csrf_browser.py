@@ -64,6 +64,8 @@ def test_forms_posted_from_another_site_are_refused(
     page.get_by_role("button", name="Next").click()
     page.get_by_label("6-digit code").fill(code_in(mailbox.wait_for(EMAIL, 2)))
     page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()  # where sign-in lands
+    page.get_by_role("link", name="Account & Security").click()
     expect(page.get_by_role("heading", name="Account & Security")).to_be_visible()
     before = our_cookies(page, live_server)
     assert {"vk_csrf", "vk_session"} <= before.keys()

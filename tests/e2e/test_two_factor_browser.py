@@ -108,6 +108,8 @@ def test_set_up_at_sign_up_then_sign_in_with_the_texted_code(
     expect(page.get_by_role("alert")).to_contain_text("This code is not correct")
     page.get_by_label("6-digit code").fill(gateway.code(PHONE, 2))
     page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()  # where sign-in lands
+    page.get_by_role("link", name="Account & Security").click()
     expect(page.get_by_role("heading", name="Account & Security")).to_be_visible()
     expect(page.get_by_text("Status: on. Security codes are sent by text message to +33 •••• 78.")).to_be_visible()
     received = gateway.received[-1]

@@ -129,7 +129,7 @@ def test_a_sign_in_answers_as_without_the_failure(
     faults.inject("sessions", sqlstate)
     failed_once = web_sign_in(client, mailbox, "ann@example.com", 3)
     assert faults.raised("sessions") == 1 and faults.runs("sessions") == 2
-    assert (failed_once.status_code, failed_once.url.path) == (plain.status_code, plain.url.path) == (200, "/account")
+    assert (failed_once.status_code, failed_once.url.path) == (plain.status_code, plain.url.path) == (200, "/dashboard")
     assert faults.count("sessions") == 3  # the sign-up's, the plain sign-in's and this one's
     with faults.engine.connect() as conn:
         attempts = conn.exec_driver_sql("SELECT attempts FROM codes ORDER BY last_sent_at DESC LIMIT 1").scalar_one()

@@ -67,7 +67,7 @@ def test_set_sign_in_change_with_mails(client: TestClient, mailbox: Mailbox) -> 
     wrong = post_form(client, flow_url, {"action": "password", "password": "not the password"})
     assert wrong.status_code == 400 and "This password is not correct" in wrong.text
     done = post_form(client, flow_url, {"action": "password", "password": GOOD}, follow_redirects=False)
-    assert done.status_code == 303 and done.headers["location"] == "/account"
+    assert done.status_code == 303 and done.headers["location"] == "/dashboard"
 
     change = client.get("/account/password")
     assert "Change your password" in change.text and "Current password" in change.text
@@ -139,7 +139,7 @@ def test_forgot_validate_mail_link_page_and_single_use(client: TestClient, mailb
     assert replay.status_code == 410
 
     signed_in = post_form(client, password_page(client, "ann@example.org"), {"action": "password", "password": NEW})
-    assert signed_in.url.path == "/account"
+    assert signed_in.url.path == "/dashboard"
 
 
 def test_forgot_for_an_unknown_address_looks_the_same(client: TestClient, mailbox: Mailbox) -> None:

@@ -70,7 +70,7 @@ def test_set_up_offered_at_sign_up_then_2fa_sign_in(sms_client: TestClient, mail
     wrong = post_form(client, flow_url, {"action": "sms", "code": "12"})
     assert wrong.status_code == 400 and "The code has 6 digits." in wrong.text
     done = post_form(client, flow_url, {"action": "sms", "code": gateway.code(PHONE, 2)})
-    assert done.url.path == "/account" and "Signed in as ann@example.org" in done.text
+    assert done.url.path == "/dashboard" and "Signed in as ann@example.org" in client.get("/account").text
 
 
 def test_errors_on_the_phone_form_keep_what_was_typed(sms_client: TestClient, mailbox: Mailbox) -> None:

@@ -120,7 +120,7 @@ def may_return_to(path: str | None) -> bool:
     return path in RETURN_PAGES or (path.startswith(AUTHORIZE_CONTINUE) and is_token(path[len(AUTHORIZE_CONTINUE) :]))
 
 
-async def sign_in(request: Request, started: Started, to: str = "/account") -> Response:
+async def sign_in(request: Request, started: Started, to: str = "/dashboard") -> Response:
     """Set the new session's cookie. A session this browser already had is ended: signing in
     again (to re-authenticate) replaces it rather than leaving two."""
     previous = await current_user(request)
@@ -634,7 +634,7 @@ async def privacy_page(request: Request) -> Response:
 
 
 async def home(request: Request) -> Response:
-    return see_other(request, "/account" if await current_user(request) else "/login")
+    return see_other(request, "/dashboard" if await current_user(request) else "/login")
 
 
 def routes() -> list[BaseRoute]:

@@ -526,6 +526,15 @@ goals = Table(
     Column("modified", UtcTimestamp, nullable=False),
 )
 
+# What the user last chose on the dashboard (range, units); no row: the defaults.
+dashboard_prefs = Table(
+    "dashboard_prefs",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("days", Integer, nullable=False),
+    Column("units", String(8)),
+)
+
 # What an ingestion batch sent with an idempotency key was answered; pruned by age.
 ingest_receipts = Table(
     "ingest_receipts",

@@ -22,6 +22,7 @@ from vitalkey.adapters.db.repositories.audit import SqlAudit
 from vitalkey.adapters.db.repositories.codes import SqlCodes
 from vitalkey.adapters.db.repositories.consents import SqlConsents
 from vitalkey.adapters.db.repositories.counters import SqlCounters
+from vitalkey.adapters.db.repositories.dashboard_prefs import SqlDashboardPrefs
 from vitalkey.adapters.db.repositories.deliveries import SqlDeliveries
 from vitalkey.adapters.db.repositories.devices import SqlDevices
 from vitalkey.adapters.db.repositories.flows import SqlFlows
@@ -103,6 +104,7 @@ class SqlTransaction:
     sleep = _Repository(SqlSleep)
     heart = _Repository(SqlHeart)
     goals = _Repository(SqlGoals)
+    dashboard_prefs = _Repository(SqlDashboardPrefs)
     receipts = _Repository(SqlReceipts)
     subscriptions = _Repository(SqlSubscriptions)
     deliveries = _Repository(SqlDeliveries)

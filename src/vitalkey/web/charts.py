@@ -1,0 +1,119 @@
+"""The dashboard's charts: pygal draws them on the server as SVG, inlined in the page.
+
+The page's policy allows no inline style and no script, so what pygal would put in the SVG for
+its own use (a ``<style>`` sheet, a config ``<script>``, tooltips shown by script, ``style``
+attributes) is taken out; ``style.css`` colours the drawing by pygal's class names instead. Each
+chart is an image with a label; the table beside it carries every value for screen readers."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pygal
+from markupsafe import Markup
+from pygal.etree import etree
+from pygal.style import Style
+
+# pygal installs an import hook for its map plugins (unused) that lacks find_spec; Python 3.11
+# warns through it on every failed optional import. Take it out.
+sys.meta_path[:] = [hook for hook in sys.meta_path if type(hook).__name__ != "PluginImportFixer"]
+
+SVG = "{http://www.w3.org/2000/svg}"
+WIDTH, HEIGHT = 420, 260  # drawn near a phone's width so that its labels stay legible there
+MAX_X_LABELS = 5
+FONT_PX = 13  # style.css draws the labels at this size; pygal lays them out for it
+# Only sizes matter here: pygal's colours go with its style sheet, which is taken out.
+LAYOUT = Style(label_font_size=FONT_PX, major_label_font_size=FONT_PX, legend_font_size=FONT_PX)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    name: str
+    values: Sequence[float | None]
+
+
+def draw(
+    kind: str,
+    label: str,
+    x_labels: Sequence[str],
+    series: Sequence[Series],
+    formatter: Callable[[float, int], str],
+) -> Markup:
+    """An SVG chart (``kind``: line, bar or stacked) of ``series`` over ``x_labels``;
+    ``formatter(value, digits)`` writes a number in the user's language."""
+    maker = {"line": pygal.Line, "bar": pygal.Bar, "stacked": pygal.StackedBar}[kind]
+    if kind == "stacked":
+        totals = [sum(v or 0 for v in column) for column in zip(*(one.values for one in series), strict=True)]
+        span = [0.0, max(totals, default=0.0)]
+    else:
+        known = [float(v) for one in series for v in one.values if v is not None]
+        span = [0.0 if kind == "bar" else min(known, default=0.0), max(known, default=0.0)]
+    y_labels = ticks(span[0], span[1])
+    digits = next(d for d in range(4) if all(abs(round(y, d) - y) < 1e-9 for y in y_labels))
+    chart = maker(
+        style=LAYOUT,
+        y_labels=y_labels,
+        js=[],
+        disable_xml_declaration=True,
+        no_prefix=True,
+        width=WIDTH,
+        height=HEIGHT,
+        explicit_size=False,
+        show_legend=len(series) > 1,
+        legend_at_bottom=True,
+        legend_at_bottom_columns=min(len(series), 4),
+        x_label_rotation=0,
+        truncate_label=-1,
+        truncate_legend=-1,
+        show_minor_x_labels=False,
+        x_labels_major_every=max(1, -(-len(x_labels) // MAX_X_LABELS)),
+        show_dots=len(x_labels) <= 31,
+        dots_size=3,
+        value_formatter=lambda value: formatter(value, digits),
+        margin=14,
+        spacing=6,
+        allow_interruptions=True,
+        tooltip_border_radius=0,
+    )
+    chart.x_labels = list(x_labels)
+    for one in series:
+        chart.add(one.name, list(one.values))
+    tree = chart.render_tree()
+    _strip(tree)
+    for title in tree.findall(SVG + "title"):
+        title.text = label  # pygal's is its own name
+    tree.set("role", "img")
+    tree.set("aria-label", label)
+    tree.set("class", f"pygal-chart chart-{kind}")
+    tree.attrib.pop("id", None)
+    return Markup(etree.tostring(tree, encoding="unicode"))  # noqa: S704 - pygal's SVG of our numbers and escaped labels
+
+
+def ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """About ``count`` round values (steps of 1, 2 or 5 × 10ⁿ) from below ``low`` to above ``high``,
+    so that no two labels read the same once formatted."""
+    if high <= low:
+        high = low + 1
+    raw = (high - low) / (count - 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.floor(low / step) * step
+    return [round(first + i * step, 10) for i in range(math.ceil((high - first) / step) + 1)]
+
+
+def _strip(tree: etree._Element) -> None:
+    """Take out what the page's policy would refuse, what only a script would show, and comments."""
+    for element in list(tree.iter()):
+        parent = element.getparent()
+        if not isinstance(element.tag, str):  # a comment (pygal's credits)
+            if parent is not None:
+                parent.remove(element)
+            continue
+        classes = (element.get("class") or "").split()
+        if parent is not None and (element.tag.removeprefix(SVG) in ("style", "script") or "tooltip" in classes):
+            parent.remove(element)
+            continue
+        element.attrib.pop("style", None)

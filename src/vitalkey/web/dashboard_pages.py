@@ -1,0 +1,235 @@
+"""The Online Dashboard: the signed-in user's own data over the range they keep (7, 30, 90 or
+365 days), in their units and language, as SVG charts each with a table of its values.
+
+``GET /dashboard?days=90&units=uk`` keeps the choice for next time and shows it (plain links
+choose, so the page needs no script and no form); a value outside the choices is a 400 that
+names them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from babel.dates import format_date, format_skeleton
+from babel.numbers import format_decimal
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from vitalkey.domain import dashboard as units
+from vitalkey.domain.dashboard import RANGES, DisplayUnits, units_for
+from vitalkey.domain.errors import InvalidInput
+from vitalkey.domain.i18n import N_
+from vitalkey.flows.dashboard import BONE, FAT_MASS, FAT_RATIO, HYDRATION, MUSCLE, DashboardView, Point
+from vitalkey.i18n import LANGUAGES, translations
+from vitalkey.web.charts import Series, draw
+from vitalkey.web.context import in_unit_of_work, language, services
+from vitalkey.web.pages import current_user, see_other
+from vitalkey.web.render import page
+
+# The composition measures' names, in the order the page lists them.
+COMPOSITION_NAMES = {
+    FAT_RATIO: N_("Fat ratio"),
+    FAT_MASS: N_("Fat mass"),
+    MUSCLE: N_("Muscle mass"),
+    HYDRATION: N_("Water"),
+    BONE: N_("Bone mass"),
+}
+UNIT_CHOICES = ((DisplayUnits.METRIC, "kg"), (DisplayUnits.US, "lb"), (DisplayUnits.UK, "st/lb"))
+SLEEP_NAMES = (N_("Deep"), N_("Light"), N_("REM"), N_("Awake"))
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One chart with its table: ``head`` names the columns, ``rows`` the values as shown."""
+
+    key: str
+    title: str
+    svg: Any
+    head: tuple[str, ...]
+    rows: Sequence[tuple[str, ...]]
+
+
+class Formats:
+    """Numbers, dates and measures in the user's language and units."""
+
+    def __init__(self, lang: str, system: DisplayUnits) -> None:
+        self.locale = LANGUAGES[lang][0]
+        self.system = system
+        self.gettext = translations(lang).gettext
+
+    def number(self, value: Decimal | float | int, digits: int = 1) -> str:
+        pattern = "#,##0" + ("." + "0" * digits if digits else "")
+        return str(format_decimal(value, format=pattern, locale=self.locale))
+
+    def day(self, moment: date | datetime) -> str:
+        day = moment.date() if isinstance(moment, datetime) else moment
+        return str(format_skeleton("yMMMd", day, locale=self.locale))
+
+    def short_day(self, moment: date | datetime) -> str:
+        day = moment.date() if isinstance(moment, datetime) else moment
+        return str(format_skeleton("MMMd", day, locale=self.locale))
+
+    def long_day(self, day: date) -> str:
+        return str(format_date(day, "long", locale=self.locale))
+
+    def mass_value(self, kg: Decimal) -> float:
+        """A mass as the chart plots it: kg, or lb (st/lb too, whose chart is in lb)."""
+        return float(kg if self.system is DisplayUnits.METRIC else units.pounds(kg))
+
+    def mass_unit(self) -> str:
+        return "kg" if self.system is DisplayUnits.METRIC else "lb"
+
+    def mass(self, kg: Decimal) -> str:
+        if self.system is DisplayUnits.UK:
+            stones, pounds = units.stones_pounds(kg)
+            return f"{self.number(stones, 0)} st {self.number(pounds)} lb"
+        return f"{self.number(self.mass_value(kg))} {self.mass_unit()}"
+
+    def mass_change(self, kg: Decimal) -> str:
+        sign = "+" if kg > 0 else "−" if kg < 0 else "±"
+        return f"{sign}{self.number(abs(self.mass_value(kg)))} {self.mass_unit()}"
+
+    def height(self, cm: Decimal) -> str:
+        if self.system is DisplayUnits.METRIC:
+            return f"{self.number(cm, 0)} cm"
+        feet, inches = units.feet_inches(cm)
+        return f"{feet}′ {inches}″"
+
+    def temperature(self, celsius: Decimal) -> str:
+        if self.system is DisplayUnits.US:
+            return f"{self.number(units.fahrenheit(celsius))} °F"
+        return f"{self.number(celsius)} °C"
+
+    def hours(self, seconds: int) -> str:
+        return self.gettext("%(hours)s h") % {"hours": self.number(Decimal(seconds) / 3600)}
+
+
+async def dashboard_page(request: Request) -> Response:
+    auth = await current_user(request)
+    if auth is None:
+        return see_other(request, "/login")
+    container = services(request)
+    days, chosen_units = request.query_params.get("days"), request.query_params.get("units")
+    error: InvalidInput | None = None
+    if days is not None or chosen_units is not None:
+        try:
+            await in_unit_of_work(request, container.dashboard.choose, auth.account.id, days, chosen_units)
+        except InvalidInput as refused:
+            error = refused
+    view = await in_unit_of_work(request, container.dashboard.view, auth.account.id)
+    profile = auth.account.profile
+    system = units_for(view.prefs, profile.units if profile else None)
+    formats = Formats(language(request), system)
+    return page(
+        request,
+        "dashboard.html",
+        status=400 if error else 200,
+        error=error,
+        view=view,
+        system=system.value,
+        ranges=RANGES,
+        unit_choices=[(choice.value, label) for choice, label in UNIT_CHOICES],
+        period=(formats.long_day(view.first_day), formats.long_day(view.last_day)),
+        summary=_summary(view, formats, profile.height_cm if profile else None),
+        cards=[] if view.empty else _cards(view, formats),
+    )
+
+
+def _summary(view: DashboardView, f: Formats, profile_height: float | None) -> dict[str, Any]:
+    latest = view.latest_weight
+    trend = view.weight_trend
+    height = (
+        view.height_cm if view.height_cm is not None else (Decimal(str(profile_height)) if profile_height else None)
+    )
+    composition = []
+    for kind, points in view.composition.items():
+        value = points[-1].value
+        shown = f"{f.number(value)} %" if kind == FAT_RATIO else f.mass(value)
+        composition.append((f.gettext(COMPOSITION_NAMES[kind]), shown))
+    return {
+        "weight": f.mass(latest.value) if latest else None,
+        "weight_date": f.day(latest.at) if latest else None,
+        "trend": f.mass_change(trend) if trend is not None else None,
+        "trend_since": f.day(view.weights[0].at) if trend is not None else None,
+        "height": f.height(height) if height else None,
+        "temperature": f.temperature(view.temperatures[-1].value) if view.temperatures else None,
+        "composition": composition,
+        "steps_goal": f.number(view.steps_goal, 0),
+    }
+
+
+def _cards(view: DashboardView, f: Formats) -> list[Card]:
+    _ = f.gettext
+    cards: list[Card] = []
+    mass_unit = f.mass_unit()
+
+    def line(
+        key: str, title: str, points: list[Point], value: Callable[[Decimal], float], shown: Callable[[Decimal], str]
+    ) -> None:
+        svg = draw(
+            "line",
+            _("%(title)s chart; the table beside it lists every value") % {"title": title},
+            [f.short_day(p.at) for p in points],
+            [Series(title, [value(p.value) for p in points])],
+            f.number,
+        )
+        cards.append(Card(key, title, svg, (_("Date"), title), [(f.day(p.at), shown(p.value)) for p in points]))
+
+    if view.weights:
+        line("weight", _("Weight") + f" ({mass_unit})", view.weights, f.mass_value, f.mass)
+    if FAT_RATIO in view.composition:
+        line("fat", _("Fat ratio") + " (%)", view.composition[FAT_RATIO], float, lambda v: f"{f.number(v)} %")
+    if view.steps:
+        title = _("Steps")
+        svg = draw(
+            "bar",
+            _("%(title)s chart; the table beside it lists every value") % {"title": title},
+            [f.short_day(day) for day, _n in view.steps],
+            [Series(title, [n for _d, n in view.steps])],
+            f.number,
+        )
+        rows = [(f.day(day), f.number(n, 0), _("Yes") if n >= view.steps_goal else _("No")) for day, n in view.steps]
+        cards.append(Card("steps", title, svg, (_("Date"), title, _("Goal reached")), rows))
+    if view.nights:
+        title = _("Sleep")
+        names = tuple(_(name) for name in SLEEP_NAMES)
+        stages = ("deepsleepduration", "lightsleepduration", "remsleepduration", "wakeupduration")
+        svg = draw(
+            "stacked",
+            _("%(title)s chart; the table beside it lists every value") % {"title": title},
+            [f.short_day(night.day) for night in view.nights],
+            [
+                Series(name, [night.seconds[stage] / 3600 for night in view.nights])
+                for name, stage in zip(names, stages, strict=True)
+            ],
+            f.number,
+        )
+        sleep_rows: list[tuple[str, ...]] = [
+            (f.day(night.day), *(f.hours(night.seconds[stage]) for stage in stages)) for night in view.nights
+        ]
+        cards.append(Card("sleep", title + " (h)", svg, (_("Night"), *names), sleep_rows))
+    if view.pressures:
+        title = _("Blood pressure")
+        svg = draw(
+            "line",
+            _("%(title)s chart; the table beside it lists every value") % {"title": title},
+            [f.short_day(p.at) for p in view.pressures],
+            [
+                Series(_("Systolic"), [float(p.systolic) for p in view.pressures]),
+                Series(_("Diastolic"), [float(p.diastolic) for p in view.pressures]),
+            ],
+            f.number,
+        )
+        rows = [(f.day(p.at), f.number(p.systolic, 0), f.number(p.diastolic, 0)) for p in view.pressures]
+        cards.append(Card("pressure", title + " (mmHg)", svg, (_("Date"), _("Systolic"), _("Diastolic")), rows))
+    if view.pulses:
+        line("heart", _("Heart rate") + " (bpm)", view.pulses, float, lambda v: f.number(v, 0))
+    return cards
+
+
+def routes() -> list[BaseRoute]:
+    return [Route("/dashboard", dashboard_page, methods=["GET"])]

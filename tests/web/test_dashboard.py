@@ -1,0 +1,119 @@
+"""The Online Dashboard over real HTTP on SQLite and PostgreSQL: a new account's empty state, a
+year of data shown in the user's range, units and language (the figures checked against the
+data), the range and units kept per user, and bad choices refused with a 400 that names them."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import Mailbox
+from tests.dashboard_seed import deep_s, seed_year, steps, temperature_dc, weight_g
+from tests.web.conftest import web_sign_in, web_sign_up
+from vitalkey.container import Container
+
+# German short month names (CLDR's): dates read "1. Dez. 2026".
+DE_MONTHS = ("Jan.", "Feb.", "März", "Apr.", "Mai", "Juni", "Juli", "Aug.", "Sept.", "Okt.", "Nov.", "Dez.")
+EMPTY = "No measurements yet — step on your scale, or add one by hand"
+
+
+def _container(client: TestClient) -> Container:
+    container: Container = client.app.state.container  # type: ignore[attr-defined]
+    return container
+
+
+def _account_id(client: TestClient, email: str) -> int:
+    container = _container(client)
+    with container.uow.read() as tx:
+        account = tx.accounts.by_email(email)
+    assert account is not None
+    return account.id
+
+
+def _rows(html: str, key: str) -> list[list[str]]:
+    """The table beside chart ``key``: each row's cells as shown, newest first."""
+    section = html.split(f'id="card-{key}"')[1].split("</section>", maxsplit=1)[0]
+    body = section.split("<tbody>")[1].split("</tbody>")[0]
+    return [re.findall(r"<t[hd][^>]*>([^<]*)</t[hd]>", row) for row in body.split("</tr>") if "<t" in row]
+
+
+def _tile(html: str, key: str) -> str:
+    return html.split(f'id="{key}"')[1].split("</div>", maxsplit=1)[0]
+
+
+def test_sign_in_lands_on_the_empty_dashboard(client: TestClient, mailbox: Mailbox) -> None:
+    web_sign_up(client, mailbox, "ann@example.org")
+    client.cookies.delete("vk_session")
+    landed = web_sign_in(client, mailbox, "ann@example.org", 2)
+    assert landed.status_code == 200 and landed.url.path == "/dashboard"
+    assert EMPTY in landed.text and "<svg" not in landed.text
+    assert client.get("/", follow_redirects=False).headers["location"] == "/dashboard"
+
+
+def test_signed_out_goes_to_sign_in(client: TestClient) -> None:
+    answer = client.get("/dashboard?days=7", follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/login"
+
+
+def test_a_year_of_data_in_the_chosen_range_and_units(client: TestClient, mailbox: Mailbox) -> None:
+    web_sign_up(client, mailbox, "ann@example.org")
+    today = datetime.now(UTC).date()
+    seed_year(_container(client), _account_id(client, "ann@example.org"), today)
+
+    page = client.get("/dashboard").text  # 30 days until chosen
+    assert 'aria-current="true">30 days<' in page and EMPTY not in page
+    weights = _rows(page, "weight")
+    assert len(weights) == 30
+    assert weights[0] == [today.strftime("%b %-d, %Y"), f"{weight_g(0) / 1000:.1f} kg"]
+    assert f"{weight_g(0) / 1000:.1f} kg" in _tile(page, "latest-weight")
+    assert "168 cm" in _tile(page, "composition") and "Fat ratio" in _tile(page, "composition")
+    trend = (weight_g(0) - weight_g(29)) / 1000
+    assert trend < 0 and f"−{-trend:.1f} kg since" in page  # a minus sign, not a hyphen
+    step_rows = _rows(page, "steps")
+    assert step_rows[0][1] == f"{steps(0):,}" and step_rows[0][2] == ("Yes" if steps(0) >= 10_000 else "No")
+    assert _rows(page, "sleep")[0][1] == f"{deep_s(0) / 3600:.1f} h"
+    assert len(_rows(page, "pressure")) == 10  # every third day of 30
+    # Charts are inline SVG images with a label, with no script or inline style for the CSP.
+    svg = page.split('id="card-weight"')[1].split("</svg>")[0]
+    assert 'role="img"' in svg and "<script" not in svg and "style=" not in svg and "<style" not in svg
+
+    year = client.get("/dashboard?days=365")
+    assert year.status_code == 200 and len(_rows(year.text, "weight")) == 365
+    again = client.get("/dashboard").text  # the range is kept
+    assert 'aria-current="true">365 days<' in again and len(_rows(again, "steps")) == 365
+
+    assert f"{temperature_dc(0) / 10:.1f} °C" in _tile(page, "temperature")
+    pounds = client.get("/dashboard?units=us").text
+    assert _rows(pounds, "weight")[0][1] == f"{weight_g(0) / 453.59237:.1f} lb"
+    assert f"{temperature_dc(0) / 10 * 9 / 5 + 32:.1f} °F" in _tile(pounds, "temperature")
+    assert "5′ 6″" in _tile(pounds, "composition")  # the profile's 168 cm
+    stones = client.get("/dashboard?units=uk").text
+    total_tenths = round(weight_g(0) / 453.59237 * 10)
+    assert _rows(stones, "weight")[0][1] == f"{total_tenths // 140} st {total_tenths % 140 / 10:.1f} lb"
+    assert 'aria-current="true">st/lb<' in client.get("/dashboard").text  # kept too
+
+
+def test_numbers_and_dates_in_the_users_language(client: TestClient, mailbox: Mailbox) -> None:
+    web_sign_up(client, mailbox, "ann@example.org")
+    today = datetime.now(UTC).date()
+    seed_year(_container(client), _account_id(client, "ann@example.org"), today)
+    client.get("/lang/de")
+    page = client.get("/dashboard?days=7").text
+    assert "<h1>Übersicht</h1>" in page and 'aria-current="true">7 Tage<' in page
+    kg = f"{weight_g(0) / 1000:.1f}".replace(".", ",")
+    assert _rows(page, "weight")[0] == [f"{today.day}. {DE_MONTHS[today.month - 1]} {today.year}", f"{kg} kg"]
+    assert _rows(page, "steps")[0][1] == f"{steps(0):,}".replace(",", ".")
+
+
+@pytest.mark.parametrize("query", ["days=abc", "days=8", "days=", "days=1e3", "units=furlongs", "days=99999999999"])
+def test_a_choice_outside_the_list_is_a_400_naming_the_choices(
+    client: TestClient, mailbox: Mailbox, query: str
+) -> None:
+    web_sign_up(client, mailbox, "ann@example.org")
+    answer = client.get(f"/dashboard?{query}")
+    assert answer.status_code == 400
+    expected = "Please choose 7, 30, 90 or 365 days." if query.startswith("days") else "Please choose kilograms"
+    assert expected in answer.text and 'aria-current="true">30 days<' in answer.text  # nothing kept
