@@ -196,7 +196,7 @@ def test_signed_in_user_who_allowed_before_goes_straight_back(
     tab = Tab(page, partner_site)
     page.goto(live_server.url + "/login")
     tab.sign_in(mailbox)
-    expect(page.get_by_role("heading", name="Account & Security")).to_be_visible()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()  # signed in: sign-in lands on the dashboard
 
     tab.link_device()
     tab.expect_linked()
