@@ -179,3 +179,16 @@ def test_a_manual_weight_reaches_a_partner_and_queues_a_notification(client: Tes
         queued = [d for d in tx.deliveries.recent(10) if d.account_id == partner.account_id]
     assert [(d.appli, d.change, d.callbackurl) for d in queued] == [(Appli.WEIGHT, Change.NEW, hook.callbackurl)]
     assert queued[0].start == datetime(2026, 1, 5, 7, 30, tzinfo=UTC)
+
+
+def test_the_form_and_its_messages_in_the_page_language(client: TestClient, mailbox: Mailbox) -> None:
+    web_sign_up(client, mailbox, "ann@example.org")
+    client.get("/lang/fr")
+    form = client.get("/measurements/new?kind=pressure").text
+    assert "Ajouter une tension artérielle" in form and "Systolique (mmHg)" in form
+    refused = _submit(client, "/measurements/new?kind=pressure", {"systolic": "", "diastolic": "400"})
+    assert _field_error(refused.text, "systolic") == "Veuillez saisir une valeur."
+    assert _field_error(refused.text, "diastolic") == "Veuillez saisir une valeur de 10 à 300 mmHg."
+    client.get("/lang/ja")
+    added = _submit(client, "/measurements/new", {"weight": "55.2", "day": "2026-01-05", "time": "07:30"})
+    assert "測定値を追加しました。" in added.text and "55.2 kg" in added.text
