@@ -18,6 +18,7 @@ from tests.web.test_dashboard import _account_id, _container
 from tests.web.test_withings_data import ALL_SCOPES, call
 from vitalkey.domain.health import Attrib, Measure, MeasureGroup
 from vitalkey.domain.notifications import Appli, Change, Subscription
+from vitalkey.flows.health_ingest import Batch, NewGroup, NewMeasure
 
 
 def _groups(client: TestClient, email: str) -> list[MeasureGroup]:
@@ -192,3 +193,20 @@ def test_the_form_and_its_messages_in_the_page_language(client: TestClient, mail
     client.get("/lang/ja")
     added = _submit(client, "/measurements/new", {"weight": "55.2", "day": "2026-01-05", "time": "07:30"})
     assert "測定値を追加しました。" in added.text and "55.2 kg" in added.text
+
+
+def test_an_edit_keeps_the_groups_other_measures(client: TestClient, mailbox: Mailbox) -> None:
+    web_sign_up(client, mailbox, "ann@example.org")
+    container, account_id = _container(client), _account_id(client, "ann@example.org")
+    at = int(datetime(2026, 1, 5, 7, 30, tzinfo=UTC).timestamp())
+    weight_and_fat = NewGroup(at, (NewMeasure(1, 7000, -2), NewMeasure(6, 215, -1)), timezone="UTC")
+    pulse_only = NewGroup(at, (NewMeasure(11, 60, 0),), timezone="UTC")  # not a form of these pages
+    answer = container.health_ingest.ingest(
+        account_id, "app-1", "d", Batch(measure_groups=(weight_and_fat, pulse_only))
+    )
+    grpid, pulse_grpid = answer.answer["grpids"]
+    assert [g.grpid for g in _groups(client, "ann@example.org")] == [grpid]
+    assert client.get(f"/measurements/{pulse_grpid}/edit").status_code == 404
+    _submit(client, f"/measurements/{grpid}/edit", {"weight": "69.5"})
+    group = container.health_ingest.measure_group(account_id, grpid)
+    assert set(group.measures) == {Measure(1, 695, -1), Measure(6, 215, -1)}

@@ -15,7 +15,7 @@ from vitalkey.flows.health_ingest import Batch, GroupEdit, HealthIngest, NewGrou
 RECENT = timedelta(days=365)  # the list shows the manual entries of the last year
 SHOWN = 100  # at most, newest first
 PAGE = 500
-TYPES = frozenset({WEIGHT, PULSE, *BLOOD_PRESSURE})
+TYPES = frozenset({WEIGHT, PULSE, *BLOOD_PRESSURE})  # read: the other measures of a group are kept on edit
 
 
 class ManualEntries:
@@ -33,7 +33,7 @@ class ManualEntries:
         with self.deps.uow.read() as tx:
             while True:
                 page = tx.measure_groups.find(account_id, window, wanted, Page(after=after, limit=PAGE))
-                found.extend(g for g in page if g.attrib is Attrib.MANUAL and g.deleted is None)
+                found.extend(g for g in page if _editable(g))
                 if len(page) < PAGE:
                     break
                 after = page[-1].grpid
@@ -58,15 +58,26 @@ class ManualEntries:
     def get(self, account_id: int, grpid: int) -> MeasureGroup:
         """One of the user's live manual groups (a device's is not editable here)."""
         group = self.ingest.measure_group(account_id, grpid)
-        if group.attrib is not Attrib.MANUAL or not TYPES.intersection(m.type for m in group.measures):
+        if not _editable(group):
             raise RecordNotFound()
         return group
 
     def edit(self, account_id: int, grpid: int, entry: Entry) -> MeasureGroup:
-        self.get(account_id, grpid)
-        measures = tuple(NewMeasure(m.type, m.value, m.unit) for m in entry.measures)
+        """The form's measures replace those of its kind; any other the group holds (a fat ratio
+        the app stored with a manual weight) stays."""
+        group = self.get(account_id, grpid)
+        replaced = {WEIGHT} if any(m.type == WEIGHT for m in entry.measures) else {PULSE, *BLOOD_PRESSURE}
+        kept = tuple(m for m in group.measures if m.type not in replaced)
+        measures = tuple(NewMeasure(m.type, m.value, m.unit) for m in (*entry.measures, *kept))
         return self.ingest.edit_group(account_id, grpid, GroupEdit(int(entry.moment.timestamp()), measures))
 
     def delete(self, account_id: int, grpid: int) -> None:
         self.get(account_id, grpid)
         self.ingest.delete_group(account_id, grpid)
+
+
+def _editable(group: MeasureGroup) -> bool:
+    """A live manual group these pages show: a weight, or a systolic and diastolic pressure."""
+    types = {m.type for m in group.measures}
+    manual = group.attrib is Attrib.MANUAL and group.deleted is None
+    return manual and (WEIGHT in types or types >= BLOOD_PRESSURE)
