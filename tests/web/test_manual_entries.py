@@ -180,6 +180,14 @@ def test_a_manual_weight_reaches_a_partner_and_queues_a_notification(client: Tes
         queued = [d for d in tx.deliveries.recent(10) if d.account_id == partner.account_id]
     assert [(d.appli, d.change, d.callbackurl) for d in queued] == [(Appli.WEIGHT, Change.NEW, hook.callbackurl)]
     assert queued[0].start == datetime(2026, 1, 5, 7, 30, tzinfo=UTC)
+    # Deleted on the page: the partner reads it no more, and is told.
+    (group,) = _groups(client, "ann@example.org")
+    confirm = client.get(f"/measurements/{group.grpid}/delete")
+    client.post(f"/measurements/{group.grpid}/delete", data={"csrf_token": csrf_of(confirm.text), "action": "delete"})
+    assert call(client, partner.access, "/measure", action="getmeas", meastype=1)["body"]["measuregrps"] == []
+    with container.uow.read() as tx:
+        queued = [d for d in tx.deliveries.recent(10) if d.account_id == partner.account_id]
+    assert {(d.appli, d.change) for d in queued} == {(Appli.WEIGHT, Change.NEW), (Appli.WEIGHT, Change.DELETE)}
 
 
 def test_the_form_and_its_messages_in_the_page_language(client: TestClient, mailbox: Mailbox) -> None:
