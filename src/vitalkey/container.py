@@ -37,6 +37,7 @@ from vitalkey.flows.deps import FlowDeps, MailLimits, SmsLimits, TwoFactorConfig
 from vitalkey.flows.health_ingest import HealthIngest
 from vitalkey.flows.health_reads import HealthReads
 from vitalkey.flows.login import LoginFlow
+from vitalkey.flows.manual_entries import ManualEntries
 from vitalkey.flows.notify import NotifyService
 from vitalkey.flows.notify_delivery import DeliveryWorker
 from vitalkey.flows.notify_outbox import ChangeNotifier
@@ -78,6 +79,7 @@ class Container:
     withings: WithingsOAuth
     health_reads: HealthReads  # the Withings data API's reads
     dashboard: Dashboard  # the Online Dashboard's reads of the user's own data
+    manual_entries: ManualEntries  # measurements entered by hand on the web pages
     notify: NotifyService  # the Withings /notify API: partners' subscriptions
     callbacks: HttpCallbackSender  # outgoing HTTP to partners' callback URLs (closed at shutdown)
     delivery_worker: DeliveryWorker  # sends the queued notifications (beside the relay)
@@ -213,6 +215,7 @@ def build(
         sealer=sealer,
         keys=signing_keys,
     )
+    health_ingest = HealthIngest(deps, ChangeNotifier(timedelta(seconds=settings.notify_coalesce_s)))
     return Container(
         settings=settings,
         engine=engine,
@@ -231,7 +234,8 @@ def build(
         app_passwords=AppPasswords(deps),
         apps=AppRegistry(deps),
         connected_apps=ConnectedApps(deps),
-        health_ingest=HealthIngest(deps, ChangeNotifier(timedelta(seconds=settings.notify_coalesce_s))),
+        health_ingest=health_ingest,
+        manual_entries=ManualEntries(deps, health_ingest),
         authorize_requests=AuthorizeRequests(deps),
         oauth=oauth,
         withings=WithingsOAuth(oauth),
