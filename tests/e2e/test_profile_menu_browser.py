@@ -1,7 +1,8 @@
 """The Profile menu at the top right, in Debian's Chromium against a real server process, at a
 desktop's and a phone's width: it opens by a click and by the keyboard (no script: a
 <details>), shows the user's initials, name and email, stays on the screen, its links lead to
-their pages, its Sign out signs out, and axe finds nothing wrong with it open."""
+their pages, its Sign out signs out, and axe finds nothing wrong with it open. A screenshot of
+the open menu is left in the test's tmp_path."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, 
 
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
 def test_the_menu_opens_by_click_and_by_keyboard(
-    browser: Browser, live_server: LiveServer, mailbox: Mailbox, viewport: str
+    browser: Browser, live_server: LiveServer, mailbox: Mailbox, viewport: str, tmp_path: Path
 ) -> None:
     email = f"fox-{viewport}@example.org"
     sign_up(live_server, mailbox, email, first_name="Fox")
@@ -54,6 +55,7 @@ def test_the_menu_opens_by_click_and_by_keyboard(
         expect(menu_email).to_have_text(email)
         expect(page.locator(".menu-panel .me-name")).to_have_text("Fox Lee")
         expect(connected).to_be_visible()
+        page.screenshot(path=str(tmp_path / f"menu-open-{viewport}.png"))  # left for a look
         box = page.locator(".menu-panel").bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= VIEWPORTS[viewport]["width"], box
         results = Axe().run(page)
