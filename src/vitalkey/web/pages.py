@@ -51,6 +51,7 @@ from vitalkey.web.errors import HttpError, status_of
 from vitalkey.web.middleware import LANG_COOKIE
 from vitalkey.web.presentation import GONE, NOT_STORED, REDIRECT, Presentation
 from vitalkey.web.render import page
+from vitalkey.web.user_agents import describe
 
 SESSION = "vk_session"
 
@@ -507,6 +508,18 @@ async def _first_factor_done(request: Request, flow_id: str, result: SignInResul
 
 
 # Account ----------------------------------------------------------------------------
+# Account & Security's sections, each with its own link: an anchor on the page, or its own page.
+ACCOUNT_SECTIONS: tuple[tuple[str, str], ...] = (
+    ("#profile", N_("Profile")),
+    ("#password", N_("Password")),
+    ("#two-factor", N_("Two-factor authentication")),
+    ("#app-passwords", N_("App passwords")),
+    ("#connected-apps", N_("Connected apps")),
+    ("#sessions", N_("Where you are signed in")),
+    ("/account/delete", N_("Delete account")),
+)
+
+
 async def account_page(request: Request) -> Response:
     auth = await current_user(request)
     if auth is None:
@@ -545,6 +558,8 @@ async def _account(
         error=error,
         auth=auth,
         sessions=sessions,
+        devices={s.id: describe(s.user_agent) for s in sessions},
+        sections=ACCOUNT_SECTIONS,
         factor=factor,
         phone_hint=phone_hint(factor.phone) if factor else "",
         values={**defaults, **(values or {})},

@@ -17,6 +17,7 @@ from vitalkey.domain.errors import DomainError
 from vitalkey.i18n import LANGUAGES, translations
 from vitalkey.web.context import csrf_token, language, services, set_csrf_cookie
 from vitalkey.web.errors import retry_after
+from vitalkey.web.menu import PROFILE_MENU, identity
 from vitalkey.web.middleware import content_security_policy
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -78,13 +79,17 @@ def page(request: Request, template: str, status: int = 200, **values: Any) -> H
     container = services(request)
     lang = language(request)
     error = values.pop("error", None)
+    account = getattr(request.state, "account", None)  # set by pages.current_user for a signed-in page
     context = {
         "request": request,
         "brand": container.settings.brand,
         "lang": lang,
         "languages": LANGUAGES,
         "csrf_token": csrf_token(request),
-        "account": getattr(request.state, "account", None),
+        "account": account,
+        # The Profile menu of base.html's header, on the pages of a signed-in user.
+        "me": identity(account, lang) if account is not None else None,
+        "profile_menu": PROFILE_MENU,
         "dev_mode": container.settings.dev_mode,
         "support_href": container.settings.support_href,
         "_translations": translations(lang),

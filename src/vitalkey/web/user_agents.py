@@ -1,0 +1,55 @@
+"""A session's device in words ("Chrome on Linux", "VitalKey app on iPhone"), read from its
+user agent by ua-parser (the maintained port of the uap-core rules), never shown raw."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import ua_parser
+
+# The companion app's user agents start with its product token: "VitalKey/3.2 CFNetwork/…
+# Darwin/…" on iOS, "VitalKey/3.2 (Linux; Android 14; Pixel 8)" on Android.
+COMPANION_PRODUCT = "VitalKey/"
+
+# ua-parser's names that read better shortened on a sessions list.
+_PROGRAMS = {
+    "Mobile Safari": "Safari",
+    "Chrome Mobile": "Chrome",
+    "Chrome Mobile iOS": "Chrome",
+    "Firefox Mobile": "Firefox",
+    "Firefox iOS": "Firefox",
+    "Edge Mobile": "Edge",
+}
+_SYSTEMS = {"Mac OS X": "macOS"}
+_APPLE_DEVICES = ("iPhone", "iPad")
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """What a sessions list says of a user agent; empty strings where nothing is known."""
+
+    program: str  # a browser ("Chrome") or, for the companion app, its name
+    system: str  # "Linux", "Windows", "iPhone", "Android"
+    companion: bool = False
+
+
+@lru_cache(maxsize=1024)
+def describe(user_agent: str) -> Device:
+    """The device behind ``user_agent`` (cached: a user's few sessions repeat the same strings)."""
+    parsed = ua_parser.parse(user_agent)
+    system = _system(parsed)
+    if user_agent.startswith(COMPANION_PRODUCT):
+        # An iOS app's CFNetwork user agent names no device model: iOS is the iPhone app.
+        return Device(program="VitalKey", system="iPhone" if system == "iOS" else system, companion=True)
+    family = parsed.user_agent.family if parsed.user_agent else ""
+    program = "" if family == "Other" else _PROGRAMS.get(family, family)
+    return Device(program=program, system=system)
+
+
+def _system(parsed: ua_parser.Result) -> str:
+    device = parsed.device.family if parsed.device else ""
+    if device in _APPLE_DEVICES:
+        return device  # "Safari on iPhone" says more than "Safari on iOS"
+    system = parsed.os.family if parsed.os else ""
+    return "" if system == "Other" else _SYSTEMS.get(system, system)
