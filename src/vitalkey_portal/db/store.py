@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from vitalkey_portal.db import tables as t
@@ -555,97 +555,90 @@ class Store:
     def put_measures(self, link_id: int, groups: Sequence[MeasureGroup], window: tuple[int, int] | None) -> None:
         """Store groups; with a ``window`` (unix seconds, inclusive), what was stored there and is
         not among ``groups`` is deleted: the provider's answer for a window is the whole truth."""
-        c = t.measure_groups.c
-        with self._write() as conn:
-            if window is not None:
-                conn.execute(delete(t.measure_groups).where(c.link_id == link_id, c.date.between(*window)))
-            _delete_keys(conn, t.measure_groups, link_id, c.grpid, [g.grpid for g in groups])
-            rows = [
-                {
-                    "link_id": link_id,
-                    "grpid": g.grpid,
-                    "date": g.date,
-                    "category": g.category,
-                    "attrib": g.attrib,
-                    "deviceid": g.deviceid,
-                    "modified": g.modified,
-                    "measures": json.dumps([list(m) for m in g.measures]),
-                }
-                for g in _last_by(groups, lambda g: g.grpid)
-            ]
-            if rows:
-                conn.execute(insert(t.measure_groups), rows)
+        kept = _last_by(groups, lambda g: g.grpid)
+        rows = [
+            {
+                "grpid": g.grpid,
+                "date": g.date,
+                "category": g.category,
+                "attrib": g.attrib,
+                "deviceid": g.deviceid,
+                "modified": g.modified,
+                "measures": json.dumps([list(m) for m in g.measures]),
+            }
+            for g in kept
+        ]
+        self._replace(t.measure_groups, link_id, "date", window, ("grpid",), rows)
 
     def put_activity(self, link_id: int, days: Sequence[ActivityDay], window: tuple[date, date] | None) -> None:
-        c = t.activity_days.c
-        kept = _last_by(days, lambda d: (d.day, d.deviceid))
-        with self._write() as conn:
-            if window is not None:
-                conn.execute(delete(t.activity_days).where(c.link_id == link_id, c.day.between(*window)))
-            keys = [(d.day, d.deviceid) for d in kept]
-            for chunk in _chunks(keys, 200):
-                conn.execute(delete(t.activity_days).where(c.link_id == link_id, tuple_(c.day, c.deviceid).in_(chunk)))
-            rows = [
-                {
-                    "link_id": link_id,
-                    "day": d.day,
-                    "deviceid": d.deviceid,
-                    "steps": d.steps,
-                    "distance": d.distance,
-                    "calories": d.calories,
-                    "modified": d.modified,
-                    "data": json.dumps(d.data),
-                }
-                for d in kept
-            ]
-            if rows:
-                conn.execute(insert(t.activity_days), rows)
+        rows = [
+            {
+                "day": d.day,
+                "deviceid": d.deviceid,
+                "steps": d.steps,
+                "distance": d.distance,
+                "calories": d.calories,
+                "modified": d.modified,
+                "data": json.dumps(d.data),
+            }
+            for d in _last_by(days, lambda d: (d.day, d.deviceid))
+        ]
+        self._replace(t.activity_days, link_id, "day", window, ("day", "deviceid"), rows)
 
     def put_workouts(self, link_id: int, items: Sequence[WorkoutRecord], window: tuple[date, date] | None) -> None:
-        c = t.workouts.c
-        kept = _last_by(items, lambda w: w.id)
-        with self._write() as conn:
-            if window is not None:
-                conn.execute(delete(t.workouts).where(c.link_id == link_id, c.day.between(*window)))
-            _delete_keys(conn, t.workouts, link_id, c.id, [w.id for w in kept])
-            rows = [
-                {
-                    "link_id": link_id,
-                    "id": w.id,
-                    "category": w.category,
-                    "startdate": w.startdate,
-                    "enddate": w.enddate,
-                    "day": w.day,
-                    "modified": w.modified,
-                    "data": json.dumps(w.data),
-                }
-                for w in kept
-            ]
-            if rows:
-                conn.execute(insert(t.workouts), rows)
+        rows = [
+            {
+                "id": w.id,
+                "category": w.category,
+                "startdate": w.startdate,
+                "enddate": w.enddate,
+                "day": w.day,
+                "modified": w.modified,
+                "data": json.dumps(w.data),
+            }
+            for w in _last_by(items, lambda w: w.id)
+        ]
+        self._replace(t.workouts, link_id, "day", window, ("id",), rows)
 
     def put_sleep(self, link_id: int, nights: Sequence[SleepNight], window: tuple[date, date] | None) -> None:
-        c = t.sleep_nights.c
-        kept = _last_by(nights, lambda n: n.id)
+        rows = [
+            {
+                "id": n.id,
+                "day": n.day,
+                "startdate": n.startdate,
+                "enddate": n.enddate,
+                "total_sleep_time": n.total_sleep_time,
+                "modified": n.modified,
+                "data": json.dumps(n.data),
+            }
+            for n in _last_by(nights, lambda n: n.id)
+        ]
+        self._replace(t.sleep_nights, link_id, "day", window, ("id",), rows)
+
+    def _replace(
+        self,
+        table: Table,
+        link_id: int,
+        dated_by: str,
+        window: tuple[Any, Any] | None,
+        key: tuple[str, ...],
+        rows: list[dict[str, Any]],
+    ) -> None:
+        """One transaction: with a ``window``, forget what is stored in it (``dated_by`` between its
+        ends); then replace the rows with the same keys by ``rows`` (a record edited outside the window)."""
+        c = table.c
         with self._write() as conn:
             if window is not None:
-                conn.execute(delete(t.sleep_nights).where(c.link_id == link_id, c.day.between(*window)))
-            _delete_keys(conn, t.sleep_nights, link_id, c.id, [n.id for n in kept])
-            rows = [
-                {
-                    "link_id": link_id,
-                    "id": n.id,
-                    "day": n.day,
-                    "startdate": n.startdate,
-                    "enddate": n.enddate,
-                    "total_sleep_time": n.total_sleep_time,
-                    "modified": n.modified,
-                    "data": json.dumps(n.data),
-                }
-                for n in kept
-            ]
+                conn.execute(delete(table).where(c.link_id == link_id, c[dated_by].between(*window)))
+            target: ColumnElement[Any]
+            if len(key) == 1:
+                target, keys = c[key[0]], [row[key[0]] for row in rows]
+            else:
+                target, keys = tuple_(*(c[name] for name in key)), [tuple(row[name] for name in key) for row in rows]
+            for chunk in _chunks(keys, 200):
+                conn.execute(delete(table).where(c.link_id == link_id, target.in_(chunk)))
             if rows:
-                conn.execute(insert(t.sleep_nights), rows)
+                conn.execute(insert(table), [{"link_id": link_id, **row} for row in rows])
 
     # Reads for the dashboard and tests -------------------------------------------------------------
     def user_timezone(self, user_id: int) -> str | None:
@@ -741,11 +734,6 @@ def _new_id(result: Any) -> int:
 def _forget_data(conn: Connection, link_id: int) -> None:
     for table in (t.measure_groups, t.activity_days, t.workouts, t.sleep_nights, t.sync_jobs):
         conn.execute(delete(table).where(table.c.link_id == link_id))
-
-
-def _delete_keys(conn: Connection, table: Any, link_id: int, column: Any, keys: list[Any]) -> None:
-    for chunk in _chunks(keys, 500):
-        conn.execute(delete(table).where(and_(table.c.link_id == link_id, column.in_(chunk))))
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
