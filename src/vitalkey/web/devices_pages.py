@@ -203,16 +203,21 @@ def _grpid(request: Request) -> int:
     return int(raw)
 
 
+async def _own_entry(request: Request, account_id: int, grpid: int) -> MeasureGroup:
+    """The user's own measurement entered by hand; another user's, or a device's, is a 404."""
+    try:
+        return await in_unit_of_work(request, services(request).manual_entries.get, account_id, grpid)
+    except RecordNotFound:
+        raise HTTPException(404) from None
+
+
 async def edit_measurement(request: Request) -> Response:
     auth = await _signed_in(request)
     if isinstance(auth, Response):
         return auth
     container = services(request)
     grpid = _grpid(request)
-    try:
-        group = await in_unit_of_work(request, container.manual_entries.get, auth.account.id, grpid)
-    except RecordNotFound:
-        raise HTTPException(404) from None
+    group = await _own_entry(request, auth.account.id, grpid)
     system = await _system(request, auth)
     kind = kind_of(group.measures)
     if request.method == "POST":
@@ -234,10 +239,7 @@ async def delete_measurement(request: Request) -> Response:
         return auth
     container = services(request)
     grpid = _grpid(request)
-    try:
-        group = await in_unit_of_work(request, container.manual_entries.get, auth.account.id, grpid)
-    except RecordNotFound:
-        raise HTTPException(404) from None
+    group = await _own_entry(request, auth.account.id, grpid)
     if request.method == "POST":
         form = await posted_form(request)
         if form.get("action") != "delete":
