@@ -173,8 +173,8 @@ def migrate(config: str | None) -> None:
 @main.command()
 @click.option("--config", type=click.Path(dir_okay=False))
 def worker(config: str | None) -> None:
-    """Relay the outbox and send the partners' notifications (for deployments that run them outside
-    the web processes)."""
+    """Relay the outbox, send the partners' notifications and build the large accounts' data
+    exports (for deployments that run them outside the web processes)."""
     from vitalkey.container import build
     from vitalkey.observability import capture_process_errors, configure_logging
 
@@ -189,7 +189,11 @@ def worker(config: str | None) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await asyncio.gather(container.relay.run_forever(stop), container.delivery_worker.run_forever(stop))
+            await asyncio.gather(
+                container.relay.run_forever(stop),
+                container.delivery_worker.run_forever(stop),
+                container.export_worker.run_forever(stop),
+            )
         finally:
             await container.callbacks.aclose()
 

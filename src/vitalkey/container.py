@@ -33,6 +33,7 @@ from vitalkey.flows.authorize import AuthorizeRequests
 from vitalkey.flows.clients import AppRegistry
 from vitalkey.flows.connected_apps import ConnectedApps
 from vitalkey.flows.dashboard import Dashboard
+from vitalkey.flows.data_export import DataExports, ExportWorker
 from vitalkey.flows.deps import FlowDeps, MailLimits, SmsLimits, TwoFactorConfig
 from vitalkey.flows.health_ingest import HealthIngest
 from vitalkey.flows.health_reads import HealthReads
@@ -83,6 +84,8 @@ class Container:
     notify: NotifyService  # the Withings /notify API: partners' subscriptions
     callbacks: HttpCallbackSender  # outgoing HTTP to partners' callback URLs (closed at shutdown)
     delivery_worker: DeliveryWorker  # sends the queued notifications (beside the relay)
+    data_exports: DataExports  # "Download my data": asking, state, download
+    export_worker: ExportWorker  # builds the large accounts' exports (beside the relay)
     signing_keys: SigningKeys
     relay: OutboxRelay
     sealer: FernetSealer
@@ -216,6 +219,11 @@ def build(
         keys=signing_keys,
     )
     health_ingest = HealthIngest(deps, ChangeNotifier(timedelta(seconds=settings.notify_coalesce_s)))
+    data_exports = DataExports(
+        deps, inline_limit=settings.export_inline_limit, link_ttl=timedelta(seconds=settings.export_link_ttl_s)
+    )
+    export_worker = ExportWorker(data_exports, poll_s=settings.relay_poll_s)
+    data_exports.queued = export_worker.wake
     return Container(
         settings=settings,
         engine=engine,
@@ -244,6 +252,8 @@ def build(
         notify=NotifyService(deps, callbacks, callback_policy),
         callbacks=callbacks,
         delivery_worker=delivery_worker,
+        data_exports=data_exports,
+        export_worker=export_worker,
         signing_keys=signing_keys,
         relay=relay,
         sealer=sealer,

@@ -12,6 +12,7 @@ from vitalkey.domain.accounts import Account, Profile
 from vitalkey.domain.apps import App
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.dashboard import DashboardPrefs
+from vitalkey.domain.data_exports import DataExport
 from vitalkey.domain.flows import Flow
 from vitalkey.domain.health import (
     ActivityDay,
@@ -384,6 +385,11 @@ class DeviceRepository(Protocol):
         """The paired devices, in pairing order."""
         ...
 
+    def ever_paired(self, account_id: int) -> list[Device]:
+        """Every device the account paired, the unpaired ones too (their records still name
+        them), in pairing order."""
+        ...
+
     def update(self, device: Device) -> bool:
         """Store a paired device's battery, time zone, sessions and ``modified``."""
         ...
@@ -490,6 +496,52 @@ class DashboardPrefsRepository(Protocol):
         ...
 
     def set(self, account_id: int, prefs: DashboardPrefs) -> None: ...
+
+
+class DataExportRepository(Protocol):
+    """ "Download my data": the exports and their ZIP files (one pending export per account)."""
+
+    def add(self, export: DataExport, content: bytes | None) -> bool:
+        """Store an export (a ready one with its ZIP); False when the account already has a
+        pending export (a parallel request won)."""
+        ...
+
+    def get(self, export_id: str) -> DataExport | None: ...
+    def latest(self, account_id: int) -> DataExport | None:
+        """The account's newest export."""
+        ...
+
+    def content(self, export_id: str) -> bytes | None:
+        """The ZIP of a ready export (None once pruned)."""
+        ...
+
+    def drop_settled(self, account_id: int) -> int:
+        """Forget the account's ready and failed exports (a new one replaces them); how many."""
+        ...
+
+    def claim(self, now: datetime, owner: str, lease: timedelta) -> DataExport | None:
+        """The oldest pending export whose lease is free, leased to ``owner`` until
+        ``now + lease`` (on PostgreSQL ``FOR UPDATE SKIP LOCKED``: two workers never build one)."""
+        ...
+
+    def renew(self, export_id: str, owner: str, until: datetime) -> bool:
+        """Keep the lease while the build goes on; False when it is no longer the owner's."""
+        ...
+
+    def finish(self, export: DataExport, owner: str, content: bytes) -> bool:
+        """Store the built ZIP and the export as ``export`` says (ready, its expiry, counts),
+        only while ``owner`` holds the lease; False otherwise (or when the account is gone)."""
+        ...
+
+    def fail(self, export_id: str, owner: str, now: datetime, *, give_up_expires: datetime | None) -> bool:
+        """A failed build: one more attempt, lease released; with ``give_up_expires`` the export
+        is failed (shown as such until then)."""
+        ...
+
+    def prune(self, now: datetime, kept: timedelta) -> int:
+        """Empty the expired exports' ZIP files, and forget the exports expired more than
+        ``kept`` ago (until then their links say "expired"); how many were touched."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -702,6 +754,8 @@ class Transaction(Protocol):
     def dashboard_prefs(self) -> DashboardPrefsRepository: ...
     @property
     def receipts(self) -> ReceiptRepository: ...
+    @property
+    def data_exports(self) -> DataExportRepository: ...
     @property
     def subscriptions(self) -> SubscriptionRepository: ...
     @property

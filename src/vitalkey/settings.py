@@ -140,6 +140,10 @@ class Settings:
     notify_timeout_s: float = 2.0  # a callback (and the HEAD at subscribe) answers within this
     notify_coalesce_s: float = 10.0  # changes of one user and appli within this give one callback
 
+    # "Download my data".
+    export_inline_limit: int = 20_000  # health records built at once; a larger account's ZIP is built by a worker
+    export_link_ttl_s: int = 86_400  # a ready download (and its mailed link) works this long
+
     # Sessions.
     session_idle_s: int = 3600
     session_absolute_s: int = 30 * 24 * 3600
@@ -336,6 +340,10 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("notify_timeout_s must be more than 0 and at most 30")
     if not 0 <= settings.notify_coalesce_s <= 3600:
         raise SettingsError("notify_coalesce_s must be from 0 to 3600")
+    if not 0 <= settings.export_inline_limit <= 1_000_000:
+        raise SettingsError("export_inline_limit must be from 0 to 1000000")
+    if not 60 <= settings.export_link_ttl_s <= 7 * 86_400:
+        raise SettingsError("export_link_ttl_s must be from 60 to 604800 (a week)")
     if not settings.dev_mode and (settings.notify_allow_http or settings.notify_allow_local):
         raise SettingsError(
             "notify_allow_http and notify_allow_local are for local testing: refused outside dev mode "

@@ -11,6 +11,7 @@ from vitalkey.domain.errors import ConnectedAppNotFound
 from vitalkey.domain.oauth import Consent
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.flows.notify_outbox import unlinked
+from vitalkey.ports import Transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,14 +29,7 @@ class ConnectedApps:
 
     def for_account(self, account_id: int) -> list[ConnectedApp]:
         with self.deps.uow.read() as tx:
-            consents = tx.consents.for_account(account_id)
-            apps = {consent.client_id: tx.apps.get(consent.client_id) for consent in consents}
-            notified = {c.client_id for c in consents if tx.subscriptions.of_app(account_id, c.client_id)}
-        return [
-            _connected(consent, app, consent.client_id in notified)
-            for consent in consents
-            if (app := apps[consent.client_id]) is not None
-        ]
+            return connected(tx, account_id)
 
     def remove(self, account_id: int, client_id: str) -> None:
         """Forget the consent, revoke every token and unused code of the app, and remove its
@@ -49,8 +43,20 @@ class ConnectedApps:
             tx.audit.record("oauth.access_removed", now, account_id, client_id=client_id, tokens=revoked)
 
 
+def connected(tx: Transaction, account_id: int) -> list[ConnectedApp]:
+    """The apps the user allowed, the first allowed first (the page and "Download my data")."""
+    consents = tx.consents.for_account(account_id)
+    apps = {consent.client_id: tx.apps.get(consent.client_id) for consent in consents}
+    notified = {c.client_id for c in consents if tx.subscriptions.of_app(account_id, c.client_id)}
+    return [
+        _connected(consent, app, consent.client_id in notified)
+        for consent in consents
+        if (app := apps[consent.client_id]) is not None
+    ]
+
+
 def _connected(consent: Consent, app: App, notified: bool) -> ConnectedApp:
     return ConnectedApp(app, consent.scopes, consent.first_allowed_at, consent.last_used_at, notified)
 
 
-__all__ = ["ConnectedApp", "ConnectedApps"]
+__all__ = ["ConnectedApp", "ConnectedApps", "connected"]

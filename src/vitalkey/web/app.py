@@ -25,6 +25,7 @@ from vitalkey.web import (
     admin_api,
     api,
     dashboard_pages,
+    data_pages,
     devices_pages,
     health_api,
     oauth,
@@ -99,6 +100,7 @@ def api_endpoints() -> list[ApiEndpoint]:
         *two_factor_api.endpoints(),
         *health_api.endpoints(),
         *account_deletion.endpoints(),
+        *data_pages.endpoints(),
     ]
 
 
@@ -110,6 +112,7 @@ def routes() -> list[BaseRoute]:
         *(endpoint.route() for endpoint in endpoints),
         *password_pages.routes(),  # before /account/{action}
         *account_deletion.routes(),
+        *data_pages.routes(),  # before /account/{action}
         *two_factor_pages.routes(),
         *oauth.routes(),
         *withings_data.routes(),
@@ -141,7 +144,8 @@ def create_app(container: Container, *, run_relay: bool | None = None) -> VitalK
         stop = asyncio.Event()
         tasks = (
             [asyncio.create_task(container.relay.run_forever(stop)),
-             asyncio.create_task(container.delivery_worker.run_forever(stop))]
+             asyncio.create_task(container.delivery_worker.run_forever(stop)),
+             asyncio.create_task(container.export_worker.run_forever(stop))]
             if relay_inside else []
         )  # fmt: skip
         try:
@@ -150,6 +154,7 @@ def create_app(container: Container, *, run_relay: bool | None = None) -> VitalK
             stop.set()
             container.relay.wake()
             container.delivery_worker.wake()
+            container.export_worker.wake()
             await asyncio.gather(*tasks)
             await container.callbacks.aclose()
 

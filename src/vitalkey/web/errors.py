@@ -44,6 +44,11 @@ STATUS: dict[str, int] = {
     "body_too_large": 413,
     "unsupported_media_type": 415,
     "not_found": 404,
+    "export_in_progress": 409,
+    "export_not_found": 404,
+    "export_expired": 410,
+    "export_not_ready": 409,
+    "export_failed": 410,
     "method_not_allowed": 405,
 }
 

@@ -21,6 +21,7 @@ PROFILE_MENU: tuple[MenuEntry, ...] = (
     MenuEntry("/account", N_("Account & Security")),
     MenuEntry("/devices", N_("Devices")),
     MenuEntry("/account/connected-apps", N_("Connected apps")),
+    MenuEntry("/account/data", N_("Download my data")),
 )
 
 

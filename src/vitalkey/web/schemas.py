@@ -554,3 +554,16 @@ class AccountDeleteIn(Struct, forbid_unknown_fields=True):
 class AccountDeleted(Struct):
     deleted: bool
     apps_told: Annotated[int, Meta(description="Callback URLs of partner apps that will hear appli 46 action=delete")]
+
+
+class ExportOut(Struct):
+    """A "Download my data" export."""
+
+    id: Annotated[str, Meta(description="Random; the download link's last part")]
+    status: Annotated[str, Meta(description="pending (being built), ready or failed")]
+    created_at: datetime
+    ready_at: datetime | None = None
+    expires_at: Annotated[datetime | None, Meta(description="The download works until then")] = None
+    records: Annotated[int, Meta(description="Health records in it (0 while pending)")] = 0
+    size: Annotated[int, Meta(description="Bytes of the ZIP (0 while pending)")] = 0
+    download_url: Annotated[str | None, Meta(description="GET it (with the bearer token) once ready")] = None

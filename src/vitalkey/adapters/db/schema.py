@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -545,6 +546,38 @@ ingest_receipts = Table(
     Column("answer", Text, nullable=False),  # JSON
     Column("created", UtcTimestamp, nullable=False),
     Index("ix_ingest_receipts_created", "created"),
+)
+
+# "Download my data": one row per export, the ZIP in the row. A blob in the database rather than a
+# file: every process (and `vitalkey worker` on another machine) sees it without shared storage, it
+# goes with the account (ON DELETE CASCADE) and with the database's backups and deletions, and it
+# lives at most a day (then `content` is emptied; the row says "expired" a week, then goes).
+_EXPORT_PENDING = "status = 'pending'"
+data_exports = Table(
+    "data_exports",
+    metadata,
+    Column("id", String(32), primary_key=True),  # random: the download link's last part
+    _owner(),
+    Column("status", String(8), nullable=False),  # pending | ready | failed
+    Column("created", UtcTimestamp, nullable=False),
+    Column("ready_at", UtcTimestamp),
+    Column("expires", UtcTimestamp),
+    Column("records", Integer, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("claimed_by", String(32)),  # the worker building it
+    Column("claimed_until", UtcTimestamp),
+    Column("content", LargeBinary),  # the ZIP
+    Index("ix_data_exports_account", "account_id", "created"),
+    Index("ix_data_exports_expires", "expires"),  # the prune
+    # One pending export per account: a second request while one is built is refused.
+    Index(
+        "uq_data_exports_pending",
+        "account_id",
+        unique=True,
+        sqlite_where=text(_EXPORT_PENDING),
+        postgresql_where=text(_EXPORT_PENDING),
+    ),
 )
 
 # Partner apps' callback URLs (the /notify API): one per account, app, appli and URL.

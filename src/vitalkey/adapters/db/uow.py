@@ -23,6 +23,7 @@ from vitalkey.adapters.db.repositories.codes import SqlCodes
 from vitalkey.adapters.db.repositories.consents import SqlConsents
 from vitalkey.adapters.db.repositories.counters import SqlCounters
 from vitalkey.adapters.db.repositories.dashboard_prefs import SqlDashboardPrefs
+from vitalkey.adapters.db.repositories.data_exports import SqlDataExports
 from vitalkey.adapters.db.repositories.deliveries import SqlDeliveries
 from vitalkey.adapters.db.repositories.devices import SqlDevices
 from vitalkey.adapters.db.repositories.flows import SqlFlows
@@ -106,6 +107,7 @@ class SqlTransaction:
     goals = _Repository(SqlGoals)
     dashboard_prefs = _Repository(SqlDashboardPrefs)
     receipts = _Repository(SqlReceipts)
+    data_exports = _Repository(SqlDataExports)
     subscriptions = _Repository(SqlSubscriptions)
     deliveries = _Repository(SqlDeliveries)
 

@@ -31,6 +31,7 @@ _COLUMNS = (
 ADD = core(insert(devices).values({name: bindparam(name) for name in _COLUMNS}))
 GET = core(select(devices).where(*_owned, _this))
 FOR_ACCOUNT = core(select(devices).where(*_owned).order_by(_c.id))
+EVER_PAIRED = core(select(devices).where(_c.account_id == bindparam("account_id")).order_by(_c.id))
 UPDATE = core(
     update(devices)
     .where(*_owned, _this)
@@ -57,6 +58,9 @@ class SqlDevices:
 
     def for_account(self, account_id: int) -> list[Device]:
         return self.db.all(FOR_ACCOUNT, {"account_id": account_id}, _device)
+
+    def ever_paired(self, account_id: int) -> list[Device]:
+        return self.db.all(EVER_PAIRED, {"account_id": account_id}, _device)
 
     def update(self, device: Device) -> bool:
         params = {
