@@ -55,6 +55,7 @@ def test_the_header_menu_shows_initials_name_email_and_links(client: TestClient,
         ("/account", "Account & Security"),
         ("/devices", "Devices"),
         ("/account/connected-apps", "Connected apps"),
+        ("/account/data", "Download my data"),
     ]
     assert '<a href="/dashboard" aria-current="page">' in menu  # the page the user is on
     sign_out = re.search(r'<form method="post" action="/account/logout">(.*?)</form>', menu, re.S)

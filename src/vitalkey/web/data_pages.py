@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_time, get_datetime_format
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -48,8 +48,13 @@ def zip_response(download: Download) -> Response:
 
 
 def when(request: Request, moment: datetime) -> str:
-    """A moment in the visitor's language (Babel), in UTC (the account keeps no time zone)."""
-    return str(format_datetime(moment.astimezone(UTC), "medium", tzinfo=UTC, locale=LANGUAGES[language(request)][0]))
+    """A moment in the visitor's language (Babel: the locale's date and short time, joined as
+    it joins them), in UTC and saying so (the account keeps no time zone)."""
+    locale = LANGUAGES[language(request)][0]
+    joined = str(get_datetime_format("medium", locale=locale))
+    day = format_date(moment, "medium", locale=locale)
+    clock = format_time(moment, "short", tzinfo=UTC, locale=locale)
+    return joined.replace("{1}", day).replace("{0}", clock) + " UTC"
 
 
 async def data_page(request: Request) -> Response:
