@@ -92,6 +92,7 @@ def make_user(container: Container, receiver: Receiver, *, two_factor: bool = Fa
 
     asyncio.run(subscribe())
     container.health_ingest.ingest(USER_ID, "k1", "k1", Batch(measure_groups=(weight(T0),)))
+    asyncio.run(container.data_exports.request(USER_ID))  # "Download my data": a ZIP naming the user
     if two_factor:
         _, auth = sign_in(container)
         view = container.two_factor.begin(auth, PHONE, "", BROWSER)
@@ -177,7 +178,7 @@ def test_deleted_the_partner_hears_action_delete_the_mail_arrives_and_nothing_of
     before = {finding.split(".")[0] for finding in leftovers(container, needles)}
     assert before >= {  # the walk finds the user where the user is (so it can find what is left)
         "accounts", "sessions", "oauth_tokens", "oauth_consents", "two_factor", "notify_subscriptions",
-        "measure_groups", "outbox", "flows", "audit",
+        "measure_groups", "outbox", "flows", "audit", "data_exports",
     }  # fmt: skip
     assert container.account_deletion.delete_account(user.auth, EMAIL.lower()).apps_told == 2
 

@@ -112,6 +112,9 @@ PRODUCTION = {"dev_mode": "false", "smtp_host": "mail.example.org", "sms_provide
         ({"notify_timeout_s": "31"}, "at most 30"),
         ({"notify_coalesce_s": "-1"}, "notify_coalesce_s must be from 0 to 3600"),
         ({"notify_coalesce_s": "3601"}, "notify_coalesce_s must be from 0 to 3600"),
+        ({"export_inline_limit": "-1"}, "export_inline_limit must be from 0 to 1000000"),
+        ({"export_link_ttl_s": "59"}, "export_link_ttl_s must be from 60 to 604800"),
+        ({"export_link_ttl_s": "604801"}, "export_link_ttl_s must be from 60 to 604800"),
     ],
 )
 def test_notification_settings_are_checked(values: dict[str, str], reason: str) -> None:
