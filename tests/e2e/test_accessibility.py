@@ -77,7 +77,9 @@ def test_every_page_passes_axe(audited: Page, live_server: LiveServer, mailbox: 
     assert_accessible(page, seen)
 
     # The account's own pages.
-    for path in ("/account/password", "/account/connected-apps", "/account/app-passwords", "/account/two-factor"):
+    for path in (
+        "/account/password", "/account/connected-apps", "/account/app-passwords", "/account/two-factor", "/account/data",
+    ):  # fmt: skip
         page.goto(base + path)
         assert_accessible(page, seen)
     page.goto(base + "/account/password")

@@ -79,7 +79,7 @@ def test_the_menu_opens_by_click_and_by_keyboard(
         summary.focus()
         page.keyboard.press(" ")
         expect(connected).to_be_visible()
-        for _ in range(5):  # Dashboard, Account & Security, Devices, Connected apps, Sign out
+        for _ in range(6):  # Dashboard, Account & Security, Devices, Connected apps, Download my data, Sign out
             page.keyboard.press("Tab")
         expect(page.locator(".menu-panel button")).to_be_focused()
         page.keyboard.press("Enter")
