@@ -519,6 +519,10 @@ class DataExportRepository(Protocol):
         """Forget the account's ready and failed exports (a new one replaces them); how many."""
         ...
 
+    def claimable(self, now: datetime) -> bool:
+        """Whether a pending export waits with its lease free (a worker's poll, read only)."""
+        ...
+
     def claim(self, now: datetime, owner: str, lease: timedelta) -> DataExport | None:
         """The oldest pending export whose lease is free, leased to ``owner`` until
         ``now + lease`` (on PostgreSQL ``FOR UPDATE SKIP LOCKED``: two workers never build one)."""

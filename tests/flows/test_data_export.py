@@ -24,7 +24,14 @@ from vitalkey.adapters.mail.senders import SmtpSender
 from vitalkey.container import Container
 from vitalkey.domain.apps import ClientType
 from vitalkey.domain.dashboard import DashboardPrefs, DisplayUnits
-from vitalkey.domain.data_exports import ExportExpired, ExportInProgress, ExportNotFound, ExportNotReady, ExportStatus
+from vitalkey.domain.data_exports import (
+    ExportExpired,
+    ExportFailed,
+    ExportInProgress,
+    ExportNotFound,
+    ExportNotReady,
+    ExportStatus,
+)
 from vitalkey.domain.health import AfibResult, Attrib, Category, Measure
 from vitalkey.flows.clients import NewClient
 from vitalkey.flows.data_export import ExportWorker, collect
@@ -353,3 +360,28 @@ def test_an_empty_account_exports_its_profile_and_empty_files(container: Contain
     document = from_json(files["vitalkey.json"])
     assert document.measure_groups == () and document.devices == ()
     assert document.exported_at == datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+
+
+def test_a_build_that_keeps_failing_is_given_up_and_a_new_one_can_be_asked_for(
+    mailed: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account_id, _, _ = seeded_account(mailed)
+    export = asyncio.run(mailed.data_exports.request(account_id)).export
+
+    def broken(owner: int) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(mailed.export_worker, "_build", broken)
+    for attempt in range(1, 4):
+        assert asyncio.run(mailed.export_worker.run_once())
+        latest = mailed.data_exports.latest(account_id)
+        assert latest is not None and latest.attempts == attempt
+    assert latest.status is ExportStatus.FAILED and latest.expires == mailed.clock.now() + timedelta(days=1)
+    assert not asyncio.run(mailed.export_worker.run_once())  # given up: nothing left to build
+    with pytest.raises(ExportFailed):
+        mailed.data_exports.download(account_id, export.id)
+    monkeypatch.undo()
+    again = asyncio.run(mailed.data_exports.request(account_id)).export
+    assert again.status is ExportStatus.PENDING and again.id != export.id
+    build_all(mailed)
+    assert mailed.data_exports.download(account_id, again.id).export.records == 13

@@ -68,7 +68,7 @@ from vitalkey.flows.health_ingest import (
     NewWorkout,
 )
 from vitalkey.observability import logger
-from vitalkey.ports import OutgoingMail, Transaction
+from vitalkey.ports import OutgoingMail, Pending, Transaction
 
 T = TypeVar("T")
 log = logger("vitalkey.export")
@@ -420,7 +420,7 @@ class ExportWorker:
 
     async def run_once(self) -> bool:
         """Build one pending export if there is one; whether there was."""
-        export = await self.deps.uow.run(self._claim)
+        export = await self.deps.uow.run_optimistic(self._look)
         if export is None:
             return False
         renewing = asyncio.create_task(self._renew(export))
@@ -449,6 +449,16 @@ class ExportWorker:
             for wait in waits:
                 wait.cancel()
 
+    def _look(self) -> DataExport | Pending[DataExport | None] | None:
+        """Most polls find nothing to do: they only read (the database's one writer is taken
+        only to claim an export, and for the hourly prune)."""
+        now = self.deps.clock.now()
+        if now < self._next_prune:
+            with self.deps.uow.read() as tx:
+                if not tx.data_exports.claimable(now):
+                    return None
+        return Pending(self._claim)
+
     def _claim(self) -> DataExport | None:
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
@@ -461,7 +471,10 @@ class ExportWorker:
         while True:
             await asyncio.sleep(LEASE.total_seconds() / 4)
             until = self.deps.clock.now() + LEASE
-            await self.deps.uow.run(self._renew_once, export.id, until)
+            try:
+                await self.deps.uow.run(self._renew_once, export.id, until)
+            except Exception:  # the database may be away a moment: the next renewal may do
+                log.exception("export.renew_failed", export=export.id)
 
     def _renew_once(self, export_id: str, until: datetime) -> bool:
         with self.deps.uow.begin() as tx:

@@ -55,6 +55,7 @@ def _claim(free: Any) -> Any:
     )
 
 
+CLAIMABLE = core(_free)
 CLAIM = core(_claim(_free), _claim(_free.with_for_update(skip_locked=True)))
 _ours = and_(_c.id == bindparam("id"), _c.claimed_by == bindparam("owner"), _c.status == _PENDING)
 RENEW = core(update(data_exports).where(_ours).values(claimed_until=bindparam("until")))
@@ -120,6 +121,9 @@ class SqlDataExports:
     def drop_settled(self, account_id: int) -> int:
         return self.db.run(DROP_SETTLED, {"account_id": account_id})
 
+    def claimable(self, now: datetime) -> bool:
+        return self.db.one(CLAIMABLE, {"now": us(now)}, _found) is not None
+
     def claim(self, now: datetime, owner: str, lease: timedelta) -> DataExport | None:
         return self.db.one(CLAIM, {"now": us(now), "owner": owner, "until": us(now + lease)}, _export)
 
@@ -161,6 +165,10 @@ def _export(row: Row, c: Columns) -> DataExport:
         size=int(row[c["size"]]),
         attempts=int(row[c["attempts"]]),
     )
+
+
+def _found(row: Row, c: Columns) -> bool:
+    return True
 
 
 def _content(row: Row, c: Columns) -> bytes | None:
