@@ -803,6 +803,11 @@ class UnitOfWork(Protocol):
         cannot be done twice (its caller counts, wakes and sends after it returns)."""
         ...
 
+    async def read_long(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run long blocking work that only reads (reading a whole account, a large file) off
+        the event loop, in a worker thread; an unreachable database is StorageUnavailable."""
+        ...
+
     async def run_optimistic(self, prepare: Callable[P, R | Pending[R]], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run work that reads first (``prepare``, in read transactions) and may then have to
         write (a :class:`Pending` answer, whose ``write`` then runs like :meth:`run`'s work): the

@@ -68,7 +68,7 @@ from vitalkey.flows.health_ingest import (
     NewWorkout,
 )
 from vitalkey.observability import logger
-from vitalkey.ports import OutgoingMail, Pending, Transaction
+from vitalkey.ports import OutgoingMail, Pending, StorageUnavailable, Transaction
 
 T = TypeVar("T")
 log = logger("vitalkey.export")
@@ -341,7 +341,7 @@ class DataExports:
     async def request(self, account_id: int) -> Requested:
         """Build the ZIP at once (a small account) or queue it; :class:`ExportInProgress` while
         one is being built."""
-        built = await asyncio.to_thread(self._build_small, account_id)
+        built = await self.deps.uow.read_long(self._build_small, account_id)
         requested = await self.deps.uow.run(self._store, account_id, built)
         if built is None:
             self.queued()
@@ -425,7 +425,9 @@ class ExportWorker:
             return False
         renewing = asyncio.create_task(self._renew(export))
         try:
-            built = await asyncio.to_thread(self._build, export.account_id)
+            built = await self.deps.uow.read_long(self._build, export.account_id)
+        except StorageUnavailable:
+            raise  # not the export's fault: its lease runs out and it is built again, no attempt counted
         except Exception:
             log.exception("export.build_failed", export=export.id, attempt=export.attempts + 1)
             await self.deps.uow.run(self._failed, export)

@@ -36,6 +36,13 @@ API_FILE = "/api/v1/account/export/{export_id}"
 EXPORT_ID_MAX = 32
 
 
+async def fetch(request: Request, account_id: int, export_id: str) -> Download:
+    """The owner's ZIP, read off the event loop: it may be megabytes (on SQLite a unit of work
+    would read it on the loop's own thread)."""
+    container = services(request)
+    return await container.uow.read_long(container.data_exports.download, account_id, export_id[:EXPORT_ID_MAX])
+
+
 def zip_response(download: Download) -> Response:
     return Response(
         download.content,
@@ -93,10 +100,8 @@ async def download_page(request: Request) -> Response:
     auth = await current_user(request)
     if auth is None:
         return see_other(request, "/login")
-    container = services(request)
-    export_id = request.path_params["export_id"][:EXPORT_ID_MAX]
     try:
-        download = await in_unit_of_work(request, container.data_exports.download, auth.account.id, export_id)
+        download = await fetch(request, auth.account.id, request.path_params["export_id"])
     except ExportNotFound:
         return page(request, "not_found.html", status=404)
     except DomainError as refused:  # expired, still being prepared, failed
@@ -160,9 +165,7 @@ async def latest_export(request: Request, body: None) -> schemas.ExportOut:
     errors=(404, 409, 410),
 )
 async def export_file(request: Request, body: None) -> Response:
-    container = services(request)
-    export_id = request.path_params["export_id"][:EXPORT_ID_MAX]
-    download = await in_unit_of_work(request, container.data_exports.download, request.state.auth.account.id, export_id)
+    download = await fetch(request, request.state.auth.account.id, request.path_params["export_id"])
     return zip_response(download)
 
 

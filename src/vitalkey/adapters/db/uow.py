@@ -144,6 +144,13 @@ class SqlUnitOfWork:
         return await self._group_commit(asyncio.get_running_loop()).run(function, *args, **kwargs)
 
     @storage_errors
+    async def read_long(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Long work that only reads (its own ``read()`` transactions), in a worker thread on
+        both engines: on SQLite ``run`` would hold the event loop for the whole of it. Not
+        retried (a read transaction is never aborted for a conflict)."""
+        return await anyio.to_thread.run_sync(partial(function, *args, **kwargs))
+
+    @storage_errors
     async def run_optimistic(self, prepare: Callable[P, R | Pending[R]], *args: P.args, **kwargs: P.kwargs) -> R:
         """On SQLite the reads run inline, sharing one read transaction with the other reads of
         the loop's turn (WAL readers never wait for the writer), and only the pending writes join
