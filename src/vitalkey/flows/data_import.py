@@ -132,6 +132,7 @@ class ImportReport:
     source: str  # "vitalkey" | "withings"
     imported: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     skipped_counts: dict[str, int] = field(default_factory=dict)  # reason code → count
+    reasons: dict[str, DomainError] = field(default_factory=dict)  # reason code → its first case (to word it)
     skipped: list[Skipped] = field(default_factory=list)  # the first SHOWN_SKIPPED
     files: list[str] = field(default_factory=list)  # files read
     ignored_files: list[str] = field(default_factory=list)  # files of the archive not imported
@@ -141,6 +142,7 @@ class ImportReport:
     def skip(self, skipped: Skipped) -> None:
         code = skipped.error.code
         self.skipped_counts[code] = self.skipped_counts.get(code, 0) + 1
+        self.reasons.setdefault(code, skipped.error)
         if len(self.skipped) < SHOWN_SKIPPED:
             self.skipped.append(skipped)
 
