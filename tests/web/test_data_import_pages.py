@@ -23,9 +23,7 @@ API = "/api/v1/account/import"
 
 def _upload(client: TestClient, name: str, content: bytes, kind: str, timezone: str = "Europe/Paris") -> object:
     token = csrf_of(client.get("/dashboard").text)  # any page of a signed-in user carries the token
-    return client.post(
-        IMPORT, data={"csrf_token": token, "timezone": timezone}, files={"file": (name, content, kind)}
-    )
+    return client.post(IMPORT, data={"csrf_token": token, "timezone": timezone}, files={"file": (name, content, kind)})
 
 
 def _weights(client: TestClient, email: str) -> dict[int, set[tuple[int, int, int]]]:
