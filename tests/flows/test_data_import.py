@@ -202,10 +202,35 @@ def test_single_csv_files_one_at_a_time_merge_into_the_day(container: Container,
     assert (first.imported["activity"], second.imported["activity"]) == (2, 1)
     days = {d.date: dict(d.data) for d in stored(container, ann)["activity"]}
     assert days[date(2026, 1, 10)] == {"steps": 8412, "distance": 6012.5}
-    # a blood pressure file with a BOM and in Windows-1252, named by its header only
+    # a blood pressure file with a BOM, named by its header only, in another zone
     unnamed = importer.import_file(ann, "export (1).csv", ("\ufeff" + BP_CSV).encode("utf-8"), "America/New_York")
     assert unnamed.imported["measure_groups"] == 2
     assert epoch("2026-01-12T20:15:00-05:00") in groups(container, ann)
+
+
+def test_spreadsheet_resaves_and_older_layouts(container: Container, ann: int) -> None:
+    """Semicolons and comma decimals (a spreadsheet in a French locale), Windows-1252, the older
+    "6:36 AM" times and "Lean mass", a NUL byte, a cell too long for the CSV reader (which stops
+    it): what can be read is, the rest is reported."""
+    resaved = "Date;Weight (kg);Fat mass (kg);Comments\n2026-01-05 08:00:00;68,45;12,1;après dîner\n"
+    report = container.data_import.import_file(ann, "weight.csv", resaved.encode("cp1252"), PARIS)
+    assert report.imported["measure_groups"] == 1
+    older = '"Date","Weight (kg)","Fat mass (kg)","Lean mass (kg)","Comments"\n"2016-05-31 6:36 AM","62.77","8.37","54.4",""\n'
+    broken = older + '"2016-05-30 10:28 PM","63.82","8.39","55.43",""\n"2016-05-30 7:16 AM","63\x0024","",""\n'
+    broken += '"2016-05-29 7:00 AM","' + "9" * 200_000 + '","",""\n"2016-05-28 7:00 AM","64","",""\n'
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        archive.writestr("weight.csv", broken)
+    report = container.data_import.import_file(ann, "export.zip", packed.getvalue(), "America/Los_Angeles")
+    assert report.imported["measure_groups"] == 2
+    assert report.skipped_counts == {"unreadable_number": 1, "unreadable_row": 1}
+    assert [(s.line, s.error.code) for s in report.skipped] == [(4, "unreadable_number"), (5, "unreadable_row")]
+    found = groups(container, ann)
+    assert found[epoch("2026-01-05T08:00:00+01:00")] == {(1, 6845, -2), (8, 121, -1)}
+    assert found[epoch("2016-05-31T06:36:00-07:00")] == {(1, 6277, -2), (8, 837, -2), (5, 544, -1)}
+    assert found[epoch("2016-05-30T22:28:00-07:00")] == {(1, 6382, -2), (8, 839, -2), (5, 5543, -2)}
+    (comment,) = [g.comment for g in stored(container, ann)["groups"] if g.comment]
+    assert comment == "après dîner"
 
 
 def test_refused_files(container: Container, ann: int) -> None:

@@ -143,7 +143,7 @@ def _bare(header: str) -> str:
 
 def _columns(header: str) -> list[str]:
     try:
-        first = next(csv.reader([header.replace("\ufeff", "")]), [])
+        first = next(csv.reader([header.replace("\ufeff", "")], delimiter=_delimiter(header)), [])
     except csv.Error:
         return []
     return [_bare(h) for h in first]
@@ -184,7 +184,7 @@ def plain_number(number: Decimal) -> Number:
     return int(number) if number == number.to_integral_value() else float(number)
 
 
-TIME_FORMATS = ("%Y-%m-%d %I:%M %p", "%Y-%m-%d %I:%M:%S %p", "%d/%m/%Y %H:%M", "%Y/%m/%d %H:%M:%S")
+TIME_FORMATS = ("%Y-%m-%d %I:%M %p", "%Y-%m-%d %I:%M:%S %p")  # older exports: "2016-05-31 6:36 AM"
 
 
 def moment_of(text: str, zone: ZoneInfo) -> datetime:
@@ -192,11 +192,11 @@ def moment_of(text: str, zone: ZoneInfo) -> datetime:
     cell = text.strip()
     parsed: datetime | None = None
     try:
-        parsed = datetime.fromisoformat(cell.replace("Z", "+00:00") if cell.endswith("Z") else cell)
+        parsed = datetime.fromisoformat(cell[:-1] + "+00:00" if cell.endswith("Z") else cell)
     except ValueError:
         for pattern in TIME_FORMATS:
             try:
-                parsed = datetime.strptime(cell.upper() if "M" in cell.upper() else cell, pattern)
+                parsed = datetime.strptime(cell, pattern)
                 break
             except ValueError:
                 continue
@@ -224,18 +224,31 @@ def decode(content: bytes) -> str:
         return content.decode("cp1252", errors="replace")
 
 
-def _rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """The data rows as ``{normalised column: cell}`` with their line numbers (the header is 1)."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+def _delimiter(header: str) -> str:
+    """A comma, or the semicolon a spreadsheet re-saving the file in a comma-decimal locale uses."""
+    return ";" if header.count(";") > header.count(",") else ","
+
+
+def _rows(text: str) -> Iterator[tuple[int, dict[str, str] | None]]:
+    """The data rows as ``{normalised column: cell}`` with their line numbers (the header is 1);
+    None for a line the CSV reader cannot read, after which the file is not read further."""
+    text = text.lstrip("\ufeff")
+    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(text.split("\n", 1)[0]))
     try:
         header = next(reader)
     except (StopIteration, csv.Error):
         return
     names = [_normal(h) for h in header]
-    for cells in reader:
-        if not any(cell.strip() for cell in cells):
-            continue
-        yield reader.line_num, {name: cell for name, cell in zip(names, cells, strict=False)}
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:  # a NUL byte, a field past the reader's limit, …
+            yield reader.line_num, None
+            return
+        if any(cell.strip() for cell in cells):
+            yield reader.line_num, {name: cell for name, cell in zip(names, cells, strict=False)}
 
 
 def _cell(row: Mapping[str, str], *names: str) -> tuple[str, str] | None:
@@ -344,6 +357,8 @@ def _group_rows(
 ) -> None:
     for line, row in _rows(text):
         try:
+            if row is None:
+                raise UnreadableRow()
             when = _cell(row, "date", "datetime", "time")
             if when is None:
                 raise UnreadableDate(value="")
@@ -362,6 +377,8 @@ def _group_rows(
 def _sleep_rows(parsed: Parsed, file: str, text: str, zone: ZoneInfo) -> None:
     for line, row in _rows(text):
         try:
+            if row is None:
+                raise UnreadableRow()
             start, end = _cell(row, "from", "start"), _cell(row, "to", "end")
             if start is None or end is None:
                 raise UnreadableDate(value="")
@@ -374,12 +391,9 @@ def _sleep_rows(parsed: Parsed, file: str, text: str, zone: ZoneInfo) -> None:
         except DomainError as error:
             parsed.skipped.append(Skip(file, line, error))
             continue
-        for part in ("lightsleepduration", "deepsleepduration", "remsleepduration"):
-            if part not in summary:
-                break
-        else:
-            total = sum(summary[p] for p in ("lightsleepduration", "deepsleepduration", "remsleepduration"))
-            summary["total_sleep_time"] = total
+        stages = [summary.get(part) for part in ("lightsleepduration", "deepsleepduration", "remsleepduration")]
+        if all(stage is not None for stage in stages):  # asleep: the three stages, as Withings counts it
+            summary["total_sleep_time"] = sum(stage for stage in stages if stage is not None)
         session = NewSleepSession(int(first.timestamp()), int(last.timestamp()), summary=summary, timezone=zone.key)
         parsed.sleep.append(Row(file, line, session))
 
@@ -387,6 +401,8 @@ def _sleep_rows(parsed: Parsed, file: str, text: str, zone: ZoneInfo) -> None:
 def _workout_rows(parsed: Parsed, file: str, text: str, zone: ZoneInfo) -> None:
     for line, row in _rows(text):
         try:
+            if row is None:
+                raise UnreadableRow()
             start, end = _cell(row, "from", "start"), _cell(row, "to", "end")
             if start is None or end is None:
                 raise UnreadableDate(value="")
@@ -424,6 +440,8 @@ def _aggregate_rows(
     name = AGGREGATES[kind_of(file) or ""]
     for line, row in _rows(text):
         try:
+            if row is None:
+                raise UnreadableRow()
             when = _cell(row, "date", "day")
             if when is None:
                 raise UnreadableDate(value="")
