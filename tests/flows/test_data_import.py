@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -428,3 +429,27 @@ def test_an_unknown_time_zone_is_refused(container: Container, ann: int) -> None
         container.data_import.import_file(ann, "weight.csv", WEIGHT_CSV.encode(), "Mars/Olympus")
     assert getattr(raised.value, "code", None) == "unknown_timezone"
     assert datetime.now(UTC) > NOW  # (the frozen clock is in the past)
+
+
+def test_the_accounts_own_goals_stay_and_an_unlisted_device_is_reported(container: Container, ann: int) -> None:
+    container.health_ingest.set_goals(ann, 6_000, 25_200, None)
+    exported = replace(
+        document(),
+        devices=(ExportedDevice("d1", "Scale", "Body+", 13, PARIS),),  # d2 is not listed
+    )
+    scale = container.health_ingest.pair(ann, "Scale", "Body+", 13, "UTC")
+    report = container.data_import.import_file(ann, JSON_NAME, to_json(exported), "UTC")
+    assert (report.goals_set, report.devices_paired) == (False, 0)  # the paired Body+ is d1
+    assert report.imported == {
+        "measure_groups": 2,
+        "activity": 0,
+        "intraday": 0,
+        "workouts": 0,
+        "sleep": 0,
+        "heart": 0,
+    }
+    assert report.skipped_counts == {"unknown_device": 5}
+    assert {s.item for s in report.skipped} == {"activity[0]", "intraday[0]", "workouts[0]", "sleep[0]", "heart[0]"}
+    goals = container.health_ingest.goals(ann)
+    assert (goals.steps, goals.sleep, goals.weight) == (6_000, 25_200, None)
+    assert {g.deviceid for g in stored(container, ann)["groups"]} == {scale.deviceid, None}
