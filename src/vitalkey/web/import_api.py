@@ -59,11 +59,13 @@ class ImportReportOut(msgspec.Struct):
     goals_set: bool
 
 
-FILENAME = HeaderParameter("X-Filename", "The file's name, when not given as ?filename=", {"type": "string"})
-TIMEZONE = HeaderParameter(
-    "X-Timezone",
-    "The IANA time zone of times written without an offset, when not given as ?timezone=",
-    {"type": "string"},
+_NAME = {"type": "string", "maxLength": MAX_NAME}
+_ZONE = {"type": "string", "maxLength": 64}
+PARAMETERS = (
+    HeaderParameter("filename", "The file's name (weight.csv, …)", _NAME, required=False, where="query"),
+    HeaderParameter("timezone", "The IANA time zone of times written without an offset", _ZONE, False, "query"),
+    HeaderParameter("X-Filename", "The file's name, when not given as ?filename=", _NAME, required=False),
+    HeaderParameter("X-Timezone", "The time zone, when not given as ?timezone=", _ZONE, required=False),
 )
 
 
@@ -77,7 +79,8 @@ TIMEZONE = HeaderParameter(
     auth=True,
     errors=(413, 415),
     tag="health",
-    headers=(FILENAME, TIMEZONE),
+    headers=PARAMETERS,
+    raw_body=tuple(TYPES),
 )
 async def import_file(request: Request, _: None) -> ImportReportOut:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
