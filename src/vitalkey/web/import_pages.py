@@ -25,6 +25,7 @@ from vitalkey.domain.health import known_timezone
 from vitalkey.domain.i18n import N_
 from vitalkey.flows.data_import import KINDS, ImportReport, Skipped, UnreadableImport
 from vitalkey.web.context import MAX_FORM_FIELDS, in_unit_of_work, language, services
+from vitalkey.web.errors import status_of
 from vitalkey.web.pages import current_user, see_other
 from vitalkey.web.render import page, translate
 
@@ -116,21 +117,19 @@ async def import_page(request: Request) -> Response:
             if not content:
                 raise NoFile(field="file")
             filename = upload.filename
-        report = await run_import(
-            request, account_id, filename, content, timezone or await default_timezone(request, account_id)
-        )
+        timezone = timezone or await default_timezone(request, account_id)
+        report = await run_import(request, account_id, filename, content, timezone)
     except MultiPartException:
         return await _form_again(request, 400, UnreadableImport(field="file"), timezone, account_id)
     except DomainError as refused:
         if refused.field_name not in ("file", "timezone"):
             refused.field_name = "timezone" if refused.code == "unknown_timezone" else "file"
-        status = 413 if refused.code in ("import_too_large", "archive_too_large") else 400
-        return await _form_again(request, status, refused, timezone, account_id)
+        return await _form_again(request, status_of(refused), refused, timezone, account_id)
     return page(
         request,
         "data_import.html",
         report=report_values(lang, report),
-        import_timezone=timezone or "UTC",
+        import_timezone=timezone,
         import_limit_mb=limit_mb(request),
     )
 
