@@ -34,6 +34,7 @@ from vitalkey.flows.clients import AppRegistry
 from vitalkey.flows.connected_apps import ConnectedApps
 from vitalkey.flows.dashboard import Dashboard
 from vitalkey.flows.data_export import DataExports, ExportWorker
+from vitalkey.flows.data_import import DataImport, ImportLimits
 from vitalkey.flows.deps import FlowDeps, MailLimits, SmsLimits, TwoFactorConfig
 from vitalkey.flows.health_ingest import HealthIngest
 from vitalkey.flows.health_reads import HealthReads
@@ -81,6 +82,7 @@ class Container:
     health_reads: HealthReads  # the Withings data API's reads
     dashboard: Dashboard  # the Online Dashboard's reads of the user's own data
     manual_entries: ManualEntries  # measurements entered by hand on the web pages
+    data_import: DataImport  # a VitalKey or Withings export's history, imported through health_ingest
     notify: NotifyService  # the Withings /notify API: partners' subscriptions
     callbacks: HttpCallbackSender  # outgoing HTTP to partners' callback URLs (closed at shutdown)
     delivery_worker: DeliveryWorker  # sends the queued notifications (beside the relay)
@@ -244,6 +246,11 @@ def build(
         connected_apps=ConnectedApps(deps),
         health_ingest=health_ingest,
         manual_entries=ManualEntries(deps, health_ingest),
+        data_import=DataImport(
+            deps,
+            health_ingest,
+            ImportLimits(settings.import_max_bytes, settings.import_max_unpacked_bytes, settings.import_max_files),
+        ),
         authorize_requests=AuthorizeRequests(deps),
         oauth=oauth,
         withings=WithingsOAuth(oauth),

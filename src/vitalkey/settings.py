@@ -153,6 +153,11 @@ class Settings:
     # Web.
     max_body_bytes: int = 64 * 1024
     max_batch_bytes: int = 4 * 1024 * 1024  # a health batch (POST /api/v1/health/batches): up to 5,000 items
+    # Importing a file of health history (flows/data_import.py): the file's size, and a ZIP's
+    # unpacked size and member count (a ZIP bomb is refused before it fills the memory).
+    import_max_bytes: int = 50 * 1024 * 1024
+    import_max_unpacked_bytes: int = 200 * 1024 * 1024
+    import_max_files: int = 1_000
     trusted_proxies: tuple[str, ...] = ()
     log_level: str = "info"
     log_json: bool = True
@@ -316,6 +321,9 @@ def _validate(settings: Settings) -> None:
         "session_touch_s": 1,
         "max_body_bytes": 1024,
         "max_batch_bytes": 1024,
+        "import_max_bytes": 1024,
+        "import_max_unpacked_bytes": 1024,
+        "import_max_files": 1,
         "password_min_length": 8,  # NIST SP 800-63B: never fewer
         "password_max_length": 128,  # ASVS 6.2.9 asks for at least 64; we allow 128 at the least
         "argon2_memory_kib": 7 * 1024,  # OWASP's lowest argon2id setting

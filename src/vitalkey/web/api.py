@@ -96,11 +96,14 @@ def api_endpoint(
     tag: str = "account",
     also: tuple[tuple[int, type[msgspec.Struct], str], ...] = (),
     headers: tuple[HeaderParameter, ...] = (),
+    raw_body: tuple[str, ...] = (),
 ) -> Callable[[ApiHandler], ApiEndpoint]:
     """Declare a handler as a JSON endpoint (nothing is registered: a module lists its endpoints)."""
 
     def declare(handler: ApiHandler) -> ApiEndpoint:
-        described = ApiRoute(method, path, summary, body, response, status, auth, errors, (tag,), also, headers)
+        described = ApiRoute(
+            method, path, summary, body, response, status, auth, errors, (tag,), also, headers, raw_body
+        )
         return ApiEndpoint(described, handler)
 
     return declare

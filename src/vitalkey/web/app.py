@@ -28,6 +28,8 @@ from vitalkey.web import (
     data_pages,
     devices_pages,
     health_api,
+    import_api,
+    import_pages,
     oauth,
     ops,
     pages,
@@ -43,6 +45,7 @@ from vitalkey.web.csrf import guard_pages
 from vitalkey.web.errors import (
     BATCH_BYTES_TOO_LARGE,
     HTTP_ERROR,
+    IMPORT_TOO_LARGE,
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
     RETRY_AFTER_S,
@@ -101,6 +104,7 @@ def api_endpoints() -> list[ApiEndpoint]:
         *health_api.endpoints(),
         *account_deletion.endpoints(),
         *data_pages.endpoints(),
+        *import_api.endpoints(),
     ]
 
 
@@ -119,6 +123,7 @@ def routes() -> list[BaseRoute]:
         *withings_notify.routes(),
         *dashboard_pages.routes(),
         *devices_pages.routes(),
+        *import_pages.routes(),
         *pages.routes(),
         *ops.routes([endpoint.described for endpoint in endpoints]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -164,7 +169,12 @@ def create_app(container: Container, *, run_relay: bool | None = None) -> VitalK
                 EdgeMiddleware,
                 max_body=settings.max_body_bytes,
                 https=settings.https,
-                larger_bodies={health_api.BATCHES_PATH: (settings.max_batch_bytes, BATCH_BYTES_TOO_LARGE)},
+                larger_bodies={
+                    health_api.BATCHES_PATH: (settings.max_batch_bytes, BATCH_BYTES_TOO_LARGE),
+                    # an import: the file, and room for the multipart envelope (the flow says the limit)
+                    import_api.PATH: (settings.import_max_bytes + import_pages.FORM_SLACK, IMPORT_TOO_LARGE),
+                    import_pages.PATH: (settings.import_max_bytes + import_pages.FORM_SLACK, IMPORT_TOO_LARGE),
+                },
             )
         ],
         # unexpected errors: EdgeMiddleware

@@ -16,13 +16,15 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
+from starlette.datastructures import Headers
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vitalkey.domain.errors import CsrfFailed, DomainError
 from vitalkey.observability import logger
-from vitalkey.web.context import UNREADABLE_FORM, check_csrf, form_of, services
+from vitalkey.web.context import MAX_FORM_FIELDS, UNREADABLE_FORM, check_csrf, form_of, services
 from vitalkey.web.errors import Family, HttpError, family_of
 from vitalkey.web.render import page
 
@@ -92,7 +94,7 @@ class CsrfGuard:
             return
         body = await request.body()
         try:
-            form = form_of(body)
+            form = await _fields(scope, body, receive)
         except ValueError:
             unreadable = HttpError("invalid_encoding", UNREADABLE_FORM, 400)
             await self._refuse(request, unreadable, 400, "unreadable")(scope, receive, send)
@@ -112,6 +114,20 @@ class CsrfGuard:
         )
         response.headers["Referrer-Policy"] = NO_REFERRER
         return response
+
+
+async def _fields(scope: Scope, body: bytes, receive: Receive) -> dict[str, str]:
+    """The posted form's text fields: urlencoded, or multipart (a file upload: its file is
+    parsed, spooled to disk past 1 MB, and left for the page). ValueError when unreadable."""
+    content_type = Headers(scope=scope).get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        return form_of(body)
+    request = Request(scope, _replay(body, receive))
+    try:
+        async with request.form(max_files=1, max_fields=MAX_FORM_FIELDS) as form:
+            return {name: value for name, value in form.items() if isinstance(value, str)}
+    except MultiPartException as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

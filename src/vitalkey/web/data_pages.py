@@ -26,6 +26,7 @@ from vitalkey.web import schemas
 from vitalkey.web.api import ApiEndpoint, api_endpoint, json_response
 from vitalkey.web.context import in_unit_of_work, language, services
 from vitalkey.web.errors import HttpError
+from vitalkey.web.import_pages import import_context
 from vitalkey.web.pages import current_user, error_status, posted_form, see_other
 from vitalkey.web.render import page, translate
 
@@ -93,6 +94,7 @@ async def data_page(request: Request) -> Response:
         expired=export is not None and export.expired(now),
         until=when(request, export.expires) if export is not None and export.expires else "",
         link=LINK.format(export_id=export.id) if export is not None else "",
+        **await import_context(request, auth.account.id),
     )
 
 

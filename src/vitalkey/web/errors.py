@@ -37,6 +37,8 @@ STATUS: dict[str, int] = {
     "unknown_device": 404,  # in a path; an item's unknown device is one of its batch's problems (400)
     "idempotency_conflict": 409,
     "batch_too_large": 413,
+    "import_too_large": 413,
+    "archive_too_large": 413,
     "not_authenticated": 401,
     "csrf_failed": 403,
     "account_exists": 409,
@@ -132,6 +134,7 @@ BATCH_BYTES_TOO_LARGE = Problem(
     503,
     N_("This batch is too large: send its items in several smaller batches."),
 )
+IMPORT_TOO_LARGE = Problem(413, "import_too_large", "invalid_request", 503, N_("This file is too large to import."))
 NOT_FOUND = Problem(404, "not_found", "not_found", 2554, N_("This page does not exist."))
 METHOD_NOT_ALLOWED = Problem(405, "method_not_allowed", "invalid_request", 2554, N_("This method is not allowed here."))
 HTTP_ERROR = Problem(400, "http_error", "invalid_request", 503, N_("The request could not be processed."))

@@ -22,16 +22,20 @@ class ApiRoute:
     errors: tuple[int, ...] = ()
     tags: tuple[str, ...] = field(default=())
     also: tuple[tuple[int, type[msgspec.Struct], str], ...] = ()  # further answers: (status, body, meaning)
-    headers: tuple[HeaderParameter, ...] = ()  # request headers the operation requires
+    headers: tuple[HeaderParameter, ...] = ()  # request headers (and query parameters) the operation reads
+    raw_body: tuple[str, ...] = ()  # media types of a body taken as it is (a file), not JSON
 
 
 @dataclass(frozen=True)
 class HeaderParameter:
-    """A request header an operation requires, as the OpenAPI document describes it."""
+    """A request header an operation requires (or a query parameter, ``where="query"``; or one it
+    may do without, ``required=False``), as the OpenAPI document describes it."""
 
     name: str
     description: str
     schema: dict[str, Any]
+    required: bool = True
+    where: str = "header"
 
 
 def document(routes: list[ApiRoute], title: str, version: str, server_url: str) -> dict[str, Any]:
@@ -55,7 +59,7 @@ def document(routes: list[ApiRoute], title: str, version: str, server_url: str) 
             for name in params
         ]
         parameters += [
-            {"name": h.name, "in": "header", "required": True, "description": h.description, "schema": h.schema}
+            {"name": h.name, "in": h.where, "required": h.required, "description": h.description, "schema": h.schema}
             for h in route.headers
         ]
         if parameters:
@@ -65,6 +69,9 @@ def document(routes: list[ApiRoute], title: str, version: str, server_url: str) 
                 "required": True,
                 "content": {"application/json": {"schema": by_type[route.body]}},
             }
+        elif route.raw_body:
+            binary = {"schema": {"type": "string", "format": "binary"}}
+            operation["requestBody"] = {"required": True, "content": dict.fromkeys(route.raw_body, binary)}
         ok: dict[str, Any] = {"description": "Success"}
         if route.response is not None:
             ok["content"] = {"application/json": {"schema": by_type[route.response]}}
@@ -78,7 +85,7 @@ def document(routes: list[ApiRoute], title: str, version: str, server_url: str) 
         if route.auth:
             error_statuses.add(401)
             operation["security"] = [{"bearer": []}]
-        if route.body is not None:
+        if route.body is not None or route.raw_body:
             error_statuses |= {413, 415}
         for status in sorted(error_statuses):
             operation["responses"][str(status)] = {
