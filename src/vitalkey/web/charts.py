@@ -105,15 +105,16 @@ def ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 
 def _strip(tree: etree._Element) -> None:
-    """Take out what the page's policy would refuse, what only a script would show, and comments."""
-    for element in list(tree.iter()):
-        parent = element.getparent()
-        if not isinstance(element.tag, str):  # a comment (pygal's credits)
-            if parent is not None:
+    """Take out what the page's policy would refuse, what only a script would show, and comments.
+    Walked from each parent, not with lxml's ``getparent``: pygal draws with xml.etree when lxml
+    is not installed, as in a deployment (lxml came only with the test tools)."""
+    for parent in list(tree.iter()):
+        for element in list(parent):
+            if not isinstance(element.tag, str):  # a comment (pygal's credits)
                 parent.remove(element)
-            continue
-        classes = (element.get("class") or "").split()
-        if parent is not None and (element.tag.removeprefix(SVG) in ("style", "script") or "tooltip" in classes):
-            parent.remove(element)
-            continue
+                continue
+            classes = (element.get("class") or "").split()
+            if element.tag.removeprefix(SVG) in ("style", "script") or "tooltip" in classes:
+                parent.remove(element)
+    for element in tree.iter():
         element.attrib.pop("style", None)
