@@ -14,6 +14,7 @@ from tests.conftest import Mailbox
 from tests.dashboard_seed import deep_s, seed_year, steps, temperature_dc, weight_g
 from tests.web.conftest import web_sign_in, web_sign_up
 from vitalkey.container import Container
+from vitalkey.domain.health import Goals
 
 # German short month names (CLDR's): dates read "1. Dez. 2026".
 DE_MONTHS = ("Jan.", "Feb.", "März", "Apr.", "Mai", "Juni", "Juli", "Aug.", "Sept.", "Okt.", "Nov.", "Dez.")
@@ -74,6 +75,9 @@ def test_a_year_of_data_in_the_chosen_range_and_units(client: TestClient, mailbo
     assert trend < 0 and f"−{-trend:.1f} kg since" in page  # a minus sign, not a hyphen
     step_rows = _rows(page, "steps")
     assert step_rows[0][1] == f"{steps(0):,}" and step_rows[0][2] == ("Yes" if steps(0) >= 10_000 else "No")
+    steps_svg = page.split('id="card-steps"')[1].split("</svg>")[0]
+    assert 'aria-label="Steps chart with the goal of 10,000 steps a day;' in steps_svg  # the default goal
+    assert re.search(r'class="major guide line"/?\s*/?><text[^>]*class="major">Goal 10,000</text>', steps_svg)
     assert _rows(page, "sleep")[0][1] == f"{deep_s(0) / 3600:.1f} h"
     assert len(_rows(page, "pressure")) == 10  # every third day of 30
     # Charts are inline SVG images with a label, with no script or inline style for the CSP.
@@ -106,6 +110,14 @@ def test_numbers_and_dates_in_the_users_language(client: TestClient, mailbox: Ma
     kg = f"{weight_g(0) / 1000:.1f}".replace(".", ",")
     assert _rows(page, "weight")[0] == [f"{today.day}. {DE_MONTHS[today.month - 1]} {today.year}", f"{kg} kg"]
     assert _rows(page, "steps")[0][1] == f"{steps(0):,}".replace(",", ".")
+
+    # The user's own goal: the line across the steps chart and the table's "goal reached" column.
+    with _container(client).uow.begin() as tx:
+        tx.goals.set(_account_id(client, "ann@example.org"), Goals(steps=8_000, modified=datetime.now(UTC)))
+    page = client.get("/dashboard").text
+    assert ">Ziel 8.000</text>" in page.split('id="card-steps"')[1].split("</svg>")[0]
+    rows = _rows(page, "steps")
+    assert [row[2] for row in rows] == ["Ja" if steps(n) >= 8_000 else "Nein" for n in range(7)]
 
 
 @pytest.mark.parametrize("query", ["days=abc", "days=8", "days=", "days=1e3", "units=furlongs", "days=99999999999"])

@@ -60,16 +60,11 @@ class _Lean:
         return None
 
 
-class _Line(_Lean, pygal.Line):
-    pass
-
-
-class _Bar(_Lean, pygal.Bar):
-    pass
-
-
-class _StackedBar(_Lean, pygal.StackedBar):
-    pass
+# The chart classes the page draws with, by kind (made with type(): pygal has no type hints).
+MAKERS: dict[str, Any] = {
+    kind: type(f"Lean{base.__name__}", (_Lean, base), {})
+    for kind, base in (("line", pygal.Line), ("bar", pygal.Bar), ("stacked", pygal.StackedBar))
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,25 +73,40 @@ class Series:
     values: Sequence[float | None]
 
 
+@dataclass(frozen=True, slots=True)
+class Goal:
+    value: float
+    label: str  # as the axis shows it, in the user's language
+
+
 def draw(
     kind: str,
     label: str,
     x_labels: Sequence[str],
     series: Sequence[Series],
     formatter: Callable[[float, int], str],
+    goal: Goal | None = None,
 ) -> Markup:
     """An SVG chart (``kind``: line, bar or stacked) of ``series`` over ``x_labels``;
-    ``formatter(value, digits)`` writes a number in the user's language."""
-    maker = {"line": _Line, "bar": _Bar, "stacked": _StackedBar}[kind]
+    ``formatter(value, digits)`` writes a number in the user's language; ``goal``: a labelled
+    line across the chart at that value."""
     if kind == "stacked":
         totals = [sum(v or 0 for v in column) for column in zip(*(one.values for one in series), strict=True)]
         span = [0.0, max(totals, default=0.0)]
     else:
         known = [float(v) for one in series for v in one.values if v is not None]
         span = [0.0 if kind == "bar" else min(known, default=0.0), max(known, default=0.0)]
-    y_labels = ticks(span[0], span[1])
+    if goal is not None:
+        span[1] = max(span[1], goal.value)
+    y_labels: list[Any] = ticks(span[0], span[1])
     digits = next(d for d in range(4) if all(abs(round(y, d) - y) < 1e-9 for y in y_labels))
-    chart = maker(
+    if goal is not None:
+        # The goal is a y label of its own, the only "major" one (style.css draws its guide as
+        # the goal line); round labels too near it would overlap its text.
+        step = y_labels[1] - y_labels[0]
+        y_labels = [y for y in y_labels if abs(y - goal.value) >= step / 2]
+        y_labels.append({"label": goal.label, "value": goal.value})
+    chart = MAKERS[kind](
         style=LAYOUT,
         y_labels=y_labels,
         js=[],
@@ -120,17 +130,20 @@ def draw(
         spacing=6,
         allow_interruptions=True,
         tooltip_border_radius=0,
+        **({"y_labels_major": [goal.value]} if goal is not None else {}),
     )
     chart.x_labels = list(x_labels)
     for one in series:
         chart.add(one.name, list(one.values))
     tree = chart.render_tree()
     _strip(tree)
+    if goal is not None:
+        _goal_on_top(tree)
     for title in tree.findall(SVG + "title"):
         title.text = label  # pygal's is its own name
     tree.set("role", "img")
     tree.set("aria-label", label)
-    tree.set("class", f"pygal-chart chart-{kind}")
+    tree.set("class", f"pygal-chart chart-{kind}" + (" with-goal" if goal is not None else ""))
     tree.attrib.pop("id", None)
     return Markup(etree.tostring(tree, encoding="unicode"))  # noqa: S704 - pygal's SVG of our numbers and escaped labels
 
@@ -161,3 +174,17 @@ def _strip(tree: etree._Element) -> None:
                 parent.remove(element)
     for element in tree.iter():
         element.attrib.pop("style", None)
+
+
+def _goal_on_top(tree: etree._Element) -> None:
+    """pygal draws the axes' guides under the bars; the goal's guide (the y axis's one major
+    label) is moved to the end of the plot, so that bars do not hide it."""
+    for plot in list(tree.iter()):
+        for axis in list(plot):
+            if {"axis", "y"} <= set((axis.get("class") or "").split()):
+                for guides in list(axis):
+                    if any("major" in (node.get("class") or "").split() for node in guides):
+                        axis.remove(guides)
+                        moved = etree.SubElement(plot, axis.tag, {"class": axis.get("class") or ""})
+                        moved.append(guides)
+                return

@@ -26,7 +26,7 @@ from vitalkey.domain.errors import InvalidInput
 from vitalkey.domain.i18n import N_
 from vitalkey.flows.dashboard import BONE, FAT_MASS, FAT_RATIO, HYDRATION, MUSCLE, DashboardView, Point
 from vitalkey.i18n import LANGUAGES, translations
-from vitalkey.web.charts import Series, draw
+from vitalkey.web.charts import Goal, Series, draw
 from vitalkey.web.context import in_unit_of_work, language, services
 from vitalkey.web.pages import current_user, see_other
 from vitalkey.web.render import page
@@ -197,12 +197,15 @@ def _cards(view: DashboardView, f: Formats) -> list[Card]:
         line("fat", _("Fat ratio") + " (%)", view.composition[FAT_RATIO], float, lambda v: f"{f.number(v)} %")
     if view.steps:
         title = _("Steps")
+        goal = f.number(view.steps_goal, 0)
         svg = draw(
             "bar",
-            _("%(title)s chart; the table beside it lists every value") % {"title": title},
+            _("%(title)s chart with the goal of %(goal)s steps a day; the table beside it lists every value")
+            % {"title": title, "goal": goal},
             [f.short_day(day) for day, _n in view.steps],
             [Series(title, [n for _d, n in view.steps])],
             f.number,
+            goal=Goal(view.steps_goal, _("Goal %(steps)s") % {"steps": goal}),
         )
         rows = [(f.day(day), f.number(n, 0), _("Yes") if n >= view.steps_goal else _("No")) for day, n in view.steps]
         cards.append(Card("steps", title, svg, (_("Date"), title, _("Goal reached")), rows))
