@@ -86,6 +86,12 @@ def test_a_year_of_data_in_the_chosen_range_and_units(client: TestClient, mailbo
 
     year = client.get("/dashboard?days=365")
     assert year.status_code == 200 and len(_rows(year.text, "weight")) == 365
+    # A year's page is sent gzipped to a browser that accepts it (decoded above by the client),
+    # whole to one that does not; no other page is compressed (BREACH: see dashboard_pages).
+    assert year.headers["content-encoding"] == "gzip" and int(year.headers["content-length"]) < len(year.content) / 4
+    whole = client.get("/dashboard", headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in whole.headers and whole.text == client.get("/dashboard").text
+    assert "content-encoding" not in client.get("/account", headers={"accept-encoding": "gzip"}).headers
     again = client.get("/dashboard").text  # the range is kept
     assert 'aria-current="true">365 days<' in again and len(_rows(again, "steps")) == 365
 

@@ -16,9 +16,10 @@ from typing import Any
 from babel import Locale
 from babel.dates import format_date, format_skeleton
 from babel.numbers import parse_pattern
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, request_response
 
 from vitalkey.domain import dashboard as units
 from vitalkey.domain.dashboard import RANGES, DisplayUnits, units_for
@@ -246,5 +247,13 @@ def _cards(view: DashboardView, f: Formats) -> list[Card]:
     return cards
 
 
+# The page lists every value beside each chart: a year of a four-device account is ~600 KB of
+# HTML, ~70 KB gzipped (level 6: 5 ms for a year's page; level 9 saves 4% more for twice the
+# time). Only this page is compressed: it reflects nothing the requester chose but one of the
+# fixed choices, so its CSRF token cannot be guessed from compressed sizes (BREACH).
+GZIP_LEVEL = 6
+
+
 def routes() -> list[BaseRoute]:
-    return [Route("/dashboard", dashboard_page, methods=["GET"])]
+    page_app = GZipMiddleware(request_response(dashboard_page), minimum_size=1_000, compresslevel=GZIP_LEVEL)
+    return [Route("/dashboard", page_app, methods=["GET"])]
