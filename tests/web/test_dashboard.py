@@ -86,6 +86,9 @@ def test_a_year_of_data_in_the_chosen_range_and_units(client: TestClient, mailbo
 
     year = client.get("/dashboard?days=365")
     assert year.status_code == 200 and len(_rows(year.text, "weight")) == 365
+    # Beyond a month, steps are a line (with the goal's) and sleep stacked areas, not 1-px bars.
+    assert "chart-line with-goal" in year.text.split('id="card-steps"')[1].split("</svg>")[0]
+    assert "chart-area" in year.text.split('id="card-sleep"')[1].split("</svg>")[0]
     # A year's page is sent gzipped to a browser that accepts it (decoded above by the client),
     # whole to one that does not; no other page is compressed (BREACH: see dashboard_pages).
     assert year.headers["content-encoding"] == "gzip" and int(year.headers["content-length"]) < len(year.content) / 4

@@ -116,16 +116,13 @@ class Dashboard:
             groups = _all(lambda page: tx.measure_groups.find(account_id, window, wanted, page), lambda g: g.grpid)
             days = Window(first_day=first_day, last_day=today)
             activity = _all(lambda page: tx.activity.find(account_id, days, page), lambda d: d.id)
-            sleep = _all(lambda page: tx.sleep.find(account_id, days, page), lambda s: s.id)
+            sleep = tx.sleep.nights(account_id, first_day, today)
             goals = tx.goals.get(account_id)
             latest_height = _latest_height(tx, account_id)
         steps: dict[date, int] = defaultdict(int)
         for day in activity:
             steps[day.date] += int(day.data.get("steps", 0))
-        nights = [
-            Night(s.date, {stage: int(s.summary.get(stage, 0)) for stage in SLEEP_STAGES})
-            for s in sorted(sleep, key=lambda s: s.startdate)
-        ]
+        nights = [Night(s.date, {stage: int(s.summary.get(stage, 0)) for stage in SLEEP_STAGES}) for s in sleep]
         return _view(prefs, first_day, today, groups, latest_height, sorted(steps.items()), goals.steps, nights)
 
 

@@ -63,7 +63,12 @@ class _Lean:
 # The chart classes the page draws with, by kind (made with type(): pygal has no type hints).
 MAKERS: dict[str, Any] = {
     kind: type(f"Lean{base.__name__}", (_Lean, base), {})
-    for kind, base in (("line", pygal.Line), ("bar", pygal.Bar), ("stacked", pygal.StackedBar))
+    for kind, base in (
+        ("line", pygal.Line),
+        ("bar", pygal.Bar),
+        ("stacked", pygal.StackedBar),
+        ("area", pygal.StackedLine),  # drawn filled: stacked areas
+    )
 }
 
 
@@ -87,10 +92,10 @@ def draw(
     formatter: Callable[[float, int], str],
     goal: Goal | None = None,
 ) -> Markup:
-    """An SVG chart (``kind``: line, bar or stacked) of ``series`` over ``x_labels``;
+    """An SVG chart (``kind``: line, bar, stacked bars or stacked areas) of ``series`` over ``x_labels``;
     ``formatter(value, digits)`` writes a number in the user's language; ``goal``: a labelled
     line across the chart at that value."""
-    if kind == "stacked":
+    if kind in ("stacked", "area"):
         totals = [sum(v or 0 for v in column) for column in zip(*(one.values for one in series), strict=True)]
         span = [0.0, max(totals, default=0.0)]
     else:
@@ -130,6 +135,7 @@ def draw(
         spacing=6,
         allow_interruptions=True,
         tooltip_border_radius=0,
+        fill=kind == "area",
         **({"y_labels_major": [goal.value]} if goal is not None else {}),
     )
     chart.x_labels = list(x_labels)

@@ -42,6 +42,11 @@ COMPOSITION_NAMES = {
 }
 UNIT_CHOICES = ((DisplayUnits.METRIC, "kg"), (DisplayUnits.US, "lb"), (DisplayUnits.UK, "st/lb"))
 SLEEP_NAMES = (N_("Deep"), N_("Light"), N_("REM"), N_("Awake"))
+# Steps and sleep are bars up to a month of days; beyond, a line and stacked areas: 90 or 365
+# bars are 1–3 px wide on a phone, and pygal's cost is per bar (365 nights of 4 stages: 40 ms
+# and 260 KB of SVG as bars, 7 ms and 35 KB as areas; bench/RESULTS.md). Every value is still
+# drawn, and listed in the table.
+MOST_BARS = 31
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,16 +66,21 @@ class Formats:
     def __init__(self, lang: str, system: DisplayUnits) -> None:
         # A year's page formats ~3,000 table rows: Babel parsed the locale and the pattern on
         # every call, and every chart and table formats the same days again. The locale and
-        # the patterns are parsed once per page and each day formatted once (a year's page
-        # spent 76 ms formatting, see bench/RESULTS.md); the values are the same.
+        # the patterns are parsed once per page and each day and number formatted once (a
+        # year's page spent 76 ms formatting, see bench/RESULTS.md); the texts are the same.
         self.locale = Locale.parse(LANGUAGES[lang][0])
         self.system = system
         self.gettext = translations(lang).gettext
         self._patterns = [parse_pattern("#,##0" + ("." + "0" * digits if digits else "")) for digits in range(4)]
         self._days: dict[tuple[str, date], str] = {}
+        self._numbers: dict[tuple[Decimal | float | int, int], str] = {}
 
     def number(self, value: Decimal | float | int, digits: int = 1) -> str:
-        return str(self._patterns[digits].apply(value, self.locale))
+        key = (value, digits)  # equal values are the same number: the same text
+        shown = self._numbers.get(key)
+        if shown is None:
+            shown = self._numbers[key] = str(self._patterns[digits].apply(value, self.locale))
+        return shown
 
     def _skeleton(self, skeleton: str, moment: date | datetime) -> str:
         day = moment.date() if isinstance(moment, datetime) else moment
@@ -200,7 +210,7 @@ def _cards(view: DashboardView, f: Formats) -> list[Card]:
         title = _("Steps")
         goal = f.number(view.steps_goal, 0)
         svg = draw(
-            "bar",
+            "bar" if len(view.steps) <= MOST_BARS else "line",
             _("%(title)s chart with the goal of %(goal)s steps a day; the table beside it lists every value")
             % {"title": title, "goal": goal},
             [f.short_day(day) for day, _n in view.steps],
@@ -215,7 +225,7 @@ def _cards(view: DashboardView, f: Formats) -> list[Card]:
         names = tuple(_(name) for name in SLEEP_NAMES)
         stages = ("deepsleepduration", "lightsleepduration", "remsleepduration", "wakeupduration")
         svg = draw(
-            "stacked",
+            "stacked" if len(view.nights) <= MOST_BARS else "area",
             _("%(title)s chart; the table beside it lists every value") % {"title": title},
             [f.short_day(night.day) for night in view.nights],
             [
