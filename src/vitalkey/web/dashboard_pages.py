@@ -42,10 +42,10 @@ COMPOSITION_NAMES = {
 }
 UNIT_CHOICES = ((DisplayUnits.METRIC, "kg"), (DisplayUnits.US, "lb"), (DisplayUnits.UK, "st/lb"))
 SLEEP_NAMES = (N_("Deep"), N_("Light"), N_("REM"), N_("Awake"))
-# Steps and sleep are bars up to a month of days; beyond, a line and stacked areas: 90 or 365
-# bars are 1–3 px wide on a phone, and pygal's cost is per bar (365 nights of 4 stages: 40 ms
-# and 260 KB of SVG as bars, 7 ms and 35 KB as areas; bench/RESULTS.md). Every value is still
-# drawn, and listed in the table.
+# Over more days than this, steps and sleep are a line and stacked areas instead of bars, and the
+# other lines have one point a day (_daily): 90 or 365 bars are 1–3 px wide on a phone, and
+# pygal's cost is per bar (365 nights of 4 stages: 40 ms and 260 KB of SVG as bars, 7 ms and
+# 35 KB as areas; bench/RESULTS.md). Every day is still drawn, and every value in the table.
 MOST_BARS = 31
 
 
@@ -190,14 +190,17 @@ def _cards(view: DashboardView, f: Formats) -> list[Card]:
     cards: list[Card] = []
     mass_unit = f.mass_unit()
 
+    dense = view.days > MOST_BARS
+
     def line(
         key: str, title: str, points: list[Point], value: Callable[[Decimal], float], shown: Callable[[Decimal], str]
     ) -> None:
+        drawn = _daily(points) if dense else points
         svg = draw(
             "line",
             _("%(title)s chart; the table beside it lists every value") % {"title": title},
-            [f.short_day(p.at) for p in points],
-            [Series(title, [value(p.value) for p in points])],
+            [f.short_day(p.at) for p in drawn],
+            [Series(title, [value(p.value) for p in drawn])],
             f.number,
         )
         cards.append(Card(key, title, svg, (_("Date"), title), [(f.day(p.at), shown(p.value)) for p in points]))
@@ -239,14 +242,19 @@ def _cards(view: DashboardView, f: Formats) -> list[Card]:
         ]
         cards.append(Card("sleep", title + " (h)", svg, (_("Night"), *names), sleep_rows))
     if view.pressures:
+        systolic = [Point(p.at, p.systolic) for p in view.pressures]
+        diastolic = [Point(p.at, p.diastolic) for p in view.pressures]
+        if dense:
+            systolic, diastolic = _daily(systolic), _daily(diastolic)
+        pressure_days = [p.at for p in systolic]
         title = _("Blood pressure")
         svg = draw(
             "line",
             _("%(title)s chart; the table beside it lists every value") % {"title": title},
-            [f.short_day(p.at) for p in view.pressures],
+            [f.short_day(at) for at in pressure_days],
             [
-                Series(_("Systolic"), [float(p.systolic) for p in view.pressures]),
-                Series(_("Diastolic"), [float(p.diastolic) for p in view.pressures]),
+                Series(_("Systolic"), [float(p.value) for p in systolic]),
+                Series(_("Diastolic"), [float(p.value) for p in diastolic]),
             ],
             f.number,
         )
@@ -262,6 +270,20 @@ def _cards(view: DashboardView, f: Formats) -> list[Card]:
 # time). Only this page is compressed: it reflects nothing the requester chose but one of the
 # fixed choices, so its CSRF token cannot be guessed from compressed sizes (BREACH).
 GZIP_LEVEL = 6
+
+
+def _daily(points: list[Point]) -> list[Point]:
+    """A chart's points beyond a month: one a day, the day's mean (at its first measurement). A
+    year of weigh-ins and twice-daily blood pressures is 450–730 points on a 300-px plot; one a
+    day is as many as the plot shows and halves the line's cost (bench/RESULTS.md). The table
+    beside the chart still lists every value."""
+    days: dict[date, list[Point]] = {}
+    for point in points:
+        days.setdefault(point.at.date(), []).append(point)
+    return [
+        Point(held[0].at, sum((p.value for p in held), Decimal(0)) / len(held)) if len(held) > 1 else held[0]
+        for held in days.values()
+    ]
 
 
 def routes() -> list[BaseRoute]:
