@@ -18,8 +18,8 @@ user's link does), then in ``--rounds`` rounds, ``--requests`` plain ``GET /dash
 many ``GET /healthz``, one at a time on one keep-alive connection. "client" is the time from
 sending the request to the last byte of the answer; "server" is the time the server's own
 request log reports (its edge middleware, from the request's arrival to the answer's last byte
-handed to uvicorn; the log level is raised to ``info`` for it, which costs both routes the same
-~0.02 ms). Bytes: the answer's body, without and with ``Accept-Encoding: gzip``. The account is
+handed to uvicorn; the log level is raised to ``info`` for it: the same log line for both
+routes). Bytes: the answer's body, without and with ``Accept-Encoding: gzip``. The account is
 one of 1,000; the others hold no health data.
 
     .venv/bin/python bench/dashboard.py [--engines sqlite,postgresql] [--rounds 3] [--requests 100]
