@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 from vitalkey.domain.accounts import Account, Profile
@@ -23,6 +23,7 @@ from vitalkey.domain.health import (
     MeasureFilter,
     MeasureGroup,
     Page,
+    SleepNight,
     SleepSession,
     Window,
     Workout,
@@ -467,6 +468,12 @@ class SleepRepository(Protocol):
     def find(self, account_id: int, window: Window, page: Page, *, include_deleted: bool = False) -> list[SleepSession]:
         """Sessions ending on the local days ``window.first_day``..``window.last_day`` (or
         between ``window.start`` and ``window.end``) and/or modified after ``window.updated_since``."""
+        ...
+
+    def nights(self, account_id: int, first_day: date, last_day: date) -> list[SleepNight]:
+        """The live sessions ending on the local days ``first_day``..``last_day``, by start:
+        their summaries only (a year's states and series cost more to read than the rest of
+        the dashboard's data)."""
         ...
 
 

@@ -23,7 +23,7 @@ from vitalkey.adapters.db import migrate
 from vitalkey.adapters.db import schema as t
 from vitalkey.adapters.db.engine import is_sqlite, make_engine
 from vitalkey.adapters.db.repositories import activity, devices, heart, intraday, measures, receipts, sleep, workouts
-from vitalkey.adapters.db.repositories.health_rows import Listing
+from vitalkey.adapters.db.repositories.health_rows import Listing, day_param
 from vitalkey.adapters.db.statements import Sql, us
 from vitalkey.domain.health import Page, Window
 
@@ -158,6 +158,17 @@ READ_PATHS = [
         {"account_id": ACCOUNT, "start": us(NOW - timedelta(days=40)), "end": us(NOW - timedelta(days=39))},
         "sleep_sessions",
         ("ix_sleep_sessions_account_end",),
+    ),
+    ReadPath(
+        "sleep, the dashboard's nights",
+        sleep.NIGHTS,
+        {
+            "account_id": ACCOUNT,
+            "first_day": day_param(SIXTY_LOCAL_DAYS.first_day),
+            "last_day": day_param(SIXTY_LOCAL_DAYS.last_day),
+        },
+        "sleep_sessions",
+        ("ix_sleep_sessions_account_date",),
     ),
     listing("heart, 60 days", heart.FIND, SIXTY_DAYS, "ix_heart_recordings_account_at"),
     listing("heart, lastupdate", heart.FIND, SINCE, "ix_heart_recordings_account_modified", include_deleted=True),

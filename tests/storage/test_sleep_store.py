@@ -8,7 +8,7 @@ from datetime import timedelta
 from tests.health_records import DAY, HOUR, a_session
 from tests.storage.conftest import LATER, NOW, an_account
 from vitalkey.adapters.db.uow import SqlUnitOfWork
-from vitalkey.domain.health import Page, Window
+from vitalkey.domain.health import Page, SleepNight, Window
 
 FIRST_PAGE = Page()
 
@@ -86,3 +86,25 @@ def test_a_deletion_leaves_a_tombstone_and_pages_hold(store: SqlUnitOfWork) -> N
     assert every == [replace(a_session(ann, NOW), id=ids[0], states=(), series={}, summary={}, modified=LATER,
                              deleted=LATER)]  # fmt: skip
     assert [s.id for s in after_first] == [ids[2], later]
+
+
+def test_nights_are_the_live_summaries_of_the_days_by_start(store: SqlUnitOfWork) -> None:
+    ann, bob = an_account(store).id, an_account(store, "bob@example.org").id
+    day = timedelta(days=1)
+    with store.begin() as tx:
+        tx.sleep.add(a_session(ann, NOW + day, DAY + day, summary={"deepsleepduration": 3600}))
+        tx.sleep.add(a_session(ann, NOW, DAY, summary={"deepsleepduration": 4500, "sleep_efficiency": 0.9}))
+        nap = a_session(ann, NOW + 4 * HOUR, DAY, startdate=NOW + 3 * HOUR, summary={"lightsleepduration": 900})
+        tx.sleep.add(nap)
+        gone = tx.sleep.add(a_session(ann, NOW, DAY))
+        tx.sleep.delete(ann, gone, LATER)
+        tx.sleep.add(a_session(ann, NOW + 2 * day, DAY + 2 * day))  # after the last day
+        tx.sleep.add(a_session(bob, NOW, DAY))
+    with store.read() as tx:
+        nights = tx.sleep.nights(ann, DAY, DAY + day)
+    assert nights == [
+        SleepNight(DAY, NOW - 8 * HOUR, {"deepsleepduration": 4500, "sleep_efficiency": 0.9}),
+        SleepNight(DAY, NOW + 3 * HOUR, {"lightsleepduration": 900}),
+        SleepNight(DAY + day, NOW + day - 8 * HOUR, {"deepsleepduration": 3600}),
+    ]
+    assert type(nights[0].summary["sleep_efficiency"]) is float

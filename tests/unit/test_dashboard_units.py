@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -20,7 +21,9 @@ from vitalkey.domain.dashboard import (
     stones_pounds,
     units_for,
 )
+from vitalkey.flows.dashboard import Point
 from vitalkey.web.charts import ticks
+from vitalkey.web.dashboard_pages import _daily
 
 
 def test_mass_in_pounds_and_stones() -> None:
@@ -68,3 +71,10 @@ def test_units_follow_the_profile_until_chosen() -> None:
 )
 def test_ticks_are_round_and_cover_the_values(low: float, high: float, expected: list[float]) -> None:
     assert ticks(low, high) == expected
+
+
+def test_a_long_ranges_lines_have_one_point_a_day_the_days_mean() -> None:
+    morning, evening = datetime(2026, 11, 2, 7, tzinfo=UTC), datetime(2026, 11, 2, 19, tzinfo=UTC)
+    next_day = datetime(2026, 11, 3, 7, tzinfo=UTC)
+    points = [Point(morning, Decimal("80.0")), Point(evening, Decimal("81.1")), Point(next_day, Decimal("79.5"))]
+    assert _daily(points) == [Point(morning, Decimal("80.55")), Point(next_day, Decimal("79.5"))]

@@ -12,8 +12,10 @@ from starlette.testclient import TestClient
 
 from tests.conftest import Mailbox
 from tests.dashboard_seed import deep_s, seed_year, steps, temperature_dc, weight_g
+from tests.health_records import a_day
 from tests.web.conftest import web_sign_in, web_sign_up
 from vitalkey.container import Container
+from vitalkey.domain.health import Goals
 
 # German short month names (CLDR's): dates read "1. Dez. 2026".
 DE_MONTHS = ("Jan.", "Feb.", "März", "Apr.", "Mai", "Juni", "Juli", "Aug.", "Sept.", "Okt.", "Nov.", "Dez.")
@@ -74,6 +76,9 @@ def test_a_year_of_data_in_the_chosen_range_and_units(client: TestClient, mailbo
     assert trend < 0 and f"−{-trend:.1f} kg since" in page  # a minus sign, not a hyphen
     step_rows = _rows(page, "steps")
     assert step_rows[0][1] == f"{steps(0):,}" and step_rows[0][2] == ("Yes" if steps(0) >= 10_000 else "No")
+    steps_svg = page.split('id="card-steps"')[1].split("</svg>")[0]
+    assert 'aria-label="Steps chart with the goal of 10,000 steps a day;' in steps_svg  # the default goal
+    assert re.search(r'class="major guide line"/?\s*/?><text[^>]*class="major">Goal 10,000</text>', steps_svg)
     assert _rows(page, "sleep")[0][1] == f"{deep_s(0) / 3600:.1f} h"
     assert len(_rows(page, "pressure")) == 10  # every third day of 30
     # Charts are inline SVG images with a label, with no script or inline style for the CSP.
@@ -82,6 +87,15 @@ def test_a_year_of_data_in_the_chosen_range_and_units(client: TestClient, mailbo
 
     year = client.get("/dashboard?days=365")
     assert year.status_code == 200 and len(_rows(year.text, "weight")) == 365
+    # Beyond a month, steps are a line (with the goal's) and sleep stacked areas, not 1-px bars.
+    assert "chart-line with-goal" in year.text.split('id="card-steps"')[1].split("</svg>")[0]
+    assert "chart-area" in year.text.split('id="card-sleep"')[1].split("</svg>")[0]
+    # A year's page is sent gzipped to a browser that accepts it (decoded above by the client),
+    # whole to one that does not; no other page is compressed (BREACH: see dashboard_pages).
+    assert year.headers["content-encoding"] == "gzip" and int(year.headers["content-length"]) < len(year.content) / 4
+    whole = client.get("/dashboard", headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in whole.headers and whole.text == client.get("/dashboard").text
+    assert "content-encoding" not in client.get("/account", headers={"accept-encoding": "gzip"}).headers
     again = client.get("/dashboard").text  # the range is kept
     assert 'aria-current="true">365 days<' in again and len(_rows(again, "steps")) == 365
 
@@ -107,6 +121,14 @@ def test_numbers_and_dates_in_the_users_language(client: TestClient, mailbox: Ma
     assert _rows(page, "weight")[0] == [f"{today.day}. {DE_MONTHS[today.month - 1]} {today.year}", f"{kg} kg"]
     assert _rows(page, "steps")[0][1] == f"{steps(0):,}".replace(",", ".")
 
+    # The user's own goal: the line across the steps chart and the table's "goal reached" column.
+    with _container(client).uow.begin() as tx:
+        tx.goals.set(_account_id(client, "ann@example.org"), Goals(steps=8_000, modified=datetime.now(UTC)))
+    page = client.get("/dashboard").text
+    assert ">Ziel 8.000</text>" in page.split('id="card-steps"')[1].split("</svg>")[0]
+    rows = _rows(page, "steps")
+    assert [row[2] for row in rows] == ["Ja" if steps(n) >= 8_000 else "Nein" for n in range(7)]
+
 
 @pytest.mark.parametrize("query", ["days=abc", "days=8", "days=", "days=1e3", "units=furlongs", "days=99999999999"])
 def test_a_choice_outside_the_list_is_a_400_naming_the_choices(
@@ -117,3 +139,14 @@ def test_a_choice_outside_the_list_is_a_400_naming_the_choices(
     assert answer.status_code == 400
     expected = "Please choose 7, 30, 90 or 365 days." if query.startswith("days") else "Please choose kilograms"
     assert expected in answer.text and 'aria-current="true">30 days<' in answer.text  # nothing kept
+
+
+def test_two_sources_of_one_day_show_its_larger_count_not_their_sum(client: TestClient, mailbox: Mailbox) -> None:
+    """A tracker's day and the same day imported from a Withings export (no device) are one walk."""
+    web_sign_up(client, mailbox, "ann@example.org")
+    container, today = _container(client), datetime.now(UTC).date()
+    owner = _account_id(client, "ann@example.org")
+    with container.uow.begin() as tx:
+        for deviceid, count in (("tracker", 6_200), (None, 7_450)):
+            tx.activity.put(a_day(owner, today, data={"steps": count}, deviceid=deviceid, timezone="UTC"))
+    assert _rows(client.get("/dashboard?days=7").text, "steps")[0][1] == "7,450"

@@ -122,12 +122,15 @@ def test_each_account_section_has_its_own_link(client: TestClient, mailbox: Mail
     assert app_passwords and "only needed while two-factor authentication is on" in text(app_passwords.group(1))
 
 
-def api_sign_in(client: TestClient, mailbox: Mailbox, email: str, number: int, user_agent: str) -> None:
+def api_sign_in(client: TestClient, mailbox: Mailbox, email: str, number: int, user_agent: str) -> str:
+    """An API session signed in with ``user_agent``: its bearer token."""
     ua = {"user-agent": user_agent}
     flow = client.post("/api/v1/login", json={"email": email}, headers=ua).json()
     code = code_in(mailbox.wait_for(email, number))
     done = client.post(f"/api/v1/login/{flow['id']}/code", json={"code": code}, headers=ua)
     assert done.status_code == 200, done.text
+    token: str = done.json()["session_token"]
+    return token
 
 
 def test_the_sessions_list_names_each_device(client: TestClient, mailbox: Mailbox) -> None:
@@ -158,6 +161,35 @@ def test_the_sessions_list_speaks_the_users_language(client: TestClient, mailbox
     client.get("/lang/de")
     sessions = text(client.get("/account").text.split('<ul class="sessions">')[1].split("</ul>")[0])
     assert "Chrome auf Linux" in sessions and "VitalKey-App auf iPhone" in sessions
+
+
+def test_the_sessions_api_names_each_device_beside_its_user_agent(client: TestClient, mailbox: Mailbox) -> None:
+    client.headers["user-agent"] = CHROME_LINUX
+    web_sign_up(client, mailbox, "ann@example.org")
+    api = TestClient(client.app)
+    token = api_sign_in(api, mailbox, "ann@example.org", 2, APP_IOS)
+    api_sign_in(api, mailbox, "ann@example.org", 3, UNKNOWN)
+
+    bearer = {"authorization": f"Bearer {token}"}
+
+    def listed() -> dict[str, str]:
+        answer = api.get("/api/v1/sessions", headers=bearer)
+        assert answer.status_code == 200, answer.text
+        return {s["user_agent"]: s["device"] for s in answer.json()["sessions"]}
+
+    assert listed() == {
+        CHROME_LINUX: "Chrome on Linux", APP_IOS: "VitalKey app on iPhone", UNKNOWN: "Unknown device"
+    }  # fmt: skip
+    # In the account's language, as the API's messages.
+    container = client.app.state.container  # type: ignore[attr-defined]
+    with container.uow.read() as tx:
+        account = tx.accounts.by_email("ann@example.org")
+    container.accounts.set_language(account, "de")
+    assert listed() == {
+        CHROME_LINUX: "Chrome auf Linux", APP_IOS: "VitalKey-App auf iPhone", UNKNOWN: "Unbekanntes Gerät"
+    }  # fmt: skip
+    described = client.get("/api/openapi.json").json()["components"]["schemas"]["SessionOut"]
+    assert described["properties"]["device"] == {"type": "string"} and "device" in described["required"]
 
 
 @pytest.mark.parametrize(

@@ -262,6 +262,16 @@ class SleepSession:
 
 
 @dataclass(frozen=True, slots=True)
+class SleepNight:
+    """A live session's day, start and summary alone: what the dashboard draws of a night
+    (its states and series are not read)."""
+
+    date: date
+    startdate: datetime
+    summary: Mapping[str, Number]
+
+
+@dataclass(frozen=True, slots=True)
 class BloodPressure:
     systole: int
     diastole: int

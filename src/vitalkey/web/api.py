@@ -29,6 +29,7 @@ from vitalkey.web.context import in_unit_of_work, language, password_strength, r
 from vitalkey.web.errors import HttpError, retry_after, status_of
 from vitalkey.web.openapi import ApiRoute, HeaderParameter
 from vitalkey.web.render import translate
+from vitalkey.web.user_agents import describe, label
 
 ApiHandler = Callable[[Request, Any], Awaitable[Any]]
 _encoder = msgspec.json.Encoder()
@@ -657,6 +658,7 @@ async def patch_account(request: Request, body: schemas.ProfileUpdate) -> schema
 async def list_sessions(request: Request, _: None) -> schemas.SessionList:
     auth: Authenticated = request.state.auth
     sessions = await in_unit_of_work(request, services(request).sessions.list, auth.account.id)
+    gettext = translations(language(request)).gettext
     return schemas.SessionList(
         sessions=[
             schemas.SessionOut(
@@ -667,6 +669,7 @@ async def list_sessions(request: Request, _: None) -> schemas.SessionList:
                 expires_at=session.expires_at,
                 ip=session.ip,
                 user_agent=session.user_agent,
+                device=label(describe(session.user_agent), gettext),
                 current=session.id == auth.session.id,
             )
             for session in sessions

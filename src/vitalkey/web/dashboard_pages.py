@@ -13,11 +13,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from babel import Locale
 from babel.dates import format_date, format_skeleton
-from babel.numbers import format_decimal
+from babel.numbers import parse_pattern
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, request_response
 
 from vitalkey.domain import dashboard as units
 from vitalkey.domain.dashboard import RANGES, DisplayUnits, units_for
@@ -25,7 +27,7 @@ from vitalkey.domain.errors import InvalidInput
 from vitalkey.domain.i18n import N_
 from vitalkey.flows.dashboard import BONE, FAT_MASS, FAT_RATIO, HYDRATION, MUSCLE, DashboardView, Point
 from vitalkey.i18n import LANGUAGES, translations
-from vitalkey.web.charts import Series, draw
+from vitalkey.web.charts import Goal, Series, draw
 from vitalkey.web.context import in_unit_of_work, language, services
 from vitalkey.web.pages import current_user, see_other
 from vitalkey.web.render import page
@@ -40,6 +42,11 @@ COMPOSITION_NAMES = {
 }
 UNIT_CHOICES = ((DisplayUnits.METRIC, "kg"), (DisplayUnits.US, "lb"), (DisplayUnits.UK, "st/lb"))
 SLEEP_NAMES = (N_("Deep"), N_("Light"), N_("REM"), N_("Awake"))
+# Over more days than this, steps and sleep are a line and stacked areas instead of bars, and the
+# other lines have one point a day (_daily): 90 or 365 bars are 1–3 px wide on a phone, and
+# pygal's cost is per bar (365 nights of 4 stages: 40 ms and 260 KB of SVG as bars, 7 ms and
+# 35 KB as areas; bench/RESULTS.md). Every day is still drawn, and every value in the table.
+MOST_BARS = 31
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,21 +64,37 @@ class Formats:
     """Numbers, dates and measures in the user's language and units."""
 
     def __init__(self, lang: str, system: DisplayUnits) -> None:
-        self.locale = LANGUAGES[lang][0]
+        # A year's page formats ~3,000 table rows: Babel parsed the locale and the pattern on
+        # every call, and every chart and table formats the same days again. The locale and
+        # the patterns are parsed once per page and each day and number formatted once (a
+        # year's page spent 76 ms formatting, see bench/RESULTS.md); the texts are the same.
+        self.locale = Locale.parse(LANGUAGES[lang][0])
         self.system = system
         self.gettext = translations(lang).gettext
+        self._patterns = [parse_pattern("#,##0" + ("." + "0" * digits if digits else "")) for digits in range(4)]
+        self._days: dict[tuple[str, date], str] = {}
+        self._numbers: dict[tuple[Decimal | float | int, int], str] = {}
 
     def number(self, value: Decimal | float | int, digits: int = 1) -> str:
-        pattern = "#,##0" + ("." + "0" * digits if digits else "")
-        return str(format_decimal(value, format=pattern, locale=self.locale))
+        key = (value, digits)  # equal values are the same number: the same text
+        shown = self._numbers.get(key)
+        if shown is None:
+            shown = self._numbers[key] = str(self._patterns[digits].apply(value, self.locale))
+        return shown
+
+    def _skeleton(self, skeleton: str, moment: date | datetime) -> str:
+        day = moment.date() if isinstance(moment, datetime) else moment
+        key = (skeleton, day)
+        shown = self._days.get(key)
+        if shown is None:
+            shown = self._days[key] = str(format_skeleton(skeleton, day, locale=self.locale))
+        return shown
 
     def day(self, moment: date | datetime) -> str:
-        day = moment.date() if isinstance(moment, datetime) else moment
-        return str(format_skeleton("yMMMd", day, locale=self.locale))
+        return self._skeleton("yMMMd", moment)
 
     def short_day(self, moment: date | datetime) -> str:
-        day = moment.date() if isinstance(moment, datetime) else moment
-        return str(format_skeleton("MMMd", day, locale=self.locale))
+        return self._skeleton("MMMd", moment)
 
     def long_day(self, day: date) -> str:
         return str(format_date(day, "long", locale=self.locale))
@@ -167,14 +190,17 @@ def _cards(view: DashboardView, f: Formats) -> list[Card]:
     cards: list[Card] = []
     mass_unit = f.mass_unit()
 
+    dense = view.days > MOST_BARS
+
     def line(
         key: str, title: str, points: list[Point], value: Callable[[Decimal], float], shown: Callable[[Decimal], str]
     ) -> None:
+        drawn = _daily(points) if dense else points
         svg = draw(
             "line",
             _("%(title)s chart; the table beside it lists every value") % {"title": title},
-            [f.short_day(p.at) for p in points],
-            [Series(title, [value(p.value) for p in points])],
+            [f.short_day(p.at) for p in drawn],
+            [Series(title, [value(p.value) for p in drawn])],
             f.number,
         )
         cards.append(Card(key, title, svg, (_("Date"), title), [(f.day(p.at), shown(p.value)) for p in points]))
@@ -185,12 +211,15 @@ def _cards(view: DashboardView, f: Formats) -> list[Card]:
         line("fat", _("Fat ratio") + " (%)", view.composition[FAT_RATIO], float, lambda v: f"{f.number(v)} %")
     if view.steps:
         title = _("Steps")
+        goal = f.number(view.steps_goal, 0)
         svg = draw(
-            "bar",
-            _("%(title)s chart; the table beside it lists every value") % {"title": title},
+            "bar" if len(view.steps) <= MOST_BARS else "line",
+            _("%(title)s chart with the goal of %(goal)s steps a day; the table beside it lists every value")
+            % {"title": title, "goal": goal},
             [f.short_day(day) for day, _n in view.steps],
             [Series(title, [n for _d, n in view.steps])],
             f.number,
+            goal=Goal(view.steps_goal, _("Goal %(steps)s") % {"steps": goal}),
         )
         rows = [(f.day(day), f.number(n, 0), _("Yes") if n >= view.steps_goal else _("No")) for day, n in view.steps]
         cards.append(Card("steps", title, svg, (_("Date"), title, _("Goal reached")), rows))
@@ -199,7 +228,7 @@ def _cards(view: DashboardView, f: Formats) -> list[Card]:
         names = tuple(_(name) for name in SLEEP_NAMES)
         stages = ("deepsleepduration", "lightsleepduration", "remsleepduration", "wakeupduration")
         svg = draw(
-            "stacked",
+            "stacked" if len(view.nights) <= MOST_BARS else "area",
             _("%(title)s chart; the table beside it lists every value") % {"title": title},
             [f.short_day(night.day) for night in view.nights],
             [
@@ -213,14 +242,19 @@ def _cards(view: DashboardView, f: Formats) -> list[Card]:
         ]
         cards.append(Card("sleep", title + " (h)", svg, (_("Night"), *names), sleep_rows))
     if view.pressures:
+        systolic = [Point(p.at, p.systolic) for p in view.pressures]
+        diastolic = [Point(p.at, p.diastolic) for p in view.pressures]
+        if dense:
+            systolic, diastolic = _daily(systolic), _daily(diastolic)
+        pressure_days = [p.at for p in systolic]
         title = _("Blood pressure")
         svg = draw(
             "line",
             _("%(title)s chart; the table beside it lists every value") % {"title": title},
-            [f.short_day(p.at) for p in view.pressures],
+            [f.short_day(at) for at in pressure_days],
             [
-                Series(_("Systolic"), [float(p.systolic) for p in view.pressures]),
-                Series(_("Diastolic"), [float(p.diastolic) for p in view.pressures]),
+                Series(_("Systolic"), [float(p.value) for p in systolic]),
+                Series(_("Diastolic"), [float(p.value) for p in diastolic]),
             ],
             f.number,
         )
@@ -231,5 +265,27 @@ def _cards(view: DashboardView, f: Formats) -> list[Card]:
     return cards
 
 
+# The page lists every value beside each chart: a year of a four-device account is ~600 KB of
+# HTML, ~70 KB gzipped (level 6: 5 ms for a year's page; level 9 saves 4% more for twice the
+# time). Only this page is compressed: it reflects nothing the requester chose but one of the
+# fixed choices, so its CSRF token cannot be guessed from compressed sizes (BREACH).
+GZIP_LEVEL = 6
+
+
+def _daily(points: list[Point]) -> list[Point]:
+    """A chart's points beyond a month: one a day, the day's mean (at its first measurement). A
+    year of weigh-ins and twice-daily blood pressures is 450–730 points on a 300-px plot; one a
+    day is as many as the plot shows and halves the line's cost (bench/RESULTS.md). The table
+    beside the chart still lists every value."""
+    days: dict[date, list[Point]] = {}
+    for point in points:
+        days.setdefault(point.at.date(), []).append(point)
+    return [
+        Point(held[0].at, sum((p.value for p in held), Decimal(0)) / len(held)) if len(held) > 1 else held[0]
+        for held in days.values()
+    ]
+
+
 def routes() -> list[BaseRoute]:
-    return [Route("/dashboard", dashboard_page, methods=["GET"])]
+    page_app = GZipMiddleware(request_response(dashboard_page), minimum_size=1_000, compresslevel=GZIP_LEVEL)
+    return [Route("/dashboard", page_app, methods=["GET"])]

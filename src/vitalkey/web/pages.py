@@ -34,7 +34,7 @@ from vitalkey.flows.email_flow import EmailCodeFlow
 from vitalkey.flows.login import LoginEvent, LoginState, SecondFactorNeeded, SignInResult
 from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.flows.signup import SignupState
-from vitalkey.i18n import supported
+from vitalkey.i18n import supported, translations
 from vitalkey.web import schemas
 from vitalkey.web.context import (
     cookie_name,
@@ -51,7 +51,7 @@ from vitalkey.web.errors import HttpError, status_of
 from vitalkey.web.middleware import LANG_COOKIE
 from vitalkey.web.presentation import GONE, NOT_STORED, REDIRECT, Presentation
 from vitalkey.web.render import page
-from vitalkey.web.user_agents import describe
+from vitalkey.web.user_agents import describe, label
 
 SESSION = "vk_session"
 
@@ -558,7 +558,7 @@ async def _account(
         error=error,
         auth=auth,
         sessions=sessions,
-        devices={s.id: describe(s.user_agent) for s in sessions},
+        devices={s.id: label(describe(s.user_agent), translations(language(request)).gettext) for s in sessions},
         sections=ACCOUNT_SECTIONS,
         factor=factor,
         phone_hint=phone_hint(factor.phone) if factor else "",

@@ -314,6 +314,7 @@ class SessionOut(Struct):
     expires_at: datetime
     ip: str
     user_agent: str
+    device: str  # the user agent in words, in the request's language ("Chrome on Linux")
     current: bool
 
 

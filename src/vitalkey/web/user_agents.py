@@ -3,10 +3,13 @@ user agent by ua-parser (the maintained port of the uap-core rules), never shown
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
 import ua_parser
+
+from vitalkey.domain.i18n import N_
 
 # The companion app's user agents start with its product token: "VitalKey/3.2 CFNetwork/…
 # Darwin/…" on iOS, "VitalKey/3.2 (Linux; Android 14; Pixel 8)" on Android.
@@ -53,3 +56,15 @@ def _system(parsed: ua_parser.Result) -> str:
         return device  # "Safari on iPhone" says more than "Safari on iOS"
     system = parsed.os.family if parsed.os else ""
     return "" if system == "Other" else _SYSTEMS.get(system, system)
+
+
+def label(device: Device, gettext: Callable[[str], str]) -> str:
+    """The device in words, in the language of ``gettext``: the sessions list's and the
+    sessions API's ``device``."""
+    if device.companion and device.system:
+        return gettext(N_("%(app)s app on %(platform)s")) % {"app": device.program, "platform": device.system}
+    if device.companion:
+        return gettext(N_("%(app)s app")) % {"app": device.program}
+    if device.program and device.system:
+        return gettext(N_("%(browser)s on %(system)s")) % {"browser": device.program, "system": device.system}
+    return device.program or device.system or gettext(N_("Unknown device"))

@@ -1,10 +1,10 @@
 """Sleep sessions (Core): the stages, per-second series and summary as JSON text. ``find`` by the
-local day a session ends on (``ix_sleep_sessions_account_date``) or by its end
-(``ix_sleep_sessions_account_end``, which ``overlapping`` also reads)."""
+local day a session ends on (``ix_sleep_sessions_account_date``, which ``nights`` also reads)
+or by its end (``ix_sleep_sessions_account_end``, which ``overlapping`` also reads)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select
@@ -24,7 +24,7 @@ from vitalkey.adapters.db.repositories.health_rows import (
 )
 from vitalkey.adapters.db.schema import sleep_sessions
 from vitalkey.adapters.db.statements import Columns, Db, Row, at, at_or_none, core, us
-from vitalkey.domain.health import Page, SleepSession, SleepStage, SleepState, Window
+from vitalkey.domain.health import Page, SleepNight, SleepSession, SleepStage, SleepState, Window
 
 _c = sleep_sessions.c
 _COLUMNS = (
@@ -54,6 +54,16 @@ OVERLAPPING = core(
     .order_by(_c.startdate, _c.id)
 )
 FIND = Listing(sleep_sessions, _c.id, moment=_c.enddate, day=_c.date)
+NIGHTS = core(
+    select(_c.date, _c.startdate, _c.summary)
+    .where(
+        _c.account_id == bindparam("account_id"),
+        _c.date >= bindparam("first_day"),
+        _c.date <= bindparam("last_day"),
+        _c.deleted.is_(None),
+    )
+    .order_by(_c.startdate, _c.id)
+)
 
 
 class SqlSleep:
@@ -88,6 +98,16 @@ class SqlSleep:
     def find(self, account_id: int, window: Window, page: Page, *, include_deleted: bool = False) -> list[SleepSession]:
         statement = FIND.statement(FIND.variant(window, include_deleted))
         return self.db.all(statement, FIND.params(account_id, window, page), _session)
+
+    def nights(self, account_id: int, first_day: date, last_day: date) -> list[SleepNight]:
+        params = {"account_id": account_id, "first_day": day_param(first_day), "last_day": day_param(last_day)}
+        return self.db.all(NIGHTS, params, _night)
+
+
+def _night(row: Row, c: Columns) -> SleepNight:
+    return SleepNight(
+        date=day_of(row[c["date"]]), startdate=at(row[c["startdate"]]), summary=numbers(row[c["summary"]])
+    )
 
 
 def _series(text: Any) -> dict[str, dict[int, int]]:
