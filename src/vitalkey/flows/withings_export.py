@@ -251,6 +251,14 @@ def _rows(text: str) -> Iterator[tuple[int, dict[str, str] | None]]:
             yield reader.line_num, {name: cell for name, cell in zip(names, cells, strict=False)}
 
 
+def _span(row: Mapping[str, str]) -> tuple[str, str]:
+    """A session's start and end cells (``from``/``to``, or ``start``/``end``)."""
+    start, end = _cell(row, "from", "start"), _cell(row, "to", "end")
+    if start is None or end is None:
+        raise UnreadableDate(value="")
+    return start[1], end[1]
+
+
 def _cell(row: Mapping[str, str], *names: str) -> tuple[str, str] | None:
     """The first non-empty cell among the columns named (exactly, after normalising)."""
     for name in names:
@@ -379,10 +387,8 @@ def _sleep_rows(parsed: Parsed, file: str, text: str, zone: ZoneInfo) -> None:
         try:
             if row is None:
                 raise UnreadableRow()
-            start, end = _cell(row, "from", "start"), _cell(row, "to", "end")
-            if start is None or end is None:
-                raise UnreadableDate(value="")
-            first, last = moment_of(start[1], zone), moment_of(end[1], zone)
+            start, end = _span(row)
+            first, last = moment_of(start, zone), moment_of(end, zone)
             summary: dict[str, Number] = {}
             for column, name in SLEEP_COLUMNS.items():
                 number = decimal_of(row.get(column, ""))
@@ -403,12 +409,10 @@ def _workout_rows(parsed: Parsed, file: str, text: str, zone: ZoneInfo) -> None:
         try:
             if row is None:
                 raise UnreadableRow()
-            start, end = _cell(row, "from", "start"), _cell(row, "to", "end")
-            if start is None or end is None:
-                raise UnreadableDate(value="")
+            start, end = _span(row)
             own_zone = (_cell(row, "timezone") or ("", ""))[1].strip()
             where = ZoneInfo(own_zone) if known_timezone(own_zone) else zone
-            first, last = moment_of(start[1], where), moment_of(end[1], where)
+            first, last = moment_of(start, where), moment_of(end, where)
             data = _workout_data((_cell(row, "data") or ("", "{}"))[1])
         except DomainError as error:
             parsed.skipped.append(Skip(file, line, error))
