@@ -16,12 +16,14 @@ from vitalkey.domain.data_exports import DataExport
 from vitalkey.domain.flows import Flow
 from vitalkey.domain.health import (
     ActivityDay,
+    Category,
     Device,
     Goals,
     HeartRecording,
     IntradaySample,
     MeasureFilter,
     MeasureGroup,
+    MeasureValue,
     Page,
     SleepNight,
     SleepSession,
@@ -423,6 +425,25 @@ class MeasureGroupRepository(Protocol):
         """Groups dated within ``window.start``..``window.end`` and/or modified after
         ``window.updated_since``, holding a measure of ``wanted.types`` (only those measures are
         returned) and of ``wanted.category``."""
+        ...
+
+    def values(
+        self, account_id: int, start: datetime, end: datetime, types: frozenset[int], category: Category
+    ) -> list[MeasureValue]:
+        """The measures of ``types`` in the live groups of ``category`` dated ``start``..``end``
+        (inclusive), oldest first (by date, group, position): what the dashboard draws, read
+        without building the groups."""
+        ...
+
+    def latest_values(
+        self, account_id: int, start: datetime, end: datetime, types: frozenset[int], category: Category
+    ) -> list[MeasureValue]:
+        """For each of ``types``, its measure in the latest live group of ``category`` dated
+        ``start``..``end`` that holds it (none for a type not measured then), by type."""
+        ...
+
+    def latest_timezone(self, account_id: int) -> str | None:
+        """The time zone of the account's latest live group (by date), None without any."""
         ...
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.health_records import NOW, a_device
 from vitalkey.domain.accounts import Units
 from vitalkey.domain.dashboard import (
     DashboardPrefs,
@@ -20,6 +22,7 @@ from vitalkey.domain.dashboard import (
     pounds,
     stones_pounds,
     units_for,
+    user_timezone,
 )
 from vitalkey.flows.dashboard import Point
 from vitalkey.web.charts import ticks
@@ -78,3 +81,22 @@ def test_a_long_ranges_lines_have_one_point_a_day_the_days_mean() -> None:
     next_day = datetime(2026, 11, 3, 7, tzinfo=UTC)
     points = [Point(morning, Decimal("80.0")), Point(evening, Decimal("81.1")), Point(next_day, Decimal("79.5"))]
     assert _daily(points) == [Point(morning, Decimal("80.55")), Point(next_day, Decimal("79.5"))]
+
+
+def test_a_points_day_is_its_local_day() -> None:
+    """Tokyo weigh-ins at 07:00 and 21:00 local are 22:00 the day before and 12:00 in UTC: one day."""
+    tokyo = ZoneInfo("Asia/Tokyo")
+    morning = datetime(2026, 11, 1, 22, tzinfo=UTC).astimezone(tokyo)
+    evening = datetime(2026, 11, 2, 12, tzinfo=UTC).astimezone(tokyo)
+    days = _daily([Point(morning, Decimal("80.0")), Point(evening, Decimal("81.0"))])
+    assert days == [Point(morning, Decimal("80.5"))] and days[0].at.date().isoformat() == "2026-11-02"
+
+
+def test_the_users_time_zone_is_the_last_used_devices_else_the_latest_measures() -> None:
+    tokyo = a_device(1, "a", timezone="Asia/Tokyo", last_session=NOW)
+    paris = a_device(1, "b", timezone="Europe/Paris", last_session=NOW - timedelta(days=1))
+    never = a_device(1, "c", timezone="America/Chicago", last_session=None)
+    assert user_timezone([paris, tokyo, never], "America/Los_Angeles") == "Asia/Tokyo"
+    assert user_timezone([never], "America/Los_Angeles") == "America/Los_Angeles"  # never synced
+    assert user_timezone([a_device(1, timezone="Mars/Olympus", last_session=NOW)], None) == "UTC"
+    assert user_timezone([], None) == "UTC"

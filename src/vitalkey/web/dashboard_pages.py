@@ -169,8 +169,8 @@ def _summary(view: DashboardView, f: Formats, profile_height: float | None) -> d
         view.height_cm if view.height_cm is not None else (Decimal(str(profile_height)) if profile_height else None)
     )
     composition = []
-    for kind, points in view.composition.items():
-        value = points[-1].value
+    for kind, point in view.composition.items():
+        value = point.value
         shown = f"{f.number(value)} %" if kind == FAT_RATIO else f.mass(value)
         composition.append((f.gettext(COMPOSITION_NAMES[kind]), shown))
     return {
@@ -207,8 +207,8 @@ def _cards(view: DashboardView, f: Formats) -> list[Card]:
 
     if view.weights:
         line("weight", _("Weight") + f" ({mass_unit})", view.weights, f.mass_value, f.mass)
-    if FAT_RATIO in view.composition:
-        line("fat", _("Fat ratio") + " (%)", view.composition[FAT_RATIO], float, lambda v: f"{f.number(v)} %")
+    if view.fat_ratios:
+        line("fat", _("Fat ratio") + " (%)", view.fat_ratios, float, lambda v: f"{f.number(v)} %")
     if view.steps:
         title = _("Steps")
         goal = f.number(view.steps_goal, 0)
