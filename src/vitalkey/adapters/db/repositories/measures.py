@@ -121,7 +121,7 @@ LATEST_TIMEZONE = core(
 )
 
 
-def _values(type_count: int) -> Sql:
+def values_statement(type_count: int) -> Sql:
     statement = _VALUES.get(type_count)
     if statement is None:
         statement = _VALUES[type_count] = core(
@@ -200,7 +200,7 @@ class SqlMeasureGroups:
             return []
         params = _dated_params(account_id, start, end, category)
         params.update({f"type{index}": code for index, code in enumerate(sorted(types))})
-        return self.db.all(_values(len(types)), params, _value)
+        return self.db.all(values_statement(len(types)), params, _value)
 
     def latest_values(
         self, account_id: int, start: datetime, end: datetime, types: frozenset[int], category: Category
