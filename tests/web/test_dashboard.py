@@ -91,6 +91,12 @@ def test_a_year_of_data_in_the_chosen_range_and_units(client: TestClient, mailbo
     # Beyond a month, steps are a line (with the goal's) and sleep stacked areas, not 1-px bars.
     assert "chart-line with-goal" in year.text.split('id="card-steps"')[1].split("</svg>")[0]
     assert "chart-area" in year.text.split('id="card-sleep"')[1].split("</svg>")[0]
+    # A year's charts have one point a week (the week's mean) and say so; the 30 days' one a measure.
+    year_weight = year.text.split('id="card-weight"')[1].split("</svg>")[0]
+    assert "aria-label=\"Weight (kg) chart, one point a week (the week's mean);" in year_weight
+    line = re.search(r'<path d="M([^"]*)"[^>]*class="line reactive', year_weight)
+    assert line and 52 <= len(re.findall(r"[\d.]+ [\d.]+", line.group(1))) <= 53  # a point a week
+    assert "one point a week" not in page  # 30 days: a point a measure
     # A year's page is sent gzipped to a browser that accepts it (decoded above by the client),
     # whole to one that does not; no other page is compressed (BREACH: see dashboard_pages).
     assert year.headers["content-encoding"] == "gzip" and int(year.headers["content-length"]) < len(year.content) / 4
