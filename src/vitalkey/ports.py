@@ -454,6 +454,11 @@ class ActivityRepository(Protocol):
         ...
 
     def delete(self, account_id: int, day_id: int, now: datetime) -> bool: ...
+    def steps(self, account_id: int, first_day: date, last_day: date) -> list[tuple[date, int]]:
+        """Each live day's step count (0 when it has none) on the local days ``first_day`` to
+        ``last_day``, oldest first, a row per source of a day: what the dashboard draws."""
+        ...
+
     def find(self, account_id: int, window: Window, page: Page, *, include_deleted: bool = False) -> list[ActivityDay]:
         """Days within ``window.first_day``..``window.last_day`` and/or modified after
         ``window.updated_since``."""

@@ -158,6 +158,17 @@ READ_PATHS = [
         "measure_groups",
         ("ix_measure_groups_account_date",),
     ),
+    ReadPath(
+        "activity, the dashboard's steps",
+        activity.STEPS,
+        {
+            "account_id": ACCOUNT,
+            "first_day": day_param(SIXTY_LOCAL_DAYS.first_day),
+            "last_day": day_param(SIXTY_LOCAL_DAYS.last_day),
+        },
+        "activity_days",
+        ("ix_activity_days_account_date", "uq_activity_days_live_day"),
+    ),
     listing(
         "activity, 60 days", activity.FIND, SIXTY_LOCAL_DAYS, "ix_activity_days_account_date", include_deleted=True
     ),

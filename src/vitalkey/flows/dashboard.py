@@ -6,11 +6,10 @@ the page converts them to the user's units and formats them for the language."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from vitalkey.domain.dashboard import (
     DashboardPrefs,
@@ -20,11 +19,9 @@ from vitalkey.domain.dashboard import (
     user_timezone,
     zone,
 )
-from vitalkey.domain.health import EARLIEST, Category, MeasureValue, Page, Window
+from vitalkey.domain.health import EARLIEST, Category, MeasureValue
 from vitalkey.flows.deps import FlowDeps
 
-T = TypeVar("T")
-PAGE = 1_000
 WEIGHT, HEIGHT, FAT_FREE, FAT_RATIO, FAT_MASS, DIASTOLIC, SYSTOLIC, PULSE = 1, 4, 5, 6, 8, 9, 10, 11
 MUSCLE, HYDRATION, BONE = 76, 77, 88
 BODY_TEMPERATURE = 71
@@ -135,16 +132,15 @@ class Dashboard:
             end = datetime.combine(today + timedelta(days=1), time.min, UTC) + WEST
             drawn = tx.measure_groups.values(account_id, start, end, DRAWN, Category.REAL)
             latest = tx.measure_groups.latest_values(account_id, start, end, LATEST_ONLY, Category.REAL)
-            days = Window(first_day=first_day, last_day=today)
-            activity = _all(lambda page: tx.activity.find(account_id, days, page), lambda d: d.id)
+            activity = tx.activity.steps(account_id, first_day, today)
             sleep = tx.sleep.nights(account_id, first_day, today)
             goals = tx.goals.get(account_id)
             heights = tx.measure_groups.latest_values(account_id, EARLIEST, now + EAST, HEIGHT_ONLY, Category.REAL)
         # Two sources of one day (a tracker and a phone, or the day a Withings export brought in
         # beside the tracker's) count the same walk twice: the day shows the larger count.
         steps: dict[date, int] = defaultdict(int)
-        for day in activity:
-            steps[day.date] = max(steps[day.date], int(day.data.get("steps", 0)))
+        for day, count in activity:
+            steps[day] = max(steps[day], count)
         nights = [Night(s.date, {stage: int(s.summary.get(stage, 0)) for stage in SLEEP_STAGES}) for s in sleep]
         return DashboardView(
             days=prefs.days,
@@ -159,23 +155,15 @@ class Dashboard:
         )
 
 
-def _all(find: Callable[[Page], Sequence[T]], id_of: Callable[[T], int]) -> list[T]:
-    """Every record of a listing, page after page."""
-    found: list[T] = []
-    after = 0
-    while True:
-        page = list(find(Page(after=after, limit=PAGE)))
-        found.extend(page)
-        if len(page) < PAGE:
-            return found
-        after = id_of(page[-1])
-
-
 def _local(values: list[MeasureValue], first_day: date, last_day: date) -> list[tuple[MeasureValue, datetime]]:
-    """The values measured on the range's days, each with its moment in its own time zone."""
+    """The values measured on the range's days, each with its moment in its own time zone (made
+    once per group: a group's values come together and share its date)."""
     found = []
+    last_at, last_zone, moment = None, "", datetime.min
     for value in values:
-        moment = value.at.astimezone(zone(value.timezone))
+        if value.at is not last_at or value.timezone != last_zone:
+            last_at, last_zone = value.at, value.timezone
+            moment = value.at.astimezone(zone(value.timezone))
         if first_day <= moment.date() <= last_day:
             found.append((value, moment))
     return found
