@@ -42,9 +42,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import uvloop
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.signin import drop_database, install_server, prepare_database, start
+from vitalkey.adapters.db.engine import make_engine
 from vitalkey.container import Container, build
 from vitalkey.domain.flows import Channel, Requester
 from vitalkey.domain.health import (
@@ -192,9 +194,25 @@ def prepare(url: str, folder: Path) -> tuple[str, dict[str, int]]:
             account = tx.accounts.get(1)
             assert account is not None
             token = start_session(container.deps, tx, account, requester, ("email_code",)).token
+        analyze(url)
         return token, counts
     finally:
         container.close()
+
+
+def analyze(url: str) -> None:
+    """PostgreSQL: the planner's statistics of the year just stored, as autovacuum would gather
+    them within its minute in a running deployment. Measured at once without them, the planner
+    takes the new tables for empty and sorts every match of a "latest value" read (the year's
+    page: ~2 ms per read instead of 0.2)."""
+    if not url.startswith("postgresql"):
+        return
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("ANALYZE"))
+    finally:
+        engine.dispose()
 
 
 class Client:

@@ -16,12 +16,14 @@ from vitalkey.domain.data_exports import DataExport
 from vitalkey.domain.flows import Flow
 from vitalkey.domain.health import (
     ActivityDay,
+    Category,
     Device,
     Goals,
     HeartRecording,
     IntradaySample,
     MeasureFilter,
     MeasureGroup,
+    MeasureValue,
     Page,
     SleepNight,
     SleepSession,
@@ -425,6 +427,25 @@ class MeasureGroupRepository(Protocol):
         returned) and of ``wanted.category``."""
         ...
 
+    def values(
+        self, account_id: int, start: datetime, end: datetime, types: frozenset[int], category: Category
+    ) -> list[MeasureValue]:
+        """The measures of ``types`` in the live groups of ``category`` dated ``start``..``end``
+        (inclusive), oldest first (by date, group, position): what the dashboard draws, read
+        without building the groups."""
+        ...
+
+    def latest_values(
+        self, account_id: int, start: datetime, end: datetime, types: frozenset[int], category: Category
+    ) -> list[MeasureValue]:
+        """For each of ``types``, its measure in the latest live group of ``category`` dated
+        ``start``..``end`` that holds it (none for a type not measured then), by type."""
+        ...
+
+    def latest_timezone(self, account_id: int) -> str | None:
+        """The time zone of the account's latest live group (by date), None without any."""
+        ...
+
 
 class ActivityRepository(Protocol):
     def put(self, day: ActivityDay) -> ActivityDay:
@@ -433,6 +454,11 @@ class ActivityRepository(Protocol):
         ...
 
     def delete(self, account_id: int, day_id: int, now: datetime) -> bool: ...
+    def steps(self, account_id: int, first_day: date, last_day: date) -> list[tuple[date, int]]:
+        """Each live day's step count (0 when it has none) on the local days ``first_day`` to
+        ``last_day``, oldest first, a row per source of a day: what the dashboard draws."""
+        ...
+
     def find(self, account_id: int, window: Window, page: Page, *, include_deleted: bool = False) -> list[ActivityDay]:
         """Days within ``window.first_day``..``window.last_day`` and/or modified after
         ``window.updated_since``."""

@@ -86,3 +86,19 @@ def test_days_and_lastupdate_filter_and_pages_hold(store: SqlUnitOfWork) -> None
     with store.begin() as tx:
         assert all(d.account_id == bob for d in tx.activity.find(bob, Window(), Page()))
         assert len(tx.activity.find(bob, Window(), Page())) == 1
+
+
+def test_steps_are_each_live_days_count_per_source_in_the_days(store: SqlUnitOfWork) -> None:
+    ann, bob = an_account(store).id, an_account(store, "bob@example.org").id
+    day = timedelta(days=1)
+    with store.begin() as tx:
+        tx.activity.put(a_day(ann, DAY, data={"steps": 6_200, "distance": 4_000.5}))
+        tx.activity.put(a_day(ann, DAY, data={"steps": 7_450.0}, deviceid=None))  # a second source
+        tx.activity.put(a_day(ann, DAY - day, data={"calories": 1_900.0}))  # no steps: 0
+        gone = tx.activity.put(a_day(ann, DAY + day, data={"steps": 9_000}))
+        tx.activity.delete(ann, gone.id, LATER)
+        tx.activity.put(a_day(ann, DAY - 2 * day, data={"steps": 1}))  # before the days
+        tx.activity.put(a_day(bob, DAY, data={"steps": 5}))
+    with store.begin() as tx:
+        found = tx.activity.steps(ann, DAY - day, DAY + day)
+    assert found == [(DAY - day, 0), (DAY, 6_200), (DAY, 7_450)]

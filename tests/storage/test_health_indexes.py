@@ -123,6 +123,7 @@ def measure_find(name: str, window: Window, index: str, types: tuple[int, ...] =
 
 
 ACCOUNT_DAY = ("account_id", "date")
+DASHBOARD_SPAN = {"account_id": ACCOUNT, "category": 1, "start": us(NOW - timedelta(days=60)), "end": us(NOW)}
 READ_PATHS = [
     measure_find("getmeas, 60 days", SIXTY_DAYS, "ix_measure_groups_account_date"),
     measure_find("getmeas, 60 days, types", SIXTY_DAYS, "ix_measure_groups_account_date", (1, 8), category=True),
@@ -135,6 +136,38 @@ READ_PATHS = [
         {"account_id": ACCOUNT, "grpid": 100},
         "measure_groups",
         ("pk_measure_groups", "measure_groups USING INTEGER PRIMARY KEY"),
+    ),
+    ReadPath(
+        "the dashboard's values",
+        measures.values_statement(3),
+        {**DASHBOARD_SPAN, "type0": 1, "type1": 6, "type2": 9},
+        "measure_groups",
+        ("ix_measure_groups_account_date",),
+    ),
+    ReadPath(
+        "the dashboard's latest value",
+        measures.LATEST_VALUE,
+        {**DASHBOARD_SPAN, "type": 8},
+        "measure_groups",
+        ("ix_measure_groups_account_date",),
+    ),
+    ReadPath(
+        "the dashboard's time zone",
+        measures.LATEST_TIMEZONE,
+        {"account_id": ACCOUNT},
+        "measure_groups",
+        ("ix_measure_groups_account_date",),
+    ),
+    ReadPath(
+        "activity, the dashboard's steps",
+        activity.STEPS,
+        {
+            "account_id": ACCOUNT,
+            "first_day": day_param(SIXTY_LOCAL_DAYS.first_day),
+            "last_day": day_param(SIXTY_LOCAL_DAYS.last_day),
+        },
+        "activity_days",
+        ("ix_activity_days_account_date", "uq_activity_days_live_day"),
     ),
     listing(
         "activity, 60 days", activity.FIND, SIXTY_LOCAL_DAYS, "ix_activity_days_account_date", include_deleted=True

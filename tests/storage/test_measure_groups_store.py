@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from decimal import Decimal
 
 from tests.health_records import a_group, rows_of
 from tests.storage.conftest import LATER, NOW, an_account
 from vitalkey.adapters.db.uow import SqlUnitOfWork
-from vitalkey.domain.health import Attrib, Category, Measure, MeasureFilter, MeasureGroup, Page, Window
+from vitalkey.domain.health import Attrib, Category, Measure, MeasureFilter, MeasureGroup, MeasureValue, Page, Window
 
 EVERY = MeasureFilter()
 
@@ -191,3 +192,43 @@ def test_many_groups_at_once_get_their_grpids_in_order(store: SqlUnitOfWork) -> 
     with store.read() as tx:
         for grpid, group in zip(grpids, groups, strict=True):
             assert tx.measure_groups.get(ann, grpid) == replace(group, grpid=grpid)
+
+
+def test_values_are_the_wanted_measures_of_live_groups_in_the_span_oldest_first(store: SqlUnitOfWork) -> None:
+    ann, bob = an_account(store).id, an_account(store, "bob@example.org").id
+    hour = timedelta(hours=1)
+    with store.begin() as tx:
+        late = tx.measure_groups.add(a_group(ann, NOW + hour, measures=(Measure(10, 121, 0), Measure(9, 79, 0))))
+        early = tx.measure_groups.add(a_group(ann, NOW, timezone="Asia/Tokyo"))  # added later, dated earlier
+        gone = tx.measure_groups.add(a_group(ann, NOW))
+        tx.measure_groups.delete(ann, gone, LATER)
+        tx.measure_groups.add(a_group(ann, NOW, category=Category.OBJECTIVE))
+        tx.measure_groups.add(a_group(ann, NOW - hour))  # before the span
+        tx.measure_groups.add(a_group(bob, NOW))
+    with store.begin() as tx:
+        found = tx.measure_groups.values(ann, NOW, NOW + hour, frozenset({1, 9, 10}), Category.REAL)
+        assert tx.measure_groups.values(ann, NOW, NOW + hour, frozenset(), Category.REAL) == []
+    assert found == [
+        MeasureValue(early, NOW, "Asia/Tokyo", 1, Decimal("72.345")),
+        MeasureValue(late, NOW + hour, "America/New_York", 10, Decimal(121)),  # in the group's order
+        MeasureValue(late, NOW + hour, "America/New_York", 9, Decimal(79)),
+    ]
+
+
+def test_latest_values_are_each_types_latest_in_the_span(store: SqlUnitOfWork) -> None:
+    ann, bob = an_account(store).id, an_account(store, "bob@example.org").id
+    hour = timedelta(hours=1)
+    with store.begin() as tx:
+        tx.measure_groups.add(a_group(ann, NOW, measures=(Measure(8, 15_000, -3), Measure(88, 3_100, -3))))
+        tx.measure_groups.add(a_group(ann, NOW + hour, measures=(Measure(8, 14_900, -3),), timezone="Europe/Paris"))
+        newest = tx.measure_groups.add(a_group(ann, NOW + 3 * hour, measures=(Measure(8, 14_000, -3),)))
+        tx.measure_groups.delete(ann, newest, LATER)
+        tx.measure_groups.add(a_group(ann, NOW + 5 * hour, measures=(Measure(8, 1, 0),)))  # after the span
+    with store.begin() as tx:
+        found = tx.measure_groups.latest_values(ann, NOW, NOW + 4 * hour, frozenset({88, 8, 76}), Category.REAL)
+        assert tx.measure_groups.latest_timezone(ann) == "America/New_York"  # the latest live group's
+        assert tx.measure_groups.latest_timezone(bob) is None
+    assert [(v.type, v.value, v.timezone, v.at) for v in found] == [
+        (8, Decimal("14.900"), "Europe/Paris", NOW + hour),
+        (88, Decimal("3.100"), "America/New_York", NOW),
+    ]

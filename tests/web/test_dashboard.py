@@ -5,17 +5,18 @@ data), the range and units kept per user, and bad choices refused with a 400 tha
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import Mailbox
 from tests.dashboard_seed import deep_s, seed_year, steps, temperature_dc, weight_g
-from tests.health_records import a_day
-from tests.web.conftest import web_sign_in, web_sign_up
+from tests.health_records import a_day, a_device
+from tests.web.conftest import ClientFactory, web_sign_in, web_sign_up
+from vitalkey.adapters.clock import FrozenClock
 from vitalkey.container import Container
-from vitalkey.domain.health import Goals
+from vitalkey.domain.health import Attrib, Category, Goals, Measure, MeasureGroup
 
 # German short month names (CLDR's): dates read "1. Dez. 2026".
 DE_MONTHS = ("Jan.", "Feb.", "März", "Apr.", "Mai", "Juni", "Juli", "Aug.", "Sept.", "Okt.", "Nov.", "Dez.")
@@ -90,6 +91,12 @@ def test_a_year_of_data_in_the_chosen_range_and_units(client: TestClient, mailbo
     # Beyond a month, steps are a line (with the goal's) and sleep stacked areas, not 1-px bars.
     assert "chart-line with-goal" in year.text.split('id="card-steps"')[1].split("</svg>")[0]
     assert "chart-area" in year.text.split('id="card-sleep"')[1].split("</svg>")[0]
+    # A year's charts have one point a week (the week's mean) and say so; the 30 days' one a measure.
+    year_weight = year.text.split('id="card-weight"')[1].split("</svg>")[0]
+    assert "aria-label=\"Weight (kg) chart, one point a week (the week's mean);" in year_weight
+    line = re.search(r'<path d="M([^"]*)"[^>]*class="line reactive', year_weight)
+    assert line and 52 <= len(re.findall(r"[\d.]+ [\d.]+", line.group(1))) <= 53  # a point a week
+    assert "one point a week" not in page  # 30 days: a point a measure
     # A year's page is sent gzipped to a browser that accepts it (decoded above by the client),
     # whole to one that does not; no other page is compressed (BREACH: see dashboard_pages).
     assert year.headers["content-encoding"] == "gzip" and int(year.headers["content-length"]) < len(year.content) / 4
@@ -150,3 +157,69 @@ def test_two_sources_of_one_day_show_its_larger_count_not_their_sum(client: Test
         for deviceid, count in (("tracker", 6_200), (None, 7_450)):
             tx.activity.put(a_day(owner, today, data={"steps": count}, deviceid=deviceid, timezone="UTC"))
     assert _rows(client.get("/dashboard?days=7").text, "steps")[0][1] == "7,450"
+
+
+def _weigh_in(account_id: int, at: datetime, zone: str, grams: int) -> MeasureGroup:
+    return MeasureGroup(0, account_id, at, zone, Attrib.MANUAL, Category.REAL, (Measure(1, grams, -3),), at, at)
+
+
+def _dashboard_at(make_client: ClientFactory, mailbox: Mailbox, now: datetime) -> tuple[TestClient, int]:
+    client = make_client(clock=FrozenClock(now))
+    web_sign_up(client, mailbox, "ann@example.org")
+    return client, _account_id(client, "ann@example.org")
+
+
+def test_a_tokyo_users_days_are_tokyos(make_client: ClientFactory, mailbox: Mailbox) -> None:
+    """Her scale's zone is Tokyo: at 23:30 UTC it is already the next morning there, her 07:00
+    weigh-in (22:00 UTC the day before) is on her today, and her 7 days start a day later than UTC's."""
+    utc_day = datetime.now(UTC).date() - timedelta(days=1)
+    now = datetime.combine(utc_day, time(23, 30), UTC)  # 08:30 the next day in Tokyo
+    client, ann = _dashboard_at(make_client, mailbox, now)
+    tokyo = "Asia/Tokyo"
+    with _container(client).uow.begin() as tx:
+        tx.devices.add(a_device(ann, timezone=tokyo, last_session=now - timedelta(hours=1)))
+        tx.devices.add(a_device(ann, "old-scale", timezone="Europe/Paris", last_session=now - timedelta(days=3)))
+        for at, grams in (
+            (datetime.combine(utc_day, time(22), UTC), 70_100),  # 07:00 on Tokyo's today
+            (datetime.combine(utc_day - timedelta(days=6), time(15, 30), UTC), 70_200),  # 00:30, the first day
+            (datetime.combine(utc_day - timedelta(days=6), time(14), UTC), 70_300),  # 23:00 the day before
+        ):
+            tx.measure_groups.add(_weigh_in(ann, at, tokyo, grams))
+        for day, count in ((utc_day + timedelta(days=1), 9_000), (utc_day - timedelta(days=6), 8_000)):
+            tx.activity.put(a_day(ann, day, data={"steps": count}, deviceid=None, timezone=tokyo))
+    page = client.get("/dashboard?days=7").text
+    today, first = utc_day + timedelta(days=1), utc_day - timedelta(days=5)
+    assert _rows(page, "weight") == [[_en(today), "70.1 kg"], [_en(first), "70.2 kg"]]
+    assert f"{_en_long(first)}" in page and f"{_en_long(today)}" in page  # the range shown
+    assert [row[:2] for row in _rows(page, "steps")] == [[_en(today), "9,000"]]
+    assert _en(today) in _tile(page, "latest-weight")
+
+
+def test_a_los_angeles_users_days_are_los_angeles(make_client: ClientFactory, mailbox: Mailbox) -> None:
+    """No device: her latest measure's zone (Los Angeles) counts her days; a blood pressure at
+    02:00 UTC is the evening before there."""
+    utc_day = datetime.now(UTC).date() - timedelta(days=1)
+    now = datetime.combine(utc_day, time(23, 30), UTC)  # the afternoon of the same day in Los Angeles
+    client, ann = _dashboard_at(make_client, mailbox, now)
+    la = "America/Los_Angeles"
+    with _container(client).uow.begin() as tx:
+        for at, systolic in (
+            (datetime.combine(utc_day, time(2), UTC), 121),  # the evening before, there
+            (datetime.combine(utc_day - timedelta(days=5), time(3), UTC), 122),  # the evening 6 days ago there
+            (datetime.combine(utc_day - timedelta(days=6), time(5), UTC), 123),  # 7 days ago there
+        ):
+            pressure = (Measure(10, systolic, 0), Measure(9, 80, 0), Measure(11, 61, 0))
+            tx.measure_groups.add(MeasureGroup(0, ann, at, la, Attrib.MANUAL, Category.REAL, pressure, at, at))
+    page = client.get("/dashboard?days=7").text
+    day = utc_day - timedelta(days=1)
+    assert _rows(page, "pressure") == [[_en(day), "121", "80"], [_en(utc_day - timedelta(days=6)), "122", "80"]]
+    assert [row[0] for row in _rows(page, "heart")] == [_en(day), _en(utc_day - timedelta(days=6))]
+    assert _en_long(utc_day - timedelta(days=6)) in page and _en_long(utc_day) in page
+
+
+def _en(day: date) -> str:
+    return day.strftime("%b %-d, %Y")
+
+
+def _en_long(day: date) -> str:
+    return day.strftime("%B %-d, %Y")

@@ -3,12 +3,17 @@ conversions from what devices store (kg, m, °C) to what the user reads."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from vitalkey.domain.accounts import Units
 from vitalkey.domain.errors import InvalidInput
+from vitalkey.domain.health import Device, known_timezone
 from vitalkey.domain.i18n import N_
 
 RANGES = (7, 30, 90, 365)  # days a dashboard shows
@@ -82,3 +87,23 @@ def feet_inches(cm: Decimal) -> tuple[int, int]:
 
 def fahrenheit(celsius: Decimal) -> Decimal:
     return celsius * 9 / 5 + 32
+
+
+def user_timezone(devices: Iterable[Device], latest_measure_timezone: str | None) -> str:
+    """The time zone the dashboard's days are counted in ("today", the range's first day): the
+    user's own is not in the profile, so it is where they last used their things — the zone of
+    the paired device that synced most recently (``last_session``; a device never synced does
+    not count), else the zone of their latest measure group, else UTC. Unknown names are
+    skipped."""
+    used = [d for d in devices if d.last_session is not None and d.deleted is None and known_timezone(d.timezone)]
+    if used:
+        return max(used, key=lambda d: d.last_session or datetime.min.replace(tzinfo=UTC)).timezone
+    if latest_measure_timezone is not None and known_timezone(latest_measure_timezone):
+        return latest_measure_timezone
+    return "UTC"
+
+
+@lru_cache(maxsize=512)  # bounded: the names come from the records (validated when stored)
+def zone(name: str) -> tzinfo:
+    """A record's time zone, UTC for a name this server does not know."""
+    return ZoneInfo(name) if known_timezone(name) else UTC

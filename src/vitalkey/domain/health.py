@@ -272,6 +272,18 @@ class SleepNight:
 
 
 @dataclass(frozen=True, slots=True)
+class MeasureValue:
+    """One measure of a live group with its group's id, date and time zone alone: what the
+    dashboard draws (no group is built around it)."""
+
+    grpid: int
+    at: datetime  # the group's date (UTC)
+    timezone: str  # the group's, where it was measured
+    type: int
+    value: Decimal  # the real value
+
+
+@dataclass(frozen=True, slots=True)
 class BloodPressure:
     systole: int
     diastole: int

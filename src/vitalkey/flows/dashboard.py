@@ -6,32 +6,42 @@ the page converts them to the user's units and formats them for the language."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any
 
-from vitalkey.domain.dashboard import DashboardPrefs, DisplayUnits, clean_display_units, clean_range
-from vitalkey.domain.health import Category, MeasureFilter, MeasureGroup, Page, Window
+from vitalkey.domain.dashboard import (
+    DashboardPrefs,
+    DisplayUnits,
+    clean_display_units,
+    clean_range,
+    user_timezone,
+    zone,
+)
+from vitalkey.domain.health import EARLIEST, Category, MeasureValue
 from vitalkey.flows.deps import FlowDeps
-from vitalkey.ports import Transaction
 
-T = TypeVar("T")
-PAGE = 1_000
 WEIGHT, HEIGHT, FAT_FREE, FAT_RATIO, FAT_MASS, DIASTOLIC, SYSTOLIC, PULSE = 1, 4, 5, 6, 8, 9, 10, 11
 MUSCLE, HYDRATION, BONE = 76, 77, 88
 BODY_TEMPERATURE = 71
 COMPOSITION = (FAT_RATIO, FAT_MASS, MUSCLE, HYDRATION, BONE)  # in the order the page lists them
-# What the page shows over the range (the height is read apart, the latest ever; fat-free mass
-# is not shown: each measure read costs, ~3 µs a row on a year's page).
-WANTED = frozenset({WEIGHT, DIASTOLIC, SYSTOLIC, PULSE, BODY_TEMPERATURE, *COMPOSITION})
+# What the page draws over the range, every value; of the rest of the composition it shows the
+# latest alone, read apart (each measure row read costs ~3 µs on a year's page: the year's
+# 1,800 fat-mass, muscle, water and bone rows were read to show four). Fat-free mass and the
+# height are not drawn (the height is the latest ever, read apart).
+DRAWN = frozenset({WEIGHT, FAT_RATIO, DIASTOLIC, SYSTOLIC, PULSE, BODY_TEMPERATURE})
+LATEST_ONLY = frozenset(COMPOSITION) - DRAWN
+HEIGHT_ONLY = frozenset({HEIGHT})
+# Time zones run from UTC−12 to UTC+14: the UTC span of the range's local days, widened by
+# these, holds every record whose own local day is in the range.
+WEST, EAST = timedelta(hours=12), timedelta(hours=14)
 SLEEP_STAGES = ("deepsleepduration", "lightsleepduration", "remsleepduration", "wakeupduration")
 
 
 @dataclass(frozen=True, slots=True)
 class Point:
-    at: datetime
+    at: datetime  # in the time zone of the record measured (its date is that local day)
     value: Decimal
 
 
@@ -54,7 +64,8 @@ class DashboardView:
     first_day: date
     last_day: date
     weights: list[Point]  # oldest first
-    composition: dict[int, list[Point]]  # meastype → its points, oldest first (only those measured)
+    fat_ratios: list[Point]  # oldest first
+    composition: dict[int, Point]  # meastype → its latest value in the range (only those measured)
     height_cm: Decimal | None  # the latest measured height, in cm
     steps: list[tuple[date, int]]  # one per day with activity, oldest first
     steps_goal: int
@@ -68,6 +79,7 @@ class DashboardView:
     def empty(self) -> bool:
         shown = (
             self.weights,
+            self.fat_ratios,
             self.composition,
             self.steps,
             self.nights,
@@ -108,80 +120,81 @@ class Dashboard:
         return chosen
 
     def view(self, account_id: int) -> DashboardView:
-        today = self.deps.clock.now().date()
+        now = self.deps.clock.now()
         with self.deps.uow.read() as tx:
             prefs = tx.dashboard_prefs.get(account_id)
+            home = user_timezone(tx.devices.for_account(account_id), tx.measure_groups.latest_timezone(account_id))
+            today = now.astimezone(zone(home)).date()
             first_day = today - timedelta(days=prefs.days - 1)
-            start = datetime.combine(first_day, datetime.min.time(), self.deps.clock.now().tzinfo)
-            window = Window(start=start, end=self.deps.clock.now() + timedelta(days=1))
-            wanted = MeasureFilter(types=WANTED, category=Category.REAL)
-            groups = _all(lambda page: tx.measure_groups.find(account_id, window, wanted, page), lambda g: g.grpid)
-            days = Window(first_day=first_day, last_day=today)
-            activity = _all(lambda page: tx.activity.find(account_id, days, page), lambda d: d.id)
+            # Each measure belongs to its own local day (where it was measured, as sleep and
+            # activity already are): read the widened UTC span and keep the range's days.
+            start = datetime.combine(first_day, time.min, UTC) - EAST
+            end = datetime.combine(today + timedelta(days=1), time.min, UTC) + WEST
+            drawn = tx.measure_groups.values(account_id, start, end, DRAWN, Category.REAL)
+            latest = tx.measure_groups.latest_values(account_id, start, end, LATEST_ONLY, Category.REAL)
+            activity = tx.activity.steps(account_id, first_day, today)
             sleep = tx.sleep.nights(account_id, first_day, today)
             goals = tx.goals.get(account_id)
-            latest_height = _latest_height(tx, account_id)
+            heights = tx.measure_groups.latest_values(account_id, EARLIEST, now + EAST, HEIGHT_ONLY, Category.REAL)
         # Two sources of one day (a tracker and a phone, or the day a Withings export brought in
         # beside the tracker's) count the same walk twice: the day shows the larger count.
         steps: dict[date, int] = defaultdict(int)
-        for day in activity:
-            steps[day.date] = max(steps[day.date], int(day.data.get("steps", 0)))
+        for day, count in activity:
+            steps[day] = max(steps[day], count)
         nights = [Night(s.date, {stage: int(s.summary.get(stage, 0)) for stage in SLEEP_STAGES}) for s in sleep]
-        return _view(prefs, first_day, today, groups, latest_height, sorted(steps.items()), goals.steps, nights)
+        return DashboardView(
+            days=prefs.days,
+            first_day=first_day,
+            last_day=today,
+            height_cm=heights[0].value * 100 if heights else None,
+            steps=sorted(steps.items()),
+            steps_goal=goals.steps,
+            nights=nights,
+            prefs=prefs,
+            **_measures(_local(drawn, first_day, today), _local(latest, first_day, today)),
+        )
 
 
-def _all(find: Callable[[Page], Sequence[T]], id_of: Callable[[T], int]) -> list[T]:
-    """Every record of a listing, page after page."""
-    found: list[T] = []
-    after = 0
-    while True:
-        page = list(find(Page(after=after, limit=PAGE)))
-        found.extend(page)
-        if len(page) < PAGE:
-            return found
-        after = id_of(page[-1])
+def _local(values: list[MeasureValue], first_day: date, last_day: date) -> list[tuple[MeasureValue, datetime]]:
+    """The values measured on the range's days, each with its moment in its own time zone (made
+    once per group: a group's values come together and share its date)."""
+    found = []
+    last_at, last_zone, moment = None, "", datetime.min
+    for value in values:
+        if value.at is not last_at or value.timezone != last_zone:
+            last_at, last_zone = value.at, value.timezone
+            moment = value.at.astimezone(zone(value.timezone))
+        if first_day <= moment.date() <= last_day:
+            found.append((value, moment))
+    return found
 
 
-def _latest_height(tx: Transaction, account_id: int) -> Decimal | None:
-    wanted = MeasureFilter(types=frozenset({HEIGHT}), category=Category.REAL)
-    groups = _all(lambda page: tx.measure_groups.find(account_id, Window(), wanted, page), lambda g: g.grpid)
-    dated = [(g.date, m.real()) for g in groups if g.deleted is None for m in g.measures if m.type == HEIGHT]
-    return max(dated)[1] * 100 if dated else None
-
-
-def _view(
-    prefs: DashboardPrefs,
-    first_day: date,
-    last_day: date,
-    groups: list[MeasureGroup],
-    height_cm: Decimal | None,
-    steps: list[tuple[date, int]],
-    steps_goal: int,
-    nights: list[Night],
-) -> DashboardView:
+def _measures(
+    drawn: list[tuple[MeasureValue, datetime]], latest: list[tuple[MeasureValue, datetime]]
+) -> dict[str, Any]:
+    """The view's measures: each drawn type's points, the pressures (a group's systolic with its
+    diastolic) and each composition type's latest value."""
     by_type: dict[int, list[Point]] = defaultdict(list)
     pressures: list[Pressure] = []
-    for group in sorted((g for g in groups if g.deleted is None), key=lambda g: (g.date, g.grpid)):
-        values = {m.type: m.real() for m in group.measures}
-        for kind, value in values.items():
-            by_type[kind].append(Point(group.date, value))
-        if SYSTOLIC in values and DIASTOLIC in values:
-            pressures.append(Pressure(group.date, values[SYSTOLIC], values[DIASTOLIC]))
-    return DashboardView(
-        days=prefs.days,
-        first_day=first_day,
-        last_day=last_day,
-        weights=by_type.get(WEIGHT, []),
-        composition={kind: by_type[kind] for kind in COMPOSITION if by_type.get(kind)},
-        height_cm=height_cm,
-        steps=steps,
-        steps_goal=steps_goal,
-        nights=nights,
-        pressures=pressures,
-        pulses=by_type.get(PULSE, []),
-        temperatures=by_type.get(BODY_TEMPERATURE, []),
-        prefs=prefs,
-    )
+    group: dict[int, Decimal] = {}
+    last_grpid = 0
+    for value, moment in drawn:  # a group's values come together, oldest group first
+        if value.grpid != last_grpid:
+            group, last_grpid = {}, value.grpid
+        by_type[value.type].append(Point(moment, value.value))
+        group[value.type] = value.value
+        if value.type in (SYSTOLIC, DIASTOLIC) and SYSTOLIC in group and DIASTOLIC in group:
+            pressures.append(Pressure(moment, group[SYSTOLIC], group[DIASTOLIC]))
+    composition = {kind: points[-1] for kind, points in by_type.items() if kind in COMPOSITION}
+    composition.update({value.type: Point(moment, value.value) for value, moment in latest})
+    return {
+        "weights": by_type.get(WEIGHT, []),
+        "fat_ratios": by_type.get(FAT_RATIO, []),
+        "composition": {kind: composition[kind] for kind in COMPOSITION if kind in composition},
+        "pressures": pressures,
+        "pulses": by_type.get(PULSE, []),
+        "temperatures": by_type.get(BODY_TEMPERATURE, []),
+    }
 
 
 __all__ = ["Dashboard", "DashboardView", "DisplayUnits", "Night", "Point", "Pressure"]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pygal
+import pygal.config
+import pygal.graph.base
 from markupsafe import Markup
 from pygal.etree import etree
 from pygal.style import Style
@@ -59,6 +61,23 @@ class _Lean:
     def _static_value(self, *args: object, **kwargs: object) -> None:
         return None
 
+
+class _SerieConfig(pygal.config.SerieConfig):  # type: ignore[misc]  # pygal has no type hints
+    """pygal's series settings, listed once: pygal picks each series' settings from the render's
+    ~100 by asking ``k in dir(serie_config)`` for each of them, a fresh sorted listing of the
+    class every time (a tenth of a chart's time: a year's six charts 9.8 → 8.0 ms in a
+    loop). The names are the class's, the same on every call, so the listing is kept."""
+
+    _names: list[str] | None = None
+
+    def __dir__(self) -> list[str]:
+        names = type(self)._names
+        if names is None:
+            names = type(self)._names = list(object.__dir__(self))
+        return names
+
+
+pygal.graph.base.SerieConfig = _SerieConfig  # the name pygal's prepare_values makes series settings with
 
 # The chart classes the page draws with, by kind (made with type(): pygal has no type hints).
 MAKERS: dict[str, Any] = {

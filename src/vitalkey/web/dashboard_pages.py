@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from math import fsum
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date, format_skeleton
-from babel.numbers import parse_pattern
+from babel.dates import DateTimePattern, format_date, match_skeleton
+from babel.dates import parse_pattern as parse_date_pattern
+from babel.numbers import get_decimal_symbol, get_group_symbol, parse_pattern
+from markupsafe import Markup, escape
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -45,8 +48,13 @@ SLEEP_NAMES = (N_("Deep"), N_("Light"), N_("REM"), N_("Awake"))
 # Over more days than this, steps and sleep are a line and stacked areas instead of bars, and the
 # other lines have one point a day (_daily): 90 or 365 bars are 1–3 px wide on a phone, and
 # pygal's cost is per bar (365 nights of 4 stages: 40 ms and 260 KB of SVG as bars, 7 ms and
-# 35 KB as areas; bench/RESULTS.md). Every day is still drawn, and every value in the table.
+# 35 KB as areas; bench/RESULTS.md). Every value is still in the table.
 MOST_BARS = 31
+# Over more days than this (the year), every chart has one point a week, the week's mean
+# (_weekly): 365 daily points on a 420-px chart are ~1 px apart, and pygal's cost is per point
+# — the year's six charts took 24 of its ~70 ms with a point a day, ~6 ms with a point a week
+# (bench/RESULTS.md). The charts' labels say so; the tables still list every value.
+MOST_DAILY_POINTS = 90
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +66,22 @@ class Card:
     svg: Any
     head: tuple[str, ...]
     rows: Sequence[tuple[str, ...]]
+
+    @property
+    def body(self) -> Markup:
+        """The table's rows, newest first, as HTML. Written here rather than by a loop of the
+        template, each distinct text escaped once: the year's 3,100 rows took 6 ms through
+        Jinja's loop, ~2 ms so."""
+        escaped: dict[str, str] = {}
+        cells = []
+        for row in reversed(self.rows):
+            for position, cell in enumerate(row):
+                text = escaped.get(cell)
+                if text is None:
+                    text = escaped[cell] = str(escape(cell))
+                cells.append(f'<tr><th scope="row">{text}</th>' if position == 0 else f"<td>{text}</td>")
+            cells.append("</tr>")
+        return Markup("".join(cells))  # noqa: S704 - every cell escaped above
 
 
 class Formats:
@@ -72,6 +96,16 @@ class Formats:
         self.system = system
         self.gettext = translations(lang).gettext
         self._patterns = [parse_pattern("#,##0" + ("." + "0" * digits if digits else "")) for digits in range(4)]
+        # Babel's pattern.apply cost ~5 µs a number, ~700 distinct numbers on a year's page (4 of
+        # its ms): a positive number is written by Python's format instead, with the language's
+        # separators — the same text (Babel rounds half to even as Decimal's format does, and
+        # groups by three as these patterns say; tests/unit/test_dashboard_units.py compares them).
+        self._separators = str.maketrans({",": get_group_symbol(self.locale), ".": get_decimal_symbol(self.locale)})
+        self._hours: dict[int, str] = {}
+        # format_skeleton matched the skeleton and parsed its pattern on each of the ~420 days a
+        # year's page formats (half its 10 ms of dates): matched and parsed once here instead,
+        # applied to the day as format_skeleton does (at midnight UTC: the same text).
+        self._day_patterns = {skeleton: self._pattern(skeleton) for skeleton in ("yMMMd", "MMMd")}
         self._days: dict[tuple[str, date], str] = {}
         self._numbers: dict[tuple[Decimal | float | int, int], str] = {}
 
@@ -79,15 +113,26 @@ class Formats:
         key = (value, digits)  # equal values are the same number: the same text
         shown = self._numbers.get(key)
         if shown is None:
-            shown = self._numbers[key] = str(self._patterns[digits].apply(value, self.locale))
+            exact = value if isinstance(value, Decimal) else Decimal(str(value))  # as Babel reads it
+            if exact.is_finite() and not exact.is_signed():
+                shown = format(exact, f",.{digits}f").translate(self._separators)
+            else:  # Babel writes the language's minus sign
+                shown = str(self._patterns[digits].apply(value, self.locale))
+            self._numbers[key] = shown
         return shown
 
+    def _pattern(self, skeleton: str) -> DateTimePattern:
+        skeletons = self.locale.datetime_skeletons
+        found = skeleton if skeleton in skeletons else match_skeleton(skeleton, skeletons)
+        return parse_date_pattern(skeletons[found])
+
     def _skeleton(self, skeleton: str, moment: date | datetime) -> str:
-        day = moment.date() if isinstance(moment, datetime) else moment
+        day = moment.date() if isinstance(moment, datetime) else moment  # a point's local day
         key = (skeleton, day)
         shown = self._days.get(key)
         if shown is None:
-            shown = self._days[key] = str(format_skeleton(skeleton, day, locale=self.locale))
+            midnight = datetime.combine(day, time.min, UTC)
+            shown = self._days[key] = str(self._day_patterns[skeleton].apply(midnight, self.locale))
         return shown
 
     def day(self, moment: date | datetime) -> str:
@@ -128,7 +173,10 @@ class Formats:
         return f"{self.number(celsius)} °C"
 
     def hours(self, seconds: int) -> str:
-        return self.gettext("%(hours)s h") % {"hours": self.number(Decimal(seconds) / 3600)}
+        shown = self._hours.get(seconds)  # the same durations come back night after night
+        if shown is None:
+            shown = self._hours[seconds] = self.gettext("%(hours)s h") % {"hours": self.number(Decimal(seconds) / 3600)}
+        return shown
 
 
 async def dashboard_page(request: Request) -> Response:
@@ -169,8 +217,8 @@ def _summary(view: DashboardView, f: Formats, profile_height: float | None) -> d
         view.height_cm if view.height_cm is not None else (Decimal(str(profile_height)) if profile_height else None)
     )
     composition = []
-    for kind, points in view.composition.items():
-        value = points[-1].value
+    for kind, point in view.composition.items():
+        value = point.value
         shown = f"{f.number(value)} %" if kind == FAT_RATIO else f.mass(value)
         composition.append((f.gettext(COMPOSITION_NAMES[kind]), shown))
     return {
@@ -191,14 +239,23 @@ def _cards(view: DashboardView, f: Formats) -> list[Card]:
     mass_unit = f.mass_unit()
 
     dense = view.days > MOST_BARS
+    weekly = view.days > MOST_DAILY_POINTS
+    chart_label = (
+        _("%(title)s chart, one point a week (the week's mean); the table beside it lists every value")
+        if weekly
+        else _("%(title)s chart; the table beside it lists every value")
+    )
+
+    def thinned(points: list[Point]) -> list[Point]:
+        return _weekly(points) if weekly else _daily(points) if dense else points
 
     def line(
         key: str, title: str, points: list[Point], value: Callable[[Decimal], float], shown: Callable[[Decimal], str]
     ) -> None:
-        drawn = _daily(points) if dense else points
+        drawn = thinned(points)
         svg = draw(
             "line",
-            _("%(title)s chart; the table beside it lists every value") % {"title": title},
+            chart_label % {"title": title},
             [f.short_day(p.at) for p in drawn],
             [Series(title, [value(p.value) for p in drawn])],
             f.number,
@@ -207,33 +264,49 @@ def _cards(view: DashboardView, f: Formats) -> list[Card]:
 
     if view.weights:
         line("weight", _("Weight") + f" ({mass_unit})", view.weights, f.mass_value, f.mass)
-    if FAT_RATIO in view.composition:
-        line("fat", _("Fat ratio") + " (%)", view.composition[FAT_RATIO], float, lambda v: f"{f.number(v)} %")
+    if view.fat_ratios:
+        line("fat", _("Fat ratio") + " (%)", view.fat_ratios, float, lambda v: f"{f.number(v)} %")
     if view.steps:
         title = _("Steps")
         goal = f.number(view.steps_goal, 0)
+        steps_label = (
+            _(
+                "%(title)s chart, one point a week (the week's daily mean), with the goal of %(goal)s steps a day;"
+                " the table beside it lists every value"
+            )
+            if weekly
+            else _("%(title)s chart with the goal of %(goal)s steps a day; the table beside it lists every value")
+        )
+        walked = [Point(datetime.combine(day, time.min), Decimal(n)) for day, n in view.steps]
+        walked = _weekly(walked) if weekly else walked
         svg = draw(
             "bar" if len(view.steps) <= MOST_BARS else "line",
-            _("%(title)s chart with the goal of %(goal)s steps a day; the table beside it lists every value")
-            % {"title": title, "goal": goal},
-            [f.short_day(day) for day, _n in view.steps],
-            [Series(title, [n for _d, n in view.steps])],
+            steps_label % {"title": title, "goal": goal},
+            [f.short_day(p.at) for p in walked],
+            [Series(title, [round(float(p.value)) for p in walked])],
             f.number,
             goal=Goal(view.steps_goal, _("Goal %(steps)s") % {"steps": goal}),
         )
-        rows = [(f.day(day), f.number(n, 0), _("Yes") if n >= view.steps_goal else _("No")) for day, n in view.steps]
+        yes, no = _("Yes"), _("No")
+        rows = [(f.day(day), f.number(n, 0), yes if n >= view.steps_goal else no) for day, n in view.steps]
         cards.append(Card("steps", title, svg, (_("Date"), title, _("Goal reached")), rows))
     if view.nights:
         title = _("Sleep")
         names = tuple(_(name) for name in SLEEP_NAMES)
         stages = ("deepsleepduration", "lightsleepduration", "remsleepduration", "wakeupduration")
+        by_stage = [
+            [Point(datetime.combine(night.day, time.min), Decimal(night.seconds[stage])) for night in view.nights]
+            for stage in stages
+        ]
+        if weekly:
+            by_stage = [_weekly(points) for points in by_stage]
         svg = draw(
             "stacked" if len(view.nights) <= MOST_BARS else "area",
-            _("%(title)s chart; the table beside it lists every value") % {"title": title},
-            [f.short_day(night.day) for night in view.nights],
+            chart_label % {"title": title},
+            [f.short_day(p.at) for p in by_stage[0]],
             [
-                Series(name, [night.seconds[stage] / 3600 for night in view.nights])
-                for name, stage in zip(names, stages, strict=True)
+                Series(name, [float(p.value) / 3600 for p in points])
+                for name, points in zip(names, by_stage, strict=True)
             ],
             f.number,
         )
@@ -244,13 +317,12 @@ def _cards(view: DashboardView, f: Formats) -> list[Card]:
     if view.pressures:
         systolic = [Point(p.at, p.systolic) for p in view.pressures]
         diastolic = [Point(p.at, p.diastolic) for p in view.pressures]
-        if dense:
-            systolic, diastolic = _daily(systolic), _daily(diastolic)
+        systolic, diastolic = thinned(systolic), thinned(diastolic)
         pressure_days = [p.at for p in systolic]
         title = _("Blood pressure")
         svg = draw(
             "line",
-            _("%(title)s chart; the table beside it lists every value") % {"title": title},
+            chart_label % {"title": title},
             [f.short_day(at) for at in pressure_days],
             [
                 Series(_("Systolic"), [float(p.value) for p in systolic]),
@@ -283,6 +355,25 @@ def _daily(points: list[Point]) -> list[Point]:
     return [
         Point(held[0].at, sum((p.value for p in held), Decimal(0)) / len(held)) if len(held) > 1 else held[0]
         for held in days.values()
+    ]
+
+
+def _weekly(points: list[Point]) -> list[Point]:
+    """A chart's points over the year: one a week (weeks from Monday, by the points' local days),
+    the week's mean, at the week's first point (see MOST_DAILY_POINTS). Summed as floats, as the
+    chart draws them: with Decimals this took 2.5 ms of the year's page."""
+    weeks: dict[int, tuple[Point, list[float]]] = {}
+    for point in points:
+        ordinal = point.at.toordinal()
+        monday = ordinal - (ordinal - 1) % 7  # day 1 (0001-01-01) was a Monday
+        week = weeks.get(monday)
+        if week is None:
+            weeks[monday] = (point, [float(point.value)])
+        else:
+            week[1].append(float(point.value))
+    return [
+        Point(first.at, Decimal(fsum(values) / len(values))) if len(values) > 1 else first
+        for first, values in weeks.values()
     ]
 
 

@@ -4,10 +4,10 @@ a single upsert on ``uq_activity_days_live_day`` (its id and ``created`` kept)."
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import JSON, bindparam, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vitalkey.adapters.db.repositories.health_rows import (
@@ -43,6 +43,27 @@ DELETE = tombstone(activity_days, _c.id, data="{}")
 FIND = Listing(activity_days, _c.id, day=_c.date)
 
 
+def _steps(count: Any) -> Any:
+    return (
+        select(_c.date, count.label("steps"))
+        .where(
+            _c.account_id == bindparam("account_id"),
+            _c.deleted.is_(None),
+            _c.date >= bindparam("first_day"),
+            _c.date <= bindparam("last_day"),
+        )
+        .order_by(_c.date, _c.id)
+    )
+
+
+# The dashboard's steps: the count alone, taken out of the day's JSON by the database (reading
+# the year's 365 whole days cost 2.2 ms of its page: their JSON and records made in Python).
+STEPS = core(
+    _steps(func.json_extract(_c.data, "$.steps")),
+    _steps(cast(_c.data, JSON)["steps"].as_float()),
+)
+
+
 class SqlActivity:
     def __init__(self, db: Db) -> None:
         self.db = db
@@ -66,9 +87,17 @@ class SqlActivity:
     def delete(self, account_id: int, day_id: int, now: datetime) -> bool:
         return self.db.run(DELETE, {"account_id": account_id, "id": day_id, "now": us(now)}) == 1
 
+    def steps(self, account_id: int, first_day: date, last_day: date) -> list[tuple[date, int]]:
+        params = {"account_id": account_id, "first_day": day_param(first_day), "last_day": day_param(last_day)}
+        return self.db.all(STEPS, params, _day_steps)
+
     def find(self, account_id: int, window: Window, page: Page, *, include_deleted: bool = False) -> list[ActivityDay]:
         statement = FIND.statement(FIND.variant(window, include_deleted))
         return self.db.all(statement, FIND.params(account_id, window, page), _day)
+
+
+def _day_steps(row: Row, c: Columns) -> tuple[date, int]:
+    return day_of(row[0]), int(row[1] or 0)
 
 
 def _id_and_created(row: Row, c: Columns) -> tuple[int, datetime]:
