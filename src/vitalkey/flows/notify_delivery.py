@@ -44,6 +44,7 @@ LEASE = timedelta(seconds=120)
 MAX_IN_FLIGHT = 64  # deliveries being sent at once by one worker
 KEPT = timedelta(days=7)  # delivered and given-up deliveries stay this long (the dev page, support)
 PRUNE_EVERY = timedelta(hours=1)
+GAUGE_EVERY = timedelta(seconds=1)  # how often the queue's length is counted for the metrics
 
 
 def next_try(delivery: Delivery, now: datetime, jitter: Callable[[], float] = random.random) -> datetime | None:
@@ -66,6 +67,7 @@ class DeliveryWorker:
         self._outcomes: list[tuple[Delivery, CallbackAnswer, datetime]] = []
         self._writing: asyncio.Future[None] | None = None
         self._next_prune = datetime.min.replace(tzinfo=UTC)
+        self._next_gauge = datetime.min.replace(tzinfo=UTC)
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next poll."""
@@ -113,7 +115,9 @@ class DeliveryWorker:
         """The deliveries claimed, and the secrets of their apps (read once per claim, not per
         delivery: a burst to one partner is many deliveries of one app)."""
         with self.deps.uow.begin() as tx:
-            NOTIFY_WAITING.set(tx.deliveries.waiting(now))
+            if now >= self._next_gauge:  # a count of the queue at every claim was a query per burst of commits
+                self._next_gauge = now + GAUGE_EVERY
+                NOTIFY_WAITING.set(tx.deliveries.waiting(now))
             if now >= self._next_prune:
                 self._next_prune = now + PRUNE_EVERY
                 tx.deliveries.prune(now - KEPT)

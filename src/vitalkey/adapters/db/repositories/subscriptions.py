@@ -73,7 +73,13 @@ MARK_FAILING = core(
     .where(_c.id == bindparam("id"), _c.failing_since.is_(None))
     .values(failing_since=bindparam("since"))
 )
-MARK_WORKING = core(update(notify_subscriptions).where(_c.id == bindparam("id")).values(failing_since=None))
+# Only a failing one is written: most deliveries go to working subscriptions, and an unconditional
+# UPDATE wrote a new row version (on PostgreSQL) for every delivery.
+MARK_WORKING = core(
+    update(notify_subscriptions)
+    .where(_c.id == bindparam("id"), _c.failing_since.is_not(None))
+    .values(failing_since=None)
+)
 OF_CLIENT = core(
     select(notify_subscriptions)
     .where(_c.client_id == bindparam("client_id"))
