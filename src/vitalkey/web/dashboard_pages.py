@@ -30,7 +30,6 @@ from vitalkey.domain.errors import InvalidInput
 from vitalkey.domain.i18n import N_
 from vitalkey.flows.dashboard import BONE, FAT_MASS, FAT_RATIO, HYDRATION, MUSCLE, DashboardView, Point
 from vitalkey.i18n import LANGUAGES, translations
-from vitalkey.web.charts import Goal, Series, draw
 from vitalkey.web.context import in_unit_of_work, language, services
 from vitalkey.web.pages import current_user, see_other
 from vitalkey.web.render import page
@@ -234,6 +233,10 @@ def _summary(view: DashboardView, f: Formats, profile_height: float | None) -> d
 
 
 def _cards(view: DashboardView, f: Formats) -> list[Card]:
+    # pygal (~7 MB) is loaded on the first chart drawn, not by every process that starts: one
+    # that only serves the data API and the companion app never draws one.
+    from vitalkey.web.charts import Goal, Series, draw  # noqa: PLC0415
+
     _ = f.gettext
     cards: list[Card] = []
     mass_unit = f.mass_unit()

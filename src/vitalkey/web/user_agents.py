@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-
-import ua_parser
+from typing import TYPE_CHECKING
 
 from vitalkey.domain.i18n import N_
+
+if TYPE_CHECKING:
+    import ua_parser
 
 # The companion app's user agents start with its product token: "VitalKey/3.2 CFNetwork/…
 # Darwin/…" on iOS, "VitalKey/3.2 (Linux; Android 14; Pixel 8)" on Android.
@@ -40,6 +42,9 @@ class Device:
 @lru_cache(maxsize=1024)
 def describe(user_agent: str) -> Device:
     """The device behind ``user_agent`` (cached: a user's few sessions repeat the same strings)."""
+    # ua-parser's rules (~2 MB) are loaded on the first sessions list, not by every process.
+    import ua_parser  # noqa: PLC0415
+
     parsed = ua_parser.parse(user_agent)
     system = _system(parsed)
     if user_agent.startswith(COMPANION_PRODUCT):
