@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sqlalchemy import delete
+import pytest
+from sqlalchemy import delete, text
 
 from tests.storage.conftest import COACH, LATER, NOW, an_account, an_app
 from vitalkey.adapters.db import schema as t
@@ -117,3 +118,30 @@ def test_gone_with_the_account_or_the_app(store: SqlUnitOfWork) -> None:
     with store.read() as tx:
         assert tx.subscriptions.of_client(COACH.client_id) == [kept]
         assert tx.subscriptions.of_client(TRAINER.client_id) == []
+
+
+def test_a_delivery_to_a_working_subscription_leaves_its_row_alone(store: SqlUnitOfWork) -> None:
+    """On PostgreSQL an UPDATE writes a new row version even when nothing changes: a delivery to
+    a subscription that is not failing must not write one (a new ``xmin`` would show it)."""
+    if store.sqlite:
+        pytest.skip("SQLite keeps no row versions to count")
+    ann = an_account(store).id
+    an_app(store)
+    with store.begin() as tx:
+        working = tx.subscriptions.add(subscription(ann))
+
+    def version() -> str:
+        with store.engine.connect() as connection:
+            query = text("SELECT xmin::text FROM notify_subscriptions WHERE id = :id")
+            return str(connection.execute(query, {"id": working.id}).scalar_one())
+
+    before = version()
+    with store.begin() as tx:
+        tx.subscriptions.mark_working(working.id)
+    assert version() == before
+    with store.begin() as tx:
+        tx.subscriptions.mark_failing(working.id, NOW)
+    with store.begin() as tx:
+        tx.subscriptions.mark_working(working.id)
+    with store.read() as tx:
+        assert tx.subscriptions.get(ann, COACH.client_id, Appli.WEIGHT, HOOK).failing_since is None  # type: ignore[union-attr]
