@@ -49,7 +49,8 @@ def test_a_withings_weight_file_in_german_on_a_phone(
 
     expect(page.get_by_role("heading", name="Importbericht")).to_be_visible()
     expect(page.locator("#imported tbody tr")).to_have_count(1)
-    expect(page.locator("#import-summary")).to_contain_text("1 Eintrag importiert, 1 übersprungen.")  # one, not "1 Einträge"
+    # one item, not "1 Einträge"
+    expect(page.locator("#import-summary")).to_contain_text("1 Eintrag importiert, 1 übersprungen.")
     expect(page.locator("#imported tbody td").last).to_have_text("1")
     expect(page.locator("#skipped li")).to_have_count(1)
     expect(page.locator("#skipped li")).to_contain_text("weight.csv")
