@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from vitalkey.adapters.memory import FreeMemory
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.errors import DomainError, NotAuthenticated
 from vitalkey.domain.flows import Channel, Flow, StateMachine
@@ -32,6 +36,7 @@ from vitalkey.web.render import translate
 from vitalkey.web.user_agents import describe, label
 
 ApiHandler = Callable[[Request, Any], Awaitable[Any]]
+_free_memory = FreeMemory()
 _encoder = msgspec.json.Encoder()
 
 
@@ -66,22 +71,49 @@ class ApiEndpoint:
 
     described: ApiRoute
     handler: ApiHandler
+    # At most this many requests of the endpoint read, decode and handle their bodies at once in
+    # a process (per event loop); the others wait with their bodies unread. For large bodies: the
+    # resident memory of a process is the high-water mark of the bodies decoded at once, and what
+    # they freed is handed back to the system when the endpoint falls idle (or every second).
+    at_once: int | None = None
+    _turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = field(
+        default_factory=weakref.WeakKeyDictionary, compare=False, repr=False
+    )
 
     def route(self) -> Route:
         return Route(self.described.path, self.answer, methods=[self.described.method])
 
     async def answer(self, request: Request) -> Response:
-        described = self.described
         try:
-            if described.auth:
+            if self.described.auth:
                 await authenticate(request)
-            payload = await read_json(request, described.body) if described.body is not None else None
-            result = await self.handler(request, payload)
+            if self.at_once is None:
+                result = await self._handle(request)
+            else:
+                turns = self._turn()
+                try:
+                    async with turns:
+                        result = await self._handle(request)
+                finally:
+                    _free_memory.release(idle=turns.borrowed_tokens == 0)
         except DomainError as error:
             return error_response(request, error)
         if isinstance(result, Response):
             return result
-        return json_response(result, described.status)
+        return json_response(result, self.described.status)
+
+    async def _handle(self, request: Request) -> Any:
+        body = self.described.body
+        payload = await read_json(request, body) if body is not None else None
+        return await self.handler(request, payload)
+
+    def _turn(self) -> anyio.CapacityLimiter:
+        loop = asyncio.get_running_loop()
+        turns = self._turns.get(loop)
+        if turns is None:
+            assert self.at_once is not None
+            turns = self._turns[loop] = anyio.CapacityLimiter(self.at_once)
+        return turns
 
 
 def api_endpoint(
@@ -98,6 +130,7 @@ def api_endpoint(
     also: tuple[tuple[int, type[msgspec.Struct], str], ...] = (),
     headers: tuple[HeaderParameter, ...] = (),
     raw_body: tuple[str, ...] = (),
+    at_once: int | None = None,
 ) -> Callable[[ApiHandler], ApiEndpoint]:
     """Declare a handler as a JSON endpoint (nothing is registered: a module lists its endpoints)."""
 
@@ -105,7 +138,7 @@ def api_endpoint(
         described = ApiRoute(
             method, path, summary, body, response, status, auth, errors, (tag,), also, headers, raw_body
         )
-        return ApiEndpoint(described, handler)
+        return ApiEndpoint(described, handler, at_once)
 
     return declare
 

@@ -26,6 +26,9 @@ IDEMPOTENCY_KEY = HeaderParameter(
     {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
 )
 _canonical = msgspec.json.Encoder(order="sorted")
+# Batches decoded and stored at once per process: up to 5,000 items each, a batch is the largest
+# body the server decodes, and a process's memory is the high-water mark of those in hand at once.
+BATCHES_AT_ONCE = 1
 
 
 def epoch(moment: datetime) -> int:
@@ -153,6 +156,7 @@ async def unpair_device(request: Request, _: None) -> schemas.Unpaired:
     errors=(409, 413),
     tag=TAG,
     headers=(IDEMPOTENCY_KEY,),
+    at_once=BATCHES_AT_ONCE,
 )
 async def send_batch(request: Request, body: schemas.BatchIn) -> Response:
     # what the request means, whatever its spacing, key order or spelled-out defaults
