@@ -274,6 +274,23 @@ class TooManyRecoveryFailures(DomainError):
     message = N_("Too many wrong recovery codes were entered. Please try again later.")
 
 
+class WrongTotpCode(WrongCode):
+    """A code from an authenticator app that matches none of the steps around now."""
+
+    code = "wrong_totp_code"
+    message = N_(
+        "This code is not correct. Please enter the code your authenticator app shows now, and check "
+        "that your phone's clock is set automatically."
+    )
+
+
+class TotpCodeReused(CodeUsed):
+    """A right code whose time step was already used: a replay, or signing in twice within 30 s."""
+
+    code = "totp_code_used"
+    message = N_("This code has already been used. Please wait for the next code in your authenticator app.")
+
+
 class UnknownApp(DomainError):
     code = "unknown_app"
     message = N_("This app is not registered.")
