@@ -447,7 +447,7 @@ class LoginFlow(EmailCodeFlow):
             flow = self._load(tx, flow_id, requester)
             state = MACHINE.check(flow, LoginEvent.RECOVERY_VERIFIED, now)
             account = tx.accounts.get(int(flow.context["account_id"]))
-            factor = tx.two_factor.get(account.id) if account else None
+            factor = second_factor.two_factor(tx, account.id) if account else None
             if account is None or factor is None:
                 raise WrongState()
             failures = f"recovery:fail:{account.id}"
@@ -455,8 +455,8 @@ class LoginFlow(EmailCodeFlow):
             rate_limits.count_failure(self.deps, tx, flow.email, now)
             new = second_factor.issue_recovery(self.deps, account.id)
             given = second_factor.recovery_digest(self.deps, account.id, code)
-            if factor.recovery_digest == given and tx.two_factor.replace_recovery(
-                account.id, given, new.digest, new.sealed, now
+            if factor.recovery_digest == given and tx.authenticators.swap_secret(
+                factor.recovery_id, given, new.digest, new.sealed, now
             ):
                 self.deps.limiter.forgive(tx, failures, limit[1], now)
                 rate_limits.forgive_failure(self.deps, tx, flow.email, now)

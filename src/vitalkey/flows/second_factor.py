@@ -13,11 +13,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from vitalkey.domain.accounts import Account, mail_names
+from vitalkey.domain.authenticators import RECOVERY_CODE, SECOND_FACTORS, SMS, StoredAuthenticator
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.errors import DomainError, ReauthenticationRequired
 from vitalkey.domain.flows import Flow, Requester
 from vitalkey.domain.tokens import keyed_digest, new_token
-from vitalkey.domain.two_factor import TwoFactor, is_fresh, new_recovery_code, phone_hint
+from vitalkey.domain.two_factor import TwoFactor, is_fresh, new_recovery_code, phone_hint, two_factor_of
 from vitalkey.flows import sms_code
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.flows.sessions import Authenticated
@@ -66,10 +67,29 @@ def notify(deps: FlowDeps, tx: Transaction, account: Account, event: str, now: d
     tx.audit.record(f"two_factor.{event}", now, account.id, **{k: v for k, v in details.items() if k != "phone"})
 
 
+def two_factor(tx: Transaction, account_id: int) -> TwoFactor | None:
+    """The account's two-factor set-up, read from its authenticators (None: 2FA is off)."""
+    return two_factor_of(tx.authenticators.for_account(account_id))
+
+
+def enable(tx: Transaction, account_id: int, phone: str, recovery: NewRecoveryCode, now: datetime) -> bool:
+    """Turn 2FA on with a verified number (the default second factor) and a recovery code; False
+    when the account has either already (set up from another page meanwhile)."""
+    sms = StoredAuthenticator(0, account_id, SMS, now, is_default=True, data={"phone": phone})
+    code = StoredAuthenticator(0, account_id, RECOVERY_CODE, now, lookup=recovery.digest, sealed=recovery.sealed)
+    return tx.authenticators.add(sms) is not None and tx.authenticators.add(code) is not None
+
+
+def disable(tx: Transaction, account_id: int) -> bool:
+    """Remove every second factor and the recovery code; False when there was none."""
+    removed = sum(tx.authenticators.remove_kind(account_id, kind) for kind in sorted(SECOND_FACTORS))
+    return removed > 0
+
+
 def require_fresh(deps: FlowDeps, tx: Transaction, auth: Authenticated) -> TwoFactor | None:
     """The account's second factor, if the session is a recent enough sign-in to change it
     (ASVS 7.5.1): within ``reauth_window`` and with the current second factor."""
-    factor = tx.two_factor.get(auth.account.id)
+    factor = two_factor(tx, auth.account.id)
     if not is_fresh(auth.session, factor is not None, deps.clock.now(), deps.two_factor.reauth_window):
         raise ReauthenticationRequired()
     return factor
@@ -104,7 +124,7 @@ class SmsStage:
         self.deps = deps
 
     def applies(self, tx: Transaction, account: Account) -> TwoFactor | None:
-        factor = tx.two_factor.get(account.id)
+        factor = two_factor(tx, account.id)
         return factor if factor is not None and factor.method == self.method else None
 
     def begin(self, tx: Transaction, flow: Flow, factor: TwoFactor, requester: Requester) -> Challenge:

@@ -14,6 +14,7 @@ from typing import Any
 
 from vitalkey.domain.accounts import NAME_MAX, Account
 from vitalkey.domain.apps import App
+from vitalkey.domain.authenticators import SMS, of_kind
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.errors import (
     AppHasTwoFactor,
@@ -84,7 +85,7 @@ class TwoFactorSetup(CodeFlow):
 
     def status(self, account_id: int) -> TwoFactor | None:
         with self.deps.uow.read() as tx:
-            return tx.two_factor.get(account_id)
+            return second_factor.two_factor(tx, account_id)
 
     def begin(self, auth: Authenticated, raw_phone: str, region: str, requester: Requester) -> SetupView:
         """Text a confirmation code to a new number: the first one (2FA turns on) or a new one."""
@@ -128,19 +129,19 @@ class TwoFactorSetup(CodeFlow):
             phone = str(flow.context["phone"])
             self._save(tx, flow.moved(state), flow.state)
             if not enabling:
-                if not tx.two_factor.set_phone(account.id, phone):
+                sms = of_kind(tx.authenticators.for_account(account.id), SMS)
+                if sms is None or not tx.authenticators.set_data(sms.id, {**sms.data, "phone": phone}):
                     raise WrongState()  # turned off meanwhile
                 second_factor.notify(self.deps, tx, account, "phone_changed", now, phone=phone_hint(phone))
                 return SetupView(flow.moved(state), phone_hint(phone), {})
             recovery = second_factor.issue_recovery(self.deps, account.id)
-            factor = TwoFactor(account.id, "sms", phone, now, recovery.digest, recovery.sealed, now)
-            if not tx.two_factor.enable(factor):
+            if not second_factor.enable(tx, account.id, phone, recovery, now):
                 raise WrongState()  # set up from another page meanwhile
             second_factor.notify(self.deps, tx, account, "enabled", now, phone=phone_hint(phone))
             # The texted code just proved the new factor within this session: it counts as a
             # fresh sign-in with it (a change right after asks for no new sign-in).
             policy = self.deps.session_policy
-            tx.sessions.add_factor(auth.session, factor.method, now, now + policy.absolute_two_factor)
+            tx.sessions.add_factor(auth.session, SMS, now, now + policy.absolute_two_factor)
             return SetupView(flow.moved(state), phone_hint(phone), {}, grouped(recovery.code))
 
         event = TwoFactorEvent.SMS_VERIFIED if enabling else TwoFactorEvent.PHONE_VERIFIED
@@ -153,7 +154,8 @@ class TwoFactorSetup(CodeFlow):
         with self.deps.uow.read() as tx:
             flow = self._load_for(tx, auth, flow_id, requester, allow_finished=True)
             stored = tx.codes.get(flow.id, sms_code.PURPOSE) if flow.state == TwoFactorState.SMS_SENT else None
-            factor = tx.two_factor.get(auth.account.id) if flow.state == TwoFactorState.RECOVERY_SHOWN else None
+            shown = flow.state == TwoFactorState.RECOVERY_SHOWN
+            factor = second_factor.two_factor(tx, auth.account.id) if shown else None
         view = self._view(flow, stored)
         if factor is not None:
             code = grouped(self.deps.two_factor.sealer.open(factor.recovery_sealed))
@@ -173,7 +175,7 @@ class TwoFactorSetup(CodeFlow):
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
             factor = second_factor.require_fresh(self.deps, tx, auth)
-            if factor is None or not tx.two_factor.disable(auth.account.id):
+            if factor is None or not second_factor.disable(tx, auth.account.id):
                 raise TwoFactorOff()
             revoked = tx.app_passwords.revoke_all(auth.account.id, now)
             second_factor.notify(self.deps, tx, auth.account, "disabled", now, app_passwords_revoked=revoked)
@@ -191,7 +193,9 @@ class TwoFactorSetup(CodeFlow):
         with self.deps.uow.begin() as tx:
             factor = self._fresh_factor(tx, auth)
             new = second_factor.issue_recovery(self.deps, auth.account.id)
-            if not tx.two_factor.replace_recovery(auth.account.id, factor.recovery_digest, new.digest, new.sealed, now):
+            if not tx.authenticators.swap_secret(
+                factor.recovery_id, factor.recovery_digest, new.digest, new.sealed, now
+            ):
                 raise WrongState()  # used or renewed meanwhile
             second_factor.notify(self.deps, tx, auth.account, "recovery_renewed", now)
         return grouped(new.code)
@@ -249,7 +253,7 @@ class AppPasswords:
                 raise UnknownApp()
             if app.supports_2fa:
                 raise AppHasTwoFactor()
-            if tx.two_factor.get(auth.account.id) is None:
+            if second_factor.two_factor(tx, auth.account.id) is None:
                 raise TwoFactorOff()
             second_factor.require_fresh(self.deps, tx, auth)
             secret = new_app_password()

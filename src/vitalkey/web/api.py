@@ -12,10 +12,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from vitalkey.domain.accounts import Account
+from vitalkey.domain.authenticators import SECOND_FACTORS
 from vitalkey.domain.errors import DomainError, NotAuthenticated
 from vitalkey.domain.flows import Channel, Flow, StateMachine
 from vitalkey.domain.i18n import N_
-from vitalkey.domain.two_factor import SECOND_FACTORS, grouped
+from vitalkey.domain.two_factor import grouped
 from vitalkey.flows import email_code
 from vitalkey.flows.email_flow import EmailCodeFlow, FlowView
 from vitalkey.flows.login import LoginEvent, LoginFlow, LoginState, SecondFactorNeeded, SignInResult
