@@ -1,25 +1,19 @@
-"""What every second-factor step shares: the recovery code (issued, sealed, checked, replaced),
-the mails that every 2FA change sends, freshness, and the SMS stage of the login flow.
-
-The login flow runs its stages in order (DESIGN.md: allauth ``stages``): first factor, then each
-:class:`SecondFactorStage` that applies to the account. SMS is the one stage today; TOTP and
-passkeys will be further classes, not further ifs.
-"""
+"""What every second-factor change shares: the two-factor view of an account's authenticators,
+turning 2FA on and off, the recovery code (issued, sealed, checked, replaced), the mails that
+every 2FA change sends, and freshness. The sign-in steps of each kind are in
+``flows/authenticators``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from vitalkey.domain.accounts import Account, mail_names
 from vitalkey.domain.authenticators import RECOVERY_CODE, SECOND_FACTORS, SMS, StoredAuthenticator
-from vitalkey.domain.codes import StoredCode
-from vitalkey.domain.errors import DomainError, ReauthenticationRequired
-from vitalkey.domain.flows import Flow, Requester
+from vitalkey.domain.errors import ReauthenticationRequired
 from vitalkey.domain.tokens import keyed_digest, new_token
-from vitalkey.domain.two_factor import TwoFactor, is_fresh, new_recovery_code, phone_hint, two_factor_of
-from vitalkey.flows import sms_code
+from vitalkey.domain.two_factor import TwoFactor, is_fresh, new_recovery_code, two_factor_of
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.ports import OutgoingMail, Transaction
@@ -93,44 +87,3 @@ def require_fresh(deps: FlowDeps, tx: Transaction, auth: Authenticated) -> TwoFa
     if not is_fresh(auth.session, factor is not None, deps.clock.now(), deps.two_factor.reauth_window):
         raise ReauthenticationRequired()
     return factor
-
-
-@dataclass(frozen=True, slots=True)
-class Challenge:
-    """A second factor asked for: what the page shows (never the number itself)."""
-
-    method: str
-    hint: str
-    code: StoredCode | None
-    # The text that could not be sent (SmsLimited / SmsUnavailable, with the seconds to wait):
-    # the first factor stays proved and the other ways (the recovery code) stay open.
-    refused: DomainError | None = None
-
-
-class SecondFactorStage(Protocol):
-    method: str
-
-    def applies(self, tx: Transaction, account: Account) -> TwoFactor | None: ...
-    def begin(self, tx: Transaction, flow: Flow, factor: TwoFactor, requester: Requester) -> Challenge: ...
-    def resend(self, tx: Transaction, flow: Flow, factor: TwoFactor, requester: Requester) -> Challenge: ...
-
-
-class SmsStage:
-    """A code texted to the verified number (SP 800-63B §3.1.3.3: a restricted authenticator)."""
-
-    method = "sms"
-
-    def __init__(self, deps: FlowDeps) -> None:
-        self.deps = deps
-
-    def applies(self, tx: Transaction, account: Account) -> TwoFactor | None:
-        factor = two_factor(tx, account.id)
-        return factor if factor is not None and factor.method == self.method else None
-
-    def begin(self, tx: Transaction, flow: Flow, factor: TwoFactor, requester: Requester) -> Challenge:
-        stored = sms_code.send_first(self.deps, tx, flow, factor.phone, factor.account_id, requester, "login")
-        return Challenge(self.method, phone_hint(factor.phone), stored)
-
-    def resend(self, tx: Transaction, flow: Flow, factor: TwoFactor, requester: Requester) -> Challenge:
-        stored = sms_code.resend(self.deps, tx, flow, factor.phone, factor.account_id, requester, "login")
-        return Challenge(self.method, phone_hint(factor.phone), stored)

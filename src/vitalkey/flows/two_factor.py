@@ -31,16 +31,16 @@ from vitalkey.domain.phones import normalize_phone
 from vitalkey.domain.tokens import new_token
 from vitalkey.domain.two_factor import AppPassword, TwoFactor, grouped, new_app_password, phone_hint
 from vitalkey.flows import email_code, second_factor, sms_code
+from vitalkey.flows.authenticators.app_password import app_password_digest
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.flows.email_flow import CodeFlow
-from vitalkey.flows.login import app_password_digest
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.ports import Transaction
 
 
 class TwoFactorState(StrEnum):
     NEW = "new"
-    SMS_SENT = "sms_sent"
+    ENROLLING = "enrolling"  # the method (context["method"]: "sms") waits for its confirmation
     RECOVERY_SHOWN = "recovery_shown"  # "save it somewhere safe, not on your phone" → "Next"
     COMPLETE = "complete"
     DEAD = "dead"
@@ -61,11 +61,11 @@ MACHINE = StateMachine(
     events=TwoFactorEvent,
     initial=TwoFactorState.NEW,
     transitions={
-        (TwoFactorState.NEW, TwoFactorEvent.PHONE_SUBMITTED): TwoFactorState.SMS_SENT,
-        (TwoFactorState.SMS_SENT, TwoFactorEvent.SMS_RESENT): TwoFactorState.SMS_SENT,
-        (TwoFactorState.SMS_SENT, TwoFactorEvent.SMS_VERIFIED): TwoFactorState.RECOVERY_SHOWN,
-        (TwoFactorState.SMS_SENT, TwoFactorEvent.PHONE_VERIFIED): TwoFactorState.COMPLETE,
-        (TwoFactorState.SMS_SENT, TwoFactorEvent.ATTEMPTS_EXHAUSTED): TwoFactorState.DEAD,
+        (TwoFactorState.NEW, TwoFactorEvent.PHONE_SUBMITTED): TwoFactorState.ENROLLING,
+        (TwoFactorState.ENROLLING, TwoFactorEvent.SMS_RESENT): TwoFactorState.ENROLLING,
+        (TwoFactorState.ENROLLING, TwoFactorEvent.SMS_VERIFIED): TwoFactorState.RECOVERY_SHOWN,
+        (TwoFactorState.ENROLLING, TwoFactorEvent.PHONE_VERIFIED): TwoFactorState.COMPLETE,
+        (TwoFactorState.ENROLLING, TwoFactorEvent.ATTEMPTS_EXHAUSTED): TwoFactorState.DEAD,
         (TwoFactorState.RECOVERY_SHOWN, TwoFactorEvent.RECOVERY_SAVED): TwoFactorState.COMPLETE,
     },
 )
@@ -103,6 +103,7 @@ class TwoFactorSetup(CodeFlow):
                 session=auth.session.id,
                 phone=phone,
                 mode="enable" if factor is None else "change",
+                method=SMS,
             )
             flow = flow.moved(MACHINE.next(flow.state, TwoFactorEvent.PHONE_SUBMITTED))
             tx.flows.add(flow)
@@ -153,7 +154,7 @@ class TwoFactorSetup(CodeFlow):
         """The flow as its page shows it; while it shows the recovery code, the code itself."""
         with self.deps.uow.read() as tx:
             flow = self._load_for(tx, auth, flow_id, requester, allow_finished=True)
-            stored = tx.codes.get(flow.id, sms_code.PURPOSE) if flow.state == TwoFactorState.SMS_SENT else None
+            stored = tx.codes.get(flow.id, sms_code.PURPOSE) if flow.state == TwoFactorState.ENROLLING else None
             shown = flow.state == TwoFactorState.RECOVERY_SHOWN
             factor = second_factor.two_factor(tx, auth.account.id) if shown else None
         view = self._view(flow, stored)
