@@ -69,6 +69,17 @@ def test_turn_on_then_sign_in_with_the_texted_code(sms_client: TestClient, mailb
         and waiting["phone_hint"] == "+33 •••• 78"
     )
     assert "sms_verified" in waiting["actions"] and "recovery_chosen" in waiting["actions"]
+    assert waiting["method"] == "sms"
+    # "Try another way" by method: the recovery code and back; a method the account lacks is refused.
+    other = client.post(f"/api/v1/login/{flow['id']}/method", json={"method": "recovery_code"})
+    assert other.status_code == 200 and other.json()["method"] == "recovery_code"
+    assert (
+        other.json()["actions"] == ["sms_chosen", "recovery_verified"] and other.json()["phone_hint"] == "+33 •••• 78"
+    )
+    missing = client.post(f"/api/v1/login/{flow['id']}/method", json={"method": "totp"})
+    assert missing.status_code == 409 and missing.json()["error"] == "wrong_state"
+    back = client.post(f"/api/v1/login/{flow['id']}/method", json={"method": "sms"})
+    assert back.status_code == 200 and back.json()["method"] == "sms" and back.json()["attempts_left"] == 5
     wrong = client.post(f"/api/v1/login/{flow['id']}/sms", json={"code": "12345"})
     assert wrong.status_code == 400 and wrong.json()["error"] == "malformed_code"
     too_soon = client.post(f"/api/v1/login/{flow['id']}/sms/resend")

@@ -455,10 +455,9 @@ def _login_move(path: str, summary: str, event: str) -> ApiEndpoint:
 )
 async def login_method(request: Request, body: schemas.ChooseMethod) -> schemas.FlowOut:
     login: LoginFlow = services(request).login
-    flow = await in_unit_of_work(
-        request, login.choose_method, request.path_params["flow_id"], body.method, requester_of(request, Channel.API)
-    )
-    return _out(request, "login", FlowView(flow, None, {}))
+    flow_id = request.path_params["flow_id"]
+    await in_unit_of_work(request, login.choose_method, flow_id, body.method, requester_of(request, Channel.API))
+    return await _view(request, "login", flow_id)  # with the step's code, if it waits for one
 
 
 @api_endpoint(
