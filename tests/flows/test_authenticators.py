@@ -24,7 +24,7 @@ from vitalkey.domain.errors import WrongState
 from vitalkey.domain.flows import Flow, Requester
 from vitalkey.flows.authenticators import Authenticators
 from vitalkey.flows.authenticators.app_password import AppPasswordKind
-from vitalkey.flows.authenticators.base import KindBase, NotResponsible, Prompt, Role
+from vitalkey.flows.authenticators.base import Answer, KindBase, NotResponsible, Prompt, Proof, Role
 from vitalkey.flows.authenticators.email_code import EmailCode
 from vitalkey.flows.authenticators.password import Password
 from vitalkey.flows.authenticators.recovery_code import RecoveryCode
@@ -108,6 +108,9 @@ def test_first_factor_choices_keep_their_rules(container: Container) -> None:
     with pytest.raises(WrongState):
         container.login.resend(flow.id, BROWSER)  # the password page mails no code
     assert container.login.choose(flow.id, "forgot_chosen", BROWSER).state == LoginState.FORGOT
+    with pytest.raises(WrongState):
+        container.login.choose(flow.id, "code_chosen", BROWSER)  # "Forgot" leads back to the password only
+    assert container.login.choose(flow.id, "password_chosen", BROWSER).context["method"] == "password"
 
 
 class Shy(KindBase):
@@ -154,3 +157,46 @@ def test_the_second_factors_come_default_first_then_in_registry_order(container:
     assert only_recovery.second_factors(account, [code]) == []  # a recovery code alone is no 2FA
     with pytest.raises(WrongState):
         registry["passkey"]
+
+
+class Both(KindBase):
+    """A first factor that is multi-factor by itself (as a passkey with user verification will
+    be): it owns a flow key, and finds the account by what is presented (here: the address)."""
+
+    kind: ClassVar[str] = "both"
+    roles: ClassVar[Role] = Role.FIRST | Role.SECOND
+
+    def applies(self, account: Account | None, rows: Sequence[StoredAuthenticator], role: Role) -> bool:
+        return bool(role & Role.FIRST)
+
+    def begin(self, tx: Transaction, flow: Flow, account: Account | None, requester: Requester) -> Prompt:
+        return Prompt(self.kind, context={"both_challenge": "c-1"})
+
+    def prompt(self, tx: Transaction, flow: Flow, account: Account | None) -> Prompt:
+        return Prompt(self.kind, hint=str(flow.context["both_challenge"]))
+
+    def verify(
+        self, tx: Transaction, flow: Flow, account: Account | None, answer: Answer, requester: Requester
+    ) -> Proof:
+        found = tx.accounts.by_email(answer.name)
+        if found is None or answer.credential != flow.context["both_challenge"]:
+            raise WrongState()
+        return Proof(self.kind, found, Role.FIRST | Role.SECOND, None)
+
+
+def test_a_first_factor_that_is_multi_factor_signs_in_without_the_second(container: Container) -> None:
+    account_id = make_account(container)
+    enable_sms(container)
+    deps = container.deps
+    login = LoginFlow(deps, Authenticators((EmailCode(deps), Both(), Sms(deps), RecoveryCode(deps))))
+    with pytest.raises(WrongState):
+        login.start_with("sms", "", BROWSER)  # not a first factor
+    view = login.start_with("both", "", BROWSER)  # no address: the kind finds the account
+    assert (view.flow.state, view.flow.context["method"], view.flow.email) == (LoginState.FIRST_FACTOR, "both", "")
+    shown = login.prompt(view.flow)
+    assert shown is not None and (shown.method, shown.hint) == ("both", "c-1")
+    texts = len(queued(container, PHONE))
+    proof, result = login.submit(view.flow.id, "both", Answer(credential="c-1", name=EMAIL), BROWSER)
+    assert isinstance(result, Started) and result.session.account_id == account_id
+    assert result.session.methods == ("both",) and proof.roles == Role.FIRST | Role.SECOND
+    assert len(queued(container, PHONE)) == texts  # no text: the second factor was not asked

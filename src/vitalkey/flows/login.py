@@ -177,10 +177,24 @@ class LoginFlow(EmailCodeFlow):
     def start_with_password(self, raw_email: str, requester: Requester, **context: Any) -> FlowView:
         """An API client that wants the password straight away: no code is mailed (one is, if
         the user turns to the code later). Known and unknown addresses take the same path."""
-        flow = self.new_flow(normalize_email(raw_email), requester, **context, method=PASSWORD)
+        return self.start_with(PASSWORD, raw_email, requester, **context)
+
+    def start_with(self, method: str, raw_email: str, requester: Requester, **context: Any) -> FlowView:
+        """Open the sign-in at another first factor than the mailed code (``method_started``):
+        the kind begins its step without looking the address up (an address may be empty for
+        a kind that finds the account itself)."""
+        kind = self.authenticators[method]
+        if not kind.roles & Role.FIRST or kind not in self.authenticators.usable(None, [], Role.FIRST):
+            raise WrongState()
+        flow = self.new_flow(normalize_email(raw_email) if raw_email else "", requester, **context, method=method)
         flow = flow.moved(MACHINE.check(flow, LoginEvent.METHOD_STARTED, self.deps.clock.now()))
         with self.deps.uow.begin() as tx:
             tx.flows.add(flow)
+            prompt = kind.begin(tx, flow, None, requester)
+            if prompt.context:
+                begun = flow.moved(flow.state, **prompt.context)
+                self._save(tx, begun, flow.state)
+                flow = begun
         return FlowView(flow, None, {})
 
     def resend(self, flow_id: str, requester: Requester) -> FlowView:
@@ -217,6 +231,9 @@ class LoginFlow(EmailCodeFlow):
                 self._at(flow, LoginState.FIRST_FACTOR, method), LoginEvent.FIRST_FACTOR_VERIFIED, now
             )
             proof = kind.verify(tx, flow, self._account_for(tx, flow), answer, requester)
+            if Role.SECOND in proof.roles:  # multi-factor by itself (a passkey with user verification)
+                self._save(tx, flow.moved(state, account_id=proof.account.id), flow.state)
+                return proof, self._start(tx, flow, proof.account, requester, (proof.method,))
             return proof, self._first_factor_passed(tx, flow, state, proof.account, proof.method, requester)
 
     def _at(self, flow: Flow, state: LoginState, method: str) -> Flow:
@@ -291,10 +308,10 @@ class LoginFlow(EmailCodeFlow):
             else:
                 account = None  # any address may choose any first factor: no look-up
                 usable = self.authenticators.usable(None, [], Role.FIRST)
-            same = flow.state in (LoginState.FIRST_FACTOR, LoginState.SECOND_FACTOR) and method == flow.context.get(
-                "method"
-            )
-            if kind not in usable or same:
+            current = flow.context.get("method")
+            same = flow.state in (LoginState.FIRST_FACTOR, LoginState.SECOND_FACTOR) and method == current
+            back_only = flow.state == LoginState.FORGOT and method != current  # "Forgot" leads back only
+            if kind not in usable or same or back_only:
                 raise WrongState()
             prompt = kind.begin(tx, moved, account, requester)
             moved = moved.moved(moved.state, **prompt.context)
@@ -425,6 +442,16 @@ class LoginFlow(EmailCodeFlow):
                 self._save(tx, sent, flow.state)
                 return SecondFactorNeeded(sent, prompt)
             return SecondFactorNeeded(flow, prompt)
+
+    def prompt(self, flow: Flow) -> Prompt | None:
+        """What the factor step of ``flow`` shows, from its method's kind (None outside one)."""
+        if flow.state == LoginState.SECOND_FACTOR:
+            return self.challenge(flow)
+        if flow.state != LoginState.FIRST_FACTOR:
+            return None
+        with self.deps.uow.read() as tx:
+            kind = self.authenticators[str(flow.context.get("method"))]
+            return kind.prompt(tx, flow, self._account_for(tx, flow))
 
     def challenge(self, flow: Flow) -> Prompt | None:
         """What the second-factor step shows for ``flow`` (None before that step): its method's
