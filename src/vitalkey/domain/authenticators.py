@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from vitalkey.domain.i18n import N_
+
 # The kinds, as sessions record them (sessions.methods) and the table stores them.
 EMAIL_CODE = "email_code"
 PASSWORD = "password"  # noqa: S105 (a kind's name)
@@ -21,6 +23,17 @@ RECOVERY_CODE = "recovery_code"
 SECOND_FACTORS = frozenset({SMS, TOTP, PASSKEY, RECOVERY_CODE})
 # The second factors a sign-in offers first, best first; the recovery code is never the default.
 SECOND_FACTOR_ORDER = (PASSKEY, TOTP, SMS)
+# What a method is called on pages and in mails ("Try another way", Account & Security), translated
+# where shown. A row's own ``name`` (a passkey's "Work laptop") goes beside it, never instead.
+METHOD_LABELS = {
+    EMAIL_CODE: N_("Code sent by email"),
+    PASSWORD: N_("Password"),
+    APP_PASSWORD: N_("App password"),
+    SMS: N_("Text message"),
+    TOTP: N_("Authenticator app"),
+    PASSKEY: N_("Passkey"),
+    RECOVERY_CODE: N_("Recovery code"),
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from vitalkey.domain.accounts import Account, mail_names
-from vitalkey.domain.authenticators import RECOVERY_CODE, SECOND_FACTORS, SMS, StoredAuthenticator
+from vitalkey.domain.authenticators import METHOD_LABELS, RECOVERY_CODE, SECOND_FACTORS, SMS, StoredAuthenticator
 from vitalkey.domain.errors import ReauthenticationRequired
 from vitalkey.domain.tokens import keyed_digest, new_token
 from vitalkey.domain.two_factor import TwoFactor, is_fresh, new_recovery_code, two_factor_of
@@ -19,8 +19,20 @@ from vitalkey.flows.sessions import Authenticated
 from vitalkey.ports import OutgoingMail, Transaction
 
 # The events mailed to the account address (SPEC: "Every 2FA change and every recovery is emailed").
+# ``enabled`` names the first method in ``method`` (a kind: sms, totp, passkey); ``method_added``,
+# ``method_removed`` and ``default_changed`` name theirs in ``method``, and a row's own name in ``name``.
 EVENTS = frozenset(
-    {"enabled", "disabled", "phone_changed", "recovery_used", "recovery_renewed", "app_password_created"}
+    {
+        "enabled",
+        "disabled",
+        "phone_changed",
+        "recovery_used",
+        "recovery_renewed",
+        "app_password_created",
+        "method_added",
+        "method_removed",
+        "default_changed",
+    }
 )
 
 
@@ -53,6 +65,8 @@ def notify(deps: FlowDeps, tx: Transaction, account: Account, event: str, now: d
                 "when": now.strftime("%Y-%m-%d %H:%M UTC"),
                 **mail_names(account),
                 **details,
+                # the label's English text: the mail translates it into the account's language
+                **({"method_label": METHOD_LABELS[details["method"]]} if "method" in details else {}),
             },
             idempotency_key=f"two_factor:{account.id}:{event}:{new_token(12)}",
         ),
