@@ -375,8 +375,8 @@ def keys_new() -> None:
 @keys.command("reseal")
 @click.option("--config", type=click.Path(dir_okay=False))
 def keys_reseal(config: str | None) -> None:
-    """Re-encrypt every sealed value (recovery codes, client secrets for Withings signatures,
-    ID-token keys) under the newest key; then older keys can be dropped."""
+    """Re-encrypt every sealed value (recovery codes and TOTP secrets, client secrets for Withings
+    signatures, ID-token keys) under the newest key; then older keys can be dropped."""
     from vitalkey.adapters.reseal import reseal_all
 
     container = _container(config)

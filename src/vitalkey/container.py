@@ -29,6 +29,12 @@ from vitalkey.domain.passwords import PasswordPolicy
 from vitalkey.domain.sessions import SessionPolicy
 from vitalkey.flows.account import AccountService
 from vitalkey.flows.account_deletion import AccountDeletion
+from vitalkey.flows.authenticators import Authenticators
+from vitalkey.flows.authenticators.app_password import AppPasswordKind
+from vitalkey.flows.authenticators.email_code import EmailCode
+from vitalkey.flows.authenticators.password import Password
+from vitalkey.flows.authenticators.recovery_code import RecoveryCode
+from vitalkey.flows.authenticators.sms import Sms
 from vitalkey.flows.authorize import AuthorizeRequests
 from vitalkey.flows.clients import AppRegistry
 from vitalkey.flows.connected_apps import ConnectedApps
@@ -226,6 +232,12 @@ def build(
     )
     export_worker = ExportWorker(data_exports, poll_s=settings.relay_poll_s)
     data_exports.queued = export_worker.wake
+    # The kinds of authenticator, one entry each, in the order a sign-in asks them: a second
+    # factor is the account's default, then the first in this order (passkey, TOTP, SMS), the
+    # recovery code last.
+    authenticators = Authenticators(
+        (EmailCode(deps), Password(deps), AppPasswordKind(deps), Sms(deps), RecoveryCode(deps))
+    )
     return Container(
         settings=settings,
         engine=engine,
@@ -233,7 +245,7 @@ def build(
         clock=clock,
         deps=deps,
         signup=SignupFlow(deps),
-        login=LoginFlow(deps),
+        login=LoginFlow(deps, authenticators),
         password_set=PasswordSetFlow(deps),
         password_change=PasswordChange(deps),
         password_resets=PasswordResets(deps),

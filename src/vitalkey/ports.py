@@ -10,6 +10,7 @@ from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 from vitalkey.domain.accounts import Account, Profile
 from vitalkey.domain.apps import App
+from vitalkey.domain.authenticators import StoredAuthenticator
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.dashboard import DashboardPrefs
 from vitalkey.domain.data_exports import DataExport
@@ -33,7 +34,7 @@ from vitalkey.domain.health import (
 from vitalkey.domain.notifications import Appli, Delivery, Notice, Subscription
 from vitalkey.domain.oauth import AuthorizationCode, Consent, SigningKey, TokenRecord
 from vitalkey.domain.sessions import Session
-from vitalkey.domain.two_factor import AppPassword, TwoFactor
+from vitalkey.domain.two_factor import AppPassword
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -157,18 +158,46 @@ class Outbox(Protocol):
         ...
 
 
-class TwoFactorRepository(Protocol):
-    def get(self, account_id: int) -> TwoFactor | None: ...
-    def enable(self, factor: TwoFactor) -> bool:
-        """Store a new second factor; False when the account already has one."""
+class AuthenticatorRepository(Protocol):
+    """An account's authenticators (``domain.authenticators``). The writes that guard a secret
+    are conditional, so that parallel uses of one code or one signature give one success."""
+
+    def for_account(self, account_id: int) -> list[StoredAuthenticator]:
+        """In the order they were added."""
         ...
 
-    def set_phone(self, account_id: int, phone: str) -> bool: ...
-    def replace_recovery(self, account_id: int, old_digest: str, digest: str, sealed: str, now: datetime) -> bool:
-        """Swap the recovery code only if it is still ``old_digest`` (atomic: a code is used once)."""
+    def get(self, account_id: int, authenticator_id: int) -> StoredAuthenticator | None: ...
+    def by_lookup(self, kind: str, lookup: str) -> StoredAuthenticator | None: ...
+    def add(self, authenticator: StoredAuthenticator) -> StoredAuthenticator | None:
+        """Store it (its ``id`` is ignored) and return it with its id; None on a conflict: the
+        account has one of this kind already (all but passkeys), another default, or the lookup
+        is taken."""
         ...
 
-    def disable(self, account_id: int) -> bool: ...
+    def advance(self, authenticator_id: int, counter: int, now: datetime) -> bool:
+        """Move ``counter`` forward to ``counter`` and mark it used, only if it was below:
+        False means a replayed TOTP step or a passkey's sign count gone backwards."""
+        ...
+
+    def touch(self, authenticator_id: int, now: datetime) -> bool:
+        """Mark it used."""
+        ...
+
+    def set_data(self, authenticator_id: int, data: Mapping[str, Any]) -> bool: ...
+    def swap_secret(self, authenticator_id: int, old_lookup: str, lookup: str, sealed: str, now: datetime) -> bool:
+        """Replace the secret only if its lookup is still ``old_lookup`` (atomic: a recovery code
+        is used once); ``created_at`` becomes ``now``, when the new secret was issued."""
+        ...
+
+    def rename(self, account_id: int, authenticator_id: int, name: str) -> bool: ...
+    def set_default(self, account_id: int, authenticator_id: int) -> bool:
+        """Make it the account's default second factor (never a recovery code)."""
+        ...
+
+    def remove(self, account_id: int, authenticator_id: int) -> bool: ...
+    def remove_kind(self, account_id: int, kind: str) -> int:
+        """Remove the account's authenticators of ``kind``; how many there were."""
+        ...
 
 
 class AppRepository(Protocol):
@@ -750,7 +779,7 @@ class Transaction(Protocol):
     @property
     def password_resets(self) -> PasswordResetRepository: ...
     @property
-    def two_factor(self) -> TwoFactorRepository: ...
+    def authenticators(self) -> AuthenticatorRepository: ...
     @property
     def apps(self) -> AppRepository: ...
     @property

@@ -177,7 +177,7 @@ def test_deleted_the_partner_hears_action_delete_the_mail_arrives_and_nothing_of
     needles = [EMAIL, "zephyrine", "quixbury", PHONE, PHONE[3:], str(USER_ID), user.token, ACCESS_SECRET]
     before = {finding.split(".")[0] for finding in leftovers(container, needles)}
     assert before >= {  # the walk finds the user where the user is (so it can find what is left)
-        "accounts", "sessions", "oauth_tokens", "oauth_consents", "two_factor", "notify_subscriptions",
+        "accounts", "sessions", "oauth_tokens", "oauth_consents", "authenticators", "notify_subscriptions",
         "measure_groups", "outbox", "flows", "audit", "data_exports",
     }  # fmt: skip
     assert container.account_deletion.delete_account(user.auth, EMAIL.lower()).apps_told == 2

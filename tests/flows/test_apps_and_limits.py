@@ -222,7 +222,7 @@ def test_a_sign_in_over_a_limit_waits_at_the_second_factor_without_a_text(
     assert isinstance(sign_in_by_code(container), SecondFactorNeeded)  # two
     flow = container.login.start(EMAIL, BROWSER).flow
     waiting = container.login.submit_code(flow.id, last_code(container, EMAIL), BROWSER)
-    assert isinstance(waiting, SecondFactorNeeded) and waiting.flow.state == "sms_sent"
+    assert isinstance(waiting, SecondFactorNeeded) and waiting.flow.state == "second_factor"
     assert isinstance(waiting.challenge.refused, SmsLimited) and waiting.challenge.code is None
     shown = container.login.challenge(waiting.flow)
     assert shown is not None and isinstance(shown.refused, SmsLimited) and shown.refused.params["seconds"] > 0

@@ -18,7 +18,7 @@ from vitalkey.adapters.clock import FrozenClock
 from vitalkey.container import Container
 from vitalkey.domain.errors import MalformedCode, SmsLimited, WrongCode, WrongRecoveryCode
 from vitalkey.flows.email_code import PURPOSE
-from vitalkey.flows.login import LoginEvent, SecondFactorNeeded
+from vitalkey.flows.login import SecondFactorNeeded
 
 EMAIL = "ann@example.org"
 
@@ -106,7 +106,7 @@ def test_second_factor_events(container: Container) -> None:
     assert events.taken() == [("sms_completed", "login"), ("signed_in", "sms")]
     waiting = sign_in_by_code(container)
     assert isinstance(waiting, SecondFactorNeeded)
-    container.login.choose(waiting.flow.id, LoginEvent.RECOVERY_CHOSEN, BROWSER)
+    container.login.choose(waiting.flow.id, "recovery_chosen", BROWSER)
     with pytest.raises(WrongRecoveryCode):
         container.login.submit_recovery(waiting.flow.id, "ABCD-EFGH-JKMN-PQRS", BROWSER)
     container.login.submit_recovery(waiting.flow.id, recovery, BROWSER)
@@ -146,7 +146,7 @@ def test_a_wrong_recovery_code_stays_counted(container: Container) -> None:
     enable_sms(container)
     waiting = sign_in_by_code(container)
     assert isinstance(waiting, SecondFactorNeeded)
-    container.login.choose(waiting.flow.id, LoginEvent.RECOVERY_CHOSEN, BROWSER)
+    container.login.choose(waiting.flow.id, "recovery_chosen", BROWSER)
     for _ in range(2):
         with pytest.raises(WrongRecoveryCode):
             container.login.submit_recovery(waiting.flow.id, "ABCD-EFGH-JKMN-PQRS", BROWSER)

@@ -43,7 +43,7 @@ def make_account(container: Container, email: str = "ann@example.org") -> int:
 def test_right_code_signs_in_once(container: Container) -> None:
     account_id = make_account(container)
     flow = container.login.start("ann@example.org", BROWSER).flow
-    assert flow.state == "code_sent"
+    assert (flow.state, flow.context["method"]) == ("first_factor", "email_code")
     mail = queued(container, "ann@example.org")[-1]
     assert mail["template"] == "login_code" and len(mail["payload"]["code"]) == 6
     started = container.login.submit_code(flow.id, last_code(container, "ann@example.org"), BROWSER)
@@ -55,7 +55,7 @@ def test_right_code_signs_in_once(container: Container) -> None:
 
 def test_unknown_address_gets_the_no_account_mail_and_can_never_sign_in(container: Container) -> None:
     flow = container.login.start("nobody@example.org", BROWSER).flow
-    assert flow.state == "code_sent"
+    assert (flow.state, flow.context["method"]) == ("first_factor", "email_code")
     mail = queued(container, "nobody@example.org")[-1]
     assert mail["template"] == "login_unknown" and "code" not in mail["payload"]
     assert mail["payload"]["signup_url"].endswith("/signup")
@@ -161,7 +161,7 @@ def test_typo_is_offered_before_any_code_is_sent(container: Container) -> None:
     assert flow.state == "confirm_email" and flow.context["suggestion"] == "ann@gmail.com"
     assert queued(container, "ann@gmail.con") == [] and queued(container, "ann@gmail.com") == []
     accepted = container.login.answer_suggestion(flow.id, True, BROWSER).flow
-    assert accepted.email == "ann@gmail.com" and accepted.state == "code_sent"
+    assert accepted.email == "ann@gmail.com" and accepted.state == "first_factor"
     assert len(queued(container, "ann@gmail.com")) == 1
 
 

@@ -180,9 +180,9 @@ def test_the_flow_can_go_back_from_forgot_and_from_the_sent_link(container: Cont
     make_account(container)
     flow_id = password_stage(container, "ann@example.org")
     container.login.choose(flow_id, "forgot_chosen", BROWSER)
-    assert container.login.choose(flow_id, "password_chosen", BROWSER).state == LoginState.PASSWORD
+    assert container.login.choose(flow_id, "password_chosen", BROWSER).state == LoginState.FIRST_FACTOR
     container.login.request_reset(flow_id, BROWSER)  # straight from the password (the API's way)
-    assert container.login.choose(flow_id, "code_chosen", BROWSER).state == "code_sent"
+    assert container.login.choose(flow_id, "code_chosen", BROWSER).context["method"] == "email_code"
     with pytest.raises(WrongState):
         container.login.choose(flow_id, "password_verified", BROWSER)  # not a choice
 

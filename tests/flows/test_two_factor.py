@@ -68,7 +68,7 @@ def test_set_up_texts_a_code_then_shows_the_recovery_code_and_mails_the_user(con
     make_account(container)
     auth = signed_in(container)
     view = container.two_factor.begin(auth, "06 12 34 56 78", "FR", BROWSER)
-    assert view.flow.state == "sms_sent" and view.hint == "+33 •••• 78" and view.code["attempts_left"] == 5
+    assert view.flow.state == "enrolling" and view.hint == "+33 •••• 78" and view.code["attempts_left"] == 5
     text = queued(container, PHONE)[-1]
     assert text["channel"] == "sms" and text["template"] == "sms_code" and text["payload"]["purpose"] == "setup"
     assert container.two_factor.status(auth.account.id) is None  # not on before the code
@@ -124,7 +124,8 @@ def test_sign_in_asks_for_the_texted_code_after_the_emailed_one(container: Conta
     enable_sms(container)
     result = sign_in_by_code(container)
     assert isinstance(result, SecondFactorNeeded)
-    assert result.flow.state == LoginState.SMS_SENT and result.challenge.hint == "+33 •••• 78"
+    assert result.flow.state == LoginState.SECOND_FACTOR and result.flow.context["method"] == "sms"
+    assert result.challenge.hint == "+33 •••• 78"
     text = queued(container, PHONE)[-1]
     assert text["payload"]["purpose"] == "login"
     started = container.login.submit_sms(result.flow.id, last_code(container, PHONE), BROWSER)
@@ -188,7 +189,7 @@ def test_the_recovery_code_signs_in_once_and_is_replaced(container: Container) -
     result = sign_in_by_code(container)
     assert isinstance(result, SecondFactorNeeded)
     moved = container.login.choose(result.flow.id, "recovery_chosen", BROWSER)
-    assert moved.state == LoginState.RECOVERY
+    assert (moved.state, moved.context["method"]) == (LoginState.SECOND_FACTOR, "recovery_code")
     with pytest.raises(MalformedRecoveryCode):
         container.login.submit_recovery(result.flow.id, "123", BROWSER)
     with pytest.raises(WrongRecoveryCode):

@@ -1,14 +1,16 @@
-"""Migrations that move data keep it: 0006 renumbers token generations and keeps their links."""
+"""Migrations that move data keep it: 0006 renumbers token generations and keeps their links;
+0015 moves the second factors into authenticators."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 from tests.conftest import new_pg_database
 from vitalkey.adapters.db import migrate
@@ -158,3 +160,118 @@ def test_0012_downgrade_drops_the_deliveries_and_keeps_the_subscriptions(empty_e
     assert "notify_deliveries" not in tables and "notify_subscriptions" in tables
     migrate.upgrade(empty_engine)
     assert "notify_deliveries" in set(inspect(empty_engine).get_table_names())
+
+
+def _old_account(conn: Connection, email: str) -> int:
+    conn.execute(
+        t.accounts.insert(),
+        {"email": email, "email_key": email, "language": "en", "first_name": "Ann", "last_name": "Lee",
+         "birth_date": date(1990, 1, 1), "sex": "female", "height_cm": 170.0, "units": "metric",
+         "policy_version": "2026-01", "policy_accepted_at": datetime.now(UTC), "created_at": datetime.now(UTC),
+         "updated_at": datetime.now(UTC)},
+    )  # fmt: skip
+    return int(conn.execute(text("SELECT id FROM accounts WHERE email = :e"), {"e": email}).scalar_one())
+
+
+OLD_FLOWS = [  # (id, kind, state, context) as revision 0014 stored them
+    ("f-code", "login", "code_sent", {}),
+    ("f-pass", "login", "password", {"app": "vitalkey-app"}),
+    ("f-sms", "login", "sms_sent", {"account_id": 1, "first_factor": "email_code"}),
+    ("f-rec", "login", "recovery_code", {"account_id": 1, "first_factor": "password"}),
+    ("f-setup", "two_factor", "sms_sent", {"account_id": 1, "phone": "+33612345678", "mode": "enable"}),
+    ("f-done", "login", "complete", {"account_id": 1}),
+    ("f-signup", "signup", "code_sent", {}),
+]
+
+
+def _flows(conn: Connection) -> dict[str, tuple[str, dict[str, object]]]:
+    rows = conn.execute(text("SELECT id, state, context FROM flows")).all()
+    return {r[0]: (r[1], json.loads(r[2]) if isinstance(r[2], str) else r[2]) for r in rows}
+
+
+def test_0015_moves_every_second_factor_into_authenticators_and_back(empty_engine: Engine) -> None:
+    """Old-shape data (two accounts with SMS, one without, open flows in every renamed state)
+    survives the upgrade and a downgrade round trip without loss."""
+    migrate.upgrade(empty_engine, "0014")
+    with empty_engine.begin() as conn:
+        ann = _old_account(conn, "ann@example.org")
+        bob = _old_account(conn, "bob@example.org")
+        _old_account(conn, "cy@example.org")  # no second factor
+        old = [
+            {"account_id": ann, "method": "sms", "phone": "+33612345678", "enabled_at": NOW,
+             "recovery_digest": "d" * 64, "recovery_sealed": "gAAAA-ann", "recovery_issued_at": NOW + 5},
+            {"account_id": bob, "method": "sms", "phone": "+4915112345678", "enabled_at": NOW + 1,
+             "recovery_digest": "e" * 64, "recovery_sealed": "gAAAA-bob", "recovery_issued_at": NOW + 9},
+        ]  # fmt: skip
+        for row in old:
+            conn.execute(
+                text(
+                    "INSERT INTO two_factor (account_id, method, phone, enabled_at, recovery_digest, "
+                    "recovery_sealed, recovery_issued_at) VALUES (:account_id, :method, :phone, :enabled_at, "
+                    ":recovery_digest, :recovery_sealed, :recovery_issued_at)"
+                ),
+                row,
+            )
+        for flow_id, kind, state, context in OLD_FLOWS:
+            conn.execute(
+                text(
+                    "INSERT INTO flows (id, kind, channel, state, email, language, browser_binding, context, "
+                    "created_at, expires_at) VALUES (:id, :kind, 'browser', :state, 'ann@example.org', 'en', "
+                    "'b', :context, :now, :later)"
+                ),
+                {"id": flow_id, "kind": kind, "state": state, "context": json.dumps(context), "now": NOW,
+                 "later": NOW + 600_000_000},
+            )  # fmt: skip
+
+    migrate.upgrade(empty_engine)
+    assert "two_factor" not in inspect(empty_engine).get_table_names()
+    with empty_engine.begin() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT account_id, kind, name, created_at, last_used_at, is_default, lookup, counter, data, sealed "
+                "FROM authenticators ORDER BY account_id, kind"
+            )
+        ).all()
+        found = [(*r[:8], json.loads(r[8]) if isinstance(r[8], str) else r[8], r[9]) for r in rows]
+        assert found == [
+            (ann, "recovery_code", "", NOW + 5, None, False, "d" * 64, 0, {}, "gAAAA-ann"),
+            (ann, "sms", "", NOW, None, True, None, 0, {"phone": "+33612345678"}, ""),
+            (bob, "recovery_code", "", NOW + 9, None, False, "e" * 64, 0, {}, "gAAAA-bob"),
+            (bob, "sms", "", NOW + 1, None, True, None, 0, {"phone": "+4915112345678"}, ""),
+        ]
+        assert _flows(conn) == {
+            "f-code": ("first_factor", {"method": "email_code"}),
+            "f-pass": ("first_factor", {"app": "vitalkey-app", "method": "password"}),
+            "f-sms": ("second_factor", {"account_id": 1, "first_factor": "email_code", "method": "sms"}),
+            "f-rec": ("second_factor", {"account_id": 1, "first_factor": "password", "method": "recovery_code"}),
+            "f-setup": ("enrolling", {"account_id": 1, "phone": "+33612345678", "mode": "enable", "method": "sms"}),
+            "f-done": ("complete", {"account_id": 1}),
+            "f-signup": ("code_sent", {}),
+        }
+
+    downgrade(empty_engine, "0014")
+    with empty_engine.begin() as conn:
+        back = conn.execute(
+            text(
+                "SELECT account_id, method, phone, enabled_at, recovery_digest, recovery_sealed, recovery_issued_at "
+                "FROM two_factor ORDER BY account_id"
+            )
+        ).all()
+        assert [dict(r._mapping) for r in back] == old
+        assert _flows(conn) == {flow_id: (state, context) for flow_id, _, state, context in OLD_FLOWS}
+    migrate.upgrade(empty_engine)
+    assert migrate.current(empty_engine) == migrate.HEAD
+
+
+def test_0015_downgrade_refuses_while_an_account_has_a_newer_authenticator(empty_engine: Engine) -> None:
+    migrate.upgrade(empty_engine)
+    with empty_engine.begin() as conn:
+        ann = _old_account(conn, "ann@example.org")
+        conn.execute(
+            t.authenticators.insert(),
+            {"account_id": ann, "kind": "totp", "created_at": datetime.now(UTC), "data": {}, "sealed": "x"},
+        )
+    with pytest.raises(RuntimeError, match="TOTP, passkeys"):
+        downgrade(empty_engine, "0014")
+    assert migrate.current(empty_engine) == migrate.HEAD
+    assert "authenticators" in inspect(empty_engine).get_table_names()

@@ -36,3 +36,27 @@ def test_smtp_envelope_uses_the_ascii_form_of_international_domains() -> None:
 
     assert ascii_domain("ann@bücher.example") == "ann@xn--bcher-kva.example"
     assert ascii_domain("ann@example.org") == "ann@example.org"
+
+
+def test_second_factor_changes_name_the_method_in_each_language() -> None:
+    renderer = MailRenderer("VitalKey", "VitalKey <no-reply@vitalkey.example>", "http://127.0.0.1:8000")
+    base = {"when": "2026-12-01 10:00 UTC", "first_name": "Ann"}
+    cases = [
+        ({"event": "enabled", "method": "totp", "method_label": "Authenticator app"}, "Authenticator-App"),
+        ({"event": "method_added", "method": "passkey", "method_label": "Passkey", "name": "<Laptop>"}, "Passkey"),
+        ({"event": "method_removed", "method": "sms", "method_label": "Text message"}, "SMS"),
+        ({"event": "default_changed", "method": "totp", "method_label": "Authenticator app"}, "Authenticator-App"),
+    ]
+    for details, german in cases:
+        english = renderer.render("two_factor_changed", "en", "ann@example.org", {**base, **details}, "k")
+        assert details["method_label"] in english.text, english.text
+        deutsch = renderer.render("two_factor_changed", "de", "ann@example.org", {**base, **details}, "k")
+        assert german in deutsch.text and details["method_label"] not in deutsch.text.replace("Passkey", ""), (
+            deutsch.text
+        )
+    added = renderer.render("two_factor_changed", "en", "ann@example.org", {**base, **cases[1][0]}, "k")
+    assert "(<Laptop>)" in added.text and "&lt;Laptop&gt;" in added.html and "<Laptop>" not in added.html
+    sms_on = renderer.render(
+        "two_factor_changed", "en", "ann@example.org", {**base, "event": "enabled", "phone": "+33 •••• 78"}, "k"
+    )
+    assert "text message to +33 •••• 78" in sms_on.text

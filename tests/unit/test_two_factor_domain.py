@@ -81,3 +81,18 @@ def test_every_change_has_its_mail(event: str, extra: dict[str, object], subject
     assert "<b>tablet</b>" not in mail.html  # what the user typed is escaped in HTML
     if event == "app_password_created":
         assert "&lt;b&gt;tablet&lt;/b&gt;" in mail.html and "<b>tablet</b>" in mail.text
+
+
+def test_the_two_factor_view_is_built_from_the_authenticators() -> None:
+    from vitalkey.domain.authenticators import StoredAuthenticator, second_factors
+    from vitalkey.domain.two_factor import TwoFactor, two_factor_of
+
+    later = NOW + timedelta(days=3)
+    sms = StoredAuthenticator(1, 7, "sms", NOW, is_default=True, data={"phone": "+33612345678"})
+    code = StoredAuthenticator(2, 7, "recovery_code", later, lookup="d" * 64, sealed="sealed")
+    assert two_factor_of([sms]) is None  # no recovery code: 2FA is off
+    assert two_factor_of([code]) is None  # a recovery code alone is no second factor
+    assert two_factor_of([sms, code]) == TwoFactor(7, "sms", "+33612345678", NOW, "d" * 64, "sealed", later, 2)
+    totp = StoredAuthenticator(3, 7, "totp", later)
+    key = StoredAuthenticator(4, 7, "passkey", later)
+    assert [row.kind for row in second_factors([code, sms, totp, key])] == ["sms", "passkey", "totp"]  # default first

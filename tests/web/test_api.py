@@ -206,11 +206,17 @@ def test_passwords_through_the_api(client: TestClient, mailbox: Mailbox) -> None
     assert again.status_code == 409 and again.json()["error"] == "password_already_set"
 
     direct = client.post("/api/v1/login", json={"email": "pw@example.org", "method": "password"})
-    assert direct.status_code == 201 and direct.json()["state"] == "password"
+    assert direct.status_code == 201 and (direct.json()["state"], direct.json()["method"]) == (
+        "first_factor",
+        "password",
+    )
     assert client.post("/api/v1/login", json={"email": "pw@example.org", "method": "sms"}).status_code == 400
     login = client.post("/api/v1/login", json={"email": "pw@example.org"}).json()
     chosen = client.post(f"/api/v1/login/{login['id']}/password-instead")
-    assert chosen.status_code == 200 and chosen.json()["state"] == "password"
+    assert chosen.status_code == 200 and (chosen.json()["state"], chosen.json()["method"]) == (
+        "first_factor",
+        "password",
+    )
     assert "reset_requested" in chosen.json()["actions"]
     wrong = client.post(f"/api/v1/login/{login['id']}/password", json={"password": "not it"})
     assert wrong.status_code == 400 and wrong.json()["error"] == "wrong_password"

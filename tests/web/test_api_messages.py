@@ -15,7 +15,7 @@ EMAIL = "nobody@example.org"  # no account: the same statements and answers as a
 
 def password_flow(client: TestClient) -> str:
     flow = client.post("/api/v1/login", json={"email": EMAIL, "method": "password"})
-    assert flow.status_code == 201 and flow.json()["state"] == "password"
+    assert flow.status_code == 201 and flow.json()["state"] == "first_factor"
     return str(flow.json()["id"])
 
 

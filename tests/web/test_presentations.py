@@ -14,7 +14,7 @@ import pytest
 import vitalkey.flows
 from vitalkey.domain.flows import StateMachine
 from vitalkey.web import oauth, pages, password_pages, two_factor_pages
-from vitalkey.web.presentation import BROWSER_ONLY, GONE, NOT_STORED, REDIRECT, Presentation
+from vitalkey.web.presentation import BROWSER_ONLY, BY_METHOD, GONE, NOT_STORED, REDIRECT, Presentation
 from vitalkey.web.render import TEMPLATES
 
 PRESENTATIONS = [
@@ -53,6 +53,12 @@ def test_every_state_has_a_page_and_an_api_representation(machine: StateMachine[
     assert set(presentation.api) == expected, machine.name
     for state in expected:
         shown = presentation.pages[state]
+        if shown == BY_METHOD:  # a factor step: a page for each of its methods
+            assert presentation.methods[state], (machine.name, state)
+            for method, template in presentation.methods[state].items():
+                assert (TEMPLATES / template).is_file(), (machine.name, state, method, template)
+                assert presentation.page(state, method) == template
+            continue
         assert shown in (REDIRECT, GONE, NOT_STORED) or (TEMPLATES / shown).is_file(), (machine.name, state, shown)
         answer = presentation.api[state]
         assert answer in (NOT_STORED, BROWSER_ONLY) or (

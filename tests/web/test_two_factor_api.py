@@ -31,7 +31,7 @@ def turn_on(client: TestClient, gateway: Gateway, token: str, text_number: int =
     )
     assert started.status_code == 201, started.text
     flow = started.json()
-    assert flow["state"] == "sms_sent" and flow["phone_hint"] == "+33 •••• 78" and flow["attempts_left"] == 5
+    assert flow["state"] == "enrolling" and flow["phone_hint"] == "+33 •••• 78" and flow["attempts_left"] == 5
     code = gateway.code(PHONE, text_number)
     done = client.post(
         f"/api/v1/account/two-factor/sms/{flow['flow_id']}/verify", json={"code": code}, headers=bearer(token)
@@ -64,9 +64,22 @@ def test_turn_on_then_sign_in_with_the_texted_code(sms_client: TestClient, mailb
     assert answer.status_code == 202
     waiting = answer.json()
     assert (
-        waiting["state"] == "sms_sent" and waiting["second_factor"] == "sms" and waiting["phone_hint"] == "+33 •••• 78"
+        waiting["state"] == "second_factor"
+        and waiting["second_factor"] == "sms"
+        and waiting["phone_hint"] == "+33 •••• 78"
     )
     assert "sms_verified" in waiting["actions"] and "recovery_chosen" in waiting["actions"]
+    assert waiting["method"] == "sms"
+    # "Try another way" by method: the recovery code and back; a method the account lacks is refused.
+    other = client.post(f"/api/v1/login/{flow['id']}/method", json={"method": "recovery_code"})
+    assert other.status_code == 200 and other.json()["method"] == "recovery_code"
+    assert (
+        other.json()["actions"] == ["sms_chosen", "recovery_verified"] and other.json()["phone_hint"] == "+33 •••• 78"
+    )
+    missing = client.post(f"/api/v1/login/{flow['id']}/method", json={"method": "totp"})
+    assert missing.status_code == 409 and missing.json()["error"] == "wrong_state"
+    back = client.post(f"/api/v1/login/{flow['id']}/method", json={"method": "sms"})
+    assert back.status_code == 200 and back.json()["method"] == "sms" and back.json()["attempts_left"] == 5
     wrong = client.post(f"/api/v1/login/{flow['id']}/sms", json={"code": "12345"})
     assert wrong.status_code == 400 and wrong.json()["error"] == "malformed_code"
     too_soon = client.post(f"/api/v1/login/{flow['id']}/sms/resend")
@@ -87,7 +100,7 @@ def test_recovery_code_sign_in_through_the_api(
     flow, answer = first_factor(client, mailbox, 3)
     assert answer.status_code == 202
     moved = client.post(f"/api/v1/login/{flow['id']}/recovery-instead").json()
-    assert moved["state"] == "recovery_code"
+    assert (moved["state"], moved["method"]) == ("second_factor", "recovery_code")
     bad = client.post(f"/api/v1/login/{flow['id']}/recovery", json={"recovery_code": "nope"})
     assert (
         bad.status_code == 400
@@ -284,7 +297,9 @@ def test_a_refused_text_still_leads_to_the_second_factor_and_the_recovery_code_s
     assert answer.status_code == 202, answer.text
     waiting = answer.json()
     assert (
-        waiting["state"] == "sms_sent" and waiting["second_factor"] == "sms" and "recovery_chosen" in waiting["actions"]
+        waiting["state"] == "second_factor"
+        and waiting["second_factor"] == "sms"
+        and "recovery_chosen" in waiting["actions"]
     )
     assert waiting["code_expires_at"] is None  # no code was texted
     assert waiting["sms_refused"]["error"] == "sms_limited"
@@ -296,7 +311,7 @@ def test_a_refused_text_still_leads_to_the_second_factor_and_the_recovery_code_s
     assert shown["sms_refused"]["error"] == "sms_limited"
     again = client.post(f"/api/v1/login/{flow['id']}/sms/resend")
     assert again.status_code == 429 and again.json()["error"] == "sms_limited" and again.headers["retry-after"]
-    assert client.post(f"/api/v1/login/{flow['id']}/recovery-instead").json()["state"] == "recovery_code"
+    assert client.post(f"/api/v1/login/{flow['id']}/recovery-instead").json()["method"] == "recovery_code"
     used = client.post(f"/api/v1/login/{flow['id']}/recovery", json={"recovery_code": recovery})
     assert used.status_code == 200 and used.json()["account"]["two_factor"] is True
     assert len(gateway.texts_to(PHONE)) == 1

@@ -118,6 +118,13 @@ def test_recovery_code_page_and_sign_in_with_it(sms_client: TestClient, mailbox:
     assert recovery in page  # the set-up just proved the second factor within this session
     client.post("/account/logout", data={"csrf_token": csrf_of(client.get("/account").text)})
     flow_url = sign_in_to_sms_page(client, mailbox, 3)
+    # "Try another way" by method: the same pages as the buttons of each page.
+    answer = post_form(client, flow_url, {"action": "choose_method", "method": "recovery_code"})
+    assert "Enter the recovery code you saved" in answer.text
+    answer = post_form(client, flow_url, {"action": "choose_method", "method": "sms"})
+    assert "A security code has been sent by text message to your phone +33 •••• 78" in answer.text
+    refused = post_form(client, flow_url, {"action": "choose_method", "method": "password"})
+    assert refused.status_code == 409
     answer = post_form(client, flow_url, {"action": "recovery_instead"})
     assert "Enter the recovery code you saved" in answer.text
     wrong = post_form(client, flow_url, {"action": "recovery", "recovery_code": "ABCD-EFGH-JKMN-PQRS"})

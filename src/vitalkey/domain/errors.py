@@ -274,6 +274,23 @@ class TooManyRecoveryFailures(DomainError):
     message = N_("Too many wrong recovery codes were entered. Please try again later.")
 
 
+class WrongTotpCode(WrongCode):
+    """A code from an authenticator app that matches none of the steps around now."""
+
+    code = "wrong_totp_code"
+    message = N_(
+        "This code is not correct. Please enter the code your authenticator app shows now, and check "
+        "that your phone's clock is set automatically."
+    )
+
+
+class TotpCodeReused(CodeUsed):
+    """A right code whose time step was already used: a replay, or signing in twice within 30 s."""
+
+    code = "totp_code_used"
+    message = N_("This code has already been used. Please wait for the next code in your authenticator app.")
+
+
 class UnknownApp(DomainError):
     code = "unknown_app"
     message = N_("This app is not registered.")
@@ -316,3 +333,67 @@ class InvalidClientMetadata(DomainError):
 class ConnectedAppNotFound(DomainError):
     code = "connected_app_not_found"
     message = N_("This app has no access to your account.")
+
+
+# Passkeys (WebAuthn) ------------------------------------------------------------------------
+# Cancelled, timed out, unsupported and already registered happen in the browser: passkey.js
+# shows their messages (given to the page as data attributes); the server raises the others.
+class PasskeyUnknown(DomainError):
+    code = "passkey_unknown"
+    message = N_(
+        "This passkey is not registered with VitalKey. It may have been removed from your account: "
+        "choose another passkey, or sign in another way."
+    )
+
+
+class PasskeyWrongSite(DomainError):
+    code = "passkey_wrong_site"
+    message = N_("This passkey answered for another website, not for VitalKey at this address.")
+
+
+class PasskeyRefused(DomainError):
+    code = "passkey_refused"
+    message = N_(
+        "This passkey could not be verified. Please try again, and unlock it with your fingerprint, "
+        "face or PIN when asked."
+    )
+
+
+class PasskeyCounterError(DomainError):
+    """The authenticator's use counter went backwards: the passkey may have been copied."""
+
+    code = "passkey_counter_error"
+    message = N_(
+        "This passkey was refused because it may have been copied to another device. Please sign in "
+        "another way, then remove this passkey from your account and add it again."
+    )
+
+
+class PasskeyMalformed(DomainError):
+    code = "passkey_malformed"
+    message = N_("The passkey's answer could not be read. Please try again.")
+
+
+class PasskeyUnavailable(DomainError):
+    code = "passkey_unavailable"
+    message = N_("Passkeys cannot be used at this address of VitalKey. Please sign in another way.")
+
+
+class PasskeyCancelled(DomainError):
+    code = "passkey_cancelled"
+    message = N_("The passkey request was cancelled. You can try again, or sign in another way.")
+
+
+class PasskeyTimedOut(DomainError):
+    code = "passkey_timed_out"
+    message = N_("The passkey request timed out. Please try again.")
+
+
+class PasskeyNotSupported(DomainError):
+    code = "passkey_not_supported"
+    message = N_("This browser cannot use passkeys. Please sign in another way.")
+
+
+class PasskeyAlreadyRegistered(DomainError):
+    code = "passkey_already_registered"
+    message = N_("This passkey is already registered with your account.")

@@ -10,12 +10,10 @@ from datetime import datetime, timedelta
 
 import phonenumbers
 
+from vitalkey.domain.authenticators import RECOVERY_CODE, SECOND_FACTORS, SMS, StoredAuthenticator, second_factors
 from vitalkey.domain.errors import MalformedRecoveryCode, WrongPassword
 from vitalkey.domain.i18n import N_
 from vitalkey.domain.sessions import Session
-
-# Methods a session can record (sessions.methods). The second factors are the ones 2FA asks for.
-SECOND_FACTORS = frozenset({"sms", "recovery_code"})
 
 # Crockford's base 32: no I, L, O or U, so nothing reads as another character.
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -26,15 +24,37 @@ APP_PASSWORD_LETTERS = 16  # 26^16 ≈ 2^75
 
 @dataclass(frozen=True, slots=True)
 class TwoFactor:
-    """An account's second factor: the verified number and the recovery code (sealed + digest)."""
+    """An account's two-factor set-up as pages show it, built from its authenticators
+    (:func:`two_factor_of`): the default second factor, the number and the recovery code."""
 
     account_id: int
-    method: str  # "sms" (TOTP and passkeys will be further methods)
-    phone: str  # E.164, verified by a code sent to it
+    method: str  # the default second factor's kind ("sms")
+    phone: str  # E.164, verified by a code sent to it; '' without an SMS authenticator
     enabled_at: datetime
     recovery_digest: str  # keyed digest, for checking a code typed at sign-in
     recovery_sealed: str  # encrypted with a rotatable server key, for showing it again
     recovery_issued_at: datetime
+    recovery_id: int = 0  # the recovery code's row (its conditional swap names it)
+
+
+def two_factor_of(rows: list[StoredAuthenticator]) -> TwoFactor | None:
+    """2FA is on while the account has a second factor and its recovery code (they come and go
+    together)."""
+    recovery = next((row for row in rows if row.kind == RECOVERY_CODE), None)
+    factors = second_factors(rows)
+    if recovery is None or not factors:
+        return None
+    sms = next((row for row in factors if row.kind == SMS), None)
+    return TwoFactor(
+        account_id=recovery.account_id,
+        method=factors[0].kind,
+        phone=str(sms.data.get("phone", "")) if sms else "",
+        enabled_at=min(row.created_at for row in factors),
+        recovery_digest=recovery.lookup or "",
+        recovery_sealed=recovery.sealed,
+        recovery_issued_at=recovery.created_at,
+        recovery_id=recovery.id,
+    )
 
 
 @dataclass(frozen=True, slots=True)

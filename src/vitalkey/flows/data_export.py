@@ -45,6 +45,7 @@ from vitalkey.domain.health import (
     Window,
     Workout,
 )
+from vitalkey.flows import second_factor
 from vitalkey.flows.connected_apps import connected
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.flows.export_files import build_zip
@@ -146,7 +147,7 @@ def collect(tx: Transaction, account_id: int, now: datetime, limit: int | None =
             units=profile.units.value if profile else None,
             display_units=units_for(prefs, profile.units if profile else None).value,
             password_set=account.password_changed_at is not None,
-            two_factor=tx.two_factor.get(account_id) is not None,
+            two_factor=second_factor.two_factor(tx, account_id) is not None,
         ),
         goals=ExportedGoals(
             steps=goals.steps,

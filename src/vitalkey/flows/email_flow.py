@@ -8,13 +8,12 @@ statement; only the mail's template differs.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from types import MappingProxyType
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from vitalkey.domain import codes
 from vitalkey.domain.accounts import Account
@@ -85,6 +84,40 @@ def code_refusals_counted(events: Events) -> Iterator[None]:
         raise
 
 
+def check_code(
+    deps: FlowDeps, tx: Transaction, flow: Flow, purpose: str, code: str, now: datetime, exhausted: str
+) -> None:
+    """Judge a typed one-time code of ``flow`` inside the step's transaction; consume it when right.
+
+    The attempt is counted by its own UPDATE before the comparison and is committed whatever
+    the outcome (a refusal is a ``CountedRefusal``); a right code is consumed with a conditional
+    UPDATE, so many parallel submissions of it give exactly one success. The last wrong attempt
+    moves the flow to ``exhausted``.
+    """
+    stored = tx.codes.count_attempt(flow.id, purpose)
+    try:
+        rate_limits.count_failure(deps, tx, flow.email, now)  # across flows and factors
+    except TooManyCodeFailures as too_many:  # nothing was counted, nothing to forgive
+        raise _refusal(tx, flow, too_many, now) from None
+    try:
+        email_code.judge(deps, stored, code, now)
+    except FlowDead as dead:  # that was the last attempt
+        tx.flows.save(flow.moved(exhausted), flow.state)
+        raise _refusal(tx, flow, dead, now) from None
+    except WrongCode as wrong:
+        raise _refusal(tx, flow, wrong, now) from None
+    except DomainError as no_guess:  # expired or used: not a guess, its count taken back
+        rate_limits.forgive_failure(deps, tx, flow.email, now)
+        raise _refusal(tx, flow, no_guess, now) from None
+    rate_limits.forgive_failure(deps, tx, flow.email, now)
+    email_code.consume(deps, tx, flow, purpose)
+
+
+def _refusal(tx: Transaction, flow: Flow, error: DomainError, now: datetime) -> CountedRefusal:
+    tx.audit.record("code.rejected", now, None, flow_kind=flow.kind.value, reason=error.code)
+    return CountedRefusal(error)
+
+
 T = TypeVar("T")
 OnRightCode = Callable[[Transaction, Flow, Any], T]  # the state the right code moves to, of the flow's enum
 
@@ -130,28 +163,8 @@ class CodeFlow(ABC):
             with self.deps.uow.begin() as tx:
                 flow = self._load(tx, flow_id, requester)
                 state = self.machine.check(flow, event, now)
-                stored = tx.codes.count_attempt(flow.id, purpose)
-                try:
-                    rate_limits.count_failure(self.deps, tx, flow.email, now)  # across flows and factors
-                except TooManyCodeFailures as too_many:  # nothing was counted, nothing to forgive
-                    raise self._refusal(tx, flow, too_many, now) from None
-                try:
-                    email_code.judge(self.deps, stored, code, now)
-                except FlowDead as dead:  # that was the last attempt
-                    tx.flows.save(flow.moved(self.machine.next(flow.state, exhausted)), flow.state)
-                    raise self._refusal(tx, flow, dead, now) from None
-                except WrongCode as wrong:
-                    raise self._refusal(tx, flow, wrong, now) from None
-                except DomainError as no_guess:  # expired or used: not a guess, its count taken back
-                    rate_limits.forgive_failure(self.deps, tx, flow.email, now)
-                    raise self._refusal(tx, flow, no_guess, now) from None
-                rate_limits.forgive_failure(self.deps, tx, flow.email, now)
-                email_code.consume(self.deps, tx, flow, purpose)
+                check_code(self.deps, tx, flow, purpose, code, now, self.machine.next(flow.state, exhausted))
                 return on_right(tx, flow, state)
-
-    def _refusal(self, tx: Transaction, flow: Flow, error: DomainError, now: datetime) -> CountedRefusal:
-        tx.audit.record("code.rejected", now, None, flow_kind=flow.kind.value, reason=error.code)
-        return CountedRefusal(error)
 
     def new_flow(self, email: str, requester: Requester, language: str | None = None, **context: Any) -> Flow:
         now = self.deps.clock.now()
@@ -239,13 +252,15 @@ class EmailCodeFlow(CodeFlow):
             stored = tx.codes.get(flow.id, email_code.PURPOSE)
         return FlowView(flow, None, email_code.status(self.deps, stored))
 
-    # The states that wait for a code, and that code's purpose (the login flow adds the texted one).
-    CODE_STATES: ClassVar[Mapping[str, str]] = MappingProxyType({CodeFlowState.CODE_SENT: email_code.PURPOSE})
+    def code_purpose(self, flow: Flow) -> str | None:
+        """The purpose of the code ``flow`` waits for, if it waits for one (the login flow adds
+        the texted one)."""
+        return email_code.PURPOSE if flow.state == CodeFlowState.CODE_SENT else None
 
     def view(self, flow_id: str, requester: Requester) -> FlowView:
         with self.deps.uow.read() as tx:
             flow = self._load(tx, flow_id, requester, allow_finished=True)
-            purpose = self.CODE_STATES.get(flow.state)
+            purpose = self.code_purpose(flow)
             stored = tx.codes.get(flow.id, purpose) if purpose else None
         return FlowView(flow=flow, suggestion=flow.context.get("suggestion"), code=email_code.status(self.deps, stored))
 

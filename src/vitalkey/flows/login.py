@@ -2,53 +2,50 @@
 page, "Login with password instead" → password → signed in, with "Forgot your password?" →
 "Validate" → an "Update password" link mailed (see ``password_reset``).
 
-With 2FA on, either first factor leads to the second-factor stage: a code texted to the verified
-number, or "Use my recovery code" (``second_factor``). An app that cannot ask for a second
-factor is refused there, unless it signs in with one of the account's app passwords.
+With 2FA on, either first factor leads to the second-factor step: a code texted to the verified
+number, or "Use my recovery code". An app that cannot ask for a second factor is refused there,
+unless it signs in with one of the account's app passwords.
+
+The states name steps (first factor, second factor), not methods; the method of a factor step is
+``flow.context["method"]``, and each method is a kind of ``flows.authenticators``: the flow asks
+the kinds in order and skips those that are not responsible.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from vitalkey.domain.accounts import Account, mail_names
+from vitalkey.domain import codes
+from vitalkey.domain.accounts import Account
+from vitalkey.domain.authenticators import APP_PASSWORD, EMAIL_CODE, PASSWORD, RECOVERY_CODE, SMS
 from vitalkey.domain.emails import normalize_email
-from vitalkey.domain.errors import (
-    AppDoesNotSupport2fa,
-    DomainError,
-    PasswordMissing,
-    TooManyRecoveryFailures,
-    UnknownApp,
-    WrongPassword,
-    WrongRecoveryCode,
-    WrongState,
-)
+from vitalkey.domain.errors import AppDoesNotSupport2fa, PasswordMissing, UnknownApp, WrongPassword, WrongState
 from vitalkey.domain.flows import CountedRefusal, Flow, FlowKind, Requester, StateMachine
 from vitalkey.domain.passwords import normalize_password
-from vitalkey.domain.tokens import keyed_digest
-from vitalkey.domain.two_factor import TwoFactor, clean_app_password, clean_recovery_code, phone_hint
-from vitalkey.flows import email_code, password, password_reset, rate_limits, second_factor, sms_code
+from vitalkey.domain.two_factor import clean_recovery_code
+from vitalkey.flows import email_code, password, password_reset, sms_code
+from vitalkey.flows.authenticators import Authenticators
+from vitalkey.flows.authenticators.base import Answer, NotResponsible, Prompt, Proof, Role
+from vitalkey.flows.authenticators.email_code import EmailCode
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.flows.email_flow import EmailCodeFlow, FlowView, code_refusals_counted
-from vitalkey.flows.second_factor import Challenge, SecondFactorStage, SmsStage
 from vitalkey.flows.sessions import Started, start
 from vitalkey.ports import Transaction
 
 
 class LoginState(StrEnum):
+    """Steps, not methods: the method of a factor step is ``flow.context["method"]``."""
+
     NEW = "new"
     CONFIRM_EMAIL = "confirm_email"
-    CODE_SENT = "code_sent"
-    PASSWORD = "password"  # noqa: S105 ("Login with password instead")
+    FIRST_FACTOR = "first_factor"  # the mailed code, or the password ("Login with password instead")
     FORGOT = "forgot_password"  # "Forgot your password?": asks to "Validate"
     RESET_SENT = "reset_sent"  # the "Update password" link has been mailed
-    SMS_SENT = "sms_sent"  # the second factor: a code texted to the verified number
-    RECOVERY = "recovery_code"  # "Use my recovery code"
+    SECOND_FACTOR = "second_factor"  # a texted code, or "Use my recovery code"
     COMPLETE = "complete"
     DEAD = "dead"
 
@@ -56,25 +53,18 @@ class LoginState(StrEnum):
 class LoginEvent(StrEnum):
     EMAIL_SUBMITTED = "email_submitted"
     TYPO_SUSPECTED = "typo_suspected"
-    PASSWORD_STARTED = "password_started"  # noqa: S105
+    METHOD_STARTED = "method_started"  # a first factor other than the mailed code, straight away
     SUGGESTION_ACCEPTED = "suggestion_accepted"
     SUGGESTION_DECLINED = "suggestion_declined"
-    CODE_RESENT = "code_resent"
-    CODE_VERIFIED = "code_verified"
+    CODE_RESENT = "code_resent"  # the mailed code again, or the texted one
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
-    PASSWORD_CHOSEN = "password_chosen"  # noqa: S105
-    CODE_CHOSEN = "code_chosen"
-    PASSWORD_VERIFIED = "password_verified"  # noqa: S105
+    METHOD_CHOSEN = "method_chosen"  # another way for the same step
     FORGOT_CHOSEN = "forgot_chosen"
     RESET_REQUESTED = "reset_requested"
+    FIRST_FACTOR_VERIFIED = "first_factor_verified"
     SECOND_FACTOR_REQUIRED = "second_factor_required"
     APP_REFUSED = "app_refused"
-    SMS_RESENT = "sms_resent"
-    SMS_VERIFIED = "sms_verified"
-    SMS_ATTEMPTS_EXHAUSTED = "sms_attempts_exhausted"
-    RECOVERY_CHOSEN = "recovery_chosen"
-    SMS_CHOSEN = "sms_chosen"
-    RECOVERY_VERIFIED = "recovery_verified"
+    SECOND_FACTOR_VERIFIED = "second_factor_verified"
 
 
 MACHINE = StateMachine(
@@ -83,35 +73,42 @@ MACHINE = StateMachine(
     events=LoginEvent,
     initial=LoginState.NEW,
     transitions={
-        (LoginState.NEW, LoginEvent.EMAIL_SUBMITTED): LoginState.CODE_SENT,
+        (LoginState.NEW, LoginEvent.EMAIL_SUBMITTED): LoginState.FIRST_FACTOR,
         (LoginState.NEW, LoginEvent.TYPO_SUSPECTED): LoginState.CONFIRM_EMAIL,
-        (LoginState.NEW, LoginEvent.PASSWORD_STARTED): LoginState.PASSWORD,
-        (LoginState.CONFIRM_EMAIL, LoginEvent.SUGGESTION_ACCEPTED): LoginState.CODE_SENT,
-        (LoginState.CONFIRM_EMAIL, LoginEvent.SUGGESTION_DECLINED): LoginState.CODE_SENT,
-        (LoginState.CODE_SENT, LoginEvent.CODE_RESENT): LoginState.CODE_SENT,
-        (LoginState.CODE_SENT, LoginEvent.CODE_VERIFIED): LoginState.COMPLETE,
-        (LoginState.CODE_SENT, LoginEvent.ATTEMPTS_EXHAUSTED): LoginState.DEAD,
-        (LoginState.CODE_SENT, LoginEvent.PASSWORD_CHOSEN): LoginState.PASSWORD,
-        (LoginState.PASSWORD, LoginEvent.CODE_CHOSEN): LoginState.CODE_SENT,
-        (LoginState.PASSWORD, LoginEvent.PASSWORD_VERIFIED): LoginState.COMPLETE,
-        (LoginState.PASSWORD, LoginEvent.FORGOT_CHOSEN): LoginState.FORGOT,
-        (LoginState.PASSWORD, LoginEvent.RESET_REQUESTED): LoginState.RESET_SENT,
-        (LoginState.FORGOT, LoginEvent.PASSWORD_CHOSEN): LoginState.PASSWORD,
+        (LoginState.NEW, LoginEvent.METHOD_STARTED): LoginState.FIRST_FACTOR,
+        (LoginState.CONFIRM_EMAIL, LoginEvent.SUGGESTION_ACCEPTED): LoginState.FIRST_FACTOR,
+        (LoginState.CONFIRM_EMAIL, LoginEvent.SUGGESTION_DECLINED): LoginState.FIRST_FACTOR,
+        (LoginState.FIRST_FACTOR, LoginEvent.CODE_RESENT): LoginState.FIRST_FACTOR,
+        (LoginState.FIRST_FACTOR, LoginEvent.FIRST_FACTOR_VERIFIED): LoginState.COMPLETE,
+        (LoginState.FIRST_FACTOR, LoginEvent.ATTEMPTS_EXHAUSTED): LoginState.DEAD,
+        (LoginState.FIRST_FACTOR, LoginEvent.METHOD_CHOSEN): LoginState.FIRST_FACTOR,
+        (LoginState.FIRST_FACTOR, LoginEvent.FORGOT_CHOSEN): LoginState.FORGOT,
+        (LoginState.FIRST_FACTOR, LoginEvent.RESET_REQUESTED): LoginState.RESET_SENT,
+        (LoginState.FIRST_FACTOR, LoginEvent.SECOND_FACTOR_REQUIRED): LoginState.SECOND_FACTOR,
+        (LoginState.FIRST_FACTOR, LoginEvent.APP_REFUSED): LoginState.DEAD,
+        (LoginState.FORGOT, LoginEvent.METHOD_CHOSEN): LoginState.FIRST_FACTOR,
         (LoginState.FORGOT, LoginEvent.RESET_REQUESTED): LoginState.RESET_SENT,
-        (LoginState.RESET_SENT, LoginEvent.PASSWORD_CHOSEN): LoginState.PASSWORD,
-        (LoginState.RESET_SENT, LoginEvent.CODE_CHOSEN): LoginState.CODE_SENT,
-        (LoginState.CODE_SENT, LoginEvent.SECOND_FACTOR_REQUIRED): LoginState.SMS_SENT,
-        (LoginState.PASSWORD, LoginEvent.SECOND_FACTOR_REQUIRED): LoginState.SMS_SENT,
-        (LoginState.CODE_SENT, LoginEvent.APP_REFUSED): LoginState.DEAD,
-        (LoginState.PASSWORD, LoginEvent.APP_REFUSED): LoginState.DEAD,
-        (LoginState.SMS_SENT, LoginEvent.SMS_RESENT): LoginState.SMS_SENT,
-        (LoginState.SMS_SENT, LoginEvent.SMS_VERIFIED): LoginState.COMPLETE,
-        (LoginState.SMS_SENT, LoginEvent.SMS_ATTEMPTS_EXHAUSTED): LoginState.DEAD,
-        (LoginState.SMS_SENT, LoginEvent.RECOVERY_CHOSEN): LoginState.RECOVERY,
-        (LoginState.RECOVERY, LoginEvent.SMS_CHOSEN): LoginState.SMS_SENT,
-        (LoginState.RECOVERY, LoginEvent.RECOVERY_VERIFIED): LoginState.COMPLETE,
+        (LoginState.RESET_SENT, LoginEvent.METHOD_CHOSEN): LoginState.FIRST_FACTOR,
+        (LoginState.SECOND_FACTOR, LoginEvent.CODE_RESENT): LoginState.SECOND_FACTOR,
+        (LoginState.SECOND_FACTOR, LoginEvent.SECOND_FACTOR_VERIFIED): LoginState.COMPLETE,
+        (LoginState.SECOND_FACTOR, LoginEvent.ATTEMPTS_EXHAUSTED): LoginState.DEAD,
+        (LoginState.SECOND_FACTOR, LoginEvent.METHOD_CHOSEN): LoginState.SECOND_FACTOR,
     },
 )
+
+# The choices as the pages and the JSON API name them (before steps were named by step):
+# a method to switch to, or "Forgot your password?".
+LEGACY_CHOICES = MappingProxyType(
+    {
+        "password_chosen": PASSWORD,
+        "code_chosen": EMAIL_CODE,
+        "recovery_chosen": RECOVERY_CODE,
+        "sms_chosen": SMS,
+    }
+)
+FORGOT_CHOSEN = LoginEvent.FORGOT_CHOSEN.value
+# The code a factor step waits for, by its method.
+CODE_PURPOSES = MappingProxyType({EMAIL_CODE: email_code.PURPOSE, SMS: sms_code.PURPOSE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +116,7 @@ class SecondFactorNeeded:
     """The first factor was right and the account has 2FA on: the flow waits for the second."""
 
     flow: Flow
-    challenge: Challenge
+    challenge: Prompt
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,24 +130,23 @@ class RecoveryUsed:
 SignInResult = Started | SecondFactorNeeded
 
 
-def app_password_digest(deps: FlowDeps, app_password: str) -> str:
-    return keyed_digest(deps.secret, "app-password:" + app_password)
-
-
 class LoginFlow(EmailCodeFlow):
     kind = FlowKind.LOGIN
     machine = MACHINE
-    CODE_STATES = MappingProxyType({LoginState.CODE_SENT: email_code.PURPOSE, LoginState.SMS_SENT: sms_code.PURPOSE})
 
-    def __init__(self, deps: FlowDeps) -> None:
+    def __init__(self, deps: FlowDeps, authenticators: Authenticators) -> None:
         super().__init__(deps)
-        self.stages: list[SecondFactorStage] = [SmsStage(deps)]
+        self.authenticators = authenticators
 
     def code_mail(self, tx: Transaction, flow: Flow) -> tuple[str, dict[str, Any], bool]:
-        account = self._account_for(tx, flow)
-        if account is None:
-            return "login_unknown", {"signup_url": f"{self.deps.public_url}/signup"}, False
-        return "login_code", mail_names(account), True
+        kind = self.authenticators[EMAIL_CODE]
+        assert isinstance(kind, EmailCode)
+        return kind.mail(tx, flow)
+
+    def code_purpose(self, flow: Flow) -> str | None:
+        if flow.state in (LoginState.FIRST_FACTOR, LoginState.SECOND_FACTOR):
+            return CODE_PURPOSES.get(str(flow.context.get("method")))
+        return None
 
     def begin(
         self,
@@ -174,82 +170,159 @@ class LoginFlow(EmailCodeFlow):
             return self.start_with_password(raw_email, requester, **context)
         return self.start(raw_email, requester, **context)
 
-    def submit_code(self, flow_id: str, code: str, requester: Requester) -> SignInResult:
-        def passed(tx: Transaction, flow: Flow, state: LoginState) -> SignInResult:
-            account = self._account_for(tx, flow)
-            if account is None:  # no code was ever mailed for an unknown address
-                raise WrongState()
-            password.succeeded(self.deps, tx, flow.email)  # the mailbox is proved: the password opens
-            return self._first_factor_passed(tx, flow, state, account, "email_code", requester)
-
-        return self._counted(self.verify_code(flow_id, code, requester, passed), "email_code")
-
-    def _counted(self, result: SignInResult, method: str) -> SignInResult:
-        """Count what a committed first factor led to: a sign-in, or a text refused at a limit."""
-        if isinstance(result, Started):
-            self.deps.events.signed_in(method)
-        elif isinstance(refused := result.challenge.refused, sms_code.REFUSALS):
-            sms_code.count_refusal(self.deps, refused)
-        return result
-
-    def _first_factor_passed(
-        self, tx: Transaction, flow: Flow, state: LoginState, account: Account, method: str, requester: Requester
-    ) -> SignInResult:
-        """The next stage: signed in, or a second factor asked for, or the app refused."""
-        for stage in self.stages:
-            factor = stage.applies(tx, account)
-            if factor is None:
-                continue
-            app = tx.apps.get(flow.context["app"]) if "app" in flow.context else None
-            if app is not None and not app.supports_2fa:
-                self._save(tx, flow.moved(MACHINE.next(flow.state, LoginEvent.APP_REFUSED)), flow.state)
-                tx.audit.record("login.app_refused", self.deps.clock.now(), account.id, app=app.client_id)
-                raise CountedRefusal(AppDoesNotSupport2fa())  # the flow ends all the same
-            moved = flow.moved(
-                MACHINE.next(flow.state, LoginEvent.SECOND_FACTOR_REQUIRED), account_id=account.id, first_factor=method
-            )
-            self._save(tx, moved, flow.state)
-            try:
-                return SecondFactorNeeded(moved, stage.begin(tx, moved, factor, requester))
-            except sms_code.REFUSALS as refused:
-                # The first factor is proved all the same: the flow waits at the second-factor
-                # step, which says why no text came and offers the recovery code (and a resend
-                # once the limit allows).
-                return SecondFactorNeeded(self._text_refused(tx, moved, refused), self._refused(stage, factor, refused))
-        self._save(tx, flow.moved(state, account_id=account.id), flow.state)
-        return self._start(tx, flow, account, requester, (method,))
-
-    # The password stage ------------------------------------------------------------
-    CHOICES = frozenset(
-        {
-            LoginEvent.PASSWORD_CHOSEN,
-            LoginEvent.CODE_CHOSEN,
-            LoginEvent.FORGOT_CHOSEN,
-            LoginEvent.RECOVERY_CHOSEN,
-            LoginEvent.SMS_CHOSEN,
-        }
-    )
+    def start(self, raw_email: str, requester: Requester, **context: Any) -> FlowView:
+        """Mail a code (the first factor every sign-in opens with)."""
+        return super().start(raw_email, requester, **{"method": EMAIL_CODE, **context})
 
     def start_with_password(self, raw_email: str, requester: Requester, **context: Any) -> FlowView:
         """An API client that wants the password straight away: no code is mailed (one is, if
         the user turns to the code later). Known and unknown addresses take the same path."""
-        flow = self.new_flow(normalize_email(raw_email), requester, **context)
-        flow = flow.moved(MACHINE.check(flow, LoginEvent.PASSWORD_STARTED, self.deps.clock.now()))
+        return self.start_with(PASSWORD, raw_email, requester, **context)
+
+    def start_with(self, method: str, raw_email: str, requester: Requester, **context: Any) -> FlowView:
+        """Open the sign-in at another first factor than the mailed code (``method_started``):
+        the kind begins its step without looking the address up (an address may be empty for
+        a kind that finds the account itself)."""
+        kind = self.authenticators[method]
+        if not kind.roles & Role.FIRST or kind not in self.authenticators.usable(None, [], Role.FIRST):
+            raise WrongState()
+        flow = self.new_flow(normalize_email(raw_email) if raw_email else "", requester, **context, method=method)
+        flow = flow.moved(MACHINE.check(flow, LoginEvent.METHOD_STARTED, self.deps.clock.now()))
         with self.deps.uow.begin() as tx:
             tx.flows.add(flow)
+            prompt = kind.begin(tx, flow, None, requester)
+            if prompt.context:
+                begun = flow.moved(flow.state, **prompt.context)
+                self._save(tx, begun, flow.state)
+                flow = begun
         return FlowView(flow, None, {})
 
-    def choose(self, flow_id: str, event: str, requester: Requester) -> Flow:
-        """Move between the code, the password, "Forgot your password?", the texted code and the
-        recovery code (``CHOICES``)."""
-        if event not in self.CHOICES:
-            raise WrongState()
+    def resend(self, flow_id: str, requester: Requester) -> FlowView:
+        """The mailed code again (only on its own step: the texted one has ``resend_sms``)."""
+        with self.deps.uow.read() as tx:
+            self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, EMAIL_CODE)
+        return super().resend(flow_id, requester)
+
+    # Factor steps --------------------------------------------------------------------
+    def submit(self, flow_id: str, method: str, answer: Answer, requester: Requester) -> tuple[Proof, SignInResult]:
+        """Check the answer of the factor step the flow is at, with the kind of its method: a
+        first factor leads on (signed in, or the second factor asked for), a second signs in."""
+        with code_refusals_counted(self.deps.events):
+            proof, result = self._submit(flow_id, method, answer, requester)
+        self.authenticators[proof.method].committed(proof)
+        self._counted(result, proof.method)
+        return proof, result
+
+    def _submit(self, flow_id: str, method: str, answer: Answer, requester: Requester) -> tuple[Proof, SignInResult]:
+        now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
             flow = self._load(tx, flow_id, requester)
-            moved = flow.moved(MACHINE.check(flow, LoginEvent(event), self.deps.clock.now()))
+            kind = self.authenticators[method]
+            if flow.state == LoginState.SECOND_FACTOR:
+                state = MACHINE.check(
+                    self._at(flow, LoginState.SECOND_FACTOR, method), LoginEvent.SECOND_FACTOR_VERIFIED, now
+                )
+                account = tx.accounts.get(int(flow.context["account_id"]))
+                proof = kind.verify(tx, flow, account, answer, requester)
+                self._save(tx, flow.moved(state), flow.state)
+                methods = (str(flow.context["first_factor"]), proof.method)
+                return proof, self._start(tx, flow, proof.account, requester, methods)
+            state = MACHINE.check(
+                self._at(flow, LoginState.FIRST_FACTOR, method), LoginEvent.FIRST_FACTOR_VERIFIED, now
+            )
+            proof = kind.verify(tx, flow, self._account_for(tx, flow), answer, requester)
+            if Role.SECOND in proof.roles:  # multi-factor by itself (a passkey with user verification)
+                self._save(tx, flow.moved(state, account_id=proof.account.id), flow.state)
+                return proof, self._start(tx, flow, proof.account, requester, (proof.method,))
+            return proof, self._first_factor_passed(tx, flow, state, proof.account, proof.method, requester)
+
+    def _at(self, flow: Flow, state: LoginState, method: str) -> Flow:
+        """``flow``, if it is at ``state`` with ``method``; otherwise the step is not open."""
+        if flow.state != state or flow.context.get("method") != method:
+            raise WrongState()
+        return flow
+
+    def submit_code(self, flow_id: str, code: str, requester: Requester) -> SignInResult:
+        with code_refusals_counted(self.deps.events):
+            codes.clean_code(code)  # a malformed code is refused before anything is read
+        return self.submit(flow_id, EMAIL_CODE, Answer(code=code), requester)[1]
+
+    def _counted(self, result: SignInResult, method: str) -> None:
+        """Count what a committed step led to: a sign-in, or a text refused at a limit."""
+        if isinstance(result, Started):
+            self.deps.events.signed_in(method)
+        elif isinstance(refused := result.challenge.refused, sms_code.REFUSALS):
+            sms_code.count_refusal(self.deps, refused)
+
+    def _first_factor_passed(
+        self, tx: Transaction, flow: Flow, state: LoginState, account: Account, method: str, requester: Requester
+    ) -> SignInResult:
+        """The next step: signed in, or a second factor asked for (the first kind that takes
+        it), or the app refused."""
+        rows = tx.authenticators.for_account(account.id)
+        factors = self.authenticators.second_factors(account, rows)
+        if not factors:
+            self._save(tx, flow.moved(state, account_id=account.id), flow.state)
+            return self._start(tx, flow, account, requester, (method,))
+        app = tx.apps.get(flow.context["app"]) if "app" in flow.context else None
+        if app is not None and not app.supports_2fa:
+            self._save(tx, flow.moved(MACHINE.next(flow.state, LoginEvent.APP_REFUSED)), flow.state)
+            tx.audit.record("login.app_refused", self.deps.clock.now(), account.id, app=app.client_id)
+            raise CountedRefusal(AppDoesNotSupport2fa())  # the flow ends all the same
+        waiting = flow.moved(
+            MACHINE.next(flow.state, LoginEvent.SECOND_FACTOR_REQUIRED), account_id=account.id, first_factor=method
+        )
+        for kind in factors:
+            try:
+                prompt = kind.begin(tx, waiting.moved(waiting.state, method=kind.kind), account, requester)
+            except NotResponsible:
+                continue
+            moved = waiting.moved(waiting.state, method=kind.kind, **prompt.context)
             self._save(tx, moved, flow.state)
-            if moved.state == LoginState.CODE_SENT and tx.codes.get(flow.id, email_code.PURPOSE) is None:
-                self._send_code(tx, moved, requester)  # the flow began with the password
+            return SecondFactorNeeded(moved, prompt)
+        raise WrongState()
+
+    # Choices ---------------------------------------------------------------------------
+    def choose(self, flow_id: str, event: str, requester: Requester) -> Flow:
+        """Move between the code, the password, "Forgot your password?", the texted code and the
+        recovery code, by the names the pages and the API use (``LEGACY_CHOICES``)."""
+        if event == FORGOT_CHOSEN:
+            return self._forgot(flow_id, requester)
+        method = LEGACY_CHOICES.get(event)
+        if method is None:
+            raise WrongState()
+        return self.choose_method(flow_id, method, requester)
+
+    def choose_method(self, flow_id: str, method: str, requester: Requester) -> Flow:
+        """ "Try another way": another method for the step the flow is at (a first factor, also
+        from "Forgot your password?"; or a second factor of the account)."""
+        now = self.deps.clock.now()
+        with self.deps.uow.begin() as tx:
+            flow = self._load(tx, flow_id, requester)
+            kind = self.authenticators[method]
+            moved = flow.moved(MACHINE.check(flow, LoginEvent.METHOD_CHOSEN, now), method=method)
+            if flow.state == LoginState.SECOND_FACTOR:
+                account = tx.accounts.get(int(flow.context["account_id"]))
+                rows = tx.authenticators.for_account(account.id) if account else []
+                usable = self.authenticators.second_factors(account, rows) if account else []
+            else:
+                account = None  # any address may choose any first factor: no look-up
+                usable = self.authenticators.usable(None, [], Role.FIRST)
+            current = flow.context.get("method")
+            same = flow.state in (LoginState.FIRST_FACTOR, LoginState.SECOND_FACTOR) and method == current
+            back_only = flow.state == LoginState.FORGOT and method != current  # "Forgot" leads back only
+            if kind not in usable or same or back_only:
+                raise WrongState()
+            prompt = kind.begin(tx, moved, account, requester)
+            moved = moved.moved(moved.state, **prompt.context)
+            self._save(tx, moved, flow.state)
+        return moved
+
+    def _forgot(self, flow_id: str, requester: Requester) -> Flow:
+        with self.deps.uow.begin() as tx:
+            flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, PASSWORD)
+            moved = flow.moved(MACHINE.check(flow, LoginEvent.FORGOT_CHOSEN, self.deps.clock.now()))
+            self._save(tx, moved, flow.state)
         return moved
 
     def request_reset(self, flow_id: str, requester: Requester) -> Flow:
@@ -258,11 +331,14 @@ class LoginFlow(EmailCodeFlow):
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
             flow = self._load(tx, flow_id, requester)
+            if flow.state == LoginState.FIRST_FACTOR:
+                self._at(flow, LoginState.FIRST_FACTOR, PASSWORD)
             moved = flow.moved(MACHINE.check(flow, LoginEvent.RESET_REQUESTED, now))
             self._save(tx, moved, flow.state)
             password_reset.send_link(self.deps, tx, flow, requester, now)
         return moved
 
+    # The password ------------------------------------------------------------------
     async def submit_password(self, flow_id: str, raw_password: str, requester: Requester) -> SignInResult:
         """Check the password off the event loop (argon2id takes tens of milliseconds) between
         two short transactions: the attempt is counted before the check, the outcome after it.
@@ -278,7 +354,8 @@ class LoginFlow(EmailCodeFlow):
                 self._count_password_attempt, flow_id, given, requester, counted_at
             )
         if by_app_password is not None:
-            return self._counted(by_app_password, "password")
+            self._counted(by_app_password, PASSWORD)
+            return by_app_password
         right = await self.deps.hasher.verify(stored, given)
         if not right or account is None or stored is None:
             await self.deps.uow.run(self._password_refused, flow)
@@ -287,47 +364,25 @@ class LoginFlow(EmailCodeFlow):
         result = await self.deps.uow.run(
             self._password_accepted, flow, account, stored, rehashed, requester, counted_at
         )
-        return self._counted(result, "password")
+        self._counted(result, PASSWORD)
+        return result
 
     def _count_password_attempt(
         self, flow_id: str, given: str, requester: Requester, now: datetime
     ) -> tuple[Flow, Account | None, str | None, Started | None]:
         with self.deps.uow.begin() as tx:
-            flow = self._load(tx, flow_id, requester)
-            state = MACHINE.check(flow, LoginEvent.PASSWORD_VERIFIED, now)
+            flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, PASSWORD)
+            state = MACHINE.check(flow, LoginEvent.FIRST_FACTOR_VERIFIED, now)
             password.count_attempt(self.deps, tx, flow.email, requester, now)
             account = self._account_for(tx, flow)
             stored = tx.password_hashes.get(account.id) if account else None
-            app_id = flow.context.get("app")
-            if app_id is not None:  # known or not, the same statements run
-                started = self._app_password(tx, flow, state, account, app_id, given, requester, now)
-                if started is not None:
-                    return flow, account, stored, started
-        return flow, account, stored, None
-
-    def _app_password(
-        self,
-        tx: Transaction,
-        flow: Flow,
-        state: LoginState,
-        account: Account | None,
-        app_id: str,
-        given: str,
-        requester: Requester,
-        counted_at: datetime,
-    ) -> Started | None:
-        try:
-            cleaned = clean_app_password(given)
-        except WrongPassword:
-            return None
-        digest = app_password_digest(self.deps, cleaned)
-        used = tx.app_passwords.use(account.id if account else 0, app_id, digest, self.deps.clock.now())
-        if used is None or account is None:
-            return None
-        self._save(tx, flow.moved(state, account_id=account.id), flow.state)
-        password.right_password(self.deps, tx, flow.email, counted_at)
-        tx.audit.record("login.app_password", self.deps.clock.now(), account.id, app=app_id, app_password=used.id)
-        return self._start(tx, flow, account, requester, ("app_password",))
+            try:  # the kinds in order: an app password first, else the password
+                proof = self.authenticators[APP_PASSWORD].verify(tx, flow, account, Answer(password=given), requester)
+            except NotResponsible:
+                return flow, account, stored, None
+            self._save(tx, flow.moved(state, account_id=proof.account.id), flow.state)
+            password.right_password(self.deps, tx, flow.email, now)
+            return flow, account, stored, self._start(tx, flow, proof.account, requester, (APP_PASSWORD,))
 
     def _start(
         self, tx: Transaction, flow: Flow, account: Account, requester: Requester, methods: tuple[str, ...]
@@ -350,121 +405,66 @@ class LoginFlow(EmailCodeFlow):
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
             current = self._load(tx, flow.id, requester)  # as it is now: a parallel attempt may have moved it
-            state = MACHINE.check(current, LoginEvent.PASSWORD_VERIFIED, now)
+            state = MACHINE.check(
+                self._at(current, LoginState.FIRST_FACTOR, PASSWORD), LoginEvent.FIRST_FACTOR_VERIFIED, now
+            )
             password.right_password(self.deps, tx, flow.email, counted_at)
             if rehashed:
                 tx.password_hashes.rehash(account.id, stored, rehashed)
-            return self._first_factor_passed(tx, current, state, account, "password", requester)
+            return self._first_factor_passed(tx, current, state, account, PASSWORD, requester)
 
     # The second factor --------------------------------------------------------------
     def submit_sms(self, flow_id: str, code: str, requester: Requester) -> Started:
-        def signed_in(tx: Transaction, flow: Flow, state: LoginState) -> Started:
-            account = tx.accounts.get(int(flow.context["account_id"]))
-            if account is None:
-                raise WrongState()
-            self._save(tx, flow.moved(state), flow.state)
-            return self._start(tx, flow, account, requester, (str(flow.context["first_factor"]), "sms"))
+        with code_refusals_counted(self.deps.events):
+            codes.clean_code(code)
+        result = self.submit(flow_id, SMS, Answer(code=code), requester)[1]
+        assert isinstance(result, Started)
+        return result
 
-        started = self.verify_code(
-            flow_id,
-            code,
-            requester,
-            signed_in,
-            purpose=sms_code.PURPOSE,
-            event=LoginEvent.SMS_VERIFIED,
-            exhausted=LoginEvent.SMS_ATTEMPTS_EXHAUSTED,
-        )
-        self.deps.events.sms_completed("login")
-        self.deps.events.signed_in("sms")
-        return started
+    def submit_recovery(self, flow_id: str, raw_code: str, requester: Requester) -> RecoveryUsed:
+        """Sign in once with the recovery code: it is spent, the new one is shown, the user is
+        mailed (``authenticators.recovery_code``)."""
+        with code_refusals_counted(self.deps.events):
+            code = clean_recovery_code(raw_code)
+        proof, result = self.submit(flow_id, RECOVERY_CODE, Answer(recovery_code=code), requester)
+        assert isinstance(result, Started) and proof.new_recovery_code is not None
+        return RecoveryUsed(result, proof.new_recovery_code)
 
     def resend_sms(self, flow_id: str, requester: Requester) -> SecondFactorNeeded:
         """A new text; the first one if it was refused at the limit (it is counted now)."""
         with sms_code.refusals_counted(self.deps), self.deps.uow.begin() as tx:
-            flow = self._load(tx, flow_id, requester)
-            MACHINE.check(flow, LoginEvent.SMS_RESENT, self.deps.clock.now())
-            stage, factor = self._stage_of(tx, flow)
-            if tx.codes.get(flow.id, sms_code.PURPOSE) is None:
-                sent = flow.moved(flow.state, sms_refused=None, sms_retry_at=None)
-                challenge = stage.begin(tx, sent, factor, requester)
+            flow = self._at(self._load(tx, flow_id, requester), LoginState.SECOND_FACTOR, SMS)
+            MACHINE.check(flow, LoginEvent.CODE_RESENT, self.deps.clock.now())
+            account = tx.accounts.get(int(flow.context["account_id"]))
+            prompt = self.authenticators[SMS].resend(tx, flow, account, requester)
+            if prompt.context:
+                sent = flow.moved(flow.state, **prompt.context)
                 self._save(tx, sent, flow.state)
-                return SecondFactorNeeded(sent, challenge)
-            return SecondFactorNeeded(flow, stage.resend(tx, flow, factor, requester))
+                return SecondFactorNeeded(sent, prompt)
+            return SecondFactorNeeded(flow, prompt)
 
-    def challenge(self, flow: Flow) -> Challenge | None:
-        """What the second-factor page shows for ``flow`` (None before that stage)."""
-        if flow.state not in (LoginState.SMS_SENT, LoginState.RECOVERY):
+    def prompt(self, flow: Flow) -> Prompt | None:
+        """What the factor step of ``flow`` shows, from its method's kind (None outside one)."""
+        if flow.state == LoginState.SECOND_FACTOR:
+            return self.challenge(flow)
+        if flow.state != LoginState.FIRST_FACTOR:
             return None
         with self.deps.uow.read() as tx:
-            stage, factor = self._stage_of(tx, flow)
-            stored = tx.codes.get(flow.id, sms_code.PURPOSE)
-        refused = self._refusal_of(flow) if stored is None else None
-        return Challenge(stage.method, phone_hint(factor.phone), stored, refused)
+            kind = self.authenticators[str(flow.context.get("method"))]
+            return kind.prompt(tx, flow, self._account_for(tx, flow))
 
-    def _text_refused(self, tx: Transaction, flow: Flow, refused: DomainError) -> Flow:
-        """Keep why the text was refused, and until when, for the page shown after the redirect."""
-        seconds = int(refused.params.get("seconds", 0))
-        noted = flow.moved(
-            flow.state,
-            sms_refused=refused.code,
-            sms_retry_at=(self.deps.clock.now() + timedelta(seconds=seconds)).isoformat(),
-        )
-        self._save(tx, noted, flow.state)
-        return noted
-
-    def _refused(self, stage: SecondFactorStage, factor: TwoFactor, refused: DomainError) -> Challenge:
-        return Challenge(stage.method, phone_hint(factor.phone), None, refused)
-
-    def _refusal_of(self, flow: Flow) -> DomainError | None:
-        refusal = next((r for r in sms_code.REFUSALS if r.code == flow.context.get("sms_refused")), None)
-        if refusal is None:
+    def challenge(self, flow: Flow) -> Prompt | None:
+        """What the second-factor step shows for ``flow`` (None before that step): its method's
+        prompt, or, for a method with nothing to show (the recovery code), the account's first
+        second factor's (its page offers to go back to it)."""
+        if flow.state != LoginState.SECOND_FACTOR:
             return None
-        retry_at = datetime.fromisoformat(str(flow.context["sms_retry_at"]))
-        return refusal(seconds=max(0, math.ceil((retry_at - self.deps.clock.now()).total_seconds())))
-
-    def _stage_of(self, tx: Transaction, flow: Flow) -> tuple[SecondFactorStage, TwoFactor]:
-        account = tx.accounts.get(int(flow.context["account_id"]))
-        for stage in self.stages:
-            factor = stage.applies(tx, account) if account else None
-            if factor is not None:
-                return stage, factor
-        raise WrongState()  # 2FA was turned off meanwhile: start again
-
-    def submit_recovery(self, flow_id: str, raw_code: str, requester: Requester) -> RecoveryUsed:
-        """Sign in once with the recovery code: it is spent (a conditional UPDATE swaps it for a
-        new one, so parallel uses give one sign-in), the new one is shown, the user is mailed.
-        Wrong codes are capped per account and, with the other factors, per address: the
-        attempt is counted before it is judged, and taken back when it is right."""
-        with code_refusals_counted(self.deps.events):
-            used = self._use_recovery(flow_id, clean_recovery_code(raw_code), requester)
-        self.deps.events.signed_in("recovery_code")
-        return used
-
-    def _use_recovery(self, flow_id: str, code: str, requester: Requester) -> RecoveryUsed:
-        now = self.deps.clock.now()
-        limit = self.deps.two_factor.recovery_failures
-        with self.deps.uow.begin() as tx:
-            flow = self._load(tx, flow_id, requester)
-            state = MACHINE.check(flow, LoginEvent.RECOVERY_VERIFIED, now)
+        with self.deps.uow.read() as tx:
             account = tx.accounts.get(int(flow.context["account_id"]))
-            factor = tx.two_factor.get(account.id) if account else None
-            if account is None or factor is None:
-                raise WrongState()
-            failures = f"recovery:fail:{account.id}"
-            rate_limits.take(self.deps, tx, failures, limit, now, TooManyRecoveryFailures)
-            rate_limits.count_failure(self.deps, tx, flow.email, now)
-            new = second_factor.issue_recovery(self.deps, account.id)
-            given = second_factor.recovery_digest(self.deps, account.id, code)
-            if factor.recovery_digest == given and tx.two_factor.replace_recovery(
-                account.id, given, new.digest, new.sealed, now
-            ):
-                self.deps.limiter.forgive(tx, failures, limit[1], now)
-                rate_limits.forgive_failure(self.deps, tx, flow.email, now)
-                self._save(tx, flow.moved(state), flow.state)
-                second_factor.notify(self.deps, tx, account, "recovery_used", now)
-                started = self._start(
-                    tx, flow, account, requester, (str(flow.context["first_factor"]), "recovery_code")
-                )
-                return RecoveryUsed(started, new.code)
-            tx.audit.record("recovery.rejected", now, account.id)
-            raise CountedRefusal(WrongRecoveryCode())
+            rows = tx.authenticators.for_account(account.id) if account else []
+            factors = self.authenticators.second_factors(account, rows) if account else []
+            if not factors:
+                raise WrongState()  # 2FA was turned off meanwhile: start again
+            method = flow.context.get("method")
+            kind = next((k for k in factors if k.kind == method and k.kind != RECOVERY_CODE), factors[0])
+            return kind.prompt(tx, flow, account)

@@ -1,31 +1,38 @@
-"""What every second-factor step shares: the recovery code (issued, sealed, checked, replaced),
-the mails that every 2FA change sends, freshness, and the SMS stage of the login flow.
-
-The login flow runs its stages in order (DESIGN.md: allauth ``stages``): first factor, then each
-:class:`SecondFactorStage` that applies to the account. SMS is the one stage today; TOTP and
-passkeys will be further classes, not further ifs.
-"""
+"""What every second-factor change shares: the two-factor view of an account's authenticators,
+turning 2FA on and off, the recovery code (issued, sealed, checked, replaced), the mails that
+every 2FA change sends, and freshness. The sign-in steps of each kind are in
+``flows/authenticators``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from vitalkey.domain.accounts import Account, mail_names
-from vitalkey.domain.codes import StoredCode
-from vitalkey.domain.errors import DomainError, ReauthenticationRequired
-from vitalkey.domain.flows import Flow, Requester
+from vitalkey.domain.authenticators import METHOD_LABELS, RECOVERY_CODE, SECOND_FACTORS, SMS, StoredAuthenticator
+from vitalkey.domain.errors import ReauthenticationRequired
 from vitalkey.domain.tokens import keyed_digest, new_token
-from vitalkey.domain.two_factor import TwoFactor, is_fresh, new_recovery_code, phone_hint
-from vitalkey.flows import sms_code
+from vitalkey.domain.two_factor import TwoFactor, is_fresh, new_recovery_code, two_factor_of
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.ports import OutgoingMail, Transaction
 
 # The events mailed to the account address (SPEC: "Every 2FA change and every recovery is emailed").
+# ``enabled`` names the first method in ``method`` (a kind: sms, totp, passkey); ``method_added``,
+# ``method_removed`` and ``default_changed`` name theirs in ``method``, and a row's own name in ``name``.
 EVENTS = frozenset(
-    {"enabled", "disabled", "phone_changed", "recovery_used", "recovery_renewed", "app_password_created"}
+    {
+        "enabled",
+        "disabled",
+        "phone_changed",
+        "recovery_used",
+        "recovery_renewed",
+        "app_password_created",
+        "method_added",
+        "method_removed",
+        "default_changed",
+    }
 )
 
 
@@ -58,6 +65,8 @@ def notify(deps: FlowDeps, tx: Transaction, account: Account, event: str, now: d
                 "when": now.strftime("%Y-%m-%d %H:%M UTC"),
                 **mail_names(account),
                 **details,
+                # the label's English text: the mail translates it into the account's language
+                **({"method_label": METHOD_LABELS[details["method"]]} if "method" in details else {}),
             },
             idempotency_key=f"two_factor:{account.id}:{event}:{new_token(12)}",
         ),
@@ -66,51 +75,29 @@ def notify(deps: FlowDeps, tx: Transaction, account: Account, event: str, now: d
     tx.audit.record(f"two_factor.{event}", now, account.id, **{k: v for k, v in details.items() if k != "phone"})
 
 
+def two_factor(tx: Transaction, account_id: int) -> TwoFactor | None:
+    """The account's two-factor set-up, read from its authenticators (None: 2FA is off)."""
+    return two_factor_of(tx.authenticators.for_account(account_id))
+
+
+def enable(tx: Transaction, account_id: int, phone: str, recovery: NewRecoveryCode, now: datetime) -> bool:
+    """Turn 2FA on with a verified number (the default second factor) and a recovery code; False
+    when the account has either already (set up from another page meanwhile)."""
+    sms = StoredAuthenticator(0, account_id, SMS, now, is_default=True, data={"phone": phone})
+    code = StoredAuthenticator(0, account_id, RECOVERY_CODE, now, lookup=recovery.digest, sealed=recovery.sealed)
+    return tx.authenticators.add(sms) is not None and tx.authenticators.add(code) is not None
+
+
+def disable(tx: Transaction, account_id: int) -> bool:
+    """Remove every second factor and the recovery code; False when there was none."""
+    removed = sum(tx.authenticators.remove_kind(account_id, kind) for kind in sorted(SECOND_FACTORS))
+    return removed > 0
+
+
 def require_fresh(deps: FlowDeps, tx: Transaction, auth: Authenticated) -> TwoFactor | None:
     """The account's second factor, if the session is a recent enough sign-in to change it
     (ASVS 7.5.1): within ``reauth_window`` and with the current second factor."""
-    factor = tx.two_factor.get(auth.account.id)
+    factor = two_factor(tx, auth.account.id)
     if not is_fresh(auth.session, factor is not None, deps.clock.now(), deps.two_factor.reauth_window):
         raise ReauthenticationRequired()
     return factor
-
-
-@dataclass(frozen=True, slots=True)
-class Challenge:
-    """A second factor asked for: what the page shows (never the number itself)."""
-
-    method: str
-    hint: str
-    code: StoredCode | None
-    # The text that could not be sent (SmsLimited / SmsUnavailable, with the seconds to wait):
-    # the first factor stays proved and the other ways (the recovery code) stay open.
-    refused: DomainError | None = None
-
-
-class SecondFactorStage(Protocol):
-    method: str
-
-    def applies(self, tx: Transaction, account: Account) -> TwoFactor | None: ...
-    def begin(self, tx: Transaction, flow: Flow, factor: TwoFactor, requester: Requester) -> Challenge: ...
-    def resend(self, tx: Transaction, flow: Flow, factor: TwoFactor, requester: Requester) -> Challenge: ...
-
-
-class SmsStage:
-    """A code texted to the verified number (SP 800-63B §3.1.3.3: a restricted authenticator)."""
-
-    method = "sms"
-
-    def __init__(self, deps: FlowDeps) -> None:
-        self.deps = deps
-
-    def applies(self, tx: Transaction, account: Account) -> TwoFactor | None:
-        factor = tx.two_factor.get(account.id)
-        return factor if factor is not None and factor.method == self.method else None
-
-    def begin(self, tx: Transaction, flow: Flow, factor: TwoFactor, requester: Requester) -> Challenge:
-        stored = sms_code.send_first(self.deps, tx, flow, factor.phone, factor.account_id, requester, "login")
-        return Challenge(self.method, phone_hint(factor.phone), stored)
-
-    def resend(self, tx: Transaction, flow: Flow, factor: TwoFactor, requester: Requester) -> Challenge:
-        stored = sms_code.resend(self.deps, tx, flow, factor.phone, factor.account_id, requester, "login")
-        return Challenge(self.method, phone_hint(factor.phone), stored)

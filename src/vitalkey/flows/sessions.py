@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vitalkey.domain.accounts import Account
+from vitalkey.domain.authenticators import SECOND_FACTORS
 from vitalkey.domain.errors import NotAuthenticated, SessionNotFound
 from vitalkey.domain.flows import Channel, Requester
 from vitalkey.domain.sessions import Session, SessionKind
 from vitalkey.domain.tokens import is_digest, new_token, token_digest
-from vitalkey.domain.two_factor import SECOND_FACTORS
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.ports import Transaction
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from vitalkey.domain.accounts import NAME_MAX, Account
 from vitalkey.domain.apps import App
+from vitalkey.domain.authenticators import SMS, of_kind
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.errors import (
     AppHasTwoFactor,
@@ -30,16 +31,16 @@ from vitalkey.domain.phones import normalize_phone
 from vitalkey.domain.tokens import new_token
 from vitalkey.domain.two_factor import AppPassword, TwoFactor, grouped, new_app_password, phone_hint
 from vitalkey.flows import email_code, second_factor, sms_code
+from vitalkey.flows.authenticators.app_password import app_password_digest
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.flows.email_flow import CodeFlow
-from vitalkey.flows.login import app_password_digest
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.ports import Transaction
 
 
 class TwoFactorState(StrEnum):
     NEW = "new"
-    SMS_SENT = "sms_sent"
+    ENROLLING = "enrolling"  # the method (context["method"]: "sms") waits for its confirmation
     RECOVERY_SHOWN = "recovery_shown"  # "save it somewhere safe, not on your phone" → "Next"
     COMPLETE = "complete"
     DEAD = "dead"
@@ -60,11 +61,11 @@ MACHINE = StateMachine(
     events=TwoFactorEvent,
     initial=TwoFactorState.NEW,
     transitions={
-        (TwoFactorState.NEW, TwoFactorEvent.PHONE_SUBMITTED): TwoFactorState.SMS_SENT,
-        (TwoFactorState.SMS_SENT, TwoFactorEvent.SMS_RESENT): TwoFactorState.SMS_SENT,
-        (TwoFactorState.SMS_SENT, TwoFactorEvent.SMS_VERIFIED): TwoFactorState.RECOVERY_SHOWN,
-        (TwoFactorState.SMS_SENT, TwoFactorEvent.PHONE_VERIFIED): TwoFactorState.COMPLETE,
-        (TwoFactorState.SMS_SENT, TwoFactorEvent.ATTEMPTS_EXHAUSTED): TwoFactorState.DEAD,
+        (TwoFactorState.NEW, TwoFactorEvent.PHONE_SUBMITTED): TwoFactorState.ENROLLING,
+        (TwoFactorState.ENROLLING, TwoFactorEvent.SMS_RESENT): TwoFactorState.ENROLLING,
+        (TwoFactorState.ENROLLING, TwoFactorEvent.SMS_VERIFIED): TwoFactorState.RECOVERY_SHOWN,
+        (TwoFactorState.ENROLLING, TwoFactorEvent.PHONE_VERIFIED): TwoFactorState.COMPLETE,
+        (TwoFactorState.ENROLLING, TwoFactorEvent.ATTEMPTS_EXHAUSTED): TwoFactorState.DEAD,
         (TwoFactorState.RECOVERY_SHOWN, TwoFactorEvent.RECOVERY_SAVED): TwoFactorState.COMPLETE,
     },
 )
@@ -84,7 +85,7 @@ class TwoFactorSetup(CodeFlow):
 
     def status(self, account_id: int) -> TwoFactor | None:
         with self.deps.uow.read() as tx:
-            return tx.two_factor.get(account_id)
+            return second_factor.two_factor(tx, account_id)
 
     def begin(self, auth: Authenticated, raw_phone: str, region: str, requester: Requester) -> SetupView:
         """Text a confirmation code to a new number: the first one (2FA turns on) or a new one."""
@@ -102,6 +103,7 @@ class TwoFactorSetup(CodeFlow):
                 session=auth.session.id,
                 phone=phone,
                 mode="enable" if factor is None else "change",
+                method=SMS,
             )
             flow = flow.moved(MACHINE.next(flow.state, TwoFactorEvent.PHONE_SUBMITTED))
             tx.flows.add(flow)
@@ -128,19 +130,19 @@ class TwoFactorSetup(CodeFlow):
             phone = str(flow.context["phone"])
             self._save(tx, flow.moved(state), flow.state)
             if not enabling:
-                if not tx.two_factor.set_phone(account.id, phone):
+                sms = of_kind(tx.authenticators.for_account(account.id), SMS)
+                if sms is None or not tx.authenticators.set_data(sms.id, {**sms.data, "phone": phone}):
                     raise WrongState()  # turned off meanwhile
                 second_factor.notify(self.deps, tx, account, "phone_changed", now, phone=phone_hint(phone))
                 return SetupView(flow.moved(state), phone_hint(phone), {})
             recovery = second_factor.issue_recovery(self.deps, account.id)
-            factor = TwoFactor(account.id, "sms", phone, now, recovery.digest, recovery.sealed, now)
-            if not tx.two_factor.enable(factor):
+            if not second_factor.enable(tx, account.id, phone, recovery, now):
                 raise WrongState()  # set up from another page meanwhile
             second_factor.notify(self.deps, tx, account, "enabled", now, phone=phone_hint(phone))
             # The texted code just proved the new factor within this session: it counts as a
             # fresh sign-in with it (a change right after asks for no new sign-in).
             policy = self.deps.session_policy
-            tx.sessions.add_factor(auth.session, factor.method, now, now + policy.absolute_two_factor)
+            tx.sessions.add_factor(auth.session, SMS, now, now + policy.absolute_two_factor)
             return SetupView(flow.moved(state), phone_hint(phone), {}, grouped(recovery.code))
 
         event = TwoFactorEvent.SMS_VERIFIED if enabling else TwoFactorEvent.PHONE_VERIFIED
@@ -152,8 +154,9 @@ class TwoFactorSetup(CodeFlow):
         """The flow as its page shows it; while it shows the recovery code, the code itself."""
         with self.deps.uow.read() as tx:
             flow = self._load_for(tx, auth, flow_id, requester, allow_finished=True)
-            stored = tx.codes.get(flow.id, sms_code.PURPOSE) if flow.state == TwoFactorState.SMS_SENT else None
-            factor = tx.two_factor.get(auth.account.id) if flow.state == TwoFactorState.RECOVERY_SHOWN else None
+            stored = tx.codes.get(flow.id, sms_code.PURPOSE) if flow.state == TwoFactorState.ENROLLING else None
+            shown = flow.state == TwoFactorState.RECOVERY_SHOWN
+            factor = second_factor.two_factor(tx, auth.account.id) if shown else None
         view = self._view(flow, stored)
         if factor is not None:
             code = grouped(self.deps.two_factor.sealer.open(factor.recovery_sealed))
@@ -173,7 +176,7 @@ class TwoFactorSetup(CodeFlow):
         now = self.deps.clock.now()
         with self.deps.uow.begin() as tx:
             factor = second_factor.require_fresh(self.deps, tx, auth)
-            if factor is None or not tx.two_factor.disable(auth.account.id):
+            if factor is None or not second_factor.disable(tx, auth.account.id):
                 raise TwoFactorOff()
             revoked = tx.app_passwords.revoke_all(auth.account.id, now)
             second_factor.notify(self.deps, tx, auth.account, "disabled", now, app_passwords_revoked=revoked)
@@ -191,7 +194,9 @@ class TwoFactorSetup(CodeFlow):
         with self.deps.uow.begin() as tx:
             factor = self._fresh_factor(tx, auth)
             new = second_factor.issue_recovery(self.deps, auth.account.id)
-            if not tx.two_factor.replace_recovery(auth.account.id, factor.recovery_digest, new.digest, new.sealed, now):
+            if not tx.authenticators.swap_secret(
+                factor.recovery_id, factor.recovery_digest, new.digest, new.sealed, now
+            ):
                 raise WrongState()  # used or renewed meanwhile
             second_factor.notify(self.deps, tx, auth.account, "recovery_renewed", now)
         return grouped(new.code)
@@ -249,7 +254,7 @@ class AppPasswords:
                 raise UnknownApp()
             if app.supports_2fa:
                 raise AppHasTwoFactor()
-            if tx.two_factor.get(auth.account.id) is None:
+            if second_factor.two_factor(tx, auth.account.id) is None:
                 raise TwoFactorOff()
             second_factor.require_fresh(self.deps, tx, auth)
             secret = new_app_password()

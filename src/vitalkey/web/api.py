@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import anyio
@@ -16,15 +17,16 @@ from starlette.routing import Route
 
 from vitalkey.adapters.memory import FreeMemory
 from vitalkey.domain.accounts import Account
+from vitalkey.domain.authenticators import EMAIL_CODE, PASSWORD, RECOVERY_CODE, SECOND_FACTORS, SMS
 from vitalkey.domain.errors import DomainError, NotAuthenticated
-from vitalkey.domain.flows import Channel, Flow, StateMachine
+from vitalkey.domain.flows import Channel, Flow, FlowKind, StateMachine
 from vitalkey.domain.i18n import N_
-from vitalkey.domain.two_factor import SECOND_FACTORS, grouped
+from vitalkey.domain.two_factor import grouped
 from vitalkey.flows import email_code
+from vitalkey.flows.authenticators.base import Prompt
 from vitalkey.flows.email_flow import EmailCodeFlow, FlowView
-from vitalkey.flows.login import LoginEvent, LoginFlow, LoginState, SecondFactorNeeded, SignInResult
+from vitalkey.flows.login import LoginFlow, LoginState, SecondFactorNeeded, SignInResult
 from vitalkey.flows.password import Typist, count_estimate
-from vitalkey.flows.second_factor import Challenge
 from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.flows.signup import SignupFlow
 from vitalkey.i18n import translations
@@ -156,15 +158,45 @@ async def authenticate(request: Request) -> Authenticated:
     return auth
 
 
+# The actions a sign-in's answer lists, by step and method, as they were named before the states
+# named steps (clients switch on them). A method without an entry lists its step's events.
+LOGIN_ACTIONS: Mapping[tuple[str, str], tuple[str, ...]] = MappingProxyType(
+    {
+        (LoginState.FIRST_FACTOR, EMAIL_CODE): (
+            "code_resent", "code_verified", "attempts_exhausted", "password_chosen", "second_factor_required",
+            "app_refused",
+        ),
+        (LoginState.FIRST_FACTOR, PASSWORD): (
+            "code_chosen", "password_verified", "forgot_chosen", "reset_requested", "second_factor_required",
+            "app_refused",
+        ),
+        (LoginState.FORGOT, PASSWORD): ("password_chosen", "reset_requested"),
+        (LoginState.RESET_SENT, PASSWORD): ("password_chosen", "code_chosen"),
+        (LoginState.SECOND_FACTOR, SMS): ("sms_resent", "sms_verified", "sms_attempts_exhausted", "recovery_chosen"),
+        (LoginState.SECOND_FACTOR, RECOVERY_CODE): ("sms_chosen", "recovery_verified"),
+    }
+)  # fmt: skip
+
+
+def actions_of(flow: Flow, machine: StateMachine[Any, Any]) -> list[str]:
+    if flow.kind is FlowKind.LOGIN:
+        legacy = LOGIN_ACTIONS.get((flow.state, str(flow.context.get("method"))))
+        if legacy is not None:
+            return list(legacy)
+    return machine.events_from(flow.state)
+
+
 def flow_out(
     view: FlowView,
     machine: StateMachine[Any, Any],
     policy_version: str,
-    challenge: Challenge | None = None,
+    challenge: Prompt | None = None,
     refused: schemas.SmsRefused | None = None,
 ) -> schemas.FlowOut:
     flow = view.flow
+    method = flow.context.get("method") if flow.kind is FlowKind.LOGIN else None
     return schemas.FlowOut(
+        method=str(method) if method else None,
         sms_refused=refused,
         second_factor=challenge.method if challenge else None,
         phone_hint=challenge.hint if challenge else None,
@@ -173,7 +205,7 @@ def flow_out(
         state=flow.state,
         email=flow.email,
         expires_at=flow.expires_at,
-        actions=machine.events_from(flow.state),
+        actions=actions_of(flow, machine),
         suggestion=view.suggestion,
         code_expires_at=view.code.get("code_expires_at"),
         resend_available_at=view.code.get("resend_available_at"),
@@ -213,7 +245,8 @@ SECOND_FACTOR_ANSWER = (
     (
         202,
         schemas.FlowOut,
-        'The account has 2FA on: the flow is in "sms_sent" and a code was texted (see phone_hint); or, when'
+        'The account has 2FA on: the flow is in "second_factor" with the method "sms" and a code was texted'
+        " (see phone_hint); or, when"
         " a limit refused the text, none was (see sms_refused: resend after retry_after, or use the recovery code)",
     ),
 )
@@ -248,12 +281,13 @@ async def _view(request: Request, kind: str, flow_id: str) -> schemas.FlowOut:
     return _out(request, kind, view)
 
 
-def _out(request: Request, kind: str, view: FlowView, challenge: Challenge | None = None) -> schemas.FlowOut:
+def _out(request: Request, kind: str, view: FlowView, challenge: Prompt | None = None) -> schemas.FlowOut:
     container = services(request)
-    if challenge is None and kind == "login" and view.flow.state in (LoginState.SMS_SENT, LoginState.RECOVERY):
+    if challenge is None and kind == "login" and view.flow.state == LoginState.SECOND_FACTOR:
         challenge = container.login.challenge(view.flow)
     refused = None
-    if challenge is not None and challenge.refused is not None and view.flow.state == LoginState.SMS_SENT:
+    texted = view.flow.state == LoginState.SECOND_FACTOR and view.flow.context.get("method") == SMS
+    if challenge is not None and challenge.refused is not None and texted:
         error = challenge.refused
         refused = schemas.SmsRefused(
             error.code, translate(language(request), error), int(error.params.get("seconds", 0))
@@ -441,6 +475,22 @@ def _login_move(path: str, summary: str, event: str) -> ApiEndpoint:
         return _out(request, "login", FlowView(flow, None, {}))
 
     return move
+
+
+@api_endpoint(
+    "POST",
+    "/api/v1/login/{flow_id}/method",
+    '"Try another way": another method for the current step (see the answer\'s "method")',
+    body=schemas.ChooseMethod,
+    response=schemas.FlowOut,
+    errors=FLOW_ERRORS,
+    tag="login",
+)
+async def login_method(request: Request, body: schemas.ChooseMethod) -> schemas.FlowOut:
+    login: LoginFlow = services(request).login
+    flow_id = request.path_params["flow_id"]
+    await in_unit_of_work(request, login.choose_method, flow_id, body.method, requester_of(request, Channel.API))
+    return await _view(request, "login", flow_id)  # with the step's code, if it waits for one
 
 
 @api_endpoint(
@@ -749,19 +799,20 @@ def endpoints() -> list[ApiEndpoint]:
         _login_move(
             "/api/v1/login/{flow_id}/password-instead",
             'Choose "Login with password instead"',
-            LoginEvent.PASSWORD_CHOSEN,
+            "password_chosen",
         ),
         _login_move(
             "/api/v1/login/{flow_id}/code-instead",
             "Go back from the password to the mailed code",
-            LoginEvent.CODE_CHOSEN,
+            "code_chosen",
         ),
-        _login_move("/api/v1/login/{flow_id}/recovery-instead", '"Use my recovery code"', LoginEvent.RECOVERY_CHOSEN),
+        _login_move("/api/v1/login/{flow_id}/recovery-instead", '"Use my recovery code"', "recovery_chosen"),
         _login_move(
             "/api/v1/login/{flow_id}/sms-instead",
             "Go back from the recovery code to the texted code",
-            LoginEvent.SMS_CHOSEN,
+            "sms_chosen",
         ),
+        login_method,
         login_password_reset,
         login_password,
         login_sms,

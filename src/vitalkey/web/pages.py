@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from vitalkey.domain.accounts import Units, feet_inches
 from vitalkey.domain.apps import origin_of, redirect_uri_allowed
+from vitalkey.domain.authenticators import EMAIL_CODE, PASSWORD, RECOVERY_CODE, SMS
 from vitalkey.domain.errors import (
     DomainError,
     FlowDead,
@@ -30,8 +31,8 @@ from vitalkey.domain.tokens import is_token
 from vitalkey.domain.two_factor import phone_hint
 from vitalkey.flows import login, signup
 from vitalkey.flows.authorize import parameters
-from vitalkey.flows.email_flow import EmailCodeFlow
-from vitalkey.flows.login import LoginEvent, LoginState, SecondFactorNeeded, SignInResult
+from vitalkey.flows.email_flow import CodeFlowState, EmailCodeFlow
+from vitalkey.flows.login import CODE_PURPOSES, LoginState, SecondFactorNeeded, SignInResult
 from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.flows.signup import SignupState
 from vitalkey.i18n import supported, translations
@@ -49,7 +50,7 @@ from vitalkey.web.context import (
 from vitalkey.web.csrf import from_our_pages, own_origin
 from vitalkey.web.errors import HttpError, status_of
 from vitalkey.web.middleware import LANG_COOKIE
-from vitalkey.web.presentation import GONE, NOT_STORED, REDIRECT, Presentation
+from vitalkey.web.presentation import BY_METHOD, GONE, NOT_STORED, REDIRECT, Presentation
 from vitalkey.web.render import page
 from vitalkey.web.user_agents import describe, label
 
@@ -212,11 +213,11 @@ def error_status(error: DomainError) -> int:
 # Flow steps ---------------------------------------------------------------------------
 LOGIN_CHOICES = MappingProxyType(
     {
-        "password_instead": LoginEvent.PASSWORD_CHOSEN,
-        "code_instead": LoginEvent.CODE_CHOSEN,
-        "forgot": LoginEvent.FORGOT_CHOSEN,
-        "recovery_instead": LoginEvent.RECOVERY_CHOSEN,
-        "sms_instead": LoginEvent.SMS_CHOSEN,
+        "password_instead": "password_chosen",
+        "code_instead": "code_chosen",
+        "forgot": "forgot_chosen",
+        "recovery_instead": "recovery_chosen",
+        "sms_instead": "sms_chosen",
     }
 )
 # What shows each state: the flow's page (GET /signup/{id}, /login/{id}), and the JSON API's
@@ -249,26 +250,26 @@ LOGIN_PRESENTATION = Presentation(
     pages={
         LoginState.NEW: NOT_STORED,
         LoginState.CONFIRM_EMAIL: "flow_suggestion.html",
-        LoginState.CODE_SENT: "flow_code.html",
-        LoginState.PASSWORD: "login_password.html",
+        LoginState.FIRST_FACTOR: BY_METHOD,
         LoginState.FORGOT: "login_forgot.html",
         LoginState.RESET_SENT: "login_reset_sent.html",
-        LoginState.SMS_SENT: "login_sms.html",
-        LoginState.RECOVERY: "login_recovery.html",
+        LoginState.SECOND_FACTOR: BY_METHOD,
         LoginState.COMPLETE: REDIRECT,
         LoginState.DEAD: GONE,
     },
     api={
         LoginState.NEW: NOT_STORED,
         LoginState.CONFIRM_EMAIL: schemas.FlowOut,
-        LoginState.CODE_SENT: schemas.FlowOut,
-        LoginState.PASSWORD: schemas.FlowOut,
+        LoginState.FIRST_FACTOR: schemas.FlowOut,
         LoginState.FORGOT: schemas.FlowOut,
         LoginState.RESET_SENT: schemas.FlowOut,
-        LoginState.SMS_SENT: schemas.FlowOut,  # with status 202 when a first factor leads there
-        LoginState.RECOVERY: schemas.FlowOut,
+        LoginState.SECOND_FACTOR: schemas.FlowOut,  # with status 202 when a first factor leads there
         LoginState.COMPLETE: schemas.SignedIn,
         LoginState.DEAD: schemas.Error,
+    },
+    methods={  # a new kind adds its page here
+        LoginState.FIRST_FACTOR: {EMAIL_CODE: "flow_code.html", PASSWORD: "login_password.html"},
+        LoginState.SECOND_FACTOR: {SMS: "login_sms.html", RECOVERY_CODE: "login_recovery.html"},
     },
 )
 PRESENTATIONS = MappingProxyType({"signup": SIGNUP_PRESENTATION, "login": LOGIN_PRESENTATION})
@@ -298,7 +299,7 @@ async def _show(
     except (FlowNotFound, FlowExpired) as gone:
         return page(request, "flow_gone.html", status=error_status(gone), error=gone, kind=kind, waiting="")
     flow = view.flow
-    template = PRESENTATIONS[kind].page(flow.state)
+    template = PRESENTATIONS[kind].page(flow.state, flow.context.get("method"))
     if template == REDIRECT:
         return see_other(request, "/account")
     await allow_partner_redirect(request, flow.context.get("return_to"))
@@ -316,7 +317,7 @@ async def _show(
     if template == NOT_STORED:
         raise LookupError(f"a {kind} flow is never stored in the state {flow.state!r}")
     challenge = None
-    if kind == "login" and flow.state in (LoginState.SMS_SENT, LoginState.RECOVERY):
+    if kind == "login" and flow.state == LoginState.SECOND_FACTOR:
         try:
             challenge = await in_unit_of_work(request, services(request).login.challenge, flow)
         except WrongState as off:  # 2FA was turned off meanwhile
@@ -330,9 +331,13 @@ async def _show(
             )
     now = services(request).clock.now()
     resend_at = view.code.get("resend_available_at")
-    resend_exhausted = flow.state in (LoginState.CODE_SENT, LoginState.SMS_SENT) and resend_at is None
+    method = flow.context.get("method")
+    factor_step = kind == "login" and flow.state in (LoginState.FIRST_FACTOR, LoginState.SECOND_FACTOR)
+    waits_for_code = flow.state == CodeFlowState.CODE_SENT or (factor_step and method in CODE_PURPOSES)
+    resend_exhausted = waits_for_code and resend_at is None
     resend_wait = max(0, int((resend_at - now).total_seconds())) if resend_at else None
-    if flow.state == LoginState.SMS_SENT and challenge is not None and challenge.refused is not None:
+    texted = flow.state == LoginState.SECOND_FACTOR and method == SMS
+    if texted and challenge is not None and challenge.refused is not None:
         # No text was sent (a limit): say why, offer a send once it allows, and the recovery code.
         error = error or challenge.refused
         resend_exhausted, resend_wait = False, int(challenge.refused.params.get("seconds", 0))
@@ -397,6 +402,13 @@ async def _resend(step: Step) -> Response:
 
 async def _login_choose(step: Step, *, event: str) -> None:
     await in_unit_of_work(step.request, services(step.request).login.choose, step.flow_id, event, step.requester)
+
+
+async def _login_choose_method(step: Step) -> None:
+    """ "Try another way": the method named by the button."""
+    login_flow = services(step.request).login
+    method = step.form.get("method", "")
+    await in_unit_of_work(step.request, login_flow.choose_method, step.flow_id, method, step.requester)
 
 
 async def _login_reset(step: Step) -> None:
@@ -488,6 +500,7 @@ ACTIONS: Mapping[str, Mapping[str, Action]] = MappingProxyType(
             {
                 **EMAIL_CODE_ACTIONS,
                 **{action: partial(_login_choose, event=event) for action, event in LOGIN_CHOICES.items()},
+                "choose_method": _login_choose_method,
                 "validate": _login_reset,
                 "password": _login_password,
                 "code": _login_code,

@@ -14,11 +14,13 @@ from starlette.responses import HTMLResponse
 
 from vitalkey.domain.accounts import family_name_first
 from vitalkey.domain.errors import DomainError
+from vitalkey.domain.totp import secret_for_typing
 from vitalkey.i18n import LANGUAGES, translations
 from vitalkey.web.context import csrf_token, language, services, set_csrf_cookie
 from vitalkey.web.errors import retry_after
 from vitalkey.web.menu import PROFILE_MENU, identity
 from vitalkey.web.middleware import content_security_policy
+from vitalkey.web.qr import qr_svg
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -50,6 +52,8 @@ def make_environment() -> Environment:
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals["family_name_first"] = family_name_first  # 姓 before 名 in the name fields
     env.filters["nowrap"] = nowrap
+    env.globals["qr_svg"] = qr_svg  # an authenticator app's set-up (_totp.html)
+    env.filters["secret_for_typing"] = secret_for_typing
     return env
 
 

@@ -142,9 +142,10 @@ class FlowOut(Struct):
     resend_available_at: datetime | None = None
     attempts_left: int | None = None
     policy_version: str | None = None
-    second_factor: str | None = None  # "sms" while a texted code is asked for
+    second_factor: str | None = None  # the account's second factor ("sms") in the second-factor step
     phone_hint: str | None = None  # the number the code went to, masked: "+33 •••• 78"
-    sms_refused: SmsRefused | None = None  # in "sms_sent": no text was sent (a limit), see SmsRefused
+    sms_refused: SmsRefused | None = None  # with the method "sms": no text was sent (a limit), see SmsRefused
+    method: str | None = None  # sign-in: the method of the factor step ("email_code", "password", "sms", …)
 
 
 class AccountOut(Struct):
@@ -180,6 +181,10 @@ class SubmitRecovery(Struct, forbid_unknown_fields=True):
     recovery_code: RecoveryCode
 
 
+class ChooseMethod(Struct, forbid_unknown_fields=True):
+    method: Annotated[str, Meta(min_length=1, max_length=32, description='"sms", "recovery_code", "password", …')]
+
+
 class PhoneIn(Struct, forbid_unknown_fields=True):
     phone: Annotated[str, Meta(min_length=1, max_length=64, description="Mobile number, best with +country code")]
     country: Annotated[str, Meta(max_length=2, description="ISO country for a number without +code")] = ""
@@ -197,7 +202,7 @@ class TwoFactorOut(Struct):
 
 class SetupOut(Struct):
     flow_id: str
-    state: Literal["sms_sent", "recovery_shown", "complete", "dead"]
+    state: Literal["enrolling", "recovery_shown", "complete", "dead"]
     phone_hint: str
     actions: list[str]
     code_expires_at: datetime | None = None

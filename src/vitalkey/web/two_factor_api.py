@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from vitalkey.domain.authenticators import SECOND_FACTORS
 from vitalkey.domain.flows import Channel
-from vitalkey.domain.two_factor import SECOND_FACTORS, AppPassword, phone_hint
+from vitalkey.domain.two_factor import AppPassword, phone_hint
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.flows.two_factor import SetupView
 from vitalkey.web import schemas

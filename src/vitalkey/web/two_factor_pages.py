@@ -44,14 +44,14 @@ TWO_FACTOR_PRESENTATION = Presentation(
     two_factor.MACHINE,
     pages={
         TwoFactorState.NEW: REDIRECT,  # (never stored so: the set-up page)
-        TwoFactorState.SMS_SENT: "two_factor_code.html",
+        TwoFactorState.ENROLLING: "two_factor_code.html",
         TwoFactorState.RECOVERY_SHOWN: "two_factor_recovery.html",
         TwoFactorState.COMPLETE: REDIRECT,
         TwoFactorState.DEAD: GONE,
     },
     api={
         TwoFactorState.NEW: NOT_STORED,
-        TwoFactorState.SMS_SENT: SetupOut,
+        TwoFactorState.ENROLLING: SetupOut,
         TwoFactorState.RECOVERY_SHOWN: SetupOut,
         TwoFactorState.COMPLETE: SetupOut,
         TwoFactorState.DEAD: Error,
@@ -187,7 +187,7 @@ async def _setup_show(
         view=view,
         code=view.code,
         resend_wait=max(0, int((resend_at - now).total_seconds())) if resend_at else None,
-        resend_exhausted=view.flow.state == TwoFactorState.SMS_SENT and resend_at is None,
+        resend_exhausted=view.flow.state == TwoFactorState.ENROLLING and resend_at is None,
     )
 
 

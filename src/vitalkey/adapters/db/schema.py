@@ -102,17 +102,43 @@ password_resets = Table(
     Index("ix_password_resets_account_id", "account_id"),
 )
 
-# The second factor of an account (one method today: a verified phone number for SMS codes).
-two_factor = Table(
-    "two_factor",
+# An account's authenticators (docs/architecture.md "Authenticators"): one row per SMS number,
+# authenticator app, passkey or recovery code. ``lookup`` finds a row by what a sign-in presents
+# (a passkey's credential id, the recovery code's keyed digest); ``counter`` only moves forward
+# (TOTP's last time step, a passkey's sign count); ``sealed`` is encrypted (the TOTP secret, the
+# recovery code); ``data`` is the kind's own (``{"phone": …}`` for SMS).
+NOT_PASSKEY = "kind <> 'passkey'"
+authenticators = Table(
+    "authenticators",
     metadata,
-    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
-    Column("method", String(16), nullable=False),
-    Column("phone", String(20), nullable=False),
-    Column("enabled_at", UtcTimestamp, nullable=False),
-    Column("recovery_digest", String(64), nullable=False),  # keyed digest: checks a typed code
-    Column("recovery_sealed", String(400), nullable=False),  # encrypted: shows the code again
-    Column("recovery_issued_at", UtcTimestamp, nullable=False),
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(100), nullable=False, server_default=""),  # '': the kind's own label
+    Column("created_at", UtcTimestamp, nullable=False),
+    Column("last_used_at", UtcTimestamp),
+    Column("is_default", Boolean, nullable=False, server_default=text("false")),
+    Column("lookup", String(1400)),
+    Column("counter", BigInteger, nullable=False, server_default=text("0")),
+    Column("data", JSON, nullable=False),
+    Column("sealed", String(400), nullable=False, server_default=""),
+    Index("ix_authenticators_account_id", "account_id"),
+    Index("uq_authenticators_lookup", "kind", "lookup", unique=True),
+    Index(
+        "uq_authenticators_default",
+        "account_id",
+        unique=True,
+        sqlite_where=text("is_default"),
+        postgresql_where=text("is_default"),
+    ),
+    Index(
+        "uq_authenticators_kind",
+        "account_id",
+        "kind",
+        unique=True,
+        sqlite_where=text(NOT_PASSKEY),
+        postgresql_where=text(NOT_PASSKEY),
+    ),
 )
 
 # Registered apps (clients) and whether they can ask for a second factor; the OAuth provider

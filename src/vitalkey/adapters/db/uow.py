@@ -19,6 +19,7 @@ from vitalkey.adapters.db.repositories.accounts import SqlAccounts
 from vitalkey.adapters.db.repositories.activity import SqlActivity
 from vitalkey.adapters.db.repositories.apps import SqlAppPasswords, SqlApps
 from vitalkey.adapters.db.repositories.audit import SqlAudit
+from vitalkey.adapters.db.repositories.authenticators import SqlAuthenticators
 from vitalkey.adapters.db.repositories.codes import SqlCodes
 from vitalkey.adapters.db.repositories.consents import SqlConsents
 from vitalkey.adapters.db.repositories.counters import SqlCounters
@@ -40,7 +41,6 @@ from vitalkey.adapters.db.repositories.sessions import SqlSessions
 from vitalkey.adapters.db.repositories.signing_keys import SqlSigningKeys
 from vitalkey.adapters.db.repositories.sleep import SqlSleep
 from vitalkey.adapters.db.repositories.subscriptions import SqlSubscriptions
-from vitalkey.adapters.db.repositories.two_factor import SqlTwoFactor
 from vitalkey.adapters.db.repositories.workouts import SqlWorkouts
 from vitalkey.adapters.db.retry import Attempt, RetryPolicy, attempt, committed_write, retried_sqlstate
 from vitalkey.adapters.db.statements import Db
@@ -87,7 +87,7 @@ class SqlTransaction:
     password_hashes = _Repository(SqlPasswordHashes)
     password_failures = _Repository(SqlPasswordFailures)
     password_resets = _Repository(SqlPasswordResets)
-    two_factor = _Repository(SqlTwoFactor)
+    authenticators = _Repository(SqlAuthenticators)
     apps = _Repository(SqlApps)
     app_passwords = _Repository(SqlAppPasswords)
     authorization_codes = _Repository(SqlAuthorizationCodes)
