@@ -136,7 +136,8 @@ class TotpSetup(CodeFlow):
         event = TwoFactorEvent.TOTP_VERIFIED if enabling else TwoFactorEvent.TOTP_ADDED
         moved = flow.moved(MACHINE.next(flow.state, event), **{SEALED_KEY: None})  # the secret leaves the flow
         self._save(tx, moved, flow.state)
-        return TotpSetupView(moved, authenticator=stored, recovery_code=grouped(recovery.code) if recovery else None)
+        shown = grouped(recovery.code) if recovery else None
+        return TotpSetupView(moved, replacing=old is not None, authenticator=stored, recovery_code=shown)
 
     def _load_for(
         self, tx: Transaction, auth: Authenticated, flow_id: str, requester: Requester, *, allow_finished: bool = False
