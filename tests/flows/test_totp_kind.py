@@ -315,3 +315,17 @@ def test_set_up_needs_a_fresh_sign_in_and_belongs_to_its_session(container: Cont
     clock.advance(minutes=5, seconds=1)
     with pytest.raises(ReauthenticationRequired):
         container.totp_setup.begin(auth, BROWSER)
+
+
+def test_the_app_is_asked_first_when_it_is_the_default(container: Container, clock: FrozenClock) -> None:
+    account_id = make_account(container)
+    enable_sms(container)
+    secret, _ = enrol(container, clock, signed_in(container))
+    with container.uow.begin() as tx:
+        [app] = [r for r in tx.authenticators.for_account(account_id) if r.kind == "totp"]
+        assert tx.authenticators.set_default(account_id, app.id)
+    texts = len(queued(container, PHONE))
+    result = at_totp(container)  # the default, before the text message
+    assert len(queued(container, PHONE)) == texts  # and no text was sent for it
+    clock.advance(seconds=30)
+    assert submit(container, result.flow.id, code_at(secret, clock)).session.methods == ("email_code", "totp")
