@@ -329,3 +329,17 @@ def test_the_app_is_asked_first_when_it_is_the_default(container: Container, clo
     assert len(queued(container, PHONE)) == texts  # and no text was sent for it
     clock.advance(seconds=30)
     assert submit(container, result.flow.id, code_at(secret, clock)).session.methods == ("email_code", "totp")
+
+
+def test_a_set_up_ends_after_five_wrong_codes_and_stores_nothing(container: Container, clock: FrozenClock) -> None:
+    account_id = make_account(container)
+    auth = signed_in(container)
+    view = container.totp_setup.begin(auth, BROWSER)
+    for _ in range(5):
+        with pytest.raises(WrongTotpCode):
+            container.totp_setup.confirm(auth, view.flow.id, wrong_code(view.secret, clock), BROWSER)
+    with pytest.raises(FlowDead):
+        container.totp_setup.confirm(auth, view.flow.id, code_at(view.secret, clock), BROWSER)
+    assert container.totp_setup.view(auth, view.flow.id, BROWSER).flow.state == TwoFactorState.DEAD
+    assert container.totp_setup.current(account_id) is None and container.two_factor.status(account_id) is None
+    assert mails(container, "two_factor_changed") == []
