@@ -343,3 +343,16 @@ def test_a_set_up_ends_after_five_wrong_codes_and_stores_nothing(container: Cont
     assert container.totp_setup.view(auth, view.flow.id, BROWSER).flow.state == TwoFactorState.DEAD
     assert container.totp_setup.current(account_id) is None and container.two_factor.status(account_id) is None
     assert mails(container, "two_factor_changed") == []
+
+
+def test_turning_two_factor_off_removes_the_app(container: Container, clock: FrozenClock) -> None:
+    account_id = make_account(container)
+    auth = signed_in(container)
+    enrol(container, clock, auth)
+    with container.uow.read() as tx:
+        refreshed = tx.sessions.get(auth.session.id)
+    assert refreshed is not None
+    container.two_factor.disable(Authenticated(refreshed, auth.account), BROWSER)  # the session now with totp
+    assert container.totp_setup.current(account_id) is None and container.two_factor.status(account_id) is None
+    assert mails(container, "two_factor_changed")[-1]["payload"]["event"] == "disabled"  # type: ignore[index]
+    assert isinstance(sign_in_by_code(container), Started)  # no second step any more

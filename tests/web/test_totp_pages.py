@@ -83,7 +83,9 @@ def test_set_up_then_sign_in_with_the_app_and_a_replay_refused(
     secret, recovery = set_up_app(web, clock)
     account = web.get("/account").text
     assert "Status: on. Security codes come from your authenticator app." in account
-    assert web.get("/account/two-factor").status_code == 200  # no phone number to show: no error
+    two_factor = web.get("/account/two-factor")
+    assert two_factor.status_code == 200 and "Change phone number" not in two_factor.text  # no number
+    assert 'value="disable"' in two_factor.text
     assert "Two-factor authentication is on" in mailbox.wait_for(EMAIL, 2)["subject"]
     assert web.get("/account/two-factor/recovery-code").text.count(recovery) == 1
     sign_out(web)
