@@ -356,3 +356,15 @@ def test_turning_two_factor_off_removes_the_app(container: Container, clock: Fro
     assert container.totp_setup.current(account_id) is None and container.two_factor.status(account_id) is None
     assert mails(container, "two_factor_changed")[-1]["payload"]["event"] == "disabled"  # type: ignore[index]
     assert isinstance(sign_in_by_code(container), Started)  # no second step any more
+
+
+def test_replays_are_no_guesses_and_use_up_no_limit(make_container: object, clock: FrozenClock) -> None:
+    container = make_container(clock=clock, code_failures_per_address="3/86400")  # type: ignore[operator]
+    make_account(container)
+    secret, _ = enrol(container, clock)
+    result = at_totp(container)
+    for _ in range(6):  # more than the flow's tries and the address's limit
+        with pytest.raises(TotpCodeReused):
+            submit(container, result.flow.id, code_at(secret, clock))  # the set-up's step
+    clock.advance(seconds=30)
+    submit(container, result.flow.id, code_at(secret, clock))

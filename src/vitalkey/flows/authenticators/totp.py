@@ -44,7 +44,7 @@ class TotpKind(KindBase):
         secret = self.deps.two_factor.sealer.open(row.sealed)
         step = self.check(tx, flow, secret, answer.code, row.counter, now)
         if not tx.authenticators.advance(row.id, step, now):  # a parallel sign-in used this step first
-            raise self._reused(tx, flow, now)
+            raise self._reused(tx, flow, now, forgiven=True)
         return Proof(TOTP, account, Role.SECOND, row.id)
 
     def enrol(
@@ -93,12 +93,15 @@ class TotpKind(KindBase):
         return step
 
     def _tries(self) -> tuple[int, int]:
-        """The flow's tries: as many as a texted code's, over the flow's life."""
-        return self.deps.code_policy.max_attempts, int(self.deps.flow_ttl.total_seconds())
+        """The flow's tries: as many as a texted code's, over the flow's life (a day at most:
+        the limiter keeps no older counts)."""
+        return self.deps.code_policy.max_attempts, min(int(self.deps.flow_ttl.total_seconds()), 86400)
 
-    def _reused(self, tx: Transaction, flow: Flow, now: datetime) -> CountedRefusal:
-        """A right code whose step was used: no guess, so its counts are taken back."""
-        rate_limits.forgive_failure(self.deps, tx, flow.email, now)
+    def _reused(self, tx: Transaction, flow: Flow, now: datetime, *, forgiven: bool = False) -> CountedRefusal:
+        """A right code whose step was used: no guess, so its counts are taken back (once:
+        ``forgiven`` when ``check`` already took the address's back)."""
+        if not forgiven:
+            rate_limits.forgive_failure(self.deps, tx, flow.email, now)
         self.deps.limiter.forgive(tx, _tries_key(flow), self._tries()[1], now)
         return self._refused(tx, flow, TotpCodeReused(), now)
 
