@@ -35,6 +35,7 @@ from vitalkey.flows.authenticators.email_code import EmailCode
 from vitalkey.flows.authenticators.password import Password
 from vitalkey.flows.authenticators.recovery_code import RecoveryCode
 from vitalkey.flows.authenticators.sms import Sms
+from vitalkey.flows.authenticators.totp import TotpKind
 from vitalkey.flows.authorize import AuthorizeRequests
 from vitalkey.flows.clients import AppRegistry
 from vitalkey.flows.connected_apps import ConnectedApps
@@ -53,6 +54,7 @@ from vitalkey.flows.password_reset import PasswordResets
 from vitalkey.flows.password_settings import PasswordChange, PasswordSetFlow
 from vitalkey.flows.sessions import SessionService
 from vitalkey.flows.signup import SignupFlow
+from vitalkey.flows.totp_setup import TotpSetup
 from vitalkey.flows.two_factor import AppPasswords, TwoFactorSetup
 from vitalkey.oauth.keys import SigningKeys
 from vitalkey.oauth.provider import OAuthProvider
@@ -78,6 +80,7 @@ class Container:
     accounts: AccountService
     account_deletion: AccountDeletion
     two_factor: TwoFactorSetup
+    totp_setup: TotpSetup  # Account & Security → Two-factor authentication → "Authenticator app"
     app_passwords: AppPasswords
     apps: AppRegistry
     connected_apps: ConnectedApps
@@ -235,8 +238,9 @@ def build(
     # The kinds of authenticator, one entry each, in the order a sign-in asks them: a second
     # factor is the account's default, then the first in this order (passkey, TOTP, SMS), the
     # recovery code last.
+    totp = TotpKind(deps)
     authenticators = Authenticators(
-        (EmailCode(deps), Password(deps), AppPasswordKind(deps), Sms(deps), RecoveryCode(deps))
+        (EmailCode(deps), Password(deps), AppPasswordKind(deps), totp, Sms(deps), RecoveryCode(deps))
     )
     return Container(
         settings=settings,
@@ -253,6 +257,7 @@ def build(
         accounts=AccountService(deps),
         account_deletion=AccountDeletion(deps),
         two_factor=TwoFactorSetup(deps),
+        totp_setup=TotpSetup(deps, totp),
         app_passwords=AppPasswords(deps),
         apps=AppRegistry(deps),
         connected_apps=ConnectedApps(deps),

@@ -40,7 +40,7 @@ from vitalkey.ports import Transaction
 
 class TwoFactorState(StrEnum):
     NEW = "new"
-    ENROLLING = "enrolling"  # the method (context["method"]: "sms") waits for its confirmation
+    ENROLLING = "enrolling"  # the method (context["method"]: "sms", "totp") waits for its confirmation
     RECOVERY_SHOWN = "recovery_shown"  # "save it somewhere safe, not on your phone" → "Next"
     COMPLETE = "complete"
     DEAD = "dead"
@@ -53,6 +53,10 @@ class TwoFactorEvent(StrEnum):
     PHONE_VERIFIED = "phone_verified"  # the number of an account with 2FA changed
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
     RECOVERY_SAVED = "recovery_saved"
+    # An authenticator app (flows/totp_setup.py): its secret shown, then confirmed by a first code.
+    SECRET_ISSUED = "secret_issued"  # noqa: S105 (an event's name)
+    TOTP_VERIFIED = "totp_verified"  # 2FA turned on
+    TOTP_ADDED = "totp_added"  # beside the account's other second factor, or replacing the app
 
 
 MACHINE = StateMachine(
@@ -67,6 +71,9 @@ MACHINE = StateMachine(
         (TwoFactorState.ENROLLING, TwoFactorEvent.PHONE_VERIFIED): TwoFactorState.COMPLETE,
         (TwoFactorState.ENROLLING, TwoFactorEvent.ATTEMPTS_EXHAUSTED): TwoFactorState.DEAD,
         (TwoFactorState.RECOVERY_SHOWN, TwoFactorEvent.RECOVERY_SAVED): TwoFactorState.COMPLETE,
+        (TwoFactorState.NEW, TwoFactorEvent.SECRET_ISSUED): TwoFactorState.ENROLLING,
+        (TwoFactorState.ENROLLING, TwoFactorEvent.TOTP_VERIFIED): TwoFactorState.RECOVERY_SHOWN,
+        (TwoFactorState.ENROLLING, TwoFactorEvent.TOTP_ADDED): TwoFactorState.COMPLETE,
     },
 )
 
@@ -214,6 +221,8 @@ class TwoFactorSetup(CodeFlow):
         """The flow, if this very session started it."""
         flow = self._load(tx, flow_id, requester, allow_finished=allow_finished)
         if flow.context.get("account_id") != auth.account.id or flow.context.get("session") != auth.session.id:
+            raise FlowNotFound()
+        if flow.context.get("method", SMS) != SMS:  # an authenticator app's set-up (flows/totp_setup.py)
             raise FlowNotFound()
         return flow
 

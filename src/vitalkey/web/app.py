@@ -34,6 +34,8 @@ from vitalkey.web import (
     ops,
     pages,
     password_pages,
+    totp_api,
+    totp_pages,
     two_factor_api,
     two_factor_pages,
     withings_data,
@@ -101,6 +103,7 @@ def api_endpoints() -> list[ApiEndpoint]:
         *admin_api.endpoints(),
         *oauth.endpoints(),
         *two_factor_api.endpoints(),
+        *totp_api.endpoints(),
         *health_api.endpoints(),
         *account_deletion.endpoints(),
         *data_pages.endpoints(),
@@ -117,6 +120,7 @@ def routes() -> list[BaseRoute]:
         *password_pages.routes(),  # before /account/{action}
         *account_deletion.routes(),
         *data_pages.routes(),  # before /account/{action}
+        *totp_pages.routes(),  # before /account/two-factor/{flow_id}
         *two_factor_pages.routes(),
         *oauth.routes(),
         *withings_data.routes(),

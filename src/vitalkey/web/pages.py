@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from vitalkey.domain.accounts import Units, feet_inches
 from vitalkey.domain.apps import origin_of, redirect_uri_allowed
-from vitalkey.domain.authenticators import EMAIL_CODE, PASSWORD, RECOVERY_CODE, SMS
+from vitalkey.domain.authenticators import EMAIL_CODE, PASSWORD, RECOVERY_CODE, SMS, TOTP
 from vitalkey.domain.errors import (
     DomainError,
     FlowDead,
@@ -30,6 +30,7 @@ from vitalkey.domain.passwords import STRENGTH_LABELS
 from vitalkey.domain.tokens import is_token
 from vitalkey.domain.two_factor import phone_hint
 from vitalkey.flows import login, signup
+from vitalkey.flows.authenticators.base import Answer
 from vitalkey.flows.authorize import parameters
 from vitalkey.flows.email_flow import CodeFlowState, EmailCodeFlow
 from vitalkey.flows.login import CODE_PURPOSES, LoginState, SecondFactorNeeded, SignInResult
@@ -80,7 +81,13 @@ async def current_user(request: Request) -> Authenticated | None:
 
 # Where a sign-in may go back to after re-authenticating for a change (never a free URL).
 RETURN_PAGES = frozenset(
-    {"/account/two-factor", "/account/two-factor/recovery-code", "/account/app-passwords", "/account/delete"}
+    {
+        "/account/two-factor",
+        "/account/two-factor/recovery-code",
+        "/account/app-passwords",
+        "/account/delete",
+        "/account/two-factor/authenticator-app",
+    }
 )
 AUTHORIZE_CONTINUE = "/oauth2/authorize/"  # + the id of a kept authorization request
 
@@ -269,7 +276,11 @@ LOGIN_PRESENTATION = Presentation(
     },
     methods={  # a new kind adds its page here
         LoginState.FIRST_FACTOR: {EMAIL_CODE: "flow_code.html", PASSWORD: "login_password.html"},
-        LoginState.SECOND_FACTOR: {SMS: "login_sms.html", RECOVERY_CODE: "login_recovery.html"},
+        LoginState.SECOND_FACTOR: {
+            SMS: "login_sms.html",
+            RECOVERY_CODE: "login_recovery.html",
+            TOTP: "login_totp.html",
+        },
     },
 )
 PRESENTATIONS = MappingProxyType({"signup": SIGNUP_PRESENTATION, "login": LOGIN_PRESENTATION})
@@ -442,6 +453,15 @@ async def _login_sms_resend(step: Step) -> Response:
     return see_other(step.request, f"/login/{step.flow_id}?resent=1")
 
 
+async def _login_totp(step: Step) -> Response:
+    """The code from the authenticator app (flows/authenticators/totp.py)."""
+    login_flow = services(step.request).login
+    answer = Answer(code=step.form.get("code", ""))
+    _, result = await in_unit_of_work(step.request, login_flow.submit, step.flow_id, TOTP, answer, step.requester)
+    assert isinstance(result, Started)  # a second factor signs in
+    return await sign_in(step.request, result)
+
+
 async def _login_recovery(step: Step) -> Response:
     container = services(step.request)
     code = step.form.get("recovery_code", "")
@@ -507,6 +527,7 @@ ACTIONS: Mapping[str, Mapping[str, Action]] = MappingProxyType(
                 "sms": _login_sms,
                 "sms_resend": _login_sms_resend,
                 "recovery": _login_recovery,
+                "totp": _login_totp,
             }
         ),
     }
@@ -574,7 +595,7 @@ async def _account(
         devices={s.id: label(describe(s.user_agent), translations(language(request)).gettext) for s in sessions},
         sections=ACCOUNT_SECTIONS,
         factor=factor,
-        phone_hint=phone_hint(factor.phone) if factor else "",
+        phone_hint=phone_hint(factor.phone) if factor and factor.phone else "",
         values={**defaults, **(values or {})},
         units=[u.value for u in Units],
         notice=notice or request.query_params.get("notice"),

@@ -573,3 +573,37 @@ class ExportOut(Struct):
     records: Annotated[int, Meta(description="Health records in it (0 while pending)")] = 0
     size: Annotated[int, Meta(description="Bytes of the ZIP (0 while pending)")] = 0
     download_url: Annotated[str | None, Meta(description="GET it (with the bearer token) once ready")] = None
+
+
+# Authenticator apps (TOTP) ------------------------------------------------------------------
+class TotpSetupStarted(Struct):
+    """A new secret for an authenticator app: add it (the URI as a QR code, or the key typed), then
+    send the app's first code to ``/api/v1/account/authenticators/totp/{flow_id}``."""
+
+    flow_id: str
+    secret: Annotated[
+        str, Meta(description="The key in base 32, for an app that cannot scan (shown in groups of four)")
+    ]
+    uri: Annotated[str, Meta(description="The otpauth://totp/ URI: what the QR code holds")]
+    replacing: Annotated[bool, Meta(description="The account has an app already: this one replaces it once confirmed")]
+    expires_at: datetime
+
+
+class TotpAppOut(Struct):
+    """An account's authenticator app (never its secret)."""
+
+    id: int
+    kind: Literal["totp"]
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    is_default: bool
+
+
+class TotpSetupDone(Struct):
+    authenticator: TotpAppOut
+    two_factor_enabled: Annotated[bool, Meta(description="This app turned two-factor authentication on")]
+    replaced: Annotated[bool, Meta(description="It replaced the account's previous app")]
+    recovery_code: Annotated[
+        str | None, Meta(description="When 2FA turned on: shown once here; keep it somewhere safe, not on the phone")
+    ] = None

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from vitalkey.domain.authenticators import SMS, TOTP
 from vitalkey.domain.errors import (
     DomainError,
     FlowDead,
@@ -31,7 +32,7 @@ from vitalkey.flows.two_factor import TwoFactorState
 from vitalkey.web.context import in_unit_of_work, language, requester_of, services
 from vitalkey.web.errors import HttpError
 from vitalkey.web.pages import RETURN_PAGES, SECRET_FIELDS, current_user, error_status, posted_form, see_other
-from vitalkey.web.presentation import GONE, NOT_STORED, REDIRECT, Presentation
+from vitalkey.web.presentation import BY_METHOD, GONE, NOT_STORED, REDIRECT, Presentation
 from vitalkey.web.render import page
 from vitalkey.web.schemas import Error, SetupOut
 
@@ -44,8 +45,8 @@ TWO_FACTOR_PRESENTATION = Presentation(
     two_factor.MACHINE,
     pages={
         TwoFactorState.NEW: REDIRECT,  # (never stored so: the set-up page)
-        TwoFactorState.ENROLLING: "two_factor_code.html",
-        TwoFactorState.RECOVERY_SHOWN: "two_factor_recovery.html",
+        TwoFactorState.ENROLLING: BY_METHOD,
+        TwoFactorState.RECOVERY_SHOWN: BY_METHOD,
         TwoFactorState.COMPLETE: REDIRECT,
         TwoFactorState.DEAD: GONE,
     },
@@ -55,6 +56,10 @@ TWO_FACTOR_PRESENTATION = Presentation(
         TwoFactorState.RECOVERY_SHOWN: SetupOut,
         TwoFactorState.COMPLETE: SetupOut,
         TwoFactorState.DEAD: Error,
+    },
+    methods={  # the set-up of each method (an authenticator app's: web/totp_pages.py)
+        TwoFactorState.ENROLLING: {SMS: "two_factor_code.html", TOTP: "totp_enrol.html"},
+        TwoFactorState.RECOVERY_SHOWN: {SMS: "two_factor_recovery.html", TOTP: "totp_recovery.html"},
     },
 )
 
@@ -118,7 +123,7 @@ async def _two_factor_show(
         error=error,
         auth=auth,
         factor=factor,
-        hint=phone_hint(factor.phone) if factor else "",
+        hint=phone_hint(factor.phone) if factor and factor.phone else "",
         fresh=fresh(request, auth, factor),
         countries=countries(request),
         chosen_country=chosen,
@@ -172,7 +177,7 @@ async def _setup_show(
         )
     except (FlowNotFound, FlowExpired) as gone:
         return await _two_factor_show(request, auth, gone)
-    template = TWO_FACTOR_PRESENTATION.page(view.flow.state)
+    template = TWO_FACTOR_PRESENTATION.page(view.flow.state, view.flow.context.get("method", SMS))
     if template == GONE:
         return await _two_factor_show(request, auth, error or FlowDead())
     if template == REDIRECT:
