@@ -32,6 +32,7 @@ from vitalkey.flows.account_deletion import AccountDeletion
 from vitalkey.flows.authenticators import Authenticators
 from vitalkey.flows.authenticators.app_password import AppPasswordKind
 from vitalkey.flows.authenticators.email_code import EmailCode
+from vitalkey.flows.authenticators.passkey import PasskeyKind
 from vitalkey.flows.authenticators.password import Password
 from vitalkey.flows.authenticators.recovery_code import RecoveryCode
 from vitalkey.flows.authenticators.sms import Sms
@@ -49,6 +50,8 @@ from vitalkey.flows.manual_entries import ManualEntries
 from vitalkey.flows.notify import NotifyService
 from vitalkey.flows.notify_delivery import DeliveryWorker
 from vitalkey.flows.notify_outbox import ChangeNotifier
+from vitalkey.flows.passkey_enrolment import PasskeyEnrolment
+from vitalkey.flows.passkeys import RelyingParty
 from vitalkey.flows.password_reset import PasswordResets
 from vitalkey.flows.password_settings import PasswordChange, PasswordSetFlow
 from vitalkey.flows.sessions import SessionService
@@ -79,6 +82,8 @@ class Container:
     account_deletion: AccountDeletion
     two_factor: TwoFactorSetup
     app_passwords: AppPasswords
+    relying_party: RelyingParty  # passkeys: from public_url; ``applies`` false on an IP or plain http
+    passkey_enrolment: PasskeyEnrolment  # Account & Security → "Add a passkey"
     apps: AppRegistry
     connected_apps: ConnectedApps
     health_ingest: HealthIngest  # the companion app's devices, batches, edits and goals
@@ -235,8 +240,10 @@ def build(
     # The kinds of authenticator, one entry each, in the order a sign-in asks them: a second
     # factor is the account's default, then the first in this order (passkey, TOTP, SMS), the
     # recovery code last.
+    relying_party = RelyingParty.from_public_url(settings.public_url, settings.brand, settings.passkey_extra_origins)
+    passkey = PasskeyKind(deps, relying_party)
     authenticators = Authenticators(
-        (EmailCode(deps), Password(deps), AppPasswordKind(deps), Sms(deps), RecoveryCode(deps))
+        (EmailCode(deps), Password(deps), AppPasswordKind(deps), passkey, Sms(deps), RecoveryCode(deps))
     )
     return Container(
         settings=settings,
@@ -254,6 +261,8 @@ def build(
         account_deletion=AccountDeletion(deps),
         two_factor=TwoFactorSetup(deps),
         app_passwords=AppPasswords(deps),
+        relying_party=relying_party,
+        passkey_enrolment=PasskeyEnrolment(deps, passkey),
         apps=AppRegistry(deps),
         connected_apps=ConnectedApps(deps),
         health_ingest=health_ingest,
