@@ -33,6 +33,8 @@ from vitalkey.web import (
     oauth,
     ops,
     pages,
+    passkey_api,
+    passkey_pages,
     password_pages,
     two_factor_api,
     two_factor_pages,
@@ -101,6 +103,7 @@ def api_endpoints() -> list[ApiEndpoint]:
         *admin_api.endpoints(),
         *oauth.endpoints(),
         *two_factor_api.endpoints(),
+        *passkey_api.endpoints(),
         *health_api.endpoints(),
         *account_deletion.endpoints(),
         *data_pages.endpoints(),
@@ -118,6 +121,7 @@ def routes() -> list[BaseRoute]:
         *account_deletion.routes(),
         *data_pages.routes(),  # before /account/{action}
         *two_factor_pages.routes(),
+        *passkey_pages.routes(),  # before /account/{action}
         *oauth.routes(),
         *withings_data.routes(),
         *withings_notify.routes(),
