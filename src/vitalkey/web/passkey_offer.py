@@ -36,14 +36,17 @@ async def sign_in_offer(request: Request, return_to: str | None) -> PasskeyOffer
     login = container.login
     requester = requester_of(request, Channel.BROWSER)
     kept = request.cookies.get(cookie_name(request, OFFER_COOKIE), "")
-    try:
-        if kept:
+    if kept:
+        try:  # the browser's request, while it is open (a new sign-in changes the browser's binding)
             flow = await in_unit_of_work(request, login.load, kept, requester)
             reusable = (flow.state, flow.context.get("method"), flow.email) == (LoginState.FIRST_FACTOR, PASSKEY, "")
             if reusable and flow.context.get("return_to") == return_to:
                 prompt = await in_unit_of_work(request, login.prompt, flow)
                 if prompt is not None and prompt.options:
                     return PasskeyOffer(flow.id, dict(prompt.options))
+        except DomainError:
+            pass  # gone, done or another browser's: a new one
+    try:
         context = {"return_to": return_to} if return_to else {}
         view = await in_unit_of_work(request, login.start_with, PASSKEY, "", requester, **context)
         prompt = await in_unit_of_work(request, login.prompt, view.flow)
