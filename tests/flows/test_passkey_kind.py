@@ -7,6 +7,7 @@ another user handle; refusals counted against the address's failures."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from vitalkey.adapters.clock import FrozenClock
 from vitalkey.container import Container
 from vitalkey.domain.authenticators import PASSKEY
 from vitalkey.domain.errors import (
+    DomainError,
     PasskeyCounterError,
     PasskeyRefused,
     PasskeyUnavailable,
@@ -323,3 +325,22 @@ def test_no_passkeys_on_an_ip_address(make_container: ContainerFactory, clock: F
         container.login.start_with(PASSKEY, "", BROWSER)
     with pytest.raises(PasskeyUnavailable):
         container.passkey_enrolment.begin(fresh_auth(container), "Laptop", BROWSER)
+
+
+def test_parallel_uses_of_one_answer_sign_in_once(container: Container, device: SoftAuthenticator) -> None:
+    make_account(container)
+    add_passkey(container, device)
+    flow_id, options = start(container)
+    answer = device.get(options)
+
+    def use(_: int) -> str:
+        try:
+            return str(submit(container, flow_id, answer).token)
+        except DomainError as error:
+            return error.code
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(use, range(20)))
+    tokens = [r for r in results if len(r) > 40]
+    assert len(tokens) == 1, results
+    assert set(results) - set(tokens) <= {"passkey_refused", "wrong_state"}

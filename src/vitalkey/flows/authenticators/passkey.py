@@ -122,7 +122,8 @@ class PasskeyKind(KindBase):
         kept = flow.context.get(CHALLENGE)
         second = flow.state == SECOND_FACTOR_STEP
         renewed = self._challenge(tx, flow, account)
-        tx.flows.save(flow.moved(flow.state, **renewed.context), flow.state)
+        if not tx.flows.save(flow.moved(flow.state, **renewed.context), flow.state):
+            raise WrongState()  # a parallel answer ended the step
         now = self.deps.clock.now()
         counted: str | None = None
         try:
