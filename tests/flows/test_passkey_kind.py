@@ -344,3 +344,16 @@ def test_parallel_uses_of_one_answer_sign_in_once(container: Container, device: 
     tokens = [r for r in results if len(r) > 40]
     assert len(tokens) == 1, results
     assert set(results) - set(tokens) <= {"passkey_refused", "wrong_state"}
+
+
+def test_turning_2fa_off_keeps_the_passkeys(container: Container, device: SoftAuthenticator) -> None:
+    account_id = make_account(container)
+    enable_sms(container)
+    add_passkey(container, device)
+    container.two_factor.disable(fresh_auth(container), BROWSER)
+    with container.uow.read() as tx:
+        assert [row.kind for row in tx.authenticators.for_account(account_id)] == [PASSKEY]
+    assert container.two_factor.status(account_id) is None
+    flow_id, options = start(container)
+    assert isinstance(submit(container, flow_id, device.get(options)), Started)
+    assert isinstance(sign_in_by_code(container), Started)  # and no second factor is asked any more

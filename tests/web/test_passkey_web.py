@@ -219,3 +219,9 @@ def test_api_passkey_as_second_factor_and_alone_with_sms_2fa(
     credential = json.loads(device.get(json.dumps(options)))
     signed = client.post(f"/api/v1/login/{flow['id']}/passkey", json={"credential": credential})
     assert signed.status_code == 200, signed.text
+
+
+def test_the_passkey_words_in_german(client: TestClient) -> None:
+    page = client.get("/login", headers={"accept-language": "de"})
+    assert "Mit einem Passkey anmelden" in page.text
+    assert 'data-msg-cancelled="Die Passkey-Anfrage wurde abgebrochen.' in page.text
