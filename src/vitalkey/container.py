@@ -32,6 +32,7 @@ from vitalkey.flows.account_deletion import AccountDeletion
 from vitalkey.flows.authenticators import Authenticators
 from vitalkey.flows.authenticators.app_password import AppPasswordKind
 from vitalkey.flows.authenticators.email_code import EmailCode
+from vitalkey.flows.authenticators.passkey import PasskeyKind
 from vitalkey.flows.authenticators.password import Password
 from vitalkey.flows.authenticators.recovery_code import RecoveryCode
 from vitalkey.flows.authenticators.sms import Sms
@@ -50,6 +51,8 @@ from vitalkey.flows.manual_entries import ManualEntries
 from vitalkey.flows.notify import NotifyService
 from vitalkey.flows.notify_delivery import DeliveryWorker
 from vitalkey.flows.notify_outbox import ChangeNotifier
+from vitalkey.flows.passkey_enrolment import PasskeyEnrolment
+from vitalkey.flows.passkeys import RelyingParty
 from vitalkey.flows.password_reset import PasswordResets
 from vitalkey.flows.password_settings import PasswordChange, PasswordSetFlow
 from vitalkey.flows.sessions import SessionService
@@ -82,6 +85,8 @@ class Container:
     two_factor: TwoFactorSetup
     totp_setup: TotpSetup  # Account & Security → Two-factor authentication → "Authenticator app"
     app_passwords: AppPasswords
+    relying_party: RelyingParty  # passkeys: from public_url; ``applies`` false on an IP or plain http
+    passkey_enrolment: PasskeyEnrolment  # Account & Security → "Add a passkey"
     apps: AppRegistry
     connected_apps: ConnectedApps
     health_ingest: HealthIngest  # the companion app's devices, batches, edits and goals
@@ -239,8 +244,10 @@ def build(
     # factor is the account's default, then the first in this order (passkey, TOTP, SMS), the
     # recovery code last.
     totp = TotpKind(deps)
+    relying_party = RelyingParty.from_public_url(settings.public_url, settings.brand, settings.passkey_extra_origins)
+    passkey = PasskeyKind(deps, relying_party)
     authenticators = Authenticators(
-        (EmailCode(deps), Password(deps), AppPasswordKind(deps), totp, Sms(deps), RecoveryCode(deps))
+        (EmailCode(deps), Password(deps), AppPasswordKind(deps), passkey, totp, Sms(deps), RecoveryCode(deps))
     )
     return Container(
         settings=settings,
@@ -259,6 +266,8 @@ def build(
         two_factor=TwoFactorSetup(deps),
         totp_setup=TotpSetup(deps, totp),
         app_passwords=AppPasswords(deps),
+        relying_party=relying_party,
+        passkey_enrolment=PasskeyEnrolment(deps, passkey),
         apps=AppRegistry(deps),
         connected_apps=ConnectedApps(deps),
         health_ingest=health_ingest,

@@ -24,6 +24,12 @@ LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 MAIL_ADDRESS = re.compile(r"[^@\s:/?#<>\"]+@[^@\s:/?#<>\"]+\.[^@\s:/?#<>\"]+")
 
 
+# An origin a passkey may answer from: a web origin, or an Android app's signing-key hash.
+PASSKEY_ORIGIN = re.compile(
+    r"https://[a-z0-9.-]+(:[0-9]{1,5})?|http://localhost(:[0-9]{1,5})?|android:apk-key-hash:[A-Za-z0-9_-]{20,}"
+)
+
+
 class SettingsError(ValueError):
     """A configuration value cannot be used."""
 
@@ -118,6 +124,10 @@ class Settings:
     sms_daily_cap: int = 2000
     recovery_failures_per_account: str = "10/86400"
     reauth_window_s: int = 300  # a sign-in this recent may change the second factor
+    # Passkeys (WebAuthn): the relying party is public_url's host and its origin; these origins
+    # are accepted too (the companion apps': "android:apk-key-hash:…", or https:// origins).
+    # public_url on an IP address, or plain http other than localhost, offers no passkeys.
+    passkey_extra_origins: tuple[str, ...] = ()
     # Keys that seal recovery codes (Fernet, newest first); none: one derived from secret_key.
     encryption_keys: tuple[str, ...] = ()
 
@@ -297,6 +307,11 @@ def _validate(settings: Settings) -> None:
     if settings.public_url and not settings.public_url.startswith(("http://", "https://")):
         raise SettingsError("public_url must start with http:// or https://")
     _validate_support_url(settings.support_url)
+    for origin in settings.passkey_extra_origins:
+        if not PASSKEY_ORIGIN.fullmatch(origin):
+            raise SettingsError(
+                f"passkey_extra_origins: {origin!r} is not an origin (https://host[:port] or android:apk-key-hash:…)"
+            )
     if settings.dev_mode and (settings.https or settings.host not in LOOPBACK):
         # Dev mode shows every mail, codes included, at /dev/mail: only ever on this machine.
         raise SettingsError(

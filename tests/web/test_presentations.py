@@ -13,7 +13,7 @@ import pytest
 
 import vitalkey.flows
 from vitalkey.domain.flows import StateMachine
-from vitalkey.web import oauth, pages, password_pages, two_factor_pages
+from vitalkey.web import oauth, pages, passkey_pages, password_pages, two_factor_pages
 from vitalkey.web.presentation import BROWSER_ONLY, BY_METHOD, GONE, NOT_STORED, REDIRECT, Presentation
 from vitalkey.web.render import TEMPLATES
 
@@ -23,6 +23,7 @@ PRESENTATIONS = [
     password_pages.PASSWORD_SET_PRESENTATION,
     two_factor_pages.TWO_FACTOR_PRESENTATION,
     oauth.AUTHORIZE_PRESENTATION,
+    passkey_pages.PASSKEY_ENROLMENT_PRESENTATION,
 ]
 
 

@@ -17,6 +17,7 @@ class FlowKind(StrEnum):
     PASSWORD_SET = "password_set"  # noqa: S105 (a fresh emailed code, then the first password)
     TWO_FACTOR = "two_factor"  # a number verified by a texted code, then the recovery code
     AUTHORIZE = "authorize"  # an OAuth authorization request waiting for a sign-in or consent
+    PASSKEY_ENROLMENT = "passkey_enrol"  # a named passkey being added (its challenge, its user handle)
 
 
 class Channel(StrEnum):

@@ -10,7 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from vitalkey.domain.accounts import Account, mail_names
-from vitalkey.domain.authenticators import METHOD_LABELS, RECOVERY_CODE, SECOND_FACTORS, SMS, StoredAuthenticator
+from vitalkey.domain.authenticators import (
+    METHOD_LABELS,
+    PASSKEY,
+    RECOVERY_CODE,
+    SECOND_FACTORS,
+    SMS,
+    StoredAuthenticator,
+)
 from vitalkey.domain.errors import ReauthenticationRequired
 from vitalkey.domain.tokens import keyed_digest, new_token
 from vitalkey.domain.two_factor import TwoFactor, is_fresh, new_recovery_code, two_factor_of
@@ -89,8 +96,9 @@ def enable(tx: Transaction, account_id: int, phone: str, recovery: NewRecoveryCo
 
 
 def disable(tx: Transaction, account_id: int) -> bool:
-    """Remove every second factor and the recovery code; False when there was none."""
-    removed = sum(tx.authenticators.remove_kind(account_id, kind) for kind in sorted(SECOND_FACTORS))
+    """Remove every second factor and the recovery code; False when there was none. Passkeys
+    stay: they are a way to sign in of their own, which 2FA neither brings nor takes away."""
+    removed = sum(tx.authenticators.remove_kind(account_id, kind) for kind in sorted(SECOND_FACTORS - {PASSKEY}))
     return removed > 0
 
 

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from vitalkey.adapters.memory import FreeMemory
 from vitalkey.domain.accounts import Account
-from vitalkey.domain.authenticators import EMAIL_CODE, PASSWORD, RECOVERY_CODE, SECOND_FACTORS, SMS
+from vitalkey.domain.authenticators import EMAIL_CODE, PASSKEY, PASSWORD, RECOVERY_CODE, SECOND_FACTORS, SMS
 from vitalkey.domain.errors import DomainError, NotAuthenticated
 from vitalkey.domain.flows import Channel, Flow, FlowKind, StateMachine
 from vitalkey.domain.i18n import N_
@@ -292,9 +292,16 @@ def _out(request: Request, kind: str, view: FlowView, challenge: Prompt | None =
         refused = schemas.SmsRefused(
             error.code, translate(language(request), error), int(error.params.get("seconds", 0))
         )
-    return flow_out(
+    out = flow_out(
         view, _email_flow(request, kind).machine, container.settings.privacy_policy_version, challenge, refused
     )
+    factor_step = view.flow.state in (LoginState.FIRST_FACTOR, LoginState.SECOND_FACTOR)
+    if kind == "login" and factor_step and view.flow.context.get("method") == PASSKEY:
+        # The WebAuthn options of a passkey step (those of its current, unused challenge).
+        shown = challenge if challenge is not None and challenge.method == PASSKEY else None
+        shown = shown or container.login.prompt(view.flow)
+        out.options = dict(shown.options) if shown is not None and shown.options else None
+    return out
 
 
 def _email_steps(kind: str, label: str) -> list[ApiEndpoint]:

@@ -33,6 +33,8 @@ from vitalkey.web import (
     oauth,
     ops,
     pages,
+    passkey_api,
+    passkey_pages,
     password_pages,
     totp_api,
     totp_pages,
@@ -104,6 +106,7 @@ def api_endpoints() -> list[ApiEndpoint]:
         *oauth.endpoints(),
         *two_factor_api.endpoints(),
         *totp_api.endpoints(),
+        *passkey_api.endpoints(),
         *health_api.endpoints(),
         *account_deletion.endpoints(),
         *data_pages.endpoints(),
@@ -122,6 +125,7 @@ def routes() -> list[BaseRoute]:
         *data_pages.routes(),  # before /account/{action}
         *totp_pages.routes(),  # before /account/two-factor/{flow_id}
         *two_factor_pages.routes(),
+        *passkey_pages.routes(),  # before /account/{action}
         *oauth.routes(),
         *withings_data.routes(),
         *withings_notify.routes(),

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from vitalkey.domain.accounts import Units, feet_inches
 from vitalkey.domain.apps import origin_of, redirect_uri_allowed
-from vitalkey.domain.authenticators import EMAIL_CODE, PASSWORD, RECOVERY_CODE, SMS, TOTP
+from vitalkey.domain.authenticators import EMAIL_CODE, PASSKEY, PASSWORD, RECOVERY_CODE, SMS, TOTP
 from vitalkey.domain.errors import (
     DomainError,
     FlowDead,
@@ -51,6 +51,7 @@ from vitalkey.web.context import (
 from vitalkey.web.csrf import from_our_pages, own_origin
 from vitalkey.web.errors import HttpError, status_of
 from vitalkey.web.middleware import LANG_COOKIE
+from vitalkey.web.passkey_offer import remember_offer, sign_in_offer
 from vitalkey.web.presentation import BY_METHOD, GONE, NOT_STORED, REDIRECT, Presentation
 from vitalkey.web.render import page
 from vitalkey.web.user_agents import describe, label
@@ -87,6 +88,7 @@ RETURN_PAGES = frozenset(
         "/account/app-passwords",
         "/account/delete",
         "/account/two-factor/authenticator-app",
+        "/account/passkeys/new",
     }
 )
 AUTHORIZE_CONTINUE = "/oauth2/authorize/"  # + the id of a kept authorization request
@@ -184,8 +186,11 @@ async def start_page(request: Request) -> Response:
     if auth and kind == "signup":
         return see_other(request, str(waiting))  # already signed in: on to the app's request
     if request.method == "GET":
+        # The sign-in page's passkey (a button, and the browser's autofill on the address field).
+        offer = await sign_in_offer(request, waiting) if kind == "login" else None
         email = request.query_params.get("email", "") or (auth.account.email if auth else "")
-        return page(request, f"{kind}_email.html", email=email[:254], waiting=waiting_request(waiting))
+        shown = page(request, f"{kind}_email.html", email=email[:254], waiting=waiting_request(waiting), offer=offer)
+        return remember_offer(request, shown, offer)
     form: dict[str, str] = {}
     try:
         form = await posted_form(request)
@@ -198,6 +203,7 @@ async def start_page(request: Request) -> Response:
             **context,
         )
     except DomainError as error:
+        offer = await sign_in_offer(request, waiting) if kind == "login" else None
         return page(
             request,
             f"{kind}_email.html",
@@ -205,6 +211,7 @@ async def start_page(request: Request) -> Response:
             error=error,
             email=form.get("email", "")[:254],
             waiting=waiting_request(waiting),
+            offer=offer,
         )
     return see_other(request, f"/{kind}/{view.flow.id}")
 
@@ -275,17 +282,24 @@ LOGIN_PRESENTATION = Presentation(
         LoginState.DEAD: schemas.Error,
     },
     methods={  # a new kind adds its page here
-        LoginState.FIRST_FACTOR: {EMAIL_CODE: "flow_code.html", PASSWORD: "login_password.html"},
+        LoginState.FIRST_FACTOR: {
+            EMAIL_CODE: "flow_code.html",
+            PASSWORD: "login_password.html",
+            PASSKEY: "login_passkey.html",
+        },
         LoginState.SECOND_FACTOR: {
             SMS: "login_sms.html",
             RECOVERY_CODE: "login_recovery.html",
             TOTP: "login_totp.html",
+            PASSKEY: "login_passkey.html",
         },
     },
 )
 PRESENTATIONS = MappingProxyType({"signup": SIGNUP_PRESENTATION, "login": LOGIN_PRESENTATION})
 # Never written back into a page: codes and passwords are typed again after an error.
-SECRET_FIELDS = frozenset({"csrf_token", "code", "password", "current_password", "new_password", "recovery_code"})
+SECRET_FIELDS = frozenset(
+    {"csrf_token", "code", "password", "current_password", "new_password", "recovery_code", "credential"}
+)
 
 
 async def flow_page(request: Request) -> Response:
@@ -340,9 +354,11 @@ async def _show(
                 kind=kind,
                 waiting=waiting_request(flow.context.get("return_to")),
             )
+    method = flow.context.get("method")
+    if kind == "login" and flow.state == LoginState.FIRST_FACTOR and method == PASSKEY:
+        challenge = await in_unit_of_work(request, services(request).login.prompt, flow)  # its options
     now = services(request).clock.now()
     resend_at = view.code.get("resend_available_at")
-    method = flow.context.get("method")
     factor_step = kind == "login" and flow.state in (LoginState.FIRST_FACTOR, LoginState.SECOND_FACTOR)
     waits_for_code = flow.state == CodeFlowState.CODE_SENT or (factor_step and method in CODE_PURPOSES)
     resend_exhausted = waits_for_code and resend_at is None
@@ -462,6 +478,16 @@ async def _login_totp(step: Step) -> Response:
     return await sign_in(step.request, result)
 
 
+async def _login_passkey(step: Step) -> Response:
+    """The browser's answer to a passkey request (static/passkey.js): alone, or as the second factor."""
+    container = services(step.request)
+    answer = Answer(credential=step.form.get("credential", ""))
+    _, result = await in_unit_of_work(
+        step.request, container.login.submit, step.flow_id, PASSKEY, answer, step.requester
+    )
+    return await _first_factor_done(step.request, step.flow_id, result)
+
+
 async def _login_recovery(step: Step) -> Response:
     container = services(step.request)
     code = step.form.get("recovery_code", "")
@@ -528,6 +554,7 @@ ACTIONS: Mapping[str, Mapping[str, Action]] = MappingProxyType(
                 "sms_resend": _login_sms_resend,
                 "recovery": _login_recovery,
                 "totp": _login_totp,
+                "passkey": _login_passkey,
             }
         ),
     }

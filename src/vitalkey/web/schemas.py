@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -146,6 +146,9 @@ class FlowOut(Struct):
     phone_hint: str | None = None  # the number the code went to, masked: "+33 •••• 78"
     sms_refused: SmsRefused | None = None  # with the method "sms": no text was sent (a limit), see SmsRefused
     method: str | None = None  # sign-in: the method of the factor step ("email_code", "password", "sms", …)
+    # With the method "passkey": the options for navigator.credentials.get (WebAuthn JSON); a
+    # refused answer uses them up, and this answer (GET the flow) then holds new ones.
+    options: dict[str, Any] | None = None
 
 
 class AccountOut(Struct):
@@ -607,3 +610,40 @@ class TotpSetupDone(Struct):
     recovery_code: Annotated[
         str | None, Meta(description="When 2FA turned on: shown once here; keep it somewhere safe, not on the phone")
     ] = None
+
+
+# Passkeys ------------------------------------------------------------------------------------
+PasskeyCredential = Annotated[
+    dict[str, Any],
+    Meta(description="The browser's PublicKeyCredential as JSON (credential.toJSON()): id, rawId, type, response, …"),
+]
+
+
+class SubmitPasskey(Struct, forbid_unknown_fields=True):
+    credential: PasskeyCredential
+
+
+class NewPasskeyIn(Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(max_length=100, description='What the user calls it: "Work laptop"')] = ""
+
+
+class PasskeyEnrolmentOut(Struct):
+    id: str  # the enrolment to answer (POST …/passkeys/{id})
+    expires_at: datetime
+    options: dict[str, Any]  # for navigator.credentials.create (WebAuthn JSON)
+
+
+class ConfirmPasskey(Struct, forbid_unknown_fields=True):
+    credential: PasskeyCredential
+    name: Annotated[str, Meta(max_length=100, description="Replaces the name given at the start")] | None = None
+
+
+class PasskeyOut(Struct):
+    id: int
+    kind: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+    backup_eligible: bool = False
+    backed_up: bool = False
+    transports: list[str] = []
