@@ -46,6 +46,7 @@ from vitalkey.flows.health_ingest import HealthIngest
 from vitalkey.flows.health_reads import HealthReads
 from vitalkey.flows.login import LoginFlow
 from vitalkey.flows.manual_entries import ManualEntries
+from vitalkey.flows.methods import SignInMethods
 from vitalkey.flows.notify import NotifyService
 from vitalkey.flows.notify_delivery import DeliveryWorker
 from vitalkey.flows.notify_outbox import ChangeNotifier
@@ -79,6 +80,7 @@ class Container:
     account_deletion: AccountDeletion
     two_factor: TwoFactorSetup
     app_passwords: AppPasswords
+    sign_in_methods: SignInMethods  # Account & Security: the list of methods, default, rename, remove
     apps: AppRegistry
     connected_apps: ConnectedApps
     health_ingest: HealthIngest  # the companion app's devices, batches, edits and goals
@@ -254,6 +256,7 @@ def build(
         account_deletion=AccountDeletion(deps),
         two_factor=TwoFactorSetup(deps),
         app_passwords=AppPasswords(deps),
+        sign_in_methods=SignInMethods(deps, authenticators),
         apps=AppRegistry(deps),
         connected_apps=ConnectedApps(deps),
         health_ingest=health_ingest,

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from vitalkey.domain.accounts import Account, mail_names
-from vitalkey.domain.authenticators import METHOD_LABELS, RECOVERY_CODE, SECOND_FACTORS, SMS, StoredAuthenticator
+from vitalkey.domain.authenticators import METHOD_LABELS, RECOVERY_CODE, SMS, TWO_FACTOR_METHODS, StoredAuthenticator
 from vitalkey.domain.errors import ReauthenticationRequired
 from vitalkey.domain.tokens import keyed_digest, new_token
 from vitalkey.domain.two_factor import TwoFactor, is_fresh, new_recovery_code, two_factor_of
@@ -89,8 +89,10 @@ def enable(tx: Transaction, account_id: int, phone: str, recovery: NewRecoveryCo
 
 
 def disable(tx: Transaction, account_id: int) -> bool:
-    """Remove every second factor and the recovery code; False when there was none."""
-    removed = sum(tx.authenticators.remove_kind(account_id, kind) for kind in sorted(SECOND_FACTORS))
+    """Remove the second factors that keep 2FA on and the recovery code; False when there was
+    none. Passkeys stay: they sign in by themselves, with or without 2FA."""
+    removed = sum(tx.authenticators.remove_kind(account_id, kind) for kind in sorted(TWO_FACTOR_METHODS))
+    removed += tx.authenticators.remove_kind(account_id, RECOVERY_CODE)
     return removed > 0
 
 

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from vitalkey.domain.accounts import Units, feet_inches
 from vitalkey.domain.apps import origin_of, redirect_uri_allowed
-from vitalkey.domain.authenticators import EMAIL_CODE, PASSWORD, RECOVERY_CODE, SMS
+from vitalkey.domain.authenticators import EMAIL_CODE, METHOD_LABELS, PASSWORD, RECOVERY_CODE, SMS
 from vitalkey.domain.errors import (
     DomainError,
     FlowDead,
@@ -32,7 +32,7 @@ from vitalkey.domain.two_factor import phone_hint
 from vitalkey.flows import login, signup
 from vitalkey.flows.authorize import parameters
 from vitalkey.flows.email_flow import CodeFlowState, EmailCodeFlow
-from vitalkey.flows.login import CODE_PURPOSES, LoginState, SecondFactorNeeded, SignInResult
+from vitalkey.flows.login import CODE_PURPOSES, LoginState, OtherWay, SecondFactorNeeded, SignInResult
 from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.flows.signup import SignupState
 from vitalkey.i18n import supported, translations
@@ -329,6 +329,9 @@ async def _show(
                 kind=kind,
                 waiting=waiting_request(flow.context.get("return_to")),
             )
+    other_ways: list[OtherWay] = []
+    if challenge is not None:  # the second factor's step: "Try another way"
+        other_ways = await in_unit_of_work(request, services(request).login.other_ways, flow)
     now = services(request).clock.now()
     resend_at = view.code.get("resend_available_at")
     method = flow.context.get("method")
@@ -353,6 +356,8 @@ async def _show(
         resend_wait=resend_wait,
         resend_exhausted=resend_exhausted,
         challenge=challenge,
+        other_ways=other_ways,
+        method_labels=METHOD_LABELS,
         policy_version=settings.privacy_policy_version,
         policy_text=container.privacy_policy.paragraphs(language(request)),
         values=values or {},
@@ -525,7 +530,7 @@ async def _first_factor_done(request: Request, flow_id: str, result: SignInResul
 ACCOUNT_SECTIONS: tuple[tuple[str, str], ...] = (
     ("#profile", N_("Profile")),
     ("#password", N_("Password")),
-    ("#two-factor", N_("Two-factor authentication")),
+    ("#two-factor", N_("Two-factor authentication and sign-in methods")),
     ("#app-passwords", N_("App passwords")),
     ("#connected-apps", N_("Connected apps")),
     ("#sessions", N_("Where you are signed in")),
@@ -574,7 +579,7 @@ async def _account(
         devices={s.id: label(describe(s.user_agent), translations(language(request)).gettext) for s in sessions},
         sections=ACCOUNT_SECTIONS,
         factor=factor,
-        phone_hint=phone_hint(factor.phone) if factor else "",
+        phone_hint=phone_hint(factor.phone) if factor and factor.phone else "",
         values={**defaults, **(values or {})},
         units=[u.value for u in Units],
         notice=notice or request.query_params.get("notice"),

@@ -146,6 +146,9 @@ class FlowOut(Struct):
     phone_hint: str | None = None  # the number the code went to, masked: "+33 •••• 78"
     sms_refused: SmsRefused | None = None  # with the method "sms": no text was sent (a limit), see SmsRefused
     method: str | None = None  # sign-in: the method of the factor step ("email_code", "password", "sms", …)
+    # The second-factor step's "Try another way": the account's other methods, in the order to
+    # offer them (the recovery code last); POST one to /api/v1/login/{id}/method.
+    methods: list[str] | None = None
 
 
 class AccountOut(Struct):
@@ -573,3 +576,37 @@ class ExportOut(Struct):
     records: Annotated[int, Meta(description="Health records in it (0 while pending)")] = 0
     size: Annotated[int, Meta(description="Bytes of the ZIP (0 while pending)")] = 0
     download_url: Annotated[str | None, Meta(description="GET it (with the bearer token) once ready")] = None
+
+
+# Account & Security → sign-in methods (GET/PATCH/DELETE /api/v1/account/authenticators) ------
+class AuthenticatorOut(Struct):
+    id: int
+    kind: str  # "sms", "totp", "passkey", …
+    label: str  # the kind's name, in the request's language ("Text message")
+    name: str  # the name the user gave it ("Work laptop"), or for a text message the masked number
+    created_at: datetime
+    last_used_at: datetime | None
+    is_default: bool  # the second factor a sign-in asks for first
+    can_make_default: bool
+    can_rename: bool
+
+
+class AuthenticatorList(Struct):
+    authenticators: list[AuthenticatorOut]  # the recovery code is not listed (its own endpoint)
+    two_factor: bool
+
+
+class AuthenticatorChange(Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(max_length=100, description='A new name; "" for the kind\'s own label')] | None = None
+    default: (
+        Annotated[
+            Literal[True], Meta(description="Make it the default second factor (its mail is sent to the address)")
+        ]
+        | None
+    ) = None
+
+
+class AuthenticatorRemoved(Struct):
+    removed: int
+    two_factor: bool  # still on: false when this was the last text message or authenticator app
+    app_passwords_revoked: int  # revoked with 2FA
