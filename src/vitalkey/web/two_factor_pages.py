@@ -311,8 +311,9 @@ async def _setup_post(request: Request, auth: Authenticated, flow_id: str) -> Re
             view = await in_unit_of_work(
                 request, container.two_factor.confirm, auth, flow_id, form.get("code", ""), requester
             )
-            if view.recovery_code is None:
-                return see_other(request, f"{SETUP}?notice=phone_changed")
+            if view.recovery_code is None:  # a number beside another second factor, or a new number
+                notice = "added" if view.flow.context.get("mode") == "add" else "phone_changed"
+                return see_other(request, f"{SETUP}?notice={notice}")
             return see_other(request, f"{SETUP}/{flow_id}")
         if action == "resend":
             await in_unit_of_work(request, container.two_factor.resend, auth, flow_id, requester)
