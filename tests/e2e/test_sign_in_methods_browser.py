@@ -1,7 +1,8 @@
 """Choice and fallback (issue #22 item 4) in Debian's Chromium against a real server process
 whose texts go to a local fake gateway: with SMS on, "Try another way" → the recovery code signs
 in; later, after the re-authentication, the text message is removed from the list of methods,
-which turns 2FA off and is mailed; axe on the section and on the confirmation page."""
+which turns 2FA off and is mailed; axe on the section and on the confirmation page, and both
+fit a phone's width."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import Gateway, LiveServer, Mailbox, code_in, free_port, start_server, stop_server
 from tests.e2e.conftest import CHROMIUM
+from tests.e2e.test_layout_browser import MEASURE, VIEWPORTS
 from tests.e2e.test_two_factor_browser import EMAIL, PHONE, first_factor, sign_out, sign_up_with_two_factor
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
@@ -65,7 +67,7 @@ def assert_accessible(page: Page) -> None:
 
 
 def test_try_another_way_then_remove_the_text_message_after_signing_in_again(
-    audited: Page, methods_server: LiveServer, mailbox: Mailbox, gateway: Gateway
+    audited: Page, methods_server: LiveServer, mailbox: Mailbox, gateway: Gateway, tmp_path: Path
 ) -> None:
     page, base = audited, methods_server.url
     recovery = sign_up_with_two_factor(page, methods_server, mailbox, gateway)  # mails 1-2, text 1
@@ -102,12 +104,16 @@ def test_try_another_way_then_remove_the_text_message_after_signing_in_again(
     page.get_by_label("6-digit code").fill(gateway.code(PHONE, 3))
     page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("heading", name="Two-factor authentication and sign-in methods")).to_be_visible()
+    page.set_viewport_size(VIEWPORTS["phone"])  # the list and its actions fit a phone's width
+    page.screenshot(path=str(tmp_path / "methods-phone.png"), full_page=True)
+    assert page.evaluate(MEASURE) == []
 
     # Remove → the confirmation page says 2FA goes with it → removed, 2FA off, mailed.
     page.get_by_role("link", name="Remove").click()
     expect(page.get_by_role("heading", name="Remove this method?")).to_be_visible()
     expect(page.get_by_text("removing it turns two-factor authentication off")).to_be_visible()
     assert_accessible(page)
+    assert page.evaluate(MEASURE) == []
     page.get_by_role("button", name="Remove").click()
     expect(page.get_by_text("The method has been removed. Two-factor authentication is off.")).to_be_visible()
     expect(page.get_by_text("Status: off")).to_be_visible()
