@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from tests.conftest import ContainerFactory
 from tests.flows.helpers import BROWSER, last_code
 from tests.flows.test_apps_and_limits import LEGACY
 from tests.flows.test_login_flow import make_account
@@ -28,7 +29,7 @@ from vitalkey.flows.authenticators.recovery_code import RecoveryCode
 from vitalkey.flows.authenticators.sms import Sms
 from vitalkey.flows.login import LoginFlow, OtherWay, SecondFactorNeeded
 from vitalkey.flows.methods import SignInMethods
-from vitalkey.flows.sessions import Authenticated
+from vitalkey.flows.sessions import Authenticated, start
 
 OTHER = "bob@example.org"
 
@@ -189,3 +190,44 @@ def test_try_another_way_lists_the_other_methods_in_the_core_s_order(container: 
     chosen = login.choose_method(flow.id, "recovery_code", BROWSER)
     assert login.other_ways(chosen) == [OtherWay("sms", "+33 •••• 78"), OtherWay("totp", "Phone app")]
     assert login.other_ways(login.start(EMAIL, BROWSER).flow) == []  # not at the second factor
+
+
+class StandInPasskey(KindBase):
+    kind: ClassVar[str] = "passkey"
+    roles: ClassVar[Role] = Role.FIRST | Role.SECOND
+
+
+def test_add_offers_the_registered_kinds_and_passkeys_only_where_the_address_allows(
+    make_container: ContainerFactory, clock: FrozenClock
+) -> None:
+    for public_url, passkeys in (("http://127.0.0.1:8000", False), ("http://localhost:8000", True)):
+        container = make_container(clock=clock, public_url=public_url)
+        deps = container.deps
+        assert container.sign_in_methods.addable() == ["sms"]  # the branch's own registry
+        registry = Authenticators((EmailCode(deps), StandInPasskey(), StandInTotp(), Sms(deps), RecoveryCode(deps)))
+        expected = [*(["passkey"] if passkeys else []), "totp", "sms"]
+        assert SignInMethods(deps, registry).addable() == expected, public_url
+
+
+def test_a_number_added_beside_another_second_factor_keeps_2fa_as_it_is(container: Container) -> None:
+    """2FA on with an authenticator app (a stand-in row) and its recovery code: the text message's
+    set-up adds the number, mails "method_added", and issues no new recovery code."""
+    account_id = make_account(container)
+    add_row(container, account_id, "totp", is_default=True)
+    add_row(container, account_id, "recovery_code", lookup="digest", sealed="sealed")
+    with container.uow.begin() as tx:
+        account = tx.accounts.get(account_id)
+        assert account is not None
+        started = start(container.deps, tx, account, BROWSER, ("email_code", "totp"))
+    auth = container.sessions.authenticate(started.token)
+    view = container.two_factor.begin(auth, PHONE, "", BROWSER)
+    assert view.flow.context["mode"] == "add"
+    done = container.two_factor.confirm(auth, view.flow.id, last_code(container, PHONE), BROWSER)
+    assert done.recovery_code is None and done.flow.state == "complete"
+    assert [(r.kind, r.is_default) for r in rows(container, account_id)] == [
+        ("totp", True),
+        ("recovery_code", False),
+        ("sms", False),
+    ]
+    [mail] = events(container)
+    assert (mail["event"], mail["method"], mail["name"]) == ("method_added", "sms", "+33 •••• 78")

@@ -67,9 +67,11 @@ class SignInMethods:
         self.authenticators = authenticators
 
     def addable(self) -> list[str]:
-        """The kinds a user can add, in registry order: registered, and for passkeys only where
-        the public address allows them (a host name, over https or on localhost)."""
-        kinds = [kind.kind for kind in self.authenticators.kinds if kind.kind != RECOVERY_CODE]
+        """The kinds a user can add, in registry order: those that can be a second factor (the
+        mailed code, the password and app passwords are not added here; the recovery code comes
+        with 2FA), and passkeys only where the public address allows them (a host name, over
+        https or on localhost)."""
+        kinds = [k.kind for k in self.authenticators.kinds if k.roles & Role.SECOND and k.kind != RECOVERY_CODE]
         return [kind for kind in kinds if kind != PASSKEY or self._passkeys_apply()]
 
     def _passkeys_apply(self) -> bool:
