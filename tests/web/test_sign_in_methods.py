@@ -143,6 +143,7 @@ def test_make_default_rename_and_remove_through_the_pages(
     assert "Status: on" in removed.text  # the authenticator app keeps 2FA on
     # A number can be added beside it: the existing set-up, without a new recovery code.
     assert 'id="add-sms"' in removed.text
+    assert "<p>Status: on</p>" in client.get("/account").text  # no number to name
 
     confirm = client.get(f"/account/two-factor/methods/{app.id}/remove").text
     assert "removing it turns two-factor authentication off" in confirm
@@ -253,6 +254,8 @@ def test_the_api_lists_changes_and_removes_methods(
 
     removed = client.delete(f"/api/v1/account/authenticators/{sms['id']}", headers=bearer(fresh_token))
     assert removed.json() == {"removed": 1, "two_factor": True, "app_passwords_revoked": 0}
+    status = client.get("/api/v1/account/two-factor", headers=bearer(fresh_token)).json()
+    assert (status["enabled"], status["method"], status["phone_hint"]) == (True, "totp", None)  # no number
     removed = client.delete(url, headers=bearer(fresh_token))
     assert removed.json() == {"removed": 1, "two_factor": False, "app_passwords_revoked": 0}
     assert client.get("/api/v1/account/authenticators", headers=bearer(fresh_token)).json() == {

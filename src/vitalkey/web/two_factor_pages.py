@@ -29,7 +29,7 @@ from vitalkey.domain.errors import (
 )
 from vitalkey.domain.flows import Channel
 from vitalkey.domain.i18n import N_
-from vitalkey.domain.two_factor import TwoFactor, is_fresh, phone_hint
+from vitalkey.domain.two_factor import TwoFactor, is_fresh
 from vitalkey.flows import two_factor
 from vitalkey.flows.methods import Method, turns_two_factor_off
 from vitalkey.flows.sessions import Authenticated
@@ -169,7 +169,6 @@ async def _two_factor_show(
         add_pages=add_pages(container, listed.methods, is_fresh),
         has_sms=any(m.row.kind == SMS for m in listed.methods),
         sms_available=SMS in container.sign_in_methods.addable(),
-        hint=phone_hint(factor.phone) if factor and factor.phone else "",
         fresh=is_fresh,
         countries=countries(request),
         chosen_country=chosen,
