@@ -146,9 +146,16 @@ class FlowOut(Struct):
     phone_hint: str | None = None  # the number the code went to, masked: "+33 •••• 78"
     sms_refused: SmsRefused | None = None  # with the method "sms": no text was sent (a limit), see SmsRefused
     method: str | None = None  # sign-in: the method of the factor step ("email_code", "password", "sms", …)
-    # The second-factor step's "Try another way": the account's other methods, in the order to
-    # offer them (the recovery code last); POST one to /api/v1/login/{id}/method.
-    methods: list[str] | None = None
+    methods: (
+        Annotated[
+            list[str],
+            Meta(
+                description="The second-factor step's \"Try another way\": the account's other methods, in the order "
+                "to offer them (the recovery code last); POST one to /api/v1/login/{id}/method"
+            ),
+        ]
+        | None
+    ) = None
 
 
 class AccountOut(Struct):
