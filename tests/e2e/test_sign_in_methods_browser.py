@@ -1,23 +1,27 @@
 """Choice and fallback (issue #22 item 4) in Debian's Chromium against a real server process
 whose texts go to a local fake gateway: with SMS on, "Try another way" → the recovery code signs
-in; later, after the re-authentication, the text message is removed from the list of methods,
-which turns 2FA off and is mailed; axe on the section and on the confirmation page, and both
+in; later, after the re-authentication, a passkey is renamed and the text message is removed from
+the list of methods, which turns 2FA off (the passkey stays) and is mailed; axe on the section and on the confirmation page, and both
 fit a phone's width."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import select
 
 from tests.conftest import Gateway, LiveServer, Mailbox, code_in, free_port, start_server, stop_server
 from tests.e2e.conftest import CHROMIUM
 from tests.e2e.test_layout_browser import MEASURE, VIEWPORTS
 from tests.e2e.test_two_factor_browser import EMAIL, PHONE, first_factor, sign_out, sign_up_with_two_factor
+from vitalkey.adapters.db import schema as t
+from vitalkey.adapters.db.engine import make_engine
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
 
@@ -49,6 +53,19 @@ def methods_server(
     stop_server(server)
 
 
+def add_passkey(database_url: str, email: str) -> None:
+    """A passkey row as the passkey kind stores one (that kind is built beside this step)."""
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        account_id = conn.execute(select(t.accounts.c.id).where(t.accounts.c.email == email)).scalar_one()
+        conn.execute(
+            t.authenticators.insert().values(
+                account_id=account_id, kind="passkey", created_at=datetime.now(UTC), lookup="cred-1", data={}
+            )
+        )
+    engine.dispose()
+
+
 @pytest.fixture
 def audited(browser: Browser) -> Iterator[Page]:
     """A tab whose CSP lets the audit's script in (the pages' own CSP forbids injected scripts)."""
@@ -67,7 +84,7 @@ def assert_accessible(page: Page) -> None:
 
 
 def test_try_another_way_then_remove_the_text_message_after_signing_in_again(
-    audited: Page, methods_server: LiveServer, mailbox: Mailbox, gateway: Gateway, tmp_path: Path
+    audited: Page, methods_server: LiveServer, mailbox: Mailbox, gateway: Gateway, tmp_path: Path, sqlite_url: str
 ) -> None:
     page, base = audited, methods_server.url
     recovery = sign_up_with_two_factor(page, methods_server, mailbox, gateway)  # mails 1-2, text 1
@@ -108,8 +125,20 @@ def test_try_another_way_then_remove_the_text_message_after_signing_in_again(
     page.screenshot(path=str(tmp_path / "methods-phone.png"), full_page=True)
     assert page.evaluate(MEASURE) == []
 
+    # A passkey beside it: renamed (axe on the form), then kept when 2FA goes.
+    add_passkey(sqlite_url, EMAIL)
+    page.reload()
+    page.get_by_role("link", name="Rename").click()  # only the passkey takes a name
+    expect(page.get_by_role("heading", name="Rename · Passkey")).to_be_visible()
+    assert_accessible(page)
+    assert page.evaluate(MEASURE) == []
+    page.get_by_label("Name").fill("Work laptop")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("The method has been renamed.")).to_be_visible()
+    expect(page.get_by_text("Passkey · Work laptop")).to_be_visible()
+
     # Remove → the confirmation page says 2FA goes with it → removed, 2FA off, mailed.
-    page.get_by_role("link", name="Remove").click()
+    page.get_by_role("link", name="Remove: Text message").click()
     expect(page.get_by_role("heading", name="Remove this method?")).to_be_visible()
     expect(page.get_by_text("removing it turns two-factor authentication off")).to_be_visible()
     assert_accessible(page)
@@ -118,6 +147,7 @@ def test_try_another_way_then_remove_the_text_message_after_signing_in_again(
     expect(page.get_by_text("The method has been removed. Two-factor authentication is off.")).to_be_visible()
     expect(page.get_by_text("Status: off")).to_be_visible()
     expect(page.get_by_text("+33 •••• 78")).to_have_count(0)
+    expect(page.get_by_text("Passkey · Work laptop")).to_be_visible()  # passkeys stay as sign-in methods
     assert_accessible(page)
     subjects = [str(mailbox.wait_for(EMAIL, n)["Subject"]) for n in (6, 7)]
     assert "settings have changed" in subjects[0]  # method_removed
