@@ -1,8 +1,8 @@
 """Choice and fallback (issue #22 item 4) in Debian's Chromium against a real server process
 whose texts go to a local fake gateway: with SMS on, "Try another way" → the recovery code signs
-in; later, after the re-authentication, a passkey is renamed and the text message is removed from
-the list of methods, which turns 2FA off (the passkey stays) and is mailed; axe on the section and on the confirmation page, and both
-fit a phone's width."""
+in; later, after the re-authentication, a passkey is renamed and the text message is removed
+from the list of methods, which turns 2FA off (the passkey stays) and is mailed; axe on the
+second-factor page, the section, the rename form and the confirmation, which fit a phone."""
 
 from __future__ import annotations
 
