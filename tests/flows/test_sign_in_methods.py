@@ -7,6 +7,8 @@ that the list and its rules come from the registry."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import pytest
@@ -30,6 +32,7 @@ from vitalkey.flows.authenticators.sms import Sms
 from vitalkey.flows.login import LoginFlow, OtherWay, SecondFactorNeeded
 from vitalkey.flows.methods import SignInMethods
 from vitalkey.flows.sessions import Authenticated, start
+from vitalkey.ports import Transaction
 
 OTHER = "bob@example.org"
 
@@ -231,3 +234,33 @@ def test_a_number_added_beside_another_second_factor_keeps_2fa_as_it_is(containe
     ]
     [mail] = events(container)
     assert (mail["event"], mail["method"], mail["name"]) == ("method_added", "sms", "+33 •••• 78")
+
+
+class SlowRemoval:
+    """A kind's ``remove`` that waits after deleting, so that two removals overlap."""
+
+    def remove(self, tx: Transaction, auth: Authenticated, row: StoredAuthenticator) -> None:
+        assert tx.authenticators.remove(auth.account.id, row.id)
+        time.sleep(0.3)
+
+
+class SlowTotp(SlowRemoval, StandInTotp):
+    pass
+
+
+class SlowSms(SlowRemoval, Sms):
+    pass
+
+
+def test_the_last_two_second_factors_removed_at_once_turn_2fa_off(container: Container) -> None:
+    """Each removal alone sees the other's method left; one at a time, the second sees none."""
+    account_id, auth = sms_account(container)
+    deps = container.deps
+    methods = SignInMethods(deps, Authenticators((EmailCode(deps), SlowTotp(), SlowSms(deps), RecoveryCode(deps))))
+    app = add_row(container, account_id, "totp")
+    sms = next(r for r in rows(container, account_id) if r.kind == "sms")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        removed = list(pool.map(lambda row_id: methods.remove(auth, row_id, BROWSER), (sms.id, app.id)))
+    assert sorted(r.two_factor_off for r in removed) == [False, True]
+    assert rows(container, account_id) == []  # the recovery code went with the last one
+    assert [e["event"] for e in events(container)][-3:] == ["method_removed", "method_removed", "disabled"]

@@ -131,6 +131,7 @@ class SignInMethods:
         now = self.deps.clock.now()
         account = auth.account
         with self.deps.uow.begin() as tx:
+            tx.authenticators.lock_account(account.id)  # two removals at once: one sees the other's
             second_factor.require_fresh(self.deps, tx, auth)
             method = self._find(account, tx.authenticators.for_account(account.id), authenticator_id)
             row = method.row
