@@ -93,6 +93,7 @@ def test_the_list_shows_labels_names_dates_and_the_default_in_the_user_s_languag
     assert f"/account/two-factor/methods/{sms_id}/rename" not in page  # named by its number
     assert f"/account/two-factor/methods/{passkey.id}/rename" in page
     assert 'value="make_default"' not in page  # no other second factor
+    assert "Add a method" not in page  # the branch registers no other kind, and the number is there
     assert 'href="/account/two-factor/recovery-code"' in page and 'href="/account/app-passwords"' in page
 
     # Signed in again with the text: "last used" in the user's language, once in German.
@@ -150,6 +151,9 @@ def test_make_default_rename_and_remove_through_the_pages(
     off = post_form(client, f"/account/two-factor/methods/{app.id}/remove", {"action": "remove"})
     assert "The method has been removed. Two-factor authentication is off." in off.text
     assert "Status: off" in off.text and listed(off.text) == {}
+    # "Add": the registered kinds (the stand-in's page, the text message's form), passkeys not.
+    assert '<a href="/account/two-factor/authenticator-app">Authenticator app</a>' in off.text
+    assert '<a href="#add-sms">Text message</a>' in off.text and "/account/passkeys/new" not in off.text
     mailbox.wait_for(EMAIL, 6)  # … two removals, then "disabled"
     assert "Two-factor authentication is off" in subjects(mailbox)[-1]
 
