@@ -48,6 +48,7 @@ from vitalkey.flows.health_ingest import HealthIngest
 from vitalkey.flows.health_reads import HealthReads
 from vitalkey.flows.login import LoginFlow
 from vitalkey.flows.manual_entries import ManualEntries
+from vitalkey.flows.methods import SignInMethods
 from vitalkey.flows.notify import NotifyService
 from vitalkey.flows.notify_delivery import DeliveryWorker
 from vitalkey.flows.notify_outbox import ChangeNotifier
@@ -87,6 +88,7 @@ class Container:
     app_passwords: AppPasswords
     relying_party: RelyingParty  # passkeys: from public_url; ``applies`` false on an IP or plain http
     passkey_enrolment: PasskeyEnrolment  # Account & Security → "Add a passkey"
+    sign_in_methods: SignInMethods  # Account & Security: the list of methods, default, rename, remove
     apps: AppRegistry
     connected_apps: ConnectedApps
     health_ingest: HealthIngest  # the companion app's devices, batches, edits and goals
@@ -268,6 +270,7 @@ def build(
         app_passwords=AppPasswords(deps),
         relying_party=relying_party,
         passkey_enrolment=PasskeyEnrolment(deps, passkey),
+        sign_in_methods=SignInMethods(deps, authenticators),
         apps=AppRegistry(deps),
         connected_apps=ConnectedApps(deps),
         health_ingest=health_ingest,

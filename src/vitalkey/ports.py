@@ -199,6 +199,11 @@ class AuthenticatorRepository(Protocol):
         """Remove the account's authenticators of ``kind``; how many there were."""
         ...
 
+    def lock_account(self, account_id: int) -> None:
+        """Hold the account's authenticators until the transaction ends, so that changes which
+        depend on what is left (removing the last second factor turns 2FA off) run one at a time."""
+        ...
+
 
 class AppRepository(Protocol):
     """Registered apps (OAuth clients)."""

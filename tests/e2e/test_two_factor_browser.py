@@ -123,7 +123,7 @@ def test_sign_in_with_the_recovery_code_shows_a_new_one(
     recovery = sign_up_with_two_factor(page, sms_server, mailbox, gateway)
     sign_out(page)
     first_factor(page, sms_server, mailbox, 3)
-    page.get_by_role("button", name="Use my recovery code").click()
+    page.get_by_role("button", name="Recovery code").click()  # "Try another way"
     expect(page.get_by_role("heading", name="Use my recovery code")).to_be_visible()
     page.get_by_label("Recovery code").fill(recovery.lower().replace("-", " "))
     page.get_by_role("button", name="Sign in").click()
@@ -135,7 +135,7 @@ def test_sign_in_with_the_recovery_code_shows_a_new_one(
     # The old code is spent.
     sign_out(page)
     first_factor(page, sms_server, mailbox, 5)
-    page.get_by_role("button", name="Use my recovery code").click()
+    page.get_by_role("button", name="Recovery code").click()  # "Try another way"
     page.get_by_label("Recovery code").fill(recovery)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("This recovery code is not correct")

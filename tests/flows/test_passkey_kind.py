@@ -33,7 +33,6 @@ from vitalkey.domain.errors import (
     WrongState,
 )
 from vitalkey.flows.authenticators.base import Answer
-from vitalkey.flows.authenticators.passkey import PasskeyKind
 from vitalkey.flows.login import LoginState, SecondFactorNeeded
 from vitalkey.flows.sessions import Authenticated, Started
 
@@ -304,13 +303,10 @@ def test_remove_mails_the_address(container: Container, device: SoftAuthenticato
     account_id = make_account(container)
     row = add_passkey(container, device)
     auth = fresh_auth(container)
-    kind = container.login.authenticators[PASSKEY]
-    assert isinstance(kind, PasskeyKind)
-    with container.uow.begin() as tx:
-        kind.remove(tx, auth, row)
+    container.sign_in_methods.remove(auth, row.id, BROWSER)  # Account & Security → Remove
     with container.uow.read() as tx:
         assert tx.authenticators.for_account(account_id) == []
-    [mail] = passkey_mails(container, "method_removed")
+    [mail] = passkey_mails(container, "method_removed")  # one mail: the kind itself mails nothing
     assert (mail["method"], mail["name"]) == ("passkey", "Work laptop")
     flow_id, options = start(container)
     with pytest.raises(PasskeyUnknown):

@@ -102,7 +102,7 @@ def test_each_account_section_has_its_own_link(client: TestClient, mailbox: Mail
     assert links == [
         ("#profile", "Profile"),
         ("#password", "Password"),
-        ("#two-factor", "Two-factor authentication"),
+        ("#two-factor", "Two-factor authentication and sign-in methods"),
         ("#app-passwords", "App passwords"),
         ("#connected-apps", "Connected apps"),
         ("#sessions", "Where you are signed in"),

@@ -18,6 +18,7 @@ from vitalkey.adapters.sms import TwilioGateway
 EMAIL = "ann@example.org"
 PHONE = "+33612345678"
 RECOVERY = re.compile(r'id="recovery-code">([0-9A-Z-]{19})<')
+TRY_RECOVERY = '<button type="submit" name="method" value="recovery_code" class="link">Recovery code</button>'
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def sign_in_to_sms_page(client: TestClient, mailbox: Mailbox, mail_number: int) 
     flow_url = str(answer.url.path)
     answer = post_form(client, flow_url, {"action": "code", "code": code_in(mailbox.wait_for(EMAIL, mail_number))})
     assert "Enter your security code" in answer.text and "+33 •••• 78" in answer.text
-    assert "Use my recovery code" in answer.text
+    assert TRY_RECOVERY in answer.text  # "Try another way"
     return flow_url
 
 
@@ -252,7 +253,7 @@ def test_a_refused_text_still_leads_to_the_sms_step_with_the_recovery_code(
     make_client: ClientFactory, mailbox: Mailbox, gateway: Gateway, clock: FrozenClock
 ) -> None:
     """The per-number limit is used up: the right emailed code lands on the second-factor step,
-    which says why no text came and offers "Use my recovery code"; a text can be asked for once
+    which says why no text came and offers the recovery code ("Try another way"); a text can be asked for once
     the limit allows; the recovery code signs in."""
     sender = TwilioGateway(gateway.url, "AC1", "token", "+15005550006", timeout_s=2)
     client = make_client(sms_sender=sender, clock=clock, sms_limit_per_number="1/600")
@@ -265,12 +266,12 @@ def test_a_refused_text_still_leads_to_the_sms_step_with_the_recovery_code(
     answer = post_form(client, flow_url, {"action": "code", "code": code})
     assert answer.url.path == flow_url and "Enter your security code" in answer.text
     assert "Too many text messages have been requested. Please wait a while and try again." in answer.text
-    assert "A security code has been sent" not in answer.text and "Use my recovery code" in answer.text
+    assert "A security code has been sent" not in answer.text and TRY_RECOVERY in answer.text
     assert "No more codes can be sent" not in answer.text
     waited = re.search(r"\(available in (\d+) s\)", answer.text)
     assert waited and 600 <= int(waited.group(1)) <= 660  # the window, to the limiter's bucket
     again = post_form(client, flow_url, {"action": "code", "code": code})  # the emailed code: used
-    assert "Enter your security code" in again.text and "Use my recovery code" in again.text
+    assert "Enter your security code" in again.text and TRY_RECOVERY in again.text
     too_soon = post_form(client, flow_url, {"action": "sms_resend"})
     assert too_soon.status_code == 429 and "Too many text messages" in too_soon.text
     clock.advance(seconds=int(waited.group(1)))

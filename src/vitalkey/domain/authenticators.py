@@ -66,3 +66,10 @@ def second_factors(rows: Iterable[StoredAuthenticator]) -> list[StoredAuthentica
     ``SECOND_FACTOR_ORDER``."""
     usable = [row for row in rows if row.kind in SECOND_FACTOR_ORDER]
     return sorted(usable, key=lambda row: (not row.is_default, SECOND_FACTOR_ORDER.index(row.kind), row.id))
+
+
+# The second factors whose first turns 2FA on and whose last, removed, turns it off (with the
+# recovery code); a passkey is a sign-in method of its own and turns nothing on or off.
+TWO_FACTOR_METHODS = frozenset({SMS, TOTP})
+# The methods shown by what they are (the masked number), never by a name the user gives them.
+UNNAMED_METHODS = frozenset({SMS, RECOVERY_CODE})

@@ -397,3 +397,10 @@ class PasskeyNotSupported(DomainError):
 class PasskeyAlreadyRegistered(DomainError):
     code = "passkey_already_registered"
     message = N_("This passkey is already registered with your account.")
+
+
+class AuthenticatorNotFound(DomainError):
+    """A sign-in method that is not the account's (or no longer exists): the same answer for both."""
+
+    code = "authenticator_not_found"
+    message = N_("This sign-in method does not exist or has already been removed.")

@@ -110,3 +110,10 @@ def is_fresh(session: Session, has_two_factor: bool, now: datetime, window: time
     if now - session.authenticated_since > window:
         return False
     return not has_two_factor or bool(SECOND_FACTORS.intersection(session.methods))
+
+
+def method_hint(row: StoredAuthenticator) -> str:
+    """What tells one of the account's methods from another beside its label: the masked number
+    of a method that texts one, else the name the user gave it ('' for none)."""
+    phone = row.data.get("phone")
+    return phone_hint(str(phone)) if phone else row.name

@@ -68,7 +68,7 @@ class AccountDeletion:
                 told += user_left(tx, account.id, client_id, now, UserAction.DELETE)
             tx.audit.forget_account(account.id)
             tx.flows.forget_address(account_key(account.email))
-            tx.outbox.forget_recipients([account.email] + ([factor.phone] if factor else []))
+            tx.outbox.forget_recipients([account.email] + ([factor.phone] if factor and factor.phone else []))
             for key in (f"sms:account:{account.id}", f"recovery:fail:{account.id}"):
                 tx.counters.forget(key)
             # Sessions, tokens, consents, codes, app passwords, 2FA and health data: CASCADE.

@@ -26,7 +26,7 @@ from vitalkey.domain.emails import normalize_email
 from vitalkey.domain.errors import AppDoesNotSupport2fa, PasswordMissing, UnknownApp, WrongPassword, WrongState
 from vitalkey.domain.flows import CountedRefusal, Flow, FlowKind, Requester, StateMachine
 from vitalkey.domain.passwords import normalize_password
-from vitalkey.domain.two_factor import clean_recovery_code
+from vitalkey.domain.two_factor import clean_recovery_code, method_hint
 from vitalkey.flows import email_code, password, password_reset, sms_code
 from vitalkey.flows.authenticators import Authenticators
 from vitalkey.flows.authenticators.base import Answer, NotResponsible, Prompt, Proof, Role
@@ -117,6 +117,14 @@ class SecondFactorNeeded:
 
     flow: Flow
     challenge: Prompt
+
+
+@dataclass(frozen=True, slots=True)
+class OtherWay:
+    """ "Try another way": a method the second-factor step can switch to (``choose_method``)."""
+
+    method: str
+    hint: str = ""  # the masked number, or the name of the account's one authenticator of the kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,3 +476,24 @@ class LoginFlow(EmailCodeFlow):
             method = flow.context.get("method")
             kind = next((k for k in factors if k.kind == method and k.kind != RECOVERY_CODE), factors[0])
             return kind.prompt(tx, flow, account)
+
+    def other_ways(self, flow: Flow) -> list[OtherWay]:
+        """ "Try another way" at the second factor: every other second factor of the account, in
+        the order a sign-in offers them (``Authenticators.second_factors``: the recovery code
+        last); empty outside that step."""
+        if flow.state != LoginState.SECOND_FACTOR:
+            return []
+        with self.deps.uow.read() as tx:
+            account = tx.accounts.get(int(flow.context["account_id"]))
+            rows = tx.authenticators.for_account(account.id) if account else []
+            factors = self.authenticators.second_factors(account, rows) if account else []
+        current = flow.context.get("method")
+        ways = []
+        for kind in factors:
+            if kind.kind == current:
+                continue
+            own = [row for row in rows if row.kind == kind.kind]
+            ways.append(
+                OtherWay(kind.kind, method_hint(own[0]) if len(own) == 1 and kind.kind != RECOVERY_CODE else "")
+            )
+        return ways

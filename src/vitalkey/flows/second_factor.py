@@ -12,10 +12,9 @@ from typing import Any
 from vitalkey.domain.accounts import Account, mail_names
 from vitalkey.domain.authenticators import (
     METHOD_LABELS,
-    PASSKEY,
     RECOVERY_CODE,
-    SECOND_FACTORS,
     SMS,
+    TWO_FACTOR_METHODS,
     StoredAuthenticator,
 )
 from vitalkey.domain.errors import ReauthenticationRequired
@@ -96,9 +95,10 @@ def enable(tx: Transaction, account_id: int, phone: str, recovery: NewRecoveryCo
 
 
 def disable(tx: Transaction, account_id: int) -> bool:
-    """Remove every second factor and the recovery code; False when there was none. Passkeys
-    stay: they are a way to sign in of their own, which 2FA neither brings nor takes away."""
-    removed = sum(tx.authenticators.remove_kind(account_id, kind) for kind in sorted(SECOND_FACTORS - {PASSKEY}))
+    """Remove the second factors that keep 2FA on and the recovery code; False when there was
+    none. Passkeys stay: they sign in by themselves, with or without 2FA."""
+    removed = sum(tx.authenticators.remove_kind(account_id, kind) for kind in sorted(TWO_FACTOR_METHODS))
+    removed += tx.authenticators.remove_kind(account_id, RECOVERY_CODE)
     return removed > 0
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from vitalkey.domain.accounts import NAME_MAX, Account
 from vitalkey.domain.apps import App
-from vitalkey.domain.authenticators import SMS, of_kind
+from vitalkey.domain.authenticators import SMS, StoredAuthenticator, of_kind
 from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.errors import (
     AppHasTwoFactor,
@@ -109,7 +109,7 @@ class TwoFactorSetup(CodeFlow):
                 account_id=account.id,
                 session=auth.session.id,
                 phone=phone,
-                mode="enable" if factor is None else "change",
+                mode=_mode(tx, account.id, factor),
                 method=SMS,
             )
             flow = flow.moved(MACHINE.next(flow.state, TwoFactorEvent.PHONE_SUBMITTED))
@@ -136,6 +136,12 @@ class TwoFactorSetup(CodeFlow):
             account = auth.account
             phone = str(flow.context["phone"])
             self._save(tx, flow.moved(state), flow.state)
+            if flow.context["mode"] == "add":  # 2FA is on with another method (an authenticator app)
+                added = StoredAuthenticator(0, account.id, SMS, now, data={"phone": phone})
+                if tx.authenticators.add(added) is None:
+                    raise WrongState()  # added from another page meanwhile
+                second_factor.notify(self.deps, tx, account, "method_added", now, method=SMS, name=phone_hint(phone))
+                return SetupView(flow.moved(state), phone_hint(phone), {})
             if not enabling:
                 sms = of_kind(tx.authenticators.for_account(account.id), SMS)
                 if sms is None or not tx.authenticators.set_data(sms.id, {**sms.data, "phone": phone}):
@@ -228,6 +234,14 @@ class TwoFactorSetup(CodeFlow):
 
     def _view(self, flow: Flow, stored: StoredCode | None) -> SetupView:
         return SetupView(flow, phone_hint(str(flow.context["phone"])), email_code.status(self.deps, stored))
+
+
+def _mode(tx: Transaction, account_id: int, factor: TwoFactor | None) -> str:
+    """ "enable": the first second factor turns 2FA on; "change": a new number; "add": a number
+    beside another second factor (2FA stays as it is)."""
+    if factor is None:
+        return "enable"
+    return "change" if of_kind(tx.authenticators.for_account(account_id), SMS) else "add"
 
 
 # App passwords ---------------------------------------------------------------------------

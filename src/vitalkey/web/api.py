@@ -192,6 +192,7 @@ def flow_out(
     policy_version: str,
     challenge: Prompt | None = None,
     refused: schemas.SmsRefused | None = None,
+    methods: list[str] | None = None,
 ) -> schemas.FlowOut:
     flow = view.flow
     method = flow.context.get("method") if flow.kind is FlowKind.LOGIN else None
@@ -211,6 +212,7 @@ def flow_out(
         resend_available_at=view.code.get("resend_available_at"),
         attempts_left=view.code.get("attempts_left"),
         policy_version=policy_version if flow.state == "policy" else None,
+        methods=methods,
     )
 
 
@@ -283,8 +285,10 @@ async def _view(request: Request, kind: str, flow_id: str) -> schemas.FlowOut:
 
 def _out(request: Request, kind: str, view: FlowView, challenge: Prompt | None = None) -> schemas.FlowOut:
     container = services(request)
-    if challenge is None and kind == "login" and view.flow.state == LoginState.SECOND_FACTOR:
-        challenge = container.login.challenge(view.flow)
+    methods = None
+    if kind == "login" and view.flow.state == LoginState.SECOND_FACTOR:
+        challenge = challenge or container.login.challenge(view.flow)
+        methods = [way.method for way in container.login.other_ways(view.flow)]
     refused = None
     texted = view.flow.state == LoginState.SECOND_FACTOR and view.flow.context.get("method") == SMS
     if challenge is not None and challenge.refused is not None and texted:
@@ -293,7 +297,7 @@ def _out(request: Request, kind: str, view: FlowView, challenge: Prompt | None =
             error.code, translate(language(request), error), int(error.params.get("seconds", 0))
         )
     out = flow_out(
-        view, _email_flow(request, kind).machine, container.settings.privacy_policy_version, challenge, refused
+        view, _email_flow(request, kind).machine, container.settings.privacy_policy_version, challenge, refused, methods
     )
     factor_step = view.flow.state in (LoginState.FIRST_FACTOR, LoginState.SECOND_FACTOR)
     if kind == "login" and factor_step and view.flow.context.get("method") == PASSKEY:

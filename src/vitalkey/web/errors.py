@@ -31,6 +31,7 @@ STATUS: dict[str, int] = {
     "too_many_recovery_failures": 429,
     "app_does_not_support_2fa": 403,
     "app_password_not_found": 404,
+    "authenticator_not_found": 404,
     "app_supports_2fa": 409,
     "app_exists": 409,
     "connected_app_not_found": 404,

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from vitalkey.domain.accounts import Units, feet_inches
 from vitalkey.domain.apps import origin_of, redirect_uri_allowed
-from vitalkey.domain.authenticators import EMAIL_CODE, PASSKEY, PASSWORD, RECOVERY_CODE, SMS, TOTP
+from vitalkey.domain.authenticators import EMAIL_CODE, METHOD_LABELS, PASSKEY, PASSWORD, RECOVERY_CODE, SMS, TOTP
 from vitalkey.domain.errors import (
     DomainError,
     FlowDead,
@@ -33,7 +33,7 @@ from vitalkey.flows import login, signup
 from vitalkey.flows.authenticators.base import Answer
 from vitalkey.flows.authorize import parameters
 from vitalkey.flows.email_flow import CodeFlowState, EmailCodeFlow
-from vitalkey.flows.login import CODE_PURPOSES, LoginState, SecondFactorNeeded, SignInResult
+from vitalkey.flows.login import CODE_PURPOSES, LoginState, OtherWay, SecondFactorNeeded, SignInResult
 from vitalkey.flows.sessions import Authenticated, Started
 from vitalkey.flows.signup import SignupState
 from vitalkey.i18n import supported, translations
@@ -355,6 +355,9 @@ async def _show(
                 waiting=waiting_request(flow.context.get("return_to")),
             )
     method = flow.context.get("method")
+    other_ways: list[OtherWay] = []
+    if challenge is not None:  # the second factor's step: "Try another way"
+        other_ways = await in_unit_of_work(request, services(request).login.other_ways, flow)
     if kind == "login" and flow.state == LoginState.FIRST_FACTOR and method == PASSKEY:
         challenge = await in_unit_of_work(request, services(request).login.prompt, flow)  # its options
     now = services(request).clock.now()
@@ -380,6 +383,8 @@ async def _show(
         resend_wait=resend_wait,
         resend_exhausted=resend_exhausted,
         challenge=challenge,
+        other_ways=other_ways,
+        method_labels=METHOD_LABELS,
         policy_version=settings.privacy_policy_version,
         policy_text=container.privacy_policy.paragraphs(language(request)),
         values=values or {},
@@ -573,7 +578,7 @@ async def _first_factor_done(request: Request, flow_id: str, result: SignInResul
 ACCOUNT_SECTIONS: tuple[tuple[str, str], ...] = (
     ("#profile", N_("Profile")),
     ("#password", N_("Password")),
-    ("#two-factor", N_("Two-factor authentication")),
+    ("#two-factor", N_("Two-factor authentication and sign-in methods")),
     ("#app-passwords", N_("App passwords")),
     ("#connected-apps", N_("Connected apps")),
     ("#sessions", N_("Where you are signed in")),

@@ -150,6 +150,17 @@ class FlowOut(Struct):
     # refused answer uses them up, and this answer (GET the flow) then holds new ones.
     options: dict[str, Any] | None = None
 
+    methods: (
+        Annotated[
+            list[str],
+            Meta(
+                description="The second-factor step's \"Try another way\": the account's other methods, in the order "
+                "to offer them (the recovery code last); POST one to /api/v1/login/{id}/method"
+            ),
+        ]
+        | None
+    ) = None
+
 
 class AccountOut(Struct):
     id: int
@@ -647,3 +658,37 @@ class PasskeyOut(Struct):
     backup_eligible: bool = False
     backed_up: bool = False
     transports: list[str] = []
+
+
+# Account & Security → sign-in methods (GET/PATCH/DELETE /api/v1/account/authenticators) ------
+class AuthenticatorOut(Struct):
+    id: int
+    kind: str  # "sms", "totp", "passkey", …
+    label: str  # the kind's name, in the request's language ("Text message")
+    name: str  # the name the user gave it ("Work laptop"), or for a text message the masked number
+    created_at: datetime
+    last_used_at: datetime | None
+    is_default: bool  # the second factor a sign-in asks for first
+    can_make_default: bool
+    can_rename: bool
+
+
+class AuthenticatorList(Struct):
+    authenticators: list[AuthenticatorOut]  # the recovery code is not listed (its own endpoint)
+    two_factor: bool
+
+
+class AuthenticatorChange(Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(max_length=100, description='A new name; "" for the kind\'s own label')] | None = None
+    default: (
+        Annotated[
+            Literal[True], Meta(description="Make it the default second factor (its mail is sent to the address)")
+        ]
+        | None
+    ) = None
+
+
+class AuthenticatorRemoved(Struct):
+    removed: int
+    two_factor: bool  # still on: false when this was the last text message or authenticator app
+    app_passwords_revoked: int  # revoked with 2FA

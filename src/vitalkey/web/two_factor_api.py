@@ -44,7 +44,7 @@ async def two_factor_status(request: Request, _: None) -> schemas.TwoFactorOut:
     return schemas.TwoFactorOut(
         enabled=True,
         method=factor.method,
-        phone_hint=phone_hint(factor.phone) if factor.phone else None,
+        phone_hint=phone_hint(factor.phone) if factor.phone else None,  # none without a number (TOTP only)
         enabled_at=factor.enabled_at,
         recovery_issued_at=factor.recovery_issued_at,
         fresh_until=fresh_until if not SECOND_FACTORS.isdisjoint(auth.session.methods) else None,

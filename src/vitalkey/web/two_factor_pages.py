@@ -4,17 +4,21 @@ current second factor; when the session is older, the page offers to sign in aga
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 import phonenumbers
 from babel import Locale
+from babel.dates import format_date
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from vitalkey.domain.authenticators import SMS, TOTP
+from vitalkey.container import Container
+from vitalkey.domain.authenticators import METHOD_LABELS, PASSKEY, SMS, TOTP
 from vitalkey.domain.errors import (
+    AuthenticatorNotFound,
     DomainError,
     FlowDead,
     FlowExpired,
@@ -25,17 +29,24 @@ from vitalkey.domain.errors import (
 )
 from vitalkey.domain.flows import Channel
 from vitalkey.domain.i18n import N_
-from vitalkey.domain.two_factor import TwoFactor, is_fresh, phone_hint
+from vitalkey.domain.two_factor import TwoFactor, is_fresh
 from vitalkey.flows import two_factor
+from vitalkey.flows.methods import Method, turns_two_factor_off
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.flows.two_factor import TwoFactorState
+from vitalkey.i18n import LANGUAGES
 from vitalkey.web.context import in_unit_of_work, language, requester_of, services
+from vitalkey.web.data_pages import when
 from vitalkey.web.errors import HttpError
 from vitalkey.web.pages import RETURN_PAGES, SECRET_FIELDS, current_user, error_status, posted_form, see_other
 from vitalkey.web.presentation import BY_METHOD, GONE, NOT_STORED, REDIRECT, Presentation
 from vitalkey.web.render import page
 from vitalkey.web.schemas import Error, SetupOut
 
+# The page that adds each kind ("Add" in the list of methods); a new kind adds its own here.
+ADD_PAGES = MappingProxyType(
+    {SMS: "#add-sms", TOTP: "/account/two-factor/authenticator-app", PASSKEY: "/account/passkeys/new"}
+)
 # The country a number without "+code" most likely belongs to, by page language.
 LIKELY_COUNTRY = MappingProxyType({"en": "US", "de": "DE", "fr": "FR", "ja": "JP", "zh-Hans": "CN"})
 SETUP = "/account/two-factor"
@@ -107,6 +118,37 @@ async def two_factor_page(request: Request) -> Response:
     return await _two_factor_show(request, auth)
 
 
+@dataclass(frozen=True, slots=True)
+class ShownDates:
+    added: str
+    last_used: str
+
+
+def method_dates(request: Request, methods: list[Method]) -> dict[int, ShownDates]:
+    """When each method was added (a date) and last used (date and time), in the page's language."""
+    locale = LANGUAGES[language(request)][0]
+    return {
+        m.row.id: ShownDates(
+            str(format_date(m.row.created_at, "medium", locale=locale)),
+            when(request, m.row.last_used_at) if m.row.last_used_at else "",
+        )
+        for m in methods
+    }
+
+
+def add_pages(container: Container, methods: list[Method], fresh: bool) -> list[tuple[str, str]]:
+    """The "Add" entries: the registered kinds with an add page, but one the account has already
+    (all kinds but passkeys are one per account); a text message once the page shows its form."""
+    present = {m.row.kind for m in methods}
+    shown = []
+    for kind in container.sign_in_methods.addable():
+        href = ADD_PAGES.get(kind)
+        if href is None or (kind in present and kind != PASSKEY) or (kind == SMS and not fresh):
+            continue
+        shown.append((kind, href))
+    return shown
+
+
 async def _two_factor_show(
     request: Request,
     auth: Authenticated,
@@ -114,7 +156,9 @@ async def _two_factor_show(
     values: dict[str, str] | None = None,
 ) -> Response:
     container = services(request)
-    factor = await in_unit_of_work(request, container.two_factor.status, auth.account.id)
+    listed = await in_unit_of_work(request, container.sign_in_methods.for_account, auth.account)
+    factor = listed.two_factor
+    is_fresh = fresh(request, auth, factor)
     chosen = (values or {}).get("country") or LIKELY_COUNTRY.get(language(request), "")
     return page(
         request,
@@ -123,8 +167,13 @@ async def _two_factor_show(
         error=error,
         auth=auth,
         factor=factor,
-        hint=phone_hint(factor.phone) if factor and factor.phone else "",
-        fresh=fresh(request, auth, factor),
+        methods=listed.methods,
+        dates=method_dates(request, listed.methods),
+        method_labels=METHOD_LABELS,
+        add_pages=add_pages(container, listed.methods, is_fresh),
+        has_sms=any(m.row.kind == SMS for m in listed.methods),
+        sms_available=SMS in container.sign_in_methods.addable(),
+        fresh=is_fresh,
         countries=countries(request),
         chosen_country=chosen,
         values=values or {},
@@ -150,10 +199,69 @@ async def _two_factor_post(request: Request, auth: Authenticated) -> Response:
         if action == "disable":
             await in_unit_of_work(request, container.two_factor.disable, auth, requester)
             return see_other(request, f"{SETUP}?notice=disabled")
+        if action == "make_default":
+            chosen = method_id(form.get("id", ""))
+            await in_unit_of_work(request, container.sign_in_methods.make_default, auth, chosen, requester)
+            return see_other(request, f"{SETUP}?notice=default_changed")
         raise HttpError("unknown_action", N_("This action is not available."), 400)
     except DomainError as error:
         values = {k: v[:64] for k, v in form.items() if k not in SECRET_FIELDS}
         return await _two_factor_show(request, auth, error, values)
+
+
+# One method: rename, remove (each after a confirmation page) ---------------------------------
+def method_id(raw: str) -> int:
+    """An authenticator id from a path or a form; anything else is no method of the account's."""
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise AuthenticatorNotFound()
+    return int(raw)
+
+
+async def method_page(request: Request) -> Response:
+    """GET: the rename form, or the removal's confirmation; POST: the change, then back to the
+    list. Both need the fresh sign-in: without it, the list offers to sign in again."""
+    auth = await current_user(request)
+    if auth is None:
+        return see_other(request, "/login")
+    container = services(request)
+    action = request.path_params["action"]
+    error: DomainError | None = None
+    values: dict[str, str] = {}
+    try:
+        chosen = method_id(request.path_params["authenticator_id"])
+        listed = await in_unit_of_work(request, container.sign_in_methods.for_account, auth.account)
+        method = next((m for m in listed.methods if m.row.id == chosen), None)
+        if method is None:
+            raise AuthenticatorNotFound()
+        if action == "rename" and not method.can_rename:
+            raise AuthenticatorNotFound()
+        if not fresh(request, auth, listed.two_factor):
+            return see_other(request, SETUP)
+        if request.method == "POST":
+            form = await posted_form(request)
+            values = {k: v[:200] for k, v in form.items() if k not in SECRET_FIELDS}
+            requester = requester_of(request, Channel.BROWSER)
+            if action == "rename" and form.get("action") == "rename":
+                methods = container.sign_in_methods
+                await in_unit_of_work(request, methods.rename, auth, chosen, form.get("name", ""), requester)
+                return see_other(request, f"{SETUP}?notice=renamed")
+            if action == "remove" and form.get("action") == "remove":
+                removed = await in_unit_of_work(request, container.sign_in_methods.remove, auth, chosen, requester)
+                return see_other(request, f"{SETUP}?notice={'removed_off' if removed.two_factor_off else 'removed'}")
+            raise HttpError("unknown_action", N_("This action is not available."), 400)
+    except (AuthenticatorNotFound, ReauthenticationRequired) as gone:
+        return await _two_factor_show(request, auth, gone)
+    except DomainError as refused:
+        error = refused
+    return page(
+        request,
+        f"method_{action}.html",
+        status=error_status(error) if error else 200,
+        error=error,
+        method=method,
+        values=values,
+        turns_off=turns_two_factor_off(listed, method) if method else False,
+    )
 
 
 # The set-up flow: code → recovery code → done ---------------------------------------------
@@ -206,8 +314,9 @@ async def _setup_post(request: Request, auth: Authenticated, flow_id: str) -> Re
             view = await in_unit_of_work(
                 request, container.two_factor.confirm, auth, flow_id, form.get("code", ""), requester
             )
-            if view.recovery_code is None:
-                return see_other(request, f"{SETUP}?notice=phone_changed")
+            if view.recovery_code is None:  # a number beside another second factor, or a new number
+                notice = "added" if view.flow.context.get("mode") == "add" else "phone_changed"
+                return see_other(request, f"{SETUP}?notice={notice}")
             return see_other(request, f"{SETUP}/{flow_id}")
         if action == "resend":
             await in_unit_of_work(request, container.two_factor.resend, auth, flow_id, requester)
@@ -317,6 +426,11 @@ def routes() -> list[BaseRoute]:
     return [
         Route(SETUP, two_factor_page, methods=["GET", "POST"]),
         Route("/account/two-factor/recovery-code", recovery_code_page, methods=["GET", "POST"]),
+        Route(
+            "/account/two-factor/methods/{authenticator_id}/{action:str}",
+            method_page,
+            methods=["GET", "POST"],
+        ),
         Route("/account/two-factor/{flow_id}", setup_flow_page, methods=["GET", "POST"]),
         Route("/account/app-passwords", app_passwords_page, methods=["GET", "POST"]),
     ]

@@ -101,7 +101,12 @@ class Authenticator(Protocol):
         """Start enrolment (``answer`` None: what to show) or confirm it (the stored row)."""
         ...
 
-    def remove(self, tx: Transaction, auth: Authenticated, row: StoredAuthenticator) -> None: ...
+    def remove(self, tx: Transaction, auth: Authenticated, row: StoredAuthenticator) -> None:
+        """Delete ``row`` and whatever the kind keeps beside it. The caller (``flows.methods``)
+        checks freshness, mails "method_removed" and turns 2FA off after the last SMS/TOTP: a
+        kind does none of that. Not responsible: the row is deleted alone."""
+        ...
+
     def committed(self, proof: Proof) -> None:
         """Count what the step's committed transaction did (metrics: never twice on a retry)."""
         ...

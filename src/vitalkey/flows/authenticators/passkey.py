@@ -21,9 +21,10 @@ from typing import Any, ClassVar
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from vitalkey.domain.accounts import NAME_MAX, Account
-from vitalkey.domain.authenticators import PASSKEY, SMS, TOTP, StoredAuthenticator
+from vitalkey.domain.authenticators import PASSKEY, TWO_FACTOR_METHODS, StoredAuthenticator
 from vitalkey.domain.emails import account_key
 from vitalkey.domain.errors import (
+    AuthenticatorNotFound,
     DomainError,
     InvalidInput,
     PasskeyAlreadyRegistered,
@@ -42,8 +43,6 @@ from vitalkey.ports import Transaction
 
 # The login flow's second-factor step, by its stored value (flows.login imports the kinds).
 SECOND_FACTOR_STEP = "second_factor"
-# 2FA is on while the account has one of these (a passkey alone turns nothing on).
-TWO_FACTOR_KINDS = frozenset({SMS, TOTP})
 CHALLENGE = "passkey_challenge"
 OPTIONS = "passkey_options"
 USER_HANDLE = "passkey_user_handle"
@@ -89,7 +88,7 @@ class PasskeyKind(KindBase):
         if role & Role.FIRST:
             return True
         kinds = {row.kind for row in rows}
-        return PASSKEY in kinds and not kinds.isdisjoint(TWO_FACTOR_KINDS)
+        return PASSKEY in kinds and not kinds.isdisjoint(TWO_FACTOR_METHODS)
 
     # Sign-in ----------------------------------------------------------------------------
     def begin(self, tx: Transaction, flow: Flow, account: Account | None, requester: Requester) -> Prompt:
@@ -210,12 +209,7 @@ class PasskeyKind(KindBase):
         return stored
 
     def remove(self, tx: Transaction, auth: Authenticated, row: StoredAuthenticator) -> None:
-        """Remove one of the account's passkeys (after a fresh sign-in); mails the address. 2FA
-        stays as it was: a passkey turns nothing on or off."""
-        if row.kind != PASSKEY or row.account_id != auth.account.id:
-            raise WrongState()
-        second_factor.require_fresh(self.deps, tx, auth)
-        if not tx.authenticators.remove(auth.account.id, row.id):
-            raise WrongState()  # removed meanwhile
-        now = self.deps.clock.now()
-        second_factor.notify(self.deps, tx, auth.account, "method_removed", now, method=PASSKEY, name=row.name)
+        """The passkey goes (``flows/methods`` checks freshness and mails). 2FA stays as it was:
+        a passkey turns nothing on or off."""
+        if row.kind != PASSKEY or not tx.authenticators.remove(auth.account.id, row.id):
+            raise AuthenticatorNotFound()

@@ -11,13 +11,14 @@ from typing import ClassVar
 from vitalkey.domain import codes
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.authenticators import SMS, StoredAuthenticator, of_kind
-from vitalkey.domain.errors import DomainError, WrongState
+from vitalkey.domain.errors import AuthenticatorNotFound, DomainError, WrongState
 from vitalkey.domain.flows import Flow, Requester
 from vitalkey.domain.two_factor import phone_hint
 from vitalkey.flows import sms_code
 from vitalkey.flows.authenticators.base import Answer, KindBase, Prompt, Proof, Role
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.flows.email_flow import CodeFlowState, check_code
+from vitalkey.flows.sessions import Authenticated
 from vitalkey.ports import Transaction
 
 PURPOSE = sms_code.PURPOSE
@@ -82,6 +83,11 @@ class Sms(KindBase):
 
     def committed(self, proof: Proof) -> None:
         self.deps.events.sms_completed("login")
+
+    def remove(self, tx: Transaction, auth: Authenticated, row: StoredAuthenticator) -> None:
+        """The number goes (the caller checks freshness, mails, and turns 2FA off if it was the last)."""
+        if not tx.authenticators.remove(auth.account.id, row.id):
+            raise AuthenticatorNotFound()
 
     def _refusal_of(self, flow: Flow) -> DomainError | None:
         refusal = next((r for r in sms_code.REFUSALS if r.code == flow.context.get("sms_refused")), None)

@@ -41,6 +41,9 @@ SET_DEFAULT = Sql(
 )
 REMOVE = Sql("DELETE FROM authenticators WHERE id = :id AND account_id = :account_id")
 REMOVE_KIND = Sql("DELETE FROM authenticators WHERE account_id = :account_id AND kind = :kind")
+# Row locks on every row of the account (PostgreSQL; SQLite has one writer at a time anyway): a
+# second writer waits here until the first commits, then sees what it left.
+LOCK_ACCOUNT = Sql("UPDATE authenticators SET counter = counter WHERE account_id = :account_id")
 
 
 class SqlAuthenticators:
@@ -104,6 +107,9 @@ class SqlAuthenticators:
 
     def remove_kind(self, account_id: int, kind: str) -> int:
         return self.db.run(REMOVE_KIND, {"account_id": account_id, "kind": kind})
+
+    def lock_account(self, account_id: int) -> None:
+        self.db.run(LOCK_ACCOUNT, {"account_id": account_id})
 
 
 def _json(value: Any) -> dict[str, Any]:
