@@ -15,7 +15,6 @@ from babel.dates import format_date
 from starlette.testclient import TestClient
 
 from tests.conftest import Gateway, Mailbox
-from tests.flows.test_sign_in_methods import StandInTotp
 from tests.web.conftest import ClientFactory, csrf_of, post_form, web_sign_up
 from tests.web.test_api import api_sign_up, bearer
 from tests.web.test_two_factor_api import first_factor, turn_on
@@ -24,8 +23,6 @@ from vitalkey.adapters.clock import FrozenClock
 from vitalkey.adapters.sms import TwilioGateway
 from vitalkey.container import Container
 from vitalkey.domain.authenticators import StoredAuthenticator
-from vitalkey.flows.authenticators import Authenticators
-from vitalkey.flows.methods import SignInMethods
 from vitalkey.i18n import LANGUAGES
 from vitalkey.web.middleware import LANG_COOKIE
 
@@ -40,16 +37,6 @@ def sms_client(make_client: ClientFactory, gateway: Gateway, clock: FrozenClock)
 def container_of(client: TestClient) -> Container:
     container: Container = client.app.state.container  # type: ignore[attr-defined]
     return container
-
-
-def register_stand_in(client: TestClient) -> None:
-    """The registry with a second factor "totp" before SMS, as the container's line will have it."""
-    container = container_of(client)
-    deps = container.deps
-    kinds = container.login.authenticators.kinds
-    at = next(i for i, kind in enumerate(kinds) if kind.kind == "sms")
-    registry = Authenticators((*kinds[:at], StandInTotp(), *kinds[at:]))
-    container.sign_in_methods = SignInMethods(deps, registry)
 
 
 def add_row(client: TestClient, kind: str, **fields: Any) -> StoredAuthenticator:
@@ -93,7 +80,10 @@ def test_the_list_shows_labels_names_dates_and_the_default_in_the_user_s_languag
     assert f"/account/two-factor/methods/{sms_id}/rename" not in page  # named by its number
     assert f"/account/two-factor/methods/{passkey.id}/rename" in page
     assert 'value="make_default"' not in page  # no other second factor
-    assert "Add a method" not in page  # the branch registers no other kind, and the number is there
+    # Add: the authenticator app (the number is there; no passkeys on an IP address)
+    assert re.findall(r'<li><a href="([^"]+)">([^<]+)</a></li></ul>', page) == [
+        ("/account/two-factor/authenticator-app", "Authenticator app")
+    ]
     assert 'href="/account/two-factor/recovery-code"' in page and 'href="/account/app-passwords"' in page
 
     # Signed in again with the text: "last used" in the user's language, once in German.
@@ -116,7 +106,6 @@ def test_make_default_rename_and_remove_through_the_pages(
     sms_client: TestClient, mailbox: Mailbox, gateway: Gateway, clock: FrozenClock
 ) -> None:
     client = sms_client
-    register_stand_in(client)
     web_sign_up(client, mailbox, EMAIL)
     set_up(client, gateway)
     app = add_row(client, "totp")
@@ -144,7 +133,7 @@ def test_make_default_rename_and_remove_through_the_pages(
     assert "Status: on" in removed.text  # the authenticator app keeps 2FA on
     # A number can be added beside it: the existing set-up, without a new recovery code.
     assert 'id="add-sms"' in removed.text
-    assert "<p>Status: on</p>" in client.get("/account").text  # no number to name
+    assert "Status: on. Security codes come from your authenticator app." in client.get("/account").text
 
     confirm = client.get(f"/account/two-factor/methods/{app.id}/remove").text
     assert "removing it turns two-factor authentication off" in confirm
@@ -203,7 +192,6 @@ def test_the_api_lists_changes_and_removes_methods(
     sms_client: TestClient, mailbox: Mailbox, gateway: Gateway, clock: FrozenClock
 ) -> None:
     client = sms_client
-    register_stand_in(client)
     token = api_sign_up(client, mailbox, EMAIL)["session_token"]
     assert client.get("/api/v1/account/authenticators", headers=bearer(token)).json() == {
         "authenticators": [],
@@ -247,13 +235,13 @@ def test_the_api_lists_changes_and_removes_methods(
     assert stale.status_code == 403
 
     flow, waiting = first_factor(client, mailbox, 4)
-    assert waiting.status_code == 202 and waiting.json()["method"] == "sms"  # the core's registry: no "totp" step
-    assert waiting.json()["methods"] == ["recovery_code"]
+    assert waiting.status_code == 202 and waiting.json()["method"] == "totp"  # the default now
+    assert waiting.json()["methods"] == ["sms", "recovery_code"]
     other = client.post(f"/api/v1/login/{flow['id']}/method", json={"method": "recovery_code"}).json()
-    assert other["methods"] == ["sms"]
+    assert other["methods"] == ["totp", "sms"]
     back = client.post(f"/api/v1/login/{flow['id']}/method", json={"method": "sms"}).json()
     fresh = client.post(f"/api/v1/login/{flow['id']}/sms", json={"code": gateway.code(PHONE, 2)}).json()
-    assert back["methods"] == ["recovery_code"]
+    assert back["methods"] == ["totp", "recovery_code"]
     fresh_token = fresh["session_token"]
 
     removed = client.delete(f"/api/v1/account/authenticators/{sms['id']}", headers=bearer(fresh_token))

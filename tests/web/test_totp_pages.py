@@ -121,7 +121,9 @@ def test_recovery_code_and_back_to_the_app(web: TestClient, mailbox: Mailbox, cl
     sign_out(web)
     flow_url, _ = to_app_page(web, mailbox, 3)
     page = post_form(web, flow_url, {"action": "recovery_instead"})
-    assert "Use my authenticator app instead" in page.text and "phone instead" not in page.text
+    # "Try another way" offers the app (the account has no number to text)
+    assert 'name="method" value="totp"' in page.text and ">Authenticator app<" in page.text
+    assert 'value="sms"' not in page.text
     back = post_form(web, flow_url, {"action": "choose_method", "method": "totp"})
     assert "Enter the 6-digit code from your authenticator app" in back.text
     post_form(web, flow_url, {"action": "recovery_instead"})
