@@ -104,7 +104,7 @@ def test_set_up_the_app_then_sign_in_with_it_and_a_replayed_code_is_refused(
     sign_up(page, live_server, mailbox)
 
     page.goto(live_server.url + "/account/two-factor")
-    page.get_by_role("link", name="Use an authenticator app instead").click()
+    page.get_by_role("list", name="Add a method").get_by_role("link", name="Authenticator app").click()
     expect(page.get_by_role("heading", name="Authenticator app")).to_be_visible()
     page.get_by_role("button", name="Set up an authenticator app").click()
     expect(page.get_by_role("heading", name="Set up your authenticator app")).to_be_visible()
