@@ -211,7 +211,7 @@ class OidcUpstream:
     async def _get_json(self, url: str) -> dict[str, Any]:
         async with self._client() as client:
             try:
-                answer = await client.get(url, withhold_token=True, headers={"Accept": "application/json"})
+                answer = await client.request("GET", url, withhold_token=True, headers={"Accept": "application/json"})
                 answer.raise_for_status()
                 document = answer.json()
             except HTTP_FAILURES:
