@@ -54,7 +54,7 @@ import Provider from 'oidc-provider';
 
 const cfg = JSON.parse(fs.readFileSync(process.env.OIDC_TEST_CONFIG, 'utf8'));
 const control = { skew_s: 0, tamper: '', id_token_ttl_s: 3600, publish: null };
-const stats = { jwks: 0, discovery: 0, apple_secrets: 0 };
+const stats = { jwks: 0, discovery: 0, apple_secrets: 0, token_auth: null };
 const named = new Set(); // accounts whose name Apple has posted once already
 let lastLogin = null;
 
@@ -179,6 +179,10 @@ provider.use(async (ctx, next) => {
     ctx.redirect(to);
     return;
   }
+  if (ctx.path === '/token' && ctx.method === 'POST') {
+    // oidc-provider takes either secret method from any client: which one came is noted here.
+    stats.token_auth = (ctx.get('authorization') || '').startsWith('Basic ') ? 'client_secret_basic' : 'client_secret_post';
+  }
   if (cfg.apple && ctx.path === '/token' && ctx.method === 'POST') {
     const form = Object.fromEntries(new URLSearchParams(await text(ctx.req)));
     const problem = await appleSecretProblem(form);
@@ -282,6 +286,7 @@ class OidcServer:
     client_id: str = "vitalkey-client"
     client_secret: str = "s3cret-of-the-test-client-0123456789"
     apple: AppleTeam | None = None
+    auth_method: str = "client_secret_post"  # the client's, and the only one advertised beside basic
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -297,7 +302,7 @@ class OidcServer:
             "redirect_uris": [REDIRECT_URI],
             "grant_types": ["authorization_code"],
             "response_types": ["code"],
-            "token_endpoint_auth_method": "client_secret_post",
+            "token_endpoint_auth_method": self.auth_method,
         }
         hs_client = {**client, "client_id": "hs256-client", "id_token_signed_response_alg": "HS256"}
         config: dict[str, Any] = {
@@ -310,7 +315,7 @@ class OidcServer:
             "claims": APPLE_CLAIMS if apple else GOOGLE_CLAIMS,
             "scopes": ["openid", "email", "name"] if apple else ["openid", "email", "profile"],
             # Google's discovery lists client_secret_post first, Apple's only it.
-            "client_auth_methods": ["client_secret_post"] if apple else ["client_secret_post", "client_secret_basic"],
+            "client_auth_methods": list(dict.fromkeys([self.auth_method, "client_secret_basic"])),
         }
         if apple:
             assert self.apple is not None
@@ -360,7 +365,9 @@ class OidcServer:
         answer = httpx.post(f"{self.issuer}/test/control", json=values, timeout=5)
         answer.raise_for_status()
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
+        """Requests for the JWKS and the discovery, client secret JWTs accepted, and the client
+        authentication of the last token request (``token_auth``)."""
         answer = httpx.get(f"{self.issuer}/test/stats", timeout=5)
         answer.raise_for_status()
         return dict(answer.json())

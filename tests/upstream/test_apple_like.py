@@ -43,8 +43,9 @@ def test_the_name_comes_on_the_first_authorization_only(apple_server: OidcServer
     assert "user" not in again.answer
     claims = finish(upstream, again)
     assert (claims.subject, claims.given_name, claims.family_name) == ("001234.tim", None, None)
-    # Each exchange's client secret JWT passed the provider's check.
+    # Each exchange's client secret JWT passed the provider's check, sent in the form.
     assert apple_server.stats()["apple_secrets"] - before == 2
+    assert apple_server.stats()["token_auth"] == "client_secret_post"
 
 
 def test_the_string_false_is_not_verified(apple_server: OidcServer) -> None:

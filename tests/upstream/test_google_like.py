@@ -9,10 +9,11 @@ import base64
 import hashlib
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
-from tests.upstream.conftest import authorize, finish, refusals, sign_in, upstream_for
-from tests.upstream_provider import REDIRECT_URI, OidcServer
+from tests.upstream.conftest import GOOGLE_ACCOUNTS, authorize, finish, refusals, serve, sign_in, upstream_for
+from tests.upstream_provider import REDIRECT_URI, OidcServer, rsa_jwk
 from vitalkey.domain.errors import UpstreamRefused
 from vitalkey.ports import UpstreamClaims, UpstreamStart
 
@@ -20,6 +21,7 @@ from vitalkey.ports import UpstreamClaims, UpstreamStart
 def test_a_sign_in_gives_the_id_tokens_claims(google_server: OidcServer) -> None:
     upstream = upstream_for(google_server, display_name="Google")
     claims = sign_in(google_server, upstream, "ada")
+    assert google_server.stats()["token_auth"] == "client_secret_post"  # listed first, as Google does
     assert claims == UpstreamClaims(
         provider="google",
         issuer=google_server.issuer,
@@ -111,3 +113,24 @@ def test_a_wrong_client_secret_is_refused_by_the_provider(google_server: OidcSer
     with pytest.raises(UpstreamRefused) as refused:
         sign_in(google_server, upstream, "ada")
     assert refused.value.reason == "token_exchange_failed"
+
+
+def test_an_openid_connect_provider_that_takes_basic_authentication(
+    oidc_provider_installed: None, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A generic provider whose discovery lists client_secret_basic only: the client authenticates
+    with it (oidc-provider would take either, so the test reads which one came)."""
+    for server in serve(
+        tmp_path_factory.mktemp("acme"),
+        "google",
+        keys=[rsa_jwk("acme-1")],
+        accounts=GOOGLE_ACCOUNTS,
+        auth_method="client_secret_basic",
+    ):
+        discovery = httpx.get(f"{server.issuer}/.well-known/openid-configuration").json()
+        assert discovery["token_endpoint_auth_methods_supported"] == ["client_secret_basic"]
+        upstream = upstream_for(server, id="acme", kind="oidc", display_name="Acme SSO")
+        claims = sign_in(server, upstream, "ada")
+        assert server.stats()["token_auth"] == "client_secret_basic"
+        assert (claims.provider, claims.subject, claims.email_verified) == ("acme", "ada", True)
+        assert upstream.display_name == "Acme SSO"
