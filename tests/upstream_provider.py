@@ -14,7 +14,7 @@ redirect URI (its query, or the fields of its form_post page).
 
 Test-only controls (``control``): ``skew_s`` shifts the provider's clock (oidc-provider then
 really issues ID tokens that expired, or were issued in the future), ``id_token_ttl_s`` their
-lifetime, ``publish`` replaces the published JWKS, and ``tamper`` changes the ID token in the token endpoint's answer and signs it
+lifetime, ``publish`` replaces the published JWKS, ``jwks_delay_ms`` slows its answer, and ``tamper`` changes the ID token in the token endpoint's answer and signs it
 again with the provider's own key (or not at all, or with HS256 keyed by the public key): the
 only way to get ID tokens with alg "none", another audience or another issuer, which
 oidc-provider refuses to make. ``stats`` counts the requests for the provider's keys (JWKS).
@@ -53,7 +53,7 @@ import * as jose from 'jose';
 import Provider from 'oidc-provider';
 
 const cfg = JSON.parse(fs.readFileSync(process.env.OIDC_TEST_CONFIG, 'utf8'));
-const control = { skew_s: 0, tamper: '', id_token_ttl_s: 3600, publish: null };
+const control = { skew_s: 0, tamper: '', id_token_ttl_s: 3600, publish: null, jwks_delay_ms: 0 };
 const stats = { jwks: 0, discovery: 0, apple_secrets: 0, token_auth: null };
 const named = new Set(); // accounts whose name Apple has posted once already
 let lastLogin = null;
@@ -149,6 +149,7 @@ provider.use(async (ctx, next) => {
   }
   if (ctx.path === '/jwks') {
     stats.jwks += 1;
+    await new Promise((resolve) => { setTimeout(resolve, control.jwks_delay_ms); });
     if (control.publish) { // the test's JWKS instead of the provider's
       ctx.body = { keys: control.publish };
       return;

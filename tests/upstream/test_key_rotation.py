@@ -5,13 +5,23 @@ interval it is fetched."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
 
-from tests.upstream.conftest import GOOGLE_ACCOUNTS, ShiftedClock, refusals, serve, sign_in, upstream_for
-from tests.upstream_provider import OidcServer, rsa_jwk
+from tests.upstream.conftest import (
+    GOOGLE_ACCOUNTS,
+    ShiftedClock,
+    authorize,
+    refusals,
+    serve,
+    sign_in,
+    upstream_for,
+)
+from tests.upstream_provider import REDIRECT_URI, OidcServer, rsa_jwk
 from vitalkey.domain.errors import UpstreamRefused
+from vitalkey.ports import UpstreamClaims
 
 
 @pytest.fixture
@@ -58,4 +68,27 @@ def test_a_key_the_provider_never_published_is_an_unknown_kid(rotating_server: O
     with pytest.raises(UpstreamRefused) as refused:
         sign_in(rotating_server, upstream, "ada")
     assert refused.value.reason == "unknown_kid"
+    assert rotating_server.stats()["jwks"] == 1
+
+
+def test_sign_ins_arriving_together_with_the_new_key_share_one_refetch(rotating_server: OidcServer) -> None:
+    clock = ShiftedClock()
+    upstream = upstream_for(rotating_server, clock)
+    assert sign_in(rotating_server, upstream, "ada").subject == "ada"
+    clock.advance(61)
+    rotating_server.restart([rsa_jwk("key-2"), *rotating_server.keys])
+    rotating_server.control(jwks_delay_ms=500)  # the second arrives while the first's refetch is under way
+    first, second = authorize(rotating_server, upstream, "ada"), authorize(rotating_server, upstream, "bob")
+
+    async def both() -> list[UpstreamClaims]:
+        return list(
+            await asyncio.gather(
+                *(
+                    upstream.finish(code=attempt.answer["code"], redirect_uri=REDIRECT_URI, expected=attempt.start)
+                    for attempt in (first, second)
+                )
+            )
+        )
+
+    assert [claims.subject for claims in asyncio.run(both())] == ["ada", "bob"]
     assert rotating_server.stats()["jwks"] == 1

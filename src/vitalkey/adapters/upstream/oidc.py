@@ -254,7 +254,9 @@ def _auth_method(kind: str, discovery: Mapping[str, Any]) -> str:
 
 
 def _text(value: object) -> str | None:
-    return value.strip()[:100] or None if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    return value.strip()[:100] or None
 
 
 __all__ = ["OidcUpstream"]
