@@ -55,6 +55,17 @@ DB_RETRIES = Counter("vitalkey_db_retries_total", "Units of work run again after
 DB_RETRIES_EXHAUSTED = Counter(
     "vitalkey_db_retries_exhausted_total", "Units of work that failed after their last attempt", ["sqlstate"]
 )
+# Sign-in with upstream providers: answers refused, by the provider's configured id and the
+# check that failed (never a user's anything).
+UPSTREAM_REFUSALS = Counter(
+    "vitalkey_upstream_refusals_total",
+    "Upstream (Apple, Google, OpenID Connect) answers refused",
+    ["provider", "reason"],
+)
+
+
+def count_upstream_refusal(provider: str, reason: str) -> None:
+    UPSTREAM_REFUSALS.labels(provider=provider, reason=reason).inc()
 
 
 class MetricEvents:

@@ -6,6 +6,7 @@ Precedence: environment > TOML file (``VITALKEY_CONFIG`` or ``--config``) > defa
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import tomllib
@@ -16,6 +17,9 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 ENV_PREFIX = "VITALKEY_"
 SQLITE_FILE = "vitalkey.sqlite3"  # the embedded database, in data_dir
@@ -32,6 +36,53 @@ PASSKEY_ORIGIN = re.compile(
 
 class SettingsError(ValueError):
     """A configuration value cannot be used."""
+
+
+# Sign-in with upstream providers (issue #23): what each kind needs, and its defaults.
+UPSTREAM_KINDS = ("google", "apple", "oidc")
+UPSTREAM_ISSUERS = {"google": "https://accounts.google.com", "apple": "https://appleid.apple.com"}
+UPSTREAM_NAMES = {"google": "Google", "apple": "Apple"}
+UPSTREAM_SCOPES = {
+    "google": ("openid", "email", "profile"),
+    # Apple's "name email", with openid (listed in Apple's scopes_supported) for the ID token.
+    "apple": ("openid", "name", "email"),
+    "oidc": ("openid", "email", "profile"),
+}
+UPSTREAM_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+UPSTREAM_KEYS = frozenset(
+    {
+        "id",
+        "kind",
+        "display_name",
+        "issuer",
+        "client_id",
+        "client_secret",
+        "team_id",
+        "key_id",
+        "private_key",
+        "scopes",
+        "logo_url",
+        "trusted_for_second_factor",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    """One configured upstream provider (an entry of ``federation_providers``), its defaults filled."""
+
+    id: str
+    kind: str  # google | apple | oidc
+    display_name: str
+    issuer: str  # discovery at {issuer}/.well-known/openid-configuration
+    client_id: str
+    client_secret: str = field(default="", repr=False)  # google and oidc
+    team_id: str = ""  # apple: the client secret is a JWT signed with this team's key
+    key_id: str = ""
+    private_key: str = field(default="", repr=False)  # apple: the key's PEM text (read from a file if a path)
+    scopes: tuple[str, ...] = ()
+    logo_url: str = ""
+    trusted_for_second_factor: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +223,13 @@ class Settings:
     log_level: str = "info"
     log_json: bool = True
 
+    # Sign-in with Apple, Google and OpenID Connect providers: JSON text (or a TOML array of
+    # tables), a list of {id, kind, display_name, issuer, client_id, client_secret, team_id,
+    # key_id, private_key, scopes, logo_url, trusted_for_second_factor}.
+    federation_providers: tuple[UpstreamConfig, ...] = ()
+    federation_leeway_s: int = 300  # clock skew allowed on an ID token's exp and iat
+    federation_jwks_min_refetch_s: int = 60  # an unknown kid refetches a provider's keys at most this often
+
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -206,6 +264,8 @@ def parse_limit(text: str) -> tuple[int, int]:
 
 
 def _coerce(name: str, kind: Any, raw: Any) -> Any:
+    if name == "federation_providers":
+        return parse_upstream_providers(raw)
     origin = typing.get_origin(kind)
     if kind is bool:
         if isinstance(raw, bool):
@@ -229,6 +289,122 @@ def _coerce(name: str, kind: Any, raw: Any) -> Any:
             raise SettingsError(f"{name}: expected a table")
         return raw
     return raw
+
+
+def parse_upstream_providers(raw: Any) -> tuple[UpstreamConfig, ...]:
+    """``federation_providers`` from JSON text (the environment) or a list of tables (TOML)."""
+    if isinstance(raw, tuple) and all(isinstance(item, UpstreamConfig) for item in raw):
+        return raw
+    if isinstance(raw, str):
+        if not raw.strip():
+            return ()
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            raise SettingsError(f"federation_providers: not valid JSON ({exc})") from exc
+    if not isinstance(raw, list | tuple):
+        raise SettingsError("federation_providers: expected a list of providers")
+    providers = tuple(_upstream_config(index, entry) for index, entry in enumerate(raw))
+    ids = [provider.id for provider in providers]
+    for provider_id in ids:
+        if ids.count(provider_id) > 1:
+            raise SettingsError(f"federation_providers: the id {provider_id!r} is used twice")
+    return providers
+
+
+def _upstream_config(index: int, entry: Any) -> UpstreamConfig:
+    where = f"federation_providers[{index}]"
+    if not isinstance(entry, dict):
+        raise SettingsError(f"{where}: expected an object")
+    unknown = set(entry) - UPSTREAM_KEYS
+    if unknown:
+        raise SettingsError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+
+    def text(key: str, default: str = "") -> str:
+        value = entry.get(key, default)
+        if not isinstance(value, str):
+            raise SettingsError(f"{where}.{key}: expected a string")
+        return value.strip()
+
+    kind = text("kind")
+    if kind not in UPSTREAM_KINDS:
+        raise SettingsError(f"{where}.kind: must be one of {', '.join(UPSTREAM_KINDS)}")
+    provider_id = text("id", kind if kind != "oidc" else "")
+    where = f"federation_providers[{index}] ({provider_id or 'no id'})"
+    if not UPSTREAM_ID.fullmatch(provider_id):
+        raise SettingsError(f"{where}.id: 1 to 32 of a-z, 0-9, '-' and '_', starting with a letter or digit")
+    display_name = text("display_name", UPSTREAM_NAMES.get(kind, ""))
+    if not 0 < len(display_name) <= 64:
+        raise SettingsError(f"{where}.display_name: 1 to 64 characters required")
+    issuer = text("issuer", UPSTREAM_ISSUERS.get(kind, ""))
+    if not secure_url(issuer) or urlsplit(issuer).query or urlsplit(issuer).fragment:
+        raise SettingsError(f"{where}.issuer: an https:// URL (http:// only on a loopback address) is required")
+    client_id = text("client_id")
+    if not client_id:
+        raise SettingsError(f"{where}.client_id: required")
+    client_secret = text("client_secret")
+    team_id, key_id, private_key = text("team_id"), text("key_id"), text("private_key")
+    if kind == "apple":
+        for key, value in (("team_id", team_id), ("key_id", key_id), ("private_key", private_key)):
+            if not value:
+                raise SettingsError(f"{where}.{key}: required for Sign in with Apple")
+        private_key = _apple_key(where, private_key)
+    elif not client_secret:
+        raise SettingsError(f"{where}.client_secret: required")
+    scopes_raw = entry.get("scopes", list(UPSTREAM_SCOPES[kind]))
+    if isinstance(scopes_raw, str):
+        scopes_raw = scopes_raw.split()
+    if not isinstance(scopes_raw, list | tuple) or not all(isinstance(s, str) and s.strip() for s in scopes_raw):
+        raise SettingsError(f"{where}.scopes: expected a list of scope names")
+    scopes = tuple(dict.fromkeys(s.strip() for s in scopes_raw))
+    if "openid" not in scopes:
+        raise SettingsError(f"{where}.scopes: must include openid (the ID token)")
+    logo_url = text("logo_url")
+    if logo_url and not logo_url.startswith("https://"):
+        raise SettingsError(f"{where}.logo_url: must be an https:// URL")
+    trusted = entry.get("trusted_for_second_factor", False)
+    if not isinstance(trusted, bool):
+        raise SettingsError(f"{where}.trusted_for_second_factor: expected true or false")
+    return UpstreamConfig(
+        id=provider_id,
+        kind=kind,
+        display_name=display_name,
+        issuer=issuer,
+        client_id=client_id,
+        client_secret=client_secret,
+        team_id=team_id,
+        key_id=key_id,
+        private_key=private_key,
+        scopes=scopes,
+        logo_url=logo_url,
+        trusted_for_second_factor=trusted,
+    )
+
+
+def secure_url(url: str) -> bool:
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK)
+
+
+def _apple_key(where: str, value: str) -> str:
+    """The PEM text of Apple's key (given as text or as a file's path), checked to be a P-256 key."""
+    pem = value
+    if not value.startswith("-----BEGIN"):
+        try:
+            pem = Path(value).expanduser().read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(
+                f"{where}.private_key: cannot read the key file {value} ({type(exc).__name__})"
+            ) from exc
+    try:
+        key = load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise SettingsError(f"{where}.private_key: not a PEM private key without a password") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise SettingsError(f"{where}.private_key: Sign in with Apple needs an ES256 (P-256) key")
+    return pem
 
 
 def load_settings(config_file: str | None = None, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -367,6 +543,10 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("export_inline_limit must be from 0 to 1000000")
     if not 60 <= settings.export_link_ttl_s <= 7 * 86_400:
         raise SettingsError("export_link_ttl_s must be from 60 to 604800 (a week)")
+    if not 0 <= settings.federation_leeway_s <= 600:
+        raise SettingsError("federation_leeway_s must be from 0 to 600 (ten minutes)")
+    if not 1 <= settings.federation_jwks_min_refetch_s <= 86_400:
+        raise SettingsError("federation_jwks_min_refetch_s must be from 1 to 86400")
     if not settings.dev_mode and (settings.notify_allow_http or settings.notify_allow_local):
         raise SettingsError(
             "notify_allow_http and notify_allow_local are for local testing: refused outside dev mode "

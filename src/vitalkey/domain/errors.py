@@ -404,3 +404,30 @@ class AuthenticatorNotFound(DomainError):
 
     code = "authenticator_not_found"
     message = N_("This sign-in method does not exist or has already been removed.")
+
+
+# Sign-in with an upstream provider (Apple, Google, OpenID Connect) ---------------------------
+class UpstreamRefused(DomainError):
+    """The upstream provider's answer was refused; ``reason`` says which check failed (a stable
+    code for metrics and logs: bad_state, unavailable, token_exchange_failed, alg_not_allowed,
+    bad_signature, unknown_kid, wrong_issuer, wrong_audience, expired, issued_in_future,
+    wrong_nonce, malformed). The message names the provider (``provider``: its display name)."""
+
+    code = "upstream_refused"
+    message = N_(
+        "Signing in with %(provider)s did not work: its answer could not be verified. Please try again, "
+        "or sign in another way."
+    )
+    MESSAGES: ClassVar[dict[str, str]] = {
+        "bad_state": N_("This sign-in has expired or was already used. Please start again."),
+        "unavailable": N_(
+            "%(provider)s cannot be reached at the moment. Please try again in a few minutes, or sign in another way."
+        ),
+        "token_exchange_failed": N_(
+            "%(provider)s did not complete the sign-in. Please try again, or sign in another way."
+        ),
+    }
+
+    def __init__(self, reason: str, *, provider: str) -> None:
+        super().__init__(self.MESSAGES.get(reason, self.message), provider=provider, reason=reason)
+        self.reason = reason
