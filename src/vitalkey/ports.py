@@ -170,8 +170,8 @@ class AuthenticatorRepository(Protocol):
     def by_lookup(self, kind: str, lookup: str) -> StoredAuthenticator | None: ...
     def add(self, authenticator: StoredAuthenticator) -> StoredAuthenticator | None:
         """Store it (its ``id`` is ignored) and return it with its id; None on a conflict: the
-        account has one of this kind already (all but passkeys), another default, or the lookup
-        is taken."""
+        account has one of this kind already (all but passkeys and federated identities), another
+        default, or the lookup is taken."""
         ...
 
     def advance(self, authenticator_id: int, counter: int, now: datetime) -> bool:
@@ -947,3 +947,41 @@ class Events(Protocol):
     def sms_refused(self, limit: str) -> None:
         """A text not sent because ``limit`` (a limit's name) was reached."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamClaims:
+    """What a checked ID token (and, for Apple, the first authorization's posted name) says."""
+
+    provider: str  # the configured provider's id ("google", "apple", "acme")
+    issuer: str
+    subject: str
+    email: str | None
+    email_verified: bool  # Apple sends "true"/"false" strings, and is_private_email: normalised here
+    given_name: str | None
+    family_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamStart:
+    """Where to send the browser, and what the callback must check (kept in the flow's context,
+    never in a cookie the user can edit)."""
+
+    url: str
+    state: str
+    nonce: str
+    code_verifier: str
+
+
+class UpstreamProvider(Protocol):
+    id: str
+    display_name: str  # "Google", "Apple", "Acme SSO"
+    trusted_for_second_factor: bool  # off by default: 2FA still applies after this first factor
+
+    async def start(self, redirect_uri: str) -> UpstreamStart: ...
+    async def finish(
+        self, *, code: str, redirect_uri: str, expected: UpstreamStart, posted_user: str | None = None
+    ) -> UpstreamClaims:
+        """Exchange the code (PKCE verifier), check the ID token, return its claims; raise a
+        domain error (domain/errors.py: UpstreamRefused with a reason code, never a 500) for any
+        refusal."""
