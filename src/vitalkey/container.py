@@ -32,6 +32,7 @@ from vitalkey.flows.account_deletion import AccountDeletion
 from vitalkey.flows.authenticators import Authenticators
 from vitalkey.flows.authenticators.app_password import AppPasswordKind
 from vitalkey.flows.authenticators.email_code import EmailCode
+from vitalkey.flows.authenticators.federated import FederatedKind
 from vitalkey.flows.authenticators.passkey import PasskeyKind
 from vitalkey.flows.authenticators.password import Password
 from vitalkey.flows.authenticators.recovery_code import RecoveryCode
@@ -44,6 +45,7 @@ from vitalkey.flows.dashboard import Dashboard
 from vitalkey.flows.data_export import DataExports, ExportWorker
 from vitalkey.flows.data_import import DataImport, ImportLimits
 from vitalkey.flows.deps import FlowDeps, MailLimits, SmsLimits, TwoFactorConfig
+from vitalkey.flows.federation import Federation
 from vitalkey.flows.health_ingest import HealthIngest
 from vitalkey.flows.health_reads import HealthReads
 from vitalkey.flows.login import LoginFlow
@@ -89,6 +91,7 @@ class Container:
     relying_party: RelyingParty  # passkeys: from public_url; ``applies`` false on an IP or plain http
     passkey_enrolment: PasskeyEnrolment  # Account & Security → "Add a passkey"
     sign_in_methods: SignInMethods  # Account & Security: the list of methods, default, rename, remove
+    federation: Federation  # upstream sign-ins (Google, Apple, OIDC): what they lead to, link, unlink
     apps: AppRegistry
     connected_apps: ConnectedApps
     health_ingest: HealthIngest  # the companion app's devices, batches, edits and goals
@@ -248,16 +251,30 @@ def build(
     totp = TotpKind(deps)
     relying_party = RelyingParty.from_public_url(settings.public_url, settings.brand, settings.passkey_extra_origins)
     passkey = PasskeyKind(deps, relying_party)
+    # The upstream providers by id (issue #23): none configured yet, so no federated sign-in is
+    # offered; the kind still guards the unlinking of identities already stored.
+    federated = FederatedKind(deps, {})
     authenticators = Authenticators(
-        (EmailCode(deps), Password(deps), AppPasswordKind(deps), passkey, totp, Sms(deps), RecoveryCode(deps))
+        (
+            EmailCode(deps),
+            Password(deps),
+            AppPasswordKind(deps),
+            passkey,
+            totp,
+            Sms(deps),
+            federated,
+            RecoveryCode(deps),
+        )
     )
+    sign_in_methods = SignInMethods(deps, authenticators)
+    signup = SignupFlow(deps)
     return Container(
         settings=settings,
         engine=engine,
         uow=uow,
         clock=clock,
         deps=deps,
-        signup=SignupFlow(deps),
+        signup=signup,
         login=LoginFlow(deps, authenticators),
         password_set=PasswordSetFlow(deps),
         password_change=PasswordChange(deps),
@@ -270,7 +287,8 @@ def build(
         app_passwords=AppPasswords(deps),
         relying_party=relying_party,
         passkey_enrolment=PasskeyEnrolment(deps, passkey),
-        sign_in_methods=SignInMethods(deps, authenticators),
+        sign_in_methods=sign_in_methods,
+        federation=Federation(deps, federated, signup, sign_in_methods),
         apps=AppRegistry(deps),
         connected_apps=ConnectedApps(deps),
         health_ingest=health_ingest,

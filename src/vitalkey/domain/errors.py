@@ -404,3 +404,20 @@ class AuthenticatorNotFound(DomainError):
 
     code = "authenticator_not_found"
     message = N_("This sign-in method does not exist or has already been removed.")
+
+
+class IdentityLinkedElsewhere(DomainError):
+    """The upstream identity (issuer, subject) is linked to another account: never moved."""
+
+    code = "identity_linked_elsewhere"
+    message = N_("This account of the sign-in provider is already linked to another VitalKey account.")
+
+
+class UnlinkRefused(DomainError):
+    """Unlinking would leave the account without a way to sign in (domain/federation.py)."""
+
+    code = "unlink_refused"
+    message = N_(
+        "This is the only way you have confirmed to sign in. Add a password or a passkey, or sign in "
+        "once with a code sent to your email address, before you unlink it."
+    )
