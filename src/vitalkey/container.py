@@ -21,6 +21,7 @@ from vitalkey.adapters.ratelimit import RedisRateLimiter, SqlRateLimiter
 from vitalkey.adapters.relay import OutboxRelay
 from vitalkey.adapters.sealing import FernetSealer
 from vitalkey.adapters.sms import DevSmsOutbox, FailoverSms, SmsRenderer, TwilioGateway
+from vitalkey.adapters.upstream import upstream_providers
 from vitalkey.adapters.webhooks import HttpCallbackSender
 from vitalkey.domain.codes import CodePolicy
 from vitalkey.domain.notifications import CallbackPolicy
@@ -32,6 +33,7 @@ from vitalkey.flows.account_deletion import AccountDeletion
 from vitalkey.flows.authenticators import Authenticators
 from vitalkey.flows.authenticators.app_password import AppPasswordKind
 from vitalkey.flows.authenticators.email_code import EmailCode
+from vitalkey.flows.authenticators.federated import FederatedKind
 from vitalkey.flows.authenticators.passkey import PasskeyKind
 from vitalkey.flows.authenticators.password import Password
 from vitalkey.flows.authenticators.recovery_code import RecoveryCode
@@ -44,6 +46,7 @@ from vitalkey.flows.dashboard import Dashboard
 from vitalkey.flows.data_export import DataExports, ExportWorker
 from vitalkey.flows.data_import import DataImport, ImportLimits
 from vitalkey.flows.deps import FlowDeps, MailLimits, SmsLimits, TwoFactorConfig
+from vitalkey.flows.federation import Federation
 from vitalkey.flows.health_ingest import HealthIngest
 from vitalkey.flows.health_reads import HealthReads
 from vitalkey.flows.login import LoginFlow
@@ -53,9 +56,9 @@ from vitalkey.flows.notify import NotifyService
 from vitalkey.flows.notify_delivery import DeliveryWorker
 from vitalkey.flows.notify_outbox import ChangeNotifier
 from vitalkey.flows.passkey_enrolment import PasskeyEnrolment
-from vitalkey.flows.passkeys import RelyingParty
 from vitalkey.flows.password_reset import PasswordResets
 from vitalkey.flows.password_settings import PasswordChange, PasswordSetFlow
+from vitalkey.flows.relying_party import RelyingParty
 from vitalkey.flows.sessions import SessionService
 from vitalkey.flows.signup import SignupFlow
 from vitalkey.flows.totp_setup import TotpSetup
@@ -89,6 +92,7 @@ class Container:
     relying_party: RelyingParty  # passkeys: from public_url; ``applies`` false on an IP or plain http
     passkey_enrolment: PasskeyEnrolment  # Account & Security → "Add a passkey"
     sign_in_methods: SignInMethods  # Account & Security: the list of methods, default, rename, remove
+    federation: Federation  # upstream sign-ins (Google, Apple, OIDC): what they lead to, link, unlink
     apps: AppRegistry
     connected_apps: ConnectedApps
     health_ingest: HealthIngest  # the companion app's devices, batches, edits and goals
@@ -248,16 +252,30 @@ def build(
     totp = TotpKind(deps)
     relying_party = RelyingParty.from_public_url(settings.public_url, settings.brand, settings.passkey_extra_origins)
     passkey = PasskeyKind(deps, relying_party)
+    # The configured upstream providers by id (issue #23: Google, Apple, OpenID Connect); their
+    # sign-in pages and API come next, and the kind already guards the unlinking of identities.
+    federated = FederatedKind(deps, upstream_providers(settings, clock))
     authenticators = Authenticators(
-        (EmailCode(deps), Password(deps), AppPasswordKind(deps), passkey, totp, Sms(deps), RecoveryCode(deps))
+        (
+            EmailCode(deps),
+            Password(deps),
+            AppPasswordKind(deps),
+            passkey,
+            totp,
+            Sms(deps),
+            federated,
+            RecoveryCode(deps),
+        )
     )
+    sign_in_methods = SignInMethods(deps, authenticators)
+    signup = SignupFlow(deps)
     return Container(
         settings=settings,
         engine=engine,
         uow=uow,
         clock=clock,
         deps=deps,
-        signup=SignupFlow(deps),
+        signup=signup,
         login=LoginFlow(deps, authenticators),
         password_set=PasswordSetFlow(deps),
         password_change=PasswordChange(deps),
@@ -270,7 +288,8 @@ def build(
         app_passwords=AppPasswords(deps),
         relying_party=relying_party,
         passkey_enrolment=PasskeyEnrolment(deps, passkey),
-        sign_in_methods=SignInMethods(deps, authenticators),
+        sign_in_methods=sign_in_methods,
+        federation=Federation(deps, federated, signup, sign_in_methods),
         apps=AppRegistry(deps),
         connected_apps=ConnectedApps(deps),
         health_ingest=health_ingest,

@@ -21,6 +21,11 @@ MAILS_SENT = Counter("vitalkey_mails_sent_total", "Mails delivered", ["template"
 MAIL_FAILURES = Counter("vitalkey_mail_failures_total", "Mail delivery attempts that failed")
 SIGNUPS = Counter("vitalkey_signups_total", "Completed sign-ups")
 SIGNINS = Counter("vitalkey_signins_total", "Completed sign-ins", ["method"])
+# Upstream sign-ins (Google, Apple, OIDC) that found a linked identity, by the configured provider's
+# id only (few values); counted after the transaction that recognised it committed.
+FEDERATED_SIGNINS = Counter(
+    "vitalkey_federated_signins_total", "Upstream sign-ins that found a linked identity", ["provider"]
+)
 CODE_FAILURES = Counter("vitalkey_code_failures_total", "Rejected one-time codes", ["reason"])
 # Sent vs completed SMS codes: a country whose codes are sent but never entered is being pumped.
 SMS_SENT = Counter("vitalkey_sms_codes_sent_total", "SMS codes accepted by a gateway", ["purpose", "country"])

@@ -170,8 +170,8 @@ class AuthenticatorRepository(Protocol):
     def by_lookup(self, kind: str, lookup: str) -> StoredAuthenticator | None: ...
     def add(self, authenticator: StoredAuthenticator) -> StoredAuthenticator | None:
         """Store it (its ``id`` is ignored) and return it with its id; None on a conflict: the
-        account has one of this kind already (all but passkeys), another default, or the lookup
-        is taken."""
+        account has one of this kind already (all but passkeys and federated identities), another
+        default, or the lookup is taken."""
         ...
 
     def advance(self, authenticator_id: int, counter: int, now: datetime) -> bool:

@@ -1,5 +1,5 @@
 """Migrations that move data keep it: 0006 renumbers token generations and keeps their links;
-0015 moves the second factors into authenticators."""
+0015 moves the second factors into authenticators; 0016 lets an account link several identities."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from tests.conftest import new_pg_database
 from vitalkey.adapters.db import migrate
@@ -275,3 +276,60 @@ def test_0015_downgrade_refuses_while_an_account_has_a_newer_authenticator(empty
         downgrade(empty_engine, "0014")
     assert migrate.current(empty_engine) == migrate.HEAD
     assert "authenticators" in inspect(empty_engine).get_table_names()
+
+
+def _authenticator(conn: Connection, account_id: int, kind: str, lookup: str) -> None:
+    conn.execute(
+        t.authenticators.insert(),
+        {"account_id": account_id, "kind": kind, "created_at": datetime.now(UTC), "lookup": lookup, "data": {}},
+    )
+
+
+def test_0016_lets_an_account_hold_several_federated_identities_and_one_of_the_other_kinds(
+    empty_engine: Engine,
+) -> None:
+    migrate.upgrade(empty_engine, "0015")
+    with empty_engine.begin() as conn:
+        ann = _old_account(conn, "ann@example.org")
+        _authenticator(conn, ann, "federated", "https://accounts.google.com#1")
+    with pytest.raises(IntegrityError), empty_engine.begin() as conn:  # 0015: one row per kind
+        _authenticator(conn, ann, "federated", "https://appleid.apple.com#2")
+
+    migrate.upgrade(empty_engine)
+    with empty_engine.begin() as conn:
+        _authenticator(conn, ann, "federated", "https://appleid.apple.com#2")
+        _authenticator(conn, ann, "passkey", "cred-1")
+        _authenticator(conn, ann, "passkey", "cred-2")
+        _authenticator(conn, ann, "totp", "")
+    with pytest.raises(IntegrityError), empty_engine.begin() as conn:  # still one of every other kind
+        _authenticator(conn, ann, "totp", "other")
+    with pytest.raises(IntegrityError), empty_engine.begin() as conn:  # an identity is linked once
+        bob = _old_account(conn, "bob@example.org")
+        _authenticator(conn, bob, "federated", "https://appleid.apple.com#2")
+    with empty_engine.connect() as conn:
+        kinds = conn.execute(text("SELECT kind FROM authenticators WHERE account_id = :a ORDER BY id"), {"a": ann})
+        assert [row[0] for row in kinds] == ["federated", "federated", "passkey", "passkey", "totp"]
+
+
+def test_0016_downgrade_refuses_while_an_identity_is_linked_and_goes_back_once_unlinked(
+    empty_engine: Engine,
+) -> None:
+    migrate.upgrade(empty_engine)
+    with empty_engine.begin() as conn:
+        ann = _old_account(conn, "ann@example.org")
+        _authenticator(conn, ann, "federated", "https://accounts.google.com#1")
+    with pytest.raises(RuntimeError, match="linked sign-ins"):
+        downgrade(empty_engine, "0015")
+    assert migrate.current(empty_engine) == migrate.HEAD == "0016"
+
+    with empty_engine.begin() as conn:
+        conn.execute(text("DELETE FROM authenticators WHERE kind = 'federated'"))
+        _authenticator(conn, ann, "passkey", "cred-1")
+        _authenticator(conn, ann, "passkey", "cred-2")  # passkeys stay several under 0015
+    downgrade(empty_engine, "0015")
+    assert migrate.current(empty_engine) == "0015"
+    with pytest.raises(IntegrityError), empty_engine.begin() as conn:  # 0015's index again
+        _authenticator(conn, ann, "federated", "https://accounts.google.com#1")
+        _authenticator(conn, ann, "federated", "https://appleid.apple.com#2")
+    migrate.upgrade(empty_engine)
+    assert migrate.current(empty_engine) == migrate.HEAD

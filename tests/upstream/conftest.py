@@ -16,7 +16,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tests.upstream_provider import REDIRECT_URI, AppleTeam, OidcServer, ensure_oidc_provider, rsa_jwk
-from vitalkey.adapters.upstream import OidcUpstream, upstream_providers
+from vitalkey.adapters.upstream import upstream_providers
+from vitalkey.adapters.upstream.oidc import OidcUpstream
 from vitalkey.ports import UpstreamClaims, UpstreamStart
 from vitalkey.settings import load_settings
 

@@ -18,6 +18,7 @@ SMS = "sms"
 TOTP = "totp"
 PASSKEY = "passkey"
 RECOVERY_CODE = "recovery_code"
+FEDERATED = "federated"  # an identity of an upstream provider (Google, Apple, an employer's OIDC)
 
 # The methods that count as a second factor (a session with one is "with 2FA").
 SECOND_FACTORS = frozenset({SMS, TOTP, PASSKEY, RECOVERY_CODE})
@@ -33,6 +34,9 @@ METHOD_LABELS = {
     TOTP: N_("Authenticator app"),
     PASSKEY: N_("Passkey"),
     RECOVERY_CODE: N_("Recovery code"),
+    # No placeholder: pages and mails translate a label without arguments; the provider's name
+    # and the address go beside it (``method_hint``).
+    FEDERATED: N_("Linked account"),
 }
 
 
@@ -72,4 +76,4 @@ def second_factors(rows: Iterable[StoredAuthenticator]) -> list[StoredAuthentica
 # recovery code); a passkey is a sign-in method of its own and turns nothing on or off.
 TWO_FACTOR_METHODS = frozenset({SMS, TOTP})
 # The methods shown by what they are (the masked number), never by a name the user gives them.
-UNNAMED_METHODS = frozenset({SMS, RECOVERY_CODE})
+UNNAMED_METHODS = frozenset({SMS, RECOVERY_CODE, FEDERATED})

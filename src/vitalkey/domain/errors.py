@@ -431,3 +431,20 @@ class UpstreamRefused(DomainError):
     def __init__(self, reason: str, *, provider: str) -> None:
         super().__init__(self.MESSAGES.get(reason, self.message), provider=provider, reason=reason)
         self.reason = reason
+
+
+class IdentityLinkedElsewhere(DomainError):
+    """The upstream identity (issuer, subject) is linked to another account: never moved."""
+
+    code = "identity_linked_elsewhere"
+    message = N_("This account of the sign-in provider is already linked to another VitalKey account.")
+
+
+class UnlinkRefused(DomainError):
+    """Unlinking would leave the account without a way to sign in (domain/federation.py)."""
+
+    code = "unlink_refused"
+    message = N_(
+        "This is the only way you have confirmed to sign in. Add a password or a passkey, or sign in "
+        "once with a code sent to your email address, before you unlink it."
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -36,3 +37,12 @@ def is_token(value: str) -> bool:
 
 def is_digest(value: str) -> bool:
     return _HEX_DIGEST.fullmatch(value) is not None
+
+
+def to_base64url(raw: bytes) -> str:
+    """Bytes as unpadded base64url (WebAuthn's ids and keys as browsers spell them)."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def from_base64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

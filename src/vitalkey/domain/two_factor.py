@@ -10,7 +10,14 @@ from datetime import datetime, timedelta
 
 import phonenumbers
 
-from vitalkey.domain.authenticators import RECOVERY_CODE, SECOND_FACTORS, SMS, StoredAuthenticator, second_factors
+from vitalkey.domain.authenticators import (
+    FEDERATED,
+    RECOVERY_CODE,
+    SECOND_FACTORS,
+    SMS,
+    StoredAuthenticator,
+    second_factors,
+)
 from vitalkey.domain.errors import MalformedRecoveryCode, WrongPassword
 from vitalkey.domain.i18n import N_
 from vitalkey.domain.sessions import Session
@@ -114,6 +121,10 @@ def is_fresh(session: Session, has_two_factor: bool, now: datetime, window: time
 
 def method_hint(row: StoredAuthenticator) -> str:
     """What tells one of the account's methods from another beside its label: the masked number
-    of a method that texts one, else the name the user gave it ('' for none)."""
+    of a method that texts one, a linked account's provider and address, else the name the user gave it ('' for none)."""
     phone = row.data.get("phone")
-    return phone_hint(str(phone)) if phone else row.name
+    if phone:
+        return phone_hint(str(phone))
+    if row.kind == FEDERATED and row.data.get("email"):  # the provider's name and its address
+        return f"{row.name} · {row.data['email']}"
+    return row.name

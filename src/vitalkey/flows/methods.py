@@ -31,7 +31,7 @@ from vitalkey.flows import second_factor
 from vitalkey.flows.authenticators import Authenticators
 from vitalkey.flows.authenticators.base import NotResponsible, Role
 from vitalkey.flows.deps import FlowDeps
-from vitalkey.flows.passkeys import RelyingParty
+from vitalkey.flows.relying_party import RelyingParty
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.ports import Transaction
 

@@ -24,13 +24,11 @@ Relying-party rules:
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import secrets
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 from webauthn import (
     generate_authentication_options,
@@ -68,10 +66,10 @@ from vitalkey.domain.errors import (
     PasskeyCounterError,
     PasskeyMalformed,
     PasskeyRefused,
-    PasskeyUnavailable,
     PasskeyUnknown,
     PasskeyWrongSite,
 )
+from vitalkey.flows.relying_party import RelyingParty
 
 ALGORITHMS = [
     COSEAlgorithmIdentifier.ECDSA_SHA_256,
@@ -82,7 +80,6 @@ TIMEOUT_MS = 300_000  # what the WebAuthn spec suggests when user verification i
 USER_HANDLE_BYTES = 32
 MAX_USER_HANDLE_BYTES = 64  # the WebAuthn limit
 CHALLENGE_BYTES = 32
-DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # py_webauthn parses bytes the browser sent, so a bad answer can fail deep inside it (CBOR, COSE,
 # base64, struct). Each of these from that parsing is the client's fault: a 400, never a 500.
@@ -99,43 +96,6 @@ UNREADABLE = (
 )
 Parsed = TypeVar("Parsed")
 Raw = TypeVar("Raw")
-
-
-@dataclass(frozen=True, slots=True)
-class RelyingParty:
-    id: str
-    name: str
-    origins: tuple[str, ...]
-    applies: bool
-
-    @classmethod
-    def from_public_url(
-        cls, public_url: str, name: str = "VitalKey", extra_origins: Iterable[str] = ()
-    ) -> RelyingParty:
-        parts = urlsplit(public_url)
-        host = (parts.hostname or "").lower()
-        scheme = parts.scheme.lower()
-        if not host or scheme not in DEFAULT_PORTS:
-            raise ValueError(f"not an http(s) URL with a host: {public_url!r}")
-        port = parts.port
-        shown_host = f"[{host}]" if ":" in host else host
-        origin = f"{scheme}://{shown_host}" + (f":{port}" if port and port != DEFAULT_PORTS[scheme] else "")
-        # Chromium refuses an IP literal as the relying-party id, and browsers offer WebAuthn in
-        # secure contexts only: https, or http on localhost.
-        applies = not _is_ip(host) and (scheme == "https" or host == "localhost" or host.endswith(".localhost"))
-        return cls(id=host, name=name, origins=(origin, *extra_origins), applies=applies)
-
-    def require(self) -> None:
-        if not self.applies:
-            raise PasskeyUnavailable()
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,10 @@
 """Sign-up: address → emailed confirmation code → privacy policy → user details →
 two-factor invitation (skippable) → signed in.
 
+A sign-up that starts from an upstream sign-in (``flows/federation.py``) keeps the identity in
+its context and links it to the account it creates; when the provider verified the address, it
+opens at the privacy policy (``address_verified``: no code is mailed).
+
 An address that already has an account walks the very same pages; its owner is mailed
 "someone tried to create an account with your address" instead of a code.
 """
@@ -13,9 +17,11 @@ from enum import StrEnum
 from typing import Any
 
 from vitalkey.domain.accounts import Profile, clean_profile
-from vitalkey.domain.emails import account_key
+from vitalkey.domain.authenticators import EMAIL_CODE, FEDERATED
+from vitalkey.domain.emails import account_key, normalize_email
 from vitalkey.domain.errors import AccountExists, PolicyNotAccepted, WrongState
 from vitalkey.domain.flows import Flow, FlowKind, Requester, StateMachine
+from vitalkey.flows.authenticators import federated
 from vitalkey.flows.email_flow import EmailCodeFlow
 from vitalkey.flows.sessions import Started, start
 from vitalkey.ports import Transaction
@@ -34,6 +40,7 @@ class SignupState(StrEnum):
 
 class SignupEvent(StrEnum):
     EMAIL_SUBMITTED = "email_submitted"
+    ADDRESS_VERIFIED = "address_verified"  # an upstream provider verified it: no code
     TYPO_SUSPECTED = "typo_suspected"
     SUGGESTION_ACCEPTED = "suggestion_accepted"
     SUGGESTION_DECLINED = "suggestion_declined"
@@ -54,6 +61,7 @@ MACHINE = StateMachine(
     transitions={
         (SignupState.NEW, SignupEvent.EMAIL_SUBMITTED): SignupState.CODE_SENT,
         (SignupState.NEW, SignupEvent.TYPO_SUSPECTED): SignupState.CONFIRM_EMAIL,
+        (SignupState.NEW, SignupEvent.ADDRESS_VERIFIED): SignupState.POLICY,
         (SignupState.CONFIRM_EMAIL, SignupEvent.SUGGESTION_ACCEPTED): SignupState.CODE_SENT,
         (SignupState.CONFIRM_EMAIL, SignupEvent.SUGGESTION_DECLINED): SignupState.CODE_SENT,
         (SignupState.CODE_SENT, SignupEvent.CODE_RESENT): SignupState.CODE_SENT,
@@ -75,6 +83,15 @@ class SignupFlow(EmailCodeFlow):
         if self._account_for(tx, flow) is not None:
             return "signup_exists", {"login_url": f"{self.deps.public_url}/login"}, False
         return "signup_code", {}, True
+
+    def start_verified(self, raw_email: str, requester: Requester, **context: Any) -> Flow:
+        """A sign-up whose address an upstream provider verified (``flows/federation.py``): no
+        code is mailed, it opens at the privacy policy."""
+        flow = self.new_flow(normalize_email(raw_email), requester, **context)
+        moved = flow.moved(MACHINE.check(flow, SignupEvent.ADDRESS_VERIFIED, self.deps.clock.now()))
+        with self.deps.uow.begin() as tx:
+            tx.flows.add(moved)
+        return moved
 
     def submit_code(self, flow_id: str, code: str, requester: Requester) -> Flow:
         def confirmed(tx: Transaction, flow: Flow, state: SignupState) -> Flow:
@@ -117,6 +134,8 @@ class SignupFlow(EmailCodeFlow):
             if account is None:
                 raise AccountExists()
             tx.audit.record("signup.completed", now, account.id, policy_version=flow.context["policy_version"])
+            if federated.SIGNUP in flow.context:  # started from an upstream sign-in: its identity
+                federated.link_new_account(self.deps, tx, account, flow.context[federated.SIGNUP])
             return {"account_id": account.id}
 
         return self._step(flow, SignupEvent.DETAILS_SUBMITTED, create)
@@ -131,7 +150,7 @@ class SignupFlow(EmailCodeFlow):
             account = tx.accounts.get(int(flow.context["account_id"]))
             if account is None:
                 raise WrongState()
-            started = start(self.deps, tx, account, requester, ("email_code",))
+            started = start(self.deps, tx, account, requester, _methods(flow))
         self.deps.events.signed_up()
         # A sign-up started from an app's authorization request goes back to it at the end.
         return replace(started, return_to=flow.context.get("return_to"))
@@ -145,6 +164,15 @@ class SignupFlow(EmailCodeFlow):
             moved = flow.moved(state, **context)
             self._save(tx, moved, flow.state)
         return moved
+
+
+def _methods(flow: Flow) -> tuple[str, ...]:
+    """What the sign-up proved, as the session records it: the emailed code, the upstream
+    sign-in, or both."""
+    identity = flow.context.get(federated.SIGNUP)
+    if identity is None:
+        return (EMAIL_CODE,)
+    return (FEDERATED,) if identity.get("code_skipped") else (EMAIL_CODE, FEDERATED)
 
 
 __all__ = ["MACHINE", "Profile", "SignupFlow"]

@@ -32,6 +32,8 @@ STATUS: dict[str, int] = {
     "app_does_not_support_2fa": 403,
     "app_password_not_found": 404,
     "authenticator_not_found": 404,
+    "identity_linked_elsewhere": 409,  # never moved: unlink it from the other account first
+    "unlink_refused": 409,  # the last confirmed way to sign in
     "app_supports_2fa": 409,
     "app_exists": 409,
     "connected_app_not_found": 404,

@@ -106,8 +106,9 @@ password_resets = Table(
 # authenticator app, passkey or recovery code. ``lookup`` finds a row by what a sign-in presents
 # (a passkey's credential id, the recovery code's keyed digest); ``counter`` only moves forward
 # (TOTP's last time step, a passkey's sign count); ``sealed`` is encrypted (the TOTP secret, the
-# recovery code); ``data`` is the kind's own (``{"phone": …}`` for SMS).
-NOT_PASSKEY = "kind <> 'passkey'"
+# recovery code); ``data`` is the kind's own (``{"phone": …}`` for SMS). One row of a kind per
+# account, but for passkeys and federated identities (Google, Apple…: several each).
+ONE_PER_ACCOUNT = "kind NOT IN ('passkey', 'federated')"
 authenticators = Table(
     "authenticators",
     metadata,
@@ -136,8 +137,8 @@ authenticators = Table(
         "account_id",
         "kind",
         unique=True,
-        sqlite_where=text(NOT_PASSKEY),
-        postgresql_where=text(NOT_PASSKEY),
+        sqlite_where=text(ONE_PER_ACCOUNT),
+        postgresql_where=text(ONE_PER_ACCOUNT),
     ),
 )
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from vitalkey.adapters.upstream.oidc import OidcUpstream
-from vitalkey.ports import Clock
+from vitalkey.ports import Clock, UpstreamProvider
 from vitalkey.settings import Settings
 
 
-def upstream_providers(settings: Settings, clock: Clock) -> dict[str, OidcUpstream]:
-    """The configured providers by id, in the configuration's order (the buttons' order)."""
+def upstream_providers(settings: Settings, clock: Clock) -> dict[str, UpstreamProvider]:
+    """The configured providers by id, in the configuration's order (the buttons' order). The
+    client (Authlib on httpx2, a few MB) loads only when a provider is configured: a server
+    process stays within its memory budget (bench/RESULTS.md) without them."""
+    if not settings.federation_providers:
+        return {}
+    from vitalkey.adapters.upstream.oidc import OidcUpstream  # noqa: PLC0415 - only with providers
+
     return {
         config.id: OidcUpstream(
             config,
@@ -20,4 +25,4 @@ def upstream_providers(settings: Settings, clock: Clock) -> dict[str, OidcUpstre
     }
 
 
-__all__ = ["OidcUpstream", "upstream_providers"]
+__all__ = ["upstream_providers"]

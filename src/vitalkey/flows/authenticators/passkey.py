@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
-
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from vitalkey.domain.accounts import NAME_MAX, Account
 from vitalkey.domain.authenticators import PASSKEY, TWO_FACTOR_METHODS, StoredAuthenticator
@@ -34,12 +33,26 @@ from vitalkey.domain.errors import (
 )
 from vitalkey.domain.flows import CountedRefusal, Flow, Requester
 from vitalkey.domain.i18n import N_
-from vitalkey.flows import passkeys, rate_limits, second_factor
+from vitalkey.domain.tokens import from_base64url, to_base64url
+from vitalkey.flows import rate_limits, second_factor
 from vitalkey.flows.authenticators.base import Answer, KindBase, Prompt, Proof, Role
 from vitalkey.flows.deps import FlowDeps
-from vitalkey.flows.passkeys import RelyingParty, StoredPasskey
+from vitalkey.flows.relying_party import RelyingParty
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.ports import Transaction
+
+if TYPE_CHECKING:
+    from vitalkey.flows.passkeys import StoredPasskey
+
+
+def ceremonies() -> ModuleType:
+    """``flows/passkeys`` (py_webauthn with pyOpenSSL and cbor2, ~5 MB resident) loads with the
+    first passkey ceremony, not when a process starts: a process that never sees one stays
+    within its memory budget (bench/RESULTS.md, "One batch at a time")."""
+    from vitalkey.flows import passkeys  # noqa: PLC0415 - on the first ceremony (see above)
+
+    return passkeys
+
 
 # The login flow's second-factor step, by its stored value (flows.login imports the kinds).
 SECOND_FACTOR_STEP = "second_factor"
@@ -50,13 +63,14 @@ NAME = "passkey_name"
 
 
 def stored_passkey(row: StoredAuthenticator) -> StoredPasskey:
-    return StoredPasskey(
+    stored: StoredPasskey = ceremonies().StoredPasskey(
         credential_id=row.lookup or "",
-        public_key=base64url_to_bytes(str(row.data["public_key"])),
+        public_key=from_base64url(str(row.data["public_key"])),
         sign_count=row.counter,
         backup_eligible=bool(row.data.get("backup_eligible")),
-        user_handle=base64url_to_bytes(str(row.data["user_handle"])),
+        user_handle=from_base64url(str(row.data["user_handle"])),
     )
+    return stored
 
 
 def passkeys_of(rows: Sequence[StoredAuthenticator]) -> list[StoredAuthenticator]:
@@ -108,8 +122,8 @@ class PasskeyKind(KindBase):
             if account is None:
                 raise WrongState()
             allow = [row.lookup or "" for row in passkeys_of(tx.authenticators.for_account(account.id))]
-        options, challenge = passkeys.authentication_options(self.rp, allow, require_user_verification=not second)
-        noted = {CHALLENGE: bytes_to_base64url(challenge), OPTIONS: options}
+        options, challenge = ceremonies().authentication_options(self.rp, allow, require_user_verification=not second)
+        noted = {CHALLENGE: to_base64url(challenge), OPTIONS: options}
         return Prompt(PASSKEY, options=json.loads(options), context=noted)
 
     def verify(
@@ -128,15 +142,15 @@ class PasskeyKind(KindBase):
         try:
             if not kept:
                 raise WrongState()
-            posted = passkeys.read_assertion(answer.credential)
+            posted = ceremonies().read_assertion(answer.credential)
             row = tx.authenticators.by_lookup(PASSKEY, posted.credential_id)
             owner = tx.accounts.get(row.account_id) if row is not None else None
             if row is None or owner is None or not self._may_use(flow, account, owner, second):
                 raise PasskeyUnknown()
             counted = owner.email
             rate_limits.count_failure(self.deps, tx, counted, now)  # before judging, as every factor
-            use = passkeys.verify_authentication(
-                self.rp, answer.credential, base64url_to_bytes(str(kept)), stored_passkey(row), not second
+            use = ceremonies().verify_authentication(
+                self.rp, answer.credential, from_base64url(str(kept)), stored_passkey(row), not second
             )
         except DomainError as refused:
             tx.audit.record("passkey.rejected", now, account.id if account else None, reason=refused.code)
@@ -172,26 +186,26 @@ class PasskeyKind(KindBase):
         account = auth.account
         rows = passkeys_of(tx.authenticators.for_account(account.id))
         if answer is None:
-            handle = base64url_to_bytes(str(rows[0].data["user_handle"])) if rows else passkeys.new_user_handle()
+            handle = from_base64url(str(rows[0].data["user_handle"])) if rows else ceremonies().new_user_handle()
             profile = account.profile
             display = f"{profile.first_name} {profile.last_name}".strip() if profile else ""
-            options, challenge = passkeys.registration_options(
+            options, challenge = ceremonies().registration_options(
                 self.rp, handle, account.email, display, [row.lookup or "" for row in rows]
             )
             noted = {
-                CHALLENGE: bytes_to_base64url(challenge),
+                CHALLENGE: to_base64url(challenge),
                 OPTIONS: options,
-                USER_HANDLE: bytes_to_base64url(handle),
+                USER_HANDLE: to_base64url(handle),
             }
             return Prompt(PASSKEY, options=json.loads(options), context=noted)
         kept = flow.context.get(CHALLENGE)
         if not kept:
             raise WrongState()
         name = clean_name(answer.name or str(flow.context.get(NAME, "")))
-        new = passkeys.verify_registration(self.rp, answer.credential, base64url_to_bytes(str(kept)))
+        new = ceremonies().verify_registration(self.rp, answer.credential, from_base64url(str(kept)))
         now = self.deps.clock.now()
         data: Mapping[str, Any] = {
-            "public_key": bytes_to_base64url(new.public_key),
+            "public_key": to_base64url(new.public_key),
             "user_handle": str(flow.context[USER_HANDLE]),
             "transports": list(new.transports),
             "aaguid": new.aaguid,
