@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import Gateway, LiveServer, Mailbox, code_in, free_port, start_server, stop_server
 from tests.e2e.conftest import CHROMIUM
+from tests.e2e.journeys import sign_up_to_the_last_step
 from tests.e2e.test_passkey_js_browser import authenticator
 from tests.e2e.test_two_factor_browser import EMAIL, PHONE, first_factor, sign_up_with_two_factor
 
@@ -67,19 +68,7 @@ def sign_out(page: Page, *, stays_out: bool = True) -> None:
 
 
 def sign_up(page: Page, server: LiveServer, mailbox: Mailbox) -> None:
-    page.goto(server.url + "/signup")
-    page.get_by_label("Email address").fill(EMAIL)
-    page.get_by_role("button", name="Next").click()
-    page.get_by_label("6-digit code").fill(code_in(mailbox.wait_for(EMAIL)))
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("I agree to the privacy policy").check()
-    page.get_by_role("button", name="Next").click()
-    page.get_by_label("First name").fill("Erin")
-    page.get_by_label("Last name").fill("Brockovich")
-    page.get_by_label("Birth date").fill("1960-06-22")
-    page.get_by_label("Female", exact=True).check()
-    page.get_by_label("Height (cm)").fill("170")
-    page.get_by_role("button", name="Next").click()
+    sign_up_to_the_last_step(page, server.url, mailbox, EMAIL)
     page.get_by_role("button", name="Skip for now").click()
 
 

@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import LiveServer, Mailbox, code_in
 from tests.e2e.conftest import CHROMIUM
+from tests.e2e.journeys import sign_up_to_the_last_step
 from tests.web.qr_kit import decode, png_to_grey
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
@@ -27,19 +28,9 @@ PHONE_WIDTH = {"width": 390, "height": 844}
 
 
 def sign_up(page: Page, server: LiveServer, mailbox: Mailbox) -> None:
-    page.goto(server.url + "/signup")
-    page.get_by_label("Email address").fill(EMAIL)
-    page.get_by_role("button", name="Next").click()
-    page.get_by_label("6-digit code").fill(code_in(mailbox.wait_for(EMAIL)))
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("I agree to the privacy policy").check()
-    page.get_by_role("button", name="Next").click()
-    page.get_by_label("First name").fill("Tess")
-    page.get_by_label("Last name").fill("Ochoa")
-    page.get_by_label("Birth date").fill("1985-03-14")
-    page.get_by_label("Female", exact=True).check()
-    page.get_by_label("Height (cm)").fill("165")
-    page.get_by_role("button", name="Next").click()
+    sign_up_to_the_last_step(
+        page, server.url, mailbox, EMAIL, name=("Tess", "Ochoa"), birth_date="1985-03-14", height_cm="165"
+    )
     page.get_by_role("button", name="Skip for now").click()
 
 

@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from tests.conftest import Gateway, LiveServer, Mailbox, code_in, free_port, start_server, stop_server
 from tests.e2e.conftest import CHROMIUM
+from tests.e2e.journeys import sign_up_to_the_last_step
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
 
@@ -45,19 +46,7 @@ def sms_server(
 
 def sign_up_with_two_factor(page: Page, server: LiveServer, mailbox: Mailbox, gateway: Gateway) -> str:
     """The seed's sign-up, choosing 2FA at the end, then the set-up; the recovery code shown."""
-    page.goto(server.url + "/signup")
-    page.get_by_label("Email address").fill(EMAIL)
-    page.get_by_role("button", name="Next").click()
-    page.get_by_label("6-digit code").fill(code_in(mailbox.wait_for(EMAIL)))
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("I agree to the privacy policy").check()
-    page.get_by_role("button", name="Next").click()
-    page.get_by_label("First name").fill("Erin")
-    page.get_by_label("Last name").fill("Brockovich")
-    page.get_by_label("Birth date").fill("1960-06-22")
-    page.get_by_label("Female", exact=True).check()
-    page.get_by_label("Height (cm)").fill("170")
-    page.get_by_role("button", name="Next").click()
+    sign_up_to_the_last_step(page, server.url, mailbox, EMAIL)
     page.get_by_role("button", name="Activate two-factor authentication").click()
 
     expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
