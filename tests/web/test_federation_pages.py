@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -18,6 +19,7 @@ from tests.conftest import Mailbox
 from tests.upstream.conftest import GOOGLE_ACCOUNTS, provider_settings
 from tests.upstream_provider import OidcServer, ensure_oidc_provider, rsa_jwk
 from tests.web.conftest import DETAILS_FORM, ClientFactory, csrf_of, post_form, web_sign_up
+from tests.web.test_totp_pages import set_up_app
 from vitalkey.domain.authenticators import FEDERATED
 from vitalkey.domain.emails import account_key
 
@@ -147,3 +149,25 @@ def test_address_of_an_account_asks_to_sign_in_to_link(client: TestClient, mailb
         account = tx.accounts.by_email(account_key("cy@example.com"))
         assert account is not None
         assert [row.kind for row in tx.authenticators.for_account(account.id) if row.kind == FEDERATED] == []
+
+
+class RealClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def test_two_factor_still_applies_after_the_provider(client: TestClient, mailbox: Mailbox) -> None:
+    answer = back(client, at_provider(leave(client, "/signup"), "ada"))
+    flow_url = str(answer.url.path)
+    post_form(client, flow_url, {"action": "policy", "accept": "yes"})
+    post_form(client, flow_url, {"action": "details", **DETAILS_FORM})
+    post_form(client, flow_url, {"action": "skip_two_factor"})
+    set_up_app(client, RealClock())  # type: ignore[arg-type]
+
+    client.cookies.clear()
+    again = back(client, at_provider(leave(client), "ada"))
+    assert again.status_code == 200
+    assert str(again.url.path).startswith("/login/")  # the login flow's second-factor step
+    assert "authenticator app" in again.text
+    assert not any(name.endswith("session") for name in client.cookies)
+    assert client.get("/account", follow_redirects=False).status_code == 303
