@@ -171,3 +171,12 @@ def test_two_factor_still_applies_after_the_provider(client: TestClient, mailbox
     assert "authenticator app" in again.text
     assert not any(name.endswith("session") for name in client.cookies)
     assert client.get("/account", follow_redirects=False).status_code == 303
+
+
+def test_the_flow_waiting_for_the_provider_has_no_page(client: TestClient) -> None:
+    leave(client)
+    flow_id = client.cookies.get("vk_upstream")
+    assert flow_id
+    shown = client.get(f"/login/{flow_id}")
+    assert shown.status_code == 200
+    assert "Please start again" in shown.text

@@ -15,7 +15,16 @@ from starlette.routing import BaseRoute, Route
 
 from vitalkey.domain.accounts import Units, feet_inches
 from vitalkey.domain.apps import origin_of, redirect_uri_allowed
-from vitalkey.domain.authenticators import EMAIL_CODE, METHOD_LABELS, PASSKEY, PASSWORD, RECOVERY_CODE, SMS, TOTP
+from vitalkey.domain.authenticators import (
+    EMAIL_CODE,
+    FEDERATED,
+    METHOD_LABELS,
+    PASSKEY,
+    PASSWORD,
+    RECOVERY_CODE,
+    SMS,
+    TOTP,
+)
 from vitalkey.domain.errors import (
     DomainError,
     FlowDead,
@@ -286,6 +295,7 @@ LOGIN_PRESENTATION = Presentation(
             EMAIL_CODE: "flow_code.html",
             PASSWORD: "login_password.html",
             PASSKEY: "login_passkey.html",
+            FEDERATED: "flow_gone.html",  # at the provider: only its callback goes on (federation_pages)
         },
         LoginState.SECOND_FACTOR: {
             SMS: "login_sms.html",
