@@ -21,7 +21,7 @@ from typing import Any
 
 from vitalkey.domain import codes
 from vitalkey.domain.accounts import Account
-from vitalkey.domain.authenticators import APP_PASSWORD, EMAIL_CODE, PASSWORD, RECOVERY_CODE, SMS
+from vitalkey.domain.authenticators import APP_PASSWORD, EMAIL_CODE, FEDERATED, PASSWORD, RECOVERY_CODE, SMS
 from vitalkey.domain.emails import normalize_email
 from vitalkey.domain.errors import AppDoesNotSupport2fa, PasswordMissing, UnknownApp, WrongPassword, WrongState
 from vitalkey.domain.flows import CountedRefusal, Flow, FlowKind, Requester, StateMachine
@@ -31,10 +31,14 @@ from vitalkey.flows import email_code, password, password_reset, sms_code
 from vitalkey.flows.authenticators import Authenticators
 from vitalkey.flows.authenticators.base import Answer, NotResponsible, Prompt, Proof, Role
 from vitalkey.flows.authenticators.email_code import EmailCode
+from vitalkey.flows.authenticators.federated import CLAIMS, claims_context
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.flows.email_flow import EmailCodeFlow, FlowView, code_refusals_counted
 from vitalkey.flows.sessions import Started, start
-from vitalkey.ports import Transaction
+from vitalkey.ports import Transaction, UpstreamClaims
+
+# A login flow's context: the UpstreamStart (url-less) of a sign-in sent to an upstream provider.
+UPSTREAM = "upstream"
 
 
 class LoginState(StrEnum):
@@ -204,6 +208,29 @@ class LoginFlow(EmailCodeFlow):
                 self._save(tx, begun, flow.state)
                 flow = begun
         return FlowView(flow, None, {})
+
+    # Sign-in with an upstream provider (issue #23) ------------------------------------
+    def take_upstream(self, flow_id: str, requester: Requester) -> dict[str, str]:
+        """The ``UpstreamStart`` kept when the browser left for the provider (``UPSTREAM``),
+        removed from the flow in the same transaction: a callback is answered once, and a
+        replayed one finds nothing (``UpstreamRefused("bad_state")`` is the caller's)."""
+        with self.deps.uow.begin() as tx:
+            flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, FEDERATED)
+            kept = flow.context.get(UPSTREAM)
+            if not isinstance(kept, dict):
+                raise WrongState()
+            self._save(tx, flow.moved(flow.state, **{UPSTREAM: None}), flow.state)
+        return {str(key): str(value) for key, value in kept.items()}
+
+    def submit_federated(
+        self, flow_id: str, claims: UpstreamClaims, requester: Requester
+    ) -> tuple[Proof, SignInResult]:
+        """Continue the flow with the checked claims of a linked identity (kept server-side in
+        the flow's context for the kind's ``verify``): signed in, or on to the second factor."""
+        with self.deps.uow.begin() as tx:
+            flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, FEDERATED)
+            self._save(tx, flow.moved(flow.state, **{CLAIMS: claims_context(claims)}), flow.state)
+        return self.submit(flow_id, FEDERATED, Answer(), requester)
 
     def resend(self, flow_id: str, requester: Requester) -> FlowView:
         """The mailed code again (only on its own step: the texted one has ``resend_sms``)."""

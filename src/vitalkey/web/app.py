@@ -28,6 +28,7 @@ from vitalkey.web import (
     dashboard_pages,
     data_pages,
     devices_pages,
+    federation_pages,
     health_api,
     import_api,
     import_pages,
@@ -134,6 +135,7 @@ def routes() -> list[BaseRoute]:
         *dashboard_pages.routes(),
         *devices_pages.routes(),
         *import_pages.routes(),
+        *federation_pages.routes(),  # before /login/{flow_id}
         *pages.routes(),
         *ops.routes([endpoint.described for endpoint in endpoints]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

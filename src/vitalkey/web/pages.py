@@ -15,7 +15,16 @@ from starlette.routing import BaseRoute, Route
 
 from vitalkey.domain.accounts import Units, feet_inches
 from vitalkey.domain.apps import origin_of, redirect_uri_allowed
-from vitalkey.domain.authenticators import EMAIL_CODE, METHOD_LABELS, PASSKEY, PASSWORD, RECOVERY_CODE, SMS, TOTP
+from vitalkey.domain.authenticators import (
+    EMAIL_CODE,
+    FEDERATED,
+    METHOD_LABELS,
+    PASSKEY,
+    PASSWORD,
+    RECOVERY_CODE,
+    SMS,
+    TOTP,
+)
 from vitalkey.domain.errors import (
     DomainError,
     FlowDead,
@@ -286,6 +295,7 @@ LOGIN_PRESENTATION = Presentation(
             EMAIL_CODE: "flow_code.html",
             PASSWORD: "login_password.html",
             PASSKEY: "login_passkey.html",
+            FEDERATED: "flow_gone.html",  # at the provider: only its callback goes on (federation_pages)
         },
         LoginState.SECOND_FACTOR: {
             SMS: "login_sms.html",
@@ -451,14 +461,14 @@ async def _login_reset(step: Step) -> None:
 async def _login_password(step: Step) -> Response:
     container = services(step.request)
     result = await container.login.submit_password(step.flow_id, step.form.get("password", ""), step.requester)
-    return await _first_factor_done(step.request, step.flow_id, result)
+    return await first_factor_done(step.request, step.flow_id, result)
 
 
 async def _login_code(step: Step) -> Response:
     container = services(step.request)
     code = step.form.get("code", "")
     result = await in_unit_of_work(step.request, container.login.submit_code, step.flow_id, code, step.requester)
-    return await _first_factor_done(step.request, step.flow_id, result)
+    return await first_factor_done(step.request, step.flow_id, result)
 
 
 async def _login_sms(step: Step) -> Response:
@@ -490,7 +500,7 @@ async def _login_passkey(step: Step) -> Response:
     _, result = await in_unit_of_work(
         step.request, container.login.submit, step.flow_id, PASSKEY, answer, step.requester
     )
-    return await _first_factor_done(step.request, step.flow_id, result)
+    return await first_factor_done(step.request, step.flow_id, result)
 
 
 async def _login_recovery(step: Step) -> Response:
@@ -566,7 +576,7 @@ ACTIONS: Mapping[str, Mapping[str, Action]] = MappingProxyType(
 )
 
 
-async def _first_factor_done(request: Request, flow_id: str, result: SignInResult) -> Response:
+async def first_factor_done(request: Request, flow_id: str, result: SignInResult) -> Response:
     """Signed in, or on to the second factor's page."""
     if isinstance(result, SecondFactorNeeded):
         return see_other(request, f"/login/{flow_id}")

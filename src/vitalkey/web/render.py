@@ -104,6 +104,8 @@ def page(request: Request, template: str, status: int = 200, **values: Any) -> H
         "error_code": error.code if error else None,
         "path": request.url.path,
         "password_min": container.settings.password_min_length,
+        # The sign-in and sign-up pages' "Continue with …" buttons (_upstream.html), one per provider.
+        "upstream_providers": container.settings.federation_providers,
         **values,
     }
     html = templates(request).get_template(template).render(context)

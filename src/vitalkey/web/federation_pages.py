@@ -1,0 +1,127 @@
+"""Sign-in with an upstream provider (issue #23): the button's POST sends the browser to the
+provider, the callback finishes there and says what the sign-in leads to.
+
+What the callback must check (state, nonce, PKCE verifier) is kept server-side in a login flow
+(``LoginFlow.start_with("federated", "")``, context ``UPSTREAM``); the browser holds only the
+flow's opaque id, in an HttpOnly SameSite=Lax cookie, and the flow is bound to the browser like
+every browser flow. The kept values are removed before the code is exchanged, so a callback is
+answered once. Not yet: Apple's ``form_post`` callback (a cross-site POST carries no Lax
+cookie), and the link step after "sign in to link".
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from vitalkey.domain.errors import DomainError, FlowNotFound, UpstreamRefused, WrongState
+from vitalkey.domain.flows import Channel
+from vitalkey.domain.tokens import is_token, same
+from vitalkey.flows.federation import AddressNeeded, LinkRequired, SignedIn, SignupStarted
+from vitalkey.flows.login import UPSTREAM
+from vitalkey.ports import UpstreamProvider, UpstreamStart
+from vitalkey.web.context import cookie_name, in_unit_of_work, requester_of, services
+from vitalkey.web.pages import error_status, first_factor_done, see_other
+from vitalkey.web.render import page
+
+FLOW_COOKIE = "vk_upstream"  # the login flow that keeps the UpstreamStart; its id only
+FLOW_COOKIE_MAX_AGE = 600
+
+
+def providers(request: Request) -> list[UpstreamProvider]:
+    """The configured providers, in the settings' order (none: no button is shown)."""
+    return list(services(request).federation.kind.providers.values())
+
+
+def _provider(request: Request) -> UpstreamProvider:
+    found = services(request).federation.kind.providers.get(request.path_params["provider"])
+    if found is None:
+        raise FlowNotFound()
+    return found
+
+
+def _redirect_uri(request: Request, provider: UpstreamProvider) -> str:
+    return services(request).settings.public_url.rstrip("/") + f"/login/callback/{provider.id}"
+
+
+def _refused(request: Request, error: DomainError) -> Response:
+    response = page(request, "login_email.html", status=error_status(error), error=error, email="", waiting="")
+    response.delete_cookie(cookie_name(request, FLOW_COOKIE), path="/login/callback")
+    return response
+
+
+async def start(request: Request) -> Response:
+    """The button: a login flow keeps what the callback checks; the browser goes to the provider."""
+    try:
+        provider = _provider(request)
+        begun = await provider.start(_redirect_uri(request, provider))
+        kept = {"provider": provider.id, "state": begun.state, "nonce": begun.nonce, "verifier": begun.code_verifier}
+        view = await in_unit_of_work(
+            request,
+            services(request).login.start_with,
+            "federated",
+            "",
+            requester_of(request, Channel.BROWSER),
+            **{UPSTREAM: kept},
+        )
+    except DomainError as error:
+        return _refused(request, error)
+    response = see_other(request, begun.url)
+    response.set_cookie(
+        cookie_name(request, FLOW_COOKIE),
+        view.flow.id,
+        max_age=FLOW_COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="lax",
+        secure=services(request).settings.https,
+        path="/login/callback",
+    )
+    return response
+
+
+async def callback(request: Request) -> Response:
+    """The provider's answer: state checked against the kept one (taken, so used once), the code
+    exchanged and the ID token checked, then what the identity leads to."""
+    container = services(request)
+    requester = requester_of(request, Channel.BROWSER)
+    try:
+        provider = _provider(request)
+        flow_id = request.cookies.get(cookie_name(request, FLOW_COOKIE), "")
+        if not is_token(flow_id):
+            raise UpstreamRefused("bad_state", provider=provider.display_name)
+        try:
+            kept = await in_unit_of_work(request, container.login.take_upstream, flow_id, requester)
+        except (FlowNotFound, WrongState) as gone:
+            raise UpstreamRefused("bad_state", provider=provider.display_name) from gone
+        state = request.query_params.get("state", "")
+        expected = UpstreamStart(url="", state=kept["state"], nonce=kept["nonce"], code_verifier=kept["verifier"])
+        if kept["provider"] != provider.id or not same(state, expected.state):
+            raise UpstreamRefused("bad_state", provider=provider.display_name)
+        if "error" in request.query_params or not request.query_params.get("code"):
+            raise UpstreamRefused("token_exchange_failed", provider=provider.display_name)
+        claims = await provider.finish(
+            code=request.query_params["code"], redirect_uri=_redirect_uri(request, provider), expected=expected
+        )
+        outcome = await in_unit_of_work(request, container.federation.sign_in, claims, requester)
+        if isinstance(outcome, SignedIn):
+            _, result = await in_unit_of_work(request, container.login.submit_federated, flow_id, claims, requester)
+            response = await first_factor_done(request, flow_id, result)
+        elif isinstance(outcome, SignupStarted):
+            response = see_other(request, f"/signup/{outcome.view.flow.id}")
+        elif isinstance(outcome, LinkRequired):
+            response = page(request, "federation_link.html", email=outcome.email, provider=provider.display_name)
+        else:
+            assert isinstance(outcome, AddressNeeded)
+            response = see_other(request, "/signup")
+    except DomainError as error:
+        return _refused(request, error)
+    response.delete_cookie(cookie_name(request, FLOW_COOKIE), path="/login/callback")
+    return response
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/login/with/{provider}", start, methods=["POST"]),
+        Route("/login/callback/{provider}", callback, methods=["GET"]),
+    ]
