@@ -1,10 +1,11 @@
-"""Steps that several browser tests take the same way (the seed's sign-up, as a user types it)."""
+"""Steps and settings that several browser tests share (the seed's sign-up, as a user types it;
+a live server whose mail and texts reach the tests)."""
 
 from __future__ import annotations
 
 from playwright.sync_api import Page
 
-from tests.conftest import Mailbox, code_in
+from tests.conftest import Gateway, Mailbox, code_in
 
 
 def sign_up_to_the_last_step(
@@ -32,3 +33,18 @@ def sign_up_to_the_last_step(
     page.get_by_label("Female", exact=True).check()
     page.get_by_label("Height (cm)").fill(height_cm)
     page.get_by_role("button", name="Next").click()
+
+
+def sms_server_env(database_url: str, smtp_port: int, gateway: Gateway) -> dict[str, str]:
+    """A live server's settings for mail to the tests' SMTP server and texts to their gateway."""
+    return {
+        "VITALKEY_DATABASE_URL": database_url,
+        "VITALKEY_SMTP_HOST": "127.0.0.1",
+        "VITALKEY_SMTP_PORT": str(smtp_port),
+        "VITALKEY_SMTP_SECURITY": "none",
+        "VITALKEY_RELAY_POLL_S": "0.05",
+        "VITALKEY_SMS_PROVIDER_URL": gateway.url,
+        "VITALKEY_SMS_ACCOUNT_SID": "AC0123456789",
+        "VITALKEY_SMS_AUTH_TOKEN": "gateway-secret",
+        "VITALKEY_SMS_FROM": "+15005550006",
+    }

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import Gateway, LiveServer, Mailbox, code_in, free_port, start_server, stop_server
 from tests.e2e.conftest import CHROMIUM
-from tests.e2e.journeys import sign_up_to_the_last_step
+from tests.e2e.journeys import sign_up_to_the_last_step, sms_server_env
 from tests.e2e.test_passkey_js_browser import authenticator
 from tests.e2e.test_two_factor_browser import EMAIL, PHONE, first_factor, sign_up_with_two_factor
 
@@ -34,18 +34,7 @@ def server(tmp_path: Path, sqlite_url: str, smtp_server: tuple[Mailbox, int], ga
     live = start_server(
         tmp_path / "live",
         port,
-        {
-            "VITALKEY_PUBLIC_URL": f"http://localhost:{port}",
-            "VITALKEY_DATABASE_URL": sqlite_url,
-            "VITALKEY_SMTP_HOST": "127.0.0.1",
-            "VITALKEY_SMTP_PORT": str(smtp_server[1]),
-            "VITALKEY_SMTP_SECURITY": "none",
-            "VITALKEY_RELAY_POLL_S": "0.05",
-            "VITALKEY_SMS_PROVIDER_URL": gateway.url,
-            "VITALKEY_SMS_ACCOUNT_SID": "AC0123456789",
-            "VITALKEY_SMS_AUTH_TOKEN": "gateway-secret",
-            "VITALKEY_SMS_FROM": "+15005550006",
-        },
+        {**sms_server_env(sqlite_url, smtp_server[1], gateway), "VITALKEY_PUBLIC_URL": f"http://localhost:{port}"},
     )
     live.url = f"http://localhost:{port}"
     yield live

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from tests.conftest import Gateway, LiveServer, Mailbox, code_in, free_port, start_server, stop_server
 from tests.e2e.conftest import CHROMIUM
+from tests.e2e.journeys import sms_server_env
 from tests.e2e.test_layout_browser import MEASURE, VIEWPORTS
 from tests.e2e.test_two_factor_browser import EMAIL, PHONE, first_factor, sign_out, sign_up_with_two_factor
 from vitalkey.adapters.db import schema as t
@@ -36,18 +37,7 @@ def methods_server(
     server = start_server(
         tmp_path / "live",
         free_port(),
-        {
-            "VITALKEY_DATABASE_URL": sqlite_url,
-            "VITALKEY_SMTP_HOST": "127.0.0.1",
-            "VITALKEY_SMTP_PORT": str(smtp_server[1]),
-            "VITALKEY_SMTP_SECURITY": "none",
-            "VITALKEY_RELAY_POLL_S": "0.05",
-            "VITALKEY_SMS_PROVIDER_URL": gateway.url,
-            "VITALKEY_SMS_ACCOUNT_SID": "AC0123456789",
-            "VITALKEY_SMS_AUTH_TOKEN": "gateway-secret",
-            "VITALKEY_SMS_FROM": "+15005550006",
-            "VITALKEY_REAUTH_WINDOW_S": str(REAUTH_WINDOW_S),
-        },
+        {**sms_server_env(sqlite_url, smtp_server[1], gateway), "VITALKEY_REAUTH_WINDOW_S": str(REAUTH_WINDOW_S)},
     )
     yield server
     stop_server(server)

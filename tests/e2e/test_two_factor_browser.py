@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from tests.conftest import Gateway, LiveServer, Mailbox, code_in, free_port, start_server, stop_server
 from tests.e2e.conftest import CHROMIUM
-from tests.e2e.journeys import sign_up_to_the_last_step
+from tests.e2e.journeys import sign_up_to_the_last_step, sms_server_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
 
@@ -28,17 +28,7 @@ def sms_server(
     server = start_server(
         tmp_path / "live",
         free_port(),
-        {
-            "VITALKEY_DATABASE_URL": sqlite_url,
-            "VITALKEY_SMTP_HOST": "127.0.0.1",
-            "VITALKEY_SMTP_PORT": str(smtp_server[1]),
-            "VITALKEY_SMTP_SECURITY": "none",
-            "VITALKEY_RELAY_POLL_S": "0.05",
-            "VITALKEY_SMS_PROVIDER_URL": gateway.url,
-            "VITALKEY_SMS_ACCOUNT_SID": "AC0123456789",
-            "VITALKEY_SMS_AUTH_TOKEN": "gateway-secret",
-            "VITALKEY_SMS_FROM": "+15005550006",
-        },
+        sms_server_env(sqlite_url, smtp_server[1], gateway),
     )
     yield server
     stop_server(server)
