@@ -24,7 +24,7 @@ from tests.flows.test_signup_flow import DETAILS
 from tests.flows.test_two_factor import EMAIL, PHONE, enable_sms, mails, signed_in
 from vitalkey.adapters.clock import FrozenClock
 from vitalkey.container import Container
-from vitalkey.domain.authenticators import FEDERATED, StoredAuthenticator
+from vitalkey.domain.authenticators import FEDERATED, UPSTREAM_SECOND_FACTOR, StoredAuthenticator
 from vitalkey.domain.errors import (
     AuthenticatorNotFound,
     IdentityLinkedElsewhere,
@@ -39,6 +39,7 @@ from vitalkey.flows.authenticators.federated import CLAIMS, FederatedKind, claim
 from vitalkey.flows.federation import AddressNeeded, Federation, LinkRequired, SignedIn, SignupStarted
 from vitalkey.flows.login import LoginFlow, SecondFactorNeeded
 from vitalkey.flows.methods import SignInMethods
+from vitalkey.flows.second_factor import require_fresh
 from vitalkey.flows.sessions import Authenticated, Started, start
 from vitalkey.ports import UpstreamClaims, UpstreamStart
 
@@ -346,7 +347,9 @@ def test_the_login_flow_signs_in_at_once_with_a_provider_trusted_for_the_second_
     with container.uow.begin() as tx:
         tx.flows.save(view.flow.moved(view.flow.state, **{CLAIMS: claims_context(claims())}), view.flow.state)
     _, result = trusted.login.submit(view.flow.id, FEDERATED, Answer(), BROWSER)
-    assert isinstance(result, Started) and result.session.methods == (FEDERATED,)
+    assert isinstance(result, Started) and result.session.methods == (FEDERATED, UPSTREAM_SECOND_FACTOR)
+    with container.uow.read() as tx:  # a session "with 2FA": the account's methods may be changed at once
+        assert require_fresh(container.deps, tx, Authenticated(result.session, result.account)) is not None
 
 
 def test_the_login_flow_refuses_an_identity_that_is_not_linked(w: World) -> None:

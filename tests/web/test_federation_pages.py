@@ -4,20 +4,22 @@ and a sign-in again, a replayed or forged callback, and an address that is alrea
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import Mailbox
-from tests.upstream.conftest import GOOGLE_ACCOUNTS, provider_settings
-from tests.upstream_provider import OidcServer, ensure_oidc_provider, rsa_jwk
+from tests.upstream.conftest import APPLE_ACCOUNTS, APPLE_NAMES, GOOGLE_ACCOUNTS, provider_settings
+from tests.upstream_provider import AppleTeam, OidcServer, ensure_oidc_provider, rsa_jwk
 from tests.web.conftest import DETAILS_FORM, ClientFactory, csrf_of, post_form, web_sign_up
 from tests.web.test_totp_pages import set_up_app
 from vitalkey.domain.authenticators import FEDERATED
@@ -25,6 +27,7 @@ from vitalkey.domain.emails import account_key
 
 PUBLIC_URL = "http://testserver"
 CALLBACK = f"{PUBLIC_URL}/login/callback/google"
+APPLE_CALLBACK = f"{PUBLIC_URL}/login/callback/apple"
 ACCOUNTS = {
     **GOOGLE_ACCOUNTS,
     "cy": {"email": "cy@example.com", "email_verified": True, "given_name": "Cy", "family_name": "Taken"},
@@ -33,12 +36,15 @@ ACCOUNTS = {
 
 @dataclass
 class PagesServer(OidcServer):
-    """The Google-like provider, with VitalKey's callback page as a registered redirect URI."""
+    """The Google-like or Apple-like provider, with VitalKey's callback page as a registered redirect URI."""
 
     def config(self) -> dict[str, Any]:
         config = super().config()
         for client in config["clients"]:
-            client["redirect_uris"] = [*client["redirect_uris"], CALLBACK]
+            client["redirect_uris"] = [
+                *client["redirect_uris"],
+                APPLE_CALLBACK if self.flavour == "apple" else CALLBACK,
+            ]
         return config
 
 
@@ -53,9 +59,33 @@ def google(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcServer]:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def apple(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcServer]:
+    ensure_oidc_provider()
+    server = PagesServer(
+        tmp_path_factory.mktemp("apple"),
+        "apple",
+        keys=[rsa_jwk("a-1")],
+        accounts=APPLE_ACCOUNTS,
+        names=APPLE_NAMES,
+        apple=AppleTeam(),
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def client(make_client: ClientFactory, google: OidcServer) -> TestClient:
     return make_client(public_url=PUBLIC_URL, federation_providers=json.dumps([provider_settings(google)]))
+
+
+@pytest.fixture
+def apple_client(make_client: ClientFactory, google: OidcServer, apple: OidcServer) -> TestClient:
+    providers = [provider_settings(google), provider_settings(apple)]
+    return make_client(public_url=PUBLIC_URL, federation_providers=json.dumps(providers))
 
 
 def at_provider(url: str, login: str) -> str:
@@ -74,10 +104,27 @@ def at_provider(url: str, login: str) -> str:
     raise AssertionError("never sent back")
 
 
-def leave(client: TestClient, page: str = "/login") -> str:
-    """Press "Continue with Google" on ``page``: the provider's URL."""
+def posted_by_provider(url: str, login: str) -> dict[str, str]:
+    """The browser at an Apple-like provider: signs in as ``login``, returns the fields of the
+    form_post page that would post them to VitalKey's callback."""
+    with httpx.Client(timeout=10) as browser:
+        answer = browser.get(url)
+        for _ in range(10):
+            if answer.is_redirect:
+                answer = browser.get(urljoin(str(answer.url), answer.headers["location"]))
+                continue
+            action = html.unescape(answer.text.split('<form method="post" action="')[1].split('"')[0])
+            if action == APPLE_CALLBACK:
+                fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"/>', answer.text)
+                return {name: html.unescape(value) for name, value in fields}
+            answer = browser.post(urljoin(str(answer.url), action), data={"login": login})
+    raise AssertionError("never sent back")
+
+
+def leave(client: TestClient, page: str = "/login", provider: str = "google") -> str:
+    """Press "Continue with Google" (or another provider's button) on ``page``: the provider's URL."""
     shown = client.get(page)
-    answer = client.post("/login/with/google", data={"csrf_token": csrf_of(shown.text)}, follow_redirects=False)
+    answer = client.post(f"/login/with/{provider}", data={"csrf_token": csrf_of(shown.text)}, follow_redirects=False)
     assert answer.status_code == 303, answer.text
     return str(answer.headers["location"])
 
@@ -180,3 +227,58 @@ def test_the_flow_waiting_for_the_provider_has_no_page(client: TestClient) -> No
     shown = client.get(f"/login/{flow_id}")
     assert shown.status_code == 200
     assert "Please start again" in shown.text
+
+
+def test_apple_s_form_post_comes_back_as_a_get_and_its_name_is_offered_once(
+    apple_client: TestClient, apple: OidcServer
+) -> None:
+    client = apple_client
+    apple.control(forget_names=True)  # Tim's first authorization (the server serves both engines' runs)
+    assert "Sign in with Apple" in client.get("/signup").text
+    posted = posted_by_provider(leave(client, "/signup", "apple"), "001234.tim")
+    assert set(posted) >= {"code", "state", "user"}  # the name, on the first authorization
+    # Posted from Apple's site: no CSRF token, another origin, and (in a browser) no Lax cookie.
+    cross_site = {"origin": apple.issuer, "sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate"}
+    answer = client.post("/login/callback/apple", data=posted, headers=cross_site, follow_redirects=False)
+    assert answer.status_code == 303, answer.text[:500]
+    target = urlsplit(answer.headers["location"])
+    assert target.path == "/login/callback/apple"
+    assert dict(parse_qsl(target.query)) == {name: posted[name] for name in ("code", "state", "user")}
+    signup = client.get(f"{target.path}?{target.query}")  # the browser follows: a GET, its cookie sent
+    assert signup.status_code == 200
+    flow_url = str(signup.url.path)
+    assert flow_url.startswith("/signup/")  # Apple vouched for the private relay address: no code
+    post_form(client, flow_url, {"action": "policy", "accept": "yes"})
+    details = client.get(flow_url).text
+    assert 'value="Tim"' in details and 'value="Cook"' in details  # the posted name, offered
+    post_form(client, flow_url, {"action": "details", **{**DETAILS_FORM, "first_name": "Tim", "last_name": "Cook"}})
+    post_form(client, flow_url, {"action": "skip_two_factor"})
+    container = client.app.state.container  # type: ignore[attr-defined]
+    with container.uow.read() as tx:
+        account = tx.accounts.by_email(account_key(APPLE_ACCOUNTS["001234.tim"]["email"]))
+        assert account is not None and account.profile is not None
+        assert (account.profile.first_name, account.profile.last_name) == ("Tim", "Cook")
+
+    client.cookies.clear()  # signed out; Apple sends no name the second time
+    again = posted_by_provider(leave(client, "/login", "apple"), "001234.tim")
+    assert "user" not in again
+    back_as_get = client.post("/login/callback/apple", data=again, headers=cross_site, follow_redirects=False)
+    signed_in = back(client, back_as_get.headers["location"])
+    assert signed_in.status_code == 200
+    assert client.get("/account", follow_redirects=False).status_code == 200
+    with container.uow.read() as tx:
+        kept = tx.accounts.by_email(account_key(APPLE_ACCOUNTS["001234.tim"]["email"]))
+        assert kept is not None and kept.profile is not None and kept.profile.first_name == "Tim"
+
+
+def test_a_posted_callback_of_an_unknown_provider_or_with_junk_is_refused_cleanly(apple_client: TestClient) -> None:
+    assert apple_client.post("/login/callback/nobody", data={"code": "x"}, follow_redirects=False).status_code == 404
+    assert apple_client.get("/login/callback/nobody?code=x&state=y").status_code == 404
+    junk = apple_client.post(
+        "/login/callback/apple", data={"state": "x" * 50, "evil": "<script>"}, follow_redirects=False
+    )
+    assert junk.status_code == 303
+    assert "evil" not in junk.headers["location"]
+    refused = apple_client.get(junk.headers["location"])
+    assert refused.status_code == 400
+    assert "expired or was already used" in refused.text

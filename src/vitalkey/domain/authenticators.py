@@ -19,9 +19,12 @@ TOTP = "totp"
 PASSKEY = "passkey"
 RECOVERY_CODE = "recovery_code"
 FEDERATED = "federated"  # an identity of an upstream provider (Google, Apple, an employer's OIDC)
+# Recorded beside FEDERATED when the provider is one the administrator trusts for the second
+# factor: its sign-in counts as a session "with 2FA" (not a kind: no row, no step of its own).
+UPSTREAM_SECOND_FACTOR = "federated_2fa"
 
 # The methods that count as a second factor (a session with one is "with 2FA").
-SECOND_FACTORS = frozenset({SMS, TOTP, PASSKEY, RECOVERY_CODE})
+SECOND_FACTORS = frozenset({SMS, TOTP, PASSKEY, RECOVERY_CODE, UPSTREAM_SECOND_FACTOR})
 # The second factors a sign-in offers first, best first; the recovery code is never the default.
 SECOND_FACTOR_ORDER = (PASSKEY, TOTP, SMS)
 # What a method is called on pages and in mails ("Try another way", Account & Security), translated

@@ -268,7 +268,7 @@ class LoginFlow(EmailCodeFlow):
             proof = kind.verify(tx, flow, self._account_for(tx, flow), answer, requester)
             if Role.SECOND in proof.roles:  # multi-factor by itself (a passkey with user verification)
                 self._save(tx, flow.moved(state, account_id=proof.account.id), flow.state)
-                return proof, self._start(tx, flow, proof.account, requester, (proof.method,))
+                return proof, self._start(tx, flow, proof.account, requester, proof.methods)
             return proof, self._first_factor_passed(tx, flow, state, proof.account, proof.method, requester)
 
     def _at(self, flow: Flow, state: LoginState, method: str) -> Flow:

@@ -32,7 +32,17 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Not cookie-authenticated, cross-origin by design: client authentication or a bearer token.
 API_PREFIX = "/api/"
 EXEMPT_PATHS = frozenset(
-    {"/oauth2/token", "/oauth2/revoke", "/oauth2/introspect", "/oauth2/userinfo", "/v2/oauth2", "/v2/signature"}
+    {
+        "/oauth2/token",
+        "/oauth2/revoke",
+        "/oauth2/introspect",
+        "/oauth2/userinfo",
+        "/v2/oauth2",
+        "/v2/signature",
+        # Apple's form_post answer, posted from Apple's site: only sent on as a GET of the same
+        # callback, where the sign-in is checked against this browser's flow (web/federation_pages.py).
+        "/login/callback/{provider}",
+    }
 )
 # "none": a navigation the user started in the browser itself (address bar, bookmark, reload of
 # a posted page); no other site can cause it, so it is as trustworthy as "same-origin".

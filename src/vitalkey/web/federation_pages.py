@@ -5,11 +5,17 @@ What the callback must check (state, nonce, PKCE verifier) is kept server-side i
 (``LoginFlow.start_with("federated", "")``, context ``UPSTREAM``); the browser holds only the
 flow's opaque id, in an HttpOnly SameSite=Lax cookie, and the flow is bound to the browser like
 every browser flow. The kept values are removed before the code is exchanged, so a callback is
-answered once. Not yet: Apple's ``form_post`` callback (a cross-site POST carries no Lax
-cookie), and the link step after "sign in to link".
+answered once.
+
+Apple answers with ``form_post``: a POST from Apple's site, which carries no SameSite=Lax cookie,
+so nothing can be checked there. It is sent on at once, unread but for its known fields, as a GET
+of the same callback (303): a top-level GET navigation carries the Lax cookie, and the checks are
+the same as for every provider.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,12 +27,15 @@ from vitalkey.domain.tokens import is_token, same
 from vitalkey.flows.federation import AddressNeeded, LinkRequired, SignedIn, SignupStarted
 from vitalkey.flows.login import UPSTREAM
 from vitalkey.ports import UpstreamProvider, UpstreamStart
-from vitalkey.web.context import cookie_name, in_unit_of_work, requester_of, services
+from vitalkey.web.context import cookie_name, in_unit_of_work, read_form, requester_of, services
 from vitalkey.web.pages import error_status, first_factor_done, see_other
 from vitalkey.web.render import page
 
 FLOW_COOKIE = "vk_upstream"  # the login flow that keeps the UpstreamStart; its id only
 FLOW_COOKIE_MAX_AGE = 600
+CALLBACK = "/login/callback/{provider}"  # web/csrf.py lets its POST through: it comes from the provider
+# What a provider's answer may hold (Apple's ``user``: the name, sent on the first authorization only).
+ANSWER_FIELDS = ("code", "state", "error", "user")
 
 
 def providers(request: Request) -> list[UpstreamProvider]:
@@ -80,6 +89,21 @@ async def start(request: Request) -> Response:
     return response
 
 
+async def posted_callback(request: Request) -> Response:
+    """Apple's ``form_post``: the same answer, as a GET that carries the browser's cookie. Not
+    guarded by the CSRF check (the POST comes from the provider's site) and changes nothing."""
+    try:
+        _provider(request)
+    except DomainError as error:
+        return _refused(request, error)
+    try:
+        form = await read_form(request)
+    except DomainError:
+        form = {}  # unreadable: sent on empty, refused there as any answer without a state
+    answer = {name: form[name] for name in ANSWER_FIELDS if form.get(name)}
+    return see_other(request, f"{request.url.path}?{urlencode(answer)}")
+
+
 async def callback(request: Request) -> Response:
     """The provider's answer: state checked against the kept one (taken, so used once), the code
     exchanged and the ID token checked, then what the identity leads to."""
@@ -101,7 +125,10 @@ async def callback(request: Request) -> Response:
         if "error" in request.query_params or not request.query_params.get("code"):
             raise UpstreamRefused("token_exchange_failed", provider=provider.display_name)
         claims = await provider.finish(
-            code=request.query_params["code"], redirect_uri=_redirect_uri(request, provider), expected=expected
+            code=request.query_params["code"],
+            redirect_uri=_redirect_uri(request, provider),
+            expected=expected,
+            posted_user=request.query_params.get("user"),
         )
         outcome = await in_unit_of_work(request, container.federation.sign_in, claims, requester)
         if isinstance(outcome, SignedIn):
@@ -123,5 +150,6 @@ async def callback(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     return [
         Route("/login/with/{provider}", start, methods=["POST"]),
-        Route("/login/callback/{provider}", callback, methods=["GET"]),
+        Route(CALLBACK, callback, methods=["GET"]),
+        Route(CALLBACK, posted_callback, methods=["POST"]),
     ]

@@ -40,6 +40,7 @@ from vitalkey.domain.tokens import is_token
 from vitalkey.domain.two_factor import phone_hint
 from vitalkey.flows import login, signup
 from vitalkey.flows.authenticators.base import Answer
+from vitalkey.flows.authenticators.federated import offered_names
 from vitalkey.flows.authorize import parameters
 from vitalkey.flows.email_flow import CodeFlowState, EmailCodeFlow
 from vitalkey.flows.login import CODE_PURPOSES, LoginState, OtherWay, SecondFactorNeeded, SignInResult
@@ -397,7 +398,7 @@ async def _show(
         method_labels=METHOD_LABELS,
         policy_version=settings.privacy_policy_version,
         policy_text=container.privacy_policy.paragraphs(language(request)),
-        values=values or {},
+        values=values or offered_names(flow.context),
         units=[u.value for u in Units],
         waiting=waiting_request(flow.context.get("return_to")),
     )

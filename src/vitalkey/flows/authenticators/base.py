@@ -70,6 +70,12 @@ class Proof:
     roles: Role
     authenticator_id: int | None = None
     new_recovery_code: str | None = None
+    also: tuple[str, ...] = ()  # what else the session records as proved (UPSTREAM_SECOND_FACTOR)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """What a session started by this proof alone records (``Session.methods``)."""
+        return (self.method, *self.also)
 
 
 class Authenticator(Protocol):

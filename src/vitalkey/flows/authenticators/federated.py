@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from vitalkey.domain.accounts import Account
-from vitalkey.domain.authenticators import FEDERATED, StoredAuthenticator
+from vitalkey.domain.authenticators import FEDERATED, UPSTREAM_SECOND_FACTOR, StoredAuthenticator
 from vitalkey.domain.emails import account_key
 from vitalkey.domain.errors import AuthenticatorNotFound, IdentityLinkedElsewhere, UnlinkRefused, WrongState
 from vitalkey.domain.federation import ADDRESS_UNCONFIRMED, can_unlink, identity_data, lookup_of
@@ -76,6 +76,16 @@ def identity_row(
     return StoredAuthenticator(0, account_id, FEDERATED, now, name=display_name, lookup=lookup, data=data)
 
 
+def offered_names(context: Mapping[str, Any]) -> dict[str, str]:
+    """What a sign-up started by an upstream sign-in offers on its details step: the name the
+    provider gave (Apple's only on the first authorization), for the user to keep or change."""
+    identity = context.get(SIGNUP)
+    if not isinstance(identity, Mapping):
+        return {}
+    names = {"first_name": identity.get("given_name"), "last_name": identity.get("family_name")}
+    return {field: str(value) for field, value in names.items() if value}
+
+
 def link_new_account(deps: FlowDeps, tx: Transaction, account: Account, context: Mapping[str, Any]) -> None:
     """The sign-up that started from an upstream sign-in created ``account``: link its identity
     (``context`` is the sign-up flow's ``SIGNUP`` entry), in the same transaction. Audited; not
@@ -126,8 +136,9 @@ class FederatedKind(KindBase):
         nothing). The row is marked used."""
         provider = self.provider(str(row.data.get("provider")))
         tx.authenticators.touch(row.id, self.deps.clock.now())
-        roles = Role.FIRST | Role.SECOND if provider.trusted_for_second_factor else Role.FIRST
-        return Proof(FEDERATED, account, roles, row.id)
+        if provider.trusted_for_second_factor:
+            return Proof(FEDERATED, account, Role.FIRST | Role.SECOND, row.id, also=(UPSTREAM_SECOND_FACTOR,))
+        return Proof(FEDERATED, account, Role.FIRST, row.id)
 
     def verify(
         self, tx: Transaction, flow: Flow, account: Account | None, answer: Answer, requester: Requester
