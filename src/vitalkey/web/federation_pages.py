@@ -22,11 +22,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from vitalkey.domain.errors import DomainError, FlowNotFound, UpstreamRefused, WrongState
-from vitalkey.domain.flows import Channel
+from vitalkey.domain.flows import Channel, Requester
 from vitalkey.domain.tokens import is_token, same
 from vitalkey.flows.federation import AddressNeeded, LinkRequired, SignedIn, SignupStarted
 from vitalkey.flows.login import UPSTREAM
-from vitalkey.ports import UpstreamProvider, UpstreamStart
+from vitalkey.ports import UpstreamClaims, UpstreamProvider, UpstreamStart
 from vitalkey.web.context import cookie_name, in_unit_of_work, read_form, requester_of, services
 from vitalkey.web.pages import error_status, first_factor_done, see_other
 from vitalkey.web.render import page
@@ -104,9 +104,31 @@ async def posted_callback(request: Request) -> Response:
     return see_other(request, f"{request.url.path}?{urlencode(answer)}")
 
 
+async def checked_claims(
+    request: Request, provider: UpstreamProvider, flow_id: str, requester: Requester
+) -> UpstreamClaims:
+    """The provider's answer to the login flow ``flow_id``: its state checked against the kept
+    one (taken, so a callback is answered once), the code exchanged and the ID token checked."""
+    try:
+        kept = await in_unit_of_work(request, services(request).login.take_upstream, flow_id, requester)
+    except (FlowNotFound, WrongState) as gone:
+        raise UpstreamRefused("bad_state", provider=provider.display_name) from gone
+    state = request.query_params.get("state", "")
+    expected = UpstreamStart(url="", state=kept["state"], nonce=kept["nonce"], code_verifier=kept["verifier"])
+    if kept["provider"] != provider.id or not same(state, expected.state):
+        raise UpstreamRefused("bad_state", provider=provider.display_name)
+    if "error" in request.query_params or not request.query_params.get("code"):
+        raise UpstreamRefused("token_exchange_failed", provider=provider.display_name)
+    return await provider.finish(
+        code=request.query_params["code"],
+        redirect_uri=_redirect_uri(request, provider),
+        expected=expected,
+        posted_user=request.query_params.get("user"),
+    )
+
+
 async def callback(request: Request) -> Response:
-    """The provider's answer: state checked against the kept one (taken, so used once), the code
-    exchanged and the ID token checked, then what the identity leads to."""
+    """The provider's answer, for the sign-in this browser started: what the identity leads to."""
     container = services(request)
     requester = requester_of(request, Channel.BROWSER)
     try:
@@ -114,22 +136,7 @@ async def callback(request: Request) -> Response:
         flow_id = request.cookies.get(cookie_name(request, FLOW_COOKIE), "")
         if not is_token(flow_id):
             raise UpstreamRefused("bad_state", provider=provider.display_name)
-        try:
-            kept = await in_unit_of_work(request, container.login.take_upstream, flow_id, requester)
-        except (FlowNotFound, WrongState) as gone:
-            raise UpstreamRefused("bad_state", provider=provider.display_name) from gone
-        state = request.query_params.get("state", "")
-        expected = UpstreamStart(url="", state=kept["state"], nonce=kept["nonce"], code_verifier=kept["verifier"])
-        if kept["provider"] != provider.id or not same(state, expected.state):
-            raise UpstreamRefused("bad_state", provider=provider.display_name)
-        if "error" in request.query_params or not request.query_params.get("code"):
-            raise UpstreamRefused("token_exchange_failed", provider=provider.display_name)
-        claims = await provider.finish(
-            code=request.query_params["code"],
-            redirect_uri=_redirect_uri(request, provider),
-            expected=expected,
-            posted_user=request.query_params.get("user"),
-        )
+        claims = await checked_claims(request, provider, flow_id, requester)
         outcome = await in_unit_of_work(request, container.federation.sign_in, claims, requester)
         if isinstance(outcome, SignedIn):
             _, result = await in_unit_of_work(request, container.login.submit_federated, flow_id, claims, requester)
