@@ -311,6 +311,37 @@ def test_linking_needs_a_fresh_sign_in_with_the_second_factor(w: World, clock: F
     assert identities(w.container, account_id) == [row]
 
 
+def test_sign_in_to_link_links_once_the_sign_in_completes_with_its_second_factor(w: World) -> None:
+    account_id = make_account(w.container)
+    enable_sms(w.container)
+    waiting = w.login.start_with(FEDERATED, "", BROWSER)  # the upstream sign-in that found the account
+    w.login.keep_for_link(waiting.flow.id, claims(email=EMAIL), EMAIL, BROWSER)
+    assert w.login.waiting_link(waiting.flow.id, BROWSER).email == EMAIL
+    started = w.login.start_to_link(waiting.flow.id, BROWSER, "/account/two-factor?notice=linked")
+    with pytest.raises(WrongState):  # taken: linked by one sign-in at most
+        w.login.waiting_link(waiting.flow.id, BROWSER)
+    result = w.login.submit_code(started.flow.id, last_code(w.container, EMAIL), BROWSER)
+    assert isinstance(result, SecondFactorNeeded)
+    assert identities(w.container, account_id) == []  # not before the second factor
+    done = w.login.submit_sms(result.flow.id, last_code(w.container, PHONE), BROWSER)
+    assert done.return_to == "/account/two-factor?notice=linked"
+    assert [row.data["subject"] for row in identities(w.container, account_id)] == ["g-1"]
+    assert [e for e, _, _ in audit(w.container, "federation.")] == ["federation.linked"]
+
+
+def test_sign_in_to_link_never_links_to_another_account_than_the_kept_address(w: World) -> None:
+    make_account(w.container)
+    other_id = make_account(w.container, "zed@example.org")
+    waiting = w.login.start_with(FEDERATED, "", BROWSER)
+    w.login.keep_for_link(waiting.flow.id, claims(email=EMAIL), EMAIL, BROWSER)
+    started = w.login.start_to_link(waiting.flow.id, BROWSER, "/account/two-factor?notice=linked")
+    with w.container.uow.begin() as tx:  # the sign-in's address changed under it (it cannot, through the pages)
+        assert tx.flows.save(replace(started.flow, email="zed@example.org"), started.flow.state)
+    done = w.login.submit_code(started.flow.id, last_code(w.container, EMAIL), BROWSER)
+    assert isinstance(done, Started) and done.account.id == other_id
+    assert identities(w.container, other_id) == []
+
+
 def test_an_identity_linked_to_another_account_is_refused_and_audited(w: World) -> None:
     bob = make_account(w.container, "bob@example.org")
     link_identity(w, bob, claims())

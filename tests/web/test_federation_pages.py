@@ -17,8 +17,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import Mailbox
-from tests.upstream.conftest import APPLE_ACCOUNTS, APPLE_NAMES, GOOGLE_ACCOUNTS, provider_settings
+from tests.conftest import Mailbox, code_in
+from tests.upstream.conftest import APPLE_ACCOUNTS, APPLE_NAMES, GOOGLE_ACCOUNTS, ShiftedClock, provider_settings
 from tests.upstream_provider import AppleTeam, OidcServer, ensure_oidc_provider, rsa_jwk
 from tests.web.conftest import DETAILS_FORM, ClientFactory, csrf_of, post_form, web_sign_up
 from tests.web.test_totp_pages import set_up_app
@@ -129,6 +129,16 @@ def leave(client: TestClient, page: str = "/login", provider: str = "google") ->
     return str(answer.headers["location"])
 
 
+def leave_to_link(client: TestClient) -> str:
+    """Press Account & Security's "Link your Google account": the provider's URL."""
+    shown = client.get("/account")
+    assert "Link your Google account" in shown.text
+    data = {"csrf_token": csrf_of(shown.text), "intent": "link"}
+    answer = client.post("/login/with/google", data=data, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    return str(answer.headers["location"])
+
+
 def back(client: TestClient, target: str) -> Any:
     parts = urlsplit(target)
     return client.get(f"{parts.path}?{parts.query}")
@@ -184,18 +194,132 @@ def test_replayed_or_forged_callback_is_refused(client: TestClient) -> None:
     assert client.get("/account", follow_redirects=False).status_code == 303
 
 
-def test_address_of_an_account_asks_to_sign_in_to_link(client: TestClient, mailbox: Mailbox) -> None:
+def test_address_of_an_account_is_linked_only_after_its_own_sign_in(client: TestClient, mailbox: Mailbox) -> None:
     web_sign_up(client, mailbox, "cy@example.com")
     client.cookies.clear()
     answer = back(client, at_provider(leave(client), "cy"))
     assert answer.status_code == 200
-    assert "An account already uses cy@example.com" in answer.text
+    link_url = str(answer.url.path)
+    assert link_url.startswith("/login/link/")
+    assert "An account already uses cy@example.com. Sign in to it to link your Google account." in answer.text
     assert client.get("/account", follow_redirects=False).status_code == 303
+    assert linked_providers(client, "cy@example.com") == []  # nothing linked without proof
+
+    code_page = post_form(client, link_url, {"action": "sign_in"})  # a code mailed to the account's address
+    assert str(code_page.url.path).startswith("/login/")
+    assert linked_providers(client, "cy@example.com") == []
+    code = code_in(mailbox.wait_for("cy@example.com", 2))
+    done = post_form(client, str(code_page.url.path), {"action": "code", "code": code})
+    assert str(done.url.path) == "/account/two-factor"  # signed in, and linked by that sign-in
+    assert "The account has been linked" in done.text
+    assert "Google · cy@example.com" in done.text
+    assert linked_providers(client, "cy@example.com") == ["google"]
+    told = mailbox.wait_for("cy@example.com", 3)  # the account's address is told
+    assert "Google · cy@example.com" in str(told.get_body(preferencelist=("plain",)).get_content())
+    assert client.get(link_url).status_code == 410  # the kept identity is used up
+
+    client.cookies.clear()  # next time, Google signs in to the account at once
+    signed_in = back(client, at_provider(leave(client), "cy"))
+    assert str(signed_in.url.path) in ("/dashboard", "/account")
+    assert client.get("/account", follow_redirects=False).status_code == 200
+
+
+def test_a_signed_in_user_links_a_provider_from_account_and_security(client: TestClient, mailbox: Mailbox) -> None:
+    web_sign_up(client, mailbox, "dee@example.com")
+    account = client.get("/account").text
+    assert 'id="linked-accounts"' in account and "No linked accounts" in account
+    done = back(client, at_provider(leave_to_link(client), "ada"))  # another address: linking all the same
+    assert str(done.url.path) == "/account/two-factor"
+    assert "The account has been linked" in done.text
+    assert linked_providers(client, "dee@example.com") == ["google"]
+    account = client.get("/account").text
+    assert "Sign-in with Google" in account and "ada@example.com" in account
+    assert "Link your Google account" not in account  # linked already: no button
+
+    # The methods page says "Unlink" for it, and unlinking asks first.
+    methods = client.get("/account/two-factor").text
+    row_id = re.search(r'href="/account/two-factor/methods/(\d+)/remove" aria-label="Unlink: ', methods)
+    assert row_id, methods[-3000:]
+    remove_url = f"/account/two-factor/methods/{row_id.group(1)}/remove"
+    asked = client.get(remove_url).text
+    assert "Unlink this account?" in asked and "You will no longer be able to sign in with Google" in asked
+    done = post_form(client, remove_url, {"action": "remove"})
+    assert "The account has been unlinked" in done.text
+    assert linked_providers(client, "dee@example.com") == []
+    assert "No linked accounts" in client.get("/account").text
+
+
+def test_linking_after_an_old_sign_in_asks_to_sign_in_again(
+    make_client: ClientFactory, google: OidcServer, mailbox: Mailbox
+) -> None:
+    clock = ShiftedClock()
+    client = make_client(
+        public_url=PUBLIC_URL, federation_providers=json.dumps([provider_settings(google)]), clock=clock
+    )
+    web_sign_up(client, mailbox, "eve@example.com")
+    clock.advance(600)  # ten minutes later: too old a sign-in to add a way in
+    asked = back(client, at_provider(leave_to_link(client), "ada"))
+    assert str(asked.url.path).startswith("/login/link/")
+    assert "please sign in again to link your Google account" in asked.text
+    assert linked_providers(client, "eve@example.com") == []
+    code_page = post_form(client, str(asked.url.path), {"action": "sign_in"})
+    code = code_in(mailbox.wait_for("eve@example.com", 2))
+    done = post_form(client, str(code_page.url.path), {"action": "code", "code": code})
+    assert "The account has been linked" in done.text
+    assert linked_providers(client, "eve@example.com") == ["google"]
+
+
+def test_an_identity_of_another_account_is_not_linked(client: TestClient, mailbox: Mailbox) -> None:
+    answer = back(client, at_provider(leave(client, "/signup"), "ada"))  # ada's account, made through Google
+    flow_url = str(answer.url.path)
+    post_form(client, flow_url, {"action": "policy", "accept": "yes"})
+    post_form(client, flow_url, {"action": "details", **DETAILS_FORM})
+    post_form(client, flow_url, {"action": "skip_two_factor"})
+    client.cookies.clear()
+    web_sign_up(client, mailbox, "fay@example.com")
+    refused = back(client, at_provider(leave_to_link(client), "ada"))
+    assert refused.status_code == 409
+    assert "already linked to another VitalKey account" in refused.text
+    assert linked_providers(client, "fay@example.com") == []
+    assert linked_providers(client, "ada@example.com") == ["google"]
+
+
+def test_the_last_way_in_of_an_account_made_through_the_provider_cannot_be_unlinked(
+    client: TestClient, mailbox: Mailbox
+) -> None:
+    answer = back(client, at_provider(leave(client, "/signup"), "ada"))
+    flow_url = str(answer.url.path)
+    post_form(client, flow_url, {"action": "policy", "accept": "yes"})
+    post_form(client, flow_url, {"action": "details", **DETAILS_FORM})
+    post_form(client, flow_url, {"action": "skip_two_factor"})
+    methods = client.get("/account/two-factor").text
+    row_id = re.search(r'href="/account/two-factor/methods/(\d+)/remove" aria-label="Unlink: ', methods)
+    assert row_id
+    remove_url = f"/account/two-factor/methods/{row_id.group(1)}/remove"
+    refused = post_form(client, remove_url, {"action": "remove"})
+    assert refused.status_code == 409
+    assert "This is the only way you have confirmed to sign in" in refused.text
+    assert linked_providers(client, "ada@example.com") == ["google"]
+
+
+def test_a_link_request_of_another_browser_or_used_up_is_gone(client: TestClient, mailbox: Mailbox) -> None:
+    web_sign_up(client, mailbox, "cy@example.com")
+    client.cookies.clear()
+    link_url = str(back(client, at_provider(leave(client), "cy")).url.path)
+    client.cookies.clear()  # another browser
+    gone = client.get(link_url)
+    assert gone.status_code == 410
+    assert "This request to link an account has expired or was already used" in gone.text
+    assert client.get("/login/link/not-a-flow").status_code == 410
+
+
+def linked_providers(client: TestClient, email: str) -> list[str]:
     container = client.app.state.container  # type: ignore[attr-defined]
     with container.uow.read() as tx:
-        account = tx.accounts.by_email(account_key("cy@example.com"))
+        account = tx.accounts.by_email(account_key(email))
         assert account is not None
-        assert [row.kind for row in tx.authenticators.for_account(account.id) if row.kind == FEDERATED] == []
+        rows = tx.authenticators.for_account(account.id)
+        return [str(row.data["provider"]) for row in rows if row.kind == FEDERATED]
 
 
 class RealClock:

@@ -440,6 +440,13 @@ class IdentityLinkedElsewhere(DomainError):
     message = N_("This account of the sign-in provider is already linked to another VitalKey account.")
 
 
+class LinkGone(DomainError):
+    """The identity kept for linking is gone: linked already, or its sign-in flow expired."""
+
+    code = "link_gone"
+    message = N_("This request to link an account has expired or was already used. Please start again.")
+
+
 class UnlinkRefused(DomainError):
     """Unlinking would leave the account without a way to sign in (domain/federation.py)."""
 

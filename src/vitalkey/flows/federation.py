@@ -16,24 +16,20 @@ outcome asks, and drives the login flow with a ``SignedIn`` proof.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from vitalkey.domain.accounts import Account
-from vitalkey.domain.authenticators import EMAIL_CODE, FEDERATED, StoredAuthenticator
+from vitalkey.domain.authenticators import FEDERATED, StoredAuthenticator
 from vitalkey.domain.emails import account_key
-from vitalkey.domain.errors import AuthenticatorNotFound, IdentityLinkedElsewhere
-from vitalkey.domain.federation import CreateAccount, LinkNeeded, SignInAs, address_unconfirmed, lookup_of, outcome
-from vitalkey.domain.flows import CountedRefusal, Requester
-from vitalkey.domain.two_factor import method_hint
+from vitalkey.domain.errors import AuthenticatorNotFound
+from vitalkey.domain.federation import CreateAccount, LinkNeeded, SignInAs, lookup_of, outcome
+from vitalkey.domain.flows import Requester
 from vitalkey.flows import second_factor
 from vitalkey.flows.authenticators.base import Proof
 from vitalkey.flows.authenticators.federated import (
     SIGNUP,
     FederatedKind,
     claims_context,
-    confirm_address,
-    identity_row,
 )
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.flows.email_flow import FlowView
@@ -136,39 +132,12 @@ class Federation:
     # Linking and unlinking ---------------------------------------------------------------
     def link(self, auth: Authenticated, claims: UpstreamClaims, requester: Requester) -> StoredAuthenticator:
         """Link the identity to the signed-in account, after a recent sign-in with its second
-        factor (``second_factor.require_fresh``). Refused (and audited) when the identity is
-        another account's; linking it again to the same account changes nothing. Mailed
-        ("method_added") and audited."""
-        display_name = self.kind.provider(claims.provider).display_name
-        account = auth.account
-        now = self.deps.clock.now()
+        factor (``second_factor.require_fresh``); the kind's ``link`` rules (refused when the
+        identity is another account's; mailed "method_added" and audited)."""
         with self.deps.uow.begin() as tx:
-            tx.authenticators.lock_account(account.id)
+            tx.authenticators.lock_account(auth.account.id)
             second_factor.require_fresh(self.deps, tx, auth)
-            found = tx.authenticators.by_lookup(FEDERATED, lookup_of(claims.issuer, claims.subject))
-            if found is not None and found.account_id == account.id:
-                return found
-            if found is not None:
-                raise self._refused(tx, account, claims, now)
-            rows = tx.authenticators.for_account(account.id)
-            by_code = EMAIL_CODE in auth.session.methods
-            if by_code:
-                confirm_address(tx, rows)
-            unconfirmed = address_unconfirmed(rows) and not by_code
-            stored = tx.authenticators.add(
-                identity_row(account.id, claims, display_name, now, address_unconfirmed=unconfirmed)
-            )
-            if stored is None:  # linked elsewhere meanwhile
-                raise self._refused(tx, account, claims, now)
-            tx.audit.record("federation.linked", now, account.id, provider=claims.provider, id=stored.id)
-            second_factor.notify(
-                self.deps, tx, account, "method_added", now, method=FEDERATED, name=method_hint(stored)
-            )
-        return stored
-
-    def _refused(self, tx: Transaction, account: Account, claims: UpstreamClaims, now: datetime) -> CountedRefusal:
-        tx.audit.record("federation.link_refused", now, account.id, provider=claims.provider)
-        return CountedRefusal(IdentityLinkedElsewhere())
+            return self.kind.link(tx, auth.account, claims, auth.session.methods)
 
     def unlink(self, auth: Authenticated, authenticator_id: int, requester: Requester) -> Removed:
         """Unlink one of the account's identities through the method list's rules (fresh

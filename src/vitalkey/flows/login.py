@@ -22,7 +22,7 @@ from typing import Any
 from vitalkey.domain import codes
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.authenticators import APP_PASSWORD, EMAIL_CODE, FEDERATED, PASSWORD, RECOVERY_CODE, SMS
-from vitalkey.domain.emails import normalize_email
+from vitalkey.domain.emails import account_key, normalize_email
 from vitalkey.domain.errors import AppDoesNotSupport2fa, PasswordMissing, UnknownApp, WrongPassword, WrongState
 from vitalkey.domain.flows import CountedRefusal, Flow, FlowKind, Requester, StateMachine
 from vitalkey.domain.passwords import normalize_password
@@ -31,7 +31,7 @@ from vitalkey.flows import email_code, password, password_reset, sms_code
 from vitalkey.flows.authenticators import Authenticators
 from vitalkey.flows.authenticators.base import Answer, NotResponsible, Prompt, Proof, Role
 from vitalkey.flows.authenticators.email_code import EmailCode
-from vitalkey.flows.authenticators.federated import CLAIMS, claims_context
+from vitalkey.flows.authenticators.federated import CLAIMS, FederatedKind, claims_context, claims_from
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.flows.email_flow import EmailCodeFlow, FlowView, code_refusals_counted
 from vitalkey.flows.sessions import Started, start
@@ -39,6 +39,20 @@ from vitalkey.ports import Transaction, UpstreamClaims
 
 # A login flow's context: the UpstreamStart (url-less) of a sign-in sent to an upstream provider.
 UPSTREAM = "upstream"
+# A login flow's context: a checked identity whose verified address is an account's, kept until the
+# user has proved that account with its own sign-in and confirmed the link (issue #23 item 3).
+LINK = "link"
+# A login flow's context: set when a signed-in user left for the provider to link an identity
+# (Account & Security's "Link your … account"), not to sign in.
+LINK_INTENT = "link_intent"
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingLink:
+    """An identity kept for linking: its claims, and the address of the account to prove."""
+
+    claims: UpstreamClaims
+    email: str
 
 
 class LoginState(StrEnum):
@@ -221,6 +235,40 @@ class LoginFlow(EmailCodeFlow):
                 raise WrongState()
             self._save(tx, flow.moved(flow.state, **{UPSTREAM: None}), flow.state)
         return {str(key): str(value) for key, value in kept.items()}
+
+    def keep_for_link(self, flow_id: str, claims: UpstreamClaims, email: str, requester: Requester) -> None:
+        """Keep the checked identity in the flow (server-side) while the user signs in to the
+        account at ``email`` to link it: no link is ever made without that proof."""
+        with self.deps.uow.begin() as tx:
+            flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, FEDERATED)
+            kept = {"claims": claims_context(claims), "email": email}
+            self._save(tx, flow.moved(flow.state, **{LINK: kept}), flow.state)
+
+    def wants_link(self, flow_id: str, requester: Requester) -> bool:
+        """Whether the upstream sign-in of the flow was started to link an identity."""
+        with self.deps.uow.read() as tx:
+            return bool(self._load(tx, flow_id, requester).context.get(LINK_INTENT))
+
+    def start_to_link(self, flow_id: str, requester: Requester, return_to: str) -> FlowView:
+        """ "Sign in to link": the identity kept in the flow ``flow_id`` moves to a new sign-in to
+        its account (a code mailed, as any sign-in's), which links it when it completes."""
+        waiting = self.take_link(flow_id, requester)
+        kept = {"claims": claims_context(waiting.claims), "email": waiting.email}
+        return self.start(waiting.email, requester, **{LINK: kept, "return_to": return_to})
+
+    def waiting_link(self, flow_id: str, requester: Requester) -> WaitingLink:
+        """The identity kept for linking (WrongState when there is none, or no longer)."""
+        with self.deps.uow.read() as tx:
+            flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, FEDERATED)
+        return _waiting(flow)
+
+    def take_link(self, flow_id: str, requester: Requester) -> WaitingLink:
+        """The identity kept for linking, removed from the flow: it is linked once."""
+        with self.deps.uow.begin() as tx:
+            flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, FEDERATED)
+            waiting = _waiting(flow)
+            self._save(tx, flow.moved(flow.state, **{LINK: None}), flow.state)
+        return waiting
 
     def submit_federated(
         self, flow_id: str, claims: UpstreamClaims, requester: Requester
@@ -422,7 +470,16 @@ class LoginFlow(EmailCodeFlow):
     def _start(
         self, tx: Transaction, flow: Flow, account: Account, requester: Requester, methods: tuple[str, ...]
     ) -> Started:
-        return replace(start(self.deps, tx, account, requester, methods), return_to=flow.context.get("return_to"))
+        """The session; and, for a sign-in the user started to link an identity to the account
+        ("Sign in to link"), the link, in the same transaction: the sign-in is its proof."""
+        started = replace(start(self.deps, tx, account, requester, methods), return_to=flow.context.get("return_to"))
+        waiting = flow.context.get(LINK)
+        proved = isinstance(waiting, dict) and account_key(str(waiting["email"])) == account_key(account.email)
+        if proved and APP_PASSWORD not in methods:
+            kind = self.authenticators[FEDERATED]
+            assert isinstance(kind, FederatedKind) and isinstance(waiting, dict)
+            kind.link(tx, account, claims_from(waiting["claims"]), methods)
+        return started
 
     def _password_refused(self, flow: Flow) -> None:
         with self.deps.uow.begin() as tx:
@@ -524,3 +581,10 @@ class LoginFlow(EmailCodeFlow):
                 OtherWay(kind.kind, method_hint(own[0]) if len(own) == 1 and kind.kind != RECOVERY_CODE else "")
             )
         return ways
+
+
+def _waiting(flow: Flow) -> WaitingLink:
+    kept = flow.context.get(LINK)
+    if not isinstance(kept, dict):
+        raise WrongState()
+    return WaitingLink(claims_from(kept["claims"]), str(kept["email"]))

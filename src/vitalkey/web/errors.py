@@ -15,6 +15,7 @@ STATUS: dict[str, int] = {
     "flow_not_found": 404,
     "session_not_found": 404,
     "flow_expired": 410,
+    "link_gone": 410,
     "rate_limited": 429,
     "too_many_code_failures": 429,
     "resend_too_soon": 429,

@@ -21,18 +21,30 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from vitalkey.domain.errors import DomainError, FlowNotFound, UpstreamRefused, WrongState
+from vitalkey.domain.errors import (
+    DomainError,
+    FlowExpired,
+    FlowNotFound,
+    LinkGone,
+    ReauthenticationRequired,
+    UpstreamRefused,
+    WrongState,
+)
 from vitalkey.domain.flows import Channel, Requester
+from vitalkey.domain.i18n import N_
 from vitalkey.domain.tokens import is_token, same
 from vitalkey.flows.federation import AddressNeeded, LinkRequired, SignedIn, SignupStarted
-from vitalkey.flows.login import UPSTREAM
+from vitalkey.flows.login import LINK_INTENT, UPSTREAM
+from vitalkey.flows.sessions import Authenticated
 from vitalkey.ports import UpstreamClaims, UpstreamProvider, UpstreamStart
 from vitalkey.web.context import cookie_name, in_unit_of_work, read_form, requester_of, services
-from vitalkey.web.pages import error_status, first_factor_done, see_other
+from vitalkey.web.errors import HttpError
+from vitalkey.web.pages import LINK_CONTINUE, current_user, error_status, first_factor_done, posted_form, see_other
 from vitalkey.web.render import page
 
 FLOW_COOKIE = "vk_upstream"  # the login flow that keeps the UpstreamStart; its id only
 FLOW_COOKIE_MAX_AGE = 600
+LINKED = "/account/two-factor?notice=linked"  # where a link ends (one of pages.RETURN_PAGES)
 CALLBACK = "/login/callback/{provider}"  # web/csrf.py lets its POST through: it comes from the provider
 # What a provider's answer may hold (Apple's ``user``: the name, sent on the first authorization only).
 ANSWER_FIELDS = ("code", "state", "error", "user")
@@ -64,6 +76,9 @@ async def start(request: Request) -> Response:
     """The button: a login flow keeps what the callback checks; the browser goes to the provider."""
     try:
         provider = _provider(request)
+        form = await posted_form(request)
+        # Account & Security's "Link your … account": the identity goes to the signed-in account.
+        linking = form.get("intent") == "link" and await current_user(request) is not None
         begun = await provider.start(_redirect_uri(request, provider))
         kept = {"provider": provider.id, "state": begun.state, "nonce": begun.nonce, "verifier": begun.code_verifier}
         view = await in_unit_of_work(
@@ -72,7 +87,7 @@ async def start(request: Request) -> Response:
             "federated",
             "",
             requester_of(request, Channel.BROWSER),
-            **{UPSTREAM: kept},
+            **{UPSTREAM: kept, LINK_INTENT: linking},
         )
     except DomainError as error:
         return _refused(request, error)
@@ -137,6 +152,9 @@ async def callback(request: Request) -> Response:
         if not is_token(flow_id):
             raise UpstreamRefused("bad_state", provider=provider.display_name)
         claims = await checked_claims(request, provider, flow_id, requester)
+        auth = await current_user(request)
+        if auth is not None and await in_unit_of_work(request, container.login.wants_link, flow_id, requester):
+            return _without_flow_cookie(request, await _link_to(request, auth, flow_id, claims))
         outcome = await in_unit_of_work(request, container.federation.sign_in, claims, requester)
         if isinstance(outcome, SignedIn):
             _, result = await in_unit_of_work(request, container.login.submit_federated, flow_id, claims, requester)
@@ -144,14 +162,65 @@ async def callback(request: Request) -> Response:
         elif isinstance(outcome, SignupStarted):
             response = see_other(request, f"/signup/{outcome.view.flow.id}")
         elif isinstance(outcome, LinkRequired):
-            response = page(request, "federation_link.html", email=outcome.email, provider=provider.display_name)
+            await in_unit_of_work(request, container.login.keep_for_link, flow_id, claims, outcome.email, requester)
+            response = see_other(request, LINK_CONTINUE + flow_id)
         else:
             assert isinstance(outcome, AddressNeeded)
             response = see_other(request, "/signup")
     except DomainError as error:
         return _refused(request, error)
+    return _without_flow_cookie(request, response)
+
+
+async def _link_to(request: Request, auth: Authenticated, flow_id: str, claims: UpstreamClaims) -> Response:
+    """Account & Security's "Link your … account": linked at once after a recent sign-in, else
+    kept while the user signs in again ("Sign in to link")."""
+    container = services(request)
+    requester = requester_of(request, Channel.BROWSER)
+    try:
+        await in_unit_of_work(request, container.federation.link, auth, claims, requester)
+    except ReauthenticationRequired:
+        await in_unit_of_work(request, container.login.keep_for_link, flow_id, claims, auth.account.email, requester)
+        return see_other(request, LINK_CONTINUE + flow_id)
+    return see_other(request, LINKED)
+
+
+def _without_flow_cookie(request: Request, response: Response) -> Response:
     response.delete_cookie(cookie_name(request, FLOW_COOKIE), path="/login/callback")
     return response
+
+
+async def link_page(request: Request) -> Response:
+    """An identity kept for linking (an account has its verified address, or a signed-in user's
+    sign-in is too old to link it at once): "Sign in to link" starts a sign-in to that account,
+    which links the identity when it completes, and comes back to the list of methods."""
+    container = services(request)
+    flow_id = request.path_params["flow_id"]
+    requester = requester_of(request, Channel.BROWSER)
+    error: DomainError | None = None
+    try:
+        waiting = await in_unit_of_work(request, container.login.waiting_link, flow_id, requester)
+        provider = container.federation.kind.provider(waiting.claims.provider)
+    except (FlowNotFound, FlowExpired, WrongState):
+        return page(request, "flow_gone.html", status=410, error=LinkGone(), kind="login", waiting="")
+    if request.method == "POST":
+        try:
+            if (await posted_form(request)).get("action") != "sign_in":
+                raise HttpError("unknown_action", N_("This action is not available."), 400)
+            view = await in_unit_of_work(request, container.login.start_to_link, flow_id, requester, LINKED)
+            return see_other(request, f"/login/{view.flow.id}")
+        except DomainError as refused:
+            error = refused
+    return page(
+        request,
+        "federation_link.html",
+        status=error_status(error) if error else 200,
+        error=error,
+        auth=await current_user(request),
+        flow_id=flow_id,
+        email=waiting.email,
+        provider=provider.display_name,
+    )
 
 
 def routes() -> list[BaseRoute]:
@@ -159,4 +228,5 @@ def routes() -> list[BaseRoute]:
         Route("/login/with/{provider}", start, methods=["POST"]),
         Route(CALLBACK, callback, methods=["GET"]),
         Route(CALLBACK, posted_callback, methods=["POST"]),
+        Route(LINK_CONTINUE + "{flow_id}", link_page, methods=["GET", "POST"]),
     ]

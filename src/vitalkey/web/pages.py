@@ -99,9 +99,11 @@ RETURN_PAGES = frozenset(
         "/account/delete",
         "/account/two-factor/authenticator-app",
         "/account/passkeys/new",
+        "/account/two-factor?notice=linked",  # a sign-in that links an identity (federation_pages)
     }
 )
 AUTHORIZE_CONTINUE = "/oauth2/authorize/"  # + the id of a kept authorization request
+LINK_CONTINUE = "/login/link/"  # + the id of a login flow keeping an identity to link (federation_pages)
 
 
 def continue_path(flow_id: str) -> str | None:
@@ -138,7 +140,11 @@ async def allow_partner_redirect(request: Request, return_to: str | None) -> Non
 def may_return_to(path: str | None) -> bool:
     if not path:
         return False
-    return path in RETURN_PAGES or (path.startswith(AUTHORIZE_CONTINUE) and is_token(path[len(AUTHORIZE_CONTINUE) :]))
+    if path in RETURN_PAGES:
+        return True
+    return any(
+        path.startswith(prefix) and is_token(path[len(prefix) :]) for prefix in (AUTHORIZE_CONTINUE, LINK_CONTINUE)
+    )
 
 
 async def sign_in(request: Request, started: Started, to: str = "/dashboard") -> Response:
@@ -590,6 +596,7 @@ ACCOUNT_SECTIONS: tuple[tuple[str, str], ...] = (
     ("#profile", N_("Profile")),
     ("#password", N_("Password")),
     ("#two-factor", N_("Two-factor authentication and sign-in methods")),
+    ("#linked-accounts", N_("Linked accounts")),  # shown with providers configured, or identities linked
     ("#app-passwords", N_("App passwords")),
     ("#connected-apps", N_("Connected apps")),
     ("#sessions", N_("Where you are signed in")),
@@ -614,6 +621,8 @@ async def _account(
 ) -> Response:
     sessions = await in_unit_of_work(request, services(request).sessions.list, auth.account.id)
     factor = await in_unit_of_work(request, services(request).two_factor.status, auth.account.id)
+    linked = await in_unit_of_work(request, services(request).federation.linked, auth.account)
+    with_linked = bool(linked) or bool(services(request).settings.federation_providers)
     profile = auth.account.profile
     defaults: dict[str, Any] = {}
     if profile:
@@ -636,7 +645,8 @@ async def _account(
         auth=auth,
         sessions=sessions,
         devices={s.id: label(describe(s.user_agent), translations(language(request)).gettext) for s in sessions},
-        sections=ACCOUNT_SECTIONS,
+        sections=[s for s in ACCOUNT_SECTIONS if with_linked or s[0] != "#linked-accounts"],
+        linked=linked,
         factor=factor,
         phone_hint=phone_hint(factor.phone) if factor and factor.phone else "",
         values={**defaults, **(values or {})},

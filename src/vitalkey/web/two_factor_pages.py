@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from vitalkey.container import Container
-from vitalkey.domain.authenticators import METHOD_LABELS, PASSKEY, SMS, TOTP
+from vitalkey.domain.authenticators import FEDERATED, METHOD_LABELS, PASSKEY, SMS, TOTP
 from vitalkey.domain.errors import (
     AuthenticatorNotFound,
     DomainError,
@@ -247,7 +247,8 @@ async def method_page(request: Request) -> Response:
                 return see_other(request, f"{SETUP}?notice=renamed")
             if action == "remove" and form.get("action") == "remove":
                 removed = await in_unit_of_work(request, container.sign_in_methods.remove, auth, chosen, requester)
-                return see_other(request, f"{SETUP}?notice={'removed_off' if removed.two_factor_off else 'removed'}")
+                notice = "removed_off" if removed.two_factor_off else "removed"
+                return see_other(request, f"{SETUP}?notice={'unlinked' if method.row.kind == FEDERATED else notice}")
             raise HttpError("unknown_action", N_("This action is not available."), 400)
     except (AuthenticatorNotFound, ReauthenticationRequired) as gone:
         return await _two_factor_show(request, auth, gone)

@@ -19,11 +19,13 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from vitalkey.domain.accounts import Account
-from vitalkey.domain.authenticators import FEDERATED, UPSTREAM_SECOND_FACTOR, StoredAuthenticator
+from vitalkey.domain.authenticators import EMAIL_CODE, FEDERATED, UPSTREAM_SECOND_FACTOR, StoredAuthenticator
 from vitalkey.domain.emails import account_key
 from vitalkey.domain.errors import AuthenticatorNotFound, IdentityLinkedElsewhere, UnlinkRefused, WrongState
-from vitalkey.domain.federation import ADDRESS_UNCONFIRMED, can_unlink, identity_data, lookup_of
-from vitalkey.domain.flows import Flow, Requester
+from vitalkey.domain.federation import ADDRESS_UNCONFIRMED, address_unconfirmed, can_unlink, identity_data, lookup_of
+from vitalkey.domain.flows import CountedRefusal, Flow, Requester
+from vitalkey.domain.two_factor import method_hint
+from vitalkey.flows import second_factor
 from vitalkey.flows.authenticators.base import Answer, KindBase, Proof, Role
 from vitalkey.flows.deps import FlowDeps
 from vitalkey.flows.sessions import Authenticated
@@ -158,6 +160,40 @@ class FederatedKind(KindBase):
         if flow.email and account_key(flow.email) != account_key(owner.email):
             raise WrongState()
         return self.proved(tx, row, owner)
+
+    def link(
+        self, tx: Transaction, account: Account, claims: UpstreamClaims, methods: Sequence[str]
+    ) -> StoredAuthenticator:
+        """Link the identity to ``account``, which the user has just proved (a sign-in with
+        ``methods``: the caller checks it is recent, with its second factor). Linking it again to
+        the same account changes nothing; one linked to another account is refused (audited). A
+        sign-in by emailed code confirms the address (``confirm_address``). Mailed and audited."""
+        now = self.deps.clock.now()
+        display_name = self.provider(claims.provider).display_name
+        found = tx.authenticators.by_lookup(FEDERATED, lookup_of(claims.issuer, claims.subject))
+        if found is not None and found.account_id == account.id:
+            return found
+        if found is not None:
+            raise self._linked_elsewhere(tx, account, claims, now)
+        rows = tx.authenticators.for_account(account.id)
+        by_code = EMAIL_CODE in methods
+        if by_code:
+            confirm_address(tx, rows)
+        unconfirmed = address_unconfirmed(rows) and not by_code
+        stored = tx.authenticators.add(
+            identity_row(account.id, claims, display_name, now, address_unconfirmed=unconfirmed)
+        )
+        if stored is None:  # linked elsewhere meanwhile
+            raise self._linked_elsewhere(tx, account, claims, now)
+        tx.audit.record("federation.linked", now, account.id, provider=claims.provider, id=stored.id)
+        second_factor.notify(self.deps, tx, account, "method_added", now, method=FEDERATED, name=method_hint(stored))
+        return stored
+
+    def _linked_elsewhere(
+        self, tx: Transaction, account: Account, claims: UpstreamClaims, now: datetime
+    ) -> CountedRefusal:
+        tx.audit.record("federation.link_refused", now, account.id, provider=claims.provider)
+        return CountedRefusal(IdentityLinkedElsewhere())
 
     def remove(self, tx: Transaction, auth: Authenticated, row: StoredAuthenticator) -> None:
         """Unlink: refused when it would leave no way to sign in; audited. The caller
