@@ -153,6 +153,23 @@ def test_buttons_only_when_configured(make_client: ClientFactory, client: TestCl
         assert "/login/with/" not in bare.get(page).text
 
 
+def form_action(answer: Any) -> list[str]:
+    policy = str(answer.headers["content-security-policy"])
+    return next(part.split()[1:] for part in policy.split(";") if part.split()[0] == "form-action")
+
+
+def test_the_buttons_may_send_the_browser_to_the_provider(client: TestClient, google: OidcServer) -> None:
+    """A button's form ends in the redirect to the provider, which browsers check against the
+    page's form-action: the provider's origin is there, on the pages with buttons only."""
+    for page in ("/login", "/signup"):
+        assert form_action(client.get(page)) == ["'self'", google.issuer]
+    assert form_action(client.get("/privacy")) == ["'self'"]
+    leave(client)  # the sign-in page again, with the provider's refusal, keeps its buttons
+    refused = back(client, at_provider(leave(client), "ada").replace("state=", "state=x"))
+    assert refused.status_code == 400
+    assert form_action(refused) == ["'self'", google.issuer]
+
+
 def test_sign_up_through_the_provider_then_sign_in_again(client: TestClient, mailbox: Mailbox) -> None:
     answer = back(client, at_provider(leave(client, "/signup"), "ada"))
     assert answer.status_code == 200

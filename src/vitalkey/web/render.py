@@ -13,9 +13,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from vitalkey.domain.accounts import family_name_first
+from vitalkey.domain.apps import origin_of
 from vitalkey.domain.errors import DomainError
 from vitalkey.domain.totp import secret_for_typing
 from vitalkey.i18n import LANGUAGES, translations
+from vitalkey.settings import UpstreamConfig
 from vitalkey.web.context import csrf_token, language, services, set_csrf_cookie
 from vitalkey.web.errors import retry_after
 from vitalkey.web.menu import PROFILE_MENU, identity
@@ -23,6 +25,9 @@ from vitalkey.web.middleware import content_security_policy
 from vitalkey.web.qr import qr_svg
 
 TEMPLATES = Path(__file__).with_name("templates")
+# The pages with the "Continue with …" buttons (_upstream.html): each button's form ends in the
+# redirect to its provider, and browsers check a form's whole redirect chain against form-action.
+UPSTREAM_BUTTON_PAGES = frozenset({"login_email.html", "signup_email.html"})
 
 
 @pass_context
@@ -113,9 +118,20 @@ def page(request: Request, template: str, status: int = 200, **values: Any) -> H
     response.headers["Cache-Control"] = "no-store"
     if error is not None and (wait := retry_after(error)) is not None:
         response.headers["Retry-After"] = wait
-    form_targets = getattr(request.state, "form_targets", ())
+    form_targets = (
+        *getattr(request.state, "form_targets", ()),
+        *upstream_form_targets(template, container.settings.federation_providers),
+    )
     images = getattr(request.state, "images", ())
     if form_targets or images:
         response.headers["Content-Security-Policy"] = content_security_policy(form_targets, images)
     set_csrf_cookie(request, response)
     return response
+
+
+def upstream_form_targets(template: str, providers: tuple[UpstreamConfig, ...]) -> tuple[str, ...]:
+    """The origins a page's buttons send the browser to: the providers' issuers' (where their
+    authorization endpoints are, for Google, Apple and the usual OpenID providers)."""
+    if template not in UPSTREAM_BUTTON_PAGES:
+        return ()
+    return tuple(dict.fromkeys(origin_of(provider.issuer) for provider in providers))

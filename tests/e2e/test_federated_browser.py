@@ -1,0 +1,190 @@
+"""Sign-up and sign-in again with a Google-like provider (issue #23) in Debian's Chromium: a real
+oidc-provider (tests/upstream_provider.py) at http://127.0.0.1:PORT and a real server process at
+http://localhost:PORT, so that the browser goes from one site to another and back (the
+callback's GET carries the SameSite=Lax cookie of a top-level navigation). "Continue with
+Google" on the sign-up page, "ada" at the provider, then the privacy policy straight away (the
+provider verified the address: no code is mailed), the details, no two-factor; signed out,
+"Continue with Google" on the sign-in page signs in to the same account, which has one linked
+account; axe on the sign-in and sign-up pages with their button.
+
+The journey runs under the pages' own CSP (the axe test alone lifts it): the button's form ends
+in a redirect to the provider, which Chromium checks against the page's form-action."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import func, select
+
+from tests.conftest import LiveServer, Mailbox, free_port, live_environment, start_server, stop_server
+from tests.e2e.conftest import CHROMIUM
+from tests.upstream.conftest import GOOGLE_ACCOUNTS, provider_settings
+from tests.upstream_provider import OidcServer, ensure_oidc_provider, rsa_jwk
+from vitalkey.adapters.db import schema as t
+from vitalkey.adapters.db.engine import make_engine
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
+
+AXE = Axe()
+EMAIL = GOOGLE_ACCOUNTS["ada"]["email"]
+
+
+@dataclass
+class BrowserProvider(OidcServer):
+    """The Google-like provider, with the live server's callback page as a registered redirect URI."""
+
+    callback: str = ""
+
+    def config(self) -> dict[str, Any]:
+        config = super().config()
+        for client in config["clients"]:
+            client["redirect_uris"] = [*client["redirect_uris"], self.callback]
+        return config
+
+
+@pytest.fixture(scope="module")
+def vitalkey_url() -> str:
+    """The live server's address, known before it starts: the provider registers its callback."""
+    return f"http://localhost:{free_port()}"
+
+
+@pytest.fixture(scope="module")
+def google(tmp_path_factory: pytest.TempPathFactory, vitalkey_url: str) -> Iterator[OidcServer]:
+    ensure_oidc_provider()
+    server = BrowserProvider(
+        tmp_path_factory.mktemp("google"),
+        "google",
+        keys=[rsa_jwk("g-1")],
+        accounts=GOOGLE_ACCOUNTS,
+        callback=f"{vitalkey_url}/login/callback/google",
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def server(
+    tmp_path: Path, sqlite_url: str, smtp_server: tuple[Mailbox, int], google: OidcServer, vitalkey_url: str
+) -> Iterator[LiveServer]:
+    env = live_environment(
+        sqlite_url,
+        smtp_server[1],
+        VITALKEY_PUBLIC_URL=vitalkey_url,
+        VITALKEY_FEDERATION_PROVIDERS=json.dumps([provider_settings(google)]),
+    )
+    live = start_server(tmp_path / "live", int(vitalkey_url.rsplit(":", 1)[1]), env)
+    live.url = vitalkey_url
+    yield live
+    stop_server(live)
+
+
+@pytest.fixture
+def audited(browser: Browser) -> Iterator[Page]:
+    """A tab whose CSP lets the audit's script in (the pages' own CSP forbids injected scripts)."""
+    context = browser.new_context(locale="en-US", bypass_csp=True)
+    yield context.new_page()
+    context.close()
+
+
+def assert_accessible(page: Page) -> None:
+    results = AXE.run(page)
+    violations = [
+        f"{v['id']} ({v['impact']}): {v['help']} — " + ", ".join(" ".join(n["target"]) for n in v["nodes"][:5])
+        for v in results.response["violations"]
+    ]
+    assert not violations, f"{page.url}:\n" + "\n".join(violations)
+
+
+def at_provider(page: Page, google: OidcServer, login: str) -> None:
+    """The provider's sign-in page (another site): signs in as ``login``; it sends the browser back."""
+    page.wait_for_url(f"{google.issuer}/interaction/**")
+    page.locator("input[name=login]").fill(login)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def accounts_and_links(database_url: str) -> tuple[int, list[tuple[str, str]]]:
+    """How many accounts there are, and every linked account's (provider's name, account's address)."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            accounts = conn.execute(select(func.count()).select_from(t.accounts)).scalar_one()
+            links = conn.execute(
+                select(t.authenticators.c.name, t.accounts.c.email)
+                .join(t.accounts, t.accounts.c.id == t.authenticators.c.account_id)
+                .where(t.authenticators.c.kind == "federated")
+            ).all()
+    finally:
+        engine.dispose()
+    return int(accounts), [(str(name), str(email)) for name, email in links]
+
+
+def test_sign_up_with_google_then_sign_in_again(
+    page: Page, server: LiveServer, google: OidcServer, mailbox: Mailbox, sqlite_url: str
+) -> None:
+    base = server.url
+
+    # Sign-up: the button sends the browser to the provider, which sends it back to the policy.
+    page.goto(base + "/signup")
+    page.get_by_role("button", name="Continue with Google").click()
+    at_provider(page, google, "ada")
+    page.wait_for_url(base + "/signup/**")
+    expect(page.get_by_label("I agree to the privacy policy")).to_be_visible()
+    expect(page.get_by_label("6-digit code")).to_have_count(0)  # no code: Google verified the address
+    page.get_by_label("I agree to the privacy policy").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("First name").fill("Ada")
+    page.get_by_label("Last name").fill("Lovelace")
+    page.get_by_label("Birth date").fill("1985-12-10")
+    page.get_by_label("Female", exact=True).check()
+    page.get_by_label("Height (cm)").fill("165")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("button", name="Skip for now").click()
+    expect(page.get_by_role("heading", name="Account & Security")).to_be_visible()
+    expect(page.get_by_text("Welcome! Your account is ready.")).to_be_visible()
+    expect(page.get_by_text(f"Signed in as {EMAIL}")).to_be_visible()
+
+    # Signed out, from the account page.
+    page.get_by_role("button", name="Sign out").first.click()
+    expect(page.get_by_text("You are signed out.")).to_be_visible()
+    page.goto(base + "/account")
+    expect(page.get_by_role("heading", name="Account & Security")).to_have_count(0)
+    assert urlsplit(page.url).path == "/login"
+
+    # Signed out at the provider too (its own session would sign ada in without a page).
+    page.context.clear_cookies(domain="127.0.0.1")
+
+    # Sign-in again: the provider signs ada in.
+    page.goto(base + "/login")
+    page.get_by_role("button", name="Continue with Google").click()
+    at_provider(page, google, "ada")
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    assert page.url == base + "/dashboard"
+    page.goto(base + "/account")
+    expect(page.get_by_role("heading", name="Account & Security")).to_be_visible()
+    expect(page.get_by_text(f"Signed in as {EMAIL}")).to_be_visible()
+
+    # One account, with one linked account: Google's, shown among the sign-in methods.
+    page.goto(base + "/account/two-factor")
+    listed = page.get_by_role("region", name="Your sign-in methods").get_by_role("list").first
+    expect(listed.get_by_role("listitem")).to_have_count(1)
+    expect(listed.get_by_role("listitem")).to_contain_text(f"Linked account · Google · {EMAIL}")
+    assert accounts_and_links(sqlite_url) == (1, [("Google", EMAIL)])
+    assert [str(m["Subject"]) for m in mailbox.to(EMAIL)] == []  # no code was mailed, to sign up or in
+
+
+def test_the_sign_in_page_with_the_button_passes_axe(audited: Page, server: LiveServer) -> None:
+    for path in ("/login", "/signup"):
+        audited.goto(server.url + path)
+        expect(audited.get_by_role("button", name="Continue with Google")).to_be_visible()
+        assert_accessible(audited)
