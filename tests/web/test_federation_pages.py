@@ -241,8 +241,11 @@ def test_address_of_an_account_is_linked_only_after_its_own_sign_in(client: Test
     assert client.get("/account", follow_redirects=False).status_code == 200
 
 
-def test_a_signed_in_user_links_a_provider_from_account_and_security(client: TestClient, mailbox: Mailbox) -> None:
+def test_a_signed_in_user_links_a_provider_from_account_and_security(
+    client: TestClient, mailbox: Mailbox, google: OidcServer
+) -> None:
     web_sign_up(client, mailbox, "dee@example.com")
+    assert form_action(client.get("/account")) == ["'self'", google.issuer]  # its "Link" button's redirect
     account = client.get("/account").text
     assert 'id="linked-accounts"' in account and "No linked accounts" in account
     done = back(client, at_provider(leave_to_link(client), "ada"))  # another address: linking all the same

@@ -25,9 +25,10 @@ from vitalkey.web.middleware import content_security_policy
 from vitalkey.web.qr import qr_svg
 
 TEMPLATES = Path(__file__).with_name("templates")
-# The pages with the "Continue with …" buttons (_upstream.html): each button's form ends in the
-# redirect to its provider, and browsers check a form's whole redirect chain against form-action.
-UPSTREAM_BUTTON_PAGES = frozenset({"login_email.html", "signup_email.html"})
+# The pages with the "Continue with …" buttons (_upstream.html) and Account & Security's "Link your
+# … account": each button's form ends in the redirect to its provider, and browsers check a
+# form's whole redirect chain against form-action.
+UPSTREAM_BUTTON_PAGES = frozenset({"login_email.html", "signup_email.html", "account.html"})
 
 
 @pass_context
