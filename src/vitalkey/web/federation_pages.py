@@ -28,6 +28,7 @@ from vitalkey.flows.federation import AddressNeeded, LinkRequired, SignedIn, Sig
 from vitalkey.flows.login import UPSTREAM
 from vitalkey.ports import UpstreamClaims, UpstreamProvider, UpstreamStart
 from vitalkey.web.context import cookie_name, in_unit_of_work, read_form, requester_of, services
+from vitalkey.web.federation_api import app_flow_id, finish_for_app
 from vitalkey.web.pages import error_status, first_factor_done, see_other
 from vitalkey.web.render import page
 
@@ -129,6 +130,8 @@ async def checked_claims(
 
 async def callback(request: Request) -> Response:
     """The provider's answer, for the sign-in this browser started: what the identity leads to."""
+    if (for_app := app_flow_id(request)) is not None:  # a mobile app's sign-in (web/federation_api.py)
+        return await finish_for_app(request, for_app, checked_claims)
     container = services(request)
     requester = requester_of(request, Channel.BROWSER)
     try:
