@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -286,7 +287,7 @@ def test_no_address_from_the_provider(client: TestClient, app_id: str, mailbox: 
     started = start(client, app_id)
     answer = exchange(client, started["id"], to_app(client, started, "nemo")["code"])
     assert answer.status_code == 400
-    assert (answer.json()["error"], answer.json()["field"]) == ("address_needed", "email")
+    assert answer.json()["error"] == "address_needed"
     assert answer.json()["message"].startswith("Google did not give an email address.")
     given = client.post(f"/api/v1/login/{started['id']}/federated/address", json={"email": "nemo@example.com"})
     assert given.status_code == 201, given.text
@@ -298,3 +299,12 @@ def test_no_address_from_the_provider(client: TestClient, app_id: str, mailbox: 
     assert confirmed.json()["state"] == "policy"
     twice = client.post(f"/api/v1/login/{started['id']}/federated/address", json={"email": "nemo@example.com"})
     assert (twice.status_code, twice.json()["error"]) == (409, "wrong_state")
+
+
+def test_parallel_exchanges_of_one_code_give_one_answer(client: TestClient, app_id: str) -> None:
+    started = start(client, app_id)
+    code = to_app(client, started, "ada")["code"]
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: exchange(client, started["id"], code), range(4)))
+    assert sorted(answer.status_code for answer in answers) == [201, 409, 409, 409]
+    assert {answer.json().get("error") for answer in answers if answer.status_code == 409} == {"wrong_state"}

@@ -470,7 +470,6 @@ class AddressMissing(DomainError):
 
     code = "address_needed"
     message = N_("%(provider)s did not give an email address. Please enter the address for your new account.")
-    field = "email"
 
 
 class LinkForAnotherAddress(DomainError):

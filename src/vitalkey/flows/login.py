@@ -24,6 +24,7 @@ from vitalkey.domain import codes
 from vitalkey.domain.accounts import Account
 from vitalkey.domain.apps import redirect_uri_allowed
 from vitalkey.domain.authenticators import APP_PASSWORD, EMAIL_CODE, FEDERATED, PASSWORD, RECOVERY_CODE, SMS
+from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.emails import account_key, normalize_email
 from vitalkey.domain.errors import (
     AppDoesNotSupport2fa,
@@ -41,7 +42,7 @@ from vitalkey.domain.errors import (
 )
 from vitalkey.domain.flows import CountedRefusal, Flow, FlowKind, Requester, StateMachine
 from vitalkey.domain.passwords import normalize_password
-from vitalkey.domain.tokens import new_token, same, token_digest
+from vitalkey.domain.tokens import new_token
 from vitalkey.domain.two_factor import clean_recovery_code, method_hint
 from vitalkey.flows import email_code, password, password_reset, sms_code
 from vitalkey.flows.authenticators import Authenticators
@@ -56,12 +57,13 @@ from vitalkey.ports import Transaction, UpstreamClaims
 # A login flow's context: the UpstreamStart (url-less) of a sign-in sent to an upstream provider.
 UPSTREAM = "upstream"
 # An app's sign-in with an upstream provider (the JSON API): where the browser goes back to (one
-# of the app's registered redirect URIs), the checked claims kept server-side, and the digest of
-# the one-time exchange code the app trades for them (with the wrong tries it has left).
+# of the app's registered redirect URIs), and the checked claims kept server-side. The one-time
+# exchange code the app trades for them is kept as the flow's codes are (``codes``, this purpose:
+# its keyed digest, its tries counted and its use made by conditional UPDATEs).
 APP_RETURN = "app_return"
 APP_CLAIMS = "app_claims"
-EXCHANGE = "exchange"
-EXCHANGE_TRIES = 3
+EXCHANGE = "app_exchange"
+EXCHANGE_TRIES = 3  # the last wrong try ends the flow
 
 
 class LoginState(StrEnum):
@@ -583,37 +585,38 @@ class LoginFlow(EmailCodeFlow):
         return str(found) if found else None
 
     def keep_for_exchange(self, flow_id: str, claims: UpstreamClaims, requester: Requester) -> tuple[str, str]:
-        """The provider's checked claims for the app's flow, kept server-side with the digest of
-        a new exchange code: (the code, where to send it)."""
-        code = new_token(32)
+        """The provider's checked claims for the app's flow, kept server-side with a new
+        exchange code (its keyed digest): (the code, where to send it)."""
+        code, now = new_token(32), self.deps.clock.now()
         with self.deps.uow.begin() as tx:
             flow = self._app_flow(tx, flow_id, requester)
-            if APP_CLAIMS in flow.context:
+            if APP_CLAIMS in flow.context or tx.codes.get(flow.id, EXCHANGE) is not None:
                 raise WrongState()
-            kept = {"digest": token_digest(code), "tries_left": EXCHANGE_TRIES}
-            self._save(tx, flow.moved(flow.state, **{APP_CLAIMS: claims_context(claims), EXCHANGE: kept}), flow.state)
+            digest = codes.code_hmac(self.deps.secret, flow.id, EXCHANGE, code)
+            tx.codes.add(StoredCode(flow.id, EXCHANGE, digest, flow.expires_at, 0, 1, now, None))
+            self._save(tx, flow.moved(flow.state, **{APP_CLAIMS: claims_context(claims)}), flow.state)
         return code, str(flow.context[APP_RETURN])
 
     def exchange(self, flow_id: str, code: str, requester: Requester) -> UpstreamClaims:
-        """The claims for the exchange code: used up in the same transaction (a replay finds
-        nothing); a wrong code is counted, and the last wrong try ends the flow. Refused before
-        the callback gave a code. The claims stay kept for a link or an address still to come."""
+        """The claims for the exchange code, used up in the same transaction (of parallel tries
+        with it, one wins; a replay finds nothing). A wrong code is counted, and the last wrong
+        try ends the flow. Refused before the callback gave a code. The claims stay kept for a
+        link or an address still to come."""
         now = self.deps.clock.now()
         with code_refusals_counted(self.deps.events), self.deps.uow.begin() as tx:
             flow = self._app_flow(tx, flow_id, requester)
-            kept, claims = flow.context.get(EXCHANGE), flow.context.get(APP_CLAIMS)
-            if not isinstance(kept, dict) or not isinstance(claims, dict):
-                raise WrongState()
-            if same(token_digest(code), str(kept["digest"])):
-                self._save(tx, flow.moved(flow.state, **{EXCHANGE: None}), flow.state)
+            claims = flow.context.get(APP_CLAIMS)
+            stored = tx.codes.count_attempt(flow.id, EXCHANGE)  # its own UPDATE, before the comparison
+            if stored is None or not isinstance(claims, dict):
+                raise WrongState()  # no code yet, or used
+            if stored.attempts <= EXCHANGE_TRIES and codes.matches(self.deps.secret, stored, code):
+                if not tx.codes.consume(flow.id, EXCHANGE, now, EXCHANGE_TRIES):
+                    raise WrongState()
                 return claims_from(claims)
-            tries_left = int(kept["tries_left"]) - 1
-            if tries_left <= 0:
+            refused: DomainError = WrongCode()
+            if stored.attempts >= EXCHANGE_TRIES:
                 self._save(tx, flow.moved(MACHINE.check(flow, LoginEvent.ATTEMPTS_EXHAUSTED, now)), flow.state)
-                refused: DomainError = FlowDead()
-            else:
-                self._save(tx, flow.moved(flow.state, **{EXCHANGE: {**kept, "tries_left": tries_left}}), flow.state)
-                refused = WrongCode()
+                refused = FlowDead()
             tx.audit.record("code.rejected", now, None, flow_kind=flow.kind.value, reason=refused.code)
             raise CountedRefusal(refused)
 
@@ -622,8 +625,9 @@ class LoginFlow(EmailCodeFlow):
         address is still to come."""
         with self.deps.uow.read() as tx:
             flow = self._app_flow(tx, flow_id, requester)
+            stored = tx.codes.get(flow.id, EXCHANGE)
         claims = flow.context.get(APP_CLAIMS)
-        if not isinstance(claims, dict) or flow.context.get(EXCHANGE) is not None:
+        if not isinstance(claims, dict) or stored is None or stored.used_at is None:
             raise WrongState()
         return claims_from(claims)
 
