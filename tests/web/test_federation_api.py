@@ -178,6 +178,11 @@ def test_two_factor_still_applies(client: TestClient, app_id: str) -> None:
     assert signed.json()["account"]["two_factor"] is True
     assert client.get("/api/v1/account", headers=bearer(signed.json()["session_token"])).status_code == 200
 
+    no_2fa = register_app(client, supports_2fa=False)  # an app that cannot ask for a second factor
+    refused = start(client, no_2fa)
+    answer = exchange(client, refused["id"], to_app(client, refused, "ada")["code"])
+    assert (answer.status_code, answer.json()["error"]) == (403, "app_does_not_support_2fa")
+
 
 def test_start_refusals(client: TestClient, app_id: str) -> None:
     elsewhere = client.post("/api/v1/login/with/google", json={"app": app_id, "return_to": "https://evil.example/x"})
@@ -198,6 +203,9 @@ def test_start_refusals(client: TestClient, app_id: str) -> None:
 
 def test_exchange_refusals(client: TestClient, app_id: str) -> None:
     started = start(client, app_id)
+    shown = client.get(f"/api/v1/login/{started['id']}")
+    assert shown.status_code == 200
+    assert (shown.json()["state"], shown.json()["method"]) == ("first_factor", "federated")
     early = exchange(client, started["id"], "x" * 43)  # before the callback gave a code
     assert (early.status_code, early.json()["error"]) == (409, "wrong_state")
     code = to_app(client, started, "ada")["code"]

@@ -642,7 +642,7 @@ class LoginFlow(EmailCodeFlow):
 
     def forget_claims(self, flow_id: str, requester: Requester) -> None:
         """The kept claims served their purpose (linked, or a sign-up started): removed."""
-        with suppress(FlowNotFound, FlowExpired, WrongState), self.deps.uow.begin() as tx:
+        with suppress(FlowNotFound, FlowExpired, FlowDead, WrongState), self.deps.uow.begin() as tx:
             flow = self._app_flow(tx, flow_id, requester)
             self._save(tx, flow.moved(flow.state, **{APP_CLAIMS: None}), flow.state)
 
