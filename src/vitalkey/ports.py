@@ -978,7 +978,11 @@ class UpstreamProvider(Protocol):
     display_name: str  # "Google", "Apple", "Acme SSO"
     trusted_for_second_factor: bool  # off by default: 2FA still applies after this first factor
 
-    async def start(self, redirect_uri: str) -> UpstreamStart: ...
+    async def start(self, redirect_uri: str, state: str | None = None) -> UpstreamStart:
+        """Where to send the browser; ``state``: the caller's own (an app's sign-in seals its flow
+        in it, web/federation_api.py), else a random one."""
+        ...
+
     async def finish(
         self, *, code: str, redirect_uri: str, expected: UpstreamStart, posted_user: str | None = None
     ) -> UpstreamClaims:

@@ -57,8 +57,8 @@ class FakeProvider:
     trusted_for_second_factor: bool = False
     answers: list[UpstreamClaims] = field(default_factory=list)
 
-    async def start(self, redirect_uri: str) -> UpstreamStart:
-        return UpstreamStart(f"https://idp.example/authorize?redirect_uri={redirect_uri}", "st", "no", "ve")
+    async def start(self, redirect_uri: str, state: str | None = None) -> UpstreamStart:
+        return UpstreamStart(f"https://idp.example/authorize?redirect_uri={redirect_uri}", state or "st", "no", "ve")
 
     async def finish(
         self, *, code: str, redirect_uri: str, expected: UpstreamStart, posted_user: str | None = None

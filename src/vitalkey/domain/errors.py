@@ -447,6 +447,45 @@ class LinkGone(DomainError):
     message = N_("This request to link an account has expired or was already used. Please start again.")
 
 
+# Sign-in with an upstream provider from an app (the JSON API, web/federation_api.py) ---------
+class UnknownProvider(DomainError):
+    """No configured upstream provider has this id."""
+
+    code = "unknown_provider"
+    message = N_("This sign-in provider is not offered.")
+
+
+class ReturnToNotRegistered(DomainError):
+    """An app's sign-in with a provider may send the browser back only to one of the app's
+    registered redirect URIs."""
+
+    code = "invalid_return_to"
+    message = N_("This address is not one of the app's registered redirect URIs.")
+    field = "return_to"
+
+
+class AccountToLink(DomainError):
+    """A new identity whose verified address is an account's: the app signs in to that account,
+    then links the identity (never linked automatically)."""
+
+    code = "account_exists"
+    message = N_("An account already uses %(email)s. Sign in to it to link your %(provider)s account.")
+
+
+class AddressMissing(DomainError):
+    """The provider gave no address: the app asks the user for one (then the sign-up confirms it)."""
+
+    code = "address_needed"
+    message = N_("%(provider)s did not give an email address. Please enter the address for your new account.")
+
+
+class LinkForAnotherAddress(DomainError):
+    """An app links a kept identity only to the account that uses its verified address."""
+
+    code = "link_address_mismatch"
+    message = N_("This sign-in can only be linked to the account that uses its email address.")
+
+
 class UnlinkRefused(DomainError):
     """Unlinking would leave the account without a way to sign in (domain/federation.py)."""
 

@@ -13,6 +13,7 @@ the kinds in order and skips those that are not responsible.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -21,11 +22,27 @@ from typing import Any
 
 from vitalkey.domain import codes
 from vitalkey.domain.accounts import Account
+from vitalkey.domain.apps import redirect_uri_allowed
 from vitalkey.domain.authenticators import APP_PASSWORD, EMAIL_CODE, FEDERATED, PASSWORD, RECOVERY_CODE, SMS
+from vitalkey.domain.codes import StoredCode
 from vitalkey.domain.emails import account_key, normalize_email
-from vitalkey.domain.errors import AppDoesNotSupport2fa, PasswordMissing, UnknownApp, WrongPassword, WrongState
+from vitalkey.domain.errors import (
+    AppDoesNotSupport2fa,
+    DomainError,
+    FlowDead,
+    FlowExpired,
+    FlowNotFound,
+    LinkForAnotherAddress,
+    PasswordMissing,
+    ReturnToNotRegistered,
+    UnknownApp,
+    WrongCode,
+    WrongPassword,
+    WrongState,
+)
 from vitalkey.domain.flows import CountedRefusal, Flow, FlowKind, Requester, StateMachine
 from vitalkey.domain.passwords import normalize_password
+from vitalkey.domain.tokens import new_token
 from vitalkey.domain.two_factor import clean_recovery_code, method_hint
 from vitalkey.flows import email_code, password, password_reset, sms_code
 from vitalkey.flows.authenticators import Authenticators
@@ -53,6 +70,16 @@ class WaitingLink:
 
     claims: UpstreamClaims
     email: str
+
+
+# An app's sign-in with an upstream provider (the JSON API): where the browser goes back to (one
+# of the app's registered redirect URIs), and the checked claims kept server-side. The one-time
+# exchange code the app trades for them is kept as the flow's codes are (``codes``, this purpose:
+# its keyed digest, its tries counted and its use made by conditional UPDATEs).
+APP_RETURN = "app_return"
+APP_CLAIMS = "app_claims"
+EXCHANGE = "app_exchange"
+EXCHANGE_TRIES = 3  # the last wrong try ends the flow
 
 
 class LoginState(StrEnum):
@@ -581,6 +608,111 @@ class LoginFlow(EmailCodeFlow):
                 OtherWay(kind.kind, method_hint(own[0]) if len(own) == 1 and kind.kind != RECOVERY_CODE else "")
             )
         return ways
+
+    # Sign-in with an upstream provider from an app (issue #23, the JSON API) --------------
+    # The app cannot hold the browser's cookie: the provider's answer comes back to our callback
+    # in the browser, which sends the app a one-time exchange code; the app trades it, with the
+    # flow's id it holds, for what the sign-in leads to (web/federation_api.py).
+    def start_for_app(self, requester: Requester, app_id: str, return_to: str) -> FlowView:
+        """Open an app's sign-in with a provider: the app is registered and ``return_to`` is one
+        of its redirect URIs (the browser is sent there with the exchange code)."""
+        with self.deps.uow.read() as tx:
+            app = tx.apps.get(app_id)
+        if app is None:
+            raise UnknownApp()
+        if not redirect_uri_allowed(app, return_to):
+            raise ReturnToNotRegistered()
+        return self.start_with(FEDERATED, "", requester, app=app.client_id, **{APP_RETURN: return_to})
+
+    def keep_upstream(self, flow_id: str, kept: dict[str, str], requester: Requester) -> None:
+        """Keep the ``UpstreamStart`` (url-less) of an app's sign-in, once: its state names the
+        flow, so the provider is asked only after the flow exists."""
+        with self.deps.uow.begin() as tx:
+            flow = self._app_flow(tx, flow_id, requester)
+            if UPSTREAM in flow.context:
+                raise WrongState()
+            self._save(tx, flow.moved(flow.state, **{UPSTREAM: kept}), flow.state)
+
+    def app_return(self, flow_id: str, requester: Requester) -> str | None:
+        """Where an app's sign-in sends the browser back (None: no such flow of an app)."""
+        with self.deps.uow.read() as tx:
+            try:
+                flow = self._load(tx, flow_id, requester, allow_finished=True)
+            except FlowNotFound:
+                return None
+        found = flow.context.get(APP_RETURN)
+        return str(found) if found else None
+
+    def keep_for_exchange(self, flow_id: str, claims: UpstreamClaims, requester: Requester) -> tuple[str, str]:
+        """The provider's checked claims for the app's flow, kept server-side with a new
+        exchange code (its keyed digest): (the code, where to send it)."""
+        code, now = new_token(32), self.deps.clock.now()
+        with self.deps.uow.begin() as tx:
+            flow = self._app_flow(tx, flow_id, requester)
+            if APP_CLAIMS in flow.context or tx.codes.get(flow.id, EXCHANGE) is not None:
+                raise WrongState()
+            digest = codes.code_hmac(self.deps.secret, flow.id, EXCHANGE, code)
+            tx.codes.add(StoredCode(flow.id, EXCHANGE, digest, flow.expires_at, 0, 1, now, None))
+            self._save(tx, flow.moved(flow.state, **{APP_CLAIMS: claims_context(claims)}), flow.state)
+        return code, str(flow.context[APP_RETURN])
+
+    def exchange(self, flow_id: str, code: str, requester: Requester) -> UpstreamClaims:
+        """The claims for the exchange code, used up in the same transaction (of parallel tries
+        with it, one wins; a replay finds nothing). A wrong code is counted, and the last wrong
+        try ends the flow. Refused before the callback gave a code. The claims stay kept for a
+        link or an address still to come."""
+        now = self.deps.clock.now()
+        with code_refusals_counted(self.deps.events), self.deps.uow.begin() as tx:
+            flow = self._app_flow(tx, flow_id, requester)
+            claims = flow.context.get(APP_CLAIMS)
+            stored = tx.codes.count_attempt(flow.id, EXCHANGE)  # its own UPDATE, before the comparison
+            if stored is None or not isinstance(claims, dict):
+                raise WrongState()  # no code yet, or used
+            if stored.attempts <= EXCHANGE_TRIES and codes.matches(self.deps.secret, stored, code):
+                if not tx.codes.consume(flow.id, EXCHANGE, now, EXCHANGE_TRIES):
+                    raise WrongState()
+                return claims_from(claims)
+            refused: DomainError = WrongCode()
+            if stored.attempts >= EXCHANGE_TRIES:
+                self._save(tx, flow.moved(MACHINE.check(flow, LoginEvent.ATTEMPTS_EXHAUSTED, now)), flow.state)
+                refused = FlowDead()
+            tx.audit.record("code.rejected", now, None, flow_kind=flow.kind.value, reason=refused.code)
+            raise CountedRefusal(refused)
+
+    def kept_claims(self, flow_id: str, requester: Requester) -> UpstreamClaims:
+        """The claims of an app's sign-in whose exchange code was used, while a link or an
+        address is still to come."""
+        with self.deps.uow.read() as tx:
+            flow = self._app_flow(tx, flow_id, requester)
+            stored = tx.codes.get(flow.id, EXCHANGE)
+        claims = flow.context.get(APP_CLAIMS)
+        if not isinstance(claims, dict) or stored is None or stored.used_at is None:
+            raise WrongState()
+        return claims_from(claims)
+
+    def claims_to_link(self, flow_id: str, account: Account, requester: Requester) -> UpstreamClaims:
+        """The kept claims, for linking to ``account``: only the account that uses their verified
+        address (the one the sign-in said exists), so a flow's id alone links nobody's identity
+        to another account."""
+        claims = self.kept_claims(flow_id, requester)
+        if not (claims.email and claims.email_verified and account_key(claims.email) == account_key(account.email)):
+            raise LinkForAnotherAddress()
+        return claims
+
+    def forget_claims(self, flow_id: str, requester: Requester) -> None:
+        """The kept claims served their purpose (linked, or a sign-up started): removed."""
+        with suppress(FlowNotFound, FlowExpired, FlowDead, WrongState), self.deps.uow.begin() as tx:
+            flow = self._app_flow(tx, flow_id, requester)
+            self._save(tx, flow.moved(flow.state, **{APP_CLAIMS: None}), flow.state)
+
+    def _app_flow(self, tx: Transaction, flow_id: str, requester: Requester) -> Flow:
+        """An app's live sign-in with a provider, waiting at its first factor."""
+        flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, FEDERATED)
+        if not flow.context.get(APP_RETURN):
+            raise WrongState()
+        if self.deps.clock.now() >= flow.expires_at:
+            raise FlowExpired()
+        return flow
 
 
 def _waiting(flow: Flow) -> WaitingLink:

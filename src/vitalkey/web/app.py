@@ -28,6 +28,7 @@ from vitalkey.web import (
     dashboard_pages,
     data_pages,
     devices_pages,
+    federation_api,
     federation_pages,
     health_api,
     import_api,
@@ -103,6 +104,7 @@ async def storage_unavailable(request: Request, exc: Exception) -> Response:
 def api_endpoints() -> list[ApiEndpoint]:
     """The JSON endpoints, module by module: matched first, and described in the OpenAPI document."""
     return [
+        *federation_api.endpoints(),  # before /api/v1/login/{flow_id}: "providers" is no flow id
         *api.endpoints(),
         *admin_api.endpoints(),
         *oauth.endpoints(),

@@ -35,6 +35,8 @@ STATUS: dict[str, int] = {
     "authenticator_not_found": 404,
     "identity_linked_elsewhere": 409,  # never moved: unlink it from the other account first
     "unlink_refused": 409,  # the last confirmed way to sign in
+    "unknown_provider": 404,
+    "link_address_mismatch": 409,
     "app_supports_2fa": 409,
     "app_exists": 409,
     "connected_app_not_found": 404,

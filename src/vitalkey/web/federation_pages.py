@@ -39,6 +39,7 @@ from vitalkey.flows.sessions import Authenticated
 from vitalkey.ports import UpstreamClaims, UpstreamProvider, UpstreamStart
 from vitalkey.web.context import cookie_name, in_unit_of_work, read_form, requester_of, services
 from vitalkey.web.errors import HttpError
+from vitalkey.web.federation_api import app_flow_id, finish_for_app
 from vitalkey.web.pages import LINK_CONTINUE, current_user, error_status, first_factor_done, posted_form, see_other
 from vitalkey.web.render import page
 
@@ -144,6 +145,8 @@ async def checked_claims(
 
 async def callback(request: Request) -> Response:
     """The provider's answer, for the sign-in this browser started: what the identity leads to."""
+    if (for_app := app_flow_id(request)) is not None:  # a mobile app's sign-in (web/federation_api.py)
+        return await finish_for_app(request, for_app, checked_claims)
     container = services(request)
     requester = requester_of(request, Channel.BROWSER)
     try:

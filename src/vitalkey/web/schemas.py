@@ -692,3 +692,59 @@ class AuthenticatorRemoved(Struct):
     removed: int
     two_factor: bool  # still on: false when this was the last text message or authenticator app
     app_passwords_revoked: int  # revoked with 2FA
+
+
+# Sign-in with an upstream provider, from an app (web/federation_api.py) ---------------------
+class ProviderOut(Struct):
+    id: str  # for POST /api/v1/login/with/{id}
+    kind: Literal["google", "apple", "oidc"]  # which button to draw: Google's, Apple's, or one with the name
+    name: str  # "Google", "Apple", "Acme SSO"
+    logo_url: str | None = None  # an https logo, when the operator configured one
+
+
+class ProviderList(Struct):
+    providers: list[ProviderOut]  # in the configured order; empty when none is configured
+
+
+class FederatedStart(Struct, forbid_unknown_fields=True):
+    app: Annotated[str, Meta(min_length=1, max_length=64, description="The registered app signing in (its client_id)")]
+    return_to: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=500,
+            description="One of the app's registered redirect URIs: the browser is sent there with ?code= "
+            "(the exchange code), or ?error= when the sign-in was refused",
+        ),
+    ]
+
+
+class FederatedStarted(Struct):
+    id: str  # the sign-in flow: keep it, it is not in any URL
+    url: str  # open it in the system browser (the provider's sign-in page)
+    expires_at: datetime
+
+
+class FederatedExchange(Struct, forbid_unknown_fields=True):
+    code: Annotated[
+        str, Meta(min_length=1, max_length=128, description="The exchange code the browser brought to return_to")
+    ]
+
+
+class FederatedAddress(Struct, forbid_unknown_fields=True):
+    email: Email
+
+
+class FederatedLink(Struct, forbid_unknown_fields=True):
+    flow: Annotated[
+        str,
+        Meta(min_length=1, max_length=64, description="The sign-in flow whose exchange answered account_exists"),
+    ]
+
+
+class LinkedIdentityOut(Struct):
+    id: int
+    kind: str  # "federated"
+    provider: str  # the provider's id
+    name: str  # the provider's name
+    created_at: datetime

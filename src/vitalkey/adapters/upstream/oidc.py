@@ -70,12 +70,13 @@ class OidcUpstream:
         self._refetch: asyncio.Future[dict[str | None, Key]] | None = None
 
     # The port -----------------------------------------------------------------------------
-    async def start(self, redirect_uri: str) -> UpstreamStart:
+    async def start(self, redirect_uri: str, state: str | None = None) -> UpstreamStart:
         try:
             discovery = await self._discovered()
         except Refusal as refusal:
             raise self._refused(refusal.reason) from None
-        state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(48)
+        state = state or secrets.token_urlsafe(32)
+        nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(48)
         extra = {"response_mode": "form_post"} if self.config.kind == "apple" else {}
         async with self._client() as client:
             url, _ = client.create_authorization_url(
