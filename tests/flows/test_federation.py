@@ -9,6 +9,9 @@ audited and mailed."""
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -309,6 +312,44 @@ def test_linking_needs_a_fresh_sign_in_with_the_second_factor(w: World, clock: F
 
     row = w.federation.link(signed_in(w.container), given, BROWSER)
     assert identities(w.container, account_id) == [row]
+
+
+def test_the_provider_s_answer_is_taken_once_even_by_racing_callbacks(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = {"provider": "google", "state": "st", "nonce": "no", "verifier": "ve"}
+    view = w.login.start_upstream(kept, BROWSER)
+    assert view.flow.context["upstream"] == kept
+    # Both callbacks have read the flow before either writes it: saving alone (its state is
+    # unchanged) would let both through; the kept state, used up as a one-time code, lets one.
+    both_read = threading.Barrier(2)
+    save = w.login._save
+
+    def save_when_both_read(*args: Any) -> None:
+        with suppress(threading.BrokenBarrierError):
+            both_read.wait(timeout=1)  # the loser waits on the winner's lock: it never comes
+        save(*args)
+
+    monkeypatch.setattr(w.login, "_save", save_when_both_read)
+
+    def take() -> bool:
+        try:
+            return w.login.take_upstream(view.flow.id, BROWSER) == kept
+        except WrongState:
+            return False
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        taken = list(pool.map(lambda _: take(), range(2)))
+    assert taken.count(True) == 1
+    with pytest.raises(WrongState):
+        w.login.take_upstream(view.flow.id, BROWSER)
+
+
+def test_the_provider_s_answer_must_come_back_within_ten_minutes(w: World, clock: FrozenClock) -> None:
+    view = w.login.start_upstream({"provider": "google", "state": "st", "nonce": "no", "verifier": "ve"}, BROWSER)
+    clock.advance(minutes=10, seconds=1)
+    with pytest.raises(WrongState):
+        w.login.take_upstream(view.flow.id, BROWSER)
 
 
 def test_sign_in_to_link_links_once_the_sign_in_completes_with_its_second_factor(w: World) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -56,6 +56,7 @@ from vitalkey.ports import Transaction, UpstreamClaims
 
 # A login flow's context: the UpstreamStart (url-less) of a sign-in sent to an upstream provider.
 UPSTREAM = "upstream"
+UPSTREAM_TTL = timedelta(minutes=10)  # for the provider's answer to come back
 # A login flow's context: a checked identity whose verified address is an account's, kept until the
 # user has proved that account with its own sign-in and confirmed the link (issue #23 item 3).
 LINK = "link"
@@ -251,14 +252,35 @@ class LoginFlow(EmailCodeFlow):
         return FlowView(flow, None, {})
 
     # Sign-in with an upstream provider (issue #23) ------------------------------------
+    def start_upstream(self, kept: dict[str, str], requester: Requester, **context: Any) -> FlowView:
+        """Open a browser's sign-in with a provider, keeping its ``UpstreamStart`` (url-less)."""
+        view = self.start_with(FEDERATED, "", requester, **context)
+        with self.deps.uow.begin() as tx:
+            flow = self._at(self._load(tx, view.flow.id, requester), LoginState.FIRST_FACTOR, FEDERATED)
+            return FlowView(self._keep_upstream(tx, flow, kept), None, {})
+
+    def _keep_upstream(self, tx: Transaction, flow: Flow, kept: dict[str, str]) -> Flow:
+        """Keep what the provider's answer is checked against, in the flow's context, and its
+        state as a one-time code of the flow: ``take_upstream`` uses it up with a conditional
+        UPDATE, so of two callbacks racing with one answer only one goes on (on any engine)."""
+        if UPSTREAM in flow.context or tx.codes.get(flow.id, UPSTREAM) is not None:
+            raise WrongState()
+        now = self.deps.clock.now()
+        digest = codes.code_hmac(self.deps.secret, flow.id, UPSTREAM, kept["state"])
+        tx.codes.add(StoredCode(flow.id, UPSTREAM, digest, min(flow.expires_at, now + UPSTREAM_TTL), 0, 1, now, None))
+        kept_in = flow.moved(flow.state, **{UPSTREAM: kept})
+        self._save(tx, kept_in, flow.state)
+        return kept_in
+
     def take_upstream(self, flow_id: str, requester: Requester) -> dict[str, str]:
         """The ``UpstreamStart`` kept when the browser left for the provider (``UPSTREAM``),
-        removed from the flow in the same transaction: a callback is answered once, and a
-        replayed one finds nothing (``UpstreamRefused("bad_state")`` is the caller's)."""
+        used up in the same transaction: a callback is answered once, within ``UPSTREAM_TTL``,
+        and a replayed or racing one finds nothing (``UpstreamRefused("bad_state")`` is the
+        caller's)."""
         with self.deps.uow.begin() as tx:
             flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, FEDERATED)
             kept = flow.context.get(UPSTREAM)
-            if not isinstance(kept, dict):
+            if not isinstance(kept, dict) or not tx.codes.consume(flow.id, UPSTREAM, self.deps.clock.now(), 0):
                 raise WrongState()
             self._save(tx, flow.moved(flow.state, **{UPSTREAM: None}), flow.state)
         return {str(key): str(value) for key, value in kept.items()}
@@ -628,10 +650,7 @@ class LoginFlow(EmailCodeFlow):
         """Keep the ``UpstreamStart`` (url-less) of an app's sign-in, once: its state names the
         flow, so the provider is asked only after the flow exists."""
         with self.deps.uow.begin() as tx:
-            flow = self._app_flow(tx, flow_id, requester)
-            if UPSTREAM in flow.context:
-                raise WrongState()
-            self._save(tx, flow.moved(flow.state, **{UPSTREAM: kept}), flow.state)
+            self._keep_upstream(tx, self._app_flow(tx, flow_id, requester), kept)
 
     def app_return(self, flow_id: str, requester: Requester) -> str | None:
         """Where an app's sign-in sends the browser back (None: no such flow of an app)."""

@@ -2,7 +2,7 @@
 provider, the callback finishes there and says what the sign-in leads to.
 
 What the callback must check (state, nonce, PKCE verifier) is kept server-side in a login flow
-(``LoginFlow.start_with("federated", "")``, context ``UPSTREAM``); the browser holds only the
+(``LoginFlow.start_upstream``, context ``UPSTREAM``, its state a one-time code of the flow); the browser holds only the
 flow's opaque id, in an HttpOnly SameSite=Lax cookie, and the flow is bound to the browser like
 every browser flow. The kept values are removed before the code is exchanged, so a callback is
 answered once.
@@ -34,7 +34,7 @@ from vitalkey.domain.flows import Channel, Requester
 from vitalkey.domain.i18n import N_
 from vitalkey.domain.tokens import is_token, same
 from vitalkey.flows.federation import AddressNeeded, LinkRequired, SignedIn, SignupStarted
-from vitalkey.flows.login import LINK_INTENT, UPSTREAM
+from vitalkey.flows.login import LINK_INTENT, UPSTREAM_TTL
 from vitalkey.flows.sessions import Authenticated
 from vitalkey.ports import UpstreamClaims, UpstreamProvider, UpstreamStart
 from vitalkey.web.context import cookie_name, in_unit_of_work, read_form, requester_of, services
@@ -44,7 +44,7 @@ from vitalkey.web.pages import LINK_CONTINUE, current_user, error_status, first_
 from vitalkey.web.render import page
 
 FLOW_COOKIE = "vk_upstream"  # the login flow that keeps the UpstreamStart; its id only
-FLOW_COOKIE_MAX_AGE = 600
+FLOW_COOKIE_MAX_AGE = int(UPSTREAM_TTL.total_seconds())
 LINKED = "/account/two-factor?notice=linked"  # where a link ends (one of pages.RETURN_PAGES)
 CALLBACK = "/login/callback/{provider}"  # web/csrf.py lets its POST through: it comes from the provider
 # What a provider's answer may hold (Apple's ``user``: the name, sent on the first authorization only).
@@ -84,11 +84,10 @@ async def start(request: Request) -> Response:
         kept = {"provider": provider.id, "state": begun.state, "nonce": begun.nonce, "verifier": begun.code_verifier}
         view = await in_unit_of_work(
             request,
-            services(request).login.start_with,
-            "federated",
-            "",
+            services(request).login.start_upstream,
+            kept,
             requester_of(request, Channel.BROWSER),
-            **{UPSTREAM: kept, LINK_INTENT: linking},
+            **{LINK_INTENT: linking},
         )
     except DomainError as error:
         return _refused(request, error)
