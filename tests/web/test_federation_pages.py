@@ -31,6 +31,7 @@ APPLE_CALLBACK = f"{PUBLIC_URL}/login/callback/apple"
 ACCOUNTS = {
     **GOOGLE_ACCOUNTS,
     "cy": {"email": "cy@example.com", "email_verified": True, "given_name": "Cy", "family_name": "Taken"},
+    "nomail": {"given_name": "Noa", "family_name": "Nomail"},  # an employer's provider may give no address
 }
 
 
@@ -426,3 +427,29 @@ def test_a_posted_callback_of_an_unknown_provider_or_with_junk_is_refused_cleanl
     refused = apple_client.get(junk.headers["location"])
     assert refused.status_code == 400
     assert "expired or was already used" in refused.text
+
+
+def test_a_provider_without_an_address_asks_for_one_and_confirms_it_by_code(
+    client: TestClient, mailbox: Mailbox
+) -> None:
+    asked = back(client, at_provider(leave(client, "/signup"), "nomail"))
+    address_url = str(asked.url.path)
+    assert address_url.startswith("/signup/address/")
+    assert "Google did not give an email address" in asked.text
+    refused = post_form(client, address_url, {"email": "not an address"})
+    assert refused.status_code == 400
+    assert 'value="not an address"' in refused.text  # what was typed stays
+    code_page = post_form(client, address_url, {"email": "noa@example.com"})
+    flow_url = str(code_page.url.path)
+    assert flow_url.startswith("/signup/") and 'name="code"' in code_page.text
+    assert client.get(address_url).status_code == 410  # the kept identity went to the sign-up
+    post_form(client, flow_url, {"action": "code", "code": code_in(mailbox.wait_for("noa@example.com"))})
+    post_form(client, flow_url, {"action": "policy", "accept": "yes"})
+    assert 'value="Noa"' in client.get(flow_url).text  # the provider's name, offered
+    post_form(client, flow_url, {"action": "details", **DETAILS_FORM})
+    post_form(client, flow_url, {"action": "skip_two_factor"})
+    assert linked_providers(client, "noa@example.com") == ["google"]
+
+    client.cookies.clear()  # the identity signs in to the account next time
+    again = back(client, at_provider(leave(client), "nomail"))
+    assert str(again.url.path) in ("/dashboard", "/account")

@@ -60,6 +60,9 @@ UPSTREAM_TTL = timedelta(minutes=10)  # for the provider's answer to come back
 # A login flow's context: a checked identity whose verified address is an account's, kept until the
 # user has proved that account with its own sign-in and confirmed the link (issue #23 item 3).
 LINK = "link"
+# A login flow's context: the checked identity of a provider that gave no address, kept while the
+# user types the address of the new account (the sign-up then confirms it by code).
+ADDRESS_NEEDED = "address_needed"
 # A login flow's context: set when a signed-in user left for the provider to link an identity
 # (Account & Security's "Link your … account"), not to sign in.
 LINK_INTENT = "link_intent"
@@ -297,6 +300,24 @@ class LoginFlow(EmailCodeFlow):
         """Whether the upstream sign-in of the flow was started to link an identity."""
         with self.deps.uow.read() as tx:
             return bool(self._load(tx, flow_id, requester).context.get(LINK_INTENT))
+
+    def keep_for_address(self, flow_id: str, claims: UpstreamClaims, requester: Requester) -> None:
+        """Keep the identity of a provider that gave no address while the user types one."""
+        with self.deps.uow.begin() as tx:
+            flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, FEDERATED)
+            self._save(tx, flow.moved(flow.state, **{ADDRESS_NEEDED: claims_context(claims)}), flow.state)
+
+    def claims_without_address(self, flow_id: str, requester: Requester, *, take: bool = False) -> UpstreamClaims:
+        """The identity kept by ``keep_for_address`` (WrongState: none, or no longer); ``take``
+        removes it, once the sign-up it leads to has started."""
+        with self.deps.uow.begin() as tx:
+            flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, FEDERATED)
+            kept = flow.context.get(ADDRESS_NEEDED)
+            if not isinstance(kept, dict):
+                raise WrongState()
+            if take:
+                self._save(tx, flow.moved(flow.state, **{ADDRESS_NEEDED: None}), flow.state)
+        return claims_from(kept)
 
     def start_to_link(self, flow_id: str, requester: Requester, return_to: str) -> FlowView:
         """ "Sign in to link": the identity kept in the flow ``flow_id`` moves to a new sign-in to

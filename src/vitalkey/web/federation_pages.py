@@ -45,6 +45,7 @@ from vitalkey.web.render import page
 
 FLOW_COOKIE = "vk_upstream"  # the login flow that keeps the UpstreamStart; its id only
 FLOW_COOKIE_MAX_AGE = int(UPSTREAM_TTL.total_seconds())
+ADDRESS_CONTINUE = "/signup/address/"  # + the login flow keeping an identity that came without an address
 LINKED = "/account/two-factor?notice=linked"  # where a link ends (one of pages.RETURN_PAGES)
 CALLBACK = "/login/callback/{provider}"  # web/csrf.py lets its POST through: it comes from the provider
 # What a provider's answer may hold (Apple's ``user``: the name, sent on the first authorization only).
@@ -168,7 +169,8 @@ async def callback(request: Request) -> Response:
             response = see_other(request, LINK_CONTINUE + flow_id)
         else:
             assert isinstance(outcome, AddressNeeded)
-            response = see_other(request, "/signup")
+            await in_unit_of_work(request, container.login.keep_for_address, flow_id, claims, requester)
+            response = see_other(request, ADDRESS_CONTINUE + flow_id)
     except DomainError as error:
         return _refused(request, error)
     return _without_flow_cookie(request, response)
@@ -225,10 +227,43 @@ async def link_page(request: Request) -> Response:
     )
 
 
+async def address_page(request: Request) -> Response:
+    """A provider that gave no address: the user types the new account's address, and the
+    sign-up starts with the identity kept (the code mailed confirms the address)."""
+    container = services(request)
+    flow_id = request.path_params["flow_id"]
+    requester = requester_of(request, Channel.BROWSER)
+    try:
+        claims = await in_unit_of_work(request, container.login.claims_without_address, flow_id, requester)
+        provider = container.federation.kind.provider(claims.provider)
+    except (FlowNotFound, FlowExpired, WrongState):
+        return page(request, "flow_gone.html", status=410, error=FlowExpired(), kind="signup", waiting="")
+    error: DomainError | None = None
+    email = ""
+    if request.method == "POST":
+        try:
+            email = (await posted_form(request)).get("email", "")
+            started = await in_unit_of_work(request, container.federation.start_signup, claims, email, requester)
+            await in_unit_of_work(request, container.login.claims_without_address, flow_id, requester, take=True)
+            return see_other(request, f"/signup/{started.view.flow.id}")
+        except DomainError as refused:
+            error = refused
+    return page(
+        request,
+        "federation_address.html",
+        status=error_status(error) if error else 200,
+        error=error,
+        flow_id=flow_id,
+        email=email[:254],
+        provider=provider.display_name,
+    )
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/login/with/{provider}", start, methods=["POST"]),
         Route(CALLBACK, callback, methods=["GET"]),
         Route(CALLBACK, posted_callback, methods=["POST"]),
         Route(LINK_CONTINUE + "{flow_id}", link_page, methods=["GET", "POST"]),
+        Route(ADDRESS_CONTINUE + "{flow_id}", address_page, methods=["GET", "POST"]),
     ]
