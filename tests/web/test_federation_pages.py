@@ -453,3 +453,16 @@ def test_a_provider_without_an_address_asks_for_one_and_confirms_it_by_code(
     client.cookies.clear()  # the identity signs in to the account next time
     again = back(client, at_provider(leave(client), "nomail"))
     assert str(again.url.path) in ("/dashboard", "/account")
+
+
+def test_a_configured_logo_shows_on_the_button_and_is_allowed(make_client: ClientFactory, google: OidcServer) -> None:
+    acme = provider_settings(google, id="acme", kind="oidc", display_name="Acme SSO", client_secret="s")
+    acme["logo_url"] = "https://cdn.acme.example/logo.svg"
+    client = make_client(public_url=PUBLIC_URL, federation_providers=json.dumps([acme]))
+    shown = client.get("/login")
+    assert "Continue with Acme SSO" in shown.text
+    assert '<img src="https://cdn.acme.example/logo.svg" alt=""' in shown.text
+    policy = str(shown.headers["content-security-policy"])
+    image_sources = next(part.split()[1:] for part in policy.split(";") if part.split()[0] == "img-src")
+    assert "https://cdn.acme.example" in image_sources
+    assert "https://cdn.acme.example" not in str(client.get("/privacy").headers["content-security-policy"])

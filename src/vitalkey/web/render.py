@@ -123,7 +123,10 @@ def page(request: Request, template: str, status: int = 200, **values: Any) -> H
         *getattr(request.state, "form_targets", ()),
         *upstream_form_targets(template, container.settings.federation_providers),
     )
-    images = getattr(request.state, "images", ())
+    images = (
+        *getattr(request.state, "images", ()),
+        *upstream_logo_origins(template, container.settings.federation_providers),
+    )
     if form_targets or images:
         response.headers["Content-Security-Policy"] = content_security_policy(form_targets, images)
     set_csrf_cookie(request, response)
@@ -136,3 +139,10 @@ def upstream_form_targets(template: str, providers: tuple[UpstreamConfig, ...]) 
     if template not in UPSTREAM_BUTTON_PAGES:
         return ()
     return tuple(dict.fromkeys(origin_of(provider.issuer) for provider in providers))
+
+
+def upstream_logo_origins(template: str, providers: tuple[UpstreamConfig, ...]) -> tuple[str, ...]:
+    """Where the buttons' logos come from (an operator's ``logo_url``), on the pages with buttons."""
+    if template not in UPSTREAM_BUTTON_PAGES:
+        return ()
+    return tuple(dict.fromkeys(origin_of(provider.logo_url) for provider in providers if provider.logo_url))
