@@ -466,3 +466,13 @@ def test_a_configured_logo_shows_on_the_button_and_is_allowed(make_client: Clien
     image_sources = next(part.split()[1:] for part in policy.split(";") if part.split()[0] == "img-src")
     assert "https://cdn.acme.example" in image_sources
     assert "https://cdn.acme.example" not in str(client.get("/privacy").headers["content-security-policy"])
+
+
+def test_a_sign_in_cancelled_at_the_provider_says_so_and_nothing_changes(client: TestClient) -> None:
+    state = dict(parse_qsl(urlsplit(leave(client)).query))["state"]
+    cancelled = client.get(f"/login/callback/google?error=access_denied&state={state}")
+    assert cancelled.status_code == 400
+    assert "Google did not complete the sign-in. Please try again, or sign in another way." in cancelled.text
+    assert "Continue with Google" in cancelled.text  # the sign-in page, to try again
+    again = client.get(f"/login/callback/google?code=x&state={state}")  # the flow's answer was used up
+    assert again.status_code == 400 and "expired or was already used" in again.text
