@@ -59,14 +59,15 @@ SIGNUP_ANSWER = (
 )
 
 
-def _provider(request: Request) -> UpstreamProvider:
+def provider_named(request: Request) -> UpstreamProvider:
+    """The configured provider the path names (``{provider}``)."""
     found = services(request).federation.kind.providers.get(request.path_params["provider"])
     if found is None:
         raise UnknownProvider()
     return found
 
 
-def _callback_uri(request: Request, provider: UpstreamProvider) -> str:
+def callback_uri(request: Request, provider: UpstreamProvider) -> str:
     """The provider knows our callback page only (web/federation_pages.py), for apps as well."""
     return services(request).settings.public_url.rstrip("/") + f"/login/callback/{provider.id}"
 
@@ -109,7 +110,7 @@ async def finish_for_app(request: Request, flow_id: str, checked_claims: Checked
     container = services(request)
     requester = requester_of(request, Channel.API)
     try:
-        provider = _provider(request)
+        provider = provider_named(request)
         claims = await checked_claims(request, provider, flow_id, requester)
         code, return_to = await in_unit_of_work(request, container.login.keep_for_exchange, flow_id, claims, requester)
     except DomainError as error:
@@ -158,11 +159,11 @@ async def list_providers(request: Request, _: None) -> schemas.ProviderList:
 )
 async def start(request: Request, body: schemas.FederatedStart) -> schemas.FederatedStarted:
     container = services(request)
-    provider = _provider(request)
+    provider = provider_named(request)
     requester = requester_of(request, Channel.API)
     view = await in_unit_of_work(request, container.login.start_for_app, requester, body.app, body.return_to)
     flow_id = view.flow.id
-    begun = await provider.start(_callback_uri(request, provider), state=container.sealer.seal(APP_STATE + flow_id))
+    begun = await provider.start(callback_uri(request, provider), state=container.sealer.seal(APP_STATE + flow_id))
     kept = {"provider": provider.id, "state": begun.state, "nonce": begun.nonce, "verifier": begun.code_verifier}
     await in_unit_of_work(request, container.login.keep_upstream, flow_id, kept, requester)
     return schemas.FederatedStarted(id=flow_id, url=begun.url, expires_at=view.flow.expires_at)

@@ -39,7 +39,7 @@ from vitalkey.flows.sessions import Authenticated
 from vitalkey.ports import UpstreamClaims, UpstreamProvider, UpstreamStart
 from vitalkey.web.context import cookie_name, in_unit_of_work, read_form, requester_of, services
 from vitalkey.web.errors import HttpError
-from vitalkey.web.federation_api import app_flow_id, finish_for_app
+from vitalkey.web.federation_api import app_flow_id, callback_uri, finish_for_app, provider_named
 from vitalkey.web.pages import LINK_CONTINUE, current_user, error_status, first_factor_done, posted_form, see_other
 from vitalkey.web.render import page
 
@@ -52,22 +52,6 @@ CALLBACK = "/login/callback/{provider}"  # web/csrf.py lets its POST through: it
 ANSWER_FIELDS = ("code", "state", "error", "user")
 
 
-def providers(request: Request) -> list[UpstreamProvider]:
-    """The configured providers, in the settings' order (none: no button is shown)."""
-    return list(services(request).federation.kind.providers.values())
-
-
-def _provider(request: Request) -> UpstreamProvider:
-    found = services(request).federation.kind.providers.get(request.path_params["provider"])
-    if found is None:
-        raise FlowNotFound()
-    return found
-
-
-def _redirect_uri(request: Request, provider: UpstreamProvider) -> str:
-    return services(request).settings.public_url.rstrip("/") + f"/login/callback/{provider.id}"
-
-
 def _refused(request: Request, error: DomainError) -> Response:
     response = page(request, "login_email.html", status=error_status(error), error=error, email="", waiting="")
     response.delete_cookie(cookie_name(request, FLOW_COOKIE), path="/login/callback")
@@ -77,11 +61,11 @@ def _refused(request: Request, error: DomainError) -> Response:
 async def start(request: Request) -> Response:
     """The button: a login flow keeps what the callback checks; the browser goes to the provider."""
     try:
-        provider = _provider(request)
+        provider = provider_named(request)
         form = await posted_form(request)
         # Account & Security's "Link your … account": the identity goes to the signed-in account.
         linking = form.get("intent") == "link" and await current_user(request) is not None
-        begun = await provider.start(_redirect_uri(request, provider))
+        begun = await provider.start(callback_uri(request, provider))
         kept = {"provider": provider.id, "state": begun.state, "nonce": begun.nonce, "verifier": begun.code_verifier}
         view = await in_unit_of_work(
             request,
@@ -109,7 +93,7 @@ async def posted_callback(request: Request) -> Response:
     """Apple's ``form_post``: the same answer, as a GET that carries the browser's cookie. Not
     guarded by the CSRF check (the POST comes from the provider's site) and changes nothing."""
     try:
-        _provider(request)
+        provider_named(request)
     except DomainError as error:
         return _refused(request, error)
     try:
@@ -137,7 +121,7 @@ async def checked_claims(
         raise UpstreamRefused("token_exchange_failed", provider=provider.display_name)
     return await provider.finish(
         code=request.query_params["code"],
-        redirect_uri=_redirect_uri(request, provider),
+        redirect_uri=callback_uri(request, provider),
         expected=expected,
         posted_user=request.query_params.get("user"),
     )
@@ -150,7 +134,7 @@ async def callback(request: Request) -> Response:
     container = services(request)
     requester = requester_of(request, Channel.BROWSER)
     try:
-        provider = _provider(request)
+        provider = provider_named(request)
         flow_id = request.cookies.get(cookie_name(request, FLOW_COOKIE), "")
         if not is_token(flow_id):
             raise UpstreamRefused("bad_state", provider=provider.display_name)
