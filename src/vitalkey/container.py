@@ -204,6 +204,7 @@ def build(
         hasher=Argon2Hasher(password_policy),
         is_common_password=is_common_password,
         password_limit_per_ip=parse_limit(settings.password_attempts_per_ip),
+        upstream_limit_per_ip=parse_limit(settings.upstream_starts_per_ip),
         two_factor=TwoFactorConfig(
             sms_limits=SmsLimits(
                 per_number=parse_limit(settings.sms_limit_per_number),

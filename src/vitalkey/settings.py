@@ -147,6 +147,7 @@ class Settings:
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
     password_attempts_per_ip: str = "100/3600"  # noqa: S105 (a rate limit)
+    upstream_starts_per_ip: str = "60/600"  # sign-ins with a provider started per client network
     password_reset_ttl_s: int = 86400
 
     # Two-factor authentication by SMS (SPEC "Two-factor authentication", "SMS delivery and abuse").
@@ -442,6 +443,7 @@ RATE_LIMITS = (
     "mail_limit_per_ip",
     "code_failures_per_address",
     "password_attempts_per_ip",
+    "upstream_starts_per_ip",
     *(f"sms_limit_per_{name}" for name in ("number", "range", "country", "ip", "account")),
     "recovery_failures_per_account",
 )

@@ -31,6 +31,7 @@ from vitalkey.domain.authenticators import FEDERATED, UPSTREAM_SECOND_FACTOR, St
 from vitalkey.domain.errors import (
     AuthenticatorNotFound,
     IdentityLinkedElsewhere,
+    RateLimited,
     ReauthenticationRequired,
     UnlinkRefused,
     WrongState,
@@ -343,6 +344,22 @@ def test_the_provider_s_answer_is_taken_once_even_by_racing_callbacks(
     assert taken.count(True) == 1
     with pytest.raises(WrongState):
         w.login.take_upstream(view.flow.id, BROWSER)
+
+
+def test_sign_ins_with_a_provider_are_counted_per_network_before_a_flow_is_stored(w: World) -> None:
+    w.login.deps = replace(w.container.deps, upstream_limit_per_ip=(2, 600))
+    kept = {"provider": "google", "state": "st", "nonce": "no", "verifier": "ve"}
+    for _ in range(2):
+        w.login.start_upstream(kept, BROWSER)
+    with w.container.engine.connect() as conn:
+        stored = conn.execute(text("SELECT count(*) FROM flows")).scalar_one()
+    with pytest.raises(RateLimited) as refused:
+        w.login.start_upstream(kept, BROWSER)
+    assert refused.value.params["seconds"] > 0  # the wait, for Retry-After
+    with w.container.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM flows")).scalar_one() == stored
+    other_network = replace(BROWSER, ip="198.51.100.7")
+    assert w.login.start_upstream(kept, other_network).flow.context["upstream"] == kept
 
 
 def test_the_provider_s_answer_must_come_back_within_ten_minutes(w: World, clock: FrozenClock) -> None:

@@ -56,5 +56,6 @@ class FlowDeps:
     hasher: PasswordHasher
     is_common_password: Callable[[str], bool]
     password_limit_per_ip: tuple[int, int]  # password attempts per IP network: (count, seconds)
+    upstream_limit_per_ip: tuple[int, int]  # sign-ins with a provider started per IP network: (count, seconds)
     two_factor: TwoFactorConfig
     events: Events  # counted once, where each happens

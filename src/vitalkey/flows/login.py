@@ -22,6 +22,7 @@ from typing import Any
 
 from vitalkey.domain import codes
 from vitalkey.domain.accounts import Account
+from vitalkey.domain.addresses import network_of
 from vitalkey.domain.apps import redirect_uri_allowed
 from vitalkey.domain.authenticators import APP_PASSWORD, EMAIL_CODE, FEDERATED, PASSWORD, RECOVERY_CODE, SMS
 from vitalkey.domain.codes import StoredCode
@@ -34,6 +35,7 @@ from vitalkey.domain.errors import (
     FlowNotFound,
     LinkForAnotherAddress,
     PasswordMissing,
+    RateLimited,
     ReturnToNotRegistered,
     UnknownApp,
     WrongCode,
@@ -44,7 +46,7 @@ from vitalkey.domain.flows import CountedRefusal, Flow, FlowKind, Requester, Sta
 from vitalkey.domain.passwords import normalize_password
 from vitalkey.domain.tokens import new_token
 from vitalkey.domain.two_factor import clean_recovery_code, method_hint
-from vitalkey.flows import email_code, password, password_reset, sms_code
+from vitalkey.flows import email_code, password, password_reset, rate_limits, sms_code
 from vitalkey.flows.authenticators import Authenticators
 from vitalkey.flows.authenticators.base import Answer, NotResponsible, Prompt, Proof, Role
 from vitalkey.flows.authenticators.email_code import EmailCode
@@ -257,10 +259,18 @@ class LoginFlow(EmailCodeFlow):
     # Sign-in with an upstream provider (issue #23) ------------------------------------
     def start_upstream(self, kept: dict[str, str], requester: Requester, **context: Any) -> FlowView:
         """Open a browser's sign-in with a provider, keeping its ``UpstreamStart`` (url-less)."""
+        self._count_upstream_start(requester)
         view = self.start_with(FEDERATED, "", requester, **context)
         with self.deps.uow.begin() as tx:
             flow = self._at(self._load(tx, view.flow.id, requester), LoginState.FIRST_FACTOR, FEDERATED)
             return FlowView(self._keep_upstream(tx, flow, kept), None, {})
+
+    def _count_upstream_start(self, requester: Requester) -> None:
+        """Each sign-in with a provider stores a flow: counted per client network
+        (``upstream_starts_per_ip``) before it is made."""
+        with self.deps.uow.begin() as tx:
+            key = "upstream:ip:" + network_of(requester.ip)
+            rate_limits.take(self.deps, tx, key, self.deps.upstream_limit_per_ip, self.deps.clock.now(), RateLimited)
 
     def _keep_upstream(self, tx: Transaction, flow: Flow, kept: dict[str, str]) -> Flow:
         """Keep what the provider's answer is checked against, in the flow's context, and its
@@ -665,6 +675,7 @@ class LoginFlow(EmailCodeFlow):
             raise UnknownApp()
         if not redirect_uri_allowed(app, return_to):
             raise ReturnToNotRegistered()
+        self._count_upstream_start(requester)
         return self.start_with(FEDERATED, "", requester, app=app.client_id, **{APP_RETURN: return_to})
 
     def keep_upstream(self, flow_id: str, kept: dict[str, str], requester: Requester) -> None:
