@@ -154,7 +154,7 @@ async def list_providers(request: Request, _: None) -> schemas.ProviderList:
     body=schemas.FederatedStart,
     response=schemas.FederatedStarted,
     status=201,
-    errors=(404,),
+    errors=(404, 429),
     tag="login",
 )
 async def start(request: Request, body: schemas.FederatedStart) -> schemas.FederatedStarted:
