@@ -262,7 +262,7 @@ class LoginFlow(EmailCodeFlow):
         self._count_upstream_start(requester)
         view = self.start_with(FEDERATED, "", requester, **context)
         with self.deps.uow.begin() as tx:
-            flow = self._at(self._load(tx, view.flow.id, requester), LoginState.FIRST_FACTOR, FEDERATED)
+            flow = self._federated(tx, view.flow.id, requester)
             return FlowView(self._keep_upstream(tx, flow, kept), None, {})
 
     def _count_upstream_start(self, requester: Requester) -> None:
@@ -291,7 +291,7 @@ class LoginFlow(EmailCodeFlow):
         and a replayed or racing one finds nothing (``UpstreamRefused("bad_state")`` is the
         caller's)."""
         with self.deps.uow.begin() as tx:
-            flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, FEDERATED)
+            flow = self._federated(tx, flow_id, requester)
             kept = flow.context.get(UPSTREAM)
             if not isinstance(kept, dict) or not tx.codes.consume(flow.id, UPSTREAM, self.deps.clock.now(), 0):
                 raise WrongState()
@@ -301,10 +301,13 @@ class LoginFlow(EmailCodeFlow):
     def keep_for_link(self, flow_id: str, claims: UpstreamClaims, email: str, requester: Requester) -> None:
         """Keep the checked identity in the flow (server-side) while the user signs in to the
         account at ``email`` to link it: no link is ever made without that proof."""
-        with self.deps.uow.begin() as tx:
-            flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, FEDERATED)
-            kept = {"claims": claims_context(claims), "email": email}
-            self._save(tx, flow.moved(flow.state, **{LINK: kept}), flow.state)
+        self._keep(flow_id, requester, LINK, {"claims": claims_context(claims), "email": email})
+
+    def waiting_link(self, flow_id: str, requester: Requester, *, take: bool = False) -> WaitingLink:
+        """The identity kept for linking (WrongState when there is none, or no longer); ``take``
+        removes it: it is linked once."""
+        kept = self._kept(flow_id, requester, LINK, take=take)
+        return WaitingLink(claims_from(kept["claims"]), str(kept["email"]))
 
     def wants_link(self, flow_id: str, requester: Requester) -> bool:
         """Whether the upstream sign-in of the flow was started to link an identity."""
@@ -313,42 +316,37 @@ class LoginFlow(EmailCodeFlow):
 
     def keep_for_address(self, flow_id: str, claims: UpstreamClaims, requester: Requester) -> None:
         """Keep the identity of a provider that gave no address while the user types one."""
-        with self.deps.uow.begin() as tx:
-            flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, FEDERATED)
-            self._save(tx, flow.moved(flow.state, **{ADDRESS_NEEDED: claims_context(claims)}), flow.state)
+        self._keep(flow_id, requester, ADDRESS_NEEDED, claims_context(claims))
 
     def claims_without_address(self, flow_id: str, requester: Requester, *, take: bool = False) -> UpstreamClaims:
         """The identity kept by ``keep_for_address`` (WrongState: none, or no longer); ``take``
         removes it, once the sign-up it leads to has started."""
-        with self.deps.uow.begin() as tx:
-            flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, FEDERATED)
-            kept = flow.context.get(ADDRESS_NEEDED)
-            if not isinstance(kept, dict):
-                raise WrongState()
-            if take:
-                self._save(tx, flow.moved(flow.state, **{ADDRESS_NEEDED: None}), flow.state)
-        return claims_from(kept)
+        return claims_from(self._kept(flow_id, requester, ADDRESS_NEEDED, take=take))
 
     def start_to_link(self, flow_id: str, requester: Requester, return_to: str) -> FlowView:
         """ "Sign in to link": the identity kept in the flow ``flow_id`` moves to a new sign-in to
         its account (a code mailed, as any sign-in's), which links it when it completes."""
-        waiting = self.take_link(flow_id, requester)
-        kept = {"claims": claims_context(waiting.claims), "email": waiting.email}
-        return self.start(waiting.email, requester, **{LINK: kept, "return_to": return_to})
+        kept = self._kept(flow_id, requester, LINK, take=True)
+        return self.start(str(kept["email"]), requester, **{LINK: kept, "return_to": return_to})
 
-    def waiting_link(self, flow_id: str, requester: Requester) -> WaitingLink:
-        """The identity kept for linking (WrongState when there is none, or no longer)."""
-        with self.deps.uow.read() as tx:
-            flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, FEDERATED)
-        return _waiting(flow)
+    def _federated(self, tx: Transaction, flow_id: str, requester: Requester) -> Flow:
+        """A sign-in with a provider, at its (only) step."""
+        return self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, FEDERATED)
 
-    def take_link(self, flow_id: str, requester: Requester) -> WaitingLink:
-        """The identity kept for linking, removed from the flow: it is linked once."""
+    def _keep(self, flow_id: str, requester: Requester, key: str, value: dict[str, Any]) -> None:
         with self.deps.uow.begin() as tx:
-            flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, FEDERATED)
-            waiting = _waiting(flow)
-            self._save(tx, flow.moved(flow.state, **{LINK: None}), flow.state)
-        return waiting
+            flow = self._federated(tx, flow_id, requester)
+            self._save(tx, flow.moved(flow.state, **{key: value}), flow.state)
+
+    def _kept(self, flow_id: str, requester: Requester, key: str, *, take: bool) -> dict[str, Any]:
+        with self.deps.uow.begin() as tx:
+            flow = self._federated(tx, flow_id, requester)
+            kept = flow.context.get(key)
+            if not isinstance(kept, dict):
+                raise WrongState()
+            if take:
+                self._save(tx, flow.moved(flow.state, **{key: None}), flow.state)
+        return kept
 
     def submit_federated(
         self, flow_id: str, claims: UpstreamClaims, requester: Requester
@@ -356,7 +354,7 @@ class LoginFlow(EmailCodeFlow):
         """Continue the flow with the checked claims of a linked identity (kept server-side in
         the flow's context for the kind's ``verify``): signed in, or on to the second factor."""
         with self.deps.uow.begin() as tx:
-            flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, FEDERATED)
+            flow = self._federated(tx, flow_id, requester)
             self._save(tx, flow.moved(flow.state, **{CLAIMS: claims_context(claims)}), flow.state)
         return self.submit(flow_id, FEDERATED, Answer(), requester)
 
@@ -758,16 +756,9 @@ class LoginFlow(EmailCodeFlow):
 
     def _app_flow(self, tx: Transaction, flow_id: str, requester: Requester) -> Flow:
         """An app's live sign-in with a provider, waiting at its first factor."""
-        flow = self._at(self._load(tx, flow_id, requester), LoginState.FIRST_FACTOR, FEDERATED)
+        flow = self._federated(tx, flow_id, requester)
         if not flow.context.get(APP_RETURN):
             raise WrongState()
         if self.deps.clock.now() >= flow.expires_at:
             raise FlowExpired()
         return flow
-
-
-def _waiting(flow: Flow) -> WaitingLink:
-    kept = flow.context.get(LINK)
-    if not isinstance(kept, dict):
-        raise WrongState()
-    return WaitingLink(claims_from(kept["claims"]), str(kept["email"]))

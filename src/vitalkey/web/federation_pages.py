@@ -53,9 +53,9 @@ ANSWER_FIELDS = ("code", "state", "error", "user")
 
 
 def _refused(request: Request, error: DomainError) -> Response:
-    response = page(request, "login_email.html", status=error_status(error), error=error, email="", waiting="")
-    response.delete_cookie(cookie_name(request, FLOW_COOKIE), path="/login/callback")
-    return response
+    return _without_flow_cookie(
+        request, page(request, "login_email.html", status=error_status(error), error=error, email="", waiting="")
+    )
 
 
 async def start(request: Request) -> Response:
