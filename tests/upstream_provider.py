@@ -291,6 +291,7 @@ class OidcServer:
     client_secret: str = "s3cret-of-the-test-client-0123456789"
     apple: AppleTeam | None = None
     auth_method: str = "client_secret_post"  # the client's, and the only one advertised beside basic
+    callback: str = ""  # a VitalKey server's callback page, registered beside REDIRECT_URI
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -303,7 +304,7 @@ class OidcServer:
         client = {
             "client_id": self.client_id,
             "client_secret": self.client_secret,
-            "redirect_uris": [REDIRECT_URI],
+            "redirect_uris": [REDIRECT_URI, *([self.callback] if self.callback else [])],
             "grant_types": ["authorization_code"],
             "response_types": ["code"],
             "token_endpoint_auth_method": self.auth_method,

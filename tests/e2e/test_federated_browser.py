@@ -23,7 +23,6 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -33,8 +32,8 @@ from sqlalchemy import func, select
 
 from tests.conftest import LiveServer, Mailbox, free_port, live_environment, start_server, stop_server
 from tests.e2e.conftest import CHROMIUM
-from tests.upstream.conftest import APPLE_ACCOUNTS, APPLE_NAMES, GOOGLE_ACCOUNTS, provider_settings
-from tests.upstream_provider import AppleTeam, OidcServer, ensure_oidc_provider, rsa_jwk
+from tests.upstream.conftest import APPLE_ACCOUNTS, APPLE_NAMES, GOOGLE_ACCOUNTS, provider_settings, serve
+from tests.upstream_provider import AppleTeam, OidcServer, rsa_jwk
 from vitalkey.adapters.db import schema as t
 from vitalkey.adapters.db.engine import make_engine
 
@@ -45,19 +44,6 @@ EMAIL = GOOGLE_ACCOUNTS["ada"]["email"]
 APPLE_EMAIL = APPLE_ACCOUNTS["001234.tim"]["email"]  # a private relay address
 
 
-@dataclass
-class BrowserProvider(OidcServer):
-    """The Google-like or Apple-like provider, with the live server's callback page as a registered redirect URI."""
-
-    callback: str = ""
-
-    def config(self) -> dict[str, Any]:
-        config = super().config()
-        for client in config["clients"]:
-            client["redirect_uris"] = [*client["redirect_uris"], self.callback]
-        return config
-
-
 @pytest.fixture(scope="module")
 def vitalkey_url() -> str:
     """The live server's address, known before it starts: the provider registers its callback."""
@@ -66,26 +52,17 @@ def vitalkey_url() -> str:
 
 @pytest.fixture(scope="module")
 def google(tmp_path_factory: pytest.TempPathFactory, vitalkey_url: str) -> Iterator[OidcServer]:
-    ensure_oidc_provider()
-    server = BrowserProvider(
-        tmp_path_factory.mktemp("google"),
-        "google",
-        keys=[rsa_jwk("g-1")],
-        accounts=GOOGLE_ACCOUNTS,
-        callback=f"{vitalkey_url}/login/callback/google",
+    """The Google-like provider, with the live server's callback page as a registered redirect URI."""
+    callback = f"{vitalkey_url}/login/callback/google"
+    yield from serve(
+        tmp_path_factory.mktemp("google"), "google", keys=[rsa_jwk("g-1")], accounts=GOOGLE_ACCOUNTS, callback=callback
     )
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def apple(tmp_path_factory: pytest.TempPathFactory, vitalkey_url: str) -> Iterator[OidcServer]:
     """The Apple-like provider (form_post; the name posted on an account's first authorization)."""
-    ensure_oidc_provider()
-    server = BrowserProvider(
+    yield from serve(
         tmp_path_factory.mktemp("apple"),
         "apple",
         keys=[rsa_jwk("a-1")],
@@ -94,11 +71,6 @@ def apple(tmp_path_factory: pytest.TempPathFactory, vitalkey_url: str) -> Iterat
         apple=AppleTeam(),
         callback=f"{vitalkey_url}/login/callback/apple",
     )
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

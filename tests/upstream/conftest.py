@@ -55,6 +55,8 @@ def oidc_provider_installed() -> None:
 
 
 def serve(folder: Path, flavour: str, **values: Any) -> Iterator[OidcServer]:
+    """A provider for the length of a fixture (node's oidc-provider installed first)."""
+    ensure_oidc_provider()
     server = OidcServer(folder, flavour, **values).start()
     try:
         yield server

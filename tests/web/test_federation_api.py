@@ -18,11 +18,11 @@ from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from tests.conftest import Mailbox, code_in
-from tests.upstream.conftest import provider_settings
-from tests.upstream_provider import OidcServer, ensure_oidc_provider, rsa_jwk
+from tests.upstream.conftest import provider_settings, serve
+from tests.upstream_provider import OidcServer, rsa_jwk
 from tests.web.conftest import ClientFactory
 from tests.web.test_api import DETAILS, api_sign_in, api_sign_up, bearer
-from tests.web.test_federation_pages import ACCOUNTS, CALLBACK, PUBLIC_URL, PagesServer, at_provider, back, leave
+from tests.web.test_federation_pages import ACCOUNTS, CALLBACK, PUBLIC_URL, at_provider, back, leave
 from vitalkey.domain.apps import ClientType
 from vitalkey.domain.authenticators import FEDERATED
 from vitalkey.domain.emails import account_key
@@ -34,13 +34,9 @@ PEOPLE = {**ACCOUNTS, "nemo": {"given_name": "Nemo", "family_name": "Noaddress"}
 
 @pytest.fixture(scope="module")
 def google(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcServer]:
-    ensure_oidc_provider()
-    server = PagesServer(tmp_path_factory.mktemp("google"), "google", keys=[rsa_jwk("g-api")], accounts=PEOPLE)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serve(
+        tmp_path_factory.mktemp("google"), "google", keys=[rsa_jwk("g-api")], accounts=PEOPLE, callback=CALLBACK
+    )
 
 
 @pytest.fixture

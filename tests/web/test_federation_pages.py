@@ -8,7 +8,6 @@ import html
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
@@ -18,8 +17,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import Mailbox, code_in
-from tests.upstream.conftest import APPLE_ACCOUNTS, APPLE_NAMES, GOOGLE_ACCOUNTS, ShiftedClock, provider_settings
-from tests.upstream_provider import AppleTeam, OidcServer, ensure_oidc_provider, rsa_jwk
+from tests.upstream.conftest import APPLE_ACCOUNTS, APPLE_NAMES, GOOGLE_ACCOUNTS, ShiftedClock, provider_settings, serve
+from tests.upstream_provider import AppleTeam, OidcServer, rsa_jwk
 from tests.web.conftest import DETAILS_FORM, ClientFactory, csrf_of, post_form, web_sign_up
 from tests.web.test_totp_pages import set_up_app
 from vitalkey.domain.authenticators import FEDERATED
@@ -35,47 +34,25 @@ ACCOUNTS = {
 }
 
 
-@dataclass
-class PagesServer(OidcServer):
-    """The Google-like or Apple-like provider, with VitalKey's callback page as a registered redirect URI."""
-
-    def config(self) -> dict[str, Any]:
-        config = super().config()
-        for client in config["clients"]:
-            client["redirect_uris"] = [
-                *client["redirect_uris"],
-                APPLE_CALLBACK if self.flavour == "apple" else CALLBACK,
-            ]
-        return config
-
-
 @pytest.fixture(scope="module")
 def google(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcServer]:
-    ensure_oidc_provider()
-    server = PagesServer(tmp_path_factory.mktemp("google"), "google", keys=[rsa_jwk("g-1")], accounts=ACCOUNTS)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    """The Google-like provider, with VitalKey's callback page as a registered redirect URI."""
+    yield from serve(
+        tmp_path_factory.mktemp("google"), "google", keys=[rsa_jwk("g-1")], accounts=ACCOUNTS, callback=CALLBACK
+    )
 
 
 @pytest.fixture(scope="module")
 def apple(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcServer]:
-    ensure_oidc_provider()
-    server = PagesServer(
+    yield from serve(
         tmp_path_factory.mktemp("apple"),
         "apple",
         keys=[rsa_jwk("a-1")],
         accounts=APPLE_ACCOUNTS,
         names=APPLE_NAMES,
         apple=AppleTeam(),
+        callback=APPLE_CALLBACK,
     )
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
