@@ -9,9 +9,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
+AXE = Axe()
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +71,21 @@ def another_site(port: int, page_for: Callable[[str], str | None]) -> Iterator[N
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def audited(browser: Browser) -> Iterator[Page]:
+    """A tab whose CSP lets the audit's script in (the pages' own CSP forbids injected scripts)."""
+    context = browser.new_context(locale="en-US", bypass_csp=True)
+    yield context.new_page()
+    context.close()
+
+
+def assert_accessible(page: Page) -> None:
+    """axe finds nothing on the page (each violation listed with its first elements)."""
+    results = AXE.run(page)
+    violations = [
+        f"{v['id']} ({v['impact']}): {v['help']} — " + ", ".join(" ".join(n["target"]) for n in v["nodes"][:5])
+        for v in results.response["violations"]
+    ]
+    assert not violations, f"{page.url}:\n" + "\n".join(violations)

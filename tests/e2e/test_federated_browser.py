@@ -26,12 +26,11 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, Request, expect
+from playwright.sync_api import Page, Request, expect
 from sqlalchemy import func, select
 
 from tests.conftest import LiveServer, Mailbox, free_port, live_environment, start_server, stop_server
-from tests.e2e.conftest import CHROMIUM
+from tests.e2e.conftest import CHROMIUM, assert_accessible
 from tests.upstream.conftest import APPLE_ACCOUNTS, APPLE_NAMES, GOOGLE_ACCOUNTS, provider_settings, serve
 from tests.upstream_provider import AppleTeam, OidcServer, rsa_jwk
 from vitalkey.adapters.db import schema as t
@@ -39,7 +38,6 @@ from vitalkey.adapters.db.engine import make_engine
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
 
-AXE = Axe()
 EMAIL = GOOGLE_ACCOUNTS["ada"]["email"]
 APPLE_EMAIL = APPLE_ACCOUNTS["001234.tim"]["email"]  # a private relay address
 
@@ -92,23 +90,6 @@ def server(
     live.url = vitalkey_url
     yield live
     stop_server(live)
-
-
-@pytest.fixture
-def audited(browser: Browser) -> Iterator[Page]:
-    """A tab whose CSP lets the audit's script in (the pages' own CSP forbids injected scripts)."""
-    context = browser.new_context(locale="en-US", bypass_csp=True)
-    yield context.new_page()
-    context.close()
-
-
-def assert_accessible(page: Page) -> None:
-    results = AXE.run(page)
-    violations = [
-        f"{v['id']} ({v['impact']}): {v['help']} — " + ", ".join(" ".join(n["target"]) for n in v["nodes"][:5])
-        for v in results.response["violations"]
-    ]
-    assert not violations, f"{page.url}:\n" + "\n".join(violations)
 
 
 def at_provider(page: Page, provider: OidcServer, login: str) -> None:

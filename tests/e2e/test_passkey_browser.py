@@ -12,11 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import Gateway, LiveServer, Mailbox, code_in, free_port, start_server, stop_server
-from tests.e2e.conftest import CHROMIUM
+from tests.e2e.conftest import CHROMIUM, assert_accessible
 from tests.e2e.journeys import sign_up_to_the_last_step, sms_server_env
 from tests.e2e.test_passkey_js_browser import authenticator
 from tests.e2e.test_two_factor_browser import EMAIL, PHONE, first_factor, sign_up_with_two_factor
@@ -137,18 +136,6 @@ def test_with_sms_2fa_the_passkey_signs_in_alone_and_as_second_factor(
     expect(page.get_by_text("To finish signing in, confirm it is you")).to_be_visible()
     page.get_by_role("button", name="Use my passkey").click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-
-
-AXE = Axe()
-
-
-def assert_accessible(page: Page) -> None:
-    results = AXE.run(page)
-    violations = [
-        f"{v['id']} ({v['impact']}): {v['help']} — " + ", ".join(" ".join(n["target"]) for n in v["nodes"][:5])
-        for v in results.response["violations"]
-    ]
-    assert not violations, f"{page.url}:\n" + "\n".join(violations)
 
 
 def test_the_passkey_pages_pass_axe(browser: Browser, server: LiveServer, mailbox: Mailbox, gateway: Gateway) -> None:

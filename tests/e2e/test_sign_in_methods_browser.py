@@ -11,12 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from tests.conftest import Gateway, LiveServer, Mailbox, code_in, free_port, start_server, stop_server
-from tests.e2e.conftest import CHROMIUM
+from tests.e2e.conftest import CHROMIUM, assert_accessible
 from tests.e2e.journeys import sms_server_env
 from tests.e2e.test_layout_browser import MEASURE, VIEWPORTS
 from tests.e2e.test_two_factor_browser import EMAIL, PHONE, first_factor, sign_out, sign_up_with_two_factor
@@ -24,8 +23,6 @@ from vitalkey.adapters.db import schema as t
 from vitalkey.adapters.db.engine import make_engine
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
-
-AXE = Axe()
 
 
 @pytest.fixture
@@ -66,23 +63,6 @@ def age_sign_ins(database_url: str, email: str, by: timedelta) -> None:
             query = t.sessions.update().where(t.sessions.c.id == session_id)
             conn.execute(query.values(authenticated_at=created_at - by))
     engine.dispose()
-
-
-@pytest.fixture
-def audited(browser: Browser) -> Iterator[Page]:
-    """A tab whose CSP lets the audit's script in (the pages' own CSP forbids injected scripts)."""
-    context = browser.new_context(locale="en-US", bypass_csp=True)
-    yield context.new_page()
-    context.close()
-
-
-def assert_accessible(page: Page) -> None:
-    results = AXE.run(page)
-    violations = [
-        f"{v['id']} ({v['impact']}): {v['help']} — " + ", ".join(" ".join(n["target"]) for n in v["nodes"][:5])
-        for v in results.response["violations"]
-    ]
-    assert not violations, f"{page.url}:\n" + "\n".join(violations)
 
 
 def test_try_another_way_then_remove_the_text_message_after_signing_in_again(
