@@ -453,3 +453,14 @@ def test_a_sign_in_cancelled_at_the_provider_says_so_and_nothing_changes(client:
     assert "Continue with Google" in cancelled.text  # the sign-in page, to try again
     again = client.get(f"/login/callback/google?code=x&state={state}")  # the flow's answer was used up
     assert again.status_code == 400 and "expired or was already used" in again.text
+
+
+def test_a_link_page_refuses_an_unknown_action_and_keeps_the_identity(client: TestClient, mailbox: Mailbox) -> None:
+    web_sign_up(client, mailbox, "cy@example.com")
+    client.cookies.clear()
+    link_url = str(back(client, at_provider(leave(client), "cy")).url.path)
+    refused = post_form(client, link_url, {"action": "link_without_signing_in"})
+    assert refused.status_code == 400
+    assert "This action is not available." in refused.text
+    assert linked_providers(client, "cy@example.com") == []
+    assert client.get(link_url).status_code == 200  # still kept: "Sign in to link" works
