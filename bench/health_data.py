@@ -4,7 +4,9 @@ ingestion (POST /api/v1/health/batches, batches of 500 measure groups) against t
 rate of the same engine; SQLite and PostgreSQL, 1 and 2 server processes.
 
 References, measured in the same run: GET /healthz requests per second against the same server
-with the same client and concurrency, in rounds alternating with the reads (reads); the raw insert rate of the same engine, measured by
+with the same client and concurrency, in rounds alternating with the reads (reads), and beside them
+getgoals (``GET /v2/user?action=getgoals``: the token's check and one small row, the floor under
+any partner read); the raw insert rate of the same engine, measured by
 this script on a fresh database of the same engine just before the server starts and just after
 it stops (ingestion).
 
@@ -422,7 +424,7 @@ async def timed_run(
             tally.latencies.append(time.perf_counter() - sent)
             if status == 200 and body.get("status") in (0, "ok"):
                 tally.done += 1
-                tally.items += len(body["body"]["measuregrps"]) if "body" in body else 0
+                tally.items += len(body["body"].get("measuregrps", ())) if "body" in body else 0
             else:
                 tally.fail(status, body)
 
@@ -445,6 +447,17 @@ def getmeas_requests(shape: Shape, tokens: list[str]) -> Callable[[], tuple[str,
         start_s = shape.first_day + rng.randrange((shape.days - READ_DAYS) * DAY_S)
         path = f"/measure?action=getmeas&startdate={start_s}&enddate={start_s + span}"
         return path, {"Authorization": f"Bearer {token}"}
+
+    return next_request
+
+
+def getgoals_requests(shape: Shape, tokens: list[str]) -> Callable[[], tuple[str, dict[str, str]]]:
+    """getgoals of a random user of the sample: the token's check and one small row, the least
+    that any partner read costs (the floor under getmeas)."""
+    rng = random.Random(shape.seed + 3)
+
+    def next_request() -> tuple[str, dict[str, str]]:
+        return "/v2/user?action=getgoals", {"Authorization": f"Bearer {tokens[rng.randrange(len(tokens))]}"}
 
     return next_request
 
@@ -480,14 +493,19 @@ def reads(engine_name: str, shape: Shape, args: argparse.Namespace) -> list[str]
         try:
             tokens = tokens or uvloop.run(redeem_codes(port, client_id, secret, codes))  # codes are single-use
             getmeas = getmeas_requests(shape, tokens)
+            getgoals = getgoals_requests(shape, tokens)
             uvloop.run(timed_run(port, 1.0, args.concurrency, getmeas))  # warm up
-            # healthz and getmeas take turns (A B, B A, …): the machine's speed drifts during a run
+            # healthz, getgoals and getmeas take turns (A B C, C B A, …): the machine's speed drifts
             references: list[float] = []
-            tally, cpu_s = Tally(), 0.0
+            tally, floor, cpu_s = Tally(), Tally(), 0.0
             for round_ in range(args.rounds):
-                for part in ("healthz", "getmeas") if round_ % 2 == 0 else ("getmeas", "healthz"):
+                order = ("healthz", "getgoals", "getmeas")
+                for part in order if round_ % 2 == 0 else order[::-1]:
                     if part == "healthz":
                         references.append(uvloop.run(healthz_rate(port, args.seconds / args.rounds, args.concurrency)))
+                        continue
+                    if part == "getgoals":
+                        floor.add(uvloop.run(timed_run(port, args.seconds / args.rounds, args.concurrency, getgoals)))
                         continue
                     server_before, _ = cpu_seconds(process.pid)
                     tally.add(uvloop.run(timed_run(port, args.seconds / args.rounds, args.concurrency, getmeas)))
@@ -500,16 +518,17 @@ def reads(engine_name: str, shape: Shape, args: argparse.Namespace) -> list[str]
             process.terminate()
             process.wait(timeout=10)
         cpu_ms = cpu_s * 1000 / max(tally.done, 1)
-        for run in (tally, light, light_healthz):
+        for run in (tally, floor, light, light_healthz):
             if run.first_failure:
                 print(f"  first failure: {run.first_failure}", flush=True)
         rows.append(
             f"| {label(engine_name, args)} | {workers} | {tally.rate:,.0f} | {reference:,.0f} | {tally.rate / reference:.3f} | "
+            f"{floor.rate:,.0f} ({floor.rate / reference:.3f}) | "
             f"{tally.percentile(0.5):.1f} / {tally.percentile(0.99):.1f} | "
             f"{light.rate:,.0f} at {light.percentile(0.5):.1f} / {light.percentile(0.99):.1f} | "
             f"{light_healthz.percentile(0.5):.1f} / {light_healthz.percentile(0.99):.1f} | "
             f"{tally.items / max(tally.done, 1):.1f} | {cpu_ms:.2f} | {rss:.0f} | {ready_s:.2f} | "
-            f"{tally.failures + light.failures + light_healthz.failures} |"
+            f"{tally.failures + floor.failures + light.failures + light_healthz.failures} |"
         )
         print(rows[-1], flush=True)
     return rows
@@ -715,10 +734,10 @@ def main() -> None:
     if read_rows:
         print(
             f"\n| engine | processes | getmeas/s ({args.concurrency} partners) | healthz req/s (reference) | "
-            f"getmeas / reference | p50 / p99 ms | {args.light_concurrency} partners: getmeas/s at p50 / p99 ms | "
+            f"getmeas / reference | getgoals/s (/ reference) | p50 / p99 ms | {args.light_concurrency} partners: getmeas/s at p50 / p99 ms | "
             f"{args.light_concurrency} clients: healthz p50 / p99 ms | groups per answer | server CPU ms / getmeas | RSS per process (MB) | start→ready (s) | failures |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         print("\n".join(read_rows))
     if ingest_rows:
         print(
