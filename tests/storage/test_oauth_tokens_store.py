@@ -39,3 +39,17 @@ def test_token_generations_first_use_rotate_and_revoke(store: SqlUnitOfWork) -> 
         assert revoked is not None
         assert revoked.revoked_at == LATER
         assert tx.authorization_codes.use("c1", LATER) is None  # spent with the app's tokens
+
+
+def test_a_token_is_read_with_its_owner_in_one_statement(store: SqlUnitOfWork) -> None:
+    """The resource requests' read: the generation as ``get`` reads it and the account as
+    ``accounts.get`` reads it (profile included), from one row; nothing for an unknown id."""
+    an_account(store, "first@example.org")  # the owner's id is not the token's
+    account = an_account(store)
+    an_app(store)
+    with store.begin() as tx:
+        token_id = tx.oauth_tokens.add(a_token_generation(account.id))
+    with store.read() as tx:
+        assert tx.oauth_tokens.get_with_owner(token_id) == (tx.oauth_tokens.get(token_id), account)
+        assert tx.oauth_tokens.get_with_owner(token_id + 100) is None
+    assert account.profile is not None  # the owner's columns, not the token's, were read

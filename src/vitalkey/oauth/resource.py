@@ -59,11 +59,10 @@ class AccessTokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string: str) -> Token | None:
         now = self.clock.now()
         with self.uow.read() as tx:
-            token = find_token(tx, now, token_string.strip())
-            if token is None or token.kind is not TokenKind.ACCESS:
-                return None
-            token.user = tx.accounts.get(token.record.account_id)
-        return token if token.user is not None else None
+            token = find_token(tx, now, token_string.strip(), with_owner=True)
+        if token is None or token.kind is not TokenKind.ACCESS or token.user is None:
+            return None
+        return token
 
     def record_use(self, bearer: Bearer) -> None:
         """Any use of a live token counts, even where its scope does not reach: its first use

@@ -267,10 +267,11 @@ class TokenOwner:
     id: int
 
 
-def find_token(tx: Transaction, now: datetime, token: str) -> Token | None:
+def find_token(tx: Transaction, now: datetime, token: str, *, with_owner: bool = False) -> Token | None:
     """An access or refresh token: its generation's row (by the id the token carries, or for an
     older token by its digest), if the token's secret is that row's access or refresh secret.
-    Either kind is found whatever the caller's hint (RFC 7009 §2.1 allows it)."""
+    Either kind is found whatever the caller's hint (RFC 7009 §2.1 allows it). ``with_owner``:
+    its account is read with it (``Token.user``), and a token whose account is gone is none."""
     if not token or len(token) > MAX_TOKEN:
         return None
     token_id, secret = split_token(token)
@@ -278,13 +279,20 @@ def find_token(tx: Transaction, now: datetime, token: str) -> Token | None:
     tokens = tx.oauth_tokens
     if token_id is None:
         token_id = tokens.legacy_id(digest)
-    record = tokens.get(token_id) if token_id is not None else None
+    if token_id is None:
+        return None
+    owner: Account | None = None
+    if with_owner:
+        found = tokens.get_with_owner(token_id)
+        record, owner = found if found is not None else (None, None)
+    else:
+        record = tokens.get(token_id)
     if record is None:
         return None
     if same(record.access_digest, digest):
-        return Token(record, TokenKind.ACCESS, now)
+        return Token(record, TokenKind.ACCESS, now, owner)
     if same(record.refresh_digest, digest):
-        return Token(record, TokenKind.REFRESH, now)
+        return Token(record, TokenKind.REFRESH, now, owner)
     return None
 
 

@@ -8,10 +8,22 @@ from typing import Any
 from vitalkey.adapters.db.statements import Columns, Db, Row, Sql, at, at_or_none, us
 from vitalkey.domain.accounts import Account, Profile, Sex, Units
 
-_COLUMNS = (
-    "id, email, language, first_name, last_name, birth_date, sex, height_cm, units, policy_version, "
-    "policy_accepted_at, created_at, password_changed_at"
+COLUMNS = (
+    "id",
+    "email",
+    "language",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "sex",
+    "height_cm",
+    "units",
+    "policy_version",
+    "policy_accepted_at",
+    "created_at",
+    "password_changed_at",
 )
+_COLUMNS = ", ".join(COLUMNS)
 BY_EMAIL = Sql(f"SELECT {_COLUMNS} FROM accounts WHERE email_key = :email_key")
 GET = Sql(f"SELECT {_COLUMNS} FROM accounts WHERE id = :id")
 CREATE = Sql(
@@ -33,10 +45,10 @@ class SqlAccounts:
         self.db = db
 
     def by_email(self, email_key: str) -> Account | None:
-        return self.db.one(BY_EMAIL, {"email_key": email_key}, _account)
+        return self.db.one(BY_EMAIL, {"email_key": email_key}, read_account)
 
     def get(self, account_id: int) -> Account | None:
-        return self.db.one(GET, {"id": account_id}, _account)
+        return self.db.one(GET, {"id": account_id}, read_account)
 
     def create(
         self, email: str, email_key: str, language: str, profile: Profile, policy_version: str, now: datetime
@@ -77,7 +89,8 @@ def _id(row: Row, c: Columns) -> int:
     return int(row[c["id"]])
 
 
-def _account(row: Row, c: Columns) -> Account:
+def read_account(row: Row, c: Columns) -> Account:
+    """An account from a row holding :data:`COLUMNS` (``c``: their positions by those names)."""
     profile = None
     if row[c["first_name"]] is not None:
         born = row[c["birth_date"]]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from vitalkey.adapters.db.repositories import accounts
 from vitalkey.adapters.db.statements import Columns, Db, Row, Sql, at, at_or_none, us
+from vitalkey.domain.accounts import Account
 from vitalkey.domain.oauth import AuthorizationCode, TokenRecord
 
 _CODE_COLUMNS = (
@@ -38,6 +40,16 @@ TOKEN_INSERT = Sql(
     ":refresh_expires_at, NULL, NULL, NULL, :access_digest, :refresh_digest) RETURNING id"
 )
 TOKEN_GET = Sql(f"SELECT {_GENERATION_COLUMNS} FROM oauth_tokens WHERE id = :id")
+# A resource request's token and its owner in one statement: on PostgreSQL a round trip fewer on
+# every partner read (each is a worker thread's turn and the database's, a quarter of a getmeas).
+_OWNER = "owner_"
+TOKEN_GET_WITH_OWNER = Sql(
+    "SELECT "
+    + ", ".join(f"t.{name.strip()}" for name in _GENERATION_COLUMNS.split(","))
+    + ", "
+    + ", ".join(f"a.{name} AS {_OWNER}{name}" for name in accounts.COLUMNS)
+    + " FROM oauth_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.id = :id"
+)
 TOKEN_LEGACY = Sql("SELECT token_id FROM oauth_legacy_tokens WHERE digest = :digest")
 TOKEN_FIRST_USE = Sql("UPDATE oauth_tokens SET access_used_at = :now WHERE id = :id AND access_used_at IS NULL")
 TOKEN_RETIRE = Sql("UPDATE oauth_tokens SET retire_at = :at WHERE id = :id AND (retire_at IS NULL OR retire_at > :at)")
@@ -110,6 +122,9 @@ class SqlOAuthTokens:
     def get(self, token_id: int) -> TokenRecord | None:
         return self.db.one(TOKEN_GET, {"id": token_id}, _token)
 
+    def get_with_owner(self, token_id: int) -> tuple[TokenRecord, Account] | None:
+        return self.db.one(TOKEN_GET_WITH_OWNER, {"id": token_id}, _token_and_owner)
+
     def legacy_id(self, digest: str) -> int | None:
         return self.db.one(TOKEN_LEGACY, {"digest": digest}, _token_id)
 
@@ -159,6 +174,11 @@ def _code(row: Row, c: Columns) -> AuthorizationCode:
         expires_at=at(row[c["expires_at"]]),
         used_at=at_or_none(row[c["used_at"]]),
     )
+
+
+def _token_and_owner(row: Row, c: Columns) -> tuple[TokenRecord, Account]:
+    owner = {name: c[_OWNER + name] for name in accounts.COLUMNS}
+    return _token(row, c), accounts.read_account(row, owner)
 
 
 def _token(row: Row, c: Columns) -> TokenRecord:
