@@ -41,7 +41,7 @@ TOKEN_INSERT = Sql(
 )
 TOKEN_GET = Sql(f"SELECT {_GENERATION_COLUMNS} FROM oauth_tokens WHERE id = :id")
 # A resource request's token and its owner in one statement: on PostgreSQL a round trip fewer on
-# every partner read (each is a worker thread's turn and the database's, a quarter of a getmeas).
+# every partner read (each round trip is a worker thread's turn and the database's).
 _OWNER = "owner_"
 TOKEN_GET_WITH_OWNER = Sql(
     "SELECT "
